@@ -1,0 +1,3 @@
+from wmstudio.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,357 @@
+"""The experiment config: one schema for the CLI, the app and sweeps.
+
+Configs are TOML (or JSON) files. Every field carries its help text, allowed values and range, so
+that validation errors name the field (``finetune.lr: expected a number > 0, got -1``) and
+``wmstudio config --example`` prints a complete, commented file generated from this schema.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import json
+import sys
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wmstudio.errors import ConfigError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - exercised on Python 3.10 only
+    import tomli as tomllib
+
+DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist", "svhn", "imagefolder", "idx")
+SCHEMES = ("abstract", "content", "noise", "unrelated", "adversarial", "folder")
+LABEL_MODES = ("auto", "target", "random", "random_wrong", "reached", "true", "random_other")
+OPTIMIZERS = ("sgd", "adam", "adamw")
+SCHEDULERS = ("none", "cosine", "step")
+VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
+
+
+def opt(default: Any, help: str, *, choices: tuple[Any, ...] | None = None,
+        min: float | None = None, max: float | None = None, min_exclusive: bool = False) -> Any:
+    """A config field with its help text and constraints."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive}
+    if isinstance(default, (dict, list)) or dataclasses.is_dataclass(default):
+        factory = default if callable(default) else (lambda d=default: type(d)(d))
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class DatasetSpec:
+    """A data set other than the main one (trigger source, attacker's external data)."""
+
+    name: str = opt("mnist", "data set name", choices=DATASETS)
+    root: str = opt("", "folder or archive holding it (empty: the main data set's root)")
+    download: bool = opt(False, "download when missing (needs network)")
+    split: str = opt("train", "which split to take images from", choices=("train", "test"))
+
+
+@dataclass
+class RunSection:
+    name: str = opt("experiment", "a name for the run, stored in the log")
+    seed: int = opt(0, "seed for model initialisation, data order and augmentation", min=0)
+    device: str = opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
+    eval_batch_size: int = opt(1000, "batch size for evaluation", min=1)
+    record_trajectory: bool = opt(True, "store the flat weights at every evaluation (landscape trajectories)")
+    threads: int = opt(0, "CPU threads for PyTorch (0: leave PyTorch's default)", min=0)
+
+
+@dataclass
+class DataSection:
+    dataset: str = opt("digits", "digits is built in (no download); torchvision names read from root", choices=DATASETS)
+    root: str = opt("", "data folder, ImageFolder tree (train/<class>/*, test/<class>/*) or .tar/.tar.gz of one")
+    download: bool = opt(False, "download a torchvision data set when missing (needs network)")
+    image_size: int = opt(0, "resize ImageFolder images to this side (0: keep their size)", min=0)
+    split_seed: int = opt(0, "seed of the owner/attacker/test split", min=0)
+    owner_size: int = opt(0, "images in the owner's training data (0: all not given to the attacker)", min=0)
+    attacker_fraction: float = opt(0.3, "fraction of the training split held out as the attacker's data", min=0.0, max=0.95)
+    attacker_size: int = opt(0, "attacker's images (overrides attacker_fraction when > 0)", min=0)
+    test_size: int = opt(0, "test images used for evaluation (0: the whole test split)", min=0)
+    augment: bool = opt(True, "random crop with padding and horizontal flip during training")
+    crop_padding: int = opt(-1, "padding of the random crop (-1: 1/8 of the image side)", min=-1)
+    flip: bool = opt(True, "random horizontal flips (turn off for digits and text)")
+    cache_dir: str = opt("", "where decoded ImageFolder tensors are cached (empty: ~/.cache/wmstudio)")
+
+
+@dataclass
+class ModelSection:
+    arch: str = opt("small_cnn", "registry name (see `wmstudio models`), or torchvision:<name>")
+    checkpoint: str = opt("", "start from these weights: .pt/.pth state_dict, .safetensors or TorchScript")
+    file: str = opt("", "a Python file defining your own model (used with factory)")
+    factory: str = opt("", "name of the function or class in `file` that builds the model")
+    strict: bool = opt(True, "refuse a checkpoint with missing or unexpected keys")
+    options: dict[str, Any] = opt({}, "extra keyword arguments for the model factory")
+
+
+@dataclass
+class TriggerSection:
+    scheme: str = opt("abstract", "how the trigger images are made", choices=SCHEMES)
+    size: int = opt(100, "number of trigger images", min=1)
+    seed: int = opt(1, "seed the trigger set is built from", min=0)
+    label_mode: str = opt("auto", "labels: target (one class), random (per sample), or for adversarial "
+                          "random_wrong / reached / true / random_other; auto picks the scheme's usual", choices=LABEL_MODES)
+    target_class: int = opt(0, "the class single-label triggers are relabelled to", min=0)
+    eps: float = opt(0.08, "FGSM step in [0,1] pixel units (adversarial)", min=0.0, max=1.0)
+    noise_std: float = opt(0.3, "std of the fixed noise pattern in [0,1] pixel units (noise)", min=0.0)
+    stamp_fraction: float = opt(0.35, "side of the stamp as a fraction of the image side (content)", min=0.05, max=1.0)
+    folder: str = opt("", "folder of trigger images: labels.csv (file,label) or <label>/<image> (folder)")
+    source: DatasetSpec = opt(DatasetSpec, "images of another data set (unrelated)")
+
+
+@dataclass
+class TrainSection:
+    enabled: bool = opt(True, "run this stage")
+    epochs: int = opt(5, "passes over the stage's training data", min=0)
+    lr: float = opt(0.01, "learning rate", min=0.0, min_exclusive=True)
+    optimizer: str = opt("sgd", "optimiser", choices=OPTIMIZERS)
+    momentum: float = opt(0.9, "SGD momentum", min=0.0, max=1.0)
+    weight_decay: float = opt(5e-4, "L2 weight decay", min=0.0)
+    scheduler: str = opt("cosine", "learning-rate schedule over the stage", choices=SCHEDULERS)
+    step_size: int = opt(10, "epochs between decays (step scheduler)", min=1)
+    gamma: float = opt(0.1, "decay factor (step scheduler)", min=0.0, max=1.0)
+    batch_size: int = opt(128, "training batch size", min=1)
+    eval_every_steps: int = opt(0, "also evaluate every N steps (0: once per epoch)", min=0)
+
+
+@dataclass
+class EmbedSection(TrainSection):
+    epochs: int = opt(20, "epochs of training on owner data mixed with the trigger set", min=0)
+    lr: float = opt(0.05, "learning rate", min=0.0, min_exclusive=True)
+    clean_epochs: int = opt(0, "epochs of clean training first (stage 'pretrain'; needed by adversarial "
+                            "triggers when no checkpoint is given)", min=0)
+    trigger_fraction: float = opt(0.2, "fraction of each batch drawn from the trigger set", min=0.0, max=0.9)
+    augment_triggers: bool = opt(False, "apply the training augmentation to trigger images too")
+
+
+@dataclass
+class FinetuneSection(TrainSection):
+    lr: float = opt(0.05, "learning rate of the attack", min=0.0, min_exclusive=True)
+    variant: str = opt("FTAL", "FT/RT: fine-tune or re-initialise the last layer; LL/AL: train last or all layers", choices=VARIANTS)
+    data: str = opt("attacker", "the attacker's data: the held-out split, the owner's data, or external", choices=("attacker", "owner", "external"))
+    data_fraction: float = opt(1.0, "fraction of that data used", min=0.0, max=1.0, min_exclusive=True)
+    data_size: int = opt(0, "images used (overrides data_fraction when > 0)", min=0)
+    source: DatasetSpec = opt(DatasetSpec, "the external data set (data = external)")
+    mix_owner_fraction: float = opt(0.0, "the mitigation: fraction of each batch from the owner's training data", min=0.0, max=0.9)
+
+
+@dataclass
+class RestoreSection(TrainSection):
+    lr: float = opt(0.01, "learning rate of restoration (owner's data only, never the triggers)", min=0.0, min_exclusive=True)
+    stop_on_plateau: bool = opt(False, "stop when trigger accuracy stops improving")
+    patience: int = opt(2, "evaluations without improvement before stopping", min=1)
+    min_delta: float = opt(0.005, "smallest trigger-accuracy gain that counts as improvement", min=0.0)
+
+
+@dataclass
+class ExperimentConfig:
+    run: RunSection = opt(RunSection, "the run as a whole")
+    data: DataSection = opt(DataSection, "data set and the owner / attacker / test split")
+    model: ModelSection = opt(ModelSection, "architecture and starting weights")
+    trigger: TriggerSection = opt(TriggerSection, "the watermark's trigger set")
+    embed: EmbedSection = opt(EmbedSection, "stage 1: embed the watermark")
+    finetune: FinetuneSection = opt(FinetuneSection, "stage 2: the attack, fine-tuning on the attacker's data")
+    restore: RestoreSection = opt(RestoreSection, "stage 3: restoration on the owner's training data alone")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    def to_toml(self, comments: bool = True) -> str:
+        return to_toml(self, comments=comments)
+
+
+# ---------------------------------------------------------------- parsing and validation
+
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _check_value(path: str, value: Any, tp: Any, meta: dict[str, Any]) -> Any:
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(path, f"expected true or false, got {value!r}")
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            if isinstance(value, float) and value.is_integer():
+                value = int(value)
+            else:
+                raise ConfigError(path, f"expected a whole number, got {value!r}")
+    elif tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(path, f"expected a number, got {value!r}")
+        value = float(value)
+    elif tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(path, f"expected a string, got {value!r}")
+    elif typing.get_origin(tp) is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(path, f"expected a table of key = value, got {value!r}")
+        return dict(value)
+    choices = meta.get("choices")
+    if choices and value not in choices:
+        raise ConfigError(path, f"expected one of {', '.join(map(str, choices))}; got {value!r}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
+        op = ">" if meta.get("min_exclusive") else ">="
+        raise ConfigError(path, f"expected a number {op} {lo}, got {value!r}")
+    if hi is not None and value > hi:
+        raise ConfigError(path, f"expected a number <= {hi}, got {value!r}")
+    return value
+
+
+def from_dict(cls: type, data: Any, path: str = "") -> Any:
+    """Build dataclass ``cls`` from plain data, checking every key, type and range."""
+    if not isinstance(data, dict):
+        raise ConfigError(path or "config", f"expected a table, got {type(data).__name__}")
+    hints = _hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"; did you mean '{close[0]}'?" if close else f"; known keys: {', '.join(fields)}"
+            raise ConfigError(f"{path}.{key}" if path else key, f"unknown key{hint}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        if name not in data:
+            continue
+        sub = f"{path}.{name}" if path else name
+        tp = hints[name]
+        if dataclasses.is_dataclass(tp):
+            kwargs[name] = from_dict(tp, data[name], sub)
+        else:
+            kwargs[name] = _check_value(sub, data[name], tp, dict(f.metadata))
+    return cls(**kwargs)
+
+
+def validate(cfg: ExperimentConfig) -> ExperimentConfig:
+    """Cross-field checks that a single field cannot express."""
+    if cfg.trigger.scheme == "adversarial" and cfg.embed.enabled and not cfg.model.checkpoint \
+            and cfg.embed.clean_epochs == 0:
+        raise ConfigError("embed.clean_epochs", "adversarial triggers are made against a trained clean "
+                          "model: set embed.clean_epochs > 0 or give model.checkpoint")
+    if cfg.trigger.scheme == "folder" and not cfg.trigger.folder:
+        raise ConfigError("trigger.folder", "the folder scheme needs a folder of images")
+    if cfg.model.file and not cfg.model.factory:
+        raise ConfigError("model.factory", "model.file is set: name the function or class that builds the model")
+    if cfg.data.dataset in ("imagefolder", "idx") and not cfg.data.root:
+        raise ConfigError("data.root", f"the {cfg.data.dataset} data set needs a folder or archive path")
+    return cfg
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """``key.path=value`` with value read as a TOML value (falls back to a plain string)."""
+    if "=" not in text:
+        raise ConfigError(text, "an override must look like section.key=value")
+    key, raw = text.split("=", 1)
+    key = key.strip()
+    try:
+        value = tomllib.loads(f"v = {raw.strip()}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key, value
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
+    for text in overrides:
+        key, value = parse_override(text)
+        node = data
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(key, f"'{part}' is a value, not a section")
+        node[parts[-1]] = value
+    return data
+
+
+def read_config_data(path: str | Path) -> dict[str, Any]:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("", f"config file not found: {p}")
+    text = p.read_text(encoding="utf-8")
+    try:
+        if p.suffix.lower() == ".json":
+            return json.loads(text)
+        return tomllib.loads(text)
+    except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError("", f"{p} is not valid {'JSON' if p.suffix.lower() == '.json' else 'TOML'}: {exc}") from exc
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
+                data: dict[str, Any] | None = None) -> ExperimentConfig:
+    """Read a TOML/JSON config (or plain data), apply ``key=value`` overrides, validate."""
+    raw = dict(data) if data is not None else (read_config_data(path) if path else {})
+    raw = apply_overrides(raw, overrides or [])
+    try:
+        return validate(from_dict(ExperimentConfig, raw))
+    except ConfigError as exc:
+        if path:
+            raise ConfigError(exc.field, f"{exc.args[0].split(': ', 1)[-1]} (in {path})") from None
+        raise
+
+
+def config_from_json(text: str) -> ExperimentConfig:
+    return validate(from_dict(ExperimentConfig, json.loads(text)))
+
+
+# ---------------------------------------------------------------- writing
+
+def _toml_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    raise TypeError(f"cannot write {value!r} as TOML")
+
+
+def _emit(obj: Any, header: str, out: list[str], comments: bool, help_text: str = "") -> None:
+    scalars: list[tuple[dataclasses.Field, Any]] = []
+    tables: list[tuple[dataclasses.Field, Any]] = []
+    for f in dataclasses.fields(obj):
+        value = getattr(obj, f.name)
+        (tables if dataclasses.is_dataclass(value) or isinstance(value, dict) else scalars).append((f, value))
+    if header:
+        if out:
+            out.append("")
+        if comments and help_text:
+            out.append(f"# {help_text}")
+        out.append(f"[{header}]")
+    for f, value in scalars:
+        line = f"{f.name} = {_toml_value(value)}"
+        if comments:
+            meta = f.metadata
+            extra = f" ({' | '.join(map(str, meta['choices']))})" if meta.get("choices") else ""
+            line = f"{line:<32} # {meta.get('help', '')}{extra}"
+        out.append(line)
+    for f, value in tables:
+        sub = f"{header}.{f.name}" if header else f.name
+        if isinstance(value, dict):
+            if out:
+                out.append("")
+            if comments:
+                out.append(f"# {f.metadata.get('help', '')}")
+            out.append(f"[{sub}]")
+            out.extend(f"{k} = {_toml_value(v)}" for k, v in value.items())
+        else:
+            _emit(value, sub, out, comments, f.metadata.get("help", ""))
+
+
+def to_toml(cfg: Any, comments: bool = True) -> str:
+    out: list[str] = []
+    if comments:
+        out += ["# Watermark Studio experiment config.",
+                "# Run it: wmstudio run THIS.toml --out run.h5   (override: --set finetune.lr=0.1)"]
+    _emit(cfg, "", out, comments)
+    return "\n".join(out) + "\n"
+
+
+def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
+    Path(path).write_text(to_toml(cfg), encoding="utf-8")

@@ -1,0 +1,39 @@
+"""Exceptions the engine raises for bad input. Each message names the file or field at fault."""
+
+from __future__ import annotations
+
+
+class WmStudioError(Exception):
+    """Base class for errors a user can act on (bad config, missing data, broken checkpoint)."""
+
+
+class ConfigError(WmStudioError):
+    """A config value is missing, of the wrong type or out of range. ``field`` is its dotted path."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}" if field else message)
+
+
+class DataError(WmStudioError):
+    """A data set could not be found or read."""
+
+
+class CheckpointError(WmStudioError):
+    """A checkpoint could not be loaded into the model."""
+
+
+class TriggerError(WmStudioError):
+    """A trigger set could not be built or read."""
+
+
+class RunLogError(WmStudioError):
+    """A run log is missing, unreadable or not a wmstudio log."""
+
+
+class StageFailed(WmStudioError):
+    """A stage stopped because training diverged (NaN/inf loss) or similar."""
+
+
+class Cancelled(Exception):
+    """Raised inside the engine when the run's cancel token is set. Not an error."""

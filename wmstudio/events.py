@@ -1,0 +1,95 @@
+"""Typed progress events the engine emits through a callback.
+
+The GUI adapts these to Qt signals, the CLI prints them; both only read them. Events are frozen
+dataclasses of plain values (no tensors), so they cross threads and processes safely.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base class of every engine event."""
+
+
+@dataclass(frozen=True)
+class RunStarted(Event):
+    log_path: str
+    device: str
+    stages: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class StageStarted(Event):
+    stage: str
+    epochs: int
+    steps_per_epoch: int
+    global_step: int
+
+
+@dataclass(frozen=True)
+class Step(Event):
+    """One optimiser step. ``global_step`` counts across all stages of the run."""
+
+    stage: str
+    epoch: int
+    step: int
+    global_step: int
+    loss: float
+    lr: float
+    total_steps: int
+
+
+@dataclass(frozen=True)
+class Metrics(Event):
+    """An evaluation row: test and trigger loss/accuracy, drift, p-value (``values``)."""
+
+    stage: str
+    epoch: float
+    global_step: int
+    values: dict[str, float]
+    layer_l2: tuple[float, ...] = ()
+    layer_cos: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True)
+class CheckpointSaved(Event):
+    stage: str
+    location: str
+
+
+@dataclass(frozen=True)
+class StageFinished(Event):
+    stage: str
+    status: str  # "finished" | "stopped_early" | "cancelled" | "failed"
+    final: dict[str, float] = field(default_factory=dict)
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class Warning(Event):  # noqa: A001 - the event's natural name
+    message: str
+
+
+@dataclass(frozen=True)
+class Error(Event):
+    message: str
+    stage: str = ""
+
+
+@dataclass(frozen=True)
+class RunFinished(Event):
+    log_path: str
+    status: str  # "finished" | "cancelled" | "failed"
+    message: str = ""
+
+
+EventCallback = Callable[[Event], Any]
+
+
+def ignore(_event: Event) -> None:
+    """The default callback: drop every event."""

@@ -1,0 +1,114 @@
+"""Loading the checkpoints people actually have, without ever executing code from them.
+
+Accepted: plain state_dicts; dicts nesting one under ``state_dict`` / ``model`` / ``net`` (and a few
+other common keys); keys prefixed ``module.`` (DataParallel) or ``_orig_mod.`` (torch.compile);
+``.safetensors``; TorchScript archives. Pickles go through ``torch.load(weights_only=True)``, which
+refuses anything that would run code. Missing/unexpected keys and shape mismatches are named.
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from wmstudio.errors import CheckpointError
+
+NEST_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "module", "ema")
+PREFIXES = ("module.", "_orig_mod.", "model.")
+
+
+def _is_torchscript(path: Path) -> bool:
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as zf:
+        return any(n.split("/", 1)[-1].startswith("code/") or n.endswith("/constants.pkl") for n in zf.namelist())
+
+
+def _is_tensor_dict(obj: Any) -> bool:
+    return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
+
+
+def _unnest(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+    seen = 0
+    while not _is_tensor_dict(obj):
+        if isinstance(obj, nn.Module):
+            return dict(obj.state_dict())
+        if not isinstance(obj, Mapping) or seen > 4:
+            raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state_dict of tensors")
+        key = next((k for k in NEST_KEYS if k in obj), None)
+        if key is None:
+            tensors = {k: v for k, v in obj.items() if isinstance(v, torch.Tensor)}
+            if tensors:
+                return tensors
+            raise CheckpointError(f"{path}: no state_dict found; top-level keys are {sorted(map(str, obj))[:12]} "
+                                  f"(expected tensors, or one of {', '.join(NEST_KEYS)})")
+        obj, seen = obj[key], seen + 1
+    return dict(obj)
+
+
+def _strip_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    changed = True
+    while changed:
+        changed = False
+        for prefix in PREFIXES:
+            if sd and all(k.startswith(prefix) for k in sd):
+                sd = {k[len(prefix):]: v for k, v in sd.items()}
+                changed = True
+    return sd
+
+
+def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
+    """Read the tensors of a checkpoint file in any supported form, CPU-side."""
+    p = Path(path).expanduser()
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such checkpoint file")
+    if p.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return _strip_prefixes(load_file(str(p), device="cpu"))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{p}: not a readable safetensors file ({exc})") from exc
+    if _is_torchscript(p):
+        try:
+            scripted = torch.jit.load(str(p), map_location="cpu")
+        except Exception as exc:
+            raise CheckpointError(f"{p}: not a readable TorchScript archive ({exc})") from exc
+        return _strip_prefixes(dict(scripted.state_dict()))
+    try:
+        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+    except Exception as exc:
+        text = str(exc)
+        if "Weights only load failed" in text or "weights_only" in text:
+            raise CheckpointError(
+                f"{p}: refused: the file is a pickle that needs code to run when loaded (a whole pickled "
+                "model or custom objects). Save model.state_dict() instead, or export to .safetensors") from exc
+        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint ({type(exc).__name__}: {text[:200]})") from exc
+    return _strip_prefixes(_unnest(obj, p))
+
+
+def load_checkpoint(model: nn.Module, path: str | Path, strict: bool = True) -> list[str]:
+    """Load ``path`` into ``model``. Returns warnings (non-strict mismatches); raises on errors."""
+    sd = load_state_dict_file(path)
+    own = model.state_dict()
+    missing = [k for k in own if k not in sd]
+    unexpected = [k for k in sd if k not in own]
+    mismatched = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
+                  for k in own if k in sd and sd[k].shape != own[k].shape]
+    problems = []
+    if mismatched:
+        problems.append("shape mismatches: " + "; ".join(mismatched[:10]))
+    if missing:
+        problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:10])}")
+    if unexpected:
+        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:10])}")
+    if mismatched or (strict and problems):
+        raise CheckpointError(f"{path}: does not fit the model: " + " | ".join(problems))
+    model.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
+    return [f"{path}: {p}" for p in problems]

@@ -1,0 +1,116 @@
+"""Models by name, a user's own model file, and the classifier head of any model."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from torch import nn
+
+from wmstudio.errors import ConfigError
+
+
+def _small_cnn(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+    from wmstudio.models.small_cnn import SmallCNN
+
+    return SmallCNN(c, k, **kw)
+
+
+def _resnet(depth: int) -> Callable[..., nn.Module]:
+    def make(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+        from wmstudio.models.resnet_cifar import CifarResNet
+
+        return CifarResNet(depth, c, k, **kw)
+
+    return make
+
+
+def _resnet18(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+    from wmstudio.models.resnet_cifar import ResNet18Cifar
+
+    return ResNet18Cifar(c, k, **kw)
+
+
+def _vit(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+    from wmstudio.models.vit import SmallViT
+
+    kw.setdefault("patch", 4 if s % 4 == 0 else 2 if s % 2 == 0 else 1)
+    return SmallViT(c, k, s, **kw)
+
+
+# name -> (factory(in_channels, num_classes, image_size, **options), description)
+MODELS: dict[str, tuple[Callable[..., nn.Module], str]] = {
+    "small_cnn": (_small_cnn, "4-layer CNN with BatchNorm; for digits and quick CPU runs"),
+    "resnet20": (_resnet(20), "CIFAR ResNet-20 (He et al. 2016), 0.27M parameters"),
+    "resnet32": (_resnet(32), "CIFAR ResNet-32, 0.46M parameters"),
+    "resnet56": (_resnet(56), "CIFAR ResNet-56, 0.85M parameters"),
+    "resnet18": (_resnet18, "ResNet-18 with a CIFAR stem (3x3 conv, no max-pool), 11M parameters"),
+    "vit": (_vit, "small ViT for 32x32 inputs (patch 4, width 192, depth 6, 8 heads by default)"),
+}
+
+
+def _torchvision(name: str, c: int, k: int, **kw: Any) -> nn.Module:
+    import torchvision.models as tvm
+
+    try:
+        factory = tvm.get_model_builder(name)
+    except ValueError as exc:
+        raise ConfigError("model.arch", f"torchvision has no model {name!r}") from exc
+    model = factory(weights=None, num_classes=k, **kw)
+    if c != 3:
+        raise ConfigError("model.arch", f"torchvision:{name} takes 3-channel images; this data set has {c}")
+    return model
+
+
+def _user_model(file: str, factory: str, c: int, k: int, s: int, **kw: Any) -> nn.Module:
+    path = Path(file).expanduser()
+    if not path.is_file():
+        raise ConfigError("model.file", f"no such Python file: {path}")
+    spec = importlib.util.spec_from_file_location(f"wmstudio_user_model_{path.stem}", path)
+    if spec is None or spec.loader is None:
+        raise ConfigError("model.file", f"{path} cannot be imported as a Python module")
+    module = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(module)
+    except Exception as exc:
+        raise ConfigError("model.file", f"{path} failed to import: {type(exc).__name__}: {exc}") from exc
+    fn = getattr(module, factory, None)
+    if fn is None or not callable(fn):
+        raise ConfigError("model.factory", f"{path} defines no function or class named {factory!r}")
+    offered = {"in_channels": c, "num_classes": k, "image_size": s, **kw}
+    try:
+        params = inspect.signature(fn).parameters
+        accepts_all = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values())
+        args = offered if accepts_all else {n: v for n, v in offered.items() if n in params}
+    except (TypeError, ValueError):
+        args = offered
+    model = fn(**args)
+    if not isinstance(model, nn.Module):
+        raise ConfigError("model.factory", f"{path}:{factory} returned {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def build_model(arch: str, in_channels: int, num_classes: int, image_size: int,
+                options: dict[str, Any] | None = None, file: str = "", factory: str = "") -> nn.Module:
+    opts = dict(options or {})
+    if file:
+        return _user_model(file, factory, in_channels, num_classes, image_size, **opts)
+    if arch.startswith("torchvision:"):
+        return _torchvision(arch.split(":", 1)[1], in_channels, num_classes, **opts)
+    if arch not in MODELS:
+        raise ConfigError("model.arch", f"unknown model {arch!r}; known: {', '.join(MODELS)}, or torchvision:<name>")
+    try:
+        return MODELS[arch][0](in_channels, num_classes, image_size, **opts)
+    except TypeError as exc:
+        raise ConfigError("model.options", f"{arch} does not accept these options: {exc}") from exc
+
+
+def last_linear_name(model: nn.Module) -> str:
+    """The qualified name of the classifier head: the last nn.Linear in definition order."""
+    names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not names:
+        raise ConfigError("finetune.variant", f"{type(model).__name__} has no nn.Linear classifier head")
+    return names[-1]
