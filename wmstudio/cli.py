@@ -1,0 +1,138 @@
+"""The ``wmstudio`` command line: everything the app does, headless and scriptable."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from wmstudio.errors import WmStudioError
+
+
+def _cmd_run(args: argparse.Namespace, config_path: str | Path) -> int:
+    from wmstudio.config import load_config
+    from wmstudio.control import RunControl
+    from wmstudio.pipeline import run_experiment
+    from wmstudio.progress import ProgressPrinter
+
+    cfg = load_config(config_path, args.set)
+    control = RunControl()
+
+    def on_sigint(_sig: int, _frame: object) -> None:
+        if control.cancelled:
+            raise KeyboardInterrupt
+        print("\ncancelling after this batch (Ctrl-C again to abort at once)", file=sys.stderr)
+        control.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        stages = [s.strip() for s in args.stages.split(",")] if args.stages else None
+        callback = (lambda e: None) if args.quiet else ProgressPrinter()
+        result = run_experiment(cfg, args.out, callback, control, stages)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if not args.quiet:
+        from wmstudio.inspect_log import summarize
+
+        print(summarize(str(args.out)))
+    return 0 if result.status == "finished" else 130
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    from wmstudio.config import ExperimentConfig, load_config
+
+    if args.check:
+        cfg = load_config(args.check, args.set)
+        print(f"{args.check}: valid")
+        if args.set:
+            print(cfg.to_toml(comments=False))
+        return 0
+    print(ExperimentConfig().to_toml(comments=True), end="")
+    return 0
+
+
+def _cmd_models(_args: argparse.Namespace) -> int:
+    from wmstudio.models import MODELS
+
+    for name, (_, desc) in MODELS.items():
+        print(f"{name:<12} {desc}")
+    print(f"{'torchvision:<name>':<12} any torchvision classification model, e.g. torchvision:resnet50")
+    return 0
+
+
+def _cmd_triggers(args: argparse.Namespace) -> int:
+    import torch
+
+    from wmstudio.runlog import RunLogReader
+    from wmstudio.triggers import TriggerSet, export_folder
+
+    t = RunLogReader(args.log).trigger()
+    ts = TriggerSet(torch.from_numpy(t["images"]), torch.from_numpy(t["labels"]), torch.from_numpy(t["source_labels"]),
+                    str(t["scheme"]), t["seed"], t["params"])
+    out = export_folder(ts, args.out)
+    print(f"wrote {len(ts)} trigger images to {out} (labels.csv, trigger.json)")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wmstudio", description="Watermark Studio: embed, attack and restore "
+                                "trigger-set watermarks in image classifiers.")
+    p.add_argument("--version", action="version", version=f"wmstudio {__import__('wmstudio').__version__}")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def add_run_options(sp: argparse.ArgumentParser, out_default: str | None) -> None:
+        sp.add_argument("--out", "-o", required=out_default is None, default=out_default, help="the HDF5 run log to write")
+        sp.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set finetune.lr=0.1 (repeatable)")
+        sp.add_argument("--stages", help="comma-separated subset of pretrain,embed,finetune,restore")
+        sp.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+
+    run = sub.add_parser("run", help="run an experiment from a config file")
+    run.add_argument("config", help="TOML or JSON config (see `wmstudio config --example`)")
+    add_run_options(run, None)
+    demo = sub.add_parser("demo", help="the built-in demo: embed -> fine-tune -> restore on the bundled digits")
+    add_run_options(demo, "runs/demo.h5")
+
+    cfg = sub.add_parser("config", help="print a complete, commented example config, or check one")
+    cfg.add_argument("--example", action="store_true", help="print the example (the default)")
+    cfg.add_argument("--check", metavar="FILE", help="validate FILE and report the first problem")
+    cfg.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE")
+
+    ins = sub.add_parser("inspect", help="summarise a run log, one row per stage")
+    ins.add_argument("log")
+    sub.add_parser("models", help="list the model registry")
+    trig = sub.add_parser("triggers", help="export a run's trigger set as PNG files with labels.csv")
+    trig.add_argument("log")
+    trig.add_argument("--out", "-o", required=True, help="folder to write")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "run":
+            return _cmd_run(args, args.config)
+        if args.command == "demo":
+            from wmstudio.resources import example_config
+
+            return _cmd_run(args, example_config("demo"))
+        if args.command == "config":
+            return _cmd_config(args)
+        if args.command == "inspect":
+            from wmstudio.inspect_log import summarize
+
+            print(summarize(args.log))
+            return 0
+        if args.command == "models":
+            return _cmd_models(args)
+        if args.command == "triggers":
+            return _cmd_triggers(args)
+    except WmStudioError as exc:
+        print(f"wmstudio: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("wmstudio: aborted", file=sys.stderr)
+        return 130
+    return 1

@@ -1,0 +1,50 @@
+"""``wmstudio inspect``: a summary of a run log, one row per stage."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from wmstudio.runlog import RunLogReader
+
+
+def _f(value: float, fmt: str = ".3f") -> str:
+    return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
+
+
+def summarize(path: str) -> str:
+    r = RunLogReader(path)
+    a = r.attrs
+    cfg = json.loads(r.config_json)
+    lines = [f"run log   {path}",
+             f"run       {a.get('run_name', '')}   status: {r.status}"
+             + (f" ({a['status_message']})" if a.get("status_message") else ""),
+             f"created   {a.get('created', '')}   device: {a.get('device', '')}",
+             f"versions  wmstudio {a.get('version_wmstudio')}, torch {a.get('version_torch')}, h5py {a.get('version_h5py')}"]
+    if r.status == "running":
+        lines.append("          (still running, or the process ended without closing the log: "
+                     "everything up to the last evaluation is below)")
+    try:
+        info = r.data_info()
+        splits = r.splits()
+        lines.append(f"data      {info.get('name')} ({info.get('dataset')}), {info.get('num_classes')} classes, "
+                     f"shape {info.get('shape')}; owner {len(splits['owner'])}, attacker {len(splits['attacker'])}, "
+                     f"test {len(splits['test'])}")
+        trig = r.trigger()
+        lines.append(f"trigger   {trig['scheme']} x{len(trig['labels'])}, seed {trig['seed']}, {trig['params']}")
+    except KeyError:
+        pass
+    lines.append(f"model     {cfg.get('model', {}).get('arch')}")
+    header = f"{'stage':<10}{'status':<15}{'epochs':>7}{'steps':>7}{'test acc':>10}{'trig acc':>15}{'drift L2':>10}{'rel':>7}{'cos':>7}{'p-value':>10}"
+    lines += ["", header, "-" * len(header)]
+    for st in r.stages():
+        trig = st.eval.get("trigger_acc")
+        trig_s = f"{_f(float(trig[0]), '.2f')} -> {_f(float(trig[-1]), '.2f')}" if trig is not None and len(trig) else "-"
+        steps = int(st.train["global_step"].shape[0]) if "global_step" in st.train else 0
+        epochs = st.final("epoch")
+        lines.append(f"{st.name:<10}{st.status:<15}{_f(epochs, 'g'):>7}{steps:>7}{_f(st.final('test_acc')):>10}"
+                     f"{trig_s:>15}{_f(st.final('drift_l2'), '.2f'):>10}{_f(st.final('drift_rel')):>7}"
+                     f"{_f(st.final('drift_cos')):>7}{_f(st.final('p_value'), '.1e'):>10}")
+        if st.message:
+            lines.append(f"          {st.message}")
+    return "\n".join(lines)

@@ -1,0 +1,139 @@
+"""Running an experiment: data, model, trigger set, then pretrain -> embed -> fine-tune -> restore."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from wmstudio.config import ExperimentConfig
+from wmstudio.control import RunControl
+from wmstudio.data import load_dataset
+from wmstudio.data.batches import Augment, Normalizer
+from wmstudio.data.splits import make_splits
+from wmstudio.device import describe, resolve_device
+from wmstudio.errors import Cancelled, ConfigError
+from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
+from wmstudio.models import build_model, load_checkpoint
+from wmstudio.runlog import RunLogWriter
+from wmstudio.session import Session
+from wmstudio.stages.embed import run_embed, run_pretrain
+from wmstudio.stages.finetune import run_finetune
+from wmstudio.stages.restore import run_restore
+from wmstudio.triggers import BuildContext, build_trigger_set
+
+STAGES = ("pretrain", "embed", "finetune", "restore")
+_RUNNERS = {"pretrain": run_pretrain, "embed": run_embed, "finetune": run_finetune, "restore": run_restore}
+
+
+@dataclass
+class RunResult:
+    log_path: Path
+    status: str  # finished | cancelled | failed
+    message: str = ""
+
+
+def planned_stages(cfg: ExperimentConfig, only: Sequence[str] | None = None) -> list[str]:
+    plan = []
+    if cfg.embed.enabled and cfg.embed.clean_epochs > 0:
+        plan.append("pretrain")
+    for name in ("embed", "finetune", "restore"):
+        if getattr(cfg, name).enabled:
+            plan.append(name)
+    if only:
+        unknown = [n for n in only if n not in STAGES]
+        if unknown:
+            raise ConfigError("stages", f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
+        plan = [n for n in plan if n in only]
+    return plan
+
+
+def _trigger_params(cfg: ExperimentConfig) -> dict[str, object]:
+    t = cfg.trigger
+    return {"label_mode": t.label_mode, "target_class": t.target_class, "eps": t.eps, "noise_std": t.noise_std,
+            "stamp_fraction": t.stamp_fraction, "folder": t.folder}
+
+
+def build_triggers(s: Session) -> None:
+    cfg = s.cfg
+    src = cfg.trigger.source
+
+    def load_source():  # noqa: ANN202 - only called by the unrelated scheme
+        pair = load_dataset(src.name, src.root or cfg.data.root, src.download, 0, cfg.data.cache_dir or None)
+        return pair.train if src.split == "train" else pair.test
+
+    ctx = BuildContext(s.owner.shape, s.num_classes, s.owner.to("cpu"), s.model, s.normalizer, s.device, load_source)
+    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))
+    s.set_trigger(ts)
+    s.log.write_trigger(ts.images.numpy(), ts.labels.numpy(), ts.source_labels.numpy(), ts.scheme, ts.seed, ts.params)
+
+
+def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallback, control: RunControl) -> Session:
+    """Load data and model, split, and create the log. Config and data errors surface before any file is written."""
+    device = resolve_device(cfg.run.device)
+    if cfg.run.threads:
+        torch.set_num_threads(cfg.run.threads)
+    torch.manual_seed(cfg.run.seed)
+    d = cfg.data
+    data = load_dataset(d.dataset, d.root, d.download, d.image_size, d.cache_dir or None)
+    splits = make_splits(len(data.train), len(data.test), seed=d.split_seed, attacker_fraction=d.attacker_fraction,
+                         attacker_size=d.attacker_size, owner_size=d.owner_size, test_size=d.test_size)
+    owner = data.train.subset(splits.owner, "owner")
+    normalizer = Normalizer.fit(owner.images)
+    c, h, _ = data.shape
+    model = build_model(cfg.model.arch, c, data.num_classes, h, cfg.model.options, cfg.model.file, cfg.model.factory)
+    warnings = load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict) if cfg.model.checkpoint else []
+    model.to(device)
+    padding = d.crop_padding if d.crop_padding >= 0 else max(1, h // 8)
+    augment = Augment(padding, d.flip) if d.augment else None
+    log = RunLogWriter.create(out, cfg.to_toml(), json.dumps(cfg.to_dict()), cfg.run.name, describe(device))
+    log.write_data({"dataset": d.dataset, "root": d.root, "name": data.name, "num_classes": data.num_classes,
+                    "shape": list(data.shape), "classes": data.train.classes, "mean": list(normalizer.mean),
+                    "std": list(normalizer.std), "split_seed": d.split_seed}, splits.as_dict())
+    gen = torch.Generator(device=device)
+    gen.manual_seed(cfg.run.seed)
+    s = Session(cfg, device, model, data, owner.to(device), data.train.subset(splits.attacker, "attacker").to(device),
+                data.test.subset(splits.test, "test").to(device), normalizer, augment, log, callback, control, gen)
+    for w in warnings:
+        s.emit(Warning(w))
+    s.snapshot("initial")
+    return s
+
+
+def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallback = ignore,
+                   control: RunControl | None = None, stages: Sequence[str] | None = None) -> RunResult:
+    """Run the configured stages, writing everything to the HDF5 log at ``out``.
+
+    Returns the result for a finished or cancelled run; re-raises errors after recording them in the log.
+    """
+    control = control or RunControl()
+    plan = planned_stages(cfg, stages)
+    s = prepare_session(cfg, out, callback, control)
+    s.emit(RunStarted(str(out), describe(s.device), tuple(plan)))
+    try:
+        if cfg.trigger.scheme != "adversarial" or "pretrain" not in plan:
+            build_triggers(s)  # before pretraining, so its rows show the trigger accuracy of a clean model
+        for name in plan:
+            if name == "embed" and s.trigger is None:
+                build_triggers(s)  # adversarial: against the model pre-training produced
+            if name in ("finetune", "restore") and "watermarked" not in s.references:
+                s.snapshot("watermarked")  # fine-tuning a loaded, already watermarked model
+            _RUNNERS[name](s)
+            if name == "embed":
+                s.snapshot("watermarked")
+        s.log.set_status("finished")
+        s.emit(RunFinished(str(out), "finished"))
+        return RunResult(Path(out), "finished")
+    except Cancelled:
+        s.log.set_status("cancelled", "cancelled by the user")
+        s.emit(RunFinished(str(out), "cancelled", "cancelled by the user"))
+        return RunResult(Path(out), "cancelled", "cancelled by the user")
+    except Exception as exc:
+        message = f"{type(exc).__name__}: {exc}"
+        s.log.set_status("failed", message)
+        s.emit(Error(message))
+        s.emit(RunFinished(str(out), "failed", message))
+        raise

@@ -1,0 +1,65 @@
+"""What the stages of one run share: model, device-resident data, trigger set, log, events, control."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from wmstudio.config import ExperimentConfig
+from wmstudio.control import RunControl
+from wmstudio.data.batches import Augment, Normalizer, Source
+from wmstudio.data.tensorset import DataPair, ImageTensors
+from wmstudio.events import Event, EventCallback
+from wmstudio.runlog import RunLogWriter
+from wmstudio.triggers import TriggerSet
+
+
+@dataclass
+class Session:
+    cfg: ExperimentConfig
+    device: torch.device
+    model: nn.Module
+    data: DataPair  # CPU copy of the whole data set
+    owner: ImageTensors  # on device
+    attacker: ImageTensors  # on device
+    test: ImageTensors  # on device
+    normalizer: Normalizer
+    augment: Augment | None
+    log: RunLogWriter
+    callback: EventCallback
+    control: RunControl
+    generator: torch.Generator
+    trigger: TriggerSet | None = None
+    trigger_images: torch.Tensor | None = None  # on device
+    trigger_labels: torch.Tensor | None = None
+    global_step: int = 0
+    stage_order: int = 0
+    references: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # "initial", "watermarked"
+
+    @property
+    def num_classes(self) -> int:
+        return self.data.num_classes
+
+    def emit(self, event: Event) -> None:
+        self.callback(event)
+
+    def set_trigger(self, ts: TriggerSet) -> None:
+        self.trigger = ts
+        self.trigger_images = ts.images.to(self.device)
+        self.trigger_labels = ts.labels.to(self.device)
+
+    def owner_source(self) -> Source:
+        return Source(self.owner.images, self.owner.labels, self.augment)
+
+    def snapshot(self, name: str) -> None:
+        self.references[name] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+
+    def reference_model(self, name: str) -> nn.Module:
+        """A copy of the model holding the named reference weights (for drift measurement)."""
+        import copy
+
+        ref = copy.deepcopy(self.model)
+        ref.load_state_dict(self.references[name])
+        return ref

@@ -1,0 +1,1 @@
+"""The stages of an experiment: pretrain (optional), embed, fine-tune (the attack), restore."""

@@ -1,0 +1,14 @@
+"""Stage 3: restoration. Further training on the owner's training data alone, never the trigger set."""
+
+from __future__ import annotations
+
+from wmstudio.data.batches import BatchStream
+from wmstudio.session import Session
+from wmstudio.stages.training import PlateauRule, train_stage
+
+
+def run_restore(s: Session) -> dict[str, float]:
+    r = s.cfg.restore
+    stream = BatchStream(s.owner_source(), r.batch_size, s.normalizer, s.generator)
+    plateau = PlateauRule(r.patience, r.min_delta) if r.stop_on_plateau else None
+    return train_stage(s, "restore", r, stream, drift_reference="watermarked", plateau=plateau)

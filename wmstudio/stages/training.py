@@ -1,0 +1,152 @@
+"""The training loop every stage shares: optimiser, schedule, evaluation rows, events, cancel, NaN stop."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from wmstudio.config import TrainSection
+from wmstudio.data.batches import BatchStream
+from wmstudio.errors import Cancelled, StageFailed
+from wmstudio.events import CheckpointSaved, Metrics, StageFinished, StageStarted, Step
+from wmstudio.metrics import DriftTracker, binomial_p_value, evaluate
+from wmstudio.session import Session
+
+TRAJECTORY_MAX_PARAMS = 5_000_000
+
+
+def make_optimizer(params: Iterable[nn.Parameter], t: TrainSection) -> torch.optim.Optimizer:
+    params = list(params)
+    if t.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=t.lr, momentum=t.momentum, weight_decay=t.weight_decay, nesterov=t.momentum > 0)
+    if t.optimizer == "adam":
+        return torch.optim.Adam(params, lr=t.lr, weight_decay=t.weight_decay)
+    return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, t: TrainSection, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
+    total = max(1, t.epochs * steps_per_epoch)
+    if t.scheduler == "cosine":
+        def factor(step: int) -> float:
+            return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    elif t.scheduler == "step":
+        def factor(step: int) -> float:
+            return t.gamma ** (step // (t.step_size * steps_per_epoch))
+    else:
+        def factor(step: int) -> float:
+            return 1.0
+    return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+class PlateauRule:
+    """Stop after ``patience`` evaluations without a trigger-accuracy gain of ``min_delta``."""
+
+    def __init__(self, patience: int, min_delta: float) -> None:
+        self.patience, self.min_delta = patience, min_delta
+        self.best, self.waited = -math.inf, 0
+
+    def should_stop(self, value: float) -> bool:
+        if math.isnan(value):
+            return False
+        if value > self.best + self.min_delta:
+            self.best, self.waited = value, 0
+            return False
+        self.waited += 1
+        return self.waited >= self.patience
+
+
+def evaluation_row(s: Session, drift: DriftTracker, epoch: float) -> tuple[dict[str, float], list[float], list[float]]:
+    bs = s.cfg.run.eval_batch_size
+    test_loss, test_acc = evaluate(s.model, s.test.images, s.test.labels, s.normalizer, bs)
+    row = {"global_step": s.global_step, "epoch": epoch, "test_loss": test_loss, "test_acc": test_acc}
+    if s.trigger_images is not None and s.trigger_labels is not None:
+        trig_loss, trig_acc = evaluate(s.model, s.trigger_images, s.trigger_labels, s.normalizer, bs)
+        n = len(s.trigger_labels)
+        row.update(trigger_loss=trig_loss, trigger_acc=trig_acc,
+                   p_value=binomial_p_value(int(round(trig_acc * n)), n, 1.0 / s.num_classes))
+    else:
+        row.update(trigger_loss=math.nan, trigger_acc=math.nan, p_value=math.nan)
+    d = drift.measure(s.model)
+    row.update(drift_l2=d.l2, drift_rel=d.rel, drift_cos=d.cos)
+    return row, d.layer_l2, d.layer_cos
+
+
+def _flat_weights(model: nn.Module) -> np.ndarray:
+    with torch.no_grad():
+        return torch.cat([p.detach().flatten() for p in model.parameters()]).float().cpu().numpy()
+
+
+def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, drift_reference: str,
+                params: list[nn.Parameter] | None = None, frozen_features: bool = False,
+                plateau: PlateauRule | None = None) -> dict[str, float]:
+    """Train ``s.model`` for ``t.epochs`` over ``stream``, logging and emitting as it goes."""
+    model = s.model
+    trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
+    opt = make_optimizer(trainable, t)
+    steps_per_epoch = len(stream)
+    sched = make_scheduler(opt, t, steps_per_epoch)
+    drift = DriftTracker(s.reference_model(drift_reference))
+    n_params = sum(p.numel() for p in model.parameters())
+    record = s.cfg.run.record_trajectory and n_params <= TRAJECTORY_MAX_PARAMS
+    total_steps = t.epochs * steps_per_epoch
+    s.stage_order += 1
+    s.log.begin_stage(name, s.stage_order, dataclasses.asdict(t), t.epochs, steps_per_epoch, drift.layer_names, drift_reference)
+    s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step))
+    train_rows: list[tuple[float, ...]] = []
+
+    def commit(epoch: float) -> dict[str, float]:
+        row, layer_l2, layer_cos = evaluation_row(s, drift, epoch)
+        s.log.append(name, train_rows, row, layer_l2, layer_cos, _flat_weights(model) if record else None)
+        train_rows.clear()
+        s.emit(Metrics(name, epoch, s.global_step, row, tuple(layer_l2), tuple(layer_cos)))
+        return row
+
+    last = commit(0.0)  # the starting point, before any step of this stage
+    status = "finished"
+    try:
+        for epoch in range(t.epochs):
+            model.train()
+            if frozen_features:
+                model.eval()  # frozen feature extractor: BatchNorm statistics stay as they are
+            for i, (x, y) in enumerate(stream):
+                s.control.checkpoint()
+                loss = F.cross_entropy(model(x), y)
+                value = float(loss.detach())
+                if not math.isfinite(value):
+                    raise StageFailed(f"{name}: the loss became {value} at epoch {epoch + 1}, step {i + 1}; "
+                                      f"training diverged, lower {name}.lr (now {t.lr})")
+                lr = opt.param_groups[0]["lr"]
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                s.global_step += 1
+                step = epoch * steps_per_epoch + i + 1
+                train_rows.append((s.global_step, epoch + (i + 1) / steps_per_epoch, value, lr))
+                s.emit(Step(name, epoch + 1, step, s.global_step, value, lr, total_steps))
+                if t.eval_every_steps and step % t.eval_every_steps == 0 and i + 1 < steps_per_epoch:
+                    last = commit(epoch + (i + 1) / steps_per_epoch)
+            last = commit(float(epoch + 1))
+            if plateau is not None and plateau.should_stop(last["trigger_acc"]):
+                status = "stopped_early"
+                break
+    except (Cancelled, StageFailed) as exc:
+        kind = "cancelled" if isinstance(exc, Cancelled) else "failed"
+        message = "" if kind == "cancelled" else str(exc)
+        s.log.append(name, train_rows)
+        s.log.save_weights(name, model.state_dict(), partial=True)
+        s.log.end_stage(name, kind, message)
+        s.emit(StageFinished(name, kind, last, message))
+        raise
+    location = s.log.save_weights(name, model.state_dict())
+    s.emit(CheckpointSaved(name, location))
+    message = f"trigger accuracy plateaued after {int(last['epoch'])} epochs" if status == "stopped_early" else ""
+    s.log.end_stage(name, status, message)
+    s.emit(StageFinished(name, status, last, message))
+    return last
