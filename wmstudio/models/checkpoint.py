@@ -29,6 +29,36 @@ def _is_torchscript(path: Path) -> bool:
         return any(n.split("/", 1)[-1].startswith("code/") or n.endswith("/constants.pkl") for n in zf.namelist())
 
 
+SAFE_GLOBAL_PREFIXES = ("torch", "collections.OrderedDict", "numpy", "builtins", "_codecs", "__builtin__")
+
+
+def _pickle_bytes(path: Path) -> bytes:
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as zf:
+            name = next((n for n in zf.namelist() if n.endswith("data.pkl")), None)
+            return zf.read(name) if name else b""
+    return path.read_bytes()
+
+
+def pickle_globals(path: Path) -> list[str] | None:
+    """The globals a pickle would import, read with pickletools (nothing runs); None if unparseable."""
+    import pickletools
+
+    found: list[str] = []
+    strings: list[str] = []
+    try:
+        for op, arg, _ in pickletools.genops(_pickle_bytes(path)):
+            if op.name in ("GLOBAL", "INST"):
+                found.append(str(arg).replace(" ", "."))
+            elif op.name == "STACK_GLOBAL" and len(strings) >= 2:
+                found.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(arg, str):
+                strings.append(arg)
+    except Exception:
+        return None
+    return found
+
+
 def _is_tensor_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
 
@@ -84,12 +114,14 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     try:
         obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:
-        text = str(exc)
-        if "Weights only load failed" in text or "weights_only" in text:
+        names = pickle_globals(p)
+        unsafe = sorted({n for n in names or [] if not n.startswith(SAFE_GLOBAL_PREFIXES)})
+        if unsafe:
             raise CheckpointError(
-                f"{p}: refused: the file is a pickle that needs code to run when loaded (a whole pickled "
-                "model or custom objects). Save model.state_dict() instead, or export to .safetensors") from exc
-        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint ({type(exc).__name__}: {text[:200]})") from exc
+                f"{p}: refused: loading this pickle would run code ({', '.join(unsafe[:5])}); it holds a whole "
+                "pickled model or custom objects. Save model.state_dict() instead, or export to .safetensors") from exc
+        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint (corrupted or truncated: "
+                              f"{type(exc).__name__}: {str(exc).splitlines()[-1][:160] if str(exc) else ''})") from exc
     return _strip_prefixes(_unnest(obj, p))
 
 
