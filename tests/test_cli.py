@@ -7,12 +7,11 @@ import sys
 import time
 
 import pytest
+from conftest import ROOT
 
 from wmstudio.cli import main
 from wmstudio.config import ExperimentConfig, load_config, to_toml
 from wmstudio.runlog import RunLogReader
-
-from conftest import ROOT
 
 
 def test_config_example_prints_a_loadable_file(capsys, tmp_path) -> None:

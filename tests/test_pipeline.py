@@ -6,6 +6,7 @@ import time
 import numpy as np
 import pytest
 import torch
+from conftest import quick_config
 
 from wmstudio.config import load_config
 from wmstudio.control import RunControl
@@ -16,8 +17,6 @@ from wmstudio.models import build_model
 from wmstudio.pipeline import run_experiment
 from wmstudio.resources import example_config
 from wmstudio.runlog import RunLogReader
-
-from conftest import quick_config
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import MNIST
 
 from wmstudio.data import load_dataset
 from wmstudio.data.batches import Normalizer
@@ -10,8 +11,6 @@ from wmstudio.errors import TriggerError
 from wmstudio.models import build_model
 from wmstudio.triggers import BuildContext, build_trigger_set, export_folder, load_folder
 from wmstudio.triggers.content import stamp_mask
-
-from conftest import MNIST
 
 
 @pytest.fixture(scope="module")

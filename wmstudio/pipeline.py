@@ -51,6 +51,12 @@ def planned_stages(cfg: ExperimentConfig, only: Sequence[str] | None = None) -> 
     return plan
 
 
+def preferred_memory_format(cfg: ExperimentConfig) -> torch.memory_format:
+    """Channels-last for the registry's conv nets; a user's model may .view() its input, so it keeps NCHW."""
+    conv_net = not cfg.model.file and cfg.model.arch != "vit" and not cfg.model.arch.startswith("torchvision:vit")
+    return torch.channels_last if cfg.run.channels_last and conv_net else torch.contiguous_format
+
+
 def _trigger_params(cfg: ExperimentConfig) -> dict[str, object]:
     t = cfg.trigger
     return {"label_mode": t.label_mode, "target_class": t.target_class, "eps": t.eps, "noise_std": t.noise_std,
@@ -87,6 +93,8 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     model = build_model(cfg.model.arch, c, data.num_classes, h, cfg.model.options, cfg.model.file, cfg.model.factory)
     warnings = load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict) if cfg.model.checkpoint else []
     model.to(device)
+    memory_format = preferred_memory_format(cfg)
+    model.to(memory_format=memory_format)
     padding = d.crop_padding if d.crop_padding >= 0 else max(1, h // 8)
     augment = Augment(padding, d.flip) if d.augment else None
     log = RunLogWriter.create(out, cfg.to_toml(), json.dumps(cfg.to_dict()), cfg.run.name, describe(device))
@@ -96,7 +104,8 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.run.seed)
     s = Session(cfg, device, model, data, owner.to(device), data.train.subset(splits.attacker, "attacker").to(device),
-                data.test.subset(splits.test, "test").to(device), normalizer, augment, log, callback, control, gen)
+                data.test.subset(splits.test, "test").to(device), normalizer, augment, log, callback, control, gen,
+                memory_format=memory_format)
     for w in warnings:
         s.emit(Warning(w))
     s.snapshot("initial")

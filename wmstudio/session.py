@@ -34,6 +34,7 @@ class Session:
     trigger: TriggerSet | None = None
     trigger_images: torch.Tensor | None = None  # on device
     trigger_labels: torch.Tensor | None = None
+    memory_format: torch.memory_format = torch.contiguous_format
     global_step: int = 0
     stage_order: int = 0
     references: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # "initial", "watermarked"

@@ -112,8 +112,10 @@ class BatchStream:
     """
 
     def __init__(self, primary: Source, batch_size: int, normalizer: Normalizer, generator: torch.Generator,
-                 extra: list[tuple[Source, float]] | None = None) -> None:
+                 extra: list[tuple[Source, float]] | None = None,
+                 memory_format: torch.memory_format = torch.contiguous_format) -> None:
         self.primary, self.batch_size, self.normalizer, self.generator = primary, batch_size, normalizer, generator
+        self.memory_format = memory_format
         dev = primary.images.device
         self._scale, self._shift = normalizer.tensors(dev)
         self.extra = []
@@ -130,7 +132,8 @@ class BatchStream:
         x = src.images[idx]
         if src.augment is not None and src.augment.active:
             x = crop_flip(x, src.augment, self.generator)
-        return x.float().mul_(self._scale).sub_(self._shift).contiguous(), src.labels[idx]
+        x = x.float().mul_(self._scale).sub_(self._shift)  # the crop gather leaves x channels-last already
+        return x.contiguous(memory_format=self.memory_format), src.labels[idx]
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.primary.labels)
@@ -143,5 +146,5 @@ class BatchStream:
                     ex, ey = self._prepare(src, sampler.take(k))
                     xs.append(ex)
                     ys.append(ey)
-                x, y = torch.cat(xs), torch.cat(ys)
+                x, y = torch.cat(xs).contiguous(memory_format=self.memory_format), torch.cat(ys)
             yield x, y

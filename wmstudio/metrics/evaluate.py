@@ -10,7 +10,7 @@ from wmstudio.data.batches import Normalizer
 
 
 def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, normalizer: Normalizer,
-             batch_size: int = 1000) -> tuple[float, float]:
+             batch_size: int = 1000, memory_format: torch.memory_format = torch.contiguous_format) -> tuple[float, float]:
     """Mean cross-entropy and accuracy, in eval mode and inference mode; restores the model's mode."""
     if len(labels) == 0:
         return float("nan"), float("nan")
@@ -22,7 +22,7 @@ def evaluate(model: nn.Module, images: torch.Tensor, labels: torch.Tensor, norma
     try:
         with torch.inference_mode():
             for start in range(0, len(labels), batch_size):
-                x = images[start:start + batch_size].float().mul_(scale).sub_(shift)
+                x = images[start:start + batch_size].float().mul_(scale).sub_(shift).contiguous(memory_format=memory_format)
                 y = labels[start:start + batch_size]
                 out = model(x)
                 loss_sum += F.cross_entropy(out, y, reduction="sum")

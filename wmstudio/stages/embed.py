@@ -14,7 +14,7 @@ def run_pretrain(s: Session) -> dict[str, float]:
     """Clean training on the owner's data only: the model the adversarial triggers are made against."""
     e = s.cfg.embed
     t = dataclasses.replace(e, epochs=e.clean_epochs)
-    stream = BatchStream(s.owner_source(), e.batch_size, s.normalizer, s.generator)
+    stream = BatchStream(s.owner_source(), e.batch_size, s.normalizer, s.generator, memory_format=s.memory_format)
     return train_stage(s, "pretrain", t, stream, drift_reference="initial")
 
 
@@ -24,5 +24,5 @@ def run_embed(s: Session) -> dict[str, float]:
         raise TriggerError("embed: no trigger set was built")
     e = s.cfg.embed
     triggers = Source(s.trigger_images, s.trigger_labels, s.augment if e.augment_triggers else None)
-    stream = BatchStream(s.owner_source(), e.batch_size, s.normalizer, s.generator, extra=[(triggers, e.trigger_fraction)])
+    stream = BatchStream(s.owner_source(), e.batch_size, s.normalizer, s.generator, extra=[(triggers, e.trigger_fraction)], memory_format=s.memory_format)
     return train_stage(s, "embed", e, stream, drift_reference="initial")

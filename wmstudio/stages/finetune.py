@@ -60,7 +60,7 @@ def run_finetune(s: Session) -> dict[str, float]:
         for p in head.parameters():
             p.requires_grad_(True)
     extra = [(s.owner_source(), f.mix_owner_fraction)] if f.mix_owner_fraction > 0 else []
-    stream = BatchStream(Source(data.images, data.labels, s.augment), f.batch_size, s.normalizer, s.generator, extra=extra)
+    stream = BatchStream(Source(data.images, data.labels, s.augment), f.batch_size, s.normalizer, s.generator, extra=extra, memory_format=s.memory_format)
     try:
         return train_stage(s, "finetune", f, stream, drift_reference="watermarked", params=params,
                            frozen_features=last_layer_only)

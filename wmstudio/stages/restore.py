@@ -9,6 +9,6 @@ from wmstudio.stages.training import PlateauRule, train_stage
 
 def run_restore(s: Session) -> dict[str, float]:
     r = s.cfg.restore
-    stream = BatchStream(s.owner_source(), r.batch_size, s.normalizer, s.generator)
+    stream = BatchStream(s.owner_source(), r.batch_size, s.normalizer, s.generator, memory_format=s.memory_format)
     plateau = PlateauRule(r.patience, r.min_delta) if r.stop_on_plateau else None
     return train_stage(s, "restore", r, stream, drift_reference="watermarked", plateau=plateau)

@@ -63,10 +63,10 @@ class PlateauRule:
 
 def evaluation_row(s: Session, drift: DriftTracker, epoch: float) -> tuple[dict[str, float], list[float], list[float]]:
     bs = s.cfg.run.eval_batch_size
-    test_loss, test_acc = evaluate(s.model, s.test.images, s.test.labels, s.normalizer, bs)
+    test_loss, test_acc = evaluate(s.model, s.test.images, s.test.labels, s.normalizer, bs, s.memory_format)
     row = {"global_step": s.global_step, "epoch": epoch, "test_loss": test_loss, "test_acc": test_acc}
     if s.trigger_images is not None and s.trigger_labels is not None:
-        trig_loss, trig_acc = evaluate(s.model, s.trigger_images, s.trigger_labels, s.normalizer, bs)
+        trig_loss, trig_acc = evaluate(s.model, s.trigger_images, s.trigger_labels, s.normalizer, bs, s.memory_format)
         n = len(s.trigger_labels)
         row.update(trigger_loss=trig_loss, trigger_acc=trig_acc,
                    p_value=binomial_p_value(int(round(trig_acc * n)), n, 1.0 / s.num_classes))
