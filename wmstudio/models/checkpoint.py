@@ -8,6 +8,7 @@ refuses anything that would run code. Missing/unexpected keys and shape mismatch
 
 from __future__ import annotations
 
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -112,7 +113,9 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(f"{p}: not a readable TorchScript archive ({exc})") from exc
         return _strip_prefixes(dict(scripted.state_dict()))
     try:
-        obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols before failing on garbage
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
     except Exception as exc:
         names = pickle_globals(p)
         unsafe = sorted({n for n in names or [] if not n.startswith(SAFE_GLOBAL_PREFIXES)})
