@@ -31,3 +31,23 @@ def quick_config(**sections: dict) -> dict:
     for name, values in sections.items():
         data.setdefault(name, {}).update(values)
     return data
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The built-in demo, run once per test session (a few seconds); copy it before writing to it."""
+    from wmstudio.config import load_config
+    from wmstudio.pipeline import run_experiment
+    from wmstudio.resources import example_config
+
+    out = tmp_path_factory.mktemp("demo_run") / "demo.h5"
+    run_experiment(load_config(example_config("demo"), ["run.threads=2"]), out)
+    return out
+
+
+@pytest.fixture()
+def demo_copy(demo_run: Path, tmp_path: Path) -> Path:
+    """A private copy of the demo's run log."""
+    import shutil
+
+    return Path(shutil.copy(demo_run, tmp_path / "demo.h5"))

@@ -67,7 +67,7 @@ def test_log_holds_splits_trigger_and_weights_that_reproduce_metrics(demo_log) -
     from wmstudio.data.batches import Normalizer
 
     d = load_dataset("digits")
-    model = build_model("small_cnn", 1, 10, 8)
+    model = build_model("small_cnn", 1, 10, 8, {"width": 16})
     model.load_state_dict(r.weights("embed"))
     norm = Normalizer(tuple(info["mean"]), tuple(info["std"]))
     test = d.test.subset(splits["test"])

@@ -106,6 +106,9 @@ def build_parser() -> argparse.ArgumentParser:
     trig = sub.add_parser("triggers", help="export a run's trigger set as PNG files with labels.csv")
     trig.add_argument("log")
     trig.add_argument("--out", "-o", required=True, help="folder to write")
+    from wmstudio.cli_landscape import add_parsers
+
+    add_parsers(sub)
     return p
 
 
@@ -129,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_models(args)
         if args.command == "triggers":
             return _cmd_triggers(args)
+        if args.command in ("landscape", "export"):
+            from wmstudio import cli_landscape
+
+            return cli_landscape.cmd_landscape(args) if args.command == "landscape" else cli_landscape.cmd_export(args)
     except WmStudioError as exc:
         print(f"wmstudio: error: {exc}", file=sys.stderr)
         return 2

@@ -88,6 +88,35 @@ class RunFinished(Event):
     message: str = ""
 
 
+@dataclass(frozen=True)
+class LandscapeStarted(Event):
+    log_path: str
+    name: str
+    kind: str
+    shape: tuple[int, ...]  # (ny, nx) or (n,)
+    done: int  # points already computed (a resumed surface)
+
+
+@dataclass(frozen=True)
+class LandscapePoints(Event):
+    """Newly computed points: flat indices into the grid and their metrics (same order)."""
+
+    name: str
+    level: int
+    indices: tuple[int, ...]
+    values: dict[str, tuple[float, ...]]
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class LandscapeFinished(Event):
+    name: str
+    status: str  # finished | cancelled | failed
+    seconds: float
+    message: str = ""
+
+
 EventCallback = Callable[[Event], Any]
 
 

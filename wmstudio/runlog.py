@@ -56,6 +56,9 @@ def _open(path: Path, mode: str) -> Iterator[h5py.File]:
         f.close()
 
 
+open_log = _open  # public name: the landscape store commits to the same file the same way
+
+
 def _append(group: h5py.Group, name: str, values: np.ndarray) -> None:
     values = np.asarray(values)
     if name not in group:

@@ -1,0 +1,120 @@
+"""``wmstudio landscape`` and ``wmstudio export``: compute surfaces into a log, draw stored ones."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import time
+
+from wmstudio.events import Event, LandscapeFinished, LandscapePoints, LandscapeStarted
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
+
+    d = LandscapeSpec()
+    ls = sub.add_parser("landscape", help="compute a loss landscape into a run log (resumable)",
+                        description="Compute a 1D path, 2D plane, PCA plane or random-direction surface of a "
+                                    "run's models, storing clean and trigger loss/accuracy per point in the log.")
+    ls.add_argument("log", help="the run log (HDF5)")
+    ls.add_argument("--kind", choices=KINDS, default=d.kind)
+    ls.add_argument("--name", default="", help="group name under /landscapes (default: the kind)")
+    ls.add_argument("--models", default="", help="comma-separated stages: the checkpoints (plane: 3, line: 2+) "
+                                                 "or, for pca, the stages whose trajectories span the plane")
+    ls.add_argument("--center", default="", help="random/pca: the stage at the centre (default: the last one)")
+    ls.add_argument("--resolution", type=int, default=d.resolution, help="points per axis (per segment for line)")
+    ls.add_argument("--span", type=float, default=d.span, help="random: grid covers [-span, span]")
+    ls.add_argument("--margin", type=float, default=d.margin, help="plane/pca: border around the models, as a "
+                                                                    "fraction of their extent; line: extension")
+    ls.add_argument("--seed", type=int, default=d.seed, help="random directions' seed")
+    ls.add_argument("--norm", choices=("filter", "layer", "none"), default=d.norm)
+    ls.add_argument("--bias-bn", choices=("ignore", "include"), default=d.bias_bn)
+    ls.add_argument("--bn", choices=("running", "recompute"), default=d.bn,
+                    help="BatchNorm statistics: the models' running ones, or re-estimated at each point")
+    ls.add_argument("--data", choices=("test", "owner"), default=d.data, help="the clean set evaluated")
+    ls.add_argument("--images", type=int, default=d.images, help="clean images per point (0 = all)")
+    ls.add_argument("--batch-size", type=int, default=d.batch_size, help="evaluation batch (0: the fastest, measured)")
+    ls.add_argument("--workers", type=int, default=1, help="worker processes (points are independent)")
+    ls.add_argument("--device", default="auto")
+    ls.add_argument("--overwrite", action="store_true", help="replace a stored landscape of the same name")
+    ls.add_argument("--quiet", "-q", action="store_true")
+
+    ex = sub.add_parser("export", help="draw a stored landscape as PNG/SVG/PDF without recomputing")
+    ex.add_argument("log")
+    ex.add_argument("--landscape", "-l", default="", help="its name (default: the only one / all of them)")
+    ex.add_argument("--metric", "-m", choices=METRICS + ("all",), default="all")
+    ex.add_argument("--style", choices=("contour", "surface", "both"), default="contour")
+    ex.add_argument("--log-scale", action="store_true", help="log10 of the losses")
+    ex.add_argument("--format", choices=("png", "svg", "pdf"), action="append", help="repeatable; default png and svg")
+    ex.add_argument("--out", "-o", required=True, help="folder to write")
+
+
+class _Printer:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def __call__(self, e: Event) -> None:
+        if isinstance(e, LandscapeStarted):
+            print(f"landscape {e.name!r} ({e.kind}, grid {'x'.join(map(str, e.shape))}) -> {e.log_path}"
+                  + (f", resuming with {e.done} points done" if e.done else ""), flush=True)
+        elif isinstance(e, LandscapePoints):
+            now = time.perf_counter()
+            if now - self.last > 0.5 or e.done == e.total:
+                self.last = now
+                rate = e.done / max(now - self.start, 1e-9)
+                print(f"\r  level {e.level}: {e.done}/{e.total} points, {rate:.0f} points/s", end="", flush=True)
+        elif isinstance(e, LandscapeFinished):
+            print(f"\n  {e.status} in {e.seconds:.1f} s {e.message}".rstrip(), flush=True)
+
+
+def cmd_landscape(args: argparse.Namespace) -> int:
+    from wmstudio.control import RunControl
+    from wmstudio.landscape import LandscapeSpec, compute_landscape
+
+    spec = LandscapeSpec(kind=args.kind, name=args.name, models=[m.strip() for m in args.models.split(",") if m.strip()],
+                         center=args.center, resolution=args.resolution, span=args.span, margin=args.margin,
+                         seed=args.seed, norm=args.norm, bias_bn=args.bias_bn, bn=args.bn, data=args.data,
+                         images=args.images, batch_size=args.batch_size)
+    control = RunControl()
+
+    def on_sigint(_sig: int, _frame: object) -> None:
+        print("\ncancelling; the points computed so far stay in the log (rerun to resume)", file=sys.stderr)
+        control.cancel()
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        ls = compute_landscape(args.log, spec, (lambda e: None) if args.quiet else _Printer(), control, args.device,
+                               args.workers, args.overwrite)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if not args.quiet and ls.complete:
+        for m in ("test_loss", "trigger_acc"):
+            v = ls.metrics[m]
+            print(f"  {m}: min {v.min():.4g}, max {v.max():.4g}")
+    return 0 if ls.status == "finished" else 130
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from wmstudio.errors import RunLogError
+    from wmstudio.landscape import METRICS, list_landscapes, read
+    from wmstudio.landscape.figures import export_figure
+
+    names = [args.landscape] if args.landscape else list_landscapes(args.log)
+    if not names:
+        raise RunLogError(f"{args.log}: holds no landscapes; compute one with `wmstudio landscape {args.log}`")
+    metrics = METRICS if args.metric == "all" else (args.metric,)
+    styles = ("contour", "surface") if args.style == "both" else (args.style,)
+    formats = args.format or ["png", "svg"]
+    for name in names:
+        ls = read(args.log, name)
+        for metric in metrics:
+            for style in styles if ls.is_2d else ("line",):
+                for fmt in formats:
+                    path = Path(args.out) / f"{name}_{metric}_{style}.{fmt}"
+                    export_figure(ls, metric, path, "contour" if style == "line" else style, args.log_scale)
+                    print(path)
+    return 0

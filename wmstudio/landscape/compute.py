@@ -1,0 +1,289 @@
+"""Computing a landscape into a run log: set-up, coarse-to-fine evaluation, resume, worker fan-out."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from wmstudio.control import RunControl
+from wmstudio.errors import Cancelled, RunLogError
+from wmstudio.events import (
+    EventCallback,
+    LandscapeFinished,
+    LandscapePoints,
+    LandscapeStarted,
+    ignore,
+)
+from wmstudio.landscape import store
+from wmstudio.landscape.context import LogContext, load_context
+from wmstudio.landscape.directions import Plane, pca_plane, plane_through, random_direction
+from wmstudio.landscape.evaluator import PointEvaluator
+from wmstudio.landscape.flat import ParamVector, float_buffers, has_batchnorm
+from wmstudio.landscape.grid import refinement_levels
+from wmstudio.landscape.points import GridPoints, LinePoints, line_layout
+from wmstudio.landscape.spec import METRICS, LandscapeSpec
+
+COMMIT_SECONDS = 1.0
+
+
+# ---------------------------------------------------------------- set-up
+
+def _flat(ctx: LogContext, pv: ParamVector, stage: str) -> torch.Tensor:
+    return pv.from_state_dict(ctx.state(stage))
+
+
+def _buffers(ctx: LogContext, stage: str) -> dict[str, torch.Tensor]:
+    names = set(float_buffers(ctx.model))
+    return {k: v.float() for k, v in ctx.state(stage).items() if k in names}
+
+
+def _extent(coords: np.ndarray, margin: float) -> tuple[tuple[float, float], tuple[float, float]]:
+    """A square box around the points (axes are true distances, so the picture keeps its aspect)."""
+    lo, hi = coords.min(0), coords.max(0)
+    mid, half = (lo + hi) / 2, max(float((hi - lo).max()), 1e-12) * (0.5 + margin)
+    return (mid[0] - half, mid[0] + half), (mid[1] - half, mid[1] + half)
+
+
+def _project_trajectories(ctx: LogContext, plane: Plane) -> dict[str, dict[str, np.ndarray]]:
+    out = {}
+    for rec in ctx.reader.stages():
+        rows = ctx.reader.trajectory(rec.name)
+        if len(rows) == 0:
+            continue
+        xy, res = [], []
+        for r in rows:
+            x, y, d = plane.project(torch.from_numpy(r).to(plane.origin.device))
+            xy.append((x, y))
+            res.append(d)
+        steps = rec.eval.get("global_step", np.arange(len(rows)))[:len(rows)]
+        out[rec.name] = {"xy": np.asarray(xy), "residual": np.asarray(res), "global_step": np.asarray(steps)}
+    return out
+
+
+def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path) -> None:
+    """Build the directions and the grid, and write the empty landscape group."""
+    pv = ParamVector(ctx.model)
+    attrs: dict[str, Any] = {"bn_stats": spec.bn if has_batchnorm(ctx.model) else "none (no BatchNorm)",
+                             "data": spec.data, "models_json": spec.models}
+    arrays: dict[str, np.ndarray] = {}
+    if spec.kind == "line":
+        anchors = [_flat(ctx, pv, m) for m in spec.models]
+        seg, frac, t, starts = line_layout(anchors, spec.resolution, spec.margin)
+        arrays.update({"t": t, "segment": seg, "frac": frac, "model_coords": starts})
+        attrs.update({"model_names": spec.models, "axis_units": "parameter-space distance along the path",
+                      "buffers": "interpolated between checkpoints"})
+        store.create(log_path, spec, (len(t),), arrays, attrs)
+        return
+    if spec.kind == "random":
+        center = _flat(ctx, pv, spec.center)
+        d1 = random_direction(pv, center, spec.seed, spec.norm, spec.bias_bn)
+        d2 = random_direction(pv, center, spec.seed + 1, spec.norm, spec.bias_bn)
+        plane = Plane(center, d1, d2)
+        xs = ys = np.linspace(-spec.span, spec.span, spec.resolution)
+        names = [spec.center]
+        coords = np.zeros((1, 2))
+        attrs.update({"axis_units": "direction units (filter-normalised)" if spec.norm == "filter" else
+                      f"direction units ({spec.norm} normalisation)", "direction_seeds": [spec.seed, spec.seed + 1],
+                      "norm": spec.norm, "bias_bn": spec.bias_bn, "buffers": f"fixed: {spec.center}"})
+    else:
+        if spec.kind == "plane":
+            w = [_flat(ctx, pv, m) for m in spec.models]
+            try:
+                plane = plane_through(*w)
+            except ValueError as exc:
+                raise RunLogError(f"{log_path}: {exc}") from exc
+            names = list(spec.models)
+            coords = np.asarray([plane.project(v)[:2] for v in w])
+            attrs.update({"buffers": "interpolated between the three models"})
+            fit = coords
+        else:  # pca
+            center = _flat(ctx, pv, spec.center)
+            rows = [ctx.reader.trajectory(m) for m in spec.models]
+            if any(len(r) == 0 for r in rows):
+                raise RunLogError(f"{log_path}: kind=pca needs recorded trajectories of {spec.models} "
+                                  "(run with run.record_trajectory = true)")
+            pts = torch.from_numpy(np.concatenate(rows)).to(center.device)
+            try:
+                plane, explained = pca_plane(pts, center)
+            except ValueError as exc:
+                raise RunLogError(f"{log_path}: {exc}") from exc
+            available = ctx.stages_with_weights()
+            names = [n for n in ("embed", "finetune", "restore") if n in available]
+            coords = np.asarray([plane.project(_flat(ctx, pv, n))[:2] for n in names])
+            fit = np.concatenate([coords, np.asarray([plane.project(r)[:2] for r in pts])])
+            attrs.update({"explained_variance": list(explained), "buffers": f"fixed: {spec.center}"})
+        (x0, x1), (y0, y1) = _extent(fit, spec.margin)
+        xs, ys = np.linspace(x0, x1, spec.resolution), np.linspace(y0, y1, spec.resolution)
+        attrs["axis_units"] = "parameter-space distance (orthonormal axes)"
+    arrays.update({"x": xs, "y": ys, "model_coords": coords,
+                   "origin": plane.origin.cpu().numpy().astype(np.float32),
+                   "directions": torch.stack([plane.u, plane.v]).cpu().numpy().astype(np.float32)})
+    attrs["model_names"] = names
+    store.create(log_path, spec, (len(ys), len(xs)), arrays, attrs)
+    store.write_trajectories(log_path, spec.name, _project_trajectories(ctx, plane))
+
+
+def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints | LinePoints:
+    """The point set of a stored landscape, rebuilt from what the log holds (so a resume is exact)."""
+    ls = store.read(log_path, name)
+    spec = ls.spec
+    pv = ParamVector(ctx.model)
+    if ls.kind == "line":
+        return LinePoints([_flat(ctx, pv, m) for m in spec.models], [_buffers(ctx, m) for m in spec.models],
+                          ls.axes["segment"], ls.axes["frac"], ls.axes["t"])
+    vec = store.read_vectors(log_path, name)
+    dev = ctx.device
+    plane = Plane(torch.from_numpy(vec["origin"]).to(dev), torch.from_numpy(vec["directions"][0]).to(dev),
+                  torch.from_numpy(vec["directions"][1]).to(dev))
+    if ls.kind == "plane":
+        return GridPoints(plane, ls.axes["x"], ls.axes["y"], anchor_buffers=[_buffers(ctx, m) for m in spec.models],
+                          anchor_coords=[tuple(c) for c in ls.model_coords])
+    return GridPoints(plane, ls.axes["x"], ls.axes["y"], buffers=_buffers(ctx, spec.center))
+
+
+def make_evaluator(ctx: LogContext, spec: LandscapeSpec) -> PointEvaluator:
+    clean = ctx.test if spec.data == "test" else ctx.owner
+    n = len(clean) if spec.images == 0 else min(spec.images, len(clean))
+    bn_images = None
+    if spec.bn == "recompute":
+        gen = torch.Generator().manual_seed(spec.seed)
+        take = torch.randperm(len(ctx.owner), generator=gen)[:spec.bn_batches * 256].to(ctx.owner.images.device)
+        bn_images = ctx.owner.images[take]
+    return PointEvaluator(ctx.model, clean.images[:n], clean.labels[:n], ctx.trigger_images, ctx.trigger_labels,
+                          ctx.normalizer, ctx.memory_format, spec.batch_size, bn_images)
+
+
+# ---------------------------------------------------------------- evaluation
+
+def evaluate_points(ev: PointEvaluator, points: GridPoints | LinePoints, indices: np.ndarray,
+                    control: RunControl | None = None) -> dict[str, np.ndarray]:
+    buf = torch.empty(ev.pv.numel, device=ev.inputs.device)
+    out = {m: np.empty(len(indices)) for m in METRICS}
+    for n, k in enumerate(indices):
+        if control is not None:
+            control.checkpoint()
+        vals = ev.evaluate(points.params(int(k), buf), points.stats(int(k)))
+        for m in METRICS:
+            out[m][n] = vals[m]
+    return out
+
+
+_WORKER: dict[str, Any] = {}
+
+
+def _worker_init(log_path: str, name: str, device: str, threads: int) -> None:
+    torch.set_num_threads(threads)
+    ctx = load_context(log_path, device)
+    spec = store.read(log_path, name).spec
+    _WORKER.update(ev=make_evaluator(ctx, spec), points=points_from_store(ctx, Path(log_path), name))
+
+
+def _worker_eval(indices: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    return indices, evaluate_points(_WORKER["ev"], _WORKER["points"], indices)
+
+
+def _levels(shape: tuple[int, ...], coarse: int) -> list[np.ndarray]:
+    return refinement_levels(*shape, coarse) if len(shape) == 2 else refinement_levels(1, shape[0], coarse)
+
+
+def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: EventCallback = ignore,
+                      control: RunControl | None = None, device: str = "auto", workers: int = 1,
+                      overwrite: bool = False, threads: int = 0) -> store.Landscape:
+    """Compute (or resume) one landscape into the run log; returns it as stored.
+
+    An unfinished landscape of the same name and settings is resumed; a finished one is kept unless
+    ``overwrite``; one with other settings needs ``overwrite`` or another name.
+    """
+    log_path = Path(log_path)
+    control = control or RunControl()
+    if threads:
+        torch.set_num_threads(threads)
+    ctx = load_context(log_path, device)
+    spec = spec.resolved(ctx.stages_with_weights())
+    exists = spec.name in store.list_landscapes(log_path)
+    if exists and not overwrite:
+        old = store.read(log_path, spec.name)
+        if old.spec.resolved(ctx.stages_with_weights()).to_json() != spec.to_json():
+            raise RunLogError(f"{log_path}: landscape {spec.name!r} exists with other settings; "
+                              "choose another name or overwrite it")
+        if old.status == "finished":
+            callback(LandscapeFinished(spec.name, "finished", 0.0, "already computed"))
+            return old
+    else:
+        _create(ctx, spec, log_path)
+    ls = store.read(log_path, spec.name)
+    done = ls.done.reshape(-1).copy()
+    callback(LandscapeStarted(str(log_path), spec.name, spec.kind, tuple(ls.done.shape), int(done.sum())))
+    levels = [lv[~done[lv]] for lv in _levels(tuple(ls.done.shape), spec.coarse)]
+    start = time.perf_counter()
+    state = {"since": time.perf_counter(), "idx": [], "vals": {m: [] for m in METRICS}, "done": int(done.sum())}
+
+    def record(level: int, idx: np.ndarray, vals: dict[str, np.ndarray], force: bool = False) -> None:
+        state["idx"].append(idx)
+        for m in METRICS:
+            state["vals"][m].append(vals[m])
+        state["done"] += len(idx)
+        callback(LandscapePoints(spec.name, level, tuple(int(i) for i in idx),
+                                 {m: tuple(float(v) for v in vals[m]) for m in METRICS}, state["done"], len(done)))
+        if force or time.perf_counter() - state["since"] >= COMMIT_SECONDS:
+            flush()
+
+    def flush() -> None:
+        if state["idx"]:
+            now = time.perf_counter()
+            store.commit_points(log_path, spec.name, np.concatenate(state["idx"]),
+                                {m: np.concatenate(state["vals"][m]) for m in METRICS}, now - state["since"])
+            state["since"], state["idx"], state["vals"] = now, [], {m: [] for m in METRICS}
+
+    try:
+        if workers > 1:
+            _run_pool(log_path, spec, device, workers, levels, record, control)
+        else:
+            ev = make_evaluator(ctx, spec)
+            points = points_from_store(ctx, log_path, spec.name)
+            chunk = 16
+            for level, idx in enumerate(levels):
+                for s in range(0, len(idx), chunk):
+                    part = idx[s:s + chunk]
+                    record(level, part, evaluate_points(ev, points, part, control))
+                flush()
+    except Cancelled:
+        flush()
+        store.set_status(log_path, spec.name, "cancelled", "cancelled by the user")
+        callback(LandscapeFinished(spec.name, "cancelled", time.perf_counter() - start))
+        return store.read(log_path, spec.name)
+    except Exception as exc:
+        flush()
+        store.set_status(log_path, spec.name, "failed", f"{type(exc).__name__}: {exc}")
+        callback(LandscapeFinished(spec.name, "failed", time.perf_counter() - start, str(exc)))
+        raise
+    flush()
+    store.set_status(log_path, spec.name, "finished")
+    callback(LandscapeFinished(spec.name, "finished", time.perf_counter() - start))
+    return store.read(log_path, spec.name)
+
+
+def _run_pool(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],
+              record: Any, control: RunControl) -> None:
+    import multiprocessing as mp
+
+    threads = max(1, torch.get_num_threads() // workers)
+    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+                             initargs=(str(log_path), spec.name, device, threads)) as pool:
+        for level, idx in enumerate(levels):
+            parts = np.array_split(idx, max(1, min(len(idx), workers * 4)))
+            pending: set[Future] = {pool.submit(_worker_eval, p) for p in parts if len(p)}
+            while pending:
+                finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
+                for fut in finished:
+                    part, vals = fut.result()
+                    record(level, part, vals)
+                if control.cancelled:
+                    for fut in pending:
+                        fut.cancel()
+                    raise Cancelled()

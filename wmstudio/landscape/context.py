@@ -1,0 +1,63 @@
+"""Everything a landscape needs, rebuilt from a run log alone: model, data, trigger set."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from wmstudio.config import ExperimentConfig, config_from_json
+from wmstudio.data import load_dataset
+from wmstudio.data.batches import Normalizer
+from wmstudio.data.tensorset import ImageTensors
+from wmstudio.device import resolve_device
+from wmstudio.errors import RunLogError
+from wmstudio.models import build_model
+from wmstudio.runlog import RunLogReader
+
+
+@dataclass
+class LogContext:
+    reader: RunLogReader
+    cfg: ExperimentConfig
+    device: torch.device
+    model: nn.Module  # eval mode, on device, weights of the first stage asked for
+    normalizer: Normalizer
+    memory_format: torch.memory_format
+    test: ImageTensors  # on device
+    owner: ImageTensors  # on device
+    trigger_images: torch.Tensor
+    trigger_labels: torch.Tensor
+
+    def stages_with_weights(self) -> list[str]:
+        return [r.name for r in self.reader.stages() if r.has_weights]
+
+    def state(self, stage: str) -> dict[str, torch.Tensor]:
+        return {k: v.to(self.device) for k, v in self.reader.weights(stage).items()}
+
+
+def load_context(path: str | Path, device: str = "auto") -> LogContext:
+    from wmstudio.pipeline import preferred_memory_format
+
+    reader = RunLogReader(path)
+    cfg = config_from_json(reader.config_json)
+    dev = resolve_device(device)
+    d = cfg.data
+    try:
+        data = load_dataset(d.dataset, d.root, False, d.image_size, d.cache_dir or None)
+        splits = reader.splits()
+        info = reader.data_info()
+        trig = reader.trigger()
+    except KeyError as exc:
+        raise RunLogError(f"{path}: the log lacks {exc} (was the run stopped before its data was written?)") from exc
+    normalizer = Normalizer(tuple(info["mean"]), tuple(info["std"]))
+    c, h, _ = data.shape
+    model = build_model(cfg.model.arch, c, data.num_classes, h, cfg.model.options, cfg.model.file, cfg.model.factory)
+    fmt = preferred_memory_format(cfg)
+    model.to(dev).to(memory_format=fmt).eval()
+    return LogContext(reader, cfg, dev, model, normalizer, fmt,
+                      data.test.subset(torch.from_numpy(splits["test"]), "test").to(dev),
+                      data.train.subset(torch.from_numpy(splits["owner"]), "owner").to(dev),
+                      torch.from_numpy(trig["images"]).to(dev), torch.from_numpy(trig["labels"]).to(dev))

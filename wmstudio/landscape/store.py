@@ -1,0 +1,145 @@
+"""Landscapes in the run log, under ``/landscapes/<name>`` (schema in docs/runlog.md).
+
+Like the rest of the log, every write is one open-append-close commit: a surface interrupted at
+any point is a valid partial surface (``done`` says which points hold values) and can be resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from wmstudio.errors import RunLogError
+from wmstudio.landscape.spec import METRICS, LandscapeSpec
+from wmstudio.runlog import open_log
+
+GROUP = "landscapes"
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S%z")
+
+
+def list_landscapes(path: str | Path) -> list[str]:
+    with open_log(Path(path), "r") as f:
+        return sorted(f[GROUP]) if GROUP in f else []
+
+
+def create(path: str | Path, spec: LandscapeSpec, shape: tuple[int, ...], arrays: dict[str, np.ndarray],
+           attrs: dict[str, Any]) -> None:
+    """A new, empty landscape group (replacing one of the same name)."""
+    with open_log(Path(path), "a") as f:
+        root = f.require_group(GROUP)
+        if spec.name in root:
+            del root[spec.name]
+        g = root.create_group(spec.name)
+        g.attrs.update({"kind": spec.kind, "status": "running", "message": "", "created": _now(), "finished": "",
+                        "spec_json": spec.to_json(), "points_done": 0, "points_total": int(np.prod(shape)),
+                        "seconds": 0.0})
+        g.attrs.update({k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else v) for k, v in attrs.items()})
+        m = g.create_group("metrics")
+        for name in METRICS:
+            m.create_dataset(name, data=np.full(shape, np.nan, dtype=np.float64))
+        g.create_dataset("done", data=np.zeros(shape, dtype=bool))
+        for k, v in arrays.items():
+            g.create_dataset(k, data=v)
+
+
+def commit_points(path: str | Path, name: str, indices: np.ndarray, values: dict[str, np.ndarray],
+                  seconds: float) -> None:
+    with open_log(Path(path), "a") as f:
+        g = f[GROUP][name]
+        shape = g["done"].shape
+        done = g["done"][()].reshape(-1)
+        done[indices] = True
+        g["done"][...] = done.reshape(shape)
+        for m in METRICS:
+            flat = g["metrics"][m][()].reshape(-1)
+            flat[indices] = values[m]
+            g["metrics"][m][...] = flat.reshape(shape)
+        g.attrs["points_done"] = int(done.sum())
+        g.attrs["seconds"] = float(g.attrs["seconds"]) + seconds
+
+
+def set_status(path: str | Path, name: str, status: str, message: str = "") -> None:
+    with open_log(Path(path), "a") as f:
+        f[GROUP][name].attrs.update({"status": status, "message": message, "finished": _now()})
+
+
+@dataclass
+class Landscape:
+    """A stored landscape, as read back (a partial one has NaN where ``done`` is False)."""
+
+    name: str
+    kind: str
+    status: str
+    spec: LandscapeSpec
+    attrs: dict[str, Any]
+    metrics: dict[str, np.ndarray]
+    done: np.ndarray
+    axes: dict[str, np.ndarray]  # x, y (2D) or t (line)
+    model_names: list[str]
+    model_coords: np.ndarray  # (k, 2) for 2D, (k,) for line
+    trajectories: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # stage -> xy, residual, step
+
+    @property
+    def is_2d(self) -> bool:
+        return self.kind != "line"
+
+    @property
+    def complete(self) -> bool:
+        return bool(self.done.all())
+
+
+def _attr(value: Any) -> Any:
+    """Attributes as Python values: lists and dicts were stored as JSON text."""
+    if isinstance(value, bytes):
+        value = value.decode()
+    if isinstance(value, str) and value[:1] in "[{":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def read(path: str | Path, name: str) -> Landscape:
+    with open_log(Path(path), "r") as f:
+        if GROUP not in f or name not in f[GROUP]:
+            have = sorted(f[GROUP]) if GROUP in f else []
+            raise RunLogError(f"{path}: no landscape {name!r} (stored: {', '.join(have) or 'none'})")
+        g = f[GROUP][name]
+        attrs = {k: _attr(v) for k, v in g.attrs.items()}
+        axes = {k: g[k][()] for k in ("x", "y", "t", "segment", "frac") if k in g}
+        traj: dict[str, dict[str, np.ndarray]] = {}
+        if "trajectory" in g:
+            for stage in g["trajectory"]:
+                traj[stage] = {k: g["trajectory"][stage][k][()] for k in g["trajectory"][stage]}
+        return Landscape(name, str(attrs["kind"]), str(attrs["status"]), LandscapeSpec.from_json(g.attrs["spec_json"]),
+                         attrs, {m: g["metrics"][m][()] for m in METRICS}, g["done"][()], axes,
+                         list(attrs.get("model_names", [])),
+                         g["model_coords"][()] if "model_coords" in g else np.zeros((0, 2)), traj)
+
+
+def read_vectors(path: str | Path, name: str) -> dict[str, np.ndarray]:
+    """The stored origin and directions of a 2D landscape (large: read only when needed)."""
+    with open_log(Path(path), "r") as f:
+        g = f[GROUP][name]
+        return {k: g[k][()] for k in ("origin", "directions") if k in g}
+
+
+def write_trajectories(path: str | Path, name: str, trajectories: dict[str, dict[str, np.ndarray]]) -> None:
+    with open_log(Path(path), "a") as f:
+        g = f[GROUP][name]
+        if "trajectory" in g:
+            del g["trajectory"]
+        t = g.create_group("trajectory")
+        for stage, arrays in trajectories.items():
+            s = t.create_group(stage)
+            for k, v in arrays.items():
+                s.create_dataset(k, data=v)
