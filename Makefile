@@ -11,7 +11,7 @@ else
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: run demo test lint bench sysdeps clean
+.PHONY: run demo test lint bench sysdeps screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -23,22 +23,31 @@ $(STAMP): pyproject.toml
 sysdeps:
 	@bash scripts/sysdeps.sh
 
-## The built-in demo: embed -> fine-tune -> restore on the bundled digits data set.
+## The app, running the built-in demo (embed -> fine-tune -> restore on the bundled digits).
 run: $(STAMP)
+	$(BIN)/wmstudio-gui --demo --runs-dir runs
+
+## The same demo headless, on the command line.
+demo: $(STAMP)
 	$(BIN)/wmstudio demo --out runs/demo.h5
 
-demo: run
+## README screenshots of the real app, under Xvfb.
+screenshots: $(STAMP) sysdeps
+	xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb $(BIN)/python scripts/screenshots.py --out docs/images
 
-## The whole test suite (what .ci/run calls).
+## The whole test suite (what .ci/run calls): plain widgets offscreen, the OpenGL view under Xvfb.
 test: $(STAMP) sysdeps
-	$(BIN)/ruff check wmstudio tests benchmarks
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -ra
+	$(BIN)/ruff check wmstudio tests benchmarks scripts
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -ra -m "not gl"
+	xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb $(BIN)/python -m pytest -q -ra -m gl
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data_path.py
+	$(BIN)/python benchmarks/bench_landscape.py
+	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/bench_gui_responsiveness.py
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache

@@ -8,6 +8,14 @@ ldconfig -p 2>/dev/null | grep -q libxcb-cursor.so.0 || missing+=(libxcb-cursor0
 ldconfig -p 2>/dev/null | grep -q 'libEGL.so.1' || missing+=(libegl1)
 ldconfig -p 2>/dev/null | grep -q 'libGL.so.1' || missing+=(libgl1)
 ldconfig -p 2>/dev/null | grep -q 'libxkbcommon-x11.so.0' || missing+=(libxkbcommon-x11-0)
+# the rest of what Qt's xcb platform plugin links against (real windows under Xvfb)
+for pair in libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 libxcb-image.so.0:libxcb-image0 \
+            libxcb-render-util.so.0:libxcb-render-util0 libxcb-shape.so.0:libxcb-shape0 libxcb-randr.so.0:libxcb-randr0 \
+            libxcb-xkb.so.1:libxcb-xkb1 libxcb-xinerama.so.0:libxcb-xinerama0 libxcb-xfixes.so.0:libxcb-xfixes0 \
+            libxcb-sync.so.1:libxcb-sync1 libxcb-shm.so.0:libxcb-shm0 libxcb-randr.so.0:libxcb-randr0 \
+            libfontconfig.so.1:libfontconfig1 libdbus-1.so.3:libdbus-1-3 libGLX_mesa.so.0:libglx-mesa0; do
+  ldconfig -p 2>/dev/null | grep -q "${pair%%:*}" || missing+=("${pair##*:}")
+done
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "sysdeps: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2

@@ -121,3 +121,18 @@ def test_registry_models_run_on_cifar_shapes() -> None:
         assert build_model(arch, 3, 10, 32)(torch.zeros(2, 3, 32, 32)).shape == (2, 10)
     with pytest.raises(ConfigError, match="unknown model 'resnet7'"):
         build_model("resnet7", 3, 10, 32)
+
+
+def test_checkpoint_from_a_run_log_stage(demo_run) -> None:
+    from wmstudio.models import build_model, load_checkpoint
+    from wmstudio.runlog import RunLogReader
+
+    model = build_model("small_cnn", 1, 10, 8, {"width": 16}, "", "")
+    assert load_checkpoint(model, f"{demo_run}:embed") == []
+    expected = RunLogReader(demo_run).weights("embed")
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, expected[k])
+    load_checkpoint(model, str(demo_run))  # no stage: the last one with weights (restore)
+    assert torch.equal(model.state_dict()["fc.weight"], RunLogReader(demo_run).weights("restore")["fc.weight"])
+    with pytest.raises(CheckpointError, match="stage 'nope' has no saved weights"):
+        load_checkpoint(model, f"{demo_run}:nope")

@@ -109,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     from wmstudio.cli_landscape import add_parsers
 
     add_parsers(sub)
+    gui = sub.add_parser("gui", help="open the desktop app (same as wmstudio-gui)")
+    gui.add_argument("gui_args", nargs=argparse.REMAINDER, help="arguments for wmstudio-gui (--demo, logs, ...)")
     return p
 
 
@@ -132,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _cmd_models(args)
         if args.command == "triggers":
             return _cmd_triggers(args)
+        if args.command == "gui":
+            from wmstudio.gui.app import main as gui_main  # the only place the CLI reaches into Qt
+
+            return gui_main(args.gui_args)
         if args.command in ("landscape", "export"):
             from wmstudio import cli_landscape
 

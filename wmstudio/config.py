@@ -82,7 +82,8 @@ class DataSection:
 @dataclass
 class ModelSection:
     arch: str = opt("small_cnn", "registry name (see `wmstudio models`), or torchvision:<name>")
-    checkpoint: str = opt("", "start from these weights: .pt/.pth state_dict, .safetensors or TorchScript")
+    checkpoint: str = opt("", "start from these weights: .pt/.pth state_dict, .safetensors, TorchScript, "
+                                  "or a stage of an earlier run log (run.h5:embed)")
     file: str = opt("", "a Python file defining your own model (used with factory)")
     factory: str = opt("", "name of the function or class in `file` that builds the model")
     strict: bool = opt(True, "refuse a checkpoint with missing or unexpected keys")

@@ -29,6 +29,7 @@ class StageStarted(Event):
     epochs: int
     steps_per_epoch: int
     global_step: int
+    layer_names: tuple[str, ...] = ()  # the columns of Metrics.layer_l2 / layer_cos
 
 
 @dataclass(frozen=True)

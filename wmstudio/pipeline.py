@@ -146,3 +146,34 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
         s.emit(Error(message))
         s.emit(RunFinished(str(out), "failed", message))
         raise
+
+
+def preview_trigger_set(cfg: ExperimentConfig):  # noqa: ANN201 - returns a TriggerSet
+    """The trigger set a run with ``cfg`` would embed, built without running anything (for the app's preview).
+
+    Adversarial triggers depend on the trained model; without a checkpoint they are previewed
+    against the untrained model, and the returned set's ``params`` say so.
+    """
+    from wmstudio.triggers import TriggerSet
+
+    d = cfg.data
+    data = load_dataset(d.dataset, d.root, False, d.image_size, d.cache_dir or None)
+    splits = make_splits(len(data.train), len(data.test), seed=d.split_seed, attacker_fraction=d.attacker_fraction,
+                         attacker_size=d.attacker_size, owner_size=d.owner_size, test_size=d.test_size)
+    owner = data.train.subset(splits.owner, "owner")
+    normalizer = Normalizer.fit(owner.images)
+    c, h, _ = data.shape
+    model = build_model(cfg.model.arch, c, data.num_classes, h, cfg.model.options, cfg.model.file, cfg.model.factory)
+    if cfg.model.checkpoint:
+        load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict)
+    src = cfg.trigger.source
+
+    def load_source():  # noqa: ANN202
+        pair = load_dataset(src.name, src.root or d.root, src.download, 0, d.cache_dir or None)
+        return pair.train if src.split == "train" else pair.test
+
+    ctx = BuildContext(owner.shape, data.num_classes, owner, model.eval(), normalizer, torch.device("cpu"), load_source)
+    ts: TriggerSet = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))
+    if cfg.trigger.scheme == "adversarial" and not cfg.model.checkpoint:
+        ts.params = {**ts.params, "preview_note": "made against the untrained model; a run uses the trained one"}
+    return ts, data.train.classes

@@ -93,8 +93,37 @@ def _strip_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return sd
 
 
+def _from_run_log(path: Path, stage: str) -> dict[str, torch.Tensor]:
+    from wmstudio.errors import RunLogError
+    from wmstudio.runlog import RunLogReader
+
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such run log")
+    try:
+        reader = RunLogReader(path)
+        with_weights = [r.name for r in reader.stages() if r.has_weights]
+        if not stage:
+            if not with_weights:
+                raise CheckpointError(f"{path}: no stage has saved weights")
+            stage = with_weights[-1]
+        if stage not in with_weights:
+            raise CheckpointError(f"{path}: stage {stage!r} has no saved weights (stages with weights: "
+                                  f"{', '.join(with_weights) or 'none'})")
+        return reader.weights(stage)
+    except RunLogError as exc:
+        raise CheckpointError(str(exc)) from exc
+
+
 def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read the tensors of a checkpoint file in any supported form, CPU-side."""
+    """Read the tensors of a checkpoint file in any supported form, CPU-side.
+
+    ``RUN.h5:STAGE`` (or ``RUN.h5`` for its last stage with weights) reads a stage's weights from a
+    wmstudio run log, so a later experiment can start from the watermarked model of an earlier one.
+    """
+    text = str(path)
+    log_path, _, stage = text.rpartition(":") if (".h5:" in text or ".hdf5:" in text) else (text, "", "")
+    if Path(log_path).suffix in (".h5", ".hdf5"):
+        return _from_run_log(Path(log_path).expanduser(), stage)
     p = Path(path).expanduser()
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")

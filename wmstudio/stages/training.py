@@ -97,7 +97,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     total_steps = t.epochs * steps_per_epoch
     s.stage_order += 1
     s.log.begin_stage(name, s.stage_order, dataclasses.asdict(t), t.epochs, steps_per_epoch, drift.layer_names, drift_reference)
-    s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step))
+    s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step, tuple(drift.layer_names)))
     train_rows: list[tuple[float, ...]] = []
 
     def commit(epoch: float) -> dict[str, float]:

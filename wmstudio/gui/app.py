@@ -1,0 +1,48 @@
+"""``wmstudio-gui``: the desktop app."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="wmstudio-gui", description="Watermark Studio, the desktop app")
+    p.add_argument("logs", nargs="*", help="run logs to open")
+    p.add_argument("--demo", action="store_true", help="load the built-in demo and start it")
+    p.add_argument("--config", help="load this experiment config")
+    p.add_argument("--runs-dir", help="where new run logs are written (remembered)")
+    p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (remembered)")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from PySide6.QtCore import QSettings
+    from PySide6.QtWidgets import QApplication
+
+    from wmstudio.gui import theme
+    from wmstudio.gui.main_window import MainWindow
+
+    app = QApplication.instance() or QApplication(sys.argv[:1])
+    app.setApplicationName("Watermark Studio")
+    app.setOrganizationName("wmstudio")
+    settings = QSettings("wmstudio", "Watermark Studio")
+    chosen = args.theme or str(settings.value("theme", "system"))
+    settings.setValue("theme", chosen)
+    mode = theme.apply(app, chosen)
+    win = MainWindow(args.runs_dir, settings, mode)
+    if args.config:
+        win.load_config_file(args.config)
+    for log in args.logs:
+        win.open_log(log)
+    win.show()
+    if args.demo:
+        win.load_demo_config()
+        win.start_run()
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

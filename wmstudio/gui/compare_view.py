@@ -1,0 +1,107 @@
+"""Several runs on the same axes: one metric over global steps per run, and their final values."""
+
+from __future__ import annotations
+
+import math
+
+import pyqtgraph as pg
+from PySide6.QtCore import Qt
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QSplitter,
+    QTableWidget,
+    QTableWidgetItem,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wmstudio.gui.series import RunSeries
+
+METRIC_NAMES = {"trigger_acc": "trigger accuracy", "test_acc": "test accuracy", "trigger_loss": "trigger loss",
+                "test_loss": "test loss", "drift_l2": "drift (L2)", "drift_cos": "cosine to reference",
+                "p_value": "p-value"}
+PALETTE = ("#2f7ed8", "#e4572e", "#3aa655", "#8e44ad", "#c9a227", "#17becf", "#d62728", "#7f7f7f")
+
+
+class CompareView(QWidget):
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runs: list[RunSeries] = []
+        layout = QVBoxLayout(self)
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Metric"))
+        self.metric = QComboBox()
+        for k, v in METRIC_NAMES.items():
+            self.metric.addItem(v, k)
+        self.metric.setToolTip("the evaluation series drawn for every checked run")
+        row.addWidget(self.metric)
+        row.addStretch(1)
+        layout.addLayout(row)
+        split = QSplitter(Qt.Orientation.Horizontal)
+        self.list = QListWidget()
+        self.list.setToolTip("runs opened in this session; uncheck to hide one")
+        split.addWidget(self.list)
+        self.plot_widget = pg.PlotWidget()
+        self.plot = self.plot_widget.getPlotItem()
+        self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.plot.showGrid(x=True, y=True, alpha=0.25)
+        self.plot.setLabel("bottom", "global step")
+        split.addWidget(self.plot_widget)
+        split.setStretchFactor(1, 4)
+        layout.addWidget(split, 3)
+        self.table = QTableWidget(0, 7)
+        self.table.setHorizontalHeaderLabels(["run", "stages", "test acc", "trigger after embed",
+                                              "after fine-tune", "after restore", "final drift (rel)"])
+        self.table.horizontalHeader().setStretchLastSection(True)
+        layout.addWidget(self.table, 1)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.metric.currentIndexChanged.connect(self.redraw)
+        self.list.itemChanged.connect(lambda _i: self.redraw())
+
+    def add_run(self, series: RunSeries) -> None:
+        for i, r in enumerate(self.runs):
+            if r.log_path == series.log_path:
+                self.runs[i] = series
+                self.redraw()
+                return
+        self.runs.append(series)
+        item = QListWidgetItem(series.label or series.log_path)
+        item.setToolTip(series.log_path)
+        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+        item.setCheckState(Qt.CheckState.Checked)
+        self.list.addItem(item)
+        self.redraw()
+
+    def checked(self) -> list[RunSeries]:
+        return [r for i, r in enumerate(self.runs) if self.list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def redraw(self) -> None:
+        metric = self.metric.currentData()
+        self.plot.clear()
+        if self.plot.legend is not None:
+            self.plot.legend.clear()
+        self.plot.setLogMode(y=metric == "p_value")
+        self.curves = {}
+        for k, r in enumerate(self.runs):
+            if self.list.item(k).checkState() != Qt.CheckState.Checked:
+                continue
+            x, y = r.column(metric)
+            self.curves[r.log_path] = self.plot.plot(x, y, pen=pg.mkPen(PALETTE[k % len(PALETTE)], width=2),
+                                                     symbol="o", symbolSize=4, name=r.label or r.log_path)
+        self.plot.setLabel("left", METRIC_NAMES[metric])
+        self.table.setRowCount(len(self.runs))
+
+        def fmt(v: float) -> str:
+            return "" if math.isnan(v) else f"{v:.3f}"
+
+        for i, r in enumerate(self.runs):
+            values = [r.label, " → ".join(s.name for s in r.stages), fmt(r.final("test_acc")),
+                      fmt(r.final("trigger_acc", "embed")), fmt(r.final("trigger_acc", "finetune")),
+                      fmt(r.final("trigger_acc", "restore")), fmt(r.final("drift_rel"))]
+            for j, v in enumerate(values):
+                self.table.setItem(i, j, QTableWidgetItem(v))
+        self.table.resizeColumnsToContents()

@@ -1,0 +1,359 @@
+"""Loss-landscape views: 2D map with models and trajectories, interactive 3D surface, 1D path.
+
+Surfaces fill in while the engine computes them: each batch of finished points is written into the
+arrays and the not-yet-computed points show their nearest computed neighbour, so the whole surface
+is visible after the first coarse level and sharpens with every next one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSpinBox,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from wmstudio.events import Event, LandscapeFinished, LandscapePoints
+from wmstudio.gui.gl import opengl_status
+from wmstudio.landscape.figures import LABELS, MODEL_STYLE
+from wmstudio.landscape.grid import fill_nearest
+from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
+from wmstudio.landscape.store import Landscape
+
+COLORMAPS = ("viridis", "inferno", "plasma", "magma", "cividis", "turbo")
+TRAJECTORY_COLORS = {"pretrain": "#bbbbbb", "embed": "#4fc3f7", "finetune": "#ff7043", "restore": "#66bb6a"}
+
+
+@dataclass
+class LandscapeMeta:
+    """A landscape's axes, models and trajectories, read by the worker right after it was created."""
+
+    landscape: Landscape
+
+
+class LandscapeView(QWidget):
+    compute_requested = Signal(object)  # LandscapeSpec
+    stop_requested = Signal()
+    landscape_selected = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.ls: Landscape | None = None
+        self.dirty = False
+        self.gl_view = None
+        self.gl_surface = None
+        outer = QVBoxLayout(self)
+        # ---- compute controls
+        row = QHBoxLayout()
+        self.kind = QComboBox()
+        self.kind.addItems(KINDS)
+        self.kind.setToolTip("plane: through the watermarked, fine-tuned and restored models; random: two "
+                             "filter-normalised random directions around one model; pca: principal directions "
+                             "of the recorded trajectory; line: the straight path through the checkpoints")
+        self.resolution = QSpinBox()
+        self.resolution.setRange(3, 401)
+        self.resolution.setValue(31)
+        self.resolution.setToolTip("points per axis (per segment for a line)")
+        self.data = QComboBox()
+        self.data.addItems(["test", "owner"])
+        self.data.setToolTip("the clean set evaluated at each point (the trigger set always is)")
+        self.images = QSpinBox()
+        self.images.setRange(0, 1_000_000)
+        self.images.setValue(500)
+        self.images.setToolTip("clean images evaluated per point (0 = all)")
+        self.compute_button = QPushButton("Compute")
+        self.compute_button.setToolTip("Compute this landscape into the current run log (resumes an unfinished one)")
+        self.stop_button = QPushButton("Stop")
+        self.stop_button.setEnabled(False)
+        self.stop_button.setToolTip("Stop; the points computed so far stay in the log")
+        for label, w in (("Kind", self.kind), ("Resolution", self.resolution), ("Clean data", self.data),
+                         ("Images", self.images)):
+            row.addWidget(QLabel(label))
+            row.addWidget(w)
+        row.addWidget(self.compute_button)
+        row.addWidget(self.stop_button)
+        row.addStretch(1)
+        outer.addLayout(row)
+        # ---- display controls
+        row2 = QHBoxLayout()
+        self.stored = QComboBox()
+        self.stored.setToolTip("landscapes stored in this run log")
+        self.stored.setMinimumWidth(140)
+        self.metric = QComboBox()
+        for m in METRICS:
+            self.metric.addItem(LABELS[m], m)
+        self.metric.setCurrentIndex(METRICS.index("trigger_loss"))
+        self.metric.setToolTip("which per-point value to draw")
+        self.log_scale = QCheckBox("log scale")
+        self.log_scale.setToolTip("draw log10 of the loss")
+        self.cmap = QComboBox()
+        self.cmap.addItems(COLORMAPS)
+        self.status = QLabel("no landscape")
+        for label, w in (("Stored", self.stored), ("Show", self.metric), ("Colours", self.cmap)):
+            row2.addWidget(QLabel(label))
+            row2.addWidget(w)
+        row2.addWidget(self.log_scale)
+        row2.addWidget(self.status, 1)
+        outer.addLayout(row2)
+        # ---- views
+        self.tabs = QTabWidget()
+        outer.addWidget(self.tabs, 1)
+        self.map_widget = pg.PlotWidget(title="2D map")
+        self.map = self.map_widget.getPlotItem()
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.map.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), interactive=False)
+        self.colorbar.setImageItem(self.image, insert_in=self.map)
+        self.map.addLegend(offset=(10, 10), labelTextSize="8pt")
+        self.models_item = pg.ScatterPlotItem(size=14, pen=pg.mkPen("w", width=1.5), brush=pg.mkBrush("#e53935"))
+        self.map.addItem(self.models_item)
+        self.model_labels: list[pg.TextItem] = []
+        self.trajectory_items: list[pg.PlotDataItem] = []
+        self.hover = QLabel(" ")
+        map_page = QWidget()
+        mp = QVBoxLayout(map_page)
+        mp.addWidget(self.map_widget, 1)
+        mp.addWidget(self.hover)
+        self.tabs.addTab(map_page, "2D map")
+        self.surface_page = QWidget()
+        self.surface_layout = QVBoxLayout(self.surface_page)
+        self.tabs.addTab(self.surface_page, "3D surface")
+        ok, reason = opengl_status()
+        self.gl_reason = reason
+        if not ok:
+            note = QLabel(f"The 3D view needs OpenGL, which is not available here: {reason}.\n"
+                          "The 2D map and the 1D path views work without it.")
+            note.setAlignment(Qt.AlignmentFlag.AlignCenter)
+            note.setWordWrap(True)
+            self.surface_layout.addWidget(note)
+        self.path_widget = pg.GraphicsLayoutWidget()
+        self.path_loss = self.path_widget.addPlot(row=0, col=0, title="Loss along the path")
+        self.path_acc = self.path_widget.addPlot(row=1, col=0, title="Accuracy along the path")
+        self.path_acc.setXLink(self.path_loss)
+        self.path_acc.setLabel("bottom", "distance along the path (parameter space)")
+        self.path_curves = {}
+        for plot, kind in ((self.path_loss, "loss"), (self.path_acc, "acc")):
+            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            plot.showGrid(x=True, y=True, alpha=0.25)
+            self.path_curves[f"test_{kind}"] = plot.plot(pen=pg.mkPen("#2f7ed8", width=2), name=f"clean {kind}")
+            self.path_curves[f"trigger_{kind}"] = plot.plot(pen=pg.mkPen("#e4572e", width=2), name=f"trigger {kind}")
+        self.path_lines: list[pg.InfiniteLine] = []
+        self.tabs.addTab(self.path_widget, "1D path")
+        # ---- wiring
+        self.compute_button.clicked.connect(self._request)
+        self.stop_button.clicked.connect(self.stop_requested.emit)
+        for w in (self.metric, self.cmap):
+            w.currentIndexChanged.connect(self.redraw)
+        self.log_scale.toggled.connect(self.redraw)
+        self.stored.activated.connect(lambda _i: self.landscape_selected.emit(self.stored.currentText()))
+        self.tabs.currentChanged.connect(lambda _i: self._ensure_gl() or self.redraw())
+        self.hover_proxy = pg.SignalProxy(self.map.scene().sigMouseMoved, rateLimit=30, slot=self._hover)
+
+    # ------------------------------------------------------------ requests
+    def spec(self) -> LandscapeSpec:
+        kind = self.kind.currentText()
+        return LandscapeSpec(kind=kind, name=f"{kind}-{self.resolution.value()}", resolution=self.resolution.value(),
+                             data=self.data.currentText(), images=self.images.value())
+
+    def _request(self) -> None:
+        self.compute_requested.emit(self.spec())
+
+    def set_computing(self, busy: bool) -> None:
+        self.compute_button.setEnabled(not busy)
+        self.stop_button.setEnabled(busy)
+
+    def set_stored(self, names: list[str], current: str = "") -> None:
+        self.stored.blockSignals(True)
+        self.stored.clear()
+        self.stored.addItems(names)
+        if current in names:
+            self.stored.setCurrentText(current)
+        self.stored.blockSignals(False)
+
+    # ------------------------------------------------------------ data
+    def show_landscape(self, ls: Landscape) -> None:
+        self.ls = ls
+        if self.stored.findText(ls.name) < 0:
+            self.stored.addItem(ls.name)
+        self.stored.setCurrentText(ls.name)
+        if ls.is_2d and self.tabs.currentIndex() == 2:
+            self.tabs.setCurrentIndex(0)
+        elif not ls.is_2d:
+            self.tabs.setCurrentIndex(2)
+        self.redraw()
+
+    def apply_events(self, events: list[Event | LandscapeMeta]) -> None:
+        for e in events:
+            if isinstance(e, LandscapeMeta):
+                self.show_landscape(e.landscape)
+            elif isinstance(e, LandscapePoints) and self.ls is not None and e.name == self.ls.name:
+                done = self.ls.done.reshape(-1)
+                idx = np.asarray(e.indices, dtype=np.int64)
+                done[idx] = True
+                for m in METRICS:
+                    self.ls.metrics[m].reshape(-1)[idx] = e.values[m]
+                self.status.setText(f"{self.ls.name}: level {e.level}, {e.done}/{e.total} points")
+                self.dirty = True
+            elif isinstance(e, LandscapeFinished) and self.ls is not None and e.name == self.ls.name:
+                self.ls.status = e.status
+                self.status.setText(f"{self.ls.name}: {e.status} ({int(self.ls.done.sum())}/{self.ls.done.size} "
+                                    f"points, {e.seconds:.1f} s)")
+                self.dirty = True
+        if self.dirty:
+            self.dirty = False
+            self.redraw()
+
+    def values(self) -> np.ndarray:
+        """The drawn array: the metric, nearest-filled where not computed yet, log10 if asked."""
+        assert self.ls is not None
+        m = self.metric.currentData()
+        v = fill_nearest(self.ls.metrics[m], self.ls.done)
+        if self.log_scale.isChecked() and m.endswith("loss"):
+            v = np.log10(np.maximum(v, 1e-8))
+        return v
+
+    # ------------------------------------------------------------ drawing
+    def redraw(self, *_args: object) -> None:
+        if self.ls is None or not self.ls.done.any():
+            return
+        ls = self.ls
+        if not ls.is_2d:
+            self._draw_path(ls)
+            return
+        v = self.values()
+        x, y = ls.axes["x"], ls.axes["y"]
+        dx = (x[-1] - x[0]) / max(1, len(x) - 1)
+        dy = (y[-1] - y[0]) / max(1, len(y) - 1)
+        cmap = pg.colormap.get(self.cmap.currentText())
+        self.colorbar.setColorMap(cmap)
+        finite = v[np.isfinite(v)]
+        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+        self.image.setImage(v, autoLevels=False)
+        self.image.setRect(QRectF(x[0] - dx / 2, y[0] - dy / 2, dx * len(x), dy * len(y)))
+        self.colorbar.setLevels((lo, hi if hi > lo else lo + 1e-9))
+        label = ("log10 " if self.log_scale.isChecked() and self.metric.currentData().endswith("loss") else "") + \
+            LABELS[self.metric.currentData()]
+        self.colorbar.axis.setLabel(label)
+        self.map.setTitle(f"{label} — {ls.kind} '{ls.name}'" + ("" if ls.complete else " (filling in)"))
+        self.map.setAspectLocked(ls.kind in ("plane", "pca"))
+        self._draw_overlays(ls)
+        if self.gl_surface is not None:
+            self._draw_surface(v, cmap, lo, hi)
+
+    def _draw_overlays(self, ls: Landscape) -> None:
+        for item in self.model_labels + self.trajectory_items:
+            self.map.removeItem(item)
+        self.model_labels, self.trajectory_items = [], []
+        if self.map.legend is not None:
+            self.map.legend.clear()
+        for stage, tr in ls.trajectories.items():
+            xy = tr["xy"]
+            item = self.map.plot(xy[:, 0], xy[:, 1], pen=pg.mkPen(TRAJECTORY_COLORS.get(stage, "#ffffff"), width=2),
+                                 symbol="o", symbolSize=4, symbolBrush=TRAJECTORY_COLORS.get(stage, "#ffffff"),
+                                 name=f"{stage} trajectory")
+            self.trajectory_items.append(item)
+        coords = np.asarray(ls.model_coords, dtype=np.float64).reshape(-1, 2)
+        self.models_item.setData(pos=coords, symbol=[MODEL_STYLE.get(n, ("d", n))[0].replace("*", "star").replace("X", "x")
+                                                     for n in ls.model_names])
+        for name, (mx, my) in zip(ls.model_names, coords, strict=False):
+            t = pg.TextItem(MODEL_STYLE.get(name, ("", name))[1], color="w", anchor=(-0.1, 1.1))
+            t.setPos(float(mx), float(my))
+            self.map.addItem(t)
+            self.model_labels.append(t)
+        x, y = ls.axes["x"], ls.axes["y"]
+        self.map.setRange(xRange=(x[0], x[-1]), yRange=(y[0], y[-1]), padding=0.02)
+
+    def _draw_path(self, ls: Landscape) -> None:
+        t = ls.axes["t"]
+        for name, curve in self.path_curves.items():
+            v = ls.metrics[name].copy()
+            curve.setData(t[np.isfinite(v)], v[np.isfinite(v)])
+        self.path_loss.setLogMode(y=self.log_scale.isChecked())
+        for line in self.path_lines:
+            line.getViewBox().removeItem(line) if line.getViewBox() else None
+        self.path_lines = []
+        for plot in (self.path_loss, self.path_acc):
+            for name, pos in zip(ls.model_names, ls.model_coords, strict=False):
+                line = pg.InfiniteLine(float(pos), angle=90, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine),
+                                       label=MODEL_STYLE.get(name, ("", name))[1] if plot is self.path_loss else None,
+                                       labelOpts={"position": 0.9, "color": "#888888"})
+                plot.addItem(line)
+                self.path_lines.append(line)
+
+    def _hover(self, evt: tuple) -> None:
+        if self.ls is None or not self.ls.is_2d:
+            return
+        pos = self.map.vb.mapSceneToView(evt[0])
+        x, y = self.ls.axes["x"], self.ls.axes["y"]
+        j = int(np.argmin(np.abs(x - pos.x())))
+        i = int(np.argmin(np.abs(y - pos.y())))
+        inside = x[0] - (x[1] - x[0]) <= pos.x() <= x[-1] + (x[1] - x[0]) and y[0] - (y[1] - y[0]) <= pos.y() <= y[-1] + (y[1] - y[0])
+        if not inside:
+            self.hover.setText(" ")
+            return
+        parts = [f"x = {pos.x():.4g}, y = {pos.y():.4g}"]
+        if self.ls.done[i, j]:
+            parts += [f"{LABELS[m]} {self.ls.metrics[m][i, j]:.4g}" for m in METRICS]
+        else:
+            parts.append("not computed yet")
+        self.hover.setText("   ".join(parts))
+
+    # ------------------------------------------------------------ 3D
+    def _ensure_gl(self) -> None:
+        if self.tabs.currentIndex() != 1 or self.gl_view is not None or not opengl_status()[0]:
+            return
+        import pyqtgraph.opengl as gl
+
+        self.gl_view = gl.GLViewWidget()
+        self.gl_view.setCameraPosition(distance=36, elevation=30, azimuth=-55)
+        dark = self.palette().window().color().lightness() < 128
+        self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
+        grid = gl.GLGridItem(color=(150, 150, 150, 120))
+        grid.setSize(20, 20)
+        grid.setSpacing(2, 2)
+        self.gl_view.addItem(grid)
+        self.gl_surface = gl.GLSurfacePlotItem(shader=None, smooth=False, computeNormals=False)
+        self.gl_view.addItem(self.gl_surface)
+        self.gl_models = gl.GLScatterPlotItem(size=14, color=(0.9, 0.1, 0.1, 1), pxMode=True)
+        self.gl_models.setGLOptions("translucent")
+        self.gl_view.addItem(self.gl_models)
+        self.surface_layout.addWidget(self.gl_view, 1)
+        self.surface_layout.addWidget(QLabel("Drag to rotate, wheel to zoom; colour map and log scale as above."))
+
+    def _draw_surface(self, v: np.ndarray, cmap: pg.ColorMap, lo: float, hi: float) -> None:
+        ls = self.ls
+        assert ls is not None and self.gl_surface is not None
+        x, y = ls.axes["x"], ls.axes["y"]
+        sx = 20.0 / max(x[-1] - x[0], 1e-12)
+        sy = 20.0 / max(y[-1] - y[0], 1e-12)
+        if ls.kind in ("plane", "pca"):
+            sx = sy = min(sx, sy)
+        xs, ys = (x - (x[0] + x[-1]) / 2) * sx, (y - (y[0] + y[-1]) / 2) * sy
+        span = hi - lo if hi > lo else 1.0
+        z = ((v - lo) / span * 8.0).T  # (nx, ny), 8 units tall
+        colors = cmap.map(np.clip((v.T - lo) / span, 0, 1).reshape(-1), mode="float").reshape(-1, 4)
+        self.gl_surface.setData(x=xs, y=ys, z=np.nan_to_num(z), colors=colors)
+        pts = []
+        for mx, my in np.asarray(ls.model_coords).reshape(-1, 2):
+            j, i = int(np.argmin(np.abs(x - mx))), int(np.argmin(np.abs(y - my)))
+            pts.append(((mx - (x[0] + x[-1]) / 2) * sx, (my - (y[0] + y[-1]) / 2) * sy, z[j, i] + 0.3))
+        self.gl_models.setData(pos=np.asarray(pts) if pts else np.zeros((0, 3)))
+
+    def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200)) -> bool:
+        """Render the 3D view to a PNG of the given size; False when there is no 3D view."""
+        if self.gl_view is None:
+            return False
+        arr = self.gl_view.renderToArray(size)  # (height, width, 4), BGRA
+        img = pg.functions.makeQImage(arr, transpose=arr.shape[:2] != (size[1], size[0]))
+        return bool(img.save(path))

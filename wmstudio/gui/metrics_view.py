@@ -1,0 +1,201 @@
+"""Live plots of one run: accuracies, losses, the verification p-value, weight drift, per-layer drift.
+
+All stages share one time axis (the global optimiser step) with the stage boundaries marked. The
+plots read a :class:`RunSeries` and redraw only when its revision changed; long runs are
+downsampled for display (peak mode, clipped to the view).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+from wmstudio.gui.series import RunSeries
+from wmstudio.gui.theme import plot_colors
+
+STAGE_LABELS = {"pretrain": "clean pre-training", "embed": "embed", "finetune": "fine-tune (attack)",
+                "restore": "restore"}
+
+
+def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str) -> pg.PlotItem:
+    p = layout.addPlot(row=row, col=0, title=title)
+    p.showGrid(x=True, y=True, alpha=0.2)
+    for side in ("left", "bottom"):
+        p.getAxis(side).setStyle(maxTickLevel=0)  # grid at major ticks only: a dense grid costs most of a redraw
+    p.setLabel("left", ylabel)
+    p.setDownsampling(auto=True, mode="peak")
+    p.setClipToView(True)
+    legend = p.addLegend(offset=(-10, 24), labelTextSize="8pt")
+    legend.setBrush(pg.mkBrush(128, 128, 128, 40))
+    return p
+
+
+class StageMarks:
+    """Vertical lines with labels at the start of each stage, kept in sync with the series."""
+
+    def __init__(self, plot: pg.PlotItem, labels: bool) -> None:
+        self.plot, self.labels, self.lines = plot, labels, []
+
+    def update(self, series: RunSeries) -> None:
+        if len(self.lines) == len(series.stages):
+            return
+        for line in self.lines:
+            self.plot.removeItem(line)
+        self.lines = []
+        for sp in series.stages:
+            line = pg.InfiniteLine(sp.start_step, angle=90, movable=False,
+                                   pen=pg.mkPen("#888888", style=pg.QtCore.Qt.PenStyle.DashLine),
+                                   label=STAGE_LABELS.get(sp.name, sp.name) if self.labels else None,
+                                   labelOpts={"position": 0.93, "color": "#888888", "anchors": [(0, 0), (0, 0)]})
+            self.plot.addItem(line, ignoreBounds=True)
+            self.lines.append(line)
+
+
+class GrowingXAxis:
+    """Keeps the x range fixed while a run grows, widening it in steps of 25%.
+
+    Re-rendering the axes is most of a redraw's cost; with a range that changes only now and then
+    the axes stay cached between redraws. A user's own pan or zoom turns this off until the next run.
+    """
+
+    def __init__(self, plot: pg.PlotItem) -> None:
+        self.plot, self.x_max, self.follow = plot, 0.0, True
+        plot.vb.sigRangeChangedManually.connect(self._manual)
+
+    def _manual(self, *_args: object) -> None:
+        self.follow = False
+
+    def reset(self) -> None:
+        self.x_max, self.follow = 0.0, True
+
+    def update(self, last_step: float) -> None:
+        if self.follow and last_step > self.x_max:
+            self.x_max = max(50.0, last_step * 1.25)
+            self.plot.setXRange(0, self.x_max, padding=0.01)
+
+    def fit(self, last_step: float) -> None:
+        if self.follow:
+            self.x_max = float(last_step)
+            self.plot.setXRange(0, max(1.0, last_step), padding=0.02)
+
+
+class MetricsView(QWidget):
+    """Accuracy, loss and p-value over global steps, all stages on one axis."""
+
+    def __init__(self, mode: str = "light", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        c = plot_colors(mode)
+        self.layout_widget = pg.GraphicsLayoutWidget()
+        QVBoxLayout(self).addWidget(self.layout_widget)
+        self.acc = _plot(self.layout_widget, 0, "Accuracy", "accuracy")
+        self.acc.setYRange(0, 1.02)
+        self.loss = _plot(self.layout_widget, 1, "Loss", "cross-entropy")
+        self.pval = _plot(self.layout_widget, 2, "Verification p-value (binomial, chance = 1/classes)", "p-value")
+        self.pval.setLogMode(y=True)
+        for p in (self.loss, self.pval):
+            p.setXLink(self.acc)
+        self.pval.setLabel("bottom", "global step")
+        self.curves = {
+            "test_acc": self.acc.plot(pen=pg.mkPen(c["test"], width=2), symbol="o", symbolSize=4, name="test accuracy"),
+            "trigger_acc": self.acc.plot(pen=pg.mkPen(c["trigger"], width=2), symbol="o", symbolSize=4,
+                                         name="trigger accuracy"),
+            "train_loss": self.loss.plot(pen=pg.mkPen(c["train"], width=1), name="training loss (per step)"),
+            "test_loss": self.loss.plot(pen=pg.mkPen(c["test"], width=2), name="test loss"),
+            "trigger_loss": self.loss.plot(pen=pg.mkPen(c["trigger"], width=2), name="trigger loss"),
+            "p_value": self.pval.plot(pen=pg.mkPen(c["pvalue"], width=2), symbol="o", symbolSize=4, name="p-value"),
+        }
+        self.marks = [StageMarks(self.acc, True), StageMarks(self.loss, False), StageMarks(self.pval, False)]
+        self.revision = -1
+        self.x_axis = GrowingXAxis(self.acc)
+
+    @property
+    def plots(self) -> dict[str, pg.PlotItem]:
+        return {"accuracy": self.acc, "loss": self.loss, "p_value": self.pval}
+
+    def show_series(self, series: RunSeries) -> None:
+        if series.revision == self.revision:
+            return
+        self.revision = series.revision
+        for name in ("test_acc", "trigger_acc", "test_loss", "trigger_loss"):
+            self.curves[name].setData(*series.column(name))
+        x, p = series.column("p_value")
+        keep = np.isfinite(p)
+        self.curves["p_value"].setData(x[keep], np.clip(p[keep], 1e-300, 1.0))
+        self.curves["train_loss"].setData(*series.loss_series())
+        for m in self.marks:
+            m.update(series)
+        self.x_axis.update(series.last_step)
+
+
+class DriftView(QWidget):
+    """Total drift (L2, relative) and cosine similarity over time, and the per-layer heat map."""
+
+    def __init__(self, mode: str = "light", parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        c = plot_colors(mode)
+        self.layout_widget = pg.GraphicsLayoutWidget()
+        QVBoxLayout(self).addWidget(self.layout_widget)
+        self.l2 = _plot(self.layout_widget, 0, "Weight drift from the stage's reference "
+                                              "(initial weights while embedding, the watermarked model after)", "L2 distance")
+        self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine")
+        self.cos.setXLink(self.l2)
+        self.curves = {"drift_l2": self.l2.plot(pen=pg.mkPen(c["drift"], width=2), symbol="o", symbolSize=4,
+                                                name="L2 distance"),
+                       "drift_cos": self.cos.plot(pen=pg.mkPen(c["cos"], width=2), symbol="o", symbolSize=4,
+                                                  name="cosine similarity")}
+        self.per_stage = True  # each stage's columns scaled to that stage's largest layer drift
+        self.heat = self.layout_widget.addPlot(row=2, col=0, title="Per-layer drift, scaled within each stage "
+                                                                   "(layers x evaluations)")
+        self.heat.setLabel("bottom", "evaluation (in time order)")
+        self.image = pg.ImageItem(axisOrder="row-major")
+        self.heat.addItem(self.image)
+        self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), label="L2 / stage maximum",
+                                        interactive=False)
+        self.colorbar.setImageItem(self.image, insert_in=self.heat)
+        self.marks = [StageMarks(self.l2, True), StageMarks(self.cos, False)]
+        self.layout_widget.ci.layout.setRowStretchFactor(2, 2)
+        self.revision = -1
+        self.x_axis = GrowingXAxis(self.l2)
+        self.matrix = np.zeros((0, 0))
+
+    @property
+    def plots(self) -> dict[str, pg.PlotItem]:
+        return {"drift_l2": self.l2, "drift_cos": self.cos, "layer_drift": self.heat}
+
+    def scaled(self, series: RunSeries) -> np.ndarray:
+        """The heat map with each stage's block divided by its own maximum.
+
+        Embedding moves the weights far from their initial values; fine-tuning and restoration move
+        them a little from the watermarked model. On one colour scale the later stages would be
+        invisible; scaled per stage, each shows which layers it moves most.
+        """
+        m = self.matrix.copy()
+        if len(series.eval_rows) != m.shape[1]:
+            return m
+        stage = np.asarray([r["stage"] for r in series.eval_rows])
+        for k in np.unique(stage):
+            cols = stage == k
+            top = np.nanmax(m[:, cols]) if np.isfinite(m[:, cols]).any() else 0.0
+            if top > 0:
+                m[:, cols] /= top
+        return m
+
+    def show_series(self, series: RunSeries) -> None:
+        if series.revision == self.revision:
+            return
+        self.revision = series.revision
+        for name in self.curves:
+            self.curves[name].setData(*series.column(name))
+        for m in self.marks:
+            m.update(series)
+        self.x_axis.update(series.last_step)
+        self.matrix = series.layer_matrix("l2")
+        if self.matrix.size:
+            shown = self.scaled(series) if self.per_stage else self.matrix
+            self.image.setImage(shown, autoLevels=False)
+            hi = float(np.nanmax(shown)) if np.isfinite(shown).any() else 1.0
+            self.colorbar.setLevels((0.0, max(hi, 1e-12)))
+            names = series.layer_names or [str(i) for i in range(self.matrix.shape[0])]
+            step = max(1, len(names) // 24)
+            self.heat.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(names) if i % step == 0]])

@@ -1,0 +1,140 @@
+"""The metric series of one run, filled live from engine events or read from a run log.
+
+Qt-free, so it is tested on its own; the plots draw whatever it holds. ``revision`` grows with
+every change, so a view redraws only when there is something new.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from wmstudio.events import Event, Metrics, RunStarted, StageFinished, StageStarted, Step
+from wmstudio.runlog import EVAL_COLUMNS, RunLogReader
+
+SERIES = ("test_acc", "trigger_acc", "test_loss", "trigger_loss", "drift_l2", "drift_rel", "drift_cos", "p_value")
+
+
+@dataclass
+class StageSpan:
+    name: str
+    start_step: int
+    end_step: int
+    status: str = "running"
+    epochs: int = 0
+    steps_per_epoch: int = 0
+
+
+@dataclass
+class RunSeries:
+    label: str = ""
+    log_path: str = ""
+    device: str = ""
+    stages: list[StageSpan] = field(default_factory=list)
+    eval_rows: list[dict[str, float]] = field(default_factory=list)  # each with 'stage' index
+    train_steps: list[int] = field(default_factory=list)
+    train_loss: list[float] = field(default_factory=list)
+    layer_names: list[str] = field(default_factory=list)
+    layer_l2: list[tuple[float, ...]] = field(default_factory=list)
+    layer_cos: list[tuple[float, ...]] = field(default_factory=list)
+    layer_steps: list[int] = field(default_factory=list)
+    revision: int = 0
+
+    # ------------------------------------------------------------ live
+    def apply(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.log_path, self.device = event.log_path, event.device
+        elif isinstance(event, StageStarted):
+            self.stages.append(StageSpan(event.stage, event.global_step, event.global_step, "running",
+                                         event.epochs, event.steps_per_epoch))
+            if event.layer_names:
+                self.layer_names = list(event.layer_names)
+        elif isinstance(event, Step):
+            self.train_steps.append(event.global_step)
+            self.train_loss.append(event.loss)
+            if self.stages:
+                self.stages[-1].end_step = event.global_step
+        elif isinstance(event, Metrics):
+            row = {k: float(v) for k, v in event.values.items()}
+            row["stage"] = float(max(0, len(self.stages) - 1))
+            row["global_step"] = float(event.global_step)
+            self.eval_rows.append(row)
+            if event.layer_l2:
+                self.layer_l2.append(tuple(event.layer_l2))
+                self.layer_cos.append(tuple(event.layer_cos))
+                self.layer_steps.append(event.global_step)
+        elif isinstance(event, StageFinished):
+            for span in reversed(self.stages):
+                if span.name == event.stage:
+                    span.status = event.status
+                    break
+        else:
+            return
+        self.revision += 1
+
+    # ------------------------------------------------------------ from a log
+    @staticmethod
+    def from_log(path: str | Path) -> RunSeries:
+        reader = RunLogReader(path)
+        s = RunSeries(label=str(reader.attrs.get("run_name", Path(path).stem)), log_path=str(path),
+                      device=str(reader.attrs.get("device", "")))
+        for k, rec in enumerate(reader.stages()):
+            steps = rec.eval.get("global_step", np.zeros(0))
+            train = rec.train.get("global_step", np.zeros(0))
+            start = int(steps[0]) if len(steps) else (int(train[0]) - 1 if len(train) else 0)
+            end = int(max(steps.max() if len(steps) else start, train.max() if len(train) else start))
+            s.stages.append(StageSpan(rec.name, start, end, rec.status, int(rec.config.get("epochs", 0))))
+            s.train_steps.extend(int(v) for v in train)
+            s.train_loss.extend(float(v) for v in rec.train.get("loss", np.zeros(0)))
+            n = len(steps)
+            for i in range(n):
+                row = {c: float(rec.eval[c][i]) for c in EVAL_COLUMNS if c in rec.eval and i < len(rec.eval[c])}
+                row["stage"] = float(k)
+                s.eval_rows.append(row)
+            if rec.layer_l2.size:
+                s.layer_names = rec.layer_names
+                s.layer_l2.extend(tuple(r) for r in rec.layer_l2)
+                s.layer_cos.extend(tuple(r) for r in rec.layer_cos)
+                s.layer_steps.extend(int(v) for v in steps[:len(rec.layer_l2)])
+        s.revision = 1
+        return s
+
+    # ------------------------------------------------------------ arrays for plots
+    def column(self, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """(global_step, values) of one evaluation series."""
+        x = np.fromiter((r["global_step"] for r in self.eval_rows), dtype=np.float64, count=len(self.eval_rows))
+        y = np.fromiter((r.get(name, math.nan) for r in self.eval_rows), dtype=np.float64, count=len(self.eval_rows))
+        return x, y
+
+    def loss_series(self) -> tuple[np.ndarray, np.ndarray]:
+        return np.asarray(self.train_steps, dtype=np.float64), np.asarray(self.train_loss, dtype=np.float64)
+
+    def layer_matrix(self, kind: str = "l2") -> np.ndarray:
+        """(n_layers, n_evaluations) drift per layer, for the heat map."""
+        rows = self.layer_l2 if kind == "l2" else self.layer_cos
+        return np.asarray(rows, dtype=np.float64).T if rows else np.zeros((0, 0))
+
+    def final(self, name: str, stage: str | None = None) -> float:
+        idx = [i for i, sp in enumerate(self.stages) if stage is None or sp.name == stage]
+        rows = [r for r in self.eval_rows if int(r["stage"]) in idx]
+        return rows[-1].get(name, math.nan) if rows else math.nan
+
+    @property
+    def last_step(self) -> int:
+        return self.train_steps[-1] if self.train_steps else 0
+
+    def to_csv(self, path: str | Path) -> Path:
+        """Every evaluation row, one line each, with its stage name."""
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["stage", *EVAL_COLUMNS])
+            for r in self.eval_rows:
+                name = self.stages[int(r["stage"])].name if self.stages else ""
+                w.writerow([name, *(("" if math.isnan(r.get(c, math.nan)) else repr(r.get(c))) for c in EVAL_COLUMNS)])
+        return path
