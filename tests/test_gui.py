@@ -350,3 +350,43 @@ def test_an_opened_log_that_is_not_a_run_log_is_reported(qtbot, tmp_path) -> Non
     junk.write_bytes(b"not hdf5")
     assert not win.open_log(junk)
     assert "junk.h5" in win._last_error.text()
+
+
+def test_a_log_the_cli_is_still_writing_is_followed(qtbot, tmp_path) -> None:
+    import subprocess
+    import sys
+
+    log = tmp_path / "cli.h5"
+    proc = subprocess.Popen([sys.executable, "-m", "wmstudio", "demo", "--out", str(log), "--quiet",
+                             "--set", "embed.epochs=30", "--set", "run.threads=1"])
+    try:
+        def started() -> bool:
+            try:
+                return bool(RunLogReader(log).stage_names()) and len(RunSeries.from_log(log).eval_rows) >= 2
+            except Exception:  # noqa: BLE001 - not created or between commits yet
+                return False
+
+        qtbot.waitUntil(started, timeout=120_000)
+        win = make_window(qtbot, tmp_path)
+        assert win.open_log(log)
+        assert win.follow_timer.isActive()
+        first = len(win.series.eval_rows)
+        qtbot.waitUntil(lambda: len(win.series.eval_rows) > first, timeout=60_000)  # grows while it runs
+        assert proc.wait(timeout=180) == 0
+        qtbot.waitUntil(lambda: not win.follow_timer.isActive(), timeout=10_000)
+        assert len(win.series.eval_rows) == len(RunSeries.from_log(log).eval_rows)
+        x, y = curve_data(win.metrics_view.curves["trigger_acc"])
+        np.testing.assert_allclose(y, _eval_series(log, "trigger_acc")[1])
+    finally:
+        proc.kill()
+
+
+def test_dark_theme_applies(qapp) -> None:  # noqa: ANN001
+    from wmstudio.gui import theme
+
+    try:
+        assert theme.apply(qapp, "dark") == "dark"
+        assert qapp.palette().window().color().lightness() < 128
+    finally:
+        assert theme.apply(qapp, "light") == "light"
+    assert qapp.palette().window().color().lightness() > 128

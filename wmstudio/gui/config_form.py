@@ -105,6 +105,14 @@ class ConfigForm(QWidget):
             w.addItems([str(c) for c in choices])
             w.currentIndexChanged.connect(self._edited)
             return w
+        if path == "model.arch":  # the registry, and free text for torchvision:<name>
+            from wmstudio.models import MODELS
+
+            w = QComboBox()
+            w.setEditable(True)
+            w.addItems(list(MODELS))
+            w.currentTextChanged.connect(self._edited)
+            return w
         if tp is int:
             w = QSpinBox()
             lo, hi = meta.get("min"), meta.get("max")
@@ -146,7 +154,10 @@ class ConfigForm(QWidget):
         if isinstance(w, QCheckBox):
             w.setChecked(bool(value))
         elif isinstance(w, QComboBox):
-            w.setCurrentIndex(max(0, w.findText(str(value))))
+            if w.isEditable():
+                w.setCurrentText(str(value))
+            else:
+                w.setCurrentIndex(max(0, w.findText(str(value))))
         elif isinstance(w, QSpinBox):
             w.setValue(int(value))
         elif isinstance(w, QLineEdit):

@@ -181,6 +181,11 @@ class MainWindow(QMainWindow):
         vm = mb.addMenu("&View")
         for i in range(5):
             act(vm, self.tabs.tabText(i), lambda _=False, k=i: self.tabs.setCurrentIndex(k), f"Ctrl+{i + 1}")
+        vm.addSeparator()
+        themes = vm.addMenu("&Theme")
+        for name in ("system", "light", "dark"):
+            act(themes, name.capitalize(), lambda _=False, t=name: self.set_theme(t), None,
+                f"{name} theme (system follows the desktop); applies to new plots at once, all after a restart")
         hm = mb.addMenu("&Help")
         act(hm, "&About Watermark Studio", self.about)
         tb = self.addToolBar("Run")
@@ -188,6 +193,13 @@ class MainWindow(QMainWindow):
         for a in (self.run_action, self.pause_action, self.cancel_action, self.open_action):
             tb.addAction(a)
         self._rebuild_recent()
+
+    def set_theme(self, name: str) -> None:
+        from wmstudio.gui import theme
+
+        self.settings.setValue("theme", name)
+        self.mode = theme.apply(QApplication.instance(), name)
+        self.statusBar().showMessage(f"Theme: {name} ({self.mode}); plots take it fully after a restart", 6000)
 
     def about(self) -> None:
         import wmstudio
@@ -484,7 +496,12 @@ class MainWindow(QMainWindow):
                 self.statusBar().showMessage(f"{path.name} is still being written: following it")
         self.compare_view.add_run(series)
         self._add_recent(path)
-        self.message(f"Opened {path}")
+        from wmstudio.inspect_log import summarize
+
+        try:
+            self.message(f"Opened {path}\n{summarize(str(path))}")
+        except (WmStudioError, OSError, KeyError):
+            self.message(f"Opened {path}")
         return True
 
     def _follow_log(self) -> None:
@@ -501,8 +518,7 @@ class MainWindow(QMainWindow):
             return  # caught between commits: try again next tick
         series.revision = self.series.revision + 1
         self.series = series
-        self.metrics_view.show_series(series)
-        self.drift_view.show_series(series)
+        self._show_all(series)
         self.compare_view.add_run(series)
         if status != "running":
             self.follow_timer.stop()
