@@ -390,3 +390,25 @@ def test_dark_theme_applies(qapp) -> None:  # noqa: ANN001
     finally:
         assert theme.apply(qapp, "light") == "light"
     assert qapp.palette().window().color().lightness() > 128
+
+
+def test_sweep_view_shows_the_matrix_and_opens_a_run(qtbot, tmp_path) -> None:
+    from wmstudio.sweep import expand, run_sweep
+
+    base = load_config(example_config("demo")).to_dict()
+    base["embed"]["epochs"], base["finetune"]["epochs"], base["restore"]["epochs"] = 5, 1, 1
+    spec = expand("gui", base, {"finetune.lr": [0.01, 0.03], "restore.lr": [0.003]})
+    run_sweep(spec, tmp_path / "sweep", workers=2)
+    win = make_window(qtbot, tmp_path)
+    sv = win.sweep_view
+    assert sv.open_folder(tmp_path / "sweep")
+    assert sv.table.rowCount() == 2 and sv.table.columnCount() == 1
+    from wmstudio.sweep.report import collect
+
+    _, _, rows = collect(tmp_path / "sweep")
+    by_lr = {r["finetune.lr"]: r["restore.trigger_acc"] for r in rows}
+    assert float(sv.table.item(0, 0).text().split()[0]) == pytest.approx(by_lr[0.01], abs=1e-3)
+    sv.table.cellClicked.emit(1, 0)
+    run = next(r for r in rows if r["finetune.lr"] == 0.03)
+    assert win.log_path == tmp_path / "sweep" / "runs" / f"{run['run_id']}.h5"
+    assert win.tabs.currentWidget() is win.metrics_view and win.series.eval_rows

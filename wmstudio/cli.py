@@ -109,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wmstudio.cli_landscape import add_parsers
 
     add_parsers(sub)
+    from wmstudio import cli_sweep
+
+    cli_sweep.add_parsers(sub)
     gui = sub.add_parser("gui", help="open the desktop app (same as wmstudio-gui)")
     gui.add_argument("gui_args", nargs=argparse.REMAINDER, help="arguments for wmstudio-gui (--demo, logs, ...)")
     return p
@@ -138,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wmstudio.gui.app import main as gui_main  # the only place the CLI reaches into Qt
 
             return gui_main(args.gui_args)
+        if args.command in ("sweep", "report"):
+            from wmstudio import cli_sweep
+
+            return cli_sweep.cmd_sweep(args) if args.command == "sweep" else cli_sweep.cmd_report(args)
         if args.command in ("landscape", "export"):
             from wmstudio import cli_landscape
 

@@ -77,6 +77,20 @@ def build_triggers(s: Session) -> None:
     s.log.write_trigger(ts.images.numpy(), ts.labels.numpy(), ts.source_labels.numpy(), ts.scheme, ts.seed, ts.params)
 
 
+def triggers_from_log(s: Session, path: str | Path) -> None:
+    """Use the trigger set stored in an earlier run's log (an attack on that run's watermarked model)."""
+    import torch as _torch
+
+    from wmstudio.runlog import RunLogReader
+    from wmstudio.triggers import TriggerSet
+
+    t = RunLogReader(path).trigger()
+    ts = TriggerSet(_torch.from_numpy(t["images"]), _torch.from_numpy(t["labels"]), _torch.from_numpy(t["source_labels"]),
+                    str(t["scheme"]), int(t["seed"]), {**t["params"], "from_log": str(path)})
+    s.set_trigger(ts)
+    s.log.write_trigger(ts.images.numpy(), ts.labels.numpy(), ts.source_labels.numpy(), ts.scheme, ts.seed, ts.params)
+
+
 def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallback, control: RunControl) -> Session:
     """Load data and model, split, and create the log. Config and data errors surface before any file is written."""
     device = resolve_device(cfg.run.device)
@@ -113,8 +127,12 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
 
 
 def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallback = ignore,
-                   control: RunControl | None = None, stages: Sequence[str] | None = None) -> RunResult:
+                   control: RunControl | None = None, stages: Sequence[str] | None = None,
+                   trigger_from: str | Path | None = None) -> RunResult:
     """Run the configured stages, writing everything to the HDF5 log at ``out``.
+
+    ``trigger_from``: take the trigger set from this earlier run log instead of building it (a
+    sweep's attacks on a shared watermarked model use the triggers that were embedded in it).
 
     Returns the result for a finished or cancelled run; re-raises errors after recording them in the log.
     """
@@ -123,7 +141,9 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
     s = prepare_session(cfg, out, callback, control)
     s.emit(RunStarted(str(out), describe(s.device), tuple(plan)))
     try:
-        if cfg.trigger.scheme != "adversarial" or "pretrain" not in plan:
+        if trigger_from:
+            triggers_from_log(s, trigger_from)
+        elif cfg.trigger.scheme != "adversarial" or "pretrain" not in plan:
             build_triggers(s)  # before pretraining, so its rows show the trigger accuracy of a clean model
         for name in plan:
             if name == "embed" and s.trigger is None:

@@ -46,6 +46,7 @@ from wmstudio.gui.export import export_all
 from wmstudio.gui.landscape_view import LandscapeMeta, LandscapeView
 from wmstudio.gui.metrics_view import DriftView, MetricsView
 from wmstudio.gui.series import RunSeries
+from wmstudio.gui.sweep_view import SweepView
 from wmstudio.gui.trigger_preview import TriggerGrid
 from wmstudio.gui.uiload import load_form
 from wmstudio.gui.worker import JobThread
@@ -114,12 +115,13 @@ class MainWindow(QMainWindow):
         self.drift_view = DriftView(mode)
         self.landscape_view = LandscapeView()
         self.compare_view = CompareView()
+        self.sweep_view = SweepView()
         self.log_text = QPlainTextEdit()
         self.log_text.setReadOnly(True)
         self.log_text.setMaximumBlockCount(5000)
         for w, name in ((self.metrics_view, "Metrics"), (self.drift_view, "Weight drift"),
                         (self.landscape_view, "Loss landscape"), (self.compare_view, "Compare runs"),
-                        (self.log_text, "Messages")):
+                        (self.sweep_view, "Sweep"), (self.log_text, "Messages")):
             self.tabs.addTab(w, name)
 
         self._make_actions()
@@ -134,6 +136,7 @@ class MainWindow(QMainWindow):
         self.landscape_view.compute_requested.connect(self.compute_landscape)
         self.landscape_view.stop_requested.connect(self.cancel)
         self.landscape_view.landscape_selected.connect(self.show_stored_landscape)
+        self.sweep_view.open_run.connect(self._open_sweep_run)
         self._last_redraw = 0.0
         self.tabs.currentChanged.connect(lambda _i: self.redraw_visible())
         self.timer = QTimer(self)
@@ -179,7 +182,7 @@ class MainWindow(QMainWindow):
         self.cancel_action = act(rm, "&Cancel", self.cancel, "Ctrl+.", "Cancel after the current batch")
         act(rm, "Preview &trigger set", self.preview_triggers, "Ctrl+T")
         vm = mb.addMenu("&View")
-        for i in range(5):
+        for i in range(6):
             act(vm, self.tabs.tabText(i), lambda _=False, k=i: self.tabs.setCurrentIndex(k), f"Ctrl+{i + 1}")
         vm.addSeparator()
         themes = vm.addMenu("&Theme")
@@ -503,6 +506,10 @@ class MainWindow(QMainWindow):
         except (WmStudioError, OSError, KeyError):
             self.message(f"Opened {path}")
         return True
+
+    def _open_sweep_run(self, path: str) -> None:
+        if self.open_log(path):
+            self.tabs.setCurrentWidget(self.metrics_view)
 
     def _follow_log(self) -> None:
         """Reload a log that another process (the CLI) is writing, until it stops running."""

@@ -1,0 +1,94 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from wmstudio.errors import ConfigError
+from wmstudio.sweep import expand, load_sweep, run_sweep, write_report
+from wmstudio.sweep.records import read_json
+from wmstudio.sweep.report import collect
+
+SWEEP = """
+[sweep]
+name = "two by two"
+base = "demo"
+[base]
+embed.epochs = 6
+finetune.epochs = 2
+restore.epochs = 2
+[axes]
+"trigger.scheme" = ["content", "noise"]
+"finetune.lr" = [0.01, 0.03]
+"""
+
+
+def test_axes_expand_to_runs_sharing_embeds(tmp_path) -> None:
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP)
+    spec = load_sweep(f)
+    assert len(spec.runs) == 4 and spec.swept() == ["trigger.scheme", "finetune.lr"]
+    assert len({r.run_id for r in spec.runs}) == 4
+    groups = spec.embed_groups()
+    assert len(groups) == 2  # one watermarked model per scheme; the lr axis only changes the attack
+    for r in spec.runs:
+        assert r.config["finetune"]["lr"] == r.values["finetune.lr"]
+        assert r.config["embed"]["epochs"] == 6 and r.config["trigger"]["scheme"] == r.values["trigger.scheme"]
+    with pytest.raises(ConfigError, match="axes.finetune.lrr"):
+        expand("x", {}, {"finetune.lrr": [0.1]})
+    with pytest.raises(ConfigError, match="axes.finetune.lr"):
+        expand("x", {}, {"finetune.lr": []})
+    bad = expand("x", {}, {"trigger.scheme": ["content", "adversarial"]})  # adversarial needs clean_epochs
+    assert [bool(r.error) for r in bad.runs] == [False, True] and "embed.clean_epochs" in bad.runs[1].error
+
+
+def test_sweep_on_ray_report_skip_and_failure(tmp_path) -> None:
+    pytest.importorskip("ray")
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP)
+    out = tmp_path / "out"
+    summary = run_sweep(load_sweep(f), out, workers=2)
+    assert (summary.finished, summary.failed, summary.skipped) == (4, 0, 0)
+    rep = write_report(out)
+    rows = rep["rows"]
+    assert len(rows) == 4 and all(r["status"] == "finished" for r in rows)
+    for r in rows:
+        for key in ("watermarked.trigger_acc", "finetune.trigger_acc", "restore.trigger_acc", "restore.test_acc",
+                    "finetune.drift_rel", "restore.p_value"):
+            assert r[key] is not None and math.isfinite(r[key]), (key, r)
+        assert r["watermarked.trigger_acc"] >= 0.9
+    assert {(r["trigger.scheme"], r["finetune.lr"]) for r in rows} == {
+        ("content", 0.01), ("content", 0.03), ("noise", 0.01), ("noise", 0.03)}
+    csv_lines = (out / "report.csv").read_text().splitlines()
+    assert len(csv_lines) == 5
+    md = (out / "report.md").read_text()
+    assert md.count("| finished |") == 4 and "persistence_matrix.png" in md
+    for name in ("persistence_matrix", "drift_vs_restored"):
+        assert (out / f"{name}.png").stat().st_size > 5000 and (out / f"{name}.svg").stat().st_size > 5000
+    # the two attacks on one scheme started from the same watermarked model and triggers
+    recs = [read_json(out / "runs" / f"{r['run_id']}.json") for r in rows]
+    content = [r for r in recs if r["values"]["trigger.scheme"] == "content"]
+    assert content[0]["embed_id"] == content[1]["embed_id"]
+    # a second invocation skips all four
+    again = run_sweep(load_sweep(f), out, workers=2)
+    assert (again.skipped, again.finished) == (4, 0)
+    # a run that fails is recorded with its error while the others finish
+    f2 = tmp_path / "fail.toml"
+    f2.write_text(SWEEP.replace('"trigger.scheme" = ["content", "noise"]', '"trigger.scheme" = ["content"]')
+                  .replace("[0.01, 0.03]", "[0.01, 1e30]"))
+    out2 = tmp_path / "out2"
+    s2 = run_sweep(load_sweep(f2), out2, workers=2)
+    assert (s2.finished, s2.failed) == (1, 1)
+    _, _, rows2 = collect(out2)
+    failed = [r for r in rows2 if r["status"] == "failed"]
+    assert len(failed) == 1 and failed[0]["finetune.lr"] == 1e30 and "diverged" in failed[0]["error"]
+    ok = [r for r in rows2 if r["status"] == "finished"]
+    assert ok[0]["restore.trigger_acc"] is not None
+
+
+def test_invalid_runs_are_recorded_without_running(tmp_path) -> None:
+    spec = expand("bad", {}, {"trigger.scheme": ["adversarial"]})
+    summary = run_sweep(spec, tmp_path / "out")
+    assert summary.failed == 1 and summary.finished == 0
+    _, _, rows = collect(tmp_path / "out")
+    assert rows[0]["status"] == "failed" and "clean_epochs" in rows[0]["error"]

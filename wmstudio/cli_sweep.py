@@ -1,0 +1,43 @@
+"""``wmstudio sweep`` and ``wmstudio report``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    sw = sub.add_parser("sweep", help="run a sweep of experiments on Ray (resumable)",
+                        description="Run every combination of a sweep file's axes, sharing each watermarked model "
+                                    "between the attacks on it, on a local Ray instance or a cluster.")
+    sw.add_argument("sweep", help="the sweep file (TOML: [sweep], [base], [axes])")
+    sw.add_argument("--out", "-o", required=True, help="the sweep folder (logs, records, report)")
+    sw.add_argument("--address", help="an existing Ray cluster (e.g. ray://head:10001 or auto); default: local")
+    sw.add_argument("--workers", type=int, default=0, help="local runs at a time (default: this machine's cores)")
+    sw.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    rp = sub.add_parser("report", help="aggregate a sweep folder into CSV, Markdown and figures")
+    rp.add_argument("folder")
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from wmstudio.sweep import load_sweep, run_sweep, write_report
+
+    spec = load_sweep(args.sweep)
+    summary = run_sweep(spec, args.out, args.address, args.workers)
+    print(f"sweep {spec.name!r}: {summary.finished} finished, {summary.skipped} skipped, {summary.failed} failed "
+          f"of {summary.total} in {summary.seconds / 60:.1f} min")
+    for run_id, error in summary.failures.items():
+        print(f"  failed {run_id}: {error.splitlines()[0] if error else ''}")
+    if not args.no_report:
+        rep = write_report(args.out)
+        print(f"report: {rep['markdown']}, {rep['csv']}, {len(rep['figures'])} figures")
+    return 0 if not summary.failures else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from wmstudio.sweep import write_report
+
+    rep = write_report(args.folder)
+    print(f"{len(rep['rows'])} runs -> {rep['markdown']}, {rep['csv']}")
+    for f in rep["figures"]:
+        print(f)
+    return 0

@@ -1,0 +1,172 @@
+"""Sweep files: a base config and the axes to vary; the product of the axes is the run list.
+
+```toml
+[sweep]
+name = "schemes x attack lr"
+base = "demo"                     # a built-in example, or a config file relative to this one
+[base]                            # optional: values changed in the base config
+embed.epochs = 10
+[axes]
+"trigger.scheme" = ["content", "noise"]
+"finetune.lr" = [0.005, 0.02, 0.05]
+"finetune.mix_owner_fraction" = [0.0, 0.3]     # the mitigation off / on
+```
+
+Runs that differ only in fine-tune or restore settings share one watermarked model: the embed
+stage runs once per combination of the other axes ("embed group") and every attack starts from
+its checkpoint, with the trigger set that was embedded in it.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wmstudio.config import ExperimentConfig, from_dict, read_config_data, tomllib, validate
+from wmstudio.errors import ConfigError
+from wmstudio.resources import example_config
+
+ATTACK_SECTIONS = ("finetune", "restore")
+
+
+def set_path(data: dict[str, Any], key: str, value: Any) -> None:
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(key, f"'{part}' is a value, not a section")
+    node[parts[-1]] = value
+
+
+def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in data.items():
+        key = f"{prefix}.{k}" if prefix else k
+        if isinstance(v, dict) and k != "options":
+            out.update(_flatten(v, key))
+        else:
+            out[key] = v
+    return out
+
+
+def short_id(values: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(values, sort_keys=True).encode()).hexdigest()[:10]
+
+
+def label_of(values: dict[str, Any]) -> str:
+    return ", ".join(f"{k.split('.')[-1]}={v}" for k, v in values.items()) or "base"
+
+
+@dataclass
+class RunPlan:
+    """One run of a sweep: its axis values, full config data, and the embed group it attacks."""
+
+    run_id: str
+    values: dict[str, Any]
+    config: dict[str, Any]
+    embed_id: str
+    embed_values: dict[str, Any]
+    error: str = ""  # the config is invalid: recorded as failed, never run
+
+    @property
+    def label(self) -> str:
+        return label_of(self.values)
+
+
+@dataclass
+class SweepSpec:
+    name: str
+    base: dict[str, Any]
+    axes: dict[str, list[Any]]
+    source: str = ""
+    runs: list[RunPlan] = field(default_factory=list)
+
+    def embed_groups(self) -> dict[str, RunPlan]:
+        """One representative plan per embed group (its config embeds the shared watermark)."""
+        groups: dict[str, RunPlan] = {}
+        for r in self.runs:
+            if not r.error:
+                groups.setdefault(r.embed_id, r)
+        return groups
+
+    def swept(self) -> list[str]:
+        return [k for k, v in self.axes.items() if len(v) > 1]
+
+    def to_json(self) -> str:
+        return json.dumps({"name": self.name, "source": self.source, "base": self.base, "axes": self.axes,
+                           "runs": [{"run_id": r.run_id, "values": r.values, "embed_id": r.embed_id,
+                                     "error": r.error} for r in self.runs]}, indent=1, default=str)
+
+
+def _validate(data: dict[str, Any]) -> ExperimentConfig:
+    return validate(from_dict(ExperimentConfig, data))
+
+
+def expand(name: str, base: dict[str, Any], axes: dict[str, list[Any]], source: str = "") -> SweepSpec:
+    for key, values in axes.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"axes.{key}", "expected a non-empty list of values")
+    try:
+        _validate(copy.deepcopy(base))
+    except ConfigError as exc:
+        raise ConfigError(f"base.{exc.field}", str(exc).split(": ", 1)[-1]) from None
+    for key in axes:  # every axis must name a real config field
+        probe = copy.deepcopy(base)
+        set_path(probe, key, axes[key][0])
+        try:
+            from_dict(ExperimentConfig, probe)
+        except ConfigError as exc:
+            if exc.field == key and "unknown key" in str(exc):
+                raise ConfigError(f"axes.{key}", str(exc).split(": ", 1)[-1]) from None
+    spec = SweepSpec(name, base, axes, source)
+    keys = list(axes)
+    for combo in itertools.product(*(axes[k] for k in keys)):
+        values = dict(zip(keys, combo, strict=True))
+        data = copy.deepcopy(base)
+        for k, v in values.items():
+            set_path(data, k, v)
+        error = ""
+        try:
+            _validate(copy.deepcopy(data))
+        except ConfigError as exc:
+            error = str(exc)
+        embed_values = {k: v for k, v in values.items() if k.split(".")[0] not in ATTACK_SECTIONS}
+        embed_data = {k: v for k, v in data.items() if k not in ATTACK_SECTIONS}
+        spec.runs.append(RunPlan(short_id(values), values, data, short_id(embed_data), embed_values, error))
+    return spec
+
+
+def load_sweep(path: str | Path) -> SweepSpec:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError("", f"sweep file not found: {p}")
+    try:
+        raw = tomllib.loads(p.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError("", f"{p} is not valid TOML: {exc}") from exc
+    unknown = set(raw) - {"sweep", "base", "axes"}
+    if unknown:
+        raise ConfigError(sorted(unknown)[0], f"unknown section in {p}; expected [sweep], [base], [axes]")
+    meta = raw.get("sweep", {})
+    base_ref = str(meta.get("base", "demo"))
+    base_path = p.parent / base_ref
+    if base_path.is_file():
+        base = read_config_data(base_path)
+    else:
+        try:
+            base = read_config_data(example_config(base_ref))
+        except FileNotFoundError:
+            raise ConfigError("sweep.base", f"{base_ref!r} is neither a file next to {p} nor a built-in example") from None
+    for k, v in _flatten(raw.get("base", {})).items():
+        set_path(base, k, v)
+    axes = raw.get("axes", {})
+    if not axes:
+        raise ConfigError("axes", f"{p}: a sweep needs at least one axis, e.g. \"finetune.lr\" = [0.01, 0.05]")
+    return expand(str(meta.get("name", p.stem)), base, {k: list(v) if isinstance(v, list) else v for k, v in axes.items()},
+                  str(p))
