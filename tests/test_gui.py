@@ -412,3 +412,19 @@ def test_sweep_view_shows_the_matrix_and_opens_a_run(qtbot, tmp_path) -> None:
     run = next(r for r in rows if r["finetune.lr"] == 0.03)
     assert win.log_path == tmp_path / "sweep" / "runs" / f"{run['run_id']}.h5"
     assert win.tabs.currentWidget() is win.metrics_view and win.series.eval_rows
+
+
+def test_published_landscape_is_one_click(qtbot, tmp_path, two_runs) -> None:
+    log = shutil.copy(two_runs[0], tmp_path / "run.h5")
+    win = make_window(qtbot, tmp_path)
+    win.open_log(log)
+    lv = win.landscape_view
+    lv.resolution.setValue(7)
+    lv.images.setValue(100)
+    qtbot.mouseClick(lv.published_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.job is None, timeout=RUN_TIMEOUT)
+    assert lv.ls.name == "published" and lv.ls.kind == "pca" and lv.ls.complete
+    assert lv.ls.spec.models == ["finetune", "restore"] and lv.ls.spec.center == "restore"
+    assert lv.metric.currentData() == "trigger_loss"
+    assert lv.ls.model_coords[-1] == pytest.approx([0, 0], abs=1e-6)  # centred on the restored model
+    assert {"finetune", "restore"} <= set(lv.ls.trajectories)

@@ -19,6 +19,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                     "run's models, storing clean and trigger loss/accuracy per point in the log.")
     ls.add_argument("log", help="the run log (HDF5)")
     ls.add_argument("--kind", choices=KINDS, default=d.kind)
+    ls.add_argument("--preset", choices=("published",), help="published: the PCA plane of the fine-tuning and "
+                    "restoration checkpoints centred on the restored model (overrides --kind/--models/--center)")
     ls.add_argument("--name", default="", help="group name under /landscapes (default: the kind)")
     ls.add_argument("--models", default="", help="comma-separated stages: the checkpoints (plane: 3, line: 2+) "
                                                  "or, for pca, the stages whose trajectories span the plane")
@@ -77,6 +79,10 @@ def cmd_landscape(args: argparse.Namespace) -> int:
                          center=args.center, resolution=args.resolution, span=args.span, margin=args.margin,
                          seed=args.seed, norm=args.norm, bias_bn=args.bias_bn, bn=args.bn, data=args.data,
                          images=args.images, batch_size=args.batch_size)
+    if args.preset == "published":
+        published = LandscapeSpec.published(args.resolution)
+        spec.kind, spec.name, spec.models, spec.center = published.kind, args.name or published.name, \
+            published.models, published.center
     control = RunControl()
 
     def on_sigint(_sig: int, _frame: object) -> None:

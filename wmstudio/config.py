@@ -27,6 +27,7 @@ DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist", "svhn", "
 SCHEMES = ("abstract", "content", "noise", "unrelated", "adversarial", "folder")
 LABEL_MODES = ("auto", "target", "random", "random_wrong", "reached", "true", "random_other")
 OPTIMIZERS = ("sgd", "adam", "adamw")
+METHODS = ("plain", "certified", "rowback", "app", "ewe")
 SCHEDULERS = ("none", "cosine", "step")
 VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
 
@@ -58,6 +59,8 @@ class RunSection:
     device: str = opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
     eval_batch_size: int = opt(1000, "batch size for evaluation", min=1)
     record_trajectory: bool = opt(True, "store the flat weights at every evaluation (landscape trajectories)")
+    trajectory_max_params: int = opt(5_000_000, "record trajectories only for models up to this many parameters "
+                                                "(4 bytes each per evaluation in the log)", min=0)
     channels_last: bool = opt(True, "channels-last memory layout for the registry's conv nets (faster on CPU and GPU)")
     threads: int = opt(0, "CPU threads for PyTorch (0: leave PyTorch's default)", min=0)
 
@@ -128,6 +131,26 @@ class EmbedSection(TrainSection):
                             "triggers when no checkpoint is given)", min=0)
     trigger_fraction: float = opt(0.2, "fraction of each batch drawn from the trigger set", min=0.0, max=0.9)
     augment_triggers: bool = opt(False, "apply the training augmentation to trigger images too")
+    method: str = opt("plain", "how the watermark is embedded: plain backdoor training (Adi et al.), certified "
+                      "(Bansal et al.), rowback (Chattopadhyay), app (Gan et al.), ewe (Jia et al.)", choices=METHODS)
+    cert_warmup_epochs: int = opt(2, "certified: epochs of plain training before the robust passes", min=0)
+    cert_levels: int = opt(21, "certified: noise levels sigma = step * j, j = 0 .. levels-1", min=1)
+    cert_sigma_step: float = opt(0.05, "certified: step between noise levels (relative to each tensor's RMS)", min=0.0)
+    cert_draws: int = opt(50, "certified: Gaussian weight-noise draws averaged per level", min=1)
+    cert_lr_scale: float = opt(1.0, "certified: learning-rate factor of the robust steps (below 1 where an epoch has "
+                                    "few clean steps to balance them, e.g. on the built-in digits)", min=0.0)
+    cert_sigma: float = opt(0.5, "certified: sigma of the smoothed model used for verification", min=0.0,
+                            min_exclusive=True)
+    rowback_plain_epochs: int = opt(5, "rowback: plain epochs before the rotating-freeze epochs", min=0)
+    rowback_groups: list[str] = opt([], "rowback: layer groups to rotate (module names; join several with +); "
+                                        "empty: the model's blocks, each with its normalisation layer")
+    app_eps: float = opt(0.02, "app: size of the adversarial weight perturbation, relative L2 per layer", min=0.0)
+    app_alpha: float = opt(1.0, "app: weight of the trigger loss at the perturbed weights", min=0.0)
+    ewe_temperature: float = opt(0.5, "ewe: temperature of the soft nearest neighbour loss", min=0.0,
+                                 min_exclusive=True)
+    ewe_weight: float = opt(0.5, "ewe: weight of the soft nearest neighbour term", min=0.0)
+    ewe_target_class: int = opt(-1, "ewe: the class trigger samples are entangled with (-1: trigger.target_class)",
+                                min=-1)
 
 
 @dataclass
@@ -139,6 +162,19 @@ class FinetuneSection(TrainSection):
     data_size: int = opt(0, "images used (overrides data_fraction when > 0)", min=0)
     source: DatasetSpec = opt(DatasetSpec, "the external data set (data = external)")
     mix_owner_fraction: float = opt(0.0, "the mitigation: fraction of each batch from the owner's training data", min=0.0, max=0.9)
+    owner_step_every: int = opt(0, "the mitigation as published: one extra step on an owner batch after every "
+                                   "k-th fine-tuning batch (k = 2 in the paper; 0 = off)", min=0)
+
+
+@dataclass
+class ExtractSection(TrainSection):
+    enabled: bool = opt(False, "model extraction instead of fine-tuning: train a fresh copy on the labels the "
+                               "watermarked model predicts")
+    epochs: int = opt(15, "epochs of training the copy", min=0)
+    lr: float = opt(0.05, "learning rate of the copy's training", min=0.0, min_exclusive=True)
+    arch: str = opt("", "the copy's architecture (empty: the same as the watermarked model)")
+    options: dict[str, Any] = opt({}, "model options of the copy's architecture")
+    data: str = opt("attacker", "the images the attacker queries", choices=("attacker", "owner"))
 
 
 @dataclass
@@ -157,6 +193,7 @@ class ExperimentConfig:
     trigger: TriggerSection = opt(TriggerSection, "the watermark's trigger set")
     embed: EmbedSection = opt(EmbedSection, "stage 1: embed the watermark")
     finetune: FinetuneSection = opt(FinetuneSection, "stage 2: the attack, fine-tuning on the attacker's data")
+    extract: ExtractSection = opt(ExtractSection, "stage 2 (alternative attack): model extraction")
     restore: RestoreSection = opt(RestoreSection, "stage 3: restoration on the owner's training data alone")
 
     def to_dict(self) -> dict[str, Any]:
@@ -239,6 +276,9 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
         raise ConfigError("trigger.folder", "the folder scheme needs a folder of images")
     if cfg.model.file and not cfg.model.factory:
         raise ConfigError("model.factory", "model.file is set: name the function or class that builds the model")
+    if cfg.extract.enabled and cfg.finetune.enabled:
+        raise ConfigError("extract.enabled", "one attack per run: disable finetune (finetune.enabled = false) "
+                                             "to run model extraction")
     if cfg.data.dataset in ("imagefolder", "idx") and not cfg.data.root:
         raise ConfigError("data.root", f"the {cfg.data.dataset} data set needs a folder or archive path")
     return cfg

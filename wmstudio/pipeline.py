@@ -17,16 +17,19 @@ from wmstudio.data.splits import make_splits
 from wmstudio.device import describe, resolve_device
 from wmstudio.errors import Cancelled, ConfigError
 from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
+from wmstudio.methods import run_embed
 from wmstudio.models import build_model, load_checkpoint
 from wmstudio.runlog import RunLogWriter
 from wmstudio.session import Session
-from wmstudio.stages.embed import run_embed, run_pretrain
+from wmstudio.stages.embed import run_pretrain
+from wmstudio.stages.extract import run_extract
 from wmstudio.stages.finetune import run_finetune
 from wmstudio.stages.restore import run_restore
 from wmstudio.triggers import BuildContext, build_trigger_set
 
-STAGES = ("pretrain", "embed", "finetune", "restore")
-_RUNNERS = {"pretrain": run_pretrain, "embed": run_embed, "finetune": run_finetune, "restore": run_restore}
+STAGES = ("pretrain", "embed", "finetune", "extract", "restore")
+_RUNNERS = {"pretrain": run_pretrain, "embed": run_embed, "finetune": run_finetune, "extract": run_extract,
+            "restore": run_restore}
 
 
 @dataclass
@@ -40,7 +43,7 @@ def planned_stages(cfg: ExperimentConfig, only: Sequence[str] | None = None) -> 
     plan = []
     if cfg.embed.enabled and cfg.embed.clean_epochs > 0:
         plan.append("pretrain")
-    for name in ("embed", "finetune", "restore"):
+    for name in ("embed", "finetune", "extract", "restore"):
         if getattr(cfg, name).enabled:
             plan.append(name)
     if only:
@@ -49,6 +52,16 @@ def planned_stages(cfg: ExperimentConfig, only: Sequence[str] | None = None) -> 
             raise ConfigError("stages", f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
         plan = [n for n in plan if n in only]
     return plan
+
+
+def build_from_config(cfg: ExperimentConfig, channels: int, num_classes: int, size: int) -> torch.nn.Module:
+    """The model a config describes (APP embeds into a variant with separate trigger BatchNorm)."""
+    model = build_model(cfg.model.arch, channels, num_classes, size, cfg.model.options, cfg.model.file, cfg.model.factory)
+    if cfg.embed.method == "app":
+        from wmstudio.methods.dual_bn import to_dual_bn
+
+        to_dual_bn(model)
+    return model
 
 
 def preferred_memory_format(cfg: ExperimentConfig) -> torch.memory_format:
@@ -104,7 +117,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     owner = data.train.subset(splits.owner, "owner")
     normalizer = Normalizer.fit(owner.images)
     c, h, _ = data.shape
-    model = build_model(cfg.model.arch, c, data.num_classes, h, cfg.model.options, cfg.model.file, cfg.model.factory)
+    model = build_from_config(cfg, c, data.num_classes, h)
     warnings = load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict) if cfg.model.checkpoint else []
     model.to(device)
     memory_format = preferred_memory_format(cfg)
@@ -148,7 +161,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
         for name in plan:
             if name == "embed" and s.trigger is None:
                 build_triggers(s)  # adversarial: against the model pre-training produced
-            if name in ("finetune", "restore") and "watermarked" not in s.references:
+            if name in ("finetune", "extract", "restore") and "watermarked" not in s.references:
                 s.snapshot("watermarked")  # fine-tuning a loaded, already watermarked model
             _RUNNERS[name](s)
             if name == "embed":
@@ -183,7 +196,7 @@ def preview_trigger_set(cfg: ExperimentConfig):  # noqa: ANN201 - returns a Trig
     owner = data.train.subset(splits.owner, "owner")
     normalizer = Normalizer.fit(owner.images)
     c, h, _ = data.shape
-    model = build_model(cfg.model.arch, c, data.num_classes, h, cfg.model.options, cfg.model.file, cfg.model.factory)
+    model = build_from_config(cfg, c, data.num_classes, h)
     if cfg.model.checkpoint:
         load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict)
     src = cfg.trigger.source

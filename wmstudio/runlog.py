@@ -161,6 +161,11 @@ class RunLogWriter:
         with _open(self.path, "a") as f:
             f["stages"][stage].attrs.update({"status": status, "finished": _now(), "message": message})
 
+    def set_stage_json(self, stage: str, key: str, value: Any) -> None:
+        """A JSON attribute on a stage (e.g. the certified watermark's verification)."""
+        with _open(self.path, "a") as f:
+            f["stages"][stage].attrs[key] = json.dumps(value)
+
     def set_status(self, status: str, message: str = "") -> None:
         with _open(self.path, "a") as f:
             f.attrs.update({"status": status, "status_message": message, "finished": _now()})
@@ -242,6 +247,11 @@ class RunLogReader:
                 raise RunLogError(f"{self.path}: stage {stage!r} has no saved weights")
             w = f["stages"][stage]["weights"]
             return {k: torch.from_numpy(np.array(w[k])) for k in w}
+
+    def stage_json(self, stage: str, key: str) -> Any:
+        with self._open() as f:
+            value = f["stages"][stage].attrs.get(key)
+            return json.loads(value) if value is not None else None
 
     def trajectory(self, stage: str) -> np.ndarray:
         with self._open() as f:

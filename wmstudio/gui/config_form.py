@@ -34,7 +34,7 @@ PATH_FIELDS = {"data.root": "folder", "data.cache_dir": "folder", "model.checkpo
 INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"
 SECTION_TITLES = {"run": "Run", "data": "Data set", "model": "Model", "trigger": "Trigger set",
                   "embed": "1 · Embed the watermark", "finetune": "2 · Fine-tune (the attack)",
-                  "restore": "3 · Restore (owner's data only)"}
+                  "extract": "2b · Model extraction (alternative attack)", "restore": "3 · Restore (owner's data only)"}
 
 
 def _format_float(v: float) -> str:
@@ -161,7 +161,9 @@ class ConfigForm(QWidget):
         elif isinstance(w, QSpinBox):
             w.setValue(int(value))
         elif isinstance(w, QLineEdit):
-            if isinstance(value, dict):
+            if isinstance(value, list):
+                w.setText(", ".join(map(str, value)))
+            elif isinstance(value, dict):
                 w.setText("{ " + ", ".join(f"{k} = {v!r}".replace("'", '"') for k, v in value.items()) + " }"
                           if value else "")
             elif tp is float:
@@ -183,6 +185,8 @@ class ConfigForm(QWidget):
                 return float(text)
             except ValueError:
                 raise ConfigError(path, f"expected a number, got {text!r}") from None
+        if typing.get_origin(tp) is list:
+            return [part.strip() for part in text.split(",") if part.strip()]
         if typing.get_origin(tp) is dict or tp is dict:
             if not text:
                 return {}

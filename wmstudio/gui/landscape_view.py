@@ -74,6 +74,9 @@ class LandscapeView(QWidget):
         self.images.setToolTip("clean images evaluated per point (0 = all)")
         self.compute_button = QPushButton("Compute")
         self.compute_button.setToolTip("Compute this landscape into the current run log (resumes an unfinished one)")
+        self.published_button = QPushButton("Published view")
+        self.published_button.setToolTip("One click: the PCA plane of the fine-tuning and restoration checkpoints, "
+                                         "centred on the restored model, showing the trigger-set loss with the path")
         self.stop_button = QPushButton("Stop")
         self.stop_button.setEnabled(False)
         self.stop_button.setToolTip("Stop; the points computed so far stay in the log")
@@ -82,6 +85,7 @@ class LandscapeView(QWidget):
             row.addWidget(QLabel(label))
             row.addWidget(w)
         row.addWidget(self.compute_button)
+        row.addWidget(self.published_button)
         row.addWidget(self.stop_button)
         row.addStretch(1)
         outer.addLayout(row)
@@ -152,6 +156,7 @@ class LandscapeView(QWidget):
         self.tabs.addTab(self.path_widget, "1D path")
         # ---- wiring
         self.compute_button.clicked.connect(self._request)
+        self.published_button.clicked.connect(self._request_published)
         self.stop_button.clicked.connect(self.stop_requested.emit)
         for w in (self.metric, self.cmap):
             w.currentIndexChanged.connect(self.redraw)
@@ -169,8 +174,16 @@ class LandscapeView(QWidget):
     def _request(self) -> None:
         self.compute_requested.emit(self.spec())
 
+    def _request_published(self) -> None:
+        spec = LandscapeSpec.published(self.resolution.value())
+        spec.data, spec.images = self.data.currentText(), self.images.value()
+        self.metric.setCurrentIndex(METRICS.index("trigger_loss"))
+        self.tabs.setCurrentIndex(0)
+        self.compute_requested.emit(spec)
+
     def set_computing(self, busy: bool) -> None:
         self.compute_button.setEnabled(not busy)
+        self.published_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
 
     def set_stored(self, names: list[str], current: str = "") -> None:

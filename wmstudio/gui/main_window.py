@@ -302,6 +302,7 @@ class MainWindow(QMainWindow):
         self.cancel_button.setEnabled(running)
         self.landscape_view.set_computing(running and self.job_kind == "landscape")
         self.landscape_view.compute_button.setEnabled(not running and self.log_path is not None)
+        self.landscape_view.published_button.setEnabled(not running and self.log_path is not None)
 
     def start_run(self) -> Path | None:
         if self.job is not None:

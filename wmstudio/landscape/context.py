@@ -54,7 +54,13 @@ def load_context(path: str | Path, device: str = "auto") -> LogContext:
         raise RunLogError(f"{path}: the log lacks {exc} (was the run stopped before its data was written?)") from exc
     normalizer = Normalizer(tuple(info["mean"]), tuple(info["std"]))
     c, h, _ = data.shape
-    model = build_model(cfg.model.arch, c, data.num_classes, h, cfg.model.options, cfg.model.file, cfg.model.factory)
+    from wmstudio.pipeline import build_from_config
+
+    model = build_from_config(cfg, c, data.num_classes, h)
+    if "extract" in reader.stage_names():  # the stolen copy (and its restoration) may be another architecture
+        x = cfg.extract
+        if x.arch:
+            model = build_model(x.arch, c, data.num_classes, h, x.options)
     fmt = preferred_memory_format(cfg)
     model.to(dev).to(memory_format=fmt).eval()
     return LogContext(reader, cfg, dev, model, normalizer, fmt,

@@ -33,6 +33,14 @@ class LandscapeSpec:
     def __post_init__(self) -> None:
         self.models = list(self.models)
 
+    @staticmethod
+    def published(resolution: int = 41) -> LandscapeSpec:
+        """The view of the research this product follows: the plane of the first two principal
+        components of the fine-tuning and restoration checkpoints, centred on the restored model
+        (draw its trigger-set loss, with the checkpoint path on it)."""
+        return LandscapeSpec(kind="pca", name="published", models=["finetune", "restore"], center="restore",
+                             resolution=resolution, margin=0.3)
+
     def resolved(self, available: list[str]) -> LandscapeSpec:
         """Fill defaults from the stages a log holds, and validate."""
         s = LandscapeSpec(**asdict(self))

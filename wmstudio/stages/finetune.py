@@ -12,7 +12,35 @@ from wmstudio.data.tensorset import ImageTensors
 from wmstudio.errors import ConfigError
 from wmstudio.models import last_linear_name
 from wmstudio.session import Session
-from wmstudio.stages.training import train_stage
+from wmstudio.stages.training import StageHooks, train_stage
+
+
+class OwnerStepHooks(StageHooks):
+    """The mitigation as published: one extra step on an owner batch after every k-th fine-tuning batch."""
+
+    def __init__(self, s: Session, every: int) -> None:
+        self.s, self.every, self.extra_steps = s, every, 0
+        f = s.cfg.finetune
+        self.stream = BatchStream(s.owner_source(), f.batch_size, s.normalizer, s.generator,
+                                  memory_format=s.memory_format)
+        self.batches = iter(self.stream)
+
+    def _next(self) -> tuple[torch.Tensor, torch.Tensor]:
+        try:
+            return next(self.batches)
+        except StopIteration:
+            self.batches = iter(self.stream)
+            return next(self.batches)
+
+    def after_step(self, step: int, opt: torch.optim.Optimizer) -> None:
+        if self.every <= 0 or step % self.every:
+            return
+        x, y = self._next()
+        loss = torch.nn.functional.cross_entropy(self.s.model(x), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        self.extra_steps += 1
 
 
 def attacker_data(s: Session) -> ImageTensors:
@@ -62,8 +90,10 @@ def run_finetune(s: Session) -> dict[str, float]:
     extra = [(s.owner_source(), f.mix_owner_fraction)] if f.mix_owner_fraction > 0 else []
     stream = BatchStream(Source(data.images, data.labels, s.augment), f.batch_size, s.normalizer, s.generator, extra=extra, memory_format=s.memory_format)
     try:
+        hooks = OwnerStepHooks(s, f.owner_step_every) if f.owner_step_every > 0 else None
+        s.method_state = hooks  # type: ignore[attr-defined]
         return train_stage(s, "finetune", f, stream, drift_reference="watermarked", params=params,
-                           frozen_features=last_layer_only)
+                           frozen_features=last_layer_only, hooks=hooks)
     finally:
         for p in model.parameters():
             p.requires_grad_(True)

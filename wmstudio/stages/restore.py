@@ -11,4 +11,5 @@ def run_restore(s: Session) -> dict[str, float]:
     r = s.cfg.restore
     stream = BatchStream(s.owner_source(), r.batch_size, s.normalizer, s.generator, memory_format=s.memory_format)
     plateau = PlateauRule(r.patience, r.min_delta) if r.stop_on_plateau else None
-    return train_stage(s, "restore", r, stream, drift_reference="watermarked", plateau=plateau)
+    reference = "stolen" if "stolen" in s.references else "watermarked"  # after extraction: from the copy
+    return train_stage(s, "restore", r, stream, drift_reference=reference, plateau=plateau)

@@ -18,8 +18,6 @@ from wmstudio.events import CheckpointSaved, Metrics, StageFinished, StageStarte
 from wmstudio.metrics import DriftTracker, binomial_p_value, evaluate
 from wmstudio.session import Session
 
-TRAJECTORY_MAX_PARAMS = 5_000_000
-
 
 def make_optimizer(params: Iterable[nn.Parameter], t: TrainSection) -> torch.optim.Optimizer:
     params = list(params)
@@ -42,6 +40,25 @@ def make_scheduler(opt: torch.optim.Optimizer, t: TrainSection, steps_per_epoch:
         def factor(step: int) -> float:
             return 1.0
     return torch.optim.lr_scheduler.LambdaLR(opt, factor)
+
+
+class StageHooks:
+    """Where an embedding method or attack changes the shared loop. The defaults are plain training."""
+
+    def before_epoch(self, epoch: int) -> None:
+        """At the start of each epoch (e.g. ROWBACK's freezing)."""
+
+    def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(model(x), y)
+
+    def after_backward(self, model: nn.Module) -> None:
+        """Between backward and the optimiser step (e.g. APP adds its trigger gradient)."""
+
+    def after_step(self, step: int, opt: torch.optim.Optimizer) -> None:
+        """After each optimiser step (e.g. the published mitigation's extra owner step)."""
+
+    def after_epoch(self, epoch: int, opt: torch.optim.Optimizer) -> None:
+        """At the end of each epoch, before its evaluation (e.g. the certified robust pass)."""
 
 
 class PlateauRule:
@@ -84,21 +101,24 @@ def _flat_weights(model: nn.Module) -> np.ndarray:
 
 def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, drift_reference: str,
                 params: list[nn.Parameter] | None = None, frozen_features: bool = False,
-                plateau: PlateauRule | None = None) -> dict[str, float]:
+                plateau: PlateauRule | None = None, hooks: StageHooks | None = None) -> dict[str, float]:
     """Train ``s.model`` for ``t.epochs`` over ``stream``, logging and emitting as it goes."""
     model = s.model
+    hooks = hooks or StageHooks()
+    hooks.session = s  # type: ignore[attr-defined]
     trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     opt = make_optimizer(trainable, t)
     steps_per_epoch = len(stream)
     sched = make_scheduler(opt, t, steps_per_epoch)
     drift = DriftTracker(s.reference_model(drift_reference))
     n_params = sum(p.numel() for p in model.parameters())
-    record = s.cfg.run.record_trajectory and n_params <= TRAJECTORY_MAX_PARAMS
+    record = s.cfg.run.record_trajectory and n_params <= s.cfg.run.trajectory_max_params
     total_steps = t.epochs * steps_per_epoch
     s.stage_order += 1
     s.log.begin_stage(name, s.stage_order, dataclasses.asdict(t), t.epochs, steps_per_epoch, drift.layer_names, drift_reference)
     s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step, tuple(drift.layer_names)))
     train_rows: list[tuple[float, ...]] = []
+    hooks.opt = opt  # type: ignore[attr-defined]
 
     def commit(epoch: float) -> dict[str, float]:
         row, layer_l2, layer_cos = evaluation_row(s, drift, epoch)
@@ -114,9 +134,10 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
             model.train()
             if frozen_features:
                 model.eval()  # frozen feature extractor: BatchNorm statistics stay as they are
+            hooks.before_epoch(epoch)
             for i, (x, y) in enumerate(stream):
                 s.control.checkpoint()
-                loss = F.cross_entropy(model(x), y)
+                loss = hooks.loss(model, x, y)
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise StageFailed(f"{name}: the loss became {value} at epoch {epoch + 1}, step {i + 1}; "
@@ -124,7 +145,9 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
                 lr = opt.param_groups[0]["lr"]
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
+                hooks.after_backward(model)
                 opt.step()
+                hooks.after_step(i + 1, opt)
                 sched.step()
                 s.global_step += 1
                 step = epoch * steps_per_epoch + i + 1
@@ -132,6 +155,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
                 s.emit(Step(name, epoch + 1, step, s.global_step, value, lr, total_steps))
                 if t.eval_every_steps and step % t.eval_every_steps == 0 and i + 1 < steps_per_epoch:
                     last = commit(epoch + (i + 1) / steps_per_epoch)
+            hooks.after_epoch(epoch, opt)
             last = commit(float(epoch + 1))
             if plateau is not None and plateau.should_stop(last["trigger_acc"]):
                 status = "stopped_early"
