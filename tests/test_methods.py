@@ -201,3 +201,20 @@ def test_method_is_validated_and_listed_in_the_config() -> None:
     with pytest.raises(ConfigError, match="rowback_groups"):
         cfg = load_config(example_config("demo"), [*EMBED_ONLY, "embed.method='rowback'", "embed.rowback_groups=['nope']"])
         run_experiment(cfg, "/tmp/never.h5")
+
+
+@pytest.mark.parametrize("arch", ["resnet20", "vit"])
+@pytest.mark.parametrize("method", ["certified", "rowback", "app", "ewe"])
+def test_every_method_runs_on_resnet_and_vit(tmp_path, arch: str, method: str) -> None:
+    extra = ["embed.cert_draws=2", "embed.cert_levels=2", "embed.cert_warmup_epochs=1"] if method == "certified" else []
+    options = "{ patch = 4, dim = 32, depth = 2, heads = 2 }" if arch == "vit" else "{}"
+    cfg = load_config(example_config("demo"), [*EMBED_ONLY, f"embed.method='{method}'", "embed.epochs=2",
+                                               "embed.rowback_plain_epochs=1", f"model.arch='{arch}'",
+                                               f"model.options={options}", *extra])
+    out = tmp_path / "run.h5"
+    assert run_experiment(cfg, out).status == "finished"
+    r = RunLogReader(out)
+    assert np.isfinite(r.stage("embed").final("test_acc"))
+    model = build_from_config(cfg, 1, 10, 8)
+    model.load_state_dict(r.weights("embed"))
+    assert has_dual_bn(model) == (method == "app" and arch == "resnet20")
