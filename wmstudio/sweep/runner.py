@@ -49,6 +49,19 @@ def _init_ray(address: str | None, workers: int) -> Any:
     return ray
 
 
+def _eta(durations: dict[str, list[float]], left_kinds: list[str], parallel: int) -> float:
+    """Seconds left: each remaining task at the mean duration of its kind so far (NaN before any finished)."""
+    every = durations["embed"] + durations["attack"]
+    if not every:
+        return float("nan")
+    mean_all = sum(every) / len(every)
+    total = 0.0
+    for kind in left_kinds:
+        d = durations.get(kind) or []
+        total += sum(d) / len(d) if d else mean_all
+    return total / parallel
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, workers: int = 0,
               progress: Callable[[str], None] | None = None, shutdown: bool = True) -> SweepSummary:
     out = Path(out)
@@ -108,7 +121,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
         write_json(rec_path, {"run_id": r.run_id, "values": r.values, "status": "queued", "kind": "attack"})
 
     n_tasks = len(pending)
-    durations: list[float] = []
+    durations: dict[str, list[float]] = {"embed": [], "attack": []}
     last_print = 0.0
     say(f"sweep {spec.name!r}: {len(todo)} runs to do ({summary.skipped} already finished), "
         f"{n_tasks - len(todo)} shared embeds, {parallel} workers")
@@ -119,7 +132,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                 kind, rec_path = pending.pop(ref)
                 rec = ray.get(ref)
                 write_json(rec_path, rec)
-                durations.append(float(rec.get("seconds", 0.0)))
+                durations[kind].append(float(rec.get("seconds", 0.0)))
                 if kind == "attack":
                     if rec["status"] == "finished":
                         summary.finished += 1
@@ -133,8 +146,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                 last_print = now
                 left = len(pending)
                 running = min(parallel, left)
-                eta = (sum(durations) / len(durations) * left / parallel) if durations else float("nan")
-                eta_text = f", ~{eta / 60:.1f} min left" if durations and left else ""
+                eta = _eta(durations, [k for k, _ in pending.values()], parallel)
+                eta_text = f", ~{eta / 60:.1f} min left" if eta == eta and left else ""
                 say(f"  runs: {summary.done}/{summary.total} done ({summary.finished} finished, {summary.failed} failed, "
                     f"{summary.skipped} skipped); tasks: {running} running, {max(0, left - running)} queued{eta_text}")
     except KeyboardInterrupt:
