@@ -114,7 +114,14 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path) -> None:
                 raise RunLogError(f"{log_path}: {exc}") from exc
             available = ctx.stages_with_weights()
             names = [n for n in ("embed", "finetune", "restore") if n in available]
-            coords = np.asarray([plane.project(_flat(ctx, pv, n))[:2] for n in names])
+            coords = [plane.project(_flat(ctx, pv, n))[:2] for n in names]
+            if "embed" not in names and "finetune" in spec.models:
+                # an attack run started from another run's watermarked model: it is the first row
+                # of the fine-tuning trajectory
+                names.insert(0, "embed")
+                first = torch.from_numpy(ctx.reader.trajectory("finetune")[0]).to(center.device)
+                coords.insert(0, plane.project(first)[:2])
+            coords = np.asarray(coords)
             fit = np.concatenate([coords, np.asarray([plane.project(r)[:2] for r in pts])])
             attrs.update({"explained_variance": list(explained), "buffers": f"fixed: {spec.center}"})
         (x0, x1), (y0, y1) = _extent(fit, spec.margin)

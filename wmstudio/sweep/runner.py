@@ -96,6 +96,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
     remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
     embed_refs: dict[str, Any] = {}
     pending: dict[Any, tuple[str, Path]] = {}
+    waits_on: dict[Any, str] = {}  # attack -> the embed it still waits for ("" when it can run)
     embed_needed = {r.embed_id for r in todo if r.config.get("embed", {}).get("enabled", True)}
     for embed_id, plan in spec.embed_groups().items():
         if embed_id not in embed_needed:
@@ -118,6 +119,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
         else:
             ref = remote.remote("full", p, str(log_path), threads)
         pending[ref] = ("attack", rec_path)
+        waits_on[ref] = r.embed_id if r.embed_id in embed_refs and not isinstance(embed_refs[r.embed_id], dict) else ""
         write_json(rec_path, {"run_id": r.run_id, "values": r.values, "status": "queued", "kind": "attack"})
 
     n_tasks = len(pending)
@@ -145,7 +147,9 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
             if now - last_print >= 2.0 or not pending:
                 last_print = now
                 left = len(pending)
-                running = min(parallel, left)
+                open_embeds = {e for e, ref in embed_refs.items() if not isinstance(ref, dict) and ref in pending}
+                runnable = sum(1 for ref in pending if waits_on.get(ref, "") not in open_embeds)
+                running = min(parallel, runnable)
                 eta = _eta(durations, [k for k, _ in pending.values()], parallel)
                 eta_text = f", ~{eta / 60:.1f} min left" if eta == eta and left else ""
                 say(f"  runs: {summary.done}/{summary.total} done ({summary.finished} finished, {summary.failed} failed, "
