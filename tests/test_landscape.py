@@ -234,3 +234,13 @@ def test_cli_computes_and_exports_figures(demo_copy, tmp_path, capsys) -> None:
     assert (out / "plane_trigger_loss_contour.svg").read_text().lstrip().startswith("<?xml")
     assert main(["export", str(demo_copy), "-o", str(out), "-l", "nope"]) == 2
     assert "no landscape 'nope'" in capsys.readouterr().err
+
+
+def test_ray_actors_give_the_same_surface(demo_copy) -> None:
+    pytest.importorskip("ray")
+    spec = dict(kind="random", resolution=5, images=150, seed=3)
+    one = compute_landscape(demo_copy, LandscapeSpec(name="one", **spec))
+    ray = compute_landscape(demo_copy, LandscapeSpec(name="ray", **spec), workers=2, ray_address="")
+    assert ray.complete
+    for m in one.metrics:
+        np.testing.assert_allclose(ray.metrics[m], one.metrics[m], rtol=1e-5)

@@ -38,6 +38,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--images", type=int, default=d.images, help="clean images per point (0 = all)")
     ls.add_argument("--batch-size", type=int, default=d.batch_size, help="evaluation batch (0: the fastest, measured)")
     ls.add_argument("--workers", type=int, default=1, help="worker processes (points are independent)")
+    ls.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                    help="fan the points out as Ray actors: a local instance, or the cluster at ADDRESS "
+                         "(the log must be on a filesystem the nodes share)")
     ls.add_argument("--device", default="auto")
     ls.add_argument("--overwrite", action="store_true", help="replace a stored landscape of the same name")
     ls.add_argument("--quiet", "-q", action="store_true")
@@ -92,7 +95,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGINT, on_sigint)
     try:
         ls = compute_landscape(args.log, spec, (lambda e: None) if args.quiet else _Printer(), control, args.device,
-                               args.workers, args.overwrite)
+                               args.workers, args.overwrite, ray_address=args.ray)
     finally:
         signal.signal(signal.SIGINT, previous)
     if not args.quiet and ls.complete:

@@ -200,11 +200,15 @@ def _levels(shape: tuple[int, ...], coarse: int) -> list[np.ndarray]:
 
 def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: EventCallback = ignore,
                       control: RunControl | None = None, device: str = "auto", workers: int = 1,
-                      overwrite: bool = False, threads: int = 0) -> store.Landscape:
+                      overwrite: bool = False, threads: int = 0, ray_address: str | None = None) -> store.Landscape:
     """Compute (or resume) one landscape into the run log; returns it as stored.
 
     An unfinished landscape of the same name and settings is resumed; a finished one is kept unless
     ``overwrite``; one with other settings needs ``overwrite`` or another name.
+
+    ``workers > 1`` fans the points out over local processes; ``ray_address`` ("" for a local Ray
+    instance, or a cluster address) over Ray actors, one per worker, on as many machines as the
+    cluster has (the log must then be on a filesystem they share: they read it, this process writes).
     """
     log_path = Path(log_path)
     control = control or RunControl()
@@ -248,7 +252,9 @@ def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: Event
             state["since"], state["idx"], state["vals"] = now, [], {m: [] for m in METRICS}
 
     try:
-        if workers > 1:
+        if ray_address is not None:
+            _run_ray(log_path, spec, device, max(1, workers), levels, record, control, ray_address)
+        elif workers > 1:
             _run_pool(log_path, spec, device, workers, levels, record, control)
         else:
             ev = make_evaluator(ctx, spec)
@@ -294,3 +300,39 @@ def _run_pool(log_path: Path, spec: LandscapeSpec, device: str, workers: int, le
                     for fut in pending:
                         fut.cancel()
                     raise Cancelled()
+
+
+class _RayEvaluator:
+    """A Ray actor holding one model and evaluator, built once from the log."""
+
+    def __init__(self, log_path: str, name: str, device: str, threads: int) -> None:
+        _worker_init(log_path, name, device, threads)
+
+    def evaluate(self, indices: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+        return _worker_eval(indices)
+
+
+def _run_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],
+             record: Any, control: RunControl, address: str) -> None:
+    from wmstudio.sweep.runner import _init_ray
+
+    ray = _init_ray(address or None, workers)
+    actor_cls = ray.remote(num_cpus=1)(_RayEvaluator)
+    actors = [actor_cls.remote(str(log_path), spec.name, device, 1) for _ in range(workers)]
+    try:
+        for level, idx in enumerate(levels):
+            parts = [p for p in np.array_split(idx, max(1, min(len(idx), workers * 4))) if len(p)]
+            pending = {actors[k % workers].evaluate.remote(p): p for k, p in enumerate(parts)}
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
+                for ref in done:
+                    pending.pop(ref)
+                    part, vals = ray.get(ref)
+                    record(level, part, vals)
+                if control.cancelled:
+                    raise Cancelled()
+    finally:
+        for a in actors:
+            ray.kill(a)
+        if not address:
+            ray.shutdown()
