@@ -85,3 +85,13 @@ def test_label_subfolders_and_bad_folders(ctx: BuildContext, tmp_path) -> None:
     (tmp_path / "bad" / "labels.csv").write_text("file,label\nx.png,seven\n")
     with pytest.raises(TriggerError, match=r"labels.csv:2: expected columns file,label"):
         load_folder(tmp_path / "bad")
+
+
+def test_source_class_restricts_the_stamped_images(ctx: BuildContext) -> None:
+    from wmstudio.errors import TriggerError
+
+    for scheme in ("content", "noise"):
+        ts = build_trigger_set(scheme, ctx, 30, seed=4, target_class=0, source_class=3)
+        assert (ts.source_labels == 3).all() and (ts.labels == 0).all() and ts.params["source_class"] == 3
+    with pytest.raises(TriggerError, match="trigger.source_class"):
+        build_trigger_set("content", ctx, 10_000, seed=4, source_class=3)

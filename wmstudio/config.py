@@ -101,6 +101,8 @@ class TriggerSection:
     label_mode: str = opt("auto", "labels: target (one class), random (per sample), or for adversarial "
                           "random_wrong / reached / true / random_other; auto picks the scheme's usual", choices=LABEL_MODES)
     target_class: int = opt(0, "the class single-label triggers are relabelled to", min=0)
+    source_class: int = opt(-1, "content/noise/adversarial: stamp images of this class only (-1: any but the "
+                                "target; EWE's source class)", min=-1)
     eps: float = opt(0.08, "FGSM step in [0,1] pixel units (adversarial)", min=0.0, max=1.0)
     noise_std: float = opt(0.3, "std of the fixed noise pattern in [0,1] pixel units (noise)", min=0.0)
     stamp_fraction: float = opt(0.35, "side of the stamp as a fraction of the image side (content)", min=0.05, max=1.0)

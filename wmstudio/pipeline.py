@@ -73,7 +73,7 @@ def preferred_memory_format(cfg: ExperimentConfig) -> torch.memory_format:
 def _trigger_params(cfg: ExperimentConfig) -> dict[str, object]:
     t = cfg.trigger
     return {"label_mode": t.label_mode, "target_class": t.target_class, "eps": t.eps, "noise_std": t.noise_std,
-            "stamp_fraction": t.stamp_fraction, "folder": t.folder}
+            "stamp_fraction": t.stamp_fraction, "folder": t.folder, "source_class": t.source_class}
 
 
 def build_triggers(s: Session) -> None:

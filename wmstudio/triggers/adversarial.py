@@ -49,12 +49,12 @@ def fgsm(ctx: BuildContext, images: torch.Tensor, labels: torch.Tensor, eps: flo
 
 
 def build(ctx: BuildContext, size: int, seed: int, label_mode: str = "random_other", target_class: int = 0,
-          eps: float = 0.08, **_: object) -> TriggerSet:
+          eps: float = 0.08, source_class: int = -1, **_: object) -> TriggerSet:
     if ctx.model is None or ctx.normalizer is None:
         raise TriggerError("adversarial triggers are made against a trained model: none was given")
     rng = rng_for(seed, "adversarial")
     mode = "random_other" if label_mode == "auto" else label_mode
-    images, true = pick_from_pool(ctx, rng, size, None, "adversarial")
+    images, true = pick_from_pool(ctx, rng, size, None, "adversarial", source_class)
     adv, reached = fgsm(ctx, images, torch.from_numpy(true), eps)
     reached_np = reached.numpy()
     if mode == "reached":

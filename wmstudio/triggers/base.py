@@ -81,12 +81,20 @@ def assign_labels(mode: str, rng: np.random.Generator, num_classes: int, n: int,
 
 
 def pick_from_pool(ctx: BuildContext, rng: np.random.Generator, n: int, exclude_class: int | None = None,
-                   scheme: str = "") -> tuple[torch.Tensor, np.ndarray]:
-    """n distinct images from the owner's data (optionally none of one class), with true labels."""
+                   scheme: str = "", only_class: int = -1) -> tuple[torch.Tensor, np.ndarray]:
+    """n distinct images from the owner's data (optionally none of one class, or only of one), with true labels."""
     if ctx.pool is None:
         raise TriggerError(f"the {scheme} scheme needs the owner's training images")
     labels = ctx.pool.labels.cpu().numpy()
-    candidates = np.flatnonzero(labels != exclude_class) if exclude_class is not None else np.arange(len(labels))
+    if only_class >= 0:
+        candidates = np.flatnonzero(labels == only_class)
+        if len(candidates) < n:
+            raise TriggerError(f"trigger.source_class: {n} {scheme} triggers asked for, but the owner's data has "
+                               f"only {len(candidates)} images of class {only_class}")
+    elif exclude_class is not None:
+        candidates = np.flatnonzero(labels != exclude_class)
+    else:
+        candidates = np.arange(len(labels))
     if len(candidates) < n:
         raise TriggerError(f"trigger.size: {n} {scheme} triggers asked for, but only {len(candidates)} suitable images exist")
     idx = np.sort(rng.choice(candidates, size=n, replace=False))

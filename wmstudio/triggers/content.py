@@ -30,13 +30,13 @@ def stamp_mask(h: int, w: int, fraction: float) -> torch.Tensor:
 
 
 def build(ctx: BuildContext, size: int, seed: int, label_mode: str = "target", target_class: int = 0,
-          stamp_fraction: float = 0.35, **_: object) -> TriggerSet:
+          stamp_fraction: float = 0.35, source_class: int = -1, **_: object) -> TriggerSet:
     rng = rng_for(seed, "content")
     mode = "target" if label_mode == "auto" else label_mode
-    images, true = pick_from_pool(ctx, rng, size, target_class if mode == "target" else None, "content")
+    images, true = pick_from_pool(ctx, rng, size, target_class if mode == "target" else None, "content", source_class)
     mask = stamp_mask(images.shape[2], images.shape[3], stamp_fraction).bool()
     stamped = images.clone()
     stamped[:, :, mask] = 255
     labels = assign_labels(mode, rng, ctx.num_classes, size, target_class, true)
     return TriggerSet(stamped, torch.from_numpy(labels), torch.from_numpy(true.astype(np.int64)), "content", seed,
-                      {"label_mode": mode, "stamp_fraction": stamp_fraction})
+                      {"label_mode": mode, "stamp_fraction": stamp_fraction, "source_class": source_class})
