@@ -175,3 +175,23 @@ def test_mitigation_and_adversarial_pretraining(tmp_path) -> None:
     starts = [e for e in events if isinstance(e, StageStarted) and e.stage == "finetune"]
     owner_n, att_n = len(r.splits()["owner"]), len(r.splits()["attacker"])
     assert starts[0].steps_per_epoch == -(-att_n // 128) and owner_n > att_n
+
+
+def test_readers_wait_for_a_commit_in_progress(demo_run) -> None:
+    """A reader never opens the log in the middle of a commit (another process may be writing it)."""
+    from wmstudio.runlog import _advisory_lock
+
+    held = threading.Event()
+
+    def commit() -> None:
+        with _advisory_lock(demo_run, exclusive=True):
+            held.set()
+            time.sleep(0.5)
+
+    t = threading.Thread(target=commit)
+    t.start()
+    held.wait(5)
+    start = time.perf_counter()
+    assert RunLogReader(demo_run).status == "finished"
+    assert time.perf_counter() - start >= 0.35
+    t.join()

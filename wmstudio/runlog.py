@@ -9,6 +9,7 @@ process (the app, ``wmstudio inspect``) can read it while the run goes on.
 from __future__ import annotations
 
 import json
+import os
 import platform
 import sys
 import time
@@ -45,15 +46,42 @@ def _now() -> str:
 
 
 @contextmanager
-def _open(path: Path, mode: str) -> Iterator[h5py.File]:
+def _advisory_lock(path: Path, exclusive: bool) -> Iterator[None]:
+    """An flock on the log while it is open: commits are exclusive, reads shared.
+
+    HDF5's own file locking is off (``locking=False``) so that a reader never fails because a
+    writer exists; this lock only keeps a reader from opening the file in the middle of a commit
+    (e.g. landscape workers reading the log while their driver writes points into it).
+    """
     try:
-        f = h5py.File(path, mode, locking=False)
-    except OSError as exc:
-        raise RunLogError(f"{path}: cannot open as HDF5 ({exc})") from exc
+        import fcntl
+    except ImportError:  # no flock (Windows): commits are short, readers retry
+        yield
+        return
     try:
-        yield f
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        yield  # not created yet: nobody can be reading it
+        return
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        yield
     finally:
-        f.close()
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+
+@contextmanager
+def _open(path: Path, mode: str) -> Iterator[h5py.File]:
+    with _advisory_lock(path, exclusive=mode != "r"):
+        try:
+            f = h5py.File(path, mode, locking=False)
+        except OSError as exc:
+            raise RunLogError(f"{path}: cannot open as HDF5 ({exc})") from exc
+        try:
+            yield f
+        finally:
+            f.close()
 
 
 open_log = _open  # public name: the landscape store commits to the same file the same way
