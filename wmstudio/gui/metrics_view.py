@@ -15,6 +15,7 @@ from wmstudio.gui.series import RunSeries
 from wmstudio.gui.theme import plot_colors
 
 STAGE_LABELS = {"pretrain": "clean pre-training", "embed": "embed", "finetune": "fine-tune (attack)",
+                "extract": "extraction (attack)",
                 "restore": "restore"}
 
 
