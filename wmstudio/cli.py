@@ -63,14 +63,10 @@ def _cmd_models(_args: argparse.Namespace) -> int:
 
 
 def _cmd_triggers(args: argparse.Namespace) -> int:
-    import torch
-
     from wmstudio.runlog import RunLogReader
-    from wmstudio.triggers import TriggerSet, export_folder
+    from wmstudio.triggers import export_folder
 
-    t = RunLogReader(args.log).trigger()
-    ts = TriggerSet(torch.from_numpy(t["images"]), torch.from_numpy(t["labels"]), torch.from_numpy(t["source_labels"]),
-                    str(t["scheme"]), t["seed"], t["params"])
+    ts = RunLogReader(args.log).trigger_set()
     out = export_folder(ts, args.out)
     print(f"wrote {len(ts)} trigger images to {out} (labels.csv, trigger.json)")
     return 0

@@ -299,16 +299,20 @@ def parse_override(text: str) -> tuple[str, Any]:
     return key, value
 
 
+def set_path(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``section.key`` in nested config data, creating sections on the way."""
+    node = data
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise ConfigError(key, f"'{part}' is a value, not a section")
+    node[parts[-1]] = value
+
+
 def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any]:
     for text in overrides:
-        key, value = parse_override(text)
-        node = data
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise ConfigError(key, f"'{part}' is a value, not a section")
-        node[parts[-1]] = value
+        set_path(data, *parse_override(text))
     return data
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,7 +13,8 @@ from wmstudio.config import ExperimentConfig
 from wmstudio.control import RunControl
 from wmstudio.data import load_dataset
 from wmstudio.data.batches import Augment, Normalizer
-from wmstudio.data.splits import make_splits
+from wmstudio.data.splits import Splits, make_splits
+from wmstudio.data.tensorset import DataPair, ImageTensors
 from wmstudio.device import describe, resolve_device
 from wmstudio.errors import Cancelled, ConfigError
 from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
@@ -25,7 +26,7 @@ from wmstudio.stages.embed import run_pretrain
 from wmstudio.stages.extract import run_extract
 from wmstudio.stages.finetune import run_finetune
 from wmstudio.stages.restore import run_restore
-from wmstudio.triggers import BuildContext, build_trigger_set
+from wmstudio.triggers import BuildContext, TriggerSet, build_trigger_set
 
 STAGES = ("pretrain", "embed", "finetune", "extract", "restore")
 _RUNNERS = {"pretrain": run_pretrain, "embed": run_embed, "finetune": run_finetune, "extract": run_extract,
@@ -76,32 +77,46 @@ def _trigger_params(cfg: ExperimentConfig) -> dict[str, object]:
             "stamp_fraction": t.stamp_fraction, "folder": t.folder, "source_class": t.source_class}
 
 
-def build_triggers(s: Session) -> None:
-    cfg = s.cfg
-    src = cfg.trigger.source
+def _source_loader(cfg: ExperimentConfig) -> Callable[[], ImageTensors]:
+    """Loads the unrelated scheme's other data set, only when that scheme asks for it."""
+    src, d = cfg.trigger.source, cfg.data
 
-    def load_source():  # noqa: ANN202 - only called by the unrelated scheme
-        pair = load_dataset(src.name, src.root or cfg.data.root, src.download, 0, cfg.data.cache_dir or None)
+    def load_source() -> ImageTensors:
+        pair = load_dataset(src.name, src.root or d.root, src.download, 0, d.cache_dir or None)
         return pair.train if src.split == "train" else pair.test
 
-    ctx = BuildContext(s.owner.shape, s.num_classes, s.owner.to("cpu"), s.model, s.normalizer, s.device, load_source)
-    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))
+    return load_source
+
+
+def _use_triggers(s: Session, ts: TriggerSet) -> None:
     s.set_trigger(ts)
     s.log.write_trigger(ts.images.numpy(), ts.labels.numpy(), ts.source_labels.numpy(), ts.scheme, ts.seed, ts.params)
+
+
+def build_triggers(s: Session) -> None:
+    cfg = s.cfg
+    ctx = BuildContext(s.owner.shape, s.num_classes, s.owner.to("cpu"), s.model, s.normalizer, s.device,
+                       _source_loader(cfg))
+    _use_triggers(s, build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg)))
 
 
 def triggers_from_log(s: Session, path: str | Path) -> None:
     """Use the trigger set stored in an earlier run's log (an attack on that run's watermarked model)."""
-    import torch as _torch
-
     from wmstudio.runlog import RunLogReader
-    from wmstudio.triggers import TriggerSet
 
-    t = RunLogReader(path).trigger()
-    ts = TriggerSet(_torch.from_numpy(t["images"]), _torch.from_numpy(t["labels"]), _torch.from_numpy(t["source_labels"]),
-                    str(t["scheme"]), int(t["seed"]), {**t["params"], "from_log": str(path)})
-    s.set_trigger(ts)
-    s.log.write_trigger(ts.images.numpy(), ts.labels.numpy(), ts.source_labels.numpy(), ts.scheme, ts.seed, ts.params)
+    ts = RunLogReader(path).trigger_set()
+    ts.params = {**ts.params, "from_log": str(path)}
+    _use_triggers(s, ts)
+
+
+def load_split_data(cfg: ExperimentConfig, download: bool) -> tuple[DataPair, Splits, ImageTensors, Normalizer]:
+    """The data set, its recorded split, the owner's images and the normaliser fitted on them."""
+    d = cfg.data
+    data = load_dataset(d.dataset, d.root, download, d.image_size, d.cache_dir or None)
+    splits = make_splits(len(data.train), len(data.test), seed=d.split_seed, attacker_fraction=d.attacker_fraction,
+                         attacker_size=d.attacker_size, owner_size=d.owner_size, test_size=d.test_size)
+    owner = data.train.subset(splits.owner, "owner")
+    return data, splits, owner, Normalizer.fit(owner.images)
 
 
 def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallback, control: RunControl) -> Session:
@@ -111,11 +126,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
         torch.set_num_threads(cfg.run.threads)
     torch.manual_seed(cfg.run.seed)
     d = cfg.data
-    data = load_dataset(d.dataset, d.root, d.download, d.image_size, d.cache_dir or None)
-    splits = make_splits(len(data.train), len(data.test), seed=d.split_seed, attacker_fraction=d.attacker_fraction,
-                         attacker_size=d.attacker_size, owner_size=d.owner_size, test_size=d.test_size)
-    owner = data.train.subset(splits.owner, "owner")
-    normalizer = Normalizer.fit(owner.images)
+    data, splits, owner, normalizer = load_split_data(cfg, d.download)
     c, h, _ = data.shape
     model = build_from_config(cfg, c, data.num_classes, h)
     warnings = load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict) if cfg.model.checkpoint else []
@@ -181,32 +192,20 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
         raise
 
 
-def preview_trigger_set(cfg: ExperimentConfig):  # noqa: ANN201 - returns a TriggerSet
+def preview_trigger_set(cfg: ExperimentConfig) -> tuple[TriggerSet, list[str]]:
     """The trigger set a run with ``cfg`` would embed, built without running anything (for the app's preview).
 
     Adversarial triggers depend on the trained model; without a checkpoint they are previewed
     against the untrained model, and the returned set's ``params`` say so.
     """
-    from wmstudio.triggers import TriggerSet
-
-    d = cfg.data
-    data = load_dataset(d.dataset, d.root, False, d.image_size, d.cache_dir or None)
-    splits = make_splits(len(data.train), len(data.test), seed=d.split_seed, attacker_fraction=d.attacker_fraction,
-                         attacker_size=d.attacker_size, owner_size=d.owner_size, test_size=d.test_size)
-    owner = data.train.subset(splits.owner, "owner")
-    normalizer = Normalizer.fit(owner.images)
+    data, _, owner, normalizer = load_split_data(cfg, download=False)
     c, h, _ = data.shape
     model = build_from_config(cfg, c, data.num_classes, h)
     if cfg.model.checkpoint:
         load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict)
-    src = cfg.trigger.source
-
-    def load_source():  # noqa: ANN202
-        pair = load_dataset(src.name, src.root or d.root, src.download, 0, d.cache_dir or None)
-        return pair.train if src.split == "train" else pair.test
-
-    ctx = BuildContext(owner.shape, data.num_classes, owner, model.eval(), normalizer, torch.device("cpu"), load_source)
-    ts: TriggerSet = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))
+    ctx = BuildContext(owner.shape, data.num_classes, owner, model.eval(), normalizer, torch.device("cpu"),
+                       _source_loader(cfg))
+    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))
     if cfg.trigger.scheme == "adversarial" and not cfg.model.checkpoint:
         ts.params = {**ts.params, "preview_note": "made against the untrained model; a run uses the trained one"}
     return ts, data.train.classes

@@ -294,6 +294,14 @@ class RunLogReader:
         with self._open() as f:
             return json.loads(f["data"].attrs["info_json"])
 
+    def trigger_set(self):  # noqa: ANN201 - a wmstudio.triggers.TriggerSet (imported lazily: triggers import torch models)
+        """The stored trigger set as a TriggerSet."""
+        from wmstudio.triggers import TriggerSet
+
+        t = self.trigger()
+        return TriggerSet(torch.from_numpy(t["images"]), torch.from_numpy(t["labels"]),
+                          torch.from_numpy(t["source_labels"]), str(t["scheme"]), int(t["seed"]), t["params"])
+
     def trigger(self) -> dict[str, Any]:
         with self._open() as f:
             g = f["trigger"]

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QSettings, Qt, QTimer
+from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import (
     QApplication,
@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wmstudio.config import ExperimentConfig, load_config, save_config
+from wmstudio.config import load_config, save_config
 from wmstudio.device import describe, resolve_device
 from wmstudio.errors import WmStudioError
 from wmstudio.events import (
@@ -493,9 +493,7 @@ class MainWindow(QMainWindow):
             self._show_log_trigger()
             self._refresh_landscapes()
             self._update_buttons()
-            from wmstudio.runlog import RunLogReader
-
-            if RunLogReader(path).status == "running":
+            if series.log_status == "running":
                 self.follow_timer.start()
                 self.statusBar().showMessage(f"{path.name} is still being written: following it")
         self.compare_view.add_run(series)
@@ -517,20 +515,17 @@ class MainWindow(QMainWindow):
         if self.log_path is None or self.job is not None:
             self.follow_timer.stop()
             return
-        from wmstudio.runlog import RunLogReader
-
         try:
             series = RunSeries.from_log(self.log_path)
-            status = RunLogReader(self.log_path).status
         except (WmStudioError, OSError, KeyError):
             return  # caught between commits: try again next tick
         series.revision = self.series.revision + 1
         self.series = series
         self._show_all(series)
         self.compare_view.add_run(series)
-        if status != "running":
+        if series.log_status != "running":  # read before the data: a finished status means all of it is in
             self.follow_timer.stop()
-            self.statusBar().showMessage(f"{self.log_path.name}: {status}")
+            self.statusBar().showMessage(f"{self.log_path.name}: {series.log_status}")
 
     def _show_log_trigger(self) -> None:
         from wmstudio.runlog import RunLogReader
@@ -707,9 +702,3 @@ class MainWindow(QMainWindow):
         self._save_layout()
         event.accept()
 
-
-def demo_config() -> ExperimentConfig:
-    return load_config(example_config("demo"))
-
-
-__all__ = ["MainWindow", "demo_config", "Qt"]

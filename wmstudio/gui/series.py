@@ -34,6 +34,7 @@ class RunSeries:
     label: str = ""
     log_path: str = ""
     device: str = ""
+    log_status: str = ""  # the log's status when read from a file (running while another process writes it)
     stages: list[StageSpan] = field(default_factory=list)
     eval_rows: list[dict[str, float]] = field(default_factory=list)  # each with 'stage' index
     train_steps: list[int] = field(default_factory=list)
@@ -81,7 +82,7 @@ class RunSeries:
     def from_log(path: str | Path) -> RunSeries:
         reader = RunLogReader(path)
         s = RunSeries(label=str(reader.attrs.get("run_name", Path(path).stem)), log_path=str(path),
-                      device=str(reader.attrs.get("device", "")))
+                      device=str(reader.attrs.get("device", "")), log_status=reader.status)
         for k, rec in enumerate(reader.stages()):
             steps = rec.eval.get("global_step", np.zeros(0))
             train = rec.train.get("global_step", np.zeros(0))

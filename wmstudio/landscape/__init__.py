@@ -1,7 +1,19 @@
 """Loss landscapes: 1D paths, 2D planes and random slices, trajectories; computed into the run log."""
 
-from wmstudio.landscape.compute import compute_landscape
+from __future__ import annotations
+
+from typing import Any
+
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
 from wmstudio.landscape.store import Landscape, list_landscapes, read
 
 __all__ = ["KINDS", "METRICS", "Landscape", "LandscapeSpec", "compute_landscape", "list_landscapes", "read"]
+
+
+def __getattr__(name: str) -> Any:
+    # compute pulls in torch; importing the spec (the CLI's parser does) must not
+    if name == "compute_landscape":
+        from wmstudio.landscape.compute import compute_landscape
+
+        return compute_landscape
+    raise AttributeError(name)

@@ -71,12 +71,6 @@ class PointEvaluator:
             for start in range(0, len(self.labels), self.batch_size):
                 self.model(self.inputs[start:start + self.batch_size])
 
-    def forward_folded(self) -> None:
-        """The forward pass the evaluation runs (the folded model where BatchNorm was folded)."""
-        with torch.inference_mode():
-            for start in range(0, len(self.labels), self.batch_size):
-                self.forward(self.inputs[start:start + self.batch_size])
-
     def _recompute_bn(self) -> None:
         saved = [m.momentum for m in self.bn_modules]
         for m in self.bn_modules:

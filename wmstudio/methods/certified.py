@@ -45,7 +45,7 @@ class CertifiedHooks(StageHooks):
             self.robust_pass()
 
     def robust_pass(self) -> None:
-        s, model, opt = self.s, self.s.model, self.opt  # type: ignore[attr-defined]
+        s, model, opt = self.s, self.s.model, self.opt
         assert s.trigger_images is not None and s.trigger_labels is not None
         x = s.normalizer(s.trigger_images).contiguous(memory_format=s.memory_format)
         y = s.trigger_labels

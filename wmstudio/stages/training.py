@@ -45,6 +45,8 @@ def make_scheduler(opt: torch.optim.Optimizer, t: TrainSection, steps_per_epoch:
 class StageHooks:
     """Where an embedding method or attack changes the shared loop. The defaults are plain training."""
 
+    opt: torch.optim.Optimizer  # the stage's optimiser, set by train_stage before the first epoch
+
     def before_epoch(self, epoch: int) -> None:
         """At the start of each epoch (e.g. ROWBACK's freezing)."""
 
@@ -105,7 +107,6 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     """Train ``s.model`` for ``t.epochs`` over ``stream``, logging and emitting as it goes."""
     model = s.model
     hooks = hooks or StageHooks()
-    hooks.session = s  # type: ignore[attr-defined]
     trainable = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     opt = make_optimizer(trainable, t)
     steps_per_epoch = len(stream)
@@ -118,7 +119,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     s.log.begin_stage(name, s.stage_order, dataclasses.asdict(t), t.epochs, steps_per_epoch, drift.layer_names, drift_reference)
     s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step, tuple(drift.layer_names)))
     train_rows: list[tuple[float, ...]] = []
-    hooks.opt = opt  # type: ignore[attr-defined]
+    hooks.opt = opt
 
     def commit(epoch: float) -> dict[str, float]:
         row, layer_l2, layer_cos = evaluation_row(s, drift, epoch)

@@ -27,21 +27,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wmstudio.config import ExperimentConfig, from_dict, read_config_data, tomllib, validate
+from wmstudio.config import (
+    ExperimentConfig,
+    from_dict,
+    read_config_data,
+    set_path,
+    tomllib,
+    validate,
+)
 from wmstudio.errors import ConfigError
 from wmstudio.resources import example_config
 
 ATTACK_SECTIONS = ("finetune", "restore")
-
-
-def set_path(data: dict[str, Any], key: str, value: Any) -> None:
-    node = data
-    parts = key.split(".")
-    for part in parts[:-1]:
-        node = node.setdefault(part, {})
-        if not isinstance(node, dict):
-            raise ConfigError(key, f"'{part}' is a value, not a section")
-    node[parts[-1]] = value
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
