@@ -5,15 +5,18 @@ from __future__ import annotations
 from typing import Any
 
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
-from wmstudio.landscape.store import Landscape, list_landscapes, read
 
 __all__ = ["KINDS", "METRICS", "Landscape", "LandscapeSpec", "compute_landscape", "list_landscapes", "read"]
 
 
 def __getattr__(name: str) -> Any:
-    # compute pulls in torch; importing the spec (the CLI's parser does) must not
+    # compute and store pull in torch and h5py; importing the spec (the CLI's parser does) must not
     if name == "compute_landscape":
         from wmstudio.landscape.compute import compute_landscape
 
         return compute_landscape
+    if name in ("Landscape", "list_landscapes", "read"):
+        from wmstudio.landscape import store
+
+        return getattr(store, name)
     raise AttributeError(name)
