@@ -35,7 +35,8 @@ demo: $(STAMP)
 screenshots: $(STAMP) sysdeps
 	xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb $(BIN)/python scripts/screenshots.py --out docs/images
 
-## The whole test suite (what .ci/run calls): plain widgets offscreen, the OpenGL view under Xvfb.
+## The whole test suite (what .ci/run calls): plain widgets offscreen (the `soak` long-session test
+## included, ~25 s), the OpenGL view under Xvfb.
 test: $(STAMP) sysdeps
 	$(BIN)/ruff check wmstudio tests benchmarks scripts
 	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -ra -m "not gl"

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wmstudio.gui.metrics_view import marked_curve
 from wmstudio.gui.series import RunSeries
 
 METRIC_NAMES = {"trigger_acc": "trigger accuracy", "test_acc": "test accuracy", "trigger_loss": "trigger loss",
@@ -90,8 +91,8 @@ class CompareView(QWidget):
             if self.list.item(k).checkState() != Qt.CheckState.Checked:
                 continue
             x, y = r.column(metric)
-            self.curves[r.log_path] = self.plot.plot(x, y, pen=pg.mkPen(PALETTE[k % len(PALETTE)], width=2),
-                                                     symbol="o", symbolSize=4, name=r.label or r.log_path)
+            self.curves[r.log_path] = marked_curve(self.plot, PALETTE[k % len(PALETTE)], r.label or r.log_path)
+            self.curves[r.log_path].setData(x, y)
         self.plot.setLabel("left", METRIC_NAMES[metric])
         self.table.setRowCount(len(self.runs))
 

@@ -32,6 +32,17 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str) ->
     return p
 
 
+def marked_curve(plot: pg.PlotItem, color: str, name: str, width: int = 2) -> pg.PlotDataItem:
+    """A line with a dot at each point, styled with ready-made Qt pens and brushes.
+
+    Given as colour strings or tuples, pyqtgraph rebuilds the symbol's pen and brush on every
+    setData, and each rebuild passes the tuple through numpy, which keeps one more reference to
+    None each time; with ready-made objects a redraw leaves None's count unchanged.
+    """
+    return plot.plot(pen=pg.mkPen(color, width=width), symbol="o", symbolSize=4,
+                     symbolPen=pg.mkPen(color), symbolBrush=pg.mkBrush(color), name=name)
+
+
 class StageMarks:
     """Vertical lines with labels at the start of each stage, kept in sync with the series."""
 
@@ -98,13 +109,12 @@ class MetricsView(QWidget):
             p.setXLink(self.acc)
         self.pval.setLabel("bottom", "global step")
         self.curves = {
-            "test_acc": self.acc.plot(pen=pg.mkPen(c["test"], width=2), symbol="o", symbolSize=4, name="test accuracy"),
-            "trigger_acc": self.acc.plot(pen=pg.mkPen(c["trigger"], width=2), symbol="o", symbolSize=4,
-                                         name="trigger accuracy"),
+            "test_acc": marked_curve(self.acc, c["test"], "test accuracy"),
+            "trigger_acc": marked_curve(self.acc, c["trigger"], "trigger accuracy"),
             "train_loss": self.loss.plot(pen=pg.mkPen(c["train"], width=1), name="training loss (per step)"),
             "test_loss": self.loss.plot(pen=pg.mkPen(c["test"], width=2), name="test loss"),
             "trigger_loss": self.loss.plot(pen=pg.mkPen(c["trigger"], width=2), name="trigger loss"),
-            "p_value": self.pval.plot(pen=pg.mkPen(c["pvalue"], width=2), symbol="o", symbolSize=4, name="p-value"),
+            "p_value": marked_curve(self.pval, c["pvalue"], "p-value"),
         }
         self.marks = [StageMarks(self.acc, True), StageMarks(self.loss, False), StageMarks(self.pval, False)]
         self.revision = -1
@@ -141,10 +151,8 @@ class DriftView(QWidget):
                                               "(initial weights while embedding, the watermarked model after)", "L2 distance")
         self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine")
         self.cos.setXLink(self.l2)
-        self.curves = {"drift_l2": self.l2.plot(pen=pg.mkPen(c["drift"], width=2), symbol="o", symbolSize=4,
-                                                name="L2 distance"),
-                       "drift_cos": self.cos.plot(pen=pg.mkPen(c["cos"], width=2), symbol="o", symbolSize=4,
-                                                  name="cosine similarity")}
+        self.curves = {"drift_l2": marked_curve(self.l2, c["drift"], "L2 distance"),
+                       "drift_cos": marked_curve(self.cos, c["cos"], "cosine similarity")}
         self.per_stage = True  # each stage's columns scaled to that stage's largest layer drift
         self.heat = self.layout_widget.addPlot(row=2, col=0, title="Per-layer drift, scaled within each stage "
                                                                    "(layers x evaluations)")
