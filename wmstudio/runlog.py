@@ -247,6 +247,10 @@ def check_format(path: Path, attrs: Any) -> None:
     if attrs.get("format") != FORMAT:
         raise RunLogError(f"{path}: not a wmstudio run log (no format='{FORMAT}' attribute)")
     version = attrs.get("format_version")
+    if isinstance(version, np.generic):
+        version = version.item()
+    if isinstance(version, bytes):
+        version = version.decode(errors="replace")
     try:
         known = int(version) in READABLE_VERSIONS and float(version) == int(version)
     except (TypeError, ValueError):
@@ -254,7 +258,7 @@ def check_format(path: Path, attrs: Any) -> None:
     if not known:
         newest = max(READABLE_VERSIONS)
         hint = (f"newer than this wmstudio reads (up to {newest}); update wmstudio"
-                if isinstance(version, (int, np.integer)) and version > newest else f"readable versions: "
+                if isinstance(version, int) and version > newest else f"readable versions: "
                 f"{', '.join(map(str, READABLE_VERSIONS))}")
         raise RunLogError(f"{path}: run log format_version {version!r} is unknown: {hint}")
 
