@@ -29,7 +29,7 @@ run: $(STAMP)
 
 ## The same demo headless, on the command line.
 demo: $(STAMP)
-	$(BIN)/wmstudio demo --out runs/demo.h5
+	$(BIN)/wmstudio demo --out runs/demo.h5 --overwrite
 
 ## README screenshots of the real app, under Xvfb.
 screenshots: $(STAMP) sysdeps

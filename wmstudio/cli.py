@@ -26,13 +26,15 @@ def _cmd_run(args: argparse.Namespace, config_path: str | Path) -> int:
         print("\ncancelling after this batch (Ctrl-C again to abort at once)", file=sys.stderr)
         control.cancel()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # SIGTERM like Ctrl-C, and both also when started in the background (where SIGINT starts out ignored)
+    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         stages = [s.strip() for s in args.stages.split(",")] if args.stages else None
         callback = (lambda e: None) if args.quiet else ProgressPrinter()
-        result = run_experiment(cfg, args.out, callback, control, stages)
+        result = run_experiment(cfg, args.out, callback, control, stages, overwrite=args.overwrite)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if not args.quiet:
         from wmstudio.inspect_log import summarize
 
@@ -84,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="override a config value, e.g. --set finetune.lr=0.1 (repeatable)")
         sp.add_argument("--stages", help="comma-separated subset of pretrain,embed,finetune,restore")
         sp.add_argument("--quiet", "-q", action="store_true", help="no progress output")
+        sp.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
 
     run = sub.add_parser("run", help="run an experiment from a config file")
     run.add_argument("config", help="TOML or JSON config (see `wmstudio config --example`)")

@@ -16,11 +16,11 @@ from wmstudio.data.batches import Augment, Normalizer
 from wmstudio.data.splits import Splits, make_splits
 from wmstudio.data.tensorset import DataPair, ImageTensors
 from wmstudio.device import describe, resolve_device
-from wmstudio.errors import Cancelled, ConfigError
+from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
 from wmstudio.methods import run_embed
 from wmstudio.models import build_model, load_checkpoint
-from wmstudio.runlog import RunLogWriter
+from wmstudio.runlog import RunLogWriter, checkpoint_warnings, refuse_existing
 from wmstudio.session import Session
 from wmstudio.stages.embed import run_pretrain
 from wmstudio.stages.extract import run_extract
@@ -119,8 +119,14 @@ def load_split_data(cfg: ExperimentConfig, download: bool) -> tuple[DataPair, Sp
     return data, splits, owner, Normalizer.fit(owner.images)
 
 
-def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallback, control: RunControl) -> Session:
-    """Load data and model, split, and create the log. Config and data errors surface before any file is written."""
+def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallback, control: RunControl,
+                    overwrite: bool = False) -> Session:
+    """Load data and model, split, and create the log. Config and data errors surface before any file is written.
+
+    The returned session's log holds the writer lock on ``out`` until ``s.log.close()``; an existing
+    ``out`` is refused unless ``overwrite``.
+    """
+    refuse_existing(out, overwrite)  # before the (possibly slow) data loading
     device = resolve_device(cfg.run.device)
     if cfg.run.threads:
         torch.set_num_threads(cfg.run.threads)
@@ -130,15 +136,23 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     c, h, _ = data.shape
     model = build_from_config(cfg, c, data.num_classes, h)
     warnings = load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict) if cfg.model.checkpoint else []
+    if cfg.model.checkpoint:
+        warnings += checkpoint_warnings(cfg.model.checkpoint)  # partial weights of a cancelled stage
     model.to(device)
     memory_format = preferred_memory_format(cfg)
     model.to(memory_format=memory_format)
     padding = d.crop_padding if d.crop_padding >= 0 else max(1, h // 8)
     augment = Augment(padding, d.flip) if d.augment else None
-    log = RunLogWriter.create(out, cfg.to_toml(), json.dumps(cfg.to_dict()), cfg.run.name, describe(device))
-    log.write_data({"dataset": d.dataset, "root": d.root, "name": data.name, "num_classes": data.num_classes,
-                    "shape": list(data.shape), "classes": data.train.classes, "mean": list(normalizer.mean),
-                    "std": list(normalizer.std), "split_seed": d.split_seed}, splits.as_dict())
+    log = RunLogWriter.create(out, cfg.to_toml(), json.dumps(cfg.to_dict()), cfg.run.name, describe(device),
+                              overwrite=overwrite)
+    try:
+        log.write_data({"dataset": d.dataset, "root": d.root, "name": data.name, "num_classes": data.num_classes,
+                        "shape": list(data.shape), "classes": data.train.classes, "mean": list(normalizer.mean),
+                        "std": list(normalizer.std), "split_seed": d.split_seed}, splits.as_dict())
+    except BaseException as exc:
+        _mark_failed(log, f"{type(exc).__name__}: {exc}")
+        log.close()
+        raise
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.run.seed)
     s = Session(cfg, device, model, data, owner.to(device), data.train.subset(splits.attacker, "attacker").to(device),
@@ -150,21 +164,36 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     return s
 
 
+def _mark_failed(log: RunLogWriter, message: str, stage: str = "") -> None:
+    """Record a failure in the log where that can still be written (not after the disk filled up)."""
+    try:
+        if stage:
+            log.end_stage(stage, "failed", message)
+        log.set_status("failed", message)
+    except RunLogError:
+        pass  # the error being raised says what went wrong; the log keeps everything committed before
+
+
 def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallback = ignore,
                    control: RunControl | None = None, stages: Sequence[str] | None = None,
-                   trigger_from: str | Path | None = None) -> RunResult:
+                   trigger_from: str | Path | None = None, overwrite: bool = False) -> RunResult:
     """Run the configured stages, writing everything to the HDF5 log at ``out``.
 
     ``trigger_from``: take the trigger set from this earlier run log instead of building it (a
     sweep's attacks on a shared watermarked model use the triggers that were embedded in it).
+    ``overwrite``: replace an existing ``out`` (otherwise it is refused with a ``RunLogError``,
+    so a caller such as the app can ask first). The log is locked against a second writer while
+    the run goes on.
 
-    Returns the result for a finished or cancelled run; re-raises errors after recording them in the log.
+    Returns the result for a finished or cancelled run; re-raises errors after recording them in the
+    log (a write failure, such as a full disk, ends the run with a ``RunLogError``).
     """
     control = control or RunControl()
     plan = planned_stages(cfg, stages)
-    s = prepare_session(cfg, out, callback, control)
-    s.emit(RunStarted(str(out), describe(s.device), tuple(plan)))
+    s = prepare_session(cfg, out, callback, control, overwrite)
+    current = ""
     try:
+        s.emit(RunStarted(str(out), describe(s.device), tuple(plan)))
         if trigger_from:
             triggers_from_log(s, trigger_from)
         elif cfg.trigger.scheme != "adversarial" or "pretrain" not in plan:
@@ -174,7 +203,9 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
                 build_triggers(s)  # adversarial: against the model pre-training produced
             if name in ("finetune", "extract", "restore") and "watermarked" not in s.references:
                 s.snapshot("watermarked")  # fine-tuning a loaded, already watermarked model
+            current = name
             _RUNNERS[name](s)
+            current = ""
             if name == "embed":
                 s.snapshot("watermarked")
         s.log.set_status("finished")
@@ -185,11 +216,14 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
         s.emit(RunFinished(str(out), "cancelled", "cancelled by the user"))
         return RunResult(Path(out), "cancelled", "cancelled by the user")
     except Exception as exc:
-        message = f"{type(exc).__name__}: {exc}"
-        s.log.set_status("failed", message)
+        message = str(exc) if isinstance(exc, RunLogError) else f"{type(exc).__name__}: {exc}"
+        # a stage stopped by its own error has marked itself; one stopped by a failed write has not
+        _mark_failed(s.log, message, current if isinstance(exc, RunLogError) else "")
         s.emit(Error(message))
         s.emit(RunFinished(str(out), "failed", message))
         raise
+    finally:
+        s.log.close()
 
 
 def preview_trigger_set(cfg: ExperimentConfig) -> tuple[TriggerSet, list[str]]:

@@ -4,17 +4,31 @@ Crash safety: the writer opens the file, appends, and closes it again at every c
 evaluation, stage boundary and status change). Between commits the file is closed and consistent,
 so a killed or crashed run leaves everything up to its last evaluation readable, and another
 process (the app, ``wmstudio inspect``) can read it while the run goes on.
+
+Hostile conditions, each ending in one ``RunLogError`` that names the file:
+
+- an existing log is never replaced unless the caller asks (``overwrite=True``);
+- one writer at a time: ``RunLogWriter`` holds an advisory lock on ``<log>.lock`` for the whole run
+  (readers never take it, so they keep working while a run writes);
+- a commit that would not fit on the disk is refused before HDF5 writes anything (HDF5 does not
+  survive a write failure halfway through a commit), so the log keeps everything committed so far
+  and there is room left to mark it failed;
+- every dataset carries a checksum (HDF5's fletcher32 filter; a ``crc32`` attribute on scalars),
+  so damaged data is named on read instead of being used;
+- a log of a newer or unknown ``format_version`` is refused with the version named.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import platform
 import sys
 import time
+import zlib
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,7 +41,10 @@ import wmstudio
 from wmstudio.errors import RunLogError
 
 FORMAT = "wmstudio-runlog"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: checksums on every dataset; 1 (no checksums) is still read
+READABLE_VERSIONS = (1, 2)
+SPACE_RESERVE = 1 << 20  # bytes a data commit leaves free, so that the log can still be marked failed
+STATUS_RESERVE = 64 << 10  # bytes an attribute-only commit (status, stage end) needs
 TRAIN_COLUMNS = ("global_step", "epoch", "loss", "lr")
 EVAL_COLUMNS = ("global_step", "epoch", "test_loss", "test_acc", "trigger_loss", "trigger_acc",
                 "drift_l2", "drift_rel", "drift_cos", "p_value")
@@ -71,26 +88,152 @@ def _advisory_lock(path: Path, exclusive: bool) -> Iterator[None]:
         os.close(fd)
 
 
+def _short(exc: BaseException) -> str:
+    """An exception as one short line (h5py's messages carry the whole HDF5 error stack)."""
+    text = " ".join(str(exc).split())
+    if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EACCES, errno.EIO, errno.EROFS, errno.EDQUOT):
+        text = f"{os.strerror(exc.errno)} ({text[:160]})"
+    return f"{type(exc).__name__}: {text[:300]}" if not isinstance(exc, OSError) else text[:300]
+
+
 @contextmanager
 def _open(path: Path, mode: str) -> Iterator[h5py.File]:
-    with _advisory_lock(path, exclusive=mode != "r"):
+    """One commit or read: open, use, close. Every failure inside becomes one ``RunLogError`` naming the file."""
+    reading = mode == "r"
+    with _advisory_lock(path, exclusive=not reading):
         try:
             f = h5py.File(path, mode, locking=False)
         except OSError as exc:
-            raise RunLogError(f"{path}: cannot open as HDF5 ({exc})") from exc
+            what = "cannot open as HDF5" if reading or path.exists() else "cannot create"
+            raise RunLogError(f"{path}: {what} ({_short(exc)})") from exc
+        failed = False
         try:
             yield f
+        except RunLogError:
+            failed = True
+            raise
+        except (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
+            failed = True
+            what = "damaged or not a complete run log" if reading else "write failed"
+            raise RunLogError(f"{path}: {what} ({_short(exc)})") from exc
         finally:
-            f.close()
+            try:
+                f.close()
+            except Exception as exc:  # noqa: BLE001 - a failed flush on close is the commit failing
+                if not failed:
+                    raise RunLogError(f"{path}: {'close' if reading else 'write'} failed ({_short(exc)})") from exc
 
 
 open_log = _open  # public name: the landscape store commits to the same file the same way
 
 
+def read_dataset(ds: h5py.Dataset) -> np.ndarray:
+    """A dataset's values, its checksum verified: damage is a ``RunLogError`` naming file and dataset."""
+    try:
+        value = ds[()]
+    except OSError as exc:
+        raise RunLogError(f"{ds.file.filename}: dataset {ds.name} is damaged (checksum mismatch or unreadable "
+                          f"data: {_short(exc)})") from exc
+    crc = ds.attrs.get("crc32")
+    if crc is not None and zlib.crc32(np.ascontiguousarray(value).tobytes()) != int(crc):
+        raise RunLogError(f"{ds.file.filename}: dataset {ds.name} is damaged (crc32 mismatch)")
+    return value
+
+
+def create_dataset(group: h5py.Group, name: str, data: np.ndarray, **kwargs: Any) -> h5py.Dataset:
+    """A dataset with a checksum: fletcher32 (chunked) for arrays, a crc32 attribute for scalars."""
+    data = np.asarray(data)
+    if data.ndim == 0:
+        ds = group.create_dataset(name, data=data)
+        ds.attrs["crc32"] = zlib.crc32(np.ascontiguousarray(data).tobytes())
+        return ds
+    return group.create_dataset(name, data=data, fletcher32=True, **kwargs)
+
+
+def check_space(path: Path, nbytes: int, reserve: int = SPACE_RESERVE) -> None:
+    """Refuse a commit of about ``nbytes`` that would leave less than ``reserve`` bytes on the disk.
+
+    HDF5 cannot recover from a write that fails halfway (it leaves the file unclosable and may crash
+    the process), so a full disk is caught here, before anything is written.
+    """
+    try:
+        st = os.statvfs(path.parent if path.parent != Path("") else Path("."))
+    except (OSError, AttributeError):  # no statvfs (Windows) or the folder is gone: let the write report it
+        return
+    free = st.f_bavail * st.f_frsize
+    need = int(nbytes * 1.25) + reserve
+    if free < need:
+        raise RunLogError(f"{path}: disk full: {free / 2**20:.1f} MiB free on its filesystem, a commit needs "
+                          f"about {need / 2**20:.1f} MiB (data + reserve); free some space and run again")
+
+
+class WriterLock:
+    """An advisory lock on ``<log>.lock`` held by the one process writing the log (a run or a landscape).
+
+    ``flock`` on a side file (not the log: the per-commit locks above are flocks on the log itself);
+    the file holds the owner's PID for the message a second writer gets. The lock dies with the
+    process (also on ``kill -9``); a stale lock file left behind is simply taken over.
+    """
+
+    def __init__(self, log_path: str | Path) -> None:
+        self.log_path = Path(log_path)
+        self.path = self.log_path.with_name(self.log_path.name + ".lock")
+        self.fd: int | None = None
+
+    def acquire(self) -> WriterLock:
+        try:
+            import fcntl
+        except ImportError:  # no flock (Windows): no protection against a second writer
+            return self
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        while True:
+            try:
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as exc:
+                raise RunLogError(f"{self.log_path}: cannot create its lock file {self.path.name} "
+                                  f"({_short(exc)})") from exc
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip()
+                os.close(fd)
+                who = f"process {holder}" if holder.isdigit() else "another process"
+                raise RunLogError(f"{self.log_path}: {who} is writing this log (lock {self.path}); wait until it "
+                                  "finishes, or write to another file") from None
+            try:  # the previous owner may have removed the file between our open and flock: retry on a fresh one
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except OSError:
+                same = False
+            if same:
+                break
+            os.close(fd)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        import fcntl
+
+        with suppress(OSError):
+            os.unlink(self.path)
+        fcntl.flock(self.fd, fcntl.LOCK_UN)
+        os.close(self.fd)
+        self.fd = None
+
+    def __enter__(self) -> WriterLock:
+        return self.acquire()
+
+    def __exit__(self, *_exc: object) -> None:
+        self.release()
+
+
 def _append(group: h5py.Group, name: str, values: np.ndarray) -> None:
     values = np.asarray(values)
     if name not in group:
-        group.create_dataset(name, data=values, maxshape=(None, *values.shape[1:]),
+        group.create_dataset(name, data=values, maxshape=(None, *values.shape[1:]), fletcher32=True,
                              chunks=(max(1, min(1024, 2 ** 20 // max(1, values[0:1].nbytes))), *values.shape[1:]))
         return
     ds = group[name]
@@ -99,26 +242,79 @@ def _append(group: h5py.Group, name: str, values: np.ndarray) -> None:
     ds[n:] = values
 
 
-class RunLogWriter:
-    """Appends to a run log. Every public method is one open-write-close commit."""
+def check_format(path: Path, attrs: Any) -> None:
+    """Refuse a file that is not a run log, or one written in a format version this code cannot read."""
+    if attrs.get("format") != FORMAT:
+        raise RunLogError(f"{path}: not a wmstudio run log (no format='{FORMAT}' attribute)")
+    version = attrs.get("format_version")
+    if isinstance(version, np.generic):
+        version = version.item()
+    if isinstance(version, bytes):
+        version = version.decode(errors="replace")
+    try:
+        known = int(version) in READABLE_VERSIONS and float(version) == int(version)
+    except (TypeError, ValueError):
+        known = False
+    if not known:
+        newest = max(READABLE_VERSIONS)
+        hint = (f"newer than this wmstudio reads (up to {newest}); update wmstudio"
+                if isinstance(version, int) and version > newest else f"readable versions: "
+                f"{', '.join(map(str, READABLE_VERSIONS))}")
+        raise RunLogError(f"{path}: run log format_version {version!r} is unknown: {hint}")
 
-    def __init__(self, path: str | Path) -> None:
+
+def refuse_existing(path: str | Path, overwrite: bool) -> None:
+    """Never replace a log unless asked: a ``RunLogError`` naming the file when it exists."""
+    p = Path(path)
+    if p.is_dir():
+        raise RunLogError(f"{p}: is a folder; the run log needs a file name such as run.h5")
+    if p.exists() and not overwrite:
+        raise RunLogError(f"{p}: exists already; pass --overwrite to replace it, or choose another --out")
+
+
+class RunLogWriter:
+    """Appends to a run log. Every public method is one open-write-close commit.
+
+    A writer made by ``create`` holds the log's ``WriterLock`` until ``close()``.
+    """
+
+    def __init__(self, path: str | Path, lock: WriterLock | None = None) -> None:
         self.path = Path(path)
+        self.lock = lock
 
     @classmethod
-    def create(cls, path: str | Path, config_toml: str, config_json: str, run_name: str, device: str) -> RunLogWriter:
+    def create(cls, path: str | Path, config_toml: str, config_json: str, run_name: str, device: str,
+               overwrite: bool = False) -> RunLogWriter:
+        """A new log at ``path``, locked for this writer. An existing file is refused unless ``overwrite``."""
         p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        with _open(p, "w") as f:
-            f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "created": _now(),
-                            "status": "running", "status_message": "", "run_name": run_name, "device": device,
-                            "config_toml": config_toml, "config_json": config_json})
-            for k, v in library_versions().items():
-                f.attrs[f"version_{k}"] = str(v)
-            f.create_group("stages")
-        return cls(p)
+        try:
+            p.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunLogError(f"{p}: cannot create its folder ({_short(exc)})") from exc
+        lock = WriterLock(p).acquire()
+        try:
+            refuse_existing(p, overwrite)
+            check_space(p, 0)
+            with _open(p, "w") as f:
+                f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "created": _now(),
+                                "status": "running", "status_message": "", "run_name": run_name, "device": device,
+                                "config_toml": config_toml, "config_json": config_json})
+                for k, v in library_versions().items():
+                    f.attrs[f"version_{k}"] = str(v)
+                f.create_group("stages")
+        except BaseException:
+            lock.release()
+            raise
+        return cls(p, lock)
+
+    def close(self) -> None:
+        """Release the writer's lock (the file itself is closed after every commit)."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def write_data(self, info: dict[str, Any], splits: dict[str, np.ndarray]) -> None:
+        check_space(self.path, sum(np.asarray(v).size * 8 for v in splits.values()))
         with _open(self.path, "a") as f:
             g = f.require_group("data")
             g.attrs["info_json"] = json.dumps(info)
@@ -126,21 +322,23 @@ class RunLogWriter:
             for k, v in splits.items():
                 if k in s:
                     del s[k]
-                s.create_dataset(k, data=np.asarray(v, dtype=np.int64))
+                create_dataset(s, k, np.asarray(v, dtype=np.int64))
 
     def write_trigger(self, images: np.ndarray, labels: np.ndarray, source_labels: np.ndarray, scheme: str,
                       seed: int, params: dict[str, Any]) -> None:
+        check_space(self.path, images.nbytes + labels.nbytes + source_labels.nbytes)
         with _open(self.path, "a") as f:
             if "trigger" in f:
                 del f["trigger"]
             g = f.create_group("trigger")
-            g.create_dataset("images", data=images, compression="gzip")
-            g.create_dataset("labels", data=labels.astype(np.int64))
-            g.create_dataset("source_labels", data=source_labels.astype(np.int64))
+            create_dataset(g, "images", images, compression="gzip")
+            create_dataset(g, "labels", labels.astype(np.int64))
+            create_dataset(g, "source_labels", source_labels.astype(np.int64))
             g.attrs.update({"scheme": scheme, "seed": seed, "params_json": json.dumps(params)})
 
     def begin_stage(self, name: str, order: int, config: dict[str, Any], epochs: int, steps_per_epoch: int,
                     layer_names: list[str], drift_reference: str) -> None:
+        check_space(self.path, 0)
         with _open(self.path, "a") as f:
             stages = f["stages"]
             if name in stages:
@@ -158,6 +356,8 @@ class RunLogWriter:
                layer_l2: list[float] | None = None, layer_cos: list[float] | None = None,
                flat_weights: np.ndarray | None = None) -> None:
         """Commit buffered training steps and (optionally) one evaluation row."""
+        nbytes = len(train_rows) * 8 * len(TRAIN_COLUMNS) + 8 * len(EVAL_COLUMNS) + 8 * len(layer_l2 or [])
+        check_space(self.path, nbytes + (flat_weights.size * 4 if flat_weights is not None else 0))
         with _open(self.path, "a") as f:
             g = f["stages"][stage]
             if train_rows:
@@ -175,6 +375,7 @@ class RunLogWriter:
                 _append(g, "trajectory", flat_weights[None].astype(np.float32))
 
     def save_weights(self, stage: str, state_dict: dict[str, torch.Tensor], partial: bool = False) -> str:
+        check_space(self.path, sum(v.numel() * v.element_size() for v in state_dict.values()))
         with _open(self.path, "a") as f:
             g = f["stages"][stage]
             if "weights" in g:
@@ -182,19 +383,22 @@ class RunLogWriter:
             w = g.create_group("weights")
             w.attrs["partial"] = partial
             for k, v in state_dict.items():
-                w.create_dataset(k, data=v.detach().cpu().numpy())
+                create_dataset(w, k, v.detach().cpu().numpy())
         return f"{self.path}:/stages/{stage}/weights"
 
     def end_stage(self, stage: str, status: str, message: str = "") -> None:
+        check_space(self.path, 0, STATUS_RESERVE)
         with _open(self.path, "a") as f:
             f["stages"][stage].attrs.update({"status": status, "finished": _now(), "message": message})
 
     def set_stage_json(self, stage: str, key: str, value: Any) -> None:
         """A JSON attribute on a stage (e.g. the certified watermark's verification)."""
+        check_space(self.path, 0, STATUS_RESERVE)
         with _open(self.path, "a") as f:
             f["stages"][stage].attrs[key] = json.dumps(value)
 
     def set_status(self, status: str, message: str = "") -> None:
+        check_space(self.path, len(message), STATUS_RESERVE)
         with _open(self.path, "a") as f:
             f.attrs.update({"status": status, "status_message": message, "finished": _now()})
 
@@ -229,8 +433,7 @@ class RunLogReader:
         if not self.path.is_file():
             raise RunLogError(f"{self.path}: no such run log")
         with self._open() as f:
-            if f.attrs.get("format") != FORMAT:
-                raise RunLogError(f"{self.path}: not a wmstudio run log (no format='{FORMAT}' attribute)")
+            check_format(self.path, f.attrs)
             self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
 
     @contextmanager
@@ -260,10 +463,10 @@ class RunLogReader:
             layers = g["layers"]
             return StageRecord(
                 name, int(a["order"]), str(a["status"]), str(a["message"]), json.loads(a["config_json"]),
-                {k: g["train"][k][()] for k in g["train"]}, {k: g["eval"][k][()] for k in g["eval"]},
+                {k: read_dataset(g["train"][k]) for k in g["train"]}, {k: read_dataset(g["eval"][k]) for k in g["eval"]},
                 json.loads(a["layer_names"]),
-                layers["l2"][()] if "l2" in layers else np.zeros((0, 0), np.float32),
-                layers["cos"][()] if "cos" in layers else np.zeros((0, 0), np.float32),
+                read_dataset(layers["l2"]) if "l2" in layers else np.zeros((0, 0), np.float32),
+                read_dataset(layers["cos"]) if "cos" in layers else np.zeros((0, 0), np.float32),
                 "weights" in g, int(g["trajectory"].shape[0]) if "trajectory" in g else 0)
 
     def stages(self) -> list[StageRecord]:
@@ -274,7 +477,15 @@ class RunLogReader:
             if stage not in f["stages"] or "weights" not in f["stages"][stage]:
                 raise RunLogError(f"{self.path}: stage {stage!r} has no saved weights")
             w = f["stages"][stage]["weights"]
-            return {k: torch.from_numpy(np.array(w[k])) for k in w}
+            return {k: torch.from_numpy(np.array(read_dataset(w[k]))) for k in w}
+
+    def weights_status(self, stage: str) -> tuple[bool, bool, str]:
+        """(has weights, weights are partial: the stage was cancelled or failed, the stage's status)."""
+        with self._open() as f:
+            g = f["stages"][stage]
+            has = "weights" in g
+            partial = bool(g["weights"].attrs.get("partial", False)) if has else False
+            return has, partial, str(g.attrs.get("status", "unknown"))
 
     def stage_json(self, stage: str, key: str) -> Any:
         with self._open() as f:
@@ -284,11 +495,11 @@ class RunLogReader:
     def trajectory(self, stage: str) -> np.ndarray:
         with self._open() as f:
             g = f["stages"][stage]
-            return g["trajectory"][()] if "trajectory" in g else np.zeros((0, 0), np.float32)
+            return read_dataset(g["trajectory"]) if "trajectory" in g else np.zeros((0, 0), np.float32)
 
     def splits(self) -> dict[str, np.ndarray]:
         with self._open() as f:
-            return {k: v[()] for k, v in f["data"]["splits"].items()}
+            return {k: read_dataset(v) for k, v in f["data"]["splits"].items()}
 
     def data_info(self) -> dict[str, Any]:
         with self._open() as f:
@@ -305,5 +516,31 @@ class RunLogReader:
     def trigger(self) -> dict[str, Any]:
         with self._open() as f:
             g = f["trigger"]
-            return {"images": g["images"][()], "labels": g["labels"][()], "source_labels": g["source_labels"][()],
+            return {"images": read_dataset(g["images"]), "labels": read_dataset(g["labels"]),
+                    "source_labels": read_dataset(g["source_labels"]),
                     "scheme": g.attrs["scheme"], "seed": int(g.attrs["seed"]), "params": json.loads(g.attrs["params_json"])}
+
+
+def checkpoint_warnings(spec: str | Path) -> list[str]:
+    """Warnings for using ``RUN.h5[:STAGE]`` as a checkpoint: partial weights of a cancelled or failed stage.
+
+    Such weights load (a cancelled run's model is a legitimate starting point), but never silently.
+    Anything that is not a run log reference gives no warnings.
+    """
+    text = str(spec)
+    has_stage = ".h5:" in text or ".hdf5:" in text
+    if not has_stage and not text.endswith((".h5", ".hdf5")):
+        return []
+    log_path, _, stage = text.rpartition(":") if has_stage else (text, "", "")
+    try:
+        reader = RunLogReader(Path(log_path).expanduser())
+        status = {n: reader.weights_status(n) for n in reader.stage_names()}
+    except (RunLogError, KeyError):
+        return []  # the load itself reports a broken log
+    if not stage:
+        stage = next((n for n in reversed(status) if status[n][0]), "")
+    has, partial, stage_status = status.get(stage, (False, False, ""))
+    if not (has and partial):
+        return []
+    return [f"{log_path}:{stage}: partial weights: the stage ended '{stage_status}' before it finished; "
+            "the model starts from where it stopped"]

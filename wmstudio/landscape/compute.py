@@ -27,6 +27,7 @@ from wmstudio.landscape.flat import ParamVector, float_buffers, has_batchnorm
 from wmstudio.landscape.grid import refinement_levels
 from wmstudio.landscape.points import GridPoints, LinePoints, line_layout
 from wmstudio.landscape.spec import METRICS, LandscapeSpec
+from wmstudio.runlog import WriterLock
 
 COMMIT_SECONDS = 1.0
 
@@ -210,8 +211,13 @@ def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: Event
     instance, or a cluster address) over Ray actors, one per worker, on as many machines as the
     cluster has (the log must then be on a filesystem they share: they read it, this process writes).
     """
-    log_path = Path(log_path)
-    control = control or RunControl()
+    with WriterLock(log_path):  # one writer per log: not while a run or another landscape writes to it
+        return _compute(Path(log_path), spec, callback, control or RunControl(), device, workers, overwrite, threads,
+                        ray_address)
+
+
+def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, control: RunControl, device: str,
+             workers: int, overwrite: bool, threads: int, ray_address: str | None) -> store.Landscape:
     if threads:
         torch.set_num_threads(threads)
     ctx = load_context(log_path, device)

@@ -2,6 +2,7 @@
 
 Like the rest of the log, every write is one open-append-close commit: a surface interrupted at
 any point is a valid partial surface (``done`` says which points hold values) and can be resumed.
+Datasets carry checksums and commits check the free space first, as in ``wmstudio.runlog``.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import numpy as np
 
 from wmstudio.errors import RunLogError
 from wmstudio.landscape.spec import METRICS, LandscapeSpec
-from wmstudio.runlog import open_log
+from wmstudio.runlog import check_space, create_dataset, open_log, read_dataset
 
 GROUP = "landscapes"
 
@@ -33,6 +34,8 @@ def list_landscapes(path: str | Path) -> list[str]:
 def create(path: str | Path, spec: LandscapeSpec, shape: tuple[int, ...], arrays: dict[str, np.ndarray],
            attrs: dict[str, Any]) -> None:
     """A new, empty landscape group (replacing one of the same name)."""
+    n = int(np.prod(shape))
+    check_space(Path(path), n * (8 * len(METRICS) + 1) + sum(np.asarray(v).nbytes for v in arrays.values()))
     with open_log(Path(path), "a") as f:
         root = f.require_group(GROUP)
         if spec.name in root:
@@ -44,22 +47,23 @@ def create(path: str | Path, spec: LandscapeSpec, shape: tuple[int, ...], arrays
         g.attrs.update({k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else v) for k, v in attrs.items()})
         m = g.create_group("metrics")
         for name in METRICS:
-            m.create_dataset(name, data=np.full(shape, np.nan, dtype=np.float64))
-        g.create_dataset("done", data=np.zeros(shape, dtype=bool))
+            create_dataset(m, name, np.full(shape, np.nan, dtype=np.float64))
+        create_dataset(g, "done", np.zeros(shape, dtype=bool))
         for k, v in arrays.items():
-            g.create_dataset(k, data=v)
+            create_dataset(g, k, v)
 
 
 def commit_points(path: str | Path, name: str, indices: np.ndarray, values: dict[str, np.ndarray],
                   seconds: float) -> None:
+    check_space(Path(path), 0)
     with open_log(Path(path), "a") as f:
         g = f[GROUP][name]
         shape = g["done"].shape
-        done = g["done"][()].reshape(-1)
+        done = read_dataset(g["done"]).reshape(-1)
         done[indices] = True
         g["done"][...] = done.reshape(shape)
         for m in METRICS:
-            flat = g["metrics"][m][()].reshape(-1)
+            flat = read_dataset(g["metrics"][m]).reshape(-1)
             flat[indices] = values[m]
             g["metrics"][m][...] = flat.reshape(shape)
         g.attrs["points_done"] = int(done.sum())
@@ -67,6 +71,7 @@ def commit_points(path: str | Path, name: str, indices: np.ndarray, values: dict
 
 
 def set_status(path: str | Path, name: str, status: str, message: str = "") -> None:
+    check_space(Path(path), 0, 64 << 10)
     with open_log(Path(path), "a") as f:
         f[GROUP][name].attrs.update({"status": status, "message": message, "finished": _now()})
 
@@ -115,25 +120,26 @@ def read(path: str | Path, name: str) -> Landscape:
             raise RunLogError(f"{path}: no landscape {name!r} (stored: {', '.join(have) or 'none'})")
         g = f[GROUP][name]
         attrs = {k: _attr(v) for k, v in g.attrs.items()}
-        axes = {k: g[k][()] for k in ("x", "y", "t", "segment", "frac") if k in g}
+        axes = {k: read_dataset(g[k]) for k in ("x", "y", "t", "segment", "frac") if k in g}
         traj: dict[str, dict[str, np.ndarray]] = {}
         if "trajectory" in g:
             for stage in g["trajectory"]:
-                traj[stage] = {k: g["trajectory"][stage][k][()] for k in g["trajectory"][stage]}
+                traj[stage] = {k: read_dataset(g["trajectory"][stage][k]) for k in g["trajectory"][stage]}
         return Landscape(name, str(attrs["kind"]), str(attrs["status"]), LandscapeSpec.from_json(g.attrs["spec_json"]),
-                         attrs, {m: g["metrics"][m][()] for m in METRICS}, g["done"][()], axes,
+                         attrs, {m: read_dataset(g["metrics"][m]) for m in METRICS}, read_dataset(g["done"]), axes,
                          list(attrs.get("model_names", [])),
-                         g["model_coords"][()] if "model_coords" in g else np.zeros((0, 2)), traj)
+                         read_dataset(g["model_coords"]) if "model_coords" in g else np.zeros((0, 2)), traj)
 
 
 def read_vectors(path: str | Path, name: str) -> dict[str, np.ndarray]:
     """The stored origin and directions of a 2D landscape (large: read only when needed)."""
     with open_log(Path(path), "r") as f:
         g = f[GROUP][name]
-        return {k: g[k][()] for k in ("origin", "directions") if k in g}
+        return {k: read_dataset(g[k]) for k in ("origin", "directions") if k in g}
 
 
 def write_trajectories(path: str | Path, name: str, trajectories: dict[str, dict[str, np.ndarray]]) -> None:
+    check_space(Path(path), sum(np.asarray(v).nbytes for a in trajectories.values() for v in a.values()))
     with open_log(Path(path), "a") as f:
         g = f[GROUP][name]
         if "trajectory" in g:
@@ -142,4 +148,4 @@ def write_trajectories(path: str | Path, name: str, trajectories: dict[str, dict
         for stage, arrays in trajectories.items():
             s = t.create_group(stage)
             for k, v in arrays.items():
-                s.create_dataset(k, data=v)
+                create_dataset(s, k, v)

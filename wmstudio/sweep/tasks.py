@@ -43,12 +43,12 @@ def run_task(kind: str, plan: dict[str, Any], log: str, threads: int, embed_log:
         cfg = load_config(data=plan["config"])
         cfg.run.threads = max(1, threads)
         if kind == "embed":
-            result = run_experiment(cfg, log, stages=EMBED_STAGES)
+            result = run_experiment(cfg, log, stages=EMBED_STAGES, overwrite=True)
         elif embed_log:
             cfg.model.checkpoint = f"{embed_log}:embed"
-            result = run_experiment(cfg, log, stages=ATTACK_STAGES, trigger_from=embed_log)
+            result = run_experiment(cfg, log, stages=ATTACK_STAGES, trigger_from=embed_log, overwrite=True)
         else:  # no shared embed (embedding disabled): the run's own pipeline
-            result = run_experiment(cfg, log)
+            result = run_experiment(cfg, log, overwrite=True)
         record.update(status=result.status, error=result.message if result.status != "finished" else "")
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
