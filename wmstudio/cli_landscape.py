@@ -76,7 +76,9 @@ class _Printer:
 
 def cmd_landscape(args: argparse.Namespace) -> int:
     from wmstudio.control import RunControl
+    from wmstudio.errors import ConfigError
     from wmstudio.landscape import LandscapeSpec, compute_landscape
+    from wmstudio.landscape.spec import MAX_WORKERS
 
     spec = LandscapeSpec(kind=args.kind, name=args.name, models=[m.strip() for m in args.models.split(",") if m.strip()],
                          center=args.center, resolution=args.resolution, span=args.span, margin=args.margin,
@@ -86,6 +88,10 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         published = LandscapeSpec.published(args.resolution)
         spec.kind, spec.name, spec.models, spec.center = published.kind, args.name or published.name, \
             published.models, published.center
+    spec.check()  # bounds and finite numbers, before the log is opened or anything is written
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ConfigError("--workers", f"must be a whole number from 1 to {MAX_WORKERS} (each worker is a "
+                                       f"process holding the model and the data), got {args.workers}")
     control = RunControl()
 
     def on_sigint(_sig: int, _frame: object) -> None:

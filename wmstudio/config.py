@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import json
+import math
+import re
 import sys
 import typing
 from dataclasses import dataclass, field
@@ -31,11 +33,32 @@ METHODS = ("plain", "certified", "rowback", "app", "ewe")
 SCHEDULERS = ("none", "cosine", "step")
 VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
 
+# Upper bounds that keep a config from allocating the machine away or never finishing. Each bound
+# comes with the reason the error message gives. Whole numbers without a bound of their own stop
+# at MAX_INT (32-bit: seeds, sizes and counts all fit; the app's spin boxes are 32-bit too).
+MAX_INT = 2**31 - 1
+MAX_BATCH = 65536
+WHY_BATCH = "a batch is held on the device at once; larger batches allocate gigabytes"
+MAX_EPOCHS = 100_000
+WHY_EPOCHS = "a stage of more epochs would not finish"
+MAX_LR = 100.0
+WHY_LR = "larger learning rates diverge at once"
+MAX_THREADS = 1024
+WHY_THREADS = "more threads than any CPU has cores only add overhead; 0 uses one per core"
+MAX_TRIGGERS = 100_000
+WHY_TRIGGERS = "the trigger set is built, held in memory and evaluated at every evaluation"
+MAX_IMAGE_SIZE = 1024
+WHY_IMAGE_SIZE = "every image is held in memory as a size x size tensor"
+MAX_FLOAT = 1e6
+WHY_FLOAT = "a factor this large only overflows the computation"
+MAX_CONFIG_BYTES = 10 * 2**20  # a config file larger than this is not a config
+
 
 def opt(default: Any, help: str, *, choices: tuple[Any, ...] | None = None,
-        min: float | None = None, max: float | None = None, min_exclusive: bool = False) -> Any:
-    """A config field with its help text and constraints."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive}
+        min: float | None = None, max: float | None = None, min_exclusive: bool = False,
+        why: str = "") -> Any:
+    """A config field with its help text and constraints (``why``: the reason for ``max``)."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive, "why": why}
     if isinstance(default, (dict, list)) or dataclasses.is_dataclass(default):
         factory = default if callable(default) else (lambda d=default: type(d)(d))
         return field(default_factory=factory, metadata=meta)
@@ -57,12 +80,14 @@ class RunSection:
     name: str = opt("experiment", "a name for the run, stored in the log")
     seed: int = opt(0, "seed for model initialisation, data order and augmentation", min=0)
     device: str = opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
-    eval_batch_size: int = opt(1000, "batch size for evaluation", min=1)
+    eval_batch_size: int = opt(1000, "batch size for evaluation", min=1, max=MAX_BATCH, why=WHY_BATCH)
     record_trajectory: bool = opt(True, "store the flat weights at every evaluation (landscape trajectories)")
     trajectory_max_params: int = opt(5_000_000, "record trajectories only for models up to this many parameters "
-                                                "(4 bytes each per evaluation in the log)", min=0)
+                                                "(4 bytes each per evaluation in the log)", min=0, max=10**9,
+                                        why="4 bytes a parameter per evaluation would fill the disk")
     channels_last: bool = opt(True, "channels-last memory layout for the registry's conv nets (faster on CPU and GPU)")
-    threads: int = opt(0, "CPU threads for PyTorch (0: leave PyTorch's default)", min=0)
+    threads: int = opt(0, "CPU threads for PyTorch (0: leave PyTorch's default)", min=0, max=MAX_THREADS,
+                       why=WHY_THREADS)
 
 
 @dataclass
@@ -70,14 +95,16 @@ class DataSection:
     dataset: str = opt("digits", "digits is built in (no download); torchvision names read from root", choices=DATASETS)
     root: str = opt("", "data folder, ImageFolder tree (train/<class>/*, test/<class>/*) or .tar/.tar.gz of one")
     download: bool = opt(False, "download a torchvision data set when missing (needs network)")
-    image_size: int = opt(0, "resize ImageFolder images to this side (0: keep their size)", min=0)
+    image_size: int = opt(0, "resize ImageFolder images to this side (0: the most common size)", min=0,
+                          max=MAX_IMAGE_SIZE, why=WHY_IMAGE_SIZE)
     split_seed: int = opt(0, "seed of the owner/attacker/test split", min=0)
     owner_size: int = opt(0, "images in the owner's training data (0: all not given to the attacker)", min=0)
     attacker_fraction: float = opt(0.3, "fraction of the training split held out as the attacker's data", min=0.0, max=0.95)
     attacker_size: int = opt(0, "attacker's images (overrides attacker_fraction when > 0)", min=0)
     test_size: int = opt(0, "test images used for evaluation (0: the whole test split)", min=0)
     augment: bool = opt(True, "random crop with padding and horizontal flip during training")
-    crop_padding: int = opt(-1, "padding of the random crop (-1: 1/8 of the image side)", min=-1)
+    crop_padding: int = opt(-1, "padding of the random crop (-1: 1/8 of the image side)", min=-1, max=256,
+                            why="every training batch is padded by this much on each side")
     flip: bool = opt(True, "random horizontal flips (turn off for digits and text)")
     cache_dir: str = opt("", "where decoded ImageFolder tensors are cached (empty: ~/.cache/wmstudio)")
 
@@ -96,7 +123,7 @@ class ModelSection:
 @dataclass
 class TriggerSection:
     scheme: str = opt("abstract", "how the trigger images are made", choices=SCHEMES)
-    size: int = opt(100, "number of trigger images", min=1)
+    size: int = opt(100, "number of trigger images", min=1, max=MAX_TRIGGERS, why=WHY_TRIGGERS)
     seed: int = opt(1, "seed the trigger set is built from", min=0)
     label_mode: str = opt("auto", "labels: target (one class), random (per sample), or for adversarial "
                           "random_wrong / reached / true / random_other; auto picks the scheme's usual", choices=LABEL_MODES)
@@ -104,7 +131,8 @@ class TriggerSection:
     source_class: int = opt(-1, "content/noise/adversarial: stamp images of this class only (-1: any but the "
                                 "target; EWE's source class)", min=-1)
     eps: float = opt(0.08, "FGSM step in [0,1] pixel units (adversarial)", min=0.0, max=1.0)
-    noise_std: float = opt(0.3, "std of the fixed noise pattern in [0,1] pixel units (noise)", min=0.0)
+    noise_std: float = opt(0.3, "std of the fixed noise pattern in [0,1] pixel units (noise)", min=0.0, max=100.0,
+                           why="pixels are in [0, 1]; far larger noise only saturates them")
     stamp_fraction: float = opt(0.35, "side of the stamp as a fraction of the image side (content)", min=0.05, max=1.0)
     folder: str = opt("", "folder of trigger images: labels.csv (file,label) or <label>/<image> (folder)")
     source: DatasetSpec = opt(DatasetSpec, "images of another data set (unrelated)")
@@ -113,37 +141,42 @@ class TriggerSection:
 @dataclass
 class TrainSection:
     enabled: bool = opt(True, "run this stage")
-    epochs: int = opt(5, "passes over the stage's training data", min=0)
-    lr: float = opt(0.01, "learning rate", min=0.0, min_exclusive=True)
+    epochs: int = opt(5, "passes over the stage's training data", min=0, max=MAX_EPOCHS, why=WHY_EPOCHS)
+    lr: float = opt(0.01, "learning rate", min=0.0, min_exclusive=True, max=MAX_LR, why=WHY_LR)
     optimizer: str = opt("sgd", "optimiser", choices=OPTIMIZERS)
     momentum: float = opt(0.9, "SGD momentum", min=0.0, max=1.0)
-    weight_decay: float = opt(5e-4, "L2 weight decay", min=0.0)
+    weight_decay: float = opt(5e-4, "L2 weight decay", min=0.0, max=100.0, why="it would drive every weight to zero")
     scheduler: str = opt("cosine", "learning-rate schedule over the stage", choices=SCHEDULERS)
-    step_size: int = opt(10, "epochs between decays (step scheduler)", min=1)
+    step_size: int = opt(10, "epochs between decays (step scheduler)", min=1, max=MAX_EPOCHS, why=WHY_EPOCHS)
     gamma: float = opt(0.1, "decay factor (step scheduler)", min=0.0, max=1.0)
-    batch_size: int = opt(128, "training batch size", min=1)
+    batch_size: int = opt(128, "training batch size", min=1, max=MAX_BATCH, why=WHY_BATCH)
     eval_every_steps: int = opt(0, "also evaluate every N steps (0: once per epoch)", min=0)
 
 
 @dataclass
 class EmbedSection(TrainSection):
-    epochs: int = opt(20, "epochs of training on owner data mixed with the trigger set", min=0)
-    lr: float = opt(0.05, "learning rate", min=0.0, min_exclusive=True)
+    epochs: int = opt(20, "epochs of training on owner data mixed with the trigger set", min=0, max=MAX_EPOCHS,
+                      why=WHY_EPOCHS)
+    lr: float = opt(0.05, "learning rate", min=0.0, min_exclusive=True, max=MAX_LR, why=WHY_LR)
     clean_epochs: int = opt(0, "epochs of clean training first (stage 'pretrain'; needed by adversarial "
-                            "triggers when no checkpoint is given)", min=0)
+                            "triggers when no checkpoint is given)", min=0, max=MAX_EPOCHS, why=WHY_EPOCHS)
     trigger_fraction: float = opt(0.2, "fraction of each batch drawn from the trigger set", min=0.0, max=0.9)
     augment_triggers: bool = opt(False, "apply the training augmentation to trigger images too")
     method: str = opt("plain", "how the watermark is embedded: plain backdoor training (Adi et al.), certified "
                       "(Bansal et al.), rowback (Chattopadhyay), app (Gan et al.), ewe (Jia et al.)", choices=METHODS)
-    cert_warmup_epochs: int = opt(2, "certified: epochs of plain training before the robust passes", min=0)
-    cert_levels: int = opt(21, "certified: noise levels sigma = step * j, j = 0 .. levels-1", min=1)
+    cert_warmup_epochs: int = opt(2, "certified: epochs of plain training before the robust passes", min=0,
+                                  max=MAX_EPOCHS, why=WHY_EPOCHS)
+    cert_levels: int = opt(21, "certified: noise levels sigma = step * j, j = 0 .. levels-1", min=1, max=1000,
+                           why="every level is a forward and backward pass per robust step")
     cert_sigma_step: float = opt(0.05, "certified: step between noise levels (relative to each tensor's RMS)", min=0.0)
-    cert_draws: int = opt(50, "certified: Gaussian weight-noise draws averaged per level", min=1)
+    cert_draws: int = opt(50, "certified: Gaussian weight-noise draws averaged per level", min=1, max=100_000,
+                          why="every draw is a pass over the trigger set")
     cert_lr_scale: float = opt(1.0, "certified: learning-rate factor of the robust steps (below 1 where an epoch has "
                                     "few clean steps to balance them, e.g. on the built-in digits)", min=0.0)
     cert_sigma: float = opt(0.5, "certified: sigma of the smoothed model used for verification", min=0.0,
                             min_exclusive=True)
-    rowback_plain_epochs: int = opt(5, "rowback: plain epochs before the rotating-freeze epochs", min=0)
+    rowback_plain_epochs: int = opt(5, "rowback: plain epochs before the rotating-freeze epochs", min=0,
+                                    max=MAX_EPOCHS, why=WHY_EPOCHS)
     rowback_groups: list[str] = opt([], "rowback: layer groups to rotate (module names; join several with +); "
                                         "empty: the model's blocks, each with its normalisation layer")
     app_eps: float = opt(0.02, "app: size of the adversarial weight perturbation, relative L2 per layer", min=0.0)
@@ -157,7 +190,7 @@ class EmbedSection(TrainSection):
 
 @dataclass
 class FinetuneSection(TrainSection):
-    lr: float = opt(0.05, "learning rate of the attack", min=0.0, min_exclusive=True)
+    lr: float = opt(0.05, "learning rate of the attack", min=0.0, min_exclusive=True, max=MAX_LR, why=WHY_LR)
     variant: str = opt("FTAL", "FT/RT: fine-tune or re-initialise the last layer; LL/AL: train last or all layers", choices=VARIANTS)
     data: str = opt("attacker", "the attacker's data: the held-out split, the owner's data, or external", choices=("attacker", "owner", "external"))
     data_fraction: float = opt(1.0, "fraction of that data used", min=0.0, max=1.0, min_exclusive=True)
@@ -172,8 +205,9 @@ class FinetuneSection(TrainSection):
 class ExtractSection(TrainSection):
     enabled: bool = opt(False, "model extraction instead of fine-tuning: train a fresh copy on the labels the "
                                "watermarked model predicts")
-    epochs: int = opt(15, "epochs of training the copy", min=0)
-    lr: float = opt(0.05, "learning rate of the copy's training", min=0.0, min_exclusive=True)
+    epochs: int = opt(15, "epochs of training the copy", min=0, max=MAX_EPOCHS, why=WHY_EPOCHS)
+    lr: float = opt(0.05, "learning rate of the copy's training", min=0.0, min_exclusive=True, max=MAX_LR,
+                    why=WHY_LR)
     arch: str = opt("", "the copy's architecture (empty: the same as the watermarked model)")
     options: dict[str, Any] = opt({}, "model options of the copy's architecture")
     data: str = opt("attacker", "the images the attacker queries", choices=("attacker", "owner"))
@@ -181,10 +215,12 @@ class ExtractSection(TrainSection):
 
 @dataclass
 class RestoreSection(TrainSection):
-    lr: float = opt(0.01, "learning rate of restoration (owner's data only, never the triggers)", min=0.0, min_exclusive=True)
+    lr: float = opt(0.01, "learning rate of restoration (owner's data only, never the triggers)", min=0.0,
+                    min_exclusive=True, max=MAX_LR, why=WHY_LR)
     stop_on_plateau: bool = opt(False, "stop when trigger accuracy stops improving")
     patience: int = opt(2, "evaluations without improvement before stopping", min=1)
-    min_delta: float = opt(0.005, "smallest trigger-accuracy gain that counts as improvement", min=0.0)
+    min_delta: float = opt(0.005, "smallest trigger-accuracy gain that counts as improvement", min=0.0, max=1.0,
+                           why="accuracies lie in [0, 1]")
 
 
 @dataclass
@@ -211,20 +247,31 @@ def _hints(cls: type) -> dict[str, Any]:
     return typing.get_type_hints(cls)
 
 
+def _check_number(path: str, value: Any, tp: type) -> Any:
+    """Whole numbers (an integral float such as ``3.0`` counts) and finite numbers; bools are not numbers."""
+    if tp is int:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer() and abs(value) <= MAX_INT:
+            return int(value)
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(path, f"expected a whole number, got {value!r}")
+        return value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(path, f"expected a number, got {value!r}")
+    try:
+        value = float(value)
+    except OverflowError:  # an int too large for a float
+        raise ConfigError(path, f"expected a finite number, got {value!r}") from None
+    if not math.isfinite(value):
+        raise ConfigError(path, f"expected a finite number, got {value!r}")
+    return value
+
+
 def _check_value(path: str, value: Any, tp: Any, meta: dict[str, Any]) -> Any:
     if tp is bool:
         if not isinstance(value, bool):
             raise ConfigError(path, f"expected true or false, got {value!r}")
-    elif tp is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            if isinstance(value, float) and value.is_integer():
-                value = int(value)
-            else:
-                raise ConfigError(path, f"expected a whole number, got {value!r}")
-    elif tp is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(path, f"expected a number, got {value!r}")
-        value = float(value)
+    elif tp in (int, float):
+        value = _check_number(path, value, tp)
     elif tp is str:
         if not isinstance(value, str):
             raise ConfigError(path, f"expected a string, got {value!r}")
@@ -232,15 +279,24 @@ def _check_value(path: str, value: Any, tp: Any, meta: dict[str, Any]) -> Any:
         if not isinstance(value, dict):
             raise ConfigError(path, f"expected a table of key = value, got {value!r}")
         return dict(value)
+    elif typing.get_origin(tp) is list:
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(path, f"expected a list of strings, got {value!r}")
+        return list(value)
     choices = meta.get("choices")
     if choices and value not in choices:
         raise ConfigError(path, f"expected one of {', '.join(map(str, choices))}; got {value!r}")
-    lo, hi = meta.get("min"), meta.get("max")
+    if tp not in (int, float):
+        return value
+    lo, hi, why = meta.get("min"), meta.get("max"), meta.get("why") or ""
     if lo is not None and (value < lo or (meta.get("min_exclusive") and value == lo)):
         op = ">" if meta.get("min_exclusive") else ">="
         raise ConfigError(path, f"expected a number {op} {lo}, got {value!r}")
-    if hi is not None and value > hi:
-        raise ConfigError(path, f"expected a number <= {hi}, got {value!r}")
+    if hi is None:
+        hi, why = (MAX_INT, "larger whole numbers are not meaningful here") if tp is int else (MAX_FLOAT, WHY_FLOAT)
+    if value > hi:
+        kind, bound = ("a whole number", str(hi)) if tp is int else ("a number", f"{hi:g}")
+        raise ConfigError(path, f"expected {kind} <= {bound} ({why}), got {value!r}")
     return value
 
 
@@ -283,18 +339,28 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
                                              "to run model extraction")
     if cfg.data.dataset in ("imagefolder", "idx") and not cfg.data.root:
         raise ConfigError("data.root", f"the {cfg.data.dataset} data set needs a folder or archive path")
+    from wmstudio.model_options import check_options  # the registry models' own option tables
+
+    if not cfg.model.file:
+        check_options(cfg.model.arch, cfg.model.options, "model.options")
+    if cfg.extract.arch:
+        check_options(cfg.extract.arch, cfg.extract.options, "extract.options")
     return cfg
+
+
+_KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
     """``key.path=value`` with value read as a TOML value (falls back to a plain string)."""
-    if "=" not in text:
-        raise ConfigError(text, "an override must look like section.key=value")
-    key, raw = text.split("=", 1)
+    key, sep, raw = text.partition("=")
     key = key.strip()
+    if not sep or not _KEY.fullmatch(key):
+        raise ConfigError(f"--set {text!r}", "an override must look like section.key=value "
+                                              "(e.g. --set finetune.lr=0.05)")
     try:
         value = tomllib.loads(f"v = {raw.strip()}")["v"]
-    except tomllib.TOMLDecodeError:
+    except (tomllib.TOMLDecodeError, RecursionError, KeyError):
         value = raw.strip()
     return key, value
 
@@ -317,21 +383,40 @@ def apply_overrides(data: dict[str, Any], overrides: list[str]) -> dict[str, Any
 
 
 def read_config_data(path: str | Path) -> dict[str, Any]:
+    """A config file's data: TOML, or JSON by its suffix. Every failure names the file."""
     p = Path(path)
     if not p.is_file():
         raise ConfigError("", f"config file not found: {p}")
-    text = p.read_text(encoding="utf-8")
+    kind = "JSON" if p.suffix.lower() == ".json" else "TOML"
     try:
-        if p.suffix.lower() == ".json":
-            return json.loads(text)
-        return tomllib.loads(text)
+        if p.stat().st_size > MAX_CONFIG_BYTES:
+            raise ConfigError("", f"{p}: {p.stat().st_size} bytes is too large for a config file "
+                                  f"(at most {MAX_CONFIG_BYTES // 2**20} MiB)")
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise ConfigError("", f"{p}: cannot read the config file ({exc.strerror or exc})") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[:exc.start].count(b"\n") + 1
+        raise ConfigError("", f"{p} is not a UTF-8 text file (byte 0x{raw[exc.start]:02x} at line {line}); "
+                              f"a config is {kind} text in UTF-8") from None
+    try:
+        data = json.loads(text) if kind == "JSON" else tomllib.loads(text)
     except (json.JSONDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError("", f"{p} is not valid {'JSON' if p.suffix.lower() == '.json' else 'TOML'}: {exc}") from exc
+        raise ConfigError("", f"{p} is not valid {kind}: {exc}") from None
+    except RecursionError:
+        raise ConfigError("", f"{p} is not a usable {kind} config: nested too deeply") from None
+    if not isinstance(data, dict):
+        raise ConfigError("", f"{p}: expected a {kind} table of sections at the top, got {type(data).__name__}")
+    return data
 
 
 def load_config(path: str | Path | None = None, overrides: list[str] | None = None,
                 data: dict[str, Any] | None = None) -> ExperimentConfig:
     """Read a TOML/JSON config (or plain data), apply ``key=value`` overrides, validate."""
+    if data is not None and not isinstance(data, dict):
+        raise ConfigError("config", f"expected a table of sections, got {type(data).__name__}")
     raw = dict(data) if data is not None else (read_config_data(path) if path else {})
     raw = apply_overrides(raw, overrides or [])
     try:
@@ -343,7 +428,11 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
 
 
 def config_from_json(text: str) -> ExperimentConfig:
-    return validate(from_dict(ExperimentConfig, json.loads(text)))
+    try:
+        data = json.loads(text)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        raise ConfigError("config", f"the stored config is not valid JSON ({exc})") from None
+    return validate(from_dict(ExperimentConfig, data))
 
 
 # ---------------------------------------------------------------- writing

@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+import math
+from dataclasses import asdict, dataclass, field, fields
 
-from wmstudio.errors import ConfigError
+from wmstudio.errors import ConfigError, RunLogError
 
 KINDS = ("random", "plane", "pca", "line")
 METRICS = ("test_loss", "test_acc", "trigger_loss", "trigger_acc")
+
+# Bounds that keep one landscape within memory and time. A 2D grid evaluates resolution² points
+# (each a pass over the clean and trigger images) and stores four float arrays of that size.
+MAX_RESOLUTION_2D = 501
+MAX_RESOLUTION_LINE = 10_001
+MAX_SPAN = 1000.0
+MAX_MARGIN = 100.0
+MAX_WORKERS = 256
+
+
+def _number(value: object, whole: bool = False) -> bool:
+    if isinstance(value, bool):
+        return False
+    if whole:
+        return isinstance(value, int)
+    return isinstance(value, (int, float)) and math.isfinite(value)
 
 
 @dataclass
@@ -63,24 +80,54 @@ class LandscapeSpec:
                 raise ConfigError("models", f"stage {m!r} has no saved weights in this log (available: {available})")
         if s.kind in ("random", "pca") and not s.center:
             raise ConfigError("center", "no stage with saved weights to centre the landscape on")
-        checks = [("resolution", s.resolution >= 3 if s.kind != "line" else s.resolution >= 2, "an integer >= 3 (2 for line)"),
-                  ("span", s.span > 0, "a positive number"), ("margin", s.margin >= 0, "a number >= 0"),
+        s.check()
+        return s
+
+    def check(self) -> None:
+        """The settings that do not depend on the log: types, finite numbers and the bounds that
+        protect memory and time. Called before anything is read or written."""
+        s = self
+        if s.kind not in KINDS:
+            raise ConfigError("kind", f"must be one of {', '.join(KINDS)}, got {s.kind!r}")
+        line = s.kind == "line"
+        lo, hi = (2, MAX_RESOLUTION_LINE) if line else (3, MAX_RESOLUTION_2D)
+        why = "points per segment of the path" if line else \
+            f"a 2D grid evaluates resolution² points: {hi}² is already {hi * hi:,} model evaluations"
+        checks = [("resolution", _number(s.resolution, True) and lo <= s.resolution <= hi,
+                   f"a whole number from {lo} to {hi} ({why})"),
+                  ("span", _number(s.span) and 0 < s.span <= MAX_SPAN,
+                   f"a finite number > 0 and <= {MAX_SPAN:g} (in units of the direction's norm)"),
+                  ("margin", _number(s.margin) and 0 <= s.margin <= MAX_MARGIN,
+                   f"a finite number >= 0 and <= {MAX_MARGIN:g} (a fraction of the models' extent)"),
+                  ("seed", _number(s.seed, True) and 0 <= s.seed < 2**31 - 1, "a whole number >= 0 and < 2147483647"),
                   ("norm", s.norm in ("filter", "layer", "none"), "filter, layer or none"),
                   ("bias_bn", s.bias_bn in ("ignore", "include"), "ignore or include"),
                   ("bn", s.bn in ("running", "recompute"), "running or recompute"),
-                  ("bn_batches", s.bn_batches >= 1, "an integer >= 1"),
+                  ("bn_batches", _number(s.bn_batches, True) and 1 <= s.bn_batches <= 1000, "a whole number from 1 to 1000"),
                   ("data", s.data in ("test", "owner"), "test or owner"),
-                  ("images", s.images >= 0, "an integer >= 0 (0 = all)"),
-                  ("batch_size", s.batch_size >= 0, "an integer >= 0 (0 = fastest)"), ("coarse", s.coarse >= 2, "an integer >= 2"),
-                  ("name", "/" not in s.name, "a name without '/'")]
+                  ("images", _number(s.images, True) and 0 <= s.images <= 10**7, "a whole number from 0 (all) to 10000000"),
+                  ("batch_size", _number(s.batch_size, True) and 0 <= s.batch_size <= 65536,
+                   "a whole number from 0 (fastest) to 65536 (a batch is held on the device at once)"),
+                  ("coarse", _number(s.coarse, True) and 2 <= s.coarse <= MAX_RESOLUTION_2D,
+                   f"a whole number from 2 to {MAX_RESOLUTION_2D}"),
+                  ("name", isinstance(s.name, str) and "/" not in s.name, "a name without '/'"),
+                  ("center", isinstance(s.center, str), "a stage name"),
+                  ("models", all(isinstance(m, str) for m in s.models), "a list of stage names")]
         for name, ok, expected in checks:
             if not ok:
                 raise ConfigError(name, f"must be {expected}, got {getattr(s, name)!r}")
-        return s
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
 
     @staticmethod
     def from_json(text: str) -> LandscapeSpec:
-        return LandscapeSpec(**json.loads(text))
+        """The settings stored with a landscape; unreadable ones raise RunLogError."""
+        try:
+            data = json.loads(text)
+            known = {f.name for f in fields(LandscapeSpec)}
+            if not isinstance(data, dict) or set(data) - known:
+                raise ValueError(f"expected an object with the keys {sorted(known)}")
+            return LandscapeSpec(**data)
+        except (ValueError, TypeError, RecursionError) as exc:
+            raise RunLogError(f"the stored landscape settings are unreadable ({exc})") from None

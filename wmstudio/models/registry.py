@@ -11,6 +11,7 @@ from typing import Any
 from torch import nn
 
 from wmstudio.errors import ConfigError
+from wmstudio.model_options import check_options
 
 
 def _small_cnn(c: int, k: int, s: int, **kw: Any) -> nn.Module:
@@ -38,6 +39,8 @@ def _vit(c: int, k: int, s: int, **kw: Any) -> nn.Module:
     from wmstudio.models.vit import SmallViT
 
     kw.setdefault("patch", 4 if s % 4 == 0 else 2 if s % 2 == 0 else 1)
+    if s % kw["patch"]:
+        raise ConfigError("model.options.patch", f"the image side {s} is not a multiple of the patch size {kw['patch']}")
     return SmallViT(c, k, s, **kw)
 
 
@@ -94,18 +97,23 @@ def _user_model(file: str, factory: str, c: int, k: int, s: int, **kw: Any) -> n
 
 
 def build_model(arch: str, in_channels: int, num_classes: int, image_size: int,
-                options: dict[str, Any] | None = None, file: str = "", factory: str = "") -> nn.Module:
+                options: dict[str, Any] | None = None, file: str = "", factory: str = "",
+                field: str = "model.options") -> nn.Module:
+    """The model ``arch`` (or a user's ``file``/``factory``) with ``options`` checked: a bad option
+    raises ConfigError naming ``field.<option>``; an error inside a constructor names the model."""
     opts = dict(options or {})
     if file:
         return _user_model(file, factory, in_channels, num_classes, image_size, **opts)
-    if arch.startswith("torchvision:"):
-        return _torchvision(arch.split(":", 1)[1], in_channels, num_classes, **opts)
-    if arch not in MODELS:
-        raise ConfigError("model.arch", f"unknown model {arch!r}; known: {', '.join(MODELS)}, or torchvision:<name>")
+    if not arch.startswith("torchvision:"):
+        if arch not in MODELS:
+            raise ConfigError("model.arch", f"unknown model {arch!r}; known: {', '.join(MODELS)}, or torchvision:<name>")
+        opts = check_options(arch, opts, field)
     try:
+        if arch.startswith("torchvision:"):
+            return _torchvision(arch.split(":", 1)[1], in_channels, num_classes, **opts)
         return MODELS[arch][0](in_channels, num_classes, image_size, **opts)
-    except TypeError as exc:
-        raise ConfigError("model.options", f"{arch} does not accept these options: {exc}") from exc
+    except (TypeError, ValueError, RuntimeError, AssertionError) as exc:  # a constructor refusing the options
+        raise ConfigError(field, f"{arch} cannot be built with options {opts}: {exc}") from exc
 
 
 def last_linear_name(model: nn.Module) -> str:
