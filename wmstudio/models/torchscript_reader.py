@@ -114,7 +114,7 @@ def _rebuild_tensor(storage: Any, offset: int, size: Any, stride: Any, *_rest: A
     if len(size) != len(stride) or int(offset) < 0 or any(s < 0 for s in size) or any(s < 0 for s in stride):
         raise pickle.UnpicklingError(f"a tensor with an invalid layout (size {size}, stride {stride})")
     if all(s > 0 for s in size):
-        last = int(offset) + sum((s - 1) * st for s, st in zip(size, stride))
+        last = int(offset) + sum((s - 1) * st for s, st in zip(size, stride, strict=True))
         if last >= storage.flat.numel():
             raise pickle.UnpicklingError(f"a tensor of size {size} reaches past its storage "
                                          f"({storage.flat.numel()} elements)")
