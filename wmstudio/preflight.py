@@ -114,11 +114,25 @@ def preflight_checkpoint(cfg: ExperimentConfig) -> LoadedCheckpoint | None:
         load_checkpoint(model, ckpt, cfg.model.strict)
         return ckpt
     fit = compare(model, ckpt.tensors, ckpt.metadata)
-    if cfg.model.strict and (fit.missing or fit.unexpected):  # shapes may depend on the size: checked later
-        fit.shapes = []
+    fit.shapes = _size_independent(model, fit.shapes)  # the rest is checked once the data fixes the size
+    if not fit.fits(cfg.model.strict):
         raise CheckpointError(f"{ckpt.source}: does not fit the model ({type(model).__name__}):\n"
                               + describe_mismatch(model, fit, ckpt.tensors))
     return ckpt
+
+
+def _size_independent(model: torch.nn.Module, shapes: list[tuple[str, tuple[int, ...], tuple[int, ...]]]) \
+        -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
+    """Shape differences the image size cannot explain: convolution kernels, and the head's class count."""
+    from wmstudio.models.fit import head_name
+
+    head = head_name(model)
+    keep = []
+    for key, ck, mo in shapes:
+        is_head = head is not None and key in (f"{head}.weight", f"{head}.bias")
+        if len(mo) == 4 or (is_head and ck[:1] != mo[:1]):
+            keep.append((key, ck, mo))
+    return keep
 
 
 def _sha256(path: Path) -> str:

@@ -93,7 +93,8 @@ def table(fit: Fit, limit: int = 8) -> str:
     return "\n".join(lines)
 
 
-def _head(model: nn.Module) -> str | None:
+def head_name(model: nn.Module) -> str | None:
+    """The classifier head: the last nn.Linear in definition order (None without one)."""
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     return names[-1] if names else None
 
@@ -114,7 +115,7 @@ def _renamed(fit: Fit, tensors: Mapping[str, torch.Tensor], own: Mapping[str, to
 def hint(model: nn.Module, fit: Fit, tensors: Mapping[str, torch.Tensor]) -> str:
     """The likely cause of a mismatch, in one sentence (empty when nothing stands out)."""
     own = model.state_dict()
-    head = _head(model)
+    head = head_name(model)
     head_keys = {f"{head}.weight", f"{head}.bias"} if head else set()
     head_shapes = [s for s in fit.shapes if s[0] in head_keys]
     other_shapes = [s for s in fit.shapes if s[0] not in head_keys]
