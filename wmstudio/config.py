@@ -117,6 +117,7 @@ class ModelSection:
     file: str = opt("", "a Python file defining your own model (used with factory)")
     factory: str = opt("", "name of the function or class in `file` that builds the model")
     strict: bool = opt(True, "refuse a checkpoint with missing or unexpected keys")
+    trust_checkpoint_code: bool = opt(False, "let a TorchScript archive or full pickle run its code on load (only for files you trust; recorded in the log)")
     options: dict[str, Any] = opt({}, "extra keyword arguments for the model factory")
 
 

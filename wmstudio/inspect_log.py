@@ -12,6 +12,33 @@ def _f(value: float, fmt: str = ".3f") -> str:
     return "-" if value is None or (isinstance(value, float) and math.isnan(value)) else format(value, fmt)
 
 
+def _model_name(m: dict) -> str:
+    if m.get("file"):
+        return f"{m['file']}:{m.get('factory', '')} (your model file)"
+    arch = str(m.get("arch", ""))
+    return f"{arch} ({'torchvision' if arch.startswith('torchvision:') else 'registry'})"
+
+
+def model_lines(model_cfg: dict, model_json: str | None) -> list[str]:
+    """The model (file + factory, or registry name) and its starting checkpoint, from the log."""
+    record = json.loads(model_json) if model_json else {}
+    m = record.get("model") or model_cfg
+    opts = m.get("options") or {}
+    lines = [f"model     {_model_name(m)}" + (f", options {opts}" if opts else "")]
+    ckpt = record.get("checkpoint")
+    source = (ckpt or {}).get("source") or model_cfg.get("checkpoint")
+    if source:
+        details = [ckpt["format"], f"{ckpt['tensors']} tensors"] if ckpt else []
+        if ckpt and ckpt.get("sha256"):
+            details.append(f"sha256 {ckpt['sha256'][:16]}")
+        lines.append(f"checkpoint {source}" + (f" ({', '.join(details)})" if details else ""))
+    else:
+        lines.append("checkpoint none (trained from a fresh initialisation)")
+    if model_cfg.get("trust_checkpoint_code"):
+        lines.append("          model.trust_checkpoint_code = true: code in the checkpoint was allowed to run")
+    return lines
+
+
 def summarize(path: str) -> str:
     r = RunLogReader(path)
     a = r.attrs
@@ -34,7 +61,7 @@ def summarize(path: str) -> str:
         lines.append(f"trigger   {trig['scheme']} x{len(trig['labels'])}, seed {trig['seed']}, {trig['params']}")
     except KeyError:
         pass
-    lines.append(f"model     {cfg.get('model', {}).get('arch')}")
+    lines += model_lines(cfg.get("model", {}), a.get("model_json"))
     header = f"{'stage':<10}{'status':<15}{'epochs':>7}{'steps':>7}{'test acc':>10}{'trig acc':>15}{'drift L2':>10}{'rel':>7}{'cos':>7}{'p-value':>10}"
     lines += ["", header, "-" * len(header)]
     for st in r.stages():

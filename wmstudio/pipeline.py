@@ -20,6 +20,7 @@ from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
 from wmstudio.methods import run_embed
 from wmstudio.models import build_model, load_checkpoint
+from wmstudio.preflight import preflight_checkpoint, record_model
 from wmstudio.runlog import RunLogWriter, checkpoint_warnings, refuse_existing
 from wmstudio.session import Session
 from wmstudio.stages.embed import run_pretrain
@@ -132,10 +133,11 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
         torch.set_num_threads(cfg.run.threads)
     torch.manual_seed(cfg.run.seed)
     d = cfg.data
+    ckpt = preflight_checkpoint(cfg)  # refused or unfitting checkpoints fail before any data is decoded
     data, splits, owner, normalizer = load_split_data(cfg, d.download)
     c, h, _ = data.shape
     model = build_from_config(cfg, c, data.num_classes, h)
-    warnings = load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict) if cfg.model.checkpoint else []
+    warnings = load_checkpoint(model, ckpt, cfg.model.strict) if ckpt else []
     if cfg.model.checkpoint:
         warnings += checkpoint_warnings(cfg.model.checkpoint)  # partial weights of a cancelled stage
     model.to(device)
@@ -149,6 +151,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
         log.write_data({"dataset": d.dataset, "root": d.root, "name": data.name, "num_classes": data.num_classes,
                         "shape": list(data.shape), "classes": data.train.classes, "mean": list(normalizer.mean),
                         "std": list(normalizer.std), "split_seed": d.split_seed}, splits.as_dict())
+        record_model(out, cfg, ckpt)
     except BaseException as exc:
         _mark_failed(log, f"{type(exc).__name__}: {exc}")
         log.close()
@@ -232,11 +235,12 @@ def preview_trigger_set(cfg: ExperimentConfig) -> tuple[TriggerSet, list[str]]:
     Adversarial triggers depend on the trained model; without a checkpoint they are previewed
     against the untrained model, and the returned set's ``params`` say so.
     """
+    ckpt = preflight_checkpoint(cfg)
     data, _, owner, normalizer = load_split_data(cfg, download=False)
     c, h, _ = data.shape
     model = build_from_config(cfg, c, data.num_classes, h)
-    if cfg.model.checkpoint:
-        load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict)
+    if ckpt:
+        load_checkpoint(model, ckpt, cfg.model.strict)
     ctx = BuildContext(owner.shape, data.num_classes, owner, model.eval(), normalizer, torch.device("cpu"),
                        _source_loader(cfg))
     ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))

@@ -2,15 +2,25 @@
 
 Accepted: plain state_dicts; dicts nesting one under ``state_dict`` / ``model`` / ``net`` (and a few
 other common keys); keys prefixed ``module.`` (DataParallel) or ``_orig_mod.`` (torch.compile);
-``.safetensors``; TorchScript archives. Pickles go through ``torch.load(weights_only=True)``, which
-refuses anything that would run code. Missing/unexpected keys and shape mismatches are named.
+``.safetensors``; TorchScript archives; a stage of a wmstudio run log. What is read from each and
+what is never run is the table in docs/checkpoints.md:
+
+* pickles go through ``torch.load(weights_only=True)``, which refuses anything that would run code;
+* TorchScript archives are read by ``torchscript_reader`` (tensors only; ``torch.jit.load`` is never
+  called), and refused with a conversion hint when that cannot be done without running their code;
+* ``trust_code=True`` (``model.trust_checkpoint_code``) allows ``torch.jit.load`` and full pickles.
+
+Old-format BatchNorm state dicts (no ``num_batches_tracked``) load as PyTorch loads them; any other
+mismatch is reported as a table with a hint (``wmstudio.models.fit``).
 """
 
 from __future__ import annotations
 
+import json
 import warnings
 import zipfile
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +28,24 @@ import torch
 from torch import nn
 
 from wmstudio.errors import CheckpointError
+from wmstudio.models.fit import compare, describe_mismatch
 
 NEST_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "module", "ema")
 PREFIXES = ("module.", "_orig_mod.", "model.")
+TRUST_HINT = ("set model.trust_checkpoint_code = true only for a file from a source you trust (the run log "
+              "records it)")
+
+
+@dataclass
+class LoadedCheckpoint:
+    """A checkpoint's tensors, read CPU-side, with what is known about where they came from."""
+
+    source: str  # the path (or RUN.h5:STAGE) as given
+    format: str  # e.g. "pickled state_dict", "safetensors", "TorchScript (tensors read, no code run)"
+    tensors: dict[str, torch.Tensor]
+    metadata: dict[str, Any] | None = None  # the state_dict's _metadata (module versions), prefixes stripped
+    info: dict[str, Any] = field(default_factory=dict)  # metadata a wmstudio export stores (arch, normalisation)
+    trusted_code: bool = False  # code in the file was allowed to run (torch.jit.load / a full pickle)
 
 
 def _is_torchscript(path: Path) -> bool:
@@ -64,11 +89,12 @@ def _is_tensor_dict(obj: Any) -> bool:
     return isinstance(obj, Mapping) and len(obj) > 0 and all(isinstance(v, torch.Tensor) for v in obj.values())
 
 
-def _unnest(obj: Any, path: Path) -> dict[str, torch.Tensor]:
+def _unnest(obj: Any, path: Path) -> Mapping[str, torch.Tensor]:
+    """The state_dict inside a checkpoint object (the mapping itself, so its ``_metadata`` survives)."""
     seen = 0
     while not _is_tensor_dict(obj):
         if isinstance(obj, nn.Module):
-            return dict(obj.state_dict())
+            return obj.state_dict()
         if not isinstance(obj, Mapping) or seen > 4:
             raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a state_dict of tensors")
         key = next((k for k in NEST_KEYS if k in obj), None)
@@ -79,21 +105,45 @@ def _unnest(obj: Any, path: Path) -> dict[str, torch.Tensor]:
             raise CheckpointError(f"{path}: no state_dict found; top-level keys are {sorted(map(str, obj))[:12]} "
                                   f"(expected tensors, or one of {', '.join(NEST_KEYS)})")
         obj, seen = obj[key], seen + 1
-    return dict(obj)
+    return obj
 
 
-def _strip_prefixes(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+def _strip_prefixes(sd: Mapping[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], list[str]]:
+    """Keys without the wrappers' prefixes, and the prefixes removed (in order)."""
+    out, removed = dict(sd), []
     changed = True
     while changed:
         changed = False
         for prefix in PREFIXES:
-            if sd and all(k.startswith(prefix) for k in sd):
-                sd = {k[len(prefix):]: v for k, v in sd.items()}
+            if out and all(k.startswith(prefix) for k in out):
+                out = {k[len(prefix):]: v for k, v in out.items()}
+                removed.append(prefix)
                 changed = True
-    return sd
+    return out, removed
 
 
-def _from_run_log(path: Path, stage: str) -> dict[str, torch.Tensor]:
+def _strip_metadata(metadata: Any, removed: list[str]) -> dict[str, Any] | None:
+    """The module-version metadata with the same prefixes removed ("module" -> "", "module.bn1" -> "bn1")."""
+    if not isinstance(metadata, Mapping):
+        return None
+    out = dict(metadata)
+    for prefix in removed:
+        stripped: dict[str, Any] = {}
+        for key, value in out.items():
+            if key == prefix[:-1]:
+                stripped[""] = value
+            elif key.startswith(prefix):
+                stripped[key[len(prefix):]] = value
+        out = stripped
+    return out
+
+
+def _from_mapping(source: str, fmt: str, sd: Mapping[str, torch.Tensor], **kw: Any) -> LoadedCheckpoint:
+    tensors, removed = _strip_prefixes(sd)
+    return LoadedCheckpoint(source, fmt, tensors, _strip_metadata(getattr(sd, "_metadata", None), removed), **kw)
+
+
+def _from_run_log(path: Path, stage: str) -> LoadedCheckpoint:
     from wmstudio.errors import RunLogError
     from wmstudio.runlog import RunLogReader
 
@@ -109,13 +159,85 @@ def _from_run_log(path: Path, stage: str) -> dict[str, torch.Tensor]:
         if stage not in with_weights:
             raise CheckpointError(f"{path}: stage {stage!r} has no saved weights (stages with weights: "
                                   f"{', '.join(with_weights) or 'none'})")
-        return reader.weights(stage)
+        return LoadedCheckpoint(f"{path}:{stage}", f"run log stage {stage}", reader.weights(stage))
     except RunLogError as exc:
         raise CheckpointError(str(exc)) from exc
 
 
-def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
-    """Read the tensors of a checkpoint file in any supported form, CPU-side.
+def _safetensors(p: Path) -> LoadedCheckpoint:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        tensors: dict[str, torch.Tensor] = {}
+        with safe_open(str(p), framework="pt", device="cpu") as fh:
+            meta = fh.metadata() or {}
+            for key in fh.keys():  # noqa: SIM118 - safe_open has keys(), not iteration
+                tensors[key] = fh.get_tensor(key)
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise CheckpointError(f"{p}: not a readable safetensors file ({exc})") from exc
+    info = {}
+    if "wmstudio" in meta:
+        try:
+            info = json.loads(meta["wmstudio"])
+        except ValueError:
+            info = {}
+    return _from_mapping(str(p), "safetensors", tensors, info=info if isinstance(info, dict) else {})
+
+
+def _torchscript(p: Path, trust_code: bool) -> LoadedCheckpoint:
+    from wmstudio.models.torchscript_reader import TorchScriptRefused, read_torchscript_tensors
+
+    if trust_code:
+        try:
+            scripted = torch.jit.load(str(p), map_location="cpu")
+        except Exception as exc:
+            raise CheckpointError(f"{p}: not a readable TorchScript archive ({exc})") from exc
+        return _from_mapping(str(p), "TorchScript (loaded with torch.jit.load: its code ran, trusted)",
+                             scripted.state_dict(), trusted_code=True)
+    try:
+        tensors = read_torchscript_tensors(p)
+    except TorchScriptRefused as exc:
+        raise CheckpointError(
+            f"{p}: refused: this TorchScript archive cannot be read without running its code ({exc}). Convert it "
+            f"where you trust it: torch.save(torch.jit.load(FILE).state_dict(), 'weights.pt'), or {TRUST_HINT}") from exc
+    except Exception as exc:  # zip/pickle errors on a damaged archive
+        raise CheckpointError(f"{p}: not a readable TorchScript archive ({type(exc).__name__}: "
+                              f"{str(exc)[:160]})") from exc
+    return _from_mapping(str(p), "TorchScript (tensors read, no code run)", tensors)
+
+
+def _pickle(p: Path, trust_code: bool) -> LoadedCheckpoint:
+    try:
+        with warnings.catch_warnings():  # torch warns about pickle protocols before failing on garbage
+            warnings.simplefilter("ignore", UserWarning)
+            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        fmt, trusted = "pickled state_dict (weights_only)", False
+    except Exception as exc:
+        names = pickle_globals(p)
+        unsafe = sorted({n for n in names or [] if not n.startswith(SAFE_GLOBAL_PREFIXES)})
+        if unsafe and trust_code:
+            try:
+                obj = torch.load(str(p), map_location="cpu", weights_only=False)
+            except Exception as exc2:
+                raise CheckpointError(f"{p}: not a readable PyTorch checkpoint ({type(exc2).__name__}: "
+                                      f"{str(exc2)[:160]})") from exc2
+            fmt, trusted = f"full pickle (its code ran, trusted: {', '.join(unsafe[:3])})", True
+        elif unsafe:
+            raise CheckpointError(
+                f"{p}: refused: loading this pickle would run code ({', '.join(unsafe[:5])}); it holds a whole "
+                "pickled model or custom objects. Save model.state_dict() instead, or export to .safetensors, "
+                f"or {TRUST_HINT}") from exc
+        else:
+            raise CheckpointError(f"{p}: not a readable PyTorch checkpoint (corrupted or truncated: "
+                                  f"{type(exc).__name__}: {str(exc).splitlines()[-1][:160] if str(exc) else ''})") from exc
+    info = obj.get("wmstudio") if isinstance(obj, Mapping) else None
+    return _from_mapping(str(p), fmt, _unnest(obj, p), info=info if isinstance(info, dict) else {},
+                         trusted_code=trusted)
+
+
+def read_checkpoint(path: str | Path, trust_code: bool = False) -> LoadedCheckpoint:
+    """Read the tensors of a checkpoint file in any supported form, CPU-side, running nothing from it
+    unless ``trust_code``.
 
     ``RUN.h5:STAGE`` (or ``RUN.h5`` for its last stage with weights) reads a stage's weights from a
     wmstudio run log, so a later experiment can start from the watermarked model of an earlier one.
@@ -128,51 +250,45 @@ def load_state_dict_file(path: str | Path) -> dict[str, torch.Tensor]:
     if not p.is_file():
         raise CheckpointError(f"{p}: no such checkpoint file")
     if p.suffix == ".safetensors":
-        from safetensors import SafetensorError
-        from safetensors.torch import load_file
-
-        try:
-            return _strip_prefixes(load_file(str(p), device="cpu"))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{p}: not a readable safetensors file ({exc})") from exc
+        return _safetensors(p)
     if _is_torchscript(p):
-        try:
-            scripted = torch.jit.load(str(p), map_location="cpu")
-        except Exception as exc:
-            raise CheckpointError(f"{p}: not a readable TorchScript archive ({exc})") from exc
-        return _strip_prefixes(dict(scripted.state_dict()))
-    try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols before failing on garbage
-            warnings.simplefilter("ignore", UserWarning)
-            obj = torch.load(str(p), map_location="cpu", weights_only=True)
-    except Exception as exc:
-        names = pickle_globals(p)
-        unsafe = sorted({n for n in names or [] if not n.startswith(SAFE_GLOBAL_PREFIXES)})
-        if unsafe:
-            raise CheckpointError(
-                f"{p}: refused: loading this pickle would run code ({', '.join(unsafe[:5])}); it holds a whole "
-                "pickled model or custom objects. Save model.state_dict() instead, or export to .safetensors") from exc
-        raise CheckpointError(f"{p}: not a readable PyTorch checkpoint (corrupted or truncated: "
-                              f"{type(exc).__name__}: {str(exc).splitlines()[-1][:160] if str(exc) else ''})") from exc
-    return _strip_prefixes(_unnest(obj, p))
+        return _torchscript(p, trust_code)
+    return _pickle(p, trust_code)
 
 
-def load_checkpoint(model: nn.Module, path: str | Path, strict: bool = True) -> list[str]:
-    """Load ``path`` into ``model``. Returns warnings (non-strict mismatches); raises on errors."""
-    sd = load_state_dict_file(path)
+def load_state_dict_file(path: str | Path, trust_code: bool = False) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint (see ``read_checkpoint``)."""
+    return read_checkpoint(path, trust_code).tensors
+
+
+def load_checkpoint(model: nn.Module, path: str | Path | LoadedCheckpoint, strict: bool = True,
+                    trust_code: bool = False) -> list[str]:
+    """Load a checkpoint into ``model``. Returns warnings (non-strict mismatches, trusted code); raises on errors.
+
+    ``path`` may be an already read ``LoadedCheckpoint`` (the pre-flight check reads it once).
+    """
+    ckpt = path if isinstance(path, LoadedCheckpoint) else read_checkpoint(path, trust_code)
+    fit = compare(model, ckpt.tensors, ckpt.metadata)
+    if not fit.fits(strict):
+        raise CheckpointError(f"{ckpt.source}: does not fit the model ({type(model).__name__}):\n"
+                              + describe_mismatch(model, fit, ckpt.tensors))
     own = model.state_dict()
-    missing = [k for k in own if k not in sd]
-    unexpected = [k for k in sd if k not in own]
-    mismatched = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {tuple(own[k].shape)}"
-                  for k in own if k in sd and sd[k].shape != own[k].shape]
-    problems = []
-    if mismatched:
-        problems.append("shape mismatches: " + "; ".join(mismatched[:10]))
-    if missing:
-        problems.append(f"missing keys ({len(missing)}): {', '.join(missing[:10])}")
-    if unexpected:
-        problems.append(f"unexpected keys ({len(unexpected)}): {', '.join(unexpected[:10])}")
-    if mismatched or (strict and problems):
-        raise CheckpointError(f"{path}: does not fit the model: " + " | ".join(problems))
-    model.load_state_dict({k: v for k, v in sd.items() if k in own}, strict=False)
-    return [f"{path}: {p}" for p in problems]
+    state = {k: v for k, v in ckpt.tensors.items() if k in own}
+    if ckpt.metadata is not None:
+        state = _with_metadata(state, ckpt.metadata)
+    model.load_state_dict(state, strict=False)
+    notes = []
+    if ckpt.trusted_code:
+        notes.append(f"{ckpt.source}: loaded as {ckpt.format} (model.trust_checkpoint_code = true)")
+    if not fit.clean:
+        notes.append(f"{ckpt.source}: does not match the model exactly (model.strict = false):\n"
+                     + describe_mismatch(model, fit, ckpt.tensors))
+    return notes
+
+
+def _with_metadata(state: dict[str, torch.Tensor], metadata: dict[str, Any]) -> dict[str, torch.Tensor]:
+    from collections import OrderedDict
+
+    out: OrderedDict[str, torch.Tensor] = OrderedDict(state)
+    out._metadata = metadata  # type: ignore[attr-defined]  # module versions: BatchNorm fills old num_batches_tracked
+    return out

@@ -1,0 +1,169 @@
+"""The model and its checkpoint, checked before any data is decoded.
+
+Decoding a large image archive takes minutes; a checkpoint that does not fit the model (or is
+refused) should fail in a second. ``preflight_checkpoint`` reads the checkpoint once, learns the
+data set's channels, class count and image size cheaply (a table for the built-in and torchvision
+sets, a directory or archive listing and one image header for ImageFolder trees), builds the model
+and checks the checkpoint against it. The tensors it read are handed on, so the file is read once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tarfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from wmstudio.config import DataSection, ExperimentConfig
+from wmstudio.errors import CheckpointError
+from wmstudio.models.checkpoint import LoadedCheckpoint, load_checkpoint, read_checkpoint
+from wmstudio.models.fit import compare, describe_mismatch
+
+# channels, classes, side of the built-in and torchvision data sets
+NATIVE_DIMS = {"digits": (1, 10, 8), "cifar10": (3, 10, 32), "cifar100": (3, 100, 32), "mnist": (1, 10, 28),
+               "fashion-mnist": (1, 10, 28), "svhn": (3, 10, 32)}
+
+
+@dataclass
+class DataDims:
+    channels: int
+    num_classes: int
+    size: int
+    exact_size: bool  # False: the size is a guess (the loader decides), so shapes are checked after the data
+
+
+def _first_image_size(data: bytes) -> int | None:
+    import io
+
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            return int(img.size[1])
+    except Exception:  # noqa: BLE001 - a bad image is reported by the data loader, with its name
+        return None
+
+
+def _imagefolder_dims(d: DataSection) -> DataDims | None:
+    from wmstudio.data.imagefolder import IMAGE_SUFFIXES, _is_archive, _split_entry
+
+    root = Path(d.root).expanduser()
+    classes: set[str] = set()
+    first: bytes | None = None
+    if root.is_dir():
+        train = root / "train"
+        if not train.is_dir():
+            return None
+        for class_dir in sorted(p for p in train.iterdir() if p.is_dir()):
+            images = [f for f in sorted(class_dir.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+            if images:
+                classes.add(class_dir.name)
+                if first is None and not d.image_size:
+                    first = images[0].read_bytes()
+    elif _is_archive(root):
+        with tarfile.open(root, mode="r:*") as tar:  # names only: the stream is read, no image decoded
+            for member in tar:
+                entry = _split_entry(tuple(p for p in member.name.split("/") if p)) if member.isfile() else None
+                if entry is None or entry[0] != "train":
+                    continue
+                classes.add(entry[1])
+                if first is None and not d.image_size:
+                    fh = tar.extractfile(member)
+                    first = fh.read() if fh is not None else None
+    else:
+        return None
+    if not classes:
+        return None
+    size = d.image_size or (_first_image_size(first) if first else None)
+    return DataDims(3, len(classes), size or 32, exact_size=bool(d.image_size))
+
+
+def probe_dims(d: DataSection) -> DataDims | None:
+    """Channels, classes and image size of the configured data, without decoding it; None when unknown."""
+    if d.dataset in NATIVE_DIMS:
+        c, k, s = NATIVE_DIMS[d.dataset]
+        return DataDims(c, k, d.image_size or s, exact_size=not d.image_size or d.image_size == s)
+    if d.dataset == "imagefolder":
+        try:
+            return _imagefolder_dims(d)
+        except (OSError, tarfile.TarError, EOFError):
+            return None  # the data loader reports the broken archive with its name
+    return None
+
+
+def preflight_checkpoint(cfg: ExperimentConfig) -> LoadedCheckpoint | None:
+    """Read ``model.checkpoint`` and check it against the model, before the data. None without a checkpoint.
+
+    Raises CheckpointError (refused, unreadable, does not fit) or ConfigError (the model cannot be built).
+    """
+    if not cfg.model.checkpoint:
+        return None
+    ckpt = read_checkpoint(cfg.model.checkpoint, cfg.model.trust_checkpoint_code)
+    dims = probe_dims(cfg.data)
+    if dims is None:
+        return ckpt  # checked against the model once the data is loaded
+    from wmstudio.pipeline import build_from_config
+
+    with torch.random.fork_rng(devices=[]):  # the run's own model is built later from the same seed
+        model = build_from_config(cfg, dims.channels, dims.num_classes, dims.size)
+    if dims.exact_size:
+        load_checkpoint(model, ckpt, cfg.model.strict)
+        return ckpt
+    fit = compare(model, ckpt.tensors, ckpt.metadata)
+    fit.shapes = _size_independent(model, fit.shapes)  # the rest is checked once the data fixes the size
+    if not fit.fits(cfg.model.strict):
+        raise CheckpointError(f"{ckpt.source}: does not fit the model ({type(model).__name__}):\n"
+                              + describe_mismatch(model, fit, ckpt.tensors))
+    return ckpt
+
+
+def _size_independent(model: torch.nn.Module, shapes: list[tuple[str, tuple[int, ...], tuple[int, ...]]]) \
+        -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
+    """Shape differences the image size cannot explain: convolution kernels, and the head's class count."""
+    from wmstudio.models.fit import head_name
+
+    head = head_name(model)
+    keep = []
+    for key, ck, mo in shapes:
+        is_head = head is not None and key in (f"{head}.weight", f"{head}.bias")
+        if len(mo) == 4 or (is_head and ck[:1] != mo[:1]):
+            keep.append((key, ck, mo))
+    return keep
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def model_record(cfg: ExperimentConfig, ckpt: LoadedCheckpoint | None) -> dict[str, Any]:
+    """What the log records about the model and its starting weights (shown by ``wmstudio inspect``)."""
+    m = cfg.model
+    if m.file:
+        model = {"kind": "file", "file": str(Path(m.file).expanduser().resolve()), "factory": m.factory}
+    else:
+        model = {"kind": "torchvision" if m.arch.startswith("torchvision:") else "registry", "arch": m.arch}
+    model["options"] = dict(m.options)
+    record: dict[str, Any] = {"model": model, "checkpoint": None}
+    if ckpt is not None:
+        path = Path(ckpt.source)
+        record["checkpoint"] = {"source": ckpt.source, "format": ckpt.format, "tensors": len(ckpt.tensors),
+                                "trusted_code": ckpt.trusted_code,
+                                "trust_checkpoint_code": bool(m.trust_checkpoint_code),
+                                "sha256": _sha256(path) if path.is_file() else ""}
+    return record
+
+
+def record_model(log_path: str | Path, cfg: ExperimentConfig, ckpt: LoadedCheckpoint | None) -> None:
+    """Store ``model_record`` as the log's ``model_json`` attribute."""
+    from wmstudio.runlog import open_log
+
+    with open_log(Path(log_path), "a") as f:
+        f.attrs["model_json"] = json.dumps(model_record(cfg, ckpt))
