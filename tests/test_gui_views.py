@@ -6,6 +6,8 @@ landscape is needed.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pyqtgraph as pg
 from gui_helpers import colour_box, image_array, make_window, show_synthetic_run
@@ -87,3 +89,41 @@ def test_exported_png_legend_has_the_screen_proportions(qtbot, tmp_path) -> None
     exported = colour_box(image_array(QImage(str(tmp_path / "figs" / "loss.png"))), colour)
     assert shown is not None and exported is not None
     np.testing.assert_allclose(exported, shown, atol=0.01)
+
+
+def _axis_ticks(axis) -> list[tuple[float, str]]:  # noqa: ANN001
+    lo, hi = axis.range
+    out = []
+    for spacing, values in axis.tickValues(lo, hi, axis.height()):
+        out += zip(values, axis.tickStrings(values, axis.autoSIPrefixScale, spacing), strict=True)
+    return out
+
+
+def _read_power(label: str) -> int:
+    digits = label.translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789"))
+    return 0 if label == "1" else int(digits.removeprefix("10"))
+
+
+def test_p_value_axis_reads_whole_decades_without_a_factor(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    qtbot.wait(50)
+    axis = win.metrics_view.pval.getAxis("left")
+    for filled in (False, True):
+        if filled:
+            show_synthetic_run(win)  # p-values down to 10^-60
+            win.series.eval_rows[-1]["p_value"] = 1e-300  # and one at the floor the plot clips to
+            win.metrics_view.revision = -1
+            win._show_all(win.series)
+            qtbot.wait(50)
+        ticks = _axis_ticks(axis)
+        assert "x1e" not in axis.labelString() and "(" not in axis.labelString()
+        assert 2 <= len(ticks) <= max(2, axis.height() // 20), ticks
+        for value, label in ticks:
+            assert re.fullmatch(r"1|10⁻[⁰¹²³⁴⁵⁶⁷⁸⁹]+", label), ticks  # no 2 3 4 … 9, no positive powers
+            assert _read_power(label) == round(value) and value == round(value), (value, label)
+        steps = np.diff([v for v, _ in ticks])
+        assert (steps == steps[0]).all()  # evenly spaced
+        assert axis.range[1] <= np.log10(2.0)  # the view does not run above p = 1
+    assert min(v for v, _ in ticks) <= -250
