@@ -104,3 +104,25 @@ def colour_box(rgba: np.ndarray, colour: str, tol: int = 60) -> tuple[float, flo
         return None
     h, w = near.shape
     return xs.min() / w, xs.max() / w, ys.min() / h, ys.max() / h
+
+
+def fake_landscape(kind: str = "plane", name: str = "", n: int = 9, status: str = "finished",
+                   done: bool = True):  # noqa: ANN201
+    """A small in-memory landscape (no engine): a bowl, three models, an embed path on the map and a
+    pretrain path far off it; ``kind='line'`` gives a 1D path with t from -0.1 to 0.6."""
+    from wmstudio.landscape.spec import METRICS, LandscapeSpec
+    from wmstudio.landscape.store import Landscape
+
+    if kind == "line":
+        t = np.linspace(-0.1, 0.6, n)
+        metrics = {m: (1 - t if m.endswith("acc") else 1 + 4 * t ** 2) for m in METRICS}
+        return Landscape(name or "line-1", "line", status, LandscapeSpec(kind="line"), {}, metrics,
+                         np.full(n, done), {"t": t}, ["embed", "finetune", "restore"], np.array([0.0, 0.25, 0.5]))
+    x = y = np.linspace(-1.0, 1.0, n)
+    bowl = x[None, :] ** 2 + y[:, None] ** 2
+    metrics = {m: (1 - bowl / 2 if m.endswith("acc") else bowl + 0.1) for m in METRICS}
+    trajectories = {"embed": {"xy": np.array([[-0.5, -0.5], [0.0, 0.0], [0.5, 0.2]])},
+                    "pretrain": {"xy": np.array([[40.0, 40.0], [41.0, 39.0]])}}
+    return Landscape(name or f"{kind}-{n}", kind, status, LandscapeSpec(kind=kind), {}, metrics,
+                     np.full((n, n), done), {"x": x, "y": y}, ["embed", "finetune", "restore"],
+                     np.array([[0.0, 0.0], [0.5, 0.2], [-0.3, 0.4]]), trajectories)

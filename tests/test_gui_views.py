@@ -7,15 +7,28 @@ landscape is needed.
 from __future__ import annotations
 
 import re
+import shutil
+from types import SimpleNamespace
 
 import numpy as np
 import pyqtgraph as pg
-from gui_helpers import colour_box, image_array, make_window, show_synthetic_run
-from PySide6.QtCore import QSize
+import pytest
+from gui_helpers import (
+    colour_box,
+    curve_data,
+    fake_landscape,
+    image_array,
+    make_window,
+    show_synthetic_run,
+)
+from PySide6.QtCore import QPointF, QSize
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
+from wmstudio.events import LandscapeFinished, LandscapePoints
+from wmstudio.gui.landscape_view import LandscapeMeta
 from wmstudio.gui.theme import plot_colors
+from wmstudio.landscape.spec import METRICS
 
 OTHER_TITLES = {"accuracy": ("Loss", "Verification p-value"), "loss": ("Accuracy", "Verification p-value"),
                 "p_value": ("Accuracy", "Loss")}
@@ -127,3 +140,133 @@ def test_p_value_axis_reads_whole_decades_without_a_factor(qtbot, tmp_path) -> N
         assert (steps == steps[0]).all()  # evenly spaced
         assert axis.range[1] <= np.log10(2.0)  # the view does not run above p = 1
     assert min(v for v, _ in ticks) <= -250
+
+
+def _assert_landscape_views_empty(lv) -> None:  # noqa: ANN001
+    assert lv.ls is None and lv.status.text() == "no landscape" and lv.hover.text().strip() == ""
+    assert lv.image.image is None
+    assert not lv.trajectory_items and not lv.model_labels and len(lv.map.legend.items) == 0
+    assert len(lv.models_item.data) == 0
+    assert all(len(curve_data(c)[0]) == 0 for c in lv.path_curves.values()) and not lv.path_lines
+    assert lv.stored.count() == 0 and not lv.has_3d
+
+
+def test_landscape_views_are_cleared_for_another_log_and_a_new_run(qtbot, tmp_path, demo_copy) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    assert win.open_log(demo_copy)
+    other = shutil.copy(demo_copy, tmp_path / "other.h5")
+    for switch in ("open", "run"):
+        lv.show_landscape(fake_landscape("line"))
+        lv.show_landscape(fake_landscape("plane"))
+        lv._hover((lv.map.vb.mapViewToScene(QPointF(0.0, 0.0)),))
+        assert lv.image.image is not None and lv.trajectory_items and "trigger-set loss" in lv.hover.text()
+        assert "landscape_2d" in win.all_plots()
+        if switch == "open":
+            assert win.open_log(other)
+        else:
+            win._start_job = lambda kind, job: None  # the run itself is not the point here
+            assert win.start_run() is not None
+        _assert_landscape_views_empty(lv)
+        assert not {"landscape_2d", "landscape_path"} & set(win.all_plots())
+        win.menuBar().actions()[0].menu().aboutToShow.emit()
+        assert not win.export_3d_action.isEnabled()
+
+
+def test_landscape_status_and_hover_describe_the_shown_surface(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    lv.show_landscape(fake_landscape("plane", "first"))
+    assert lv.status.text().startswith("first") and "81/81" in lv.status.text()
+    lv._hover((lv.map.vb.mapViewToScene(QPointF(1.0, 1.0)),))
+    first = lv.hover.text()
+    assert "2.1" in first  # the loss at the corner of the bowl
+    second = fake_landscape("plane", "second")
+    for m in second.metrics:
+        second.metrics[m] = second.metrics[m] * 0 + 7.0
+    lv.show_landscape(second)
+    assert lv.status.text().startswith("second") and lv.hover.text().strip() == ""
+    lv._hover((lv.map.vb.mapViewToScene(QPointF(1.0, 1.0)),))
+    assert "7" in lv.hover.text() and lv.hover.text() != first
+
+
+def test_landscape_progress_reaches_the_status_bar_and_replaces_an_old_failure(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.log_path = tmp_path / "run.h5"
+    win.progress_label.setText("failed")  # what an earlier failed landscape left
+    win.progress.setRange(0, 100)
+    win.progress.setValue(48)
+    ls = fake_landscape("plane", "plane-3", n=3, done=False)
+    seen: list[tuple[str, str, int]] = []
+
+    def job(callback, _control):  # noqa: ANN001, ANN202
+        callback(LandscapeMeta(ls))
+        for k in range(3):
+            idx = tuple(range(3 * k, 3 * k + 3))
+            callback(LandscapePoints("plane-3", 0, idx, {m: (0.5,) * 3 for m in METRICS}, 3 * k + 3, 9))
+        callback(LandscapeFinished("plane-3", "finished", 0.1))
+        return SimpleNamespace(status="finished")
+
+    original = win._landscape_progress
+
+    def spy(events):  # noqa: ANN001, ANN202
+        original(events)
+        seen.append((win.statusBar().currentMessage(), win.progress_label.text(), win.progress.value()))
+
+    win._landscape_progress = spy
+    win._refresh_landscapes = lambda: None  # the fake landscape is not in a file
+    win._start_job("landscape", job)
+    assert win.progress_label.text() != "failed" and win.progress.value() != 48
+    qtbot.waitUntil(lambda: win.job is None, timeout=10_000)
+    assert any("9/9 points" in msg for msg, _, _ in seen), seen
+    assert "failed" not in win.progress_label.text() and "finished" in win.progress_label.text()
+    assert win.progress.value() == win.progress.maximum()
+    assert "finished" in win.statusBar().currentMessage()
+    assert lv_status_ok(win.landscape_view)
+
+
+def lv_status_ok(lv) -> bool:  # noqa: ANN001
+    return lv.status.text() != "no landscape" and "plane-3" in lv.status.text()
+
+
+def test_1d_path_plots_share_one_x_scale(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    win.tabs.setCurrentWidget(win.landscape_view)
+    win.landscape_view.show_landscape(fake_landscape("line"))
+    qtbot.wait(50)
+    lv = win.landscape_view
+    top, bottom = lv.path_loss.getAxis("bottom"), lv.path_acc.getAxis("bottom")
+    assert "x0.001" not in bottom.labelString() and "(x" not in bottom.labelString()
+    assert top.range == pytest.approx(bottom.range)
+    def major(axis) -> list[str]:  # noqa: ANN001
+        spacing, values = axis.tickValues(*axis.range, axis.width())[0]
+        return axis.tickStrings(values, axis.autoSIPrefixScale, spacing)
+
+    labels = major(bottom)
+    assert major(top) == labels
+    assert any(float(v) == pytest.approx(0.5) for v in labels if re.fullmatch(r"-?[\d.]+", v)), labels
+
+
+def test_map_legend_is_readable_and_lists_only_drawn_trajectories(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    lv.cmap.setCurrentText("magma")  # a dark colour map
+    lv.show_landscape(fake_landscape("plane"))
+    names = [label.text for _, label in lv.map.legend.items]
+    assert names == ["embed trajectory"]  # the pretrain path lies far outside this map
+    box = pg.mkBrush(lv.map.legend.opts["brush"]).color()
+    text = pg.mkColor(lv.map.legend.opts["labelTextColor"] or pg.getConfigOption("foreground"))
+    assert box.alpha() >= 200  # the colour map does not show through
+    assert abs(box.lightnessF() - text.lightnessF()) > 0.4
+
+
+def test_published_view_sets_the_kind_box(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    lv.kind.setCurrentText("random")
+    requested = []
+    lv.compute_requested.connect(requested.append)
+    lv._request_published()
+    assert requested and lv.kind.currentText() == requested[0].kind == "pca"
