@@ -21,7 +21,7 @@ from gui_helpers import (
     make_window,
     show_synthetic_run,
 )
-from PySide6.QtCore import QPointF, QSize
+from PySide6.QtCore import QPointF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 
@@ -270,3 +270,32 @@ def test_published_view_sets_the_kind_box(qtbot, tmp_path) -> None:
     lv.compute_requested.connect(requested.append)
     lv._request_published()
     assert requested and lv.kind.currentText() == requested[0].kind == "pca"
+
+
+def test_a_clicked_sweep_cell_keeps_its_colour(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.resize(1280, 720)
+    win.show()
+    win.tabs.setCurrentWidget(win.sweep_view)
+    sv = win.sweep_view
+    sv.folder, sv.axes = tmp_path, ["finetune.lr"]
+    sv.rows = [{"finetune.lr": lr, "status": "finished", "run_id": f"r{k}", "error": "",
+                "restore.trigger_acc": acc, "finetune.trigger_acc": acc, "restore.test_acc": acc,
+                "finetune.drift_rel": acc} for k, (lr, acc) in enumerate(((0.01, 0.2), (0.03, 0.9)))]
+    sv.draw()
+    qtbot.wait(50)
+    table = sv.table
+    for row in range(2):
+        item = table.item(row, 0)
+        rect = table.visualItemRect(item)
+        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.wait(50)
+        shot = image_array(table.viewport().grab().toImage())
+        ratio = shot.shape[1] / table.viewport().width()
+        cell = shot[int((rect.top() + 2) * ratio):int((rect.bottom() - 1) * ratio),
+                    int((rect.left() + 2) * ratio):int((rect.right() - 1) * ratio), :3].reshape(-1, 3)
+        colours, counts = np.unique(cell, axis=0, return_counts=True)
+        shown = colours[counts.argmax()]
+        want = item.background().color()
+        # (a faint hover tint is fine; a selection highlight replaces the colour: 70 levels off)
+        assert np.abs(shown.astype(int) - [want.red(), want.green(), want.blue()]).max() <= 15, (row, shown)

@@ -10,6 +10,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -53,6 +54,9 @@ class SweepView(QWidget):
         layout.addLayout(bar)
         self.table = QTableWidget()
         self.table.setToolTip("Each cell: the mean over the runs with those values; click to open the run")
+        # a cell's colour is its value: a selection highlight would paint over it, and cells are not editable
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         layout.addWidget(self.table, 1)
         self.hint = QLabel("Click a cell to open its run's plots.")
         layout.addWidget(self.hint)
