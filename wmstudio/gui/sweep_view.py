@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -57,6 +57,7 @@ class SweepView(QWidget):
         # a cell's colour is its value: a selection highlight would paint over it, and cells are not editable
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no current-cell tint either
         layout.addWidget(self.table, 1)
         self.hint = QLabel("Click a cell to open its run's plots.")
         layout.addWidget(self.hint)
