@@ -24,6 +24,7 @@ from gui_helpers import (
 from PySide6.QtCore import QPointF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QMenu
 
 from wmstudio.events import LandscapeFinished, LandscapePoints
 from wmstudio.gui.landscape_view import LandscapeMeta
@@ -299,3 +300,76 @@ def test_a_clicked_sweep_cell_keeps_its_colour(qtbot, tmp_path) -> None:
         want = item.background().color()
         # (a selection highlight replaces the colour: 70 levels off)
         assert np.abs(shown.astype(int) - [want.red(), want.green(), want.blue()]).max() <= 6, (row, shown)
+
+
+def test_the_form_section_keeps_its_rows_when_the_trigger_preview_fills(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.resize(1280, 720)
+    win.show()
+    qtbot.wait(50)
+    toolbox = win.form.toolbox
+
+    def hidden_rows_px() -> int:
+        page = toolbox.currentWidget()
+        return page.sizeHint().height() - page.visibleRegion().boundingRect().height()
+
+    for index in (0, 4):  # the run section, and the long embed section
+        toolbox.setCurrentIndex(index)
+        qtbot.wait(20)
+        before = hidden_rows_px()
+        images = np.random.default_rng(0).integers(0, 255, (36, 1, 8, 8), dtype=np.uint8)
+        win.trigger_grid.show_set(images, np.arange(36) % 10, "noise")
+        for _ in range(3):  # at once, and after the layout settles
+            qtbot.wait(10)
+            assert hidden_rows_px() <= max(before, 0) + 2, (index, before, hidden_rows_px())
+
+
+def test_error_dialogs_mention_the_run_log_only_when_one_was_written(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.form.set_value("model.checkpoint", str(tmp_path / "missing.safetensors"))
+    win.form._edited()
+    if win.form.error is not None:  # the form itself refuses it: the dialog then has no run behind it
+        win.save_config_dialog()
+    else:
+        out = win.start_run()
+        qtbot.waitUntil(lambda: win.job is None, timeout=60_000)
+        assert win._last_error is not None
+        if out.exists():
+            assert str(out) in win._last_error.informativeText()
+    assert "run log" not in win._last_error.informativeText() or win.log_path.exists()
+    # a config file that cannot be read: no run, no log
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[embed]\nepochs = 'many'\n")
+    win.load_config_file(bad)
+    assert "run log" not in win._last_error.informativeText()
+    # a landscape that fails keeps its points in the log, and says so
+    win.log_path = tmp_path / "run.h5"
+    win.log_path.write_bytes(b"")
+    win.job_kind = "landscape"
+    win._job_failed("landscape went wrong", "", True)
+    assert str(win.log_path) in win._last_error.informativeText()
+
+
+def test_the_runs_folder_is_saved_when_changed(qtbot, tmp_path, monkeypatch) -> None:
+    win = make_window(qtbot, tmp_path)
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getExistingDirectory", lambda *a, **k: str(folder))
+    win.choose_runs_dir()
+    # read back by another settings object, as the next start of the app would (no clean exit here)
+    from PySide6.QtCore import QSettings
+
+    again = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert again.value("runs_dir") == str(folder)
+
+
+def test_readme_shortcuts_match_the_tabs(qtbot, tmp_path) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    m = re.search(r"`Ctrl\+1\.\.(\d)` tabs", readme)
+    assert m, "the README lists the tab shortcuts as `Ctrl+1..N` tabs"
+    win = make_window(qtbot, tmp_path)
+    assert int(m[1]) == win.tabs.count()
+    shortcuts = {a.shortcut().toString() for menu in win.menuBar().findChildren(QMenu) for a in menu.actions()}
+    assert {f"Ctrl+{k}" for k in range(1, win.tabs.count() + 1)} <= shortcuts

@@ -406,9 +406,11 @@ class MainWindow(QMainWindow):
         self._finish_job()
         self.message(f"ERROR: {message}")
         self.progress_label.setText("failed")
-        if kind == "run" and self.log_path is not None and self.log_path.exists():
+        log = self.log_path if self.log_path is not None and self.log_path.exists() else None
+        if kind == "run" and log is not None:
             self._after_run()
-        self.show_error("The run failed" if kind == "run" else "The landscape failed", message, details, user_error)
+        self.show_error("The run failed" if kind == "run" else "The landscape failed", message, details, user_error,
+                        log)
 
     def _after_run(self) -> None:
         if self.log_path is None or not self.log_path.exists():
@@ -709,12 +711,16 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Runs folder", str(self.runs_dir))
         if folder:
             self.runs_dir = Path(folder)
+            self.settings.setValue("runs_dir", str(self.runs_dir))  # kept even if the app never exits cleanly
+            self.settings.sync()
             self.statusBar().showMessage(f"New runs go to {folder}", 5000)
 
     # ================================================================ errors and closing
-    def show_error(self, title: str, message: str, details: str = "", user_error: bool = True) -> None:
+    def show_error(self, title: str, message: str, details: str = "", user_error: bool = True,
+                   log: Path | None = None) -> None:
+        """A dialog; ``log`` is the run log that kept the work so far (said only when there is one)."""
         self.statusBar().showMessage(message, 10000)
-        box = error_box(self, title, message, details, user_error)
+        box = error_box(self, title, message, details, user_error, log)
         self._last_error = box
         box.open()
 
