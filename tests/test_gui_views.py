@@ -373,3 +373,30 @@ def test_readme_shortcuts_match_the_tabs(qtbot, tmp_path) -> None:
     assert int(m[1]) == win.tabs.count()
     shortcuts = {a.shortcut().toString() for menu in win.menuBar().findChildren(QMenu) for a in menu.actions()}
     assert {f"Ctrl+{k}" for k in range(1, win.tabs.count() + 1)} <= shortcuts
+
+
+def test_landscape_map_svg_draws_the_model_markers_where_the_png_does(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    win.tabs.setCurrentWidget(win.landscape_view)
+    win.landscape_view.show_landscape(fake_landscape("plane"))
+    qtbot.wait(50)
+    win.export_plots(tmp_path / "figs")
+    png = QImage(str(tmp_path / "figs" / "landscape_2d.png"))
+    svg_path = tmp_path / "figs" / "landscape_2d.svg"
+    marker = "#e53935"  # the models' red (the colour map has no red)
+    shown = colour_box(_screen(win.landscape_view.map), marker)
+    ours, theirs = colour_box(image_array(png), marker), colour_box(_render_svg(svg_path, png.size()), marker)
+    assert shown is not None and ours is not None and theirs is not None
+    h, w = _screen(win.landscape_view.map).shape[:2]
+    tol = np.array([5 / w, 5 / w, 5 / h, 5 / h])  # 5 screen pixels
+    for got in (ours, theirs):
+        assert (np.abs(np.subtract(got, shown)) <= tol).all(), (np.round(shown, 4), np.round(ours, 4), np.round(theirs, 4))
+
+    def red_share(a: np.ndarray) -> float:  # the markers' area, as a share of the picture
+        return float((np.abs(a[..., :3].astype(int) - [0xE5, 0x39, 0x35]).sum(-1) < 60).mean())
+
+    # one marker per model, drawn as a shape (not the whole symbol atlas pasted at every model)
+    assert red_share(_render_svg(svg_path, png.size())) == pytest.approx(red_share(image_array(png)), rel=0.35)
+    assert "clip-path" in svg_path.read_text()  # the map's content is clipped to its axes (SVG 1.1)

@@ -61,10 +61,25 @@ def _alone(item: QGraphicsItem) -> Iterator[None]:
             other.setOpacity(opacity)
 
 
+@contextmanager
+def _export_mode(item: QGraphicsItem, painter: QPainter) -> Iterator[None]:
+    """pyqtgraph's export mode for the items drawn: scatter symbols are drawn as shapes rather
+    than copied from the on-screen pixmap atlas (which an SVG would hold whole at every point)."""
+    items = [i for i in item.scene().items() if hasattr(i, "setExportMode")]
+    opts = {"antialias": True, "background": _background(item), "painter": painter}
+    for i in items:
+        i.setExportMode(True, opts)
+    try:
+        yield
+    finally:
+        for i in items:
+            i.setExportMode(False)
+
+
 def _render(item: QGraphicsItem, painter: QPainter, source: QRectF) -> None:
     painter.setRenderHint(QPainter.RenderHint.Antialiasing)
     painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
-    with _alone(item):
+    with _alone(item), _export_mode(item, painter):
         item.scene().render(painter, QRectF(0, 0, source.width(), source.height()), source,
                             Qt.AspectRatioMode.IgnoreAspectRatio)
 
@@ -90,7 +105,7 @@ def _export_svg(item: QGraphicsItem, path: Path) -> None:
     (pyqtgraph's SVGExporter post-processes the XML and fails on the path syntax newer Qt writes.)
     """
     source = item.sceneBoundingRect()
-    gen = QSvgGenerator()
+    gen = QSvgGenerator(QSvgGenerator.SvgVersion.Svg11)  # SVG 1.1 keeps clipping: plots stay inside their axes
     gen.setFileName(str(path))
     gen.setResolution(QPicture().logicalDpiX())  # pyqtgraph's axes replay QPictures recorded at this DPI
     gen.setSize(QSize(int(source.width()), int(source.height())))

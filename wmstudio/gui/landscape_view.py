@@ -221,7 +221,7 @@ class LandscapeView(QWidget):
     @property
     def has_3d(self) -> bool:
         """Whether a 3D surface is drawn (and so can be exported)."""
-        return self.gl_view is not None and self.gl_surface is not None and self.gl_surface.isVisible() \
+        return self.gl_view is not None and self.gl_surface is not None and self.gl_surface.visible() \
             and self.ls is not None and self.ls.is_2d and bool(self.ls.done.any())
 
     def describe(self) -> str:
