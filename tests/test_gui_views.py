@@ -400,3 +400,60 @@ def test_landscape_map_svg_draws_the_model_markers_where_the_png_does(qtbot, tmp
     # one marker per model, drawn as a shape (not the whole symbol atlas pasted at every model)
     assert red_share(_render_svg(svg_path, png.size())) == pytest.approx(red_share(image_array(png)), rel=0.35)
     assert "clip-path" in svg_path.read_text()  # the map's content is clipped to its axes (SVG 1.1)
+
+
+def test_map_legend_is_hidden_when_empty_and_skips_paths_that_are_dots_at_its_scale(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    assert not lv.map.legend.isVisible()  # no landscape: no empty legend box
+    ls = fake_landscape("random")
+    ls.trajectories["finetune"] = {"xy": np.array([[0.001, 0.0], [0.002, 0.001]])}  # across the plane, not in it
+    lv.show_landscape(ls)
+    assert lv.map.legend.isVisible()
+    assert [label.text for _, label in lv.map.legend.items] == ["embed trajectory"]
+    lv.clear()
+    assert not lv.map.legend.isVisible()
+
+
+def test_a_1d_landscape_leaves_the_2d_views_empty_and_says_why(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    lv.show_landscape(fake_landscape("plane"))
+    lv.show_landscape(fake_landscape("line"))
+    assert lv.image.image is None and not lv.trajectory_items and len(lv.models_item.data) == 0
+    assert "1D path" in lv.surface_note.text() and not lv.surface_note.isHidden()
+    assert "1D path" in lv.map.titleLabel.text
+    lv.show_landscape(fake_landscape("plane"))
+    assert lv.surface_note.isHidden() and lv.image.image is not None
+
+
+def test_opening_a_log_makes_the_progress_row_speak_of_it(qtbot, tmp_path, demo_copy) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.progress_label.setText("finished: some-other-run.h5")
+    win.progress.setRange(0, 100)
+    win.progress.setValue(48)
+    assert win.open_log(demo_copy)
+    assert demo_copy.name in win.progress_label.text() and "other" not in win.progress_label.text()
+    assert win.progress.value() == win.progress.maximum()  # a finished log
+    assert demo_copy.name in win.statusBar().currentMessage()
+
+
+def test_an_error_escaping_a_slot_is_shown_not_lost(qtbot, tmp_path, monkeypatch) -> None:
+    import sys
+
+    from PySide6.QtCore import QTimer
+
+    from wmstudio.gui.app import install_error_hook
+
+    win = make_window(qtbot, tmp_path)
+    monkeypatch.setattr(sys, "excepthook", lambda *a: None)  # the test's own terminal stays quiet
+    install_error_hook(win)
+    win._last_error = None
+
+    def broken() -> None:
+        raise RuntimeError("a bug in a slot")
+
+    QTimer.singleShot(0, broken)
+    qtbot.waitUntil(lambda: win._last_error is not None, timeout=5000)
+    assert "a bug in a slot" in win._last_error.text() and "bug" in win._last_error.informativeText()
+    assert win.isEnabled()

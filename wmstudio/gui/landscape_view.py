@@ -43,6 +43,7 @@ def legend_brush() -> pg.QtGui.QBrush:
 
 def legend_text() -> pg.QtGui.QColor:
     return pg.mkColor(pg.getConfigOption("foreground"))
+VISIBLE_SPAN = 0.01  # a trajectory spanning less than this share of the map is a dot: not drawn nor listed
 TRAJECTORY_COLORS = {"pretrain": "#bbbbbb", "embed": "#4fc3f7", "finetune": "#ff7043", "restore": "#66bb6a"}
 
 
@@ -132,6 +133,7 @@ class LandscapeView(QWidget):
         self.colorbar.setImageItem(self.image, insert_in=self.map)
         self.map.addLegend(offset=(10, 10), labelTextSize="9pt", brush=legend_brush(), pen=pg.mkPen(legend_text()),
                            labelTextColor=legend_text())
+        self.map.legend.setVisible(False)  # shown once there is a trajectory to list
         self.models_item = pg.ScatterPlotItem(size=14, pen=pg.mkPen("w", width=1.5), brush=pg.mkBrush("#e53935"))
         self.map.addItem(self.models_item)
         self.model_labels: list[pg.TextItem] = []
@@ -144,6 +146,9 @@ class LandscapeView(QWidget):
         self.tabs.addTab(map_page, "2D map")
         self.surface_page = QWidget()
         self.surface_layout = QVBoxLayout(self.surface_page)
+        self.surface_note = QLabel("")  # says why the surface is empty, when it is
+        self.surface_note.setVisible(False)
+        self.surface_layout.addWidget(self.surface_note)
         self.tabs.addTab(self.surface_page, "3D surface")
         ok, reason = opengl_status()
         self.gl_reason = reason
@@ -160,7 +165,8 @@ class LandscapeView(QWidget):
         self.path_acc.setLabel("bottom", "distance along the path (parameter space)")
         self.path_curves = {}
         for plot, kind in ((self.path_loss, "loss"), (self.path_acc, "acc")):
-            plot.addLegend(offset=(-10, 10), labelTextSize="9pt")
+            plot.addLegend(offset=(-10, 10), labelTextSize="9pt", brush=legend_brush(), pen=pg.mkPen(legend_text()),
+                           labelTextColor=legend_text())
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.getAxis("bottom").enableAutoSIPrefix(False)  # both plots read the same distances
             self.path_curves[f"test_{kind}"] = plot.plot(pen=pg.mkPen("#2f7ed8", width=2), name=f"clean {kind}")
@@ -217,6 +223,7 @@ class LandscapeView(QWidget):
             self.gl_models.setData(pos=np.zeros((0, 3)))
         self.status.setText("no landscape")
         self.hover.setText(" ")
+        self.surface_note.setVisible(False)
 
     @property
     def has_3d(self) -> bool:
@@ -244,6 +251,17 @@ class LandscapeView(QWidget):
         self.ls = ls
         self.status.setText(self.describe())
         self.hover.setText(" ")
+        self.surface_note.setText("" if ls.is_2d else f"'{ls.name}' is a 1D path: the 3D surface and the 2D map "
+                                  "show 2D landscapes; see the 1D path tab.")
+        self.surface_note.setVisible(not ls.is_2d)
+        if not ls.is_2d:  # the 2D views hold nothing of a path
+            self.image.clear()
+            self._clear_overlays()
+            self.models_item.setData(pos=np.zeros((0, 2)))
+            self.map.setTitle(f"'{ls.name}' is a 1D path: see the 1D path tab")
+            if self.gl_surface is not None:
+                self.gl_surface.setVisible(False)
+                self.gl_models.setData(pos=np.zeros((0, 3)))
         if self.stored.findText(ls.name) < 0:
             self.stored.addItem(ls.name)
         self.stored.setCurrentText(ls.name)
@@ -328,6 +346,7 @@ class LandscapeView(QWidget):
         self.model_labels, self.trajectory_items = [], []
         if self.map.legend is not None:
             self.map.legend.clear()
+            self.map.legend.setVisible(False)
 
     def _draw_overlays(self, ls: Landscape) -> None:
         self._clear_overlays()
@@ -335,9 +354,12 @@ class LandscapeView(QWidget):
         for stage, tr in ls.trajectories.items():
             xy = np.asarray(tr["xy"], dtype=np.float64).reshape(-1, 2)
             xy = xy[np.isfinite(xy).all(axis=1)]
-            inside = (xy[:, 0] >= x[0]) & (xy[:, 0] <= x[-1]) & (xy[:, 1] >= y[0]) & (xy[:, 1] <= y[-1])
-            if not inside.any():
-                continue  # nothing of it would show on this map: neither drawn nor listed
+            inside = xy[(xy[:, 0] >= x[0]) & (xy[:, 0] <= x[-1]) & (xy[:, 1] >= y[0]) & (xy[:, 1] <= y[-1])]
+            span = np.ptp(inside, axis=0) if len(inside) else np.zeros(2)
+            if not len(inside) or (span[0] < VISIBLE_SPAN * (x[-1] - x[0]) and span[1] < VISIBLE_SPAN * (y[-1] - y[0])):
+                # off this map, or a dot at its scale (a path that runs across the plane, not in it,
+                # as on random directions): neither drawn nor listed
+                continue
             color = TRAJECTORY_COLORS.get(stage, "#ffffff")
             item = self.map.plot(xy[:, 0], xy[:, 1], pen=pg.mkPen(color, width=2), symbol="o", symbolSize=4,
                                  symbolPen=pg.mkPen(color), symbolBrush=pg.mkBrush(color), name=f"{stage} trajectory")
@@ -350,6 +372,8 @@ class LandscapeView(QWidget):
             t.setPos(float(mx), float(my))
             self.map.addItem(t)
             self.model_labels.append(t)
+        if self.map.legend is not None:
+            self.map.legend.setVisible(bool(self.trajectory_items))  # no empty box
         self.map.setRange(xRange=(x[0], x[-1]), yRange=(y[0], y[-1]), padding=0.02)
 
     def _draw_path(self, ls: Landscape) -> None:

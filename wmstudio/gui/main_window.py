@@ -399,7 +399,8 @@ class MainWindow(QMainWindow):
                 self.progress.setRange(0, 1)
                 self.progress.setValue(1)
             self.progress_label.setText(f"{what}: {status}")
-            self.statusBar().showMessage(f"{what} {status}" + (f" ({self.landscape_view.describe()})" if ls else ""))
+            points = f": {int(ls.done.sum())}/{ls.done.size} points" if ls is not None else ""
+            self.statusBar().showMessage(f"{what} {status}{points}")
 
     def _job_failed(self, message: str, details: str, user_error: bool) -> None:
         kind = self.job_kind
@@ -525,6 +526,11 @@ class MainWindow(QMainWindow):
             self._show_log_trigger()
             self._refresh_landscapes()
             self._update_buttons()
+            # the progress row and status bar now speak of this log, not of the last job
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1 if series.log_status == "finished" else 0)
+            self.progress_label.setText(f"opened: {path.name} ({series.log_status or 'unknown status'})")
+            self.statusBar().showMessage(f"Opened {path}")
             if series.log_status == "running":
                 self.follow_timer.start()
                 self.statusBar().showMessage(f"{path.name} is still being written: following it")
