@@ -457,3 +457,16 @@ def test_an_error_escaping_a_slot_is_shown_not_lost(qtbot, tmp_path, monkeypatch
     qtbot.waitUntil(lambda: win._last_error is not None, timeout=5000)
     assert "a bug in a slot" in win._last_error.text() and "bug" in win._last_error.informativeText()
     assert win.isEnabled()
+
+
+def test_sweep_headers_tell_two_axes_with_the_same_short_name_apart(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    sv = win.sweep_view
+    sv.folder, sv.axes = tmp_path, ["finetune.lr", "restore.lr"]
+    sv.rows = [{"finetune.lr": a, "restore.lr": b, "status": "finished", "run_id": f"r{a}{b}", "error": "",
+                "restore.trigger_acc": 0.5, "finetune.trigger_acc": 0.5, "restore.test_acc": 0.5,
+                "finetune.drift_rel": 0.5} for a in (0.01, 0.03) for b in (0.001, 0.003)]
+    sv.draw()
+    rows = [sv.table.verticalHeaderItem(i).text() for i in range(2)]
+    cols = [sv.table.horizontalHeaderItem(j).text() for j in range(2)]
+    assert rows == ["finetune.lr=0.01", "finetune.lr=0.03"] and cols == ["restore.lr=0.001", "restore.lr=0.003"]

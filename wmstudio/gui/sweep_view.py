@@ -111,8 +111,11 @@ class SweepView(QWidget):
         cv = sorted({r[col_axis] for r in self.rows}, key=str) if col_axis else [""]
         self.table.setRowCount(len(rv))
         self.table.setColumnCount(len(cv))
-        self.table.setVerticalHeaderLabels([f"{row_axis.split('.')[-1]}={v}" for v in rv])
-        self.table.setHorizontalHeaderLabels([f"{col_axis.split('.')[-1]}={v}" if col_axis else "" for v in cv])
+        # short names (lr) unless both axes share one (finetune.lr and restore.lr): then the full ones
+        short = row_axis.split(".")[-1] != col_axis.split(".")[-1]
+        row_name, col_name = (a.split(".")[-1] if short else a for a in (row_axis, col_axis))
+        self.table.setVerticalHeaderLabels([f"{row_name}={v}" for v in rv])
+        self.table.setHorizontalHeaderLabels([f"{col_name}={v}" if col_axis else "" for v in cv])
         self.cells = {}
         for i, a in enumerate(rv):
             for j, b in enumerate(cv):
