@@ -470,3 +470,24 @@ def test_sweep_headers_tell_two_axes_with_the_same_short_name_apart(qtbot, tmp_p
     rows = [sv.table.verticalHeaderItem(i).text() for i in range(2)]
     cols = [sv.table.horizontalHeaderItem(j).text() for j in range(2)]
     assert rows == ["finetune.lr=0.01", "finetune.lr=0.03"] and cols == ["restore.lr=0.001", "restore.lr=0.003"]
+
+
+def test_stacked_plots_cover_the_same_steps_and_the_p_value_keeps_its_first_point(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    show_synthetic_run(win)
+    win.series.eval_rows[0]["p_value"] = 1.0  # before training: chance level, p = 1
+    win.series.eval_rows[0]["global_step"] = 0.0
+    win.metrics_view.revision = -1
+    win._show_all(win.series)
+    qtbot.wait(50)
+    mv = win.metrics_view
+    ranges = [p.vb.viewRange()[0] for p in (mv.acc, mv.loss, mv.pval)]
+    assert ranges[1] == pytest.approx(ranges[0], abs=1e-6) and ranges[2] == pytest.approx(ranges[0], abs=1e-6)
+    assert ranges[2][0] <= 0.0  # step 0 is inside the p-value plot ...
+    assert mv.pval.vb.viewRange()[1][1] >= 0.0  # ... and so is its p = 1
+    win.tabs.setCurrentWidget(win.drift_view)
+    qtbot.wait(50)
+    dv = win.drift_view
+    assert dv.cos.vb.viewRange()[0] == pytest.approx(dv.l2.vb.viewRange()[0], abs=1e-6)

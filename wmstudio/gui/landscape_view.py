@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.gui.gl import opengl_status
+from wmstudio.gui.metrics_view import align_left_axes
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE
 from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
@@ -162,6 +163,7 @@ class LandscapeView(QWidget):
         self.path_loss = self.path_widget.addPlot(row=0, col=0, title="Loss along the path")
         self.path_acc = self.path_widget.addPlot(row=1, col=0, title="Accuracy along the path")
         self.path_acc.setXLink(self.path_loss)
+        align_left_axes(self.path_loss, self.path_acc)
         self.path_acc.setLabel("bottom", "distance along the path (parameter space)")
         self.path_curves = {}
         for plot, kind in ((self.path_loss, "loss"), (self.path_acc, "acc")):

@@ -23,6 +23,18 @@ STAGE_LABELS = {"pretrain": "clean pre-training", "embed": "embed", "finetune": 
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 LABEL_PX = 26  # vertical room one p-value tick label needs
+LEFT_AXIS_PX = 72  # every left axis of a view this wide: x-linked plots then cover the same steps
+
+
+def align_left_axes(*plots: pg.PlotItem) -> None:
+    """One width for the left axes of plots stacked on a shared x axis.
+
+    pyqtgraph links x ranges by screen position; a wider axis (10⁻¹⁰⁰ needs more room than 1.0)
+    would start its plot further right, hiding the first steps, and clipping to the view would
+    also drop them from its y range.
+    """
+    for p in plots:
+        p.getAxis("left").setWidth(LEFT_AXIS_PX)
 
 
 class PValueAxis(pg.AxisItem):
@@ -146,6 +158,7 @@ class MetricsView(QWidget):
         for p in (self.loss, self.pval):
             p.setXLink(self.acc)
         self.pval.setLabel("bottom", "global step")
+        align_left_axes(self.acc, self.loss, self.pval)
         self.curves = {
             "test_acc": marked_curve(self.acc, c["test"], "test accuracy"),
             "trigger_acc": marked_curve(self.acc, c["trigger"], "trigger accuracy"),
@@ -189,6 +202,7 @@ class DriftView(QWidget):
                                               "(initial weights while embedding, the watermarked model after)", "L2 distance")
         self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine")
         self.cos.setXLink(self.l2)
+        align_left_axes(self.l2, self.cos)
         self.curves = {"drift_l2": marked_curve(self.l2, c["drift"], "L2 distance"),
                        "drift_cos": marked_curve(self.cos, c["cos"], "cosine similarity")}
         self.per_stage = True  # each stage's columns scaled to that stage's largest layer drift
