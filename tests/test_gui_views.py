@@ -247,7 +247,8 @@ def test_1d_path_plots_share_one_x_scale(qtbot, tmp_path) -> None:
 
     labels = major(bottom)
     assert major(top) == labels
-    assert any(float(v) == pytest.approx(0.5) for v in labels if re.fullmatch(r"-?[\d.]+", v)), labels
+    # the labels read the distances themselves (t runs -0.1 .. 0.6), not thousandths of them
+    assert len(labels) >= 3 and all(-0.3 <= float(v) <= 0.8 for v in labels), labels
 
 
 def test_map_legend_is_readable_and_lists_only_drawn_trajectories(qtbot, tmp_path) -> None:
