@@ -492,3 +492,17 @@ def test_stacked_plots_cover_the_same_steps_and_the_p_value_keeps_its_first_poin
     qtbot.wait(50)
     dv = win.drift_view
     assert dv.cos.vb.viewRange()[0] == pytest.approx(dv.l2.vb.viewRange()[0], abs=1e-6)
+
+
+def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    show_synthetic_run(win)
+    win.metrics_view.acc.setXRange(0, 600, padding=0)  # zoomed out: 60 fine-tuning steps are ~70 px
+    qtbot.wait(50)
+    labels = [line.label for line in win.metrics_view.marks[0].lines]
+    assert [label.toPlainText() for label in labels] == ["embed", "fine-tune (attack)", "restore"]
+    rects = [label.sceneBoundingRect() for label in labels]
+    for a, b in zip(rects, rects[1:], strict=False):
+        assert not a.intersects(b), (a, b)

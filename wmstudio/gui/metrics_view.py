@@ -101,11 +101,13 @@ class StageMarks:
         for line in self.lines:
             self.plot.removeItem(line)
         self.lines = []
-        for sp in series.stages:
+        for k, sp in enumerate(series.stages):
+            # every other label one line lower, so a short stage's label does not run into the next one's
             line = pg.InfiniteLine(sp.start_step, angle=90, movable=False,
                                    pen=pg.mkPen("#888888", style=pg.QtCore.Qt.PenStyle.DashLine),
                                    label=STAGE_LABELS.get(sp.name, sp.name) if self.labels else None,
-                                   labelOpts={"position": 0.93, "color": "#888888", "anchors": [(0, 0), (0, 0)]})
+                                   labelOpts={"position": 0.93, "color": "#888888",
+                                              "anchors": [(0, 0), (0, 0)] if k % 2 == 0 else [(0, -1.1), (0, -1.1)]})
             self.plot.addItem(line, ignoreBounds=True)
             self.lines.append(line)
 
