@@ -193,8 +193,10 @@ def test_export_plots_csv_and_log(qtbot, tmp_path, two_runs, monkeypatch) -> Non
     assert lv.ls is not None
     written = win.export_plots(tmp_path / "figs")
     names = {p.name for p in written}
-    for base in ("accuracy", "loss", "p_value", "drift_l2", "layer_drift", "landscape_2d", "compare"):
+    shown = "landscape_2d" if lv.ls.is_2d else "landscape_path"  # the shown landscape's view, not the other
+    for base in ("accuracy", "loss", "p_value", "drift_l2", "layer_drift", shown, "compare"):
         assert f"{base}.png" in names and f"{base}.svg" in names
+    assert not ({"landscape_2d.png", "landscape_path.png"} - {f"{shown}.png"}) & names
     for p in written:
         assert p.stat().st_size > 500
         if p.suffix == ".png":

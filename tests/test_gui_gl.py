@@ -58,3 +58,12 @@ def test_3d_surface_shows_the_landscape_and_exports_png(qtbot, tmp_path, gl_ok) 
     assert len(pixels) > 20  # a rendered surface, not a blank image
     written = win.export_plots(tmp_path / "all")
     assert tmp_path / "all" / "landscape_3d.png" in written
+    win.menuBar().actions()[0].menu().aboutToShow.emit()
+    assert win.export_3d_action.isEnabled()
+    # a new run: its log has no landscape, so there is no 3D view to export (and none is offered)
+    win._start_job = lambda kind, job: None
+    assert win.start_run() is not None
+    assert not lv.has_3d and not lv.export_3d(str(tmp_path / "stale.png"))
+    assert tmp_path / "later" / "landscape_3d.png" not in win.export_plots(tmp_path / "later")
+    win.menuBar().actions()[0].menu().aboutToShow.emit()
+    assert not win.export_3d_action.isEnabled()

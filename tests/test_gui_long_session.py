@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from gui_helpers import make_window
+from gui_helpers import FakeJob, make_window, synthetic_run
 
-from wmstudio.events import Metrics, RunFinished, RunStarted, StageFinished, StageStarted, Step
+from wmstudio.events import RunFinished, StageFinished, StageStarted
 
 PROBE = Path(__file__).with_name("none_refcount_probe.py")
 
@@ -38,53 +38,6 @@ def test_qt_calls_and_plot_redraws_keep_none_alive() -> None:
 
 
 # ------------------------------------------------------------------ soak
-LAYERS = [f"layer{i}" for i in range(6)]
-STAGES = (("embed", 6), ("finetune", 3), ("restore", 3))
-STEPS_PER_EPOCH = 20
-
-
-class FakeJob:
-    """Stands in for the engine's JobThread: hands the window a synthetic run, a batch per drain."""
-
-    def __init__(self, events: list, batch: int) -> None:
-        self.events, self.batch = events, batch
-
-    def drain(self) -> list:
-        out, self.events = self.events[:self.batch], self.events[self.batch:]
-        return out
-
-    def isRunning(self) -> bool:  # noqa: N802 - Qt's name
-        return bool(self.events)
-
-    def wait(self, _ms: int = 0) -> bool:
-        return True
-
-
-def synthetic_run(seed: int) -> list:
-    rng = np.random.default_rng(seed)
-    events: list = [RunStarted(log_path="", device="cpu", stages=tuple(s for s, _ in STAGES))]
-    step = 0
-    for stage, epochs in STAGES:
-        events.append(StageStarted(stage=stage, global_step=step, epochs=epochs, steps_per_epoch=STEPS_PER_EPOCH,
-                                   layer_names=tuple(LAYERS)))
-        for epoch in range(1, epochs + 1):
-            for s in range(1, STEPS_PER_EPOCH + 1):
-                step += 1
-                events.append(Step(stage=stage, epoch=epoch, step=(epoch - 1) * STEPS_PER_EPOCH + s,
-                                   total_steps=epochs * STEPS_PER_EPOCH, global_step=step,
-                                   loss=float(rng.uniform(0.1, 2)), lr=0.01))
-            acc = float(rng.uniform(0, 1))
-            events.append(Metrics(stage=stage, epoch=float(epoch), global_step=step,
-                                  values={"test_acc": acc, "trigger_acc": acc, "test_loss": 1 - acc,
-                                          "trigger_loss": 1 - acc, "drift_l2": float(step), "drift_rel": 0.1,
-                                          "drift_cos": 0.9, "p_value": 10.0 ** -float(rng.uniform(0, 60))},
-                                  layer_l2=tuple(rng.uniform(0, 1, len(LAYERS))),
-                                  layer_cos=tuple(rng.uniform(0, 1, len(LAYERS)))))
-        events.append(StageFinished(stage=stage, status="finished"))
-    events.append(RunFinished(status="finished", log_path=""))
-    return events
-
-
 def rss_mib() -> float:
     with open("/proc/self/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
+import traceback
 from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +19,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--runs-dir", help="where new run logs are written (remembered)")
     p.add_argument("--theme", choices=("system", "light", "dark"), help="colour theme (remembered)")
     return p
+
+
+def install_error_hook(win: Any) -> None:
+    """An error that escapes a slot (a bug) is shown in the window, not only printed to a terminal
+    the user may not have; the app keeps running."""
+    previous = sys.excepthook
+
+    def hook(exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None) -> None:
+        previous(exc_type, exc, tb)
+        if issubclass(exc_type, KeyboardInterrupt):
+            return
+        details = "".join(traceback.format_exception(exc_type, exc, tb))
+        with contextlib.suppress(Exception):  # the window itself is broken: the terminal has the report
+            win.show_error("Something went wrong", f"{exc_type.__name__}: {exc}", details, user_error=False)
+
+    sys.excepthook = hook
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -33,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.setValue("theme", chosen)
     mode = theme.apply(app, chosen)
     win = MainWindow(args.runs_dir, settings, mode)
+    install_error_hook(win)
     if args.config:
         win.load_config_file(args.config)
     for log in args.logs:

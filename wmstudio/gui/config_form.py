@@ -13,6 +13,7 @@ from typing import Any
 
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
+    QAbstractButton,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -62,7 +63,22 @@ class ConfigForm(QWidget):
             self._add_fields(form, hints[f.name], f.name)
             self.toolbox.addItem(page, SECTION_TITLES.get(f.name, f.name))
             self.toolbox.setItemToolTip(self.toolbox.count() - 1, f.metadata.get("help", ""))
+        self.toolbox.currentChanged.connect(lambda _i: self._fit_section())
         self.set_config(ExperimentConfig())
+        self._fit_section()
+
+    def _fit_section(self) -> None:
+        """Keep the open section tall enough for all its rows.
+
+        The form shares its column with the trigger preview; without a floor, a preview that fills
+        in would squeeze the open section to a couple of rows (the column scrolls instead).
+        """
+        page = self.toolbox.currentWidget()
+        if page is None:
+            return
+        buttons = [b for b in self.toolbox.findChildren(QAbstractButton) if b.parent() is self.toolbox]
+        chrome = sum(b.sizeHint().height() for b in buttons) + 2 * self.toolbox.frameWidth() + 4 * len(buttons)
+        self.toolbox.setMinimumHeight(page.sizeHint().height() + chrome)
 
     # ------------------------------------------------------------ building
     def _add_fields(self, form: QFormLayout, cls: type, prefix: str) -> None:

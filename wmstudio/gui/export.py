@@ -1,23 +1,33 @@
-"""Exporting plots (PNG, SVG) through pyqtgraph's exporters, and the 3D view as a PNG."""
+"""Exporting plots (PNG, SVG) and the 3D view as a PNG.
+
+Both formats render the plot's own part of its scene through Qt, the same way the screen does:
+the PNG at a higher device-pixel ratio (so text, lines and the legend all scale together), the SVG
+through Qt's SVG generator at the resolution pyqtgraph's cached drawings were recorded at (a
+mismatch would draw the axes at 72/96 of the data's scale). Other plots that share the scene (the
+rest of the tab) are left out of both files.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pyqtgraph as pg
-import pyqtgraph.exporters as exporters
+from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPainter, QPicture
+from PySide6.QtSvg import QSvgGenerator
+from PySide6.QtWidgets import QGraphicsItem
 
 
 def export_plot(item: pg.PlotItem | pg.GraphicsLayout, path: str | Path, width: int = 1600) -> Path:
-    """One plot to ``path``; the format follows the suffix (.png or .svg)."""
+    """One plot to ``path``; the format follows the suffix (.png, ``width`` pixels wide, or .svg)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".svg":
         _export_svg(item, path)
     elif path.suffix.lower() == ".png":
-        ex = exporters.ImageExporter(item)
-        ex.parameters()["width"] = width
-        ex.export(str(path))
+        _export_png(item, path, width)
     else:
         raise ValueError(f"{path}: plots export to .png or .svg")
     if not path.exists() or path.stat().st_size == 0:
@@ -25,26 +35,87 @@ def export_plot(item: pg.PlotItem | pg.GraphicsLayout, path: str | Path, width: 
     return path
 
 
-def _export_svg(item: pg.GraphicsObject, path: Path) -> None:
+def _background(item: QGraphicsItem) -> QColor:
+    views = item.scene().views()
+    return views[0].backgroundBrush().color() if views else QColor("white")
+
+
+@contextmanager
+def _alone(item: QGraphicsItem) -> Iterator[None]:
+    """Makes every item of the scene that is not ``item``, inside it or around it, fully transparent.
+
+    Qt skips transparent items when rendering, so the file holds this plot only; opacity (unlike
+    visibility) leaves the layout untouched, and everything is restored afterwards.
+    """
+    hidden: list[tuple[QGraphicsItem, float]] = []
+    for other in item.scene().items():
+        parent = other.parentItem()
+        related = other is item or item.isAncestorOf(other) or other.isAncestorOf(item)
+        if not related and (parent is None or parent is item or parent.isAncestorOf(item)):
+            hidden.append((other, other.opacity()))
+            other.setOpacity(0.0)
+    try:
+        yield
+    finally:
+        for other, opacity in hidden:
+            other.setOpacity(opacity)
+
+
+@contextmanager
+def _export_mode(item: QGraphicsItem, painter: QPainter) -> Iterator[None]:
+    """pyqtgraph's export mode for the items drawn: scatter symbols are drawn as shapes rather
+    than copied from the on-screen pixmap atlas (which an SVG would hold whole at every point)."""
+    items = [i for i in item.scene().items() if hasattr(i, "setExportMode")]
+    opts = {"antialias": True, "background": _background(item), "painter": painter}
+    for i in items:
+        i.setExportMode(True, opts)
+    try:
+        yield
+    finally:
+        for i in items:
+            i.setExportMode(False)
+
+
+def _render(item: QGraphicsItem, painter: QPainter, source: QRectF) -> None:
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing)
+    painter.setRenderHint(QPainter.RenderHint.TextAntialiasing)
+    with _alone(item), _export_mode(item, painter):
+        item.scene().render(painter, QRectF(0, 0, source.width(), source.height()), source,
+                            Qt.AspectRatioMode.IgnoreAspectRatio)
+
+
+def _export_png(item: QGraphicsItem, path: Path, width: int) -> None:
+    source = item.sceneBoundingRect()
+    ratio = width / max(1.0, source.width())
+    img = QImage(QSize(max(1, round(width)), max(1, round(source.height() * ratio))), QImage.Format.Format_ARGB32)
+    img.setDevicePixelRatio(ratio)  # the painter works in the screen's units; the image holds ratio x the pixels
+    img.fill(_background(item))
+    painter = QPainter(img)
+    try:
+        _render(item, painter, source)
+    finally:
+        painter.end()
+    if not img.save(str(path)):
+        raise OSError(f"{path}: cannot write the PNG")
+
+
+def _export_svg(item: QGraphicsItem, path: Path) -> None:
     """Vector SVG of the item's region of its scene, through Qt's SVG generator.
 
     (pyqtgraph's SVGExporter post-processes the XML and fails on the path syntax newer Qt writes.)
     """
-    from PySide6.QtCore import QRectF, QSize
-    from PySide6.QtGui import QPainter
-    from PySide6.QtSvg import QSvgGenerator
-
     source = item.sceneBoundingRect()
-    gen = QSvgGenerator()
+    gen = QSvgGenerator(QSvgGenerator.SvgVersion.Svg11)  # SVG 1.1 keeps clipping: plots stay inside their axes
     gen.setFileName(str(path))
+    gen.setResolution(QPicture().logicalDpiX())  # pyqtgraph's axes replay QPictures recorded at this DPI
     gen.setSize(QSize(int(source.width()), int(source.height())))
     gen.setViewBox(QRectF(0, 0, source.width(), source.height()))
     gen.setTitle(path.stem)
     gen.setDescription("Watermark Studio plot")
     painter = QPainter(gen)
     try:
-        painter.setRenderHint(QPainter.RenderHint.Antialiasing)
-        item.scene().render(painter, QRectF(0, 0, source.width(), source.height()), source)
+        painter.fillRect(QRectF(0, 0, source.width(), source.height()), _background(item))
+        _render(item, painter, source)
     finally:
         painter.end()
 

@@ -26,12 +26,25 @@ from PySide6.QtWidgets import (
 
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.gui.gl import opengl_status
+from wmstudio.gui.metrics_view import align_left_axes
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE
 from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
 from wmstudio.landscape.store import Landscape
 
 COLORMAPS = ("viridis", "inferno", "plasma", "magma", "cividis", "turbo")
+
+
+def legend_brush() -> pg.QtGui.QBrush:
+    """The legend's box: the plot background, nearly opaque, so its text reads on any colour map."""
+    c = pg.mkColor(pg.getConfigOption("background"))
+    c.setAlpha(225)
+    return pg.mkBrush(c)
+
+
+def legend_text() -> pg.QtGui.QColor:
+    return pg.mkColor(pg.getConfigOption("foreground"))
+VISIBLE_SPAN = 0.01  # a trajectory spanning less than this share of the map is a dot: not drawn nor listed
 TRAJECTORY_COLORS = {"pretrain": "#bbbbbb", "embed": "#4fc3f7", "finetune": "#ff7043", "restore": "#66bb6a"}
 
 
@@ -119,7 +132,9 @@ class LandscapeView(QWidget):
         self.map.addItem(self.image)
         self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), interactive=False)
         self.colorbar.setImageItem(self.image, insert_in=self.map)
-        self.map.addLegend(offset=(10, 10), labelTextSize="8pt")
+        self.map.addLegend(offset=(10, 10), labelTextSize="9pt", brush=legend_brush(), pen=pg.mkPen(legend_text()),
+                           labelTextColor=legend_text())
+        self.map.legend.setVisible(False)  # shown once there is a trajectory to list
         self.models_item = pg.ScatterPlotItem(size=14, pen=pg.mkPen("w", width=1.5), brush=pg.mkBrush("#e53935"))
         self.map.addItem(self.models_item)
         self.model_labels: list[pg.TextItem] = []
@@ -132,6 +147,9 @@ class LandscapeView(QWidget):
         self.tabs.addTab(map_page, "2D map")
         self.surface_page = QWidget()
         self.surface_layout = QVBoxLayout(self.surface_page)
+        self.surface_note = QLabel("")  # says why the surface is empty, when it is
+        self.surface_note.setVisible(False)
+        self.surface_layout.addWidget(self.surface_note)
         self.tabs.addTab(self.surface_page, "3D surface")
         ok, reason = opengl_status()
         self.gl_reason = reason
@@ -145,11 +163,14 @@ class LandscapeView(QWidget):
         self.path_loss = self.path_widget.addPlot(row=0, col=0, title="Loss along the path")
         self.path_acc = self.path_widget.addPlot(row=1, col=0, title="Accuracy along the path")
         self.path_acc.setXLink(self.path_loss)
+        align_left_axes(self.path_loss, self.path_acc)
         self.path_acc.setLabel("bottom", "distance along the path (parameter space)")
         self.path_curves = {}
         for plot, kind in ((self.path_loss, "loss"), (self.path_acc, "acc")):
-            plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+            plot.addLegend(offset=(-10, 10), labelTextSize="9pt", brush=legend_brush(), pen=pg.mkPen(legend_text()),
+                           labelTextColor=legend_text())
             plot.showGrid(x=True, y=True, alpha=0.25)
+            plot.getAxis("bottom").enableAutoSIPrefix(False)  # both plots read the same distances
             self.path_curves[f"test_{kind}"] = plot.plot(pen=pg.mkPen("#2f7ed8", width=2), name=f"clean {kind}")
             self.path_curves[f"trigger_{kind}"] = plot.plot(pen=pg.mkPen("#e4572e", width=2), name=f"trigger {kind}")
         self.path_lines: list[pg.InfiniteLine] = []
@@ -177,6 +198,7 @@ class LandscapeView(QWidget):
     def _request_published(self) -> None:
         spec = LandscapeSpec.published(self.resolution.value())
         spec.data, spec.images = self.data.currentText(), self.images.value()
+        self.kind.setCurrentText(spec.kind)  # the controls say what is being computed
         self.metric.setCurrentIndex(METRICS.index("trigger_loss"))
         self.tabs.setCurrentIndex(0)
         self.compute_requested.emit(spec)
@@ -185,6 +207,38 @@ class LandscapeView(QWidget):
         self.compute_button.setEnabled(not busy)
         self.published_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
+
+    def clear(self) -> None:
+        """Forget the shown landscape (another log was opened, or a new run started): every view empties."""
+        self.ls = None
+        self.dirty = False
+        self.stored.clear()
+        self.image.clear()
+        self.map.setTitle("2D map")
+        self._clear_overlays()
+        self.models_item.setData(pos=np.zeros((0, 2)))
+        for curve in self.path_curves.values():
+            curve.setData([], [])
+        self._clear_path_lines()
+        if self.gl_surface is not None:
+            self.gl_surface.setVisible(False)
+            self.gl_models.setData(pos=np.zeros((0, 3)))
+        self.status.setText("no landscape")
+        self.hover.setText(" ")
+        self.surface_note.setVisible(False)
+
+    @property
+    def has_3d(self) -> bool:
+        """Whether a 3D surface is drawn (and so can be exported)."""
+        return self.gl_view is not None and self.gl_surface is not None and self.gl_surface.visible() \
+            and self.ls is not None and self.ls.is_2d and bool(self.ls.done.any())
+
+    def describe(self) -> str:
+        """The status line for the shown landscape."""
+        if self.ls is None:
+            return "no landscape"
+        ls = self.ls
+        return f"{ls.name} ({ls.kind}): {ls.status}, {int(ls.done.sum())}/{ls.done.size} points"
 
     def set_stored(self, names: list[str], current: str = "") -> None:
         self.stored.blockSignals(True)
@@ -197,6 +251,19 @@ class LandscapeView(QWidget):
     # ------------------------------------------------------------ data
     def show_landscape(self, ls: Landscape) -> None:
         self.ls = ls
+        self.status.setText(self.describe())
+        self.hover.setText(" ")
+        self.surface_note.setText("" if ls.is_2d else f"'{ls.name}' is a 1D path: the 3D surface and the 2D map "
+                                  "show 2D landscapes; see the 1D path tab.")
+        self.surface_note.setVisible(not ls.is_2d)
+        if not ls.is_2d:  # the 2D views hold nothing of a path
+            self.image.clear()
+            self._clear_overlays()
+            self.models_item.setData(pos=np.zeros((0, 2)))
+            self.map.setTitle(f"'{ls.name}' is a 1D path: see the 1D path tab")
+            if self.gl_surface is not None:
+                self.gl_surface.setVisible(False)
+                self.gl_models.setData(pos=np.zeros((0, 3)))
         if self.stored.findText(ls.name) < 0:
             self.stored.addItem(ls.name)
         self.stored.setCurrentText(ls.name)
@@ -238,9 +305,20 @@ class LandscapeView(QWidget):
 
     # ------------------------------------------------------------ drawing
     def redraw(self, *_args: object) -> None:
-        if self.ls is None or not self.ls.done.any():
+        if self.ls is None:
             return
         ls = self.ls
+        if not ls.done.any():  # a landscape just started: show nothing of the previous one meanwhile
+            self.image.clear()
+            self._clear_overlays()
+            self.models_item.setData(pos=np.zeros((0, 2)))
+            for curve in self.path_curves.values():
+                curve.setData([], [])
+            self._clear_path_lines()
+            if self.gl_surface is not None:
+                self.gl_surface.setVisible(False)
+            self.map.setTitle(f"{ls.kind} '{ls.name}' (starting)")
+            return
         if not ls.is_2d:
             self._draw_path(ls)
             return
@@ -264,17 +342,29 @@ class LandscapeView(QWidget):
         if self.gl_surface is not None:
             self._draw_surface(v, cmap, lo, hi)
 
-    def _draw_overlays(self, ls: Landscape) -> None:
+    def _clear_overlays(self) -> None:
         for item in self.model_labels + self.trajectory_items:
             self.map.removeItem(item)
         self.model_labels, self.trajectory_items = [], []
         if self.map.legend is not None:
             self.map.legend.clear()
+            self.map.legend.setVisible(False)
+
+    def _draw_overlays(self, ls: Landscape) -> None:
+        self._clear_overlays()
+        x, y = ls.axes["x"], ls.axes["y"]
         for stage, tr in ls.trajectories.items():
-            xy = tr["xy"]
-            item = self.map.plot(xy[:, 0], xy[:, 1], pen=pg.mkPen(TRAJECTORY_COLORS.get(stage, "#ffffff"), width=2),
-                                 symbol="o", symbolSize=4, symbolBrush=TRAJECTORY_COLORS.get(stage, "#ffffff"),
-                                 name=f"{stage} trajectory")
+            xy = np.asarray(tr["xy"], dtype=np.float64).reshape(-1, 2)
+            xy = xy[np.isfinite(xy).all(axis=1)]
+            inside = xy[(xy[:, 0] >= x[0]) & (xy[:, 0] <= x[-1]) & (xy[:, 1] >= y[0]) & (xy[:, 1] <= y[-1])]
+            span = np.ptp(inside, axis=0) if len(inside) else np.zeros(2)
+            if not len(inside) or (span[0] < VISIBLE_SPAN * (x[-1] - x[0]) and span[1] < VISIBLE_SPAN * (y[-1] - y[0])):
+                # off this map, or a dot at its scale (a path that runs across the plane, not in it,
+                # as on random directions): neither drawn nor listed
+                continue
+            color = TRAJECTORY_COLORS.get(stage, "#ffffff")
+            item = self.map.plot(xy[:, 0], xy[:, 1], pen=pg.mkPen(color, width=2), symbol="o", symbolSize=4,
+                                 symbolPen=pg.mkPen(color), symbolBrush=pg.mkBrush(color), name=f"{stage} trajectory")
             self.trajectory_items.append(item)
         coords = np.asarray(ls.model_coords, dtype=np.float64).reshape(-1, 2)
         self.models_item.setData(pos=coords, symbol=[MODEL_STYLE.get(n, ("d", n))[0].replace("*", "star").replace("X", "x")
@@ -284,7 +374,8 @@ class LandscapeView(QWidget):
             t.setPos(float(mx), float(my))
             self.map.addItem(t)
             self.model_labels.append(t)
-        x, y = ls.axes["x"], ls.axes["y"]
+        if self.map.legend is not None:
+            self.map.legend.setVisible(bool(self.trajectory_items))  # no empty box
         self.map.setRange(xRange=(x[0], x[-1]), yRange=(y[0], y[-1]), padding=0.02)
 
     def _draw_path(self, ls: Landscape) -> None:
@@ -293,9 +384,7 @@ class LandscapeView(QWidget):
             v = ls.metrics[name].copy()
             curve.setData(t[np.isfinite(v)], v[np.isfinite(v)])
         self.path_loss.setLogMode(y=self.log_scale.isChecked())
-        for line in self.path_lines:
-            line.getViewBox().removeItem(line) if line.getViewBox() else None
-        self.path_lines = []
+        self._clear_path_lines()
         for plot in (self.path_loss, self.path_acc):
             for name, pos in zip(ls.model_names, ls.model_coords, strict=False):
                 line = pg.InfiniteLine(float(pos), angle=90, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine),
@@ -303,6 +392,13 @@ class LandscapeView(QWidget):
                                        labelOpts={"position": 0.9, "color": "#888888"})
                 plot.addItem(line)
                 self.path_lines.append(line)
+
+    def _clear_path_lines(self) -> None:
+        for line in self.path_lines:
+            for plot in (self.path_loss, self.path_acc):
+                if line in plot.items:
+                    plot.removeItem(line)
+        self.path_lines = []
 
     def _hover(self, evt: tuple) -> None:
         if self.ls is None or not self.ls.is_2d:
@@ -357,6 +453,7 @@ class LandscapeView(QWidget):
         z = ((v - lo) / span * 8.0).T  # (nx, ny), 8 units tall
         colors = cmap.map(np.clip((v.T - lo) / span, 0, 1).reshape(-1), mode="float").reshape(-1, 4)
         self.gl_surface.setData(x=xs, y=ys, z=np.nan_to_num(z), colors=colors)
+        self.gl_surface.setVisible(True)
         pts = []
         for mx, my in np.asarray(ls.model_coords).reshape(-1, 2):
             j, i = int(np.argmin(np.abs(x - mx))), int(np.argmin(np.abs(y - my)))
@@ -364,8 +461,8 @@ class LandscapeView(QWidget):
         self.gl_models.setData(pos=np.asarray(pts) if pts else np.zeros((0, 3)))
 
     def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200)) -> bool:
-        """Render the 3D view to a PNG of the given size; False when there is no 3D view."""
-        if self.gl_view is None:
+        """Render the 3D view to a PNG of the given size; False when no 3D surface is drawn."""
+        if not self.has_3d:
             return False
         arr = self.gl_view.renderToArray(size)  # (height, width, 4), BGRA
         img = pg.functions.makeQImage(arr, transpose=arr.shape[:2] != (size[1], size[0]))

@@ -30,6 +30,8 @@ from wmstudio.errors import WmStudioError
 from wmstudio.events import (
     Error,
     Event,
+    LandscapeFinished,
+    LandscapePoints,
     LandscapeStarted,
     Metrics,
     RunFinished,
@@ -171,7 +173,9 @@ class MainWindow(QMainWindow):
         act(fm, "Save run log &as…", self.save_log_as, "Ctrl+Shift+S", "Copy the current run log anywhere")
         act(fm, "Export metrics as &CSV…", self.export_csv, "Ctrl+Shift+C", "Every evaluation row as CSV")
         act(fm, "&Export all plots…", self.export_plots_dialog, "Ctrl+E", "Every plot as PNG and SVG into a folder")
-        act(fm, "Export &3D view…", self.export_3d_dialog, None, "The 3D surface as a PNG of a chosen size")
+        self.export_3d_action = act(fm, "Export &3D view…", self.export_3d_dialog, None,
+                                    "The 3D surface as a PNG of a chosen size (once a 2D landscape is shown in 3D)")
+        fm.aboutToShow.connect(lambda: self.export_3d_action.setEnabled(self.landscape_view.has_3d))
         act(fm, "Set runs &folder…", self.choose_runs_dir, None, "Where new run logs are written")
         fm.addSeparator()
         act(fm, "&Quit", self.close, QKeySequence.StandardKey.Quit)
@@ -329,6 +333,7 @@ class MainWindow(QMainWindow):
         self.series = RunSeries(label=cfg.run.name)
         self.log_path = out
         self._reset_views()
+        self.landscape_view.clear()  # the new log has no landscapes yet
         self._start_job("run", lambda cb, ctl: run_experiment(cfg, out, cb, ctl, stages))
         self.message(f"Run started → {out}")
         return out
@@ -340,6 +345,9 @@ class MainWindow(QMainWindow):
         self.job.done.connect(self._job_done)
         self.job.failed.connect(self._job_failed)
         self.pause_button.setChecked(False)
+        self.progress.setRange(0, 1)  # nothing left over from the previous job
+        self.progress.setValue(0)
+        self.progress_label.setText("starting…")
         self.job.start()
         self._update_buttons()
 
@@ -383,17 +391,27 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Run {status}; log: {self.log_path}")
             self._after_run()
         else:
-            self.statusBar().showMessage(f"Landscape {getattr(result, 'status', 'done')}", 5000)
+            status = getattr(result, "status", "finished")
             self._refresh_landscapes()
+            ls = self.landscape_view.ls
+            what = f"Landscape {ls.name}" if ls is not None else "Landscape"
+            if ls is not None and ls.complete:
+                self.progress.setRange(0, 1)
+                self.progress.setValue(1)
+            self.progress_label.setText(f"{what}: {status}")
+            points = f": {int(ls.done.sum())}/{ls.done.size} points" if ls is not None else ""
+            self.statusBar().showMessage(f"{what} {status}{points}")
 
     def _job_failed(self, message: str, details: str, user_error: bool) -> None:
         kind = self.job_kind
         self._finish_job()
         self.message(f"ERROR: {message}")
         self.progress_label.setText("failed")
-        if kind == "run" and self.log_path is not None and self.log_path.exists():
+        log = self.log_path if self.log_path is not None and self.log_path.exists() else None
+        if kind == "run" and log is not None:
             self._after_run()
-        self.show_error("The run failed" if kind == "run" else "The landscape failed", message, details, user_error)
+        self.show_error("The run failed" if kind == "run" else "The landscape failed", message, details, user_error,
+                        log)
 
     def _after_run(self) -> None:
         if self.log_path is None or not self.log_path.exists():
@@ -413,6 +431,7 @@ class MainWindow(QMainWindow):
             return
         if self.job_kind == "landscape":
             self.landscape_view.apply_events(events)
+            self._landscape_progress(events)
             return
         for e in events:
             self.series.apply(e)
@@ -421,6 +440,18 @@ class MainWindow(QMainWindow):
         if now - self._last_redraw >= REDRAW_S or any(isinstance(e, (StageFinished, RunFinished)) for e in events):
             self._last_redraw = now
             self.redraw_visible()
+
+    def _landscape_progress(self, events: list[Any]) -> None:
+        """The progress bar, its label and the status bar follow a landscape's points."""
+        for e in events:
+            if isinstance(e, LandscapePoints):
+                self.progress.setRange(0, max(1, e.total))
+                self.progress.setValue(e.done)
+                text = f"Landscape {e.name}: level {e.level}, {e.done}/{e.total} points"
+                self.progress_label.setText(text)
+                self.statusBar().showMessage(text)
+            elif isinstance(e, LandscapeFinished):
+                self.progress_label.setText(f"Landscape {e.name}: {e.status}")
 
     def _reset_views(self) -> None:
         for view in (self.metrics_view, self.drift_view):
@@ -486,6 +517,8 @@ class MainWindow(QMainWindow):
             self.show_error("Cannot open the run log", f"{path}: {exc}" if str(path) not in str(exc) else str(exc))
             return False
         if self.job is None:
+            if path != self.log_path:
+                self.landscape_view.clear()  # the previous log's surfaces are not this one's
             self.series, self.log_path = series, path
             self._reset_views()
             self._show_all(series)
@@ -493,6 +526,11 @@ class MainWindow(QMainWindow):
             self._show_log_trigger()
             self._refresh_landscapes()
             self._update_buttons()
+            # the progress row and status bar now speak of this log, not of the last job
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1 if series.log_status == "finished" else 0)
+            self.progress_label.setText(f"opened: {path.name} ({series.log_status or 'unknown status'})")
+            self.statusBar().showMessage(f"Opened {path}")
             if series.log_status == "running":
                 self.follow_timer.start()
                 self.statusBar().showMessage(f"{path.name} is still being written: following it")
@@ -611,16 +649,19 @@ class MainWindow(QMainWindow):
     # ================================================================ export
     def all_plots(self) -> dict[str, Any]:
         plots = {**self.metrics_view.plots, **self.drift_view.plots}
-        if self.landscape_view.ls is not None:
-            plots["landscape_2d"] = self.landscape_view.map
-            plots["landscape_path"] = self.landscape_view.path_widget.ci
+        ls = self.landscape_view.ls
+        if ls is not None and ls.done.any():
+            if ls.is_2d:
+                plots["landscape_2d"] = self.landscape_view.map
+            else:
+                plots["landscape_path"] = self.landscape_view.path_widget.ci
         if self.compare_view.runs:
             plots["compare"] = self.compare_view.plot
         return plots
 
     def export_plots(self, folder: str | Path) -> list[Path]:
         written = export_all(self.all_plots(), folder)
-        if self.landscape_view.gl_view is not None:
+        if self.landscape_view.has_3d:
             p = Path(folder) / "landscape_3d.png"
             if self.landscape_view.export_3d(str(p)):
                 written.append(p)
@@ -637,8 +678,8 @@ class MainWindow(QMainWindow):
             self.statusBar().showMessage(f"Exported {len(written)} files to {folder}", 8000)
 
     def export_3d_dialog(self) -> None:
-        if self.landscape_view.gl_view is None:
-            self.show_error("No 3D view", "Open the 3D surface tab of a landscape first "
+        if not self.landscape_view.has_3d:
+            self.show_error("No 3D view", "Show a 2D landscape in the 3D surface tab first "
                             f"({self.landscape_view.gl_reason or 'OpenGL is available'}).")
             return
         from PySide6.QtWidgets import QInputDialog
@@ -676,12 +717,16 @@ class MainWindow(QMainWindow):
         folder = QFileDialog.getExistingDirectory(self, "Runs folder", str(self.runs_dir))
         if folder:
             self.runs_dir = Path(folder)
+            self.settings.setValue("runs_dir", str(self.runs_dir))  # kept even if the app never exits cleanly
+            self.settings.sync()
             self.statusBar().showMessage(f"New runs go to {folder}", 5000)
 
     # ================================================================ errors and closing
-    def show_error(self, title: str, message: str, details: str = "", user_error: bool = True) -> None:
+    def show_error(self, title: str, message: str, details: str = "", user_error: bool = True,
+                   log: Path | None = None) -> None:
+        """A dialog; ``log`` is the run log that kept the work so far (said only when there is one)."""
         self.statusBar().showMessage(message, 10000)
-        box = error_box(self, title, message, details, user_error)
+        box = error_box(self, title, message, details, user_error, log)
         self._last_error = box
         box.open()
 

@@ -7,6 +7,8 @@ downsampled for display (peak mode, clipped to the view).
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtWidgets import QVBoxLayout, QWidget
@@ -19,8 +21,52 @@ STAGE_LABELS = {"pretrain": "clean pre-training", "embed": "embed", "finetune": 
                 "restore": "restore"}
 
 
-def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str) -> pg.PlotItem:
-    p = layout.addPlot(row=row, col=0, title=title)
+SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+LABEL_PX = 26  # vertical room one p-value tick label needs
+LEFT_AXIS_PX = 72  # every left axis of a view this wide: x-linked plots then cover the same steps
+
+
+def align_left_axes(*plots: pg.PlotItem) -> None:
+    """One width for the left axes of plots stacked on a shared x axis.
+
+    pyqtgraph links x ranges by screen position; a wider axis (10⁻¹⁰⁰ needs more room than 1.0)
+    would start its plot further right, hiding the first steps, and clipping to the view would
+    also drop them from its y range.
+    """
+    for p in plots:
+        p.getAxis("left").setWidth(LEFT_AXIS_PX)
+
+
+class PValueAxis(pg.AxisItem):
+    """A log axis for p-values: whole decades only, spaced so the labels never crowd, read as 10⁻ⁿ.
+
+    pyqtgraph's own log axis adds an SI factor to the label ("x1e+09") that also shifts its tick
+    values, and fills a short range with unlabelled-looking 2 3 4 … 9 minor ticks.
+    """
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__("left", **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802 - pyqtgraph's name
+        if not self.logMode:
+            return super().tickValues(minVal, maxVal, size)
+        lo, hi = min(minVal, maxVal), max(minVal, maxVal)
+        room = max(2, int(size // LABEL_PX))
+        span = max(1.0, math.ceil(hi) - math.floor(lo))
+        step = next((s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000) if span / s <= room), 1000)
+        first = math.ceil(lo / step - 1e-9) * step
+        return [(float(step), [float(v) for v in np.arange(first, hi + 1e-9, step)])]
+
+    def tickStrings(self, values: list, scale: float, spacing: float) -> list[str]:  # noqa: N802
+        if not self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        return ["1" if round(v) == 0 else "10" + str(round(v)).translate(SUPERSCRIPT) for v in values]
+
+
+def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str,
+          left: pg.AxisItem | None = None) -> pg.PlotItem:
+    p = layout.addPlot(row=row, col=0, title=title, axisItems={"left": left} if left is not None else None)
     p.showGrid(x=True, y=True, alpha=0.2)
     for side in ("left", "bottom"):
         p.getAxis(side).setStyle(maxTickLevel=0)  # grid at major ticks only: a dense grid costs most of a redraw
@@ -55,11 +101,13 @@ class StageMarks:
         for line in self.lines:
             self.plot.removeItem(line)
         self.lines = []
-        for sp in series.stages:
+        for k, sp in enumerate(series.stages):
+            # every other label one line lower, so a short stage's label does not run into the next one's
             line = pg.InfiniteLine(sp.start_step, angle=90, movable=False,
                                    pen=pg.mkPen("#888888", style=pg.QtCore.Qt.PenStyle.DashLine),
                                    label=STAGE_LABELS.get(sp.name, sp.name) if self.labels else None,
-                                   labelOpts={"position": 0.93, "color": "#888888", "anchors": [(0, 0), (0, 0)]})
+                                   labelOpts={"position": 0.93, "color": "#888888",
+                                              "anchors": [(0, 0), (0, 0)] if k % 2 == 0 else [(0, -1.1), (0, -1.1)]})
             self.plot.addItem(line, ignoreBounds=True)
             self.lines.append(line)
 
@@ -103,11 +151,16 @@ class MetricsView(QWidget):
         self.acc = _plot(self.layout_widget, 0, "Accuracy", "accuracy")
         self.acc.setYRange(0, 1.02)
         self.loss = _plot(self.layout_widget, 1, "Loss", "cross-entropy")
-        self.pval = _plot(self.layout_widget, 2, "Verification p-value (binomial, chance = 1/classes)", "p-value")
+        self.pval = _plot(self.layout_widget, 2, "Verification p-value (binomial, chance = 1/classes)", "p-value",
+                          PValueAxis())
         self.pval.setLogMode(y=True)
+        self.pval.setYRange(-10, 0, padding=0.02)  # until there are values: 10⁻¹⁰ .. 1
+        self.pval.enableAutoRange(y=True)
+        self.pval.vb.setLimits(yMax=0.25)  # a p-value is at most 1 (the view is in log10 units: 10^0.25 = 1.8)
         for p in (self.loss, self.pval):
             p.setXLink(self.acc)
         self.pval.setLabel("bottom", "global step")
+        align_left_axes(self.acc, self.loss, self.pval)
         self.curves = {
             "test_acc": marked_curve(self.acc, c["test"], "test accuracy"),
             "trigger_acc": marked_curve(self.acc, c["trigger"], "trigger accuracy"),
@@ -151,6 +204,7 @@ class DriftView(QWidget):
                                               "(initial weights while embedding, the watermarked model after)", "L2 distance")
         self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine")
         self.cos.setXLink(self.l2)
+        align_left_axes(self.l2, self.cos)
         self.curves = {"drift_l2": marked_curve(self.l2, c["drift"], "L2 distance"),
                        "drift_cos": marked_curve(self.cos, c["cos"], "cosine similarity")}
         self.per_stage = True  # each stage's columns scaled to that stage's largest layer drift

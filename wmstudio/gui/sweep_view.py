@@ -7,9 +7,10 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QTimer, Signal
+from PySide6.QtCore import Qt, QTimer, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import (
+    QAbstractItemView,
     QComboBox,
     QFileDialog,
     QHBoxLayout,
@@ -53,6 +54,10 @@ class SweepView(QWidget):
         layout.addLayout(bar)
         self.table = QTableWidget()
         self.table.setToolTip("Each cell: the mean over the runs with those values; click to open the run")
+        # a cell's colour is its value: a selection highlight would paint over it, and cells are not editable
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
+        self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no current-cell tint either
         layout.addWidget(self.table, 1)
         self.hint = QLabel("Click a cell to open its run's plots.")
         layout.addWidget(self.hint)
@@ -106,8 +111,11 @@ class SweepView(QWidget):
         cv = sorted({r[col_axis] for r in self.rows}, key=str) if col_axis else [""]
         self.table.setRowCount(len(rv))
         self.table.setColumnCount(len(cv))
-        self.table.setVerticalHeaderLabels([f"{row_axis.split('.')[-1]}={v}" for v in rv])
-        self.table.setHorizontalHeaderLabels([f"{col_axis.split('.')[-1]}={v}" if col_axis else "" for v in cv])
+        # short names (lr) unless both axes share one (finetune.lr and restore.lr): then the full ones
+        short = row_axis.split(".")[-1] != col_axis.split(".")[-1]
+        row_name, col_name = (a.split(".")[-1] if short else a for a in (row_axis, col_axis))
+        self.table.setVerticalHeaderLabels([f"{row_name}={v}" for v in rv])
+        self.table.setHorizontalHeaderLabels([f"{col_name}={v}" if col_axis else "" for v in cv])
         self.cells = {}
         for i, a in enumerate(rv):
             for j, b in enumerate(cv):

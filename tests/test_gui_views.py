@@ -1,0 +1,508 @@
+"""Every view tells the truth: exports match the screen, axes read right, stale data is cleared.
+
+Plain widgets on the offscreen Qt platform, with synthetic runs (no training) unless a stored
+landscape is needed.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from types import SimpleNamespace
+
+import numpy as np
+import pyqtgraph as pg
+import pytest
+from gui_helpers import (
+    colour_box,
+    curve_data,
+    fake_landscape,
+    image_array,
+    make_window,
+    show_synthetic_run,
+)
+from PySide6.QtCore import QPointF, QSize, Qt
+from PySide6.QtGui import QColor, QImage, QPainter
+from PySide6.QtSvg import QSvgRenderer
+from PySide6.QtWidgets import QMenu
+
+from wmstudio.events import LandscapeFinished, LandscapePoints
+from wmstudio.gui.landscape_view import LandscapeMeta
+from wmstudio.gui.theme import plot_colors
+from wmstudio.landscape.spec import METRICS
+
+OTHER_TITLES = {"accuracy": ("Loss", "Verification p-value"), "loss": ("Accuracy", "Verification p-value"),
+                "p_value": ("Accuracy", "Loss")}
+
+
+def _render_svg(path, size: QSize) -> np.ndarray:  # noqa: ANN001
+    img = QImage(size, QImage.Format.Format_ARGB32)
+    img.fill(QColor("white"))
+    painter = QPainter(img)
+    QSvgRenderer(str(path)).render(painter)
+    painter.end()
+    return image_array(img)
+
+
+def _screen(plot) -> np.ndarray:  # noqa: ANN001
+    """What the window shows of one plot: its widget grabbed, cropped to the plot's rectangle."""
+    view = plot.scene().views()[0]
+    shot = image_array(view.grab().toImage())
+    ratio = shot.shape[1] / view.viewport().width()
+    r = view.mapFromScene(plot.sceneBoundingRect()).boundingRect()
+    return shot[int(r.top() * ratio):int((r.bottom() + 1) * ratio), int(r.left() * ratio):int((r.right() + 1) * ratio)]
+
+
+def _shown_window(qtbot, tmp_path):  # noqa: ANN001, ANN202
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    show_synthetic_run(win)
+    qtbot.wait(50)
+    return win
+
+
+def test_each_exported_svg_matches_its_png_and_the_screen_and_holds_only_its_plot(qtbot, tmp_path) -> None:
+    win = _shown_window(qtbot, tmp_path)
+    written = win.export_plots(tmp_path / "figs")
+    c = plot_colors("light")
+    axes = pg.getConfigOption("foreground")
+    axes = QColor(*pg.mkColor(axes).getRgb()[:3]).name()
+    plots = {**win.metrics_view.plots, **win.drift_view.plots}
+    for name, colour in (("accuracy", c["trigger"]), ("loss", c["trigger"]), ("p_value", c["pvalue"]),
+                         ("drift_l2", c["drift"])):
+        if name.startswith("drift"):
+            win.tabs.setCurrentWidget(win.drift_view)
+            qtbot.wait(50)
+        png = QImage(str(tmp_path / "figs" / f"{name}.png"))
+        svg_path = tmp_path / "figs" / f"{name}.svg"
+        assert svg_path in written and not png.isNull()
+        screen, ours, svg = _screen(plots[name]), image_array(png), _render_svg(svg_path, png.size())
+        h, w = screen.shape[:2]
+        tol = [max(0.02, 5 / w)] * 2 + [max(0.02, 5 / h)] * 2  # 2% or 5 screen pixels
+        # the curve's extremes, and the axes with their tick labels, sit at the same places in all three
+        for col, tol in ((colour, 60), (axes, 150)):  # axis lines are thin: take their anti-aliased edges too
+            boxes = [colour_box(a, col, tol) for a in (screen, ours, svg)]
+            assert None not in boxes, (name, col)
+            for k, fmt in ((1, "png"), (2, "svg")):
+                assert (np.abs(np.subtract(boxes[k], boxes[0])) <= tol).all(), \
+                    f"{name}.{fmt} vs screen ({col}): {np.round(boxes[k], 3)} vs {np.round(boxes[0], 3)}"
+        text = svg_path.read_text()
+        for other in OTHER_TITLES.get(name, ()):
+            assert f">{other}" not in text, f"{name}.svg also holds the plot {other!r}"
+
+
+def test_exported_png_legend_has_the_screen_proportions(qtbot, tmp_path) -> None:
+    win = _shown_window(qtbot, tmp_path)
+    plot = win.metrics_view.loss
+    win.metrics_view.curves["test_loss"].setData([], [])  # the test colour now only appears in the legend
+    qtbot.wait(50)
+    win.export_plots(tmp_path / "figs")
+    colour = plot_colors("light")["test"]
+    shown = colour_box(_screen(plot), colour)
+    exported = colour_box(image_array(QImage(str(tmp_path / "figs" / "loss.png"))), colour)
+    assert shown is not None and exported is not None
+    np.testing.assert_allclose(exported, shown, atol=0.01)
+
+
+def _axis_ticks(axis) -> list[tuple[float, str]]:  # noqa: ANN001
+    lo, hi = axis.range
+    out = []
+    for spacing, values in axis.tickValues(lo, hi, axis.height()):
+        out += zip(values, axis.tickStrings(values, axis.autoSIPrefixScale, spacing), strict=True)
+    return out
+
+
+def _read_power(label: str) -> int:
+    digits = label.translate(str.maketrans("⁻⁰¹²³⁴⁵⁶⁷⁸⁹", "-0123456789"))
+    return 0 if label == "1" else int(digits.removeprefix("10"))
+
+
+def test_p_value_axis_reads_whole_decades_without_a_factor(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    qtbot.wait(50)
+    axis = win.metrics_view.pval.getAxis("left")
+    for filled in (False, True):
+        if filled:
+            show_synthetic_run(win)  # p-values down to 10^-60
+            win.series.eval_rows[-1]["p_value"] = 1e-300  # and one at the floor the plot clips to
+            win.metrics_view.revision = -1
+            win._show_all(win.series)
+            qtbot.wait(50)
+        ticks = _axis_ticks(axis)
+        assert "x1e" not in axis.labelString() and "(" not in axis.labelString()
+        assert 2 <= len(ticks) <= max(2, axis.height() // 20), ticks
+        for value, label in ticks:
+            assert re.fullmatch(r"1|10⁻[⁰¹²³⁴⁵⁶⁷⁸⁹]+", label), ticks  # no 2 3 4 … 9, no positive powers
+            assert _read_power(label) == round(value) and value == round(value), (value, label)
+        steps = np.diff([v for v, _ in ticks])
+        assert (steps == steps[0]).all()  # evenly spaced
+        assert axis.range[1] <= np.log10(2.0)  # the view does not run above p = 1
+    assert min(v for v, _ in ticks) <= -250
+
+
+def _assert_landscape_views_empty(lv) -> None:  # noqa: ANN001
+    assert lv.ls is None and lv.status.text() == "no landscape" and lv.hover.text().strip() == ""
+    assert lv.image.image is None
+    assert not lv.trajectory_items and not lv.model_labels and len(lv.map.legend.items) == 0
+    assert len(lv.models_item.data) == 0
+    assert all(len(curve_data(c)[0]) == 0 for c in lv.path_curves.values()) and not lv.path_lines
+    assert lv.stored.count() == 0 and not lv.has_3d
+
+
+def test_landscape_views_are_cleared_for_another_log_and_a_new_run(qtbot, tmp_path, demo_copy) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    assert win.open_log(demo_copy)
+    other = shutil.copy(demo_copy, tmp_path / "other.h5")
+    for switch in ("open", "run"):
+        lv.show_landscape(fake_landscape("line"))
+        lv.show_landscape(fake_landscape("plane"))
+        lv._hover((lv.map.vb.mapViewToScene(QPointF(0.0, 0.0)),))
+        assert lv.image.image is not None and lv.trajectory_items and "trigger-set loss" in lv.hover.text()
+        assert "landscape_2d" in win.all_plots()
+        if switch == "open":
+            assert win.open_log(other)
+        else:
+            win._start_job = lambda kind, job: None  # the run itself is not the point here
+            assert win.start_run() is not None
+        _assert_landscape_views_empty(lv)
+        assert not {"landscape_2d", "landscape_path"} & set(win.all_plots())
+        win.menuBar().actions()[0].menu().aboutToShow.emit()
+        assert not win.export_3d_action.isEnabled()
+
+
+def test_landscape_status_and_hover_describe_the_shown_surface(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    lv.show_landscape(fake_landscape("plane", "first"))
+    assert lv.status.text().startswith("first") and "81/81" in lv.status.text()
+    lv._hover((lv.map.vb.mapViewToScene(QPointF(1.0, 1.0)),))
+    first = lv.hover.text()
+    assert "2.1" in first  # the loss at the corner of the bowl
+    second = fake_landscape("plane", "second")
+    for m in second.metrics:
+        second.metrics[m] = second.metrics[m] * 0 + 7.0
+    lv.show_landscape(second)
+    assert lv.status.text().startswith("second") and lv.hover.text().strip() == ""
+    lv._hover((lv.map.vb.mapViewToScene(QPointF(1.0, 1.0)),))
+    assert "7" in lv.hover.text() and lv.hover.text() != first
+
+
+def test_landscape_progress_reaches_the_status_bar_and_replaces_an_old_failure(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.log_path = tmp_path / "run.h5"
+    win.progress_label.setText("failed")  # what an earlier failed landscape left
+    win.progress.setRange(0, 100)
+    win.progress.setValue(48)
+    ls = fake_landscape("plane", "plane-3", n=3, done=False)
+    seen: list[tuple[str, str, int]] = []
+
+    def job(callback, _control):  # noqa: ANN001, ANN202
+        callback(LandscapeMeta(ls))
+        for k in range(3):
+            idx = tuple(range(3 * k, 3 * k + 3))
+            callback(LandscapePoints("plane-3", 0, idx, {m: (0.5,) * 3 for m in METRICS}, 3 * k + 3, 9))
+        callback(LandscapeFinished("plane-3", "finished", 0.1))
+        return SimpleNamespace(status="finished")
+
+    original = win._landscape_progress
+
+    def spy(events):  # noqa: ANN001, ANN202
+        original(events)
+        seen.append((win.statusBar().currentMessage(), win.progress_label.text(), win.progress.value()))
+
+    win._landscape_progress = spy
+    win._refresh_landscapes = lambda: None  # the fake landscape is not in a file
+    win._start_job("landscape", job)
+    assert win.progress_label.text() != "failed" and win.progress.value() != 48
+    qtbot.waitUntil(lambda: win.job is None, timeout=10_000)
+    assert any("9/9 points" in msg for msg, _, _ in seen), seen
+    assert "failed" not in win.progress_label.text() and "finished" in win.progress_label.text()
+    assert win.progress.value() == win.progress.maximum()
+    assert "finished" in win.statusBar().currentMessage()
+    assert lv_status_ok(win.landscape_view)
+
+
+def lv_status_ok(lv) -> bool:  # noqa: ANN001
+    return lv.status.text() != "no landscape" and "plane-3" in lv.status.text()
+
+
+def test_1d_path_plots_share_one_x_scale(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    win.tabs.setCurrentWidget(win.landscape_view)
+    win.landscape_view.show_landscape(fake_landscape("line"))
+    qtbot.wait(50)
+    lv = win.landscape_view
+    top, bottom = lv.path_loss.getAxis("bottom"), lv.path_acc.getAxis("bottom")
+    assert "x0.001" not in bottom.labelString() and "(x" not in bottom.labelString()
+    assert top.range == pytest.approx(bottom.range)
+    def major(axis) -> list[str]:  # noqa: ANN001
+        spacing, values = axis.tickValues(*axis.range, axis.width())[0]
+        return axis.tickStrings(values, axis.autoSIPrefixScale, spacing)
+
+    labels = major(bottom)
+    assert major(top) == labels
+    # the labels read the distances themselves (t runs -0.1 .. 0.6), not thousandths of them
+    assert len(labels) >= 3 and all(-0.3 <= float(v) <= 0.8 for v in labels), labels
+
+
+def test_map_legend_is_readable_and_lists_only_drawn_trajectories(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    lv.cmap.setCurrentText("magma")  # a dark colour map
+    lv.show_landscape(fake_landscape("plane"))
+    names = [label.text for _, label in lv.map.legend.items]
+    assert names == ["embed trajectory"]  # the pretrain path lies far outside this map
+    box = pg.mkBrush(lv.map.legend.opts["brush"]).color()
+    text = pg.mkColor(lv.map.legend.opts["labelTextColor"] or pg.getConfigOption("foreground"))
+    assert box.alpha() >= 200  # the colour map does not show through
+    assert abs(box.lightnessF() - text.lightnessF()) > 0.4
+
+
+def test_published_view_sets_the_kind_box(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    lv.kind.setCurrentText("random")
+    requested = []
+    lv.compute_requested.connect(requested.append)
+    lv._request_published()
+    assert requested and lv.kind.currentText() == requested[0].kind == "pca"
+
+
+def test_a_clicked_sweep_cell_keeps_its_colour(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.resize(1280, 720)
+    win.show()
+    win.tabs.setCurrentWidget(win.sweep_view)
+    sv = win.sweep_view
+    sv.folder, sv.axes = tmp_path, ["finetune.lr"]
+    sv.rows = [{"finetune.lr": lr, "status": "finished", "run_id": f"r{k}", "error": "",
+                "restore.trigger_acc": acc, "finetune.trigger_acc": acc, "restore.test_acc": acc,
+                "finetune.drift_rel": acc} for k, (lr, acc) in enumerate(((0.01, 0.2), (0.03, 0.9)))]
+    sv.draw()
+    qtbot.wait(50)
+    table = sv.table
+    for row in range(2):
+        item = table.item(row, 0)
+        rect = table.visualItemRect(item)
+        qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+        qtbot.wait(50)
+        shot = image_array(table.viewport().grab().toImage())
+        ratio = shot.shape[1] / table.viewport().width()
+        cell = shot[int((rect.top() + 2) * ratio):int((rect.bottom() - 1) * ratio),
+                    int((rect.left() + 2) * ratio):int((rect.right() - 1) * ratio), :3].reshape(-1, 3)
+        colours, counts = np.unique(cell, axis=0, return_counts=True)
+        shown = colours[counts.argmax()]
+        want = item.background().color()
+        # (a selection highlight replaces the colour: 70 levels off)
+        assert np.abs(shown.astype(int) - [want.red(), want.green(), want.blue()]).max() <= 6, (row, shown)
+
+
+def test_the_form_section_keeps_its_rows_when_the_trigger_preview_fills(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.resize(1280, 720)
+    win.show()
+    qtbot.wait(50)
+    toolbox = win.form.toolbox
+
+    def hidden_rows_px() -> int:
+        page = toolbox.currentWidget()
+        return page.sizeHint().height() - page.visibleRegion().boundingRect().height()
+
+    for index in (0, 4):  # the run section, and the long embed section
+        toolbox.setCurrentIndex(index)
+        qtbot.wait(20)
+        before = hidden_rows_px()
+        images = np.random.default_rng(0).integers(0, 255, (36, 1, 8, 8), dtype=np.uint8)
+        win.trigger_grid.show_set(images, np.arange(36) % 10, "noise")
+        for _ in range(3):  # at once, and after the layout settles
+            qtbot.wait(10)
+            assert hidden_rows_px() <= max(before, 0) + 2, (index, before, hidden_rows_px())
+
+
+def test_error_dialogs_mention_the_run_log_only_when_one_was_written(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.form.set_value("model.checkpoint", str(tmp_path / "missing.safetensors"))
+    win.form._edited()
+    if win.form.error is not None:  # the form itself refuses it: the dialog then has no run behind it
+        win.save_config_dialog()
+    else:
+        out = win.start_run()
+        qtbot.waitUntil(lambda: win.job is None, timeout=60_000)
+        assert win._last_error is not None
+        if out.exists():
+            assert str(out) in win._last_error.informativeText()
+    assert "run log" not in win._last_error.informativeText() or win.log_path.exists()
+    # a config file that cannot be read: no run, no log
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[embed]\nepochs = 'many'\n")
+    win.load_config_file(bad)
+    assert "run log" not in win._last_error.informativeText()
+    # a landscape that fails keeps its points in the log, and says so
+    win.log_path = tmp_path / "run.h5"
+    win.log_path.write_bytes(b"")
+    win.job_kind = "landscape"
+    win._job_failed("landscape went wrong", "", True)
+    assert str(win.log_path) in win._last_error.informativeText()
+
+
+def test_the_runs_folder_is_saved_when_changed(qtbot, tmp_path, monkeypatch) -> None:
+    win = make_window(qtbot, tmp_path)
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getExistingDirectory", lambda *a, **k: str(folder))
+    win.choose_runs_dir()
+    # read back by another settings object, as the next start of the app would (no clean exit here)
+    from PySide6.QtCore import QSettings
+
+    again = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
+    assert again.value("runs_dir") == str(folder)
+
+
+def test_readme_shortcuts_match_the_tabs(qtbot, tmp_path) -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    m = re.search(r"`Ctrl\+1\.\.(\d)` tabs", readme)
+    assert m, "the README lists the tab shortcuts as `Ctrl+1..N` tabs"
+    win = make_window(qtbot, tmp_path)
+    assert int(m[1]) == win.tabs.count()
+    shortcuts = {a.shortcut().toString() for menu in win.menuBar().findChildren(QMenu) for a in menu.actions()}
+    assert {f"Ctrl+{k}" for k in range(1, win.tabs.count() + 1)} <= shortcuts
+
+
+def test_landscape_map_svg_draws_the_model_markers_where_the_png_does(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    win.tabs.setCurrentWidget(win.landscape_view)
+    win.landscape_view.show_landscape(fake_landscape("plane"))
+    qtbot.wait(50)
+    win.export_plots(tmp_path / "figs")
+    png = QImage(str(tmp_path / "figs" / "landscape_2d.png"))
+    svg_path = tmp_path / "figs" / "landscape_2d.svg"
+    marker = "#e53935"  # the models' red (the colour map has no red)
+    shown = colour_box(_screen(win.landscape_view.map), marker)
+    ours, theirs = colour_box(image_array(png), marker), colour_box(_render_svg(svg_path, png.size()), marker)
+    assert shown is not None and ours is not None and theirs is not None
+    h, w = _screen(win.landscape_view.map).shape[:2]
+    tol = np.array([5 / w, 5 / w, 5 / h, 5 / h])  # 5 screen pixels
+    for got in (ours, theirs):
+        assert (np.abs(np.subtract(got, shown)) <= tol).all(), (np.round(shown, 4), np.round(ours, 4), np.round(theirs, 4))
+
+    def red_share(a: np.ndarray) -> float:  # the markers' area, as a share of the picture
+        return float((np.abs(a[..., :3].astype(int) - [0xE5, 0x39, 0x35]).sum(-1) < 60).mean())
+
+    # one marker per model, drawn as a shape (not the whole symbol atlas pasted at every model)
+    assert red_share(_render_svg(svg_path, png.size())) == pytest.approx(red_share(image_array(png)), rel=0.35)
+    assert "clip-path" in svg_path.read_text()  # the map's content is clipped to its axes (SVG 1.1)
+
+
+def test_map_legend_is_hidden_when_empty_and_skips_paths_that_are_dots_at_its_scale(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    assert not lv.map.legend.isVisible()  # no landscape: no empty legend box
+    ls = fake_landscape("random")
+    ls.trajectories["finetune"] = {"xy": np.array([[0.001, 0.0], [0.002, 0.001]])}  # across the plane, not in it
+    lv.show_landscape(ls)
+    assert lv.map.legend.isVisible()
+    assert [label.text for _, label in lv.map.legend.items] == ["embed trajectory"]
+    lv.clear()
+    assert not lv.map.legend.isVisible()
+
+
+def test_a_1d_landscape_leaves_the_2d_views_empty_and_says_why(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    lv = win.landscape_view
+    lv.show_landscape(fake_landscape("plane"))
+    lv.show_landscape(fake_landscape("line"))
+    assert lv.image.image is None and not lv.trajectory_items and len(lv.models_item.data) == 0
+    assert "1D path" in lv.surface_note.text() and not lv.surface_note.isHidden()
+    assert "1D path" in lv.map.titleLabel.text
+    lv.show_landscape(fake_landscape("plane"))
+    assert lv.surface_note.isHidden() and lv.image.image is not None
+
+
+def test_opening_a_log_makes_the_progress_row_speak_of_it(qtbot, tmp_path, demo_copy) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.progress_label.setText("finished: some-other-run.h5")
+    win.progress.setRange(0, 100)
+    win.progress.setValue(48)
+    assert win.open_log(demo_copy)
+    assert demo_copy.name in win.progress_label.text() and "other" not in win.progress_label.text()
+    assert win.progress.value() == win.progress.maximum()  # a finished log
+    assert demo_copy.name in win.statusBar().currentMessage()
+
+
+def test_an_error_escaping_a_slot_is_shown_not_lost(qtbot, tmp_path, monkeypatch) -> None:
+    import sys
+
+    from PySide6.QtCore import QTimer
+
+    from wmstudio.gui.app import install_error_hook
+
+    win = make_window(qtbot, tmp_path)
+    monkeypatch.setattr(sys, "excepthook", lambda *a: None)  # the test's own terminal stays quiet
+    install_error_hook(win)
+    win._last_error = None
+
+    def broken() -> None:
+        raise RuntimeError("a bug in a slot")
+
+    QTimer.singleShot(0, broken)
+    qtbot.waitUntil(lambda: win._last_error is not None, timeout=5000)
+    assert "a bug in a slot" in win._last_error.text() and "bug" in win._last_error.informativeText()
+    assert win.isEnabled()
+
+
+def test_sweep_headers_tell_two_axes_with_the_same_short_name_apart(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    sv = win.sweep_view
+    sv.folder, sv.axes = tmp_path, ["finetune.lr", "restore.lr"]
+    sv.rows = [{"finetune.lr": a, "restore.lr": b, "status": "finished", "run_id": f"r{a}{b}", "error": "",
+                "restore.trigger_acc": 0.5, "finetune.trigger_acc": 0.5, "restore.test_acc": 0.5,
+                "finetune.drift_rel": 0.5} for a in (0.01, 0.03) for b in (0.001, 0.003)]
+    sv.draw()
+    rows = [sv.table.verticalHeaderItem(i).text() for i in range(2)]
+    cols = [sv.table.horizontalHeaderItem(j).text() for j in range(2)]
+    assert rows == ["finetune.lr=0.01", "finetune.lr=0.03"] and cols == ["restore.lr=0.001", "restore.lr=0.003"]
+
+
+def test_stacked_plots_cover_the_same_steps_and_the_p_value_keeps_its_first_point(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    show_synthetic_run(win)
+    win.series.eval_rows[0]["p_value"] = 1.0  # before training: chance level, p = 1
+    win.series.eval_rows[0]["global_step"] = 0.0
+    win.metrics_view.revision = -1
+    win._show_all(win.series)
+    qtbot.wait(50)
+    mv = win.metrics_view
+    ranges = [p.vb.viewRange()[0] for p in (mv.acc, mv.loss, mv.pval)]
+    assert ranges[1] == pytest.approx(ranges[0], abs=1e-6) and ranges[2] == pytest.approx(ranges[0], abs=1e-6)
+    assert ranges[2][0] <= 0.0  # step 0 is inside the p-value plot ...
+    assert mv.pval.vb.viewRange()[1][1] >= 0.0  # ... and so is its p = 1
+    win.tabs.setCurrentWidget(win.drift_view)
+    qtbot.wait(50)
+    dv = win.drift_view
+    assert dv.cos.vb.viewRange()[0] == pytest.approx(dv.l2.vb.viewRange()[0], abs=1e-6)
+
+
+def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    show_synthetic_run(win)
+    win.metrics_view.acc.setXRange(0, 600, padding=0)  # zoomed out: 60 fine-tuning steps are ~70 px
+    qtbot.wait(50)
+    labels = [line.label for line in win.metrics_view.marks[0].lines]
+    assert [label.toPlainText() for label in labels] == ["embed", "fine-tune (attack)", "restore"]
+    rects = [label.sceneBoundingRect() for label in labels]
+    for a, b in zip(rects, rects[1:], strict=False):
+        assert not a.intersects(b), (a, b)
