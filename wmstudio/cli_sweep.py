@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+from typing import Any
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -18,11 +20,28 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("folder")
 
 
+def interrupt_on_signals() -> dict[int, Any]:
+    """SIGINT and SIGTERM both raise KeyboardInterrupt, so that the driver's cleanup (``ray.shutdown``) runs.
+
+    Installed explicitly, so a driver started in the background (``cmd &``, where the shell starts it
+    with SIGINT ignored) stops on SIGINT like one in the foreground. Returns the previous handlers.
+    """
+    def interrupt(sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(sig).name)
+
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
 def cmd_sweep(args: argparse.Namespace) -> int:
     from wmstudio.sweep import load_sweep, run_sweep, write_report
 
     spec = load_sweep(args.sweep)
-    summary = run_sweep(spec, args.out, args.address, args.workers)
+    previous = interrupt_on_signals()
+    try:
+        summary = run_sweep(spec, args.out, args.address, args.workers)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"sweep {spec.name!r}: {summary.finished} finished, {summary.skipped} skipped, {summary.failed} failed "
           f"of {summary.total} in {summary.seconds / 60:.1f} min")
     for run_id, error in summary.failures.items():

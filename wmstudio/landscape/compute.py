@@ -291,8 +291,10 @@ def _run_pool(log_path: Path, spec: LandscapeSpec, device: str, workers: int, le
               record: Any, control: RunControl) -> None:
     import multiprocessing as mp
 
+    from wmstudio.sweep.watchdog import Watchdog
+
     threads = max(1, torch.get_num_threads() // workers)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+    with Watchdog.start(), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
                              initargs=(str(log_path), spec.name, device, threads)) as pool:
         for level, idx in enumerate(levels):
             parts = np.array_split(idx, max(1, min(len(idx), workers * 4)))
@@ -320,7 +322,7 @@ class _RayEvaluator:
 
 def _run_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],
              record: Any, control: RunControl, address: str) -> None:
-    from wmstudio.sweep.runner import _init_ray
+    from wmstudio.sweep.runner import _init_ray, shutdown_ray
 
     ray = _init_ray(address or None, workers)
     actor_cls = ray.remote(num_cpus=1)(_RayEvaluator)
@@ -341,4 +343,4 @@ def _run_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, lev
         for a in actors:
             ray.kill(a)
         if not address:
-            ray.shutdown()
+            shutdown_ray()

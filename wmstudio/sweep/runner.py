@@ -9,7 +9,9 @@ On a cluster, ``--out`` must be a folder every node can write (a shared filesyst
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -19,6 +21,7 @@ from typing import Any
 from wmstudio.sweep.records import is_finished, read_json, write_json
 from wmstudio.sweep.spec import SweepSpec
 from wmstudio.sweep.tasks import run_task
+from wmstudio.sweep.watchdog import Watchdog
 
 
 @dataclass
@@ -36,7 +39,11 @@ class SweepSummary:
         return self.skipped + self.finished + self.failed + self.cancelled
 
 
+_WATCHDOG: list[Watchdog] = []  # the watchdog of the local Ray instance this process started, if any
+
+
 def _init_ray(address: str | None, workers: int) -> Any:
+    """Connect to ``address``, or start a local Ray instance guarded by a watchdog (see ``shutdown_ray``)."""
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local, single-user instance
@@ -45,8 +52,32 @@ def _init_ray(address: str | None, workers: int) -> Any:
         if address:
             ray.init(address=address, **kwargs)
         else:
+            # Ray's processes outlive a killed driver (its agents even a clean shutdown): the watchdog
+            # terminates whatever of them is left when this process ends, however it ends
+            _WATCHDOG.append(Watchdog.start())
+            handlers = _python_handlers()
             ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
+            for sig, handler in handlers.items():  # ray.init replaces SIGTERM's with one that ends the process
+                signal.signal(sig, handler)
     return ray
+
+
+def _python_handlers() -> dict[int, Any]:
+    """The Python-level SIGINT/SIGTERM handlers (the CLI's), to restore after ray.init; none off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: h for sig in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(sig))}
+
+
+def shutdown_ray() -> None:
+    """Shut the local Ray instance down and reap what it leaves behind."""
+    import ray
+
+    try:
+        ray.shutdown()
+    finally:
+        while _WATCHDOG:
+            _WATCHDOG.pop().stop()
 
 
 def _eta(durations: dict[str, list[float]], left_kinds: list[str], parallel: int) -> float:
@@ -163,5 +194,5 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
     finally:
         summary.seconds = time.time() - start
         if shutdown and not address:
-            ray.shutdown()
+            shutdown_ray()
     return summary
