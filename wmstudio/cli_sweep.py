@@ -16,6 +16,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--address", help="an existing Ray cluster (e.g. ray://head:10001 or auto); default: local")
     sw.add_argument("--workers", type=int, default=0, help="local runs at a time (default: this machine's cores)")
     sw.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    sw.add_argument("--overwrite", action="store_true", help="run every run again, replacing what --out holds "
+                    "(needed for a folder that holds another sweep)")
     rp = sub.add_parser("report", help="aggregate a sweep folder into CSV, Markdown and figures")
     rp.add_argument("folder")
 
@@ -38,7 +40,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     spec = load_sweep(args.sweep)
     previous = interrupt_on_signals()
     try:
-        summary = run_sweep(spec, args.out, args.address, args.workers)
+        summary = run_sweep(spec, args.out, args.address, args.workers, overwrite=args.overwrite)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

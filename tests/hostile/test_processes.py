@@ -168,3 +168,20 @@ def test_an_interrupted_landscape_on_ray_leaves_no_process(landscape_log, tmp_pa
 
 def test_a_killed_landscape_worker_pool_leaves_no_process(landscape_log, tmp_path) -> None:
     run_and_interrupt(_landscape_argv(landscape_log, "--workers", "2"), tmp_path, "level", "multiprocessing", "kill")
+
+
+def test_a_sweep_folder_holding_another_sweep_is_not_resumed_into(sweep_file, tmp_path, capsys) -> None:
+    """Run ids hash the axis values only: another sweep's finished runs would pass for this one's."""
+    from wmstudio.cli import main
+    from wmstudio.sweep import load_sweep
+    from wmstudio.sweep.records import write_json
+
+    out = tmp_path / "out"
+    other = load_sweep(sweep_file)
+    write_json(out / "sweep.json", {**__import__("json").loads(other.to_json()), "out": str(out)})
+    changed = tmp_path / "changed.toml"
+    changed.write_text(SWEEP.replace("embed.epochs = 5000", "embed.epochs = 7"))
+    assert main(["sweep", str(changed), "--out", str(out), "--no-report"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("wmstudio: error:") == 1 and f"{out}: holds another sweep ('killed'" in err and "--overwrite" in err
+    assert "Traceback" not in err

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wmstudio.errors import RunLogError
 from wmstudio.sweep.records import is_finished, read_json, write_json
 from wmstudio.sweep.spec import SweepSpec
 from wmstudio.sweep.tasks import run_task
@@ -93,9 +94,29 @@ def _eta(durations: dict[str, list[float]], left_kinds: list[str], parallel: int
     return total / parallel
 
 
+def _refuse_other_sweep(spec: SweepSpec, out: Path) -> None:
+    """A folder holding another sweep (other base config or axes) is not resumed into: its finished runs
+    would be skipped as if they were this sweep's, and its logs replaced."""
+    import json
+
+    old = read_json(out / "sweep.json")
+    new = json.loads(spec.to_json())
+    if old is not None and (old.get("base") != new["base"] or old.get("axes") != new["axes"]):
+        raise RunLogError(f"{out}: holds another sweep ({old.get('name', '?')!r}, other base config or axes); "
+                          "choose another --out, or pass --overwrite to run this one there from scratch")
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, workers: int = 0,
-              progress: Callable[[str], None] | None = None, shutdown: bool = True) -> SweepSummary:
+              progress: Callable[[str], None] | None = None, shutdown: bool = True,
+              overwrite: bool = False) -> SweepSummary:
+    """Run the sweep into ``out``, skipping the runs a previous invocation finished there.
+
+    ``overwrite``: run every run again, replacing what ``out`` holds (also another sweep's folder,
+    which is refused otherwise). Run logs of unfinished runs are always replaced: that is the resume.
+    """
     out = Path(out)
+    if not overwrite:
+        _refuse_other_sweep(spec, out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "embeds").mkdir(parents=True, exist_ok=True)
     write_json(out / "sweep.json", {**__import__("json").loads(spec.to_json()), "out": str(out)})
@@ -112,7 +133,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                                   "kind": "attack", "seconds": 0.0, "finals": {}})
             summary.failed += 1
             summary.failures[r.run_id] = r.error
-        elif is_finished(rec_path, log_path):
+        elif not overwrite and is_finished(rec_path, log_path):
             summary.skipped += 1
         else:
             todo.append(r)
@@ -133,7 +154,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
         if embed_id not in embed_needed:
             continue
         rec_path, log_path = out / "embeds" / f"{embed_id}.json", out / "embeds" / f"{embed_id}.h5"
-        if is_finished(rec_path, log_path):
+        if not overwrite and is_finished(rec_path, log_path):
             embed_refs[embed_id] = read_json(rec_path)
             continue
         p = {"run_id": embed_id, "values": plan.embed_values, "config": plan.config, "embed_id": embed_id}
