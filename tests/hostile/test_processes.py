@@ -166,8 +166,12 @@ def test_an_interrupted_landscape_on_ray_leaves_no_process(landscape_log, tmp_pa
         assert code == 130 and "Traceback" not in text and "cancelled" in text
 
 
-def test_a_killed_landscape_worker_pool_leaves_no_process(landscape_log, tmp_path) -> None:
-    run_and_interrupt(_landscape_argv(landscape_log, "--workers", "2"), tmp_path, "level", "multiprocessing", "kill")
+@pytest.mark.parametrize("how", ["kill", "term"])
+def test_an_interrupted_landscape_worker_pool_leaves_no_process(landscape_log, tmp_path, how) -> None:
+    code, text = run_and_interrupt(_landscape_argv(landscape_log, "--workers", "2"), tmp_path, "level",
+                                   "multiprocessing", how)
+    if how == "term":  # cancelled like Ctrl-C: the points so far are committed, the surface can be resumed
+        assert code == 130 and "Traceback" not in text and "cancelled in" in text
 
 
 def test_a_sweep_folder_holding_another_sweep_is_not_resumed_into(sweep_file, tmp_path, capsys) -> None:
