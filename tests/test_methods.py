@@ -191,7 +191,7 @@ def test_published_mitigation_takes_an_owner_step_after_every_kth_batch(tmp_path
     assert captured["s"].method_state.extra_steps == 3 * (steps_per_epoch // 2)
 
 
-def test_method_is_validated_and_listed_in_the_config() -> None:
+def test_method_is_validated_and_listed_in_the_config(tmp_path) -> None:
     from wmstudio.errors import ConfigError
 
     with pytest.raises(ConfigError, match="embed.method"):
@@ -200,7 +200,7 @@ def test_method_is_validated_and_listed_in_the_config() -> None:
         load_config(example_config("demo"), ["extract.enabled=true"])
     with pytest.raises(ConfigError, match="rowback_groups"):
         cfg = load_config(example_config("demo"), [*EMBED_ONLY, "embed.method='rowback'", "embed.rowback_groups=['nope']"])
-        run_experiment(cfg, "/tmp/never.h5")
+        run_experiment(cfg, tmp_path / "never.h5")
 
 
 @pytest.mark.parametrize("arch", ["resnet20", "vit"])

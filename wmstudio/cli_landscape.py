@@ -98,12 +98,15 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         print("\ncancelling; the points computed so far stay in the log (rerun to resume)", file=sys.stderr)
         control.cancel()
 
-    previous = signal.signal(signal.SIGINT, on_sigint)
+    # SIGTERM like Ctrl-C, and both also in the background (where SIGINT starts out ignored): the workers
+    # and a local Ray instance are shut down before the process ends
+    previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         ls = compute_landscape(args.log, spec, (lambda e: None) if args.quiet else _Printer(), control, args.device,
                                args.workers, args.overwrite, ray_address=args.ray)
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     if not args.quiet and ls.complete:
         for m in ("test_loss", "trigger_acc"):
             v = ls.metrics[m]

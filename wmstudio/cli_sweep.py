@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+from typing import Any
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -14,15 +16,34 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--address", help="an existing Ray cluster (e.g. ray://head:10001 or auto); default: local")
     sw.add_argument("--workers", type=int, default=0, help="local runs at a time (default: this machine's cores)")
     sw.add_argument("--no-report", action="store_true", help="do not write the report at the end")
+    sw.add_argument("--overwrite", action="store_true", help="run every run again, replacing what --out holds "
+                    "(needed for a folder that holds another sweep)")
     rp = sub.add_parser("report", help="aggregate a sweep folder into CSV, Markdown and figures")
     rp.add_argument("folder")
+
+
+def interrupt_on_signals() -> dict[int, Any]:
+    """SIGINT and SIGTERM both raise KeyboardInterrupt, so that the driver's cleanup (``ray.shutdown``) runs.
+
+    Installed explicitly, so a driver started in the background (``cmd &``, where the shell starts it
+    with SIGINT ignored) stops on SIGINT like one in the foreground. Returns the previous handlers.
+    """
+    def interrupt(sig: int, _frame: object) -> None:
+        raise KeyboardInterrupt(signal.Signals(sig).name)
+
+    return {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
     from wmstudio.sweep import load_sweep, run_sweep, write_report
 
     spec = load_sweep(args.sweep)
-    summary = run_sweep(spec, args.out, args.address, args.workers)
+    previous = interrupt_on_signals()
+    try:
+        summary = run_sweep(spec, args.out, args.address, args.workers, overwrite=args.overwrite)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     print(f"sweep {spec.name!r}: {summary.finished} finished, {summary.skipped} skipped, {summary.failed} failed "
           f"of {summary.total} in {summary.seconds / 60:.1f} min")
     for run_id, error in summary.failures.items():

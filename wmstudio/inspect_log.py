@@ -43,6 +43,7 @@ def summarize(path: str) -> str:
     r = RunLogReader(path)
     a = r.attrs
     cfg = json.loads(r.config_json)
+    cfg = cfg if isinstance(cfg, dict) else {}
     lines = [f"run log   {path}",
              f"run       {a.get('run_name', '')}   status: {r.status}"
              + (f" ({a['status_message']})" if a.get("status_message") else ""),
@@ -51,16 +52,15 @@ def summarize(path: str) -> str:
     if r.status == "running":
         lines.append("          (still running, or the process ended without closing the log: "
                      "everything up to the last evaluation is below)")
-    try:
+    if r.has("data"):  # a run that stopped early may have neither
         info = r.data_info()
         splits = r.splits()
         lines.append(f"data      {info.get('name')} ({info.get('dataset')}), {info.get('num_classes')} classes, "
                      f"shape {info.get('shape')}; owner {len(splits['owner'])}, attacker {len(splits['attacker'])}, "
                      f"test {len(splits['test'])}")
+    if r.has("trigger"):
         trig = r.trigger()
         lines.append(f"trigger   {trig['scheme']} x{len(trig['labels'])}, seed {trig['seed']}, {trig['params']}")
-    except KeyError:
-        pass
     lines += model_lines(cfg.get("model", {}), a.get("model_json"))
     header = f"{'stage':<10}{'status':<15}{'epochs':>7}{'steps':>7}{'test acc':>10}{'trig acc':>15}{'drift L2':>10}{'rel':>7}{'cos':>7}{'p-value':>10}"
     lines += ["", header, "-" * len(header)]

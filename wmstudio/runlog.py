@@ -447,7 +447,18 @@ class RunLogReader:
 
     @property
     def config_json(self) -> str:
-        return str(self.attrs.get("config_json", "{}"))
+        """The run's config as JSON text (checked to parse: a damaged attribute is a ``RunLogError``)."""
+        text = str(self.attrs.get("config_json", "{}"))
+        try:
+            json.loads(text)
+        except ValueError as exc:
+            raise RunLogError(f"{self.path}: damaged or not a complete run log (config_json: {exc})") from exc
+        return text
+
+    def has(self, name: str) -> bool:
+        """Whether the log holds the group or dataset ``name`` (e.g. "trigger": a run may stop before it)."""
+        with self._open() as f:
+            return name in f
 
     def stage_names(self) -> list[str]:
         with self._open() as f:
@@ -499,7 +510,11 @@ class RunLogReader:
 
     def splits(self) -> dict[str, np.ndarray]:
         with self._open() as f:
-            return {k: read_dataset(v) for k, v in f["data"]["splits"].items()}
+            out = {k: read_dataset(v) for k, v in f["data"]["splits"].items()}
+        missing = [k for k in ("owner", "attacker", "test") if k not in out]
+        if missing:
+            raise RunLogError(f"{self.path}: damaged or not a complete run log (/data/splits lacks {', '.join(missing)})")
+        return out
 
     def data_info(self) -> dict[str, Any]:
         with self._open() as f:

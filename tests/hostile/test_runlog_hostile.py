@@ -117,9 +117,8 @@ def test_the_lock_dies_with_a_killed_writer(tmp_path) -> None:
     code = f"from wmstudio.runlog import WriterLock; WriterLock({str(log)!r}).acquire(); import os; os.kill(os.getpid(), 9)"
     subprocess.run([PY, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert Path(f"{log}.lock").exists()  # left behind by kill -9 ...
-    with WriterLock(log):  # ... and simply taken over
-        with pytest.raises(RunLogError, match=f"process {os.getpid()} is writing"):
-            WriterLock(log).acquire()
+    with WriterLock(log), pytest.raises(RunLogError, match=f"process {os.getpid()} is writing"):
+        WriterLock(log).acquire()  # taken over by this process, which a second writer is told
 
 
 # ------------------------------------------------------------------ item 4: write failures
@@ -318,3 +317,22 @@ def test_partial_weights_as_a_checkpoint_load_with_a_warning(tmp_path) -> None:
     cfg.model.checkpoint = f"{finished}:finetune"  # complete weights: no warning
     run_experiment(cfg, tmp_path / "third.h5", events.append)
     assert not [e for e in events if isinstance(e, Warning) and "partial" in e.message]
+
+
+def test_a_damaged_config_attribute_is_a_clear_error(log_copy, capsys) -> None:
+    with h5py.File(log_copy, "a") as f:
+        f.attrs["config_json"] = '{"model": {"arch": "small_cnn"\x01'
+    code, err = cli(capsys, "inspect", str(log_copy))
+    assert code == 2 and f"{log_copy}: damaged or not a complete run log (config_json:" in err
+    code, err = cli(capsys, "landscape", str(log_copy), "--kind", "line", "--models", "embed,restore", "-q")
+    assert code == 2 and "config_json" in err
+
+
+def test_inspect_a_log_that_stopped_before_its_data(tmp_path, capsys) -> None:
+    from wmstudio.runlog import RunLogWriter
+
+    w = RunLogWriter.create(tmp_path / "early.h5", "", "{}", "early", "cpu")
+    w.set_status("failed", "stopped before the data")
+    w.close()
+    code, err = cli(capsys, "inspect", str(tmp_path / "early.h5"))
+    assert code == 0 and not err

@@ -191,6 +191,15 @@ def _worker_init(log_path: str, name: str, device: str, threads: int) -> None:
     _WORKER.update(ev=make_evaluator(ctx, spec), points=points_from_store(ctx, Path(log_path), name))
 
 
+def _pool_worker_init(log_path: str, name: str, device: str, threads: int) -> None:
+    """A pool worker leaves Ctrl-C to the driver (the terminal sends it to the whole process group):
+    the driver cancels, commits what it has and shuts the pool down."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _worker_init(log_path, name, device, threads)
+
+
 def _worker_eval(indices: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     return indices, evaluate_points(_WORKER["ev"], _WORKER["points"], indices)
 
@@ -291,11 +300,14 @@ def _run_pool(log_path: Path, spec: LandscapeSpec, device: str, workers: int, le
               record: Any, control: RunControl) -> None:
     import multiprocessing as mp
 
+    from wmstudio.sweep.watchdog import Watchdog
+
     threads = max(1, torch.get_num_threads() // workers)
-    with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_worker_init,
+    with Watchdog.start(), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_worker_init,
                              initargs=(str(log_path), spec.name, device, threads)) as pool:
         for level, idx in enumerate(levels):
-            parts = np.array_split(idx, max(1, min(len(idx), workers * 4)))
+            # chunks of at most ~64 points: a cancel waits for one chunk per worker, not a whole level
+            parts = np.array_split(idx, max(1, min(len(idx), max(workers * 4, len(idx) // 64))))
             pending: set[Future] = {pool.submit(_worker_eval, p) for p in parts if len(p)}
             while pending:
                 finished, pending = wait(pending, timeout=0.2, return_when=FIRST_COMPLETED)
@@ -320,7 +332,7 @@ class _RayEvaluator:
 
 def _run_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],
              record: Any, control: RunControl, address: str) -> None:
-    from wmstudio.sweep.runner import _init_ray
+    from wmstudio.sweep.runner import _init_ray, shutdown_ray
 
     ray = _init_ray(address or None, workers)
     actor_cls = ray.remote(num_cpus=1)(_RayEvaluator)
@@ -341,4 +353,4 @@ def _run_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, lev
         for a in actors:
             ray.kill(a)
         if not address:
-            ray.shutdown()
+            shutdown_ray()

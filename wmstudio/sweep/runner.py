@@ -9,16 +9,20 @@ On a cluster, ``--out`` must be a folder every node can write (a shared filesyst
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wmstudio.errors import RunLogError
 from wmstudio.sweep.records import is_finished, read_json, write_json
 from wmstudio.sweep.spec import SweepSpec
 from wmstudio.sweep.tasks import run_task
+from wmstudio.sweep.watchdog import Watchdog
 
 
 @dataclass
@@ -36,7 +40,11 @@ class SweepSummary:
         return self.skipped + self.finished + self.failed + self.cancelled
 
 
+_WATCHDOG: list[Watchdog] = []  # the watchdog of the local Ray instance this process started, if any
+
+
 def _init_ray(address: str | None, workers: int) -> Any:
+    """Connect to ``address``, or start a local Ray instance guarded by a watchdog (see ``shutdown_ray``)."""
     import ray
 
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local, single-user instance
@@ -45,8 +53,32 @@ def _init_ray(address: str | None, workers: int) -> Any:
         if address:
             ray.init(address=address, **kwargs)
         else:
+            # Ray's processes outlive a killed driver (its agents even a clean shutdown): the watchdog
+            # terminates whatever of them is left when this process ends, however it ends
+            _WATCHDOG.append(Watchdog.start())
+            handlers = _python_handlers()
             ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
+            for sig, handler in handlers.items():  # ray.init replaces SIGTERM's with one that ends the process
+                signal.signal(sig, handler)
     return ray
+
+
+def _python_handlers() -> dict[int, Any]:
+    """The Python-level SIGINT/SIGTERM handlers (the CLI's), to restore after ray.init; none off the main thread."""
+    if threading.current_thread() is not threading.main_thread():
+        return {}
+    return {sig: h for sig in (signal.SIGINT, signal.SIGTERM) if callable(h := signal.getsignal(sig))}
+
+
+def shutdown_ray() -> None:
+    """Shut the local Ray instance down and reap what it leaves behind."""
+    import ray
+
+    try:
+        ray.shutdown()
+    finally:
+        while _WATCHDOG:
+            _WATCHDOG.pop().stop()
 
 
 def _eta(durations: dict[str, list[float]], left_kinds: list[str], parallel: int) -> float:
@@ -62,9 +94,29 @@ def _eta(durations: dict[str, list[float]], left_kinds: list[str], parallel: int
     return total / parallel
 
 
+def _refuse_other_sweep(spec: SweepSpec, out: Path) -> None:
+    """A folder holding another sweep (other base config or axes) is not resumed into: its finished runs
+    would be skipped as if they were this sweep's, and its logs replaced."""
+    import json
+
+    old = read_json(out / "sweep.json")
+    new = json.loads(spec.to_json())
+    if old is not None and (old.get("base") != new["base"] or old.get("axes") != new["axes"]):
+        raise RunLogError(f"{out}: holds another sweep ({old.get('name', '?')!r}, other base config or axes); "
+                          "choose another --out, or pass --overwrite to run this one there from scratch")
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, workers: int = 0,
-              progress: Callable[[str], None] | None = None, shutdown: bool = True) -> SweepSummary:
+              progress: Callable[[str], None] | None = None, shutdown: bool = True,
+              overwrite: bool = False) -> SweepSummary:
+    """Run the sweep into ``out``, skipping the runs a previous invocation finished there.
+
+    ``overwrite``: run every run again, replacing what ``out`` holds (also another sweep's folder,
+    which is refused otherwise). Run logs of unfinished runs are always replaced: that is the resume.
+    """
     out = Path(out)
+    if not overwrite:
+        _refuse_other_sweep(spec, out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "embeds").mkdir(parents=True, exist_ok=True)
     write_json(out / "sweep.json", {**__import__("json").loads(spec.to_json()), "out": str(out)})
@@ -81,7 +133,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                                   "kind": "attack", "seconds": 0.0, "finals": {}})
             summary.failed += 1
             summary.failures[r.run_id] = r.error
-        elif is_finished(rec_path, log_path):
+        elif not overwrite and is_finished(rec_path, log_path):
             summary.skipped += 1
         else:
             todo.append(r)
@@ -102,7 +154,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
         if embed_id not in embed_needed:
             continue
         rec_path, log_path = out / "embeds" / f"{embed_id}.json", out / "embeds" / f"{embed_id}.h5"
-        if is_finished(rec_path, log_path):
+        if not overwrite and is_finished(rec_path, log_path):
             embed_refs[embed_id] = read_json(rec_path)
             continue
         p = {"run_id": embed_id, "values": plan.embed_values, "config": plan.config, "embed_id": embed_id}
@@ -163,5 +215,5 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
     finally:
         summary.seconds = time.time() - start
         if shutdown and not address:
-            ray.shutdown()
+            shutdown_ray()
     return summary
