@@ -138,13 +138,14 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     log = RunLogWriter.create(out, cfg.to_toml(), json.dumps(cfg.to_dict()), cfg.run.name, describe(device))
     log.write_data({"dataset": d.dataset, "root": d.root, "name": data.name, "num_classes": data.num_classes,
                     "shape": list(data.shape), "classes": data.train.classes, "mean": list(normalizer.mean),
-                    "std": list(normalizer.std), "split_seed": d.split_seed}, splits.as_dict())
+                    "std": list(normalizer.std), "split_seed": d.split_seed, "warnings": data.warnings},
+                   splits.as_dict())
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.run.seed)
     s = Session(cfg, device, model, data, owner.to(device), data.train.subset(splits.attacker, "attacker").to(device),
                 data.test.subset(splits.test, "test").to(device), normalizer, augment, log, callback, control, gen,
                 memory_format=memory_format)
-    for w in warnings:
+    for w in data.warnings + warnings:
         s.emit(Warning(w))
     s.snapshot("initial")
     return s
