@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from wmstudio.config import ExperimentConfig
+from wmstudio.config import ExperimentConfig, check_against_data
 from wmstudio.control import RunControl
 from wmstudio.data import load_dataset
 from wmstudio.data.batches import Augment, Normalizer
@@ -127,6 +127,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     torch.manual_seed(cfg.run.seed)
     d = cfg.data
     data, splits, owner, normalizer = load_split_data(cfg, d.download)
+    check_against_data(cfg, data.shape, data.num_classes)
     c, h, _ = data.shape
     model = build_from_config(cfg, c, data.num_classes, h)
     warnings = load_checkpoint(model, cfg.model.checkpoint, cfg.model.strict) if cfg.model.checkpoint else []

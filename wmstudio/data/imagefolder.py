@@ -29,6 +29,7 @@ import numpy as np
 
 from wmstudio.data.tensorset import DataPair, ImageTensors
 from wmstudio.errors import DataError
+from wmstudio.memory import gib, memory_budget
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".pgm", ".tif", ".tiff", ".webp"}
 SPLITS = ("train", "test")
@@ -58,14 +59,6 @@ def _split_entry(parts: tuple[str, ...]) -> tuple[str, str] | None:
     if parts[-3] in SPLITS:
         return parts[-3], parts[-2]
     return None
-
-
-def _memory_budget() -> int:
-    """Bytes the decoded images may take: half the physical memory (16 GiB where unknown)."""
-    try:
-        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // 2
-    except (ValueError, OSError, AttributeError):
-        return 16 * 2**30
 
 
 @dataclass
@@ -240,9 +233,9 @@ def _decode_all(root: Path, image_size: int) -> dict[str, np.ndarray]:
     warnings: list[str] = []
     w, h = _target_size(root, entries, image_size, warnings)
     total = len(entries) * w * h * 3
-    if total > _memory_budget():
-        raise DataError(f"{root}: {len(entries)} images of {w}x{h} would take {total / 2**30:.1f} GiB in memory, "
-                        f"more than half of this machine's; set data.image_size smaller")
+    if total > memory_budget():
+        raise DataError(f"{root}: {len(entries)} images of {w}x{h} would take {gib(total)} in memory, more than "
+                        f"the {gib(memory_budget())} allowed (half of this machine's); set data.image_size smaller")
     classes = sorted(train_classes)
     index = {c: i for i, c in enumerate(classes)}
     out: dict[str, np.ndarray] = {"classes": np.array(classes), "warnings": np.array(warnings, dtype=str)}
