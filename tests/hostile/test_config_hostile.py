@@ -45,6 +45,7 @@ def _check(capsys: pytest.CaptureFixture[str], path, *sets: str) -> str:
     ("[model]\narch = \"vit\"\noptions = { heads = 5 }", "model.options.heads", "multiple of heads"),
     ("[model]\narch = \"vit\"\noptions = { dropout = 1.5 }", "model.options.dropout", "< 1"),
     ("[extract]\narch = \"resnet20\"\noptions = { width = 0 }", "extract.options.width", ">= 1"),
+    ("[model]\narch = \"vit\"\noptions = { dim = 4096, depth = 64 }", "model.options", "at most 300M"),
 ])
 def test_config_check_refuses_bad_numbers_naming_the_field(tmp_path, capsys, toml: str, field: str,
                                                             words: str) -> None:
