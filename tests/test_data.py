@@ -75,6 +75,7 @@ def test_imagefolder_errors_name_the_path(tmp_path) -> None:
     broken = tmp_path / "broken"
     (broken / "train" / "a").mkdir(parents=True)
     (broken / "test" / "a").mkdir(parents=True)
+    Image.new("RGB", (4, 4)).save(broken / "test" / "a" / "ok.png")
     (broken / "train" / "a" / "x.jpg").write_bytes(b"not an image")
     with pytest.raises(DataError, match="not a readable image"):
         load_dataset("imagefolder", broken, cache_dir=tmp_path / "c")

@@ -352,6 +352,27 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
 
 
+def check_against_data(cfg: ExperimentConfig, shape: tuple[int, int, int], num_classes: int,
+                       budget: int | None = None) -> None:
+    """Checks that need the data set: the memory a batch and the trigger set take at its image shape
+    (as floats on the device), and class indices. Run before anything is written."""
+    from wmstudio.memory import gib, memory_budget
+
+    budget = budget or memory_budget()
+    c, h, w = shape
+    per_image = 4 * c * h * w
+    sizes = [("run.eval_batch_size", cfg.run.eval_batch_size), ("trigger.size", cfg.trigger.size)]
+    sizes += [(f"{name}.batch_size", getattr(cfg, name).batch_size) for name in ("embed", "finetune", "extract", "restore")
+              if getattr(cfg, name).enabled]
+    for path, n in sizes:
+        if n * per_image > budget:
+            raise ConfigError(path, f"{n} images of {c}x{h}x{w} take {gib(n * per_image)} as floats on the device, "
+                                    f"more than the {gib(budget)} allowed (half of this machine's memory)")
+    if cfg.embed.method == "ewe" and cfg.embed.ewe_target_class >= num_classes:
+        raise ConfigError("embed.ewe_target_class", f"{cfg.embed.ewe_target_class} is not a class of this data set "
+                                                    f"(0..{num_classes - 1}, or -1)")
+
+
 def parse_override(text: str) -> tuple[str, Any]:
     """``key.path=value`` with value read as a TOML value (falls back to a plain string)."""
     key, sep, raw = text.partition("=")

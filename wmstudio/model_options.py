@@ -30,6 +30,7 @@ class Option:
         return f"{kind} {lo} and {hi}"
 
 
+MAX_PARAMS = 300_000_000
 _WIDTH_WHY = "parameters grow with the square of the width"
 _WIDTH = {"width": Option(int, 1, 1024, _WIDTH_WHY)}
 _RESNET = {"width": Option(int, 1, 256, _WIDTH_WHY)}
@@ -83,4 +84,10 @@ def check_options(arch: str, options: Any, field: str = "model.options") -> dict
         dim, heads = out.get("dim", 192), out.get("heads", 8)
         if dim % heads:
             raise ConfigError(f"{field}.heads", f"the width dim = {dim} must be a multiple of heads = {heads}")
+        depth, ratio = out.get("depth", 6), out.get("mlp_ratio", 2.0)
+        params = depth * dim * dim * (4 + 2 * ratio)  # attention (4 dim²) and MLP (2 ratio dim²) per layer
+        if params > MAX_PARAMS:
+            raise ConfigError(field, f"vit with dim = {dim}, depth = {depth}, mlp_ratio = {ratio:g} has about "
+                                     f"{params / 1e6:,.0f}M parameters; at most {MAX_PARAMS / 1e6:,.0f}M (weights, "
+                                     "gradients and optimiser state are held in memory at once)")
     return out

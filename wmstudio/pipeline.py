@@ -9,7 +9,7 @@ from pathlib import Path
 
 import torch
 
-from wmstudio.config import ExperimentConfig
+from wmstudio.config import ExperimentConfig, check_against_data
 from wmstudio.control import RunControl
 from wmstudio.data import load_dataset
 from wmstudio.data.batches import Augment, Normalizer
@@ -135,6 +135,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     d = cfg.data
     ckpt = preflight_checkpoint(cfg)  # refused or unfitting checkpoints fail before any data is decoded
     data, splits, owner, normalizer = load_split_data(cfg, d.download)
+    check_against_data(cfg, data.shape, data.num_classes)
     c, h, _ = data.shape
     model = build_from_config(cfg, c, data.num_classes, h)
     warnings = load_checkpoint(model, ckpt, cfg.model.strict) if ckpt else []
@@ -150,7 +151,8 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     try:
         log.write_data({"dataset": d.dataset, "root": d.root, "name": data.name, "num_classes": data.num_classes,
                         "shape": list(data.shape), "classes": data.train.classes, "mean": list(normalizer.mean),
-                        "std": list(normalizer.std), "split_seed": d.split_seed}, splits.as_dict())
+                        "std": list(normalizer.std), "split_seed": d.split_seed, "warnings": data.warnings},
+                       splits.as_dict())
         record_model(out, cfg, ckpt)
     except BaseException as exc:
         _mark_failed(log, f"{type(exc).__name__}: {exc}")
@@ -161,7 +163,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     s = Session(cfg, device, model, data, owner.to(device), data.train.subset(splits.attacker, "attacker").to(device),
                 data.test.subset(splits.test, "test").to(device), normalizer, augment, log, callback, control, gen,
                 memory_format=memory_format)
-    for w in warnings:
+    for w in data.warnings + warnings:
         s.emit(Warning(w))
     s.snapshot("initial")
     return s

@@ -45,6 +45,7 @@ def _check(capsys: pytest.CaptureFixture[str], path, *sets: str) -> str:
     ("[model]\narch = \"vit\"\noptions = { heads = 5 }", "model.options.heads", "multiple of heads"),
     ("[model]\narch = \"vit\"\noptions = { dropout = 1.5 }", "model.options.dropout", "< 1"),
     ("[extract]\narch = \"resnet20\"\noptions = { width = 0 }", "extract.options.width", ">= 1"),
+    ("[model]\narch = \"vit\"\noptions = { dim = 4096, depth = 64 }", "model.options", "at most 300M"),
 ])
 def test_config_check_refuses_bad_numbers_naming_the_field(tmp_path, capsys, toml: str, field: str,
                                                             words: str) -> None:
@@ -181,3 +182,32 @@ def test_landscape_spec_checks_types_from_a_stored_log() -> None:
     spec = LandscapeSpec.from_json(json.dumps({"resolution": "x"}))
     with pytest.raises(ConfigError, match="resolution: must be a whole number"):
         spec.check()
+
+
+# ---------------------------------------------------------------- checks against the data set
+
+def test_batches_too_large_for_the_images_are_refused() -> None:
+    from wmstudio.config import check_against_data
+
+    cfg = load_config(data={"embed": {"batch_size": 4096}})
+    check_against_data(cfg, (3, 32, 32), 10, budget=2**30)  # 48 MiB: fine
+    with pytest.raises(ConfigError) as info:
+        check_against_data(cfg, (3, 512, 512), 10, budget=8 * 2**30)
+    assert info.value.field == "embed.batch_size" and "4096 images of 3x512x512 take 12.0 GiB" in str(info.value)
+    with pytest.raises(ConfigError, match=r"trigger.size: 100000 images"):
+        check_against_data(load_config(data={"trigger": {"size": 100_000}}), (3, 64, 64), 10, budget=2**30)
+    with pytest.raises(ConfigError, match=r"embed.ewe_target_class: 12 is not a class"):
+        check_against_data(load_config(data={"embed": {"method": "ewe", "ewe_target_class": 12}}), (1, 8, 8), 10)
+
+
+def test_a_run_whose_batch_exceeds_memory_stops_before_the_log_is_written(tmp_path, monkeypatch, capsys) -> None:
+    import wmstudio.memory
+
+    monkeypatch.setattr(wmstudio.memory, "memory_budget", lambda: 2**20)  # 1 MiB: 8x8 digits, 1024 a batch = 256 KiB
+    path = tmp_path / "c.toml"
+    path.write_text("[embed]\nbatch_size = 8192\n")
+    out = tmp_path / "run.h5"
+    assert main(["run", str(path), "--out", str(out), "-q", "--set", "run.threads=1"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("wmstudio: error: embed.batch_size: 8192 images of 1x8x8") and "Traceback" not in err
+    assert not out.exists()

@@ -44,6 +44,8 @@ def _load_split(root: Path, prefix: str) -> ImageTensors | None:
     x, y = read_idx(images), read_idx(labels)
     if x.ndim != 3 or y.ndim != 1 or len(x) != len(y):
         raise DataError(f"{images}: expected N images of HxW and N labels, got {x.shape} and {y.shape}")
+    if len(y) == 0 or 0 in x.shape:
+        raise DataError(f"{images}: holds no images (shape {x.shape})")
     classes = [str(c) for c in range(int(y.max()) + 1)]
     return ImageTensors.from_numpy(x, y.astype(np.int64), classes, f"{root.name}/{prefix}", layout="NHW")
 

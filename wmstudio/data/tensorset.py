@@ -63,6 +63,7 @@ class DataPair:
     train: ImageTensors
     test: ImageTensors
     name: str
+    warnings: list[str] = field(default_factory=list)  # loading problems worth a word (recorded in the run log)
 
     @property
     def shape(self) -> tuple[int, int, int]:
