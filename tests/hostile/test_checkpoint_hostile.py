@@ -180,3 +180,29 @@ def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path) -> None:
     bad = _rewrite(tmp_path / "ok.pt", tmp_path / "short.pt", storage, b"\0\0\0\0")
     with pytest.raises(CheckpointError, match="short.pt: refused.*storage"):
         load_checkpoint(build_model("small_cnn", 1, 10, 8), bad)
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_how_a_torchscript_checkpoint_was_read_is_in_the_log(tmp_path, trust: bool) -> None:
+    import json
+
+    from wmstudio.inspect_log import summarize
+    from wmstudio.pipeline import run_experiment
+    from wmstudio.runlog import RunLogReader
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(build_model("small_cnn", 1, 10, 8)).save(str(tmp_path / "plain.pt"))
+    cfg = load_config(data={"run": {"threads": 1}, "embed": {"epochs": 1}, "finetune": {"enabled": False},
+                            "restore": {"enabled": False},
+                            "model": {"checkpoint": str(tmp_path / "plain.pt"), "trust_checkpoint_code": trust}})
+    run_experiment(cfg, tmp_path / "run.h5")
+    reader = RunLogReader(tmp_path / "run.h5")
+    assert json.loads(reader.config_json)["model"]["trust_checkpoint_code"] is trust
+    assert reader.data_info()["model"]["checkpoint"]["trusted_code"] is trust
+    text = summarize(str(tmp_path / "run.h5"))
+    if trust:
+        assert "TorchScript (loaded with torch.jit.load: its code ran, trusted)" in text
+        assert "model.trust_checkpoint_code = true: code in the checkpoint was allowed to run" in text
+    else:
+        assert "TorchScript (tensors read, no code run)" in text and "trust_checkpoint_code" not in text
