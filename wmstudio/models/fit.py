@@ -86,8 +86,9 @@ def table(fit: Fit, limit: int = 8) -> str:
     if fit.shapes:
         lines.append(f"  shape differs ({len(fit.shapes)}):")
         width = max(len(k) for k, _, _ in fit.shapes[:limit])
+        ck_width = max(len(str(ck)) for _, ck, _ in fit.shapes[:limit])
         for key, ck, mo in fit.shapes[:limit]:
-            lines.append(f"    {key:<{width}}  checkpoint {ck}  model {mo}")
+            lines.append(f"    {key:<{width}}  checkpoint {str(ck):<{ck_width}}  model {mo}")
         if len(fit.shapes) > limit:
             lines.append(f"    ... ({len(fit.shapes) - limit} more)")
     return "\n".join(lines)
