@@ -206,3 +206,68 @@ def test_how_a_torchscript_checkpoint_was_read_is_in_the_log(tmp_path, trust: bo
         assert "model.trust_checkpoint_code = true: code in the checkpoint was allowed to run" in text
     else:
         assert "TorchScript (tensors read, no code run)" in text and "trust_checkpoint_code" not in text
+
+
+def test_a_tensor_claiming_more_elements_than_its_storage_is_refused(tmp_path) -> None:
+    """A zero-stride tensor of 10^12 elements over a 2-element storage would exhaust memory on clone."""
+    import collections
+    import io
+
+    import torch._utils
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(nn.Linear(2, 1)).save(str(tmp_path / "ok.pt"))
+
+    class _StorageRef:
+        pass
+
+    class _Huge:
+        def __reduce__(self):  # noqa: ANN204 - pickles as _rebuild_tensor_v2(storage, 0, size, stride, ...)
+            return (torch._utils._rebuild_tensor_v2,
+                    (_StorageRef(), 0, (10**6, 10**6), (0, 0), False, collections.OrderedDict()))
+
+    class _Pickler(pickle.Pickler):
+        def persistent_id(self, obj):  # noqa: ANN001, ANN202
+            return ("storage", torch.FloatStorage, "0", "cpu", 2) if isinstance(obj, _StorageRef) else None
+
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=2).dump({"weight": _Huge()})
+    bad = _rewrite(tmp_path / "ok.pt", tmp_path / "huge.pt", "/data.pkl", buf.getvalue())
+    with pytest.raises(CheckpointError, match=r"huge.pt: refused.*claims more elements than its storage"):
+        load_checkpoint(nn.Linear(2, 1), bad)
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "pickle", "safetensors"])
+def test_random_byte_flips_end_in_a_load_or_one_clear_error(tmp_path, kind: str) -> None:
+    import random
+
+    from safetensors.torch import save_file
+
+    model = build_model("small_cnn", 1, 10, 8, {"width": 4})
+    good = tmp_path / {"torchscript": "m.ts", "pickle": "m.pt", "safetensors": "m.safetensors"}[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "torchscript":
+            torch.jit.script(model).save(str(good))
+        elif kind == "pickle":
+            torch.save(model.state_dict(), good)
+        else:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, good)
+    blob = good.read_bytes()
+    rng = random.Random(1234)
+    outcomes = {"loaded": 0, "error": 0}
+    for i in range(60):
+        data = bytearray(blob)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        path = tmp_path / f"flip{i}{good.suffix}"
+        path.write_bytes(bytes(data))
+        try:
+            load_checkpoint(build_model("small_cnn", 1, 10, 8, {"width": 4}), path)
+            outcomes["loaded"] += 1
+        except CheckpointError as exc:
+            assert str(path) in str(exc)
+            outcomes["error"] += 1
+    print(f"{kind}: 60 byte-flipped files: {outcomes}")
+    assert sum(outcomes.values()) == 60

@@ -49,10 +49,13 @@ class LoadedCheckpoint:
 
 
 def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return any(n.split("/", 1)[-1].startswith("code/") or n.endswith("/constants.pkl") for n in zf.namelist())
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            return any(n.split("/", 1)[-1].startswith("code/") or n.endswith("/constants.pkl") for n in zf.namelist())
+    except Exception:  # noqa: BLE001 - zipfile raises many types on damaged archives
+        return False  # not a readable zip: torch.load reports it as a broken checkpoint
 
 
 SAFE_GLOBAL_PREFIXES = ("torch", "collections.OrderedDict", "numpy", "builtins", "_codecs", "__builtin__")
@@ -162,6 +165,9 @@ def _from_run_log(path: Path, stage: str) -> LoadedCheckpoint:
         return LoadedCheckpoint(f"{path}:{stage}", f"run log stage {stage}", reader.weights(stage))
     except RunLogError as exc:
         raise CheckpointError(str(exc)) from exc
+    except (KeyError, ValueError, TypeError, OSError) as exc:  # damaged attributes or datasets
+        raise CheckpointError(f"{path}: a damaged run log, its weights cannot be read "
+                              f"({type(exc).__name__}: {str(exc)[:160]})") from exc
 
 
 def _safetensors(p: Path) -> LoadedCheckpoint:
