@@ -19,10 +19,9 @@ def _model_name(m: dict) -> str:
     return f"{arch} ({'torchvision' if arch.startswith('torchvision:') else 'registry'})"
 
 
-def model_lines(model_cfg: dict, record: dict | None) -> list[str]:
-    """The model (file + factory, or registry name) and its starting checkpoint, from the log's record
-    (``data.info_json["model"]``) or, for logs written before it existed, from the config."""
-    record = record or {}
+def model_lines(model_cfg: dict, model_json: str | None) -> list[str]:
+    """The model (file + factory, or registry name) and its starting checkpoint, from the log."""
+    record = json.loads(model_json) if model_json else {}
     m = record.get("model") or model_cfg
     opts = m.get("options") or {}
     lines = [f"model     {_model_name(m)}" + (f", options {opts}" if opts else "")]
@@ -62,11 +61,7 @@ def summarize(path: str) -> str:
         lines.append(f"trigger   {trig['scheme']} x{len(trig['labels'])}, seed {trig['seed']}, {trig['params']}")
     except KeyError:
         pass
-    try:
-        record = r.data_info().get("model")
-    except KeyError:
-        record = None
-    lines += model_lines(cfg.get("model", {}), record)
+    lines += model_lines(cfg.get("model", {}), a.get("model_json"))
     header = f"{'stage':<10}{'status':<15}{'epochs':>7}{'steps':>7}{'test acc':>10}{'trig acc':>15}{'drift L2':>10}{'rel':>7}{'cos':>7}{'p-value':>10}"
     lines += ["", header, "-" * len(header)]
     for st in r.stages():

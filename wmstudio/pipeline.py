@@ -20,7 +20,7 @@ from wmstudio.errors import Cancelled, ConfigError
 from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
 from wmstudio.methods import run_embed
 from wmstudio.models import build_model, load_checkpoint
-from wmstudio.preflight import model_record, preflight_checkpoint
+from wmstudio.preflight import preflight_checkpoint, record_model
 from wmstudio.runlog import RunLogWriter
 from wmstudio.session import Session
 from wmstudio.stages.embed import run_pretrain
@@ -140,8 +140,8 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     log = RunLogWriter.create(out, cfg.to_toml(), json.dumps(cfg.to_dict()), cfg.run.name, describe(device))
     log.write_data({"dataset": d.dataset, "root": d.root, "name": data.name, "num_classes": data.num_classes,
                     "shape": list(data.shape), "classes": data.train.classes, "mean": list(normalizer.mean),
-                    "std": list(normalizer.std), "split_seed": d.split_seed,
-                    "model": model_record(cfg, ckpt)}, splits.as_dict())
+                    "std": list(normalizer.std), "split_seed": d.split_seed}, splits.as_dict())
+    record_model(out, cfg, ckpt)
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.run.seed)
     s = Session(cfg, device, model, data, owner.to(device), data.train.subset(splits.attacker, "attacker").to(device),

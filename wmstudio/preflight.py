@@ -10,6 +10,7 @@ and checks the checkpoint against it. The tensors it read are handed on, so the 
 from __future__ import annotations
 
 import hashlib
+import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -143,8 +144,7 @@ def _sha256(path: Path) -> str:
 
 
 def model_record(cfg: ExperimentConfig, ckpt: LoadedCheckpoint | None) -> dict[str, Any]:
-    """What the log records about the model and its starting weights (``data.info_json["model"]``, shown by
-    ``wmstudio inspect``)."""
+    """What the log records about the model and its starting weights (shown by ``wmstudio inspect``)."""
     m = cfg.model
     if m.file:
         model = {"kind": "file", "file": str(Path(m.file).expanduser().resolve()), "factory": m.factory}
@@ -160,3 +160,10 @@ def model_record(cfg: ExperimentConfig, ckpt: LoadedCheckpoint | None) -> dict[s
                                 "sha256": _sha256(path) if path.is_file() else ""}
     return record
 
+
+def record_model(log_path: str | Path, cfg: ExperimentConfig, ckpt: LoadedCheckpoint | None) -> None:
+    """Store ``model_record`` as the log's ``model_json`` attribute."""
+    from wmstudio.runlog import open_log
+
+    with open_log(Path(log_path), "a") as f:
+        f.attrs["model_json"] = json.dumps(model_record(cfg, ckpt))

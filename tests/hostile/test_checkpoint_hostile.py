@@ -199,7 +199,7 @@ def test_how_a_torchscript_checkpoint_was_read_is_in_the_log(tmp_path, trust: bo
     run_experiment(cfg, tmp_path / "run.h5")
     reader = RunLogReader(tmp_path / "run.h5")
     assert json.loads(reader.config_json)["model"]["trust_checkpoint_code"] is trust
-    assert reader.data_info()["model"]["checkpoint"]["trusted_code"] is trust
+    assert json.loads(reader.attrs["model_json"])["checkpoint"]["trusted_code"] is trust
     text = summarize(str(tmp_path / "run.h5"))
     if trust:
         assert "TorchScript (loaded with torch.jit.load: its code ran, trusted)" in text
