@@ -271,3 +271,23 @@ def test_random_byte_flips_end_in_a_load_or_one_clear_error(tmp_path, kind: str)
             outcomes["error"] += 1
     print(f"{kind}: 60 byte-flipped files: {outcomes}")
     assert sum(outcomes.values()) == 60
+
+
+class _NumpyCall:
+    def __reduce__(self):  # noqa: ANN204 - a pickle that calls a numpy function on load
+        import numpy as np
+
+        return (np.load, ("/etc/hostname",))
+
+
+def test_numpy_metadata_loads_and_numpy_callables_are_refused(tmp_path) -> None:
+    import numpy as np
+
+    sd = build_model("small_cnn", 1, 10, 8).state_dict()
+    torch.save({"state_dict": sd, "best_prec1": np.float64(91.8), "hist": np.arange(3)}, tmp_path / "np.pt")
+    model = build_model("small_cnn", 1, 10, 8)
+    assert load_checkpoint(model, tmp_path / "np.pt") == []
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in sd.items())
+    torch.save({"state_dict": sd, "x": _NumpyCall()}, tmp_path / "npcall.pt")
+    with pytest.raises(CheckpointError, match=r"npcall.pt: refused: loading this pickle would run code \(numpy.load\)"):
+        load_checkpoint(build_model("small_cnn", 1, 10, 8), tmp_path / "npcall.pt")
