@@ -159,6 +159,20 @@ def test_the_checkpoint_is_checked_before_any_data_is_decoded(tmp_path, monkeypa
     assert not (tmp_path / "run.h5").exists()
 
 
+def test_imagefolder_dims_come_from_the_cache_once_decoded(tmp_path) -> None:
+    from wmstudio.data.imagefolder import load_imagefolder
+    from wmstudio.preflight import _cached_dims, probe_dims
+
+    root = _image_folder(tmp_path / "imgs", classes=4, size=8)
+    d = load_config(data={"data": {"dataset": "imagefolder", "root": str(root)}}).data
+    assert _cached_dims(root, d) is None
+    listed = probe_dims(d)
+    assert listed is not None and (listed.channels, listed.num_classes, listed.size, listed.exact_size) == (3, 4, 8, False)
+    load_imagefolder(root)
+    cached = probe_dims(d)
+    assert cached is not None and (cached.channels, cached.num_classes, cached.size, cached.exact_size) == (3, 4, 8, True)
+
+
 def test_inspect_names_the_model_file_factory_and_checkpoint(tmp_path) -> None:
     from wmstudio.inspect_log import summarize
     from wmstudio.pipeline import run_experiment
