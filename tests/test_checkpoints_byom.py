@@ -107,6 +107,10 @@ def test_mismatches_are_a_table_with_the_likely_cause(tmp_path) -> None:
     assert "shape differs (" in text
     assert re.search(r"\n    conv1.weight +checkpoint \(8, 3, 3, 3\) +model \(16, 3, 3, 3\)\n", text)
     assert "different width" in text
+    torch.save(build_model("resnet20", 1, 10, 32).state_dict(), tmp_path / "grey.pt")
+    with pytest.raises(CheckpointError, match=r"(?s)conv1.weight +checkpoint \(16, 1, 3, 3\) +model \(16, 3, 3, 3\)"
+                                              r".*takes 1-channel images and this data set has 3 channels"):
+        load_checkpoint(build_model("resnet20", 3, 10, 32), tmp_path / "grey.pt")
     torch.save(build_model("resnet32", 3, 10, 32).state_dict(), tmp_path / "deeper.pt")
     with pytest.raises(CheckpointError, match=r"(?s)not in the model \(\d+\): layer1\.3\..*different depth"):
         load_checkpoint(build_model("resnet20", 3, 10, 32), tmp_path / "deeper.pt")
