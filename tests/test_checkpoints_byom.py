@@ -60,7 +60,7 @@ def old_format_checkpoint(model: nn.Module, path: Path) -> Path:
         if key.endswith(("bn1", "bn2")):
             meta[key]["version"] = 1
     old._metadata = meta  # type: ignore[attr-defined]
-    torch.save({"epoch": 200, "best_prec1": 91.8, "state_dict": old}, path)
+    torch.save({"epoch": 200, "best_prec1": 91.8, "state_dict": old}, path, _use_new_zipfile_serialization=False)
     return path
 
 
@@ -105,8 +105,12 @@ def test_mismatches_are_a_table_with_the_likely_cause(tmp_path) -> None:
     text = str(err.value)
     assert "narrow.pt: does not fit the model (CifarResNet):" in text
     assert "shape differs (" in text
-    assert re.search(r"\n    conv1.weight +checkpoint \(8, 3, 3, 3\)  model \(16, 3, 3, 3\)\n", text)
+    assert re.search(r"\n    conv1.weight +checkpoint \(8, 3, 3, 3\) +model \(16, 3, 3, 3\)\n", text)
     assert "different width" in text
+    torch.save(build_model("resnet20", 1, 10, 32).state_dict(), tmp_path / "grey.pt")
+    with pytest.raises(CheckpointError, match=r"(?s)conv1.weight +checkpoint \(16, 1, 3, 3\) +model \(16, 3, 3, 3\)"
+                                              r".*takes 1-channel images and this data set has 3 channels"):
+        load_checkpoint(build_model("resnet20", 3, 10, 32), tmp_path / "grey.pt")
     torch.save(build_model("resnet32", 3, 10, 32).state_dict(), tmp_path / "deeper.pt")
     with pytest.raises(CheckpointError, match=r"(?s)not in the model \(\d+\): layer1\.3\..*different depth"):
         load_checkpoint(build_model("resnet20", 3, 10, 32), tmp_path / "deeper.pt")
@@ -159,6 +163,20 @@ def test_the_checkpoint_is_checked_before_any_data_is_decoded(tmp_path, monkeypa
     assert not (tmp_path / "run.h5").exists()
 
 
+def test_imagefolder_dims_come_from_the_cache_once_decoded(tmp_path) -> None:
+    from wmstudio.data.imagefolder import load_imagefolder
+    from wmstudio.preflight import _cached_dims, probe_dims
+
+    root = _image_folder(tmp_path / "imgs", classes=4, size=8)
+    d = load_config(data={"data": {"dataset": "imagefolder", "root": str(root)}}).data
+    assert _cached_dims(root, d) is None
+    listed = probe_dims(d)
+    assert listed is not None and (listed.channels, listed.num_classes, listed.size, listed.exact_size) == (3, 4, 8, False)
+    load_imagefolder(root)
+    cached = probe_dims(d)
+    assert cached is not None and (cached.channels, cached.num_classes, cached.size, cached.exact_size) == (3, 4, 8, True)
+
+
 def test_inspect_names_the_model_file_factory_and_checkpoint(tmp_path) -> None:
     from wmstudio.inspect_log import summarize
     from wmstudio.pipeline import run_experiment
@@ -172,3 +190,40 @@ def test_inspect_names_the_model_file_factory_and_checkpoint(tmp_path) -> None:
     text = summarize(str(tmp_path / "run.h5"))
     assert f"model     {file.resolve()}:make (your model file)" in text
     assert f"checkpoint {ckpt} (pickled state_dict (weights_only), 12 tensors, sha256 " in text
+
+
+DOCS = Path(__file__).resolve().parents[1] / "docs" / "byom"
+
+
+def test_the_worked_example_of_the_docs(tmp_path, monkeypatch) -> None:
+    """docs/bring_your_own_model.md: its model file takes an old-format public-style ResNet-20 checkpoint
+    under strict loading, and its config runs (on a tiny ImageFolder standing in for CIFAR-10)."""
+    from wmstudio.config import DataSection, read_config_data
+    from wmstudio.inspect_log import summarize
+    from wmstudio.pipeline import run_experiment
+
+    file = DOCS / "cifar_resnet.py"
+    src = _trained_like(build_model("", 3, 10, 32, file=str(file), factory="resnet20"), 3)
+    ckpt = old_format_checkpoint(src, tmp_path / "resnet20-public.th")
+    raw = torch.load(ckpt, weights_only=True)["state_dict"]
+    assert sum(k.endswith("num_batches_tracked") for k in src.state_dict()) == 19
+    assert all(k.startswith("module.") and "num_batches_tracked" not in k for k in raw)
+    model = build_model("", 3, 10, 32, file=str(file), factory="resnet20")
+    assert load_checkpoint(model, ckpt, strict=True) == []
+    with pytest.raises(CheckpointError, match=r"linear.weight -> fc.weight"):
+        load_checkpoint(build_model("resnet20", 3, 10, 32), ckpt)
+
+    data = read_config_data(DOCS / "byom.toml")
+    assert data["data"]["normalize"] == "imagenet"
+    if "normalize" not in DataSection.__dataclass_fields__:
+        del data["data"]["normalize"]  # data.normalize arrives with the normalisation setting (issue 11 item 2)
+    data["data"].update(root=str(_image_folder(tmp_path / "cifar", classes=10, size=32)), owner_size=0,
+                        attacker_size=10, test_size=0)
+    data["model"].update(file=str(file), checkpoint=str(ckpt))
+    data["trigger"]["size"] = 10
+    for stage in ("embed", "finetune", "restore"):
+        data[stage].update(epochs=1, batch_size=16)
+    data["run"]["threads"] = 1
+    run_experiment(load_config(data=data), tmp_path / "byom.h5")
+    text = summarize(str(tmp_path / "byom.h5"))
+    assert f"{file}:resnet20 (your model file)" in text and f"checkpoint {ckpt} (pickled state_dict" in text

@@ -111,6 +111,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wmstudio import cli_sweep
 
     cli_sweep.add_parsers(sub)
+    from wmstudio import cli_models
+
+    cli_models.add_parsers(sub)
     gui = sub.add_parser("gui", help="open the desktop app (same as wmstudio-gui)")
     gui.add_argument("gui_args", nargs=argparse.REMAINDER, help="arguments for wmstudio-gui (--demo, logs, ...)")
     return p
@@ -144,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wmstudio import cli_sweep
 
             return cli_sweep.cmd_sweep(args) if args.command == "sweep" else cli_sweep.cmd_report(args)
+        if args.command in ("export-model", "verify"):
+            from wmstudio import cli_models
+
+            return cli_models.run(args)
         if args.command in ("landscape", "export"):
             from wmstudio import cli_landscape
 

@@ -3,8 +3,8 @@
 Decoding a large image archive takes minutes; a checkpoint that does not fit the model (or is
 refused) should fail in a second. ``preflight_checkpoint`` reads the checkpoint once, learns the
 data set's channels, class count and image size cheaply (a table for the built-in and torchvision
-sets, a directory or archive listing and one image header for ImageFolder trees), builds the model
-and checks the checkpoint against it. The tensors it read are handed on, so the file is read once.
+sets; for ImageFolder trees the decoded-image cache's array headers, else a directory or archive
+listing and one image header), builds the model and checks the checkpoint against it. The tensors it read are handed on, so the file is read once.
 """
 
 from __future__ import annotations
@@ -48,10 +48,41 @@ def _first_image_size(data: bytes) -> int | None:
         return None
 
 
+def _cached_dims(root: Path, d: DataSection) -> DataDims | None:
+    """Classes and image shape from the decoded-image cache, reading two array headers (no pixels)."""
+    import zipfile
+
+    import numpy as np
+
+    from wmstudio.data import imagefolder as imf
+
+    try:
+        cache = Path(d.cache_dir) if d.cache_dir else imf.default_cache_dir()
+        path = cache / f"imagefolder-{imf._cache_key(root, d.image_size)}.npz"
+        if not path.is_file():
+            return None
+        with zipfile.ZipFile(path) as zf:
+            with zf.open("classes.npy") as fh:
+                classes = np.lib.format.read_array(fh, allow_pickle=False)
+            with zf.open("train_x.npy") as fh:
+                version = np.lib.format.read_magic(fh)
+                read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else \
+                    np.lib.format.read_array_header_2_0
+                shape = read_header(fh)[0]
+    except Exception:  # noqa: BLE001 - no usable cache: list the source instead
+        return None
+    if len(shape) != 4 or not len(classes):
+        return None
+    return DataDims(int(shape[3]), len(classes), int(shape[1]), exact_size=True)  # cached as (N, H, W, C)
+
+
 def _imagefolder_dims(d: DataSection) -> DataDims | None:
     from wmstudio.data.imagefolder import IMAGE_SUFFIXES, _is_archive, _split_entry
 
     root = Path(d.root).expanduser()
+    cached = _cached_dims(root, d) if root.exists() else None
+    if cached is not None:
+        return cached
     classes: set[str] = set()
     first: bytes | None = None
     if root.is_dir():

@@ -180,3 +180,114 @@ def test_a_tensor_reaching_past_its_storage_is_refused(tmp_path) -> None:
     bad = _rewrite(tmp_path / "ok.pt", tmp_path / "short.pt", storage, b"\0\0\0\0")
     with pytest.raises(CheckpointError, match="short.pt: refused.*storage"):
         load_checkpoint(build_model("small_cnn", 1, 10, 8), bad)
+
+
+@pytest.mark.parametrize("trust", [False, True])
+def test_how_a_torchscript_checkpoint_was_read_is_in_the_log(tmp_path, trust: bool) -> None:
+    import json
+
+    from wmstudio.inspect_log import summarize
+    from wmstudio.pipeline import run_experiment
+    from wmstudio.runlog import RunLogReader
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(build_model("small_cnn", 1, 10, 8)).save(str(tmp_path / "plain.pt"))
+    cfg = load_config(data={"run": {"threads": 1}, "embed": {"epochs": 1}, "finetune": {"enabled": False},
+                            "restore": {"enabled": False},
+                            "model": {"checkpoint": str(tmp_path / "plain.pt"), "trust_checkpoint_code": trust}})
+    run_experiment(cfg, tmp_path / "run.h5")
+    reader = RunLogReader(tmp_path / "run.h5")
+    assert json.loads(reader.config_json)["model"]["trust_checkpoint_code"] is trust
+    assert json.loads(reader.attrs["model_json"])["checkpoint"]["trusted_code"] is trust
+    text = summarize(str(tmp_path / "run.h5"))
+    if trust:
+        assert "TorchScript (loaded with torch.jit.load: its code ran, trusted)" in text
+        assert "model.trust_checkpoint_code = true: code in the checkpoint was allowed to run" in text
+    else:
+        assert "TorchScript (tensors read, no code run)" in text and "trust_checkpoint_code" not in text
+
+
+def test_a_tensor_claiming_more_elements_than_its_storage_is_refused(tmp_path) -> None:
+    """A zero-stride tensor of 10^12 elements over a 2-element storage would exhaust memory on clone."""
+    import collections
+    import io
+
+    import torch._utils
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.jit.script(nn.Linear(2, 1)).save(str(tmp_path / "ok.pt"))
+
+    class _StorageRef:
+        pass
+
+    class _Huge:
+        def __reduce__(self):  # noqa: ANN204 - pickles as _rebuild_tensor_v2(storage, 0, size, stride, ...)
+            return (torch._utils._rebuild_tensor_v2,
+                    (_StorageRef(), 0, (10**6, 10**6), (0, 0), False, collections.OrderedDict()))
+
+    class _Pickler(pickle.Pickler):
+        def persistent_id(self, obj):  # noqa: ANN001, ANN202
+            return ("storage", torch.FloatStorage, "0", "cpu", 2) if isinstance(obj, _StorageRef) else None
+
+    buf = io.BytesIO()
+    _Pickler(buf, protocol=2).dump({"weight": _Huge()})
+    bad = _rewrite(tmp_path / "ok.pt", tmp_path / "huge.pt", "/data.pkl", buf.getvalue())
+    with pytest.raises(CheckpointError, match=r"huge.pt: refused.*claims more elements than its storage"):
+        load_checkpoint(nn.Linear(2, 1), bad)
+
+
+@pytest.mark.parametrize("kind", ["torchscript", "pickle", "safetensors"])
+def test_random_byte_flips_end_in_a_load_or_one_clear_error(tmp_path, kind: str) -> None:
+    import random
+
+    from safetensors.torch import save_file
+
+    model = build_model("small_cnn", 1, 10, 8, {"width": 4})
+    good = tmp_path / {"torchscript": "m.ts", "pickle": "m.pt", "safetensors": "m.safetensors"}[kind]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if kind == "torchscript":
+            torch.jit.script(model).save(str(good))
+        elif kind == "pickle":
+            torch.save(model.state_dict(), good)
+        else:
+            save_file({k: v.contiguous() for k, v in model.state_dict().items()}, good)
+    blob = good.read_bytes()
+    rng = random.Random(1234)
+    outcomes = {"loaded": 0, "error": 0}
+    for i in range(60):
+        data = bytearray(blob)
+        for _ in range(rng.randint(1, 8)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        path = tmp_path / f"flip{i}{good.suffix}"
+        path.write_bytes(bytes(data))
+        try:
+            load_checkpoint(build_model("small_cnn", 1, 10, 8, {"width": 4}), path)
+            outcomes["loaded"] += 1
+        except CheckpointError as exc:
+            assert str(path) in str(exc)
+            outcomes["error"] += 1
+    print(f"{kind}: 60 byte-flipped files: {outcomes}")
+    assert sum(outcomes.values()) == 60
+
+
+class _NumpyCall:
+    def __reduce__(self):  # noqa: ANN204 - a pickle that calls a numpy function on load
+        import numpy as np
+
+        return (np.load, ("/etc/hostname",))
+
+
+def test_numpy_metadata_loads_and_numpy_callables_are_refused(tmp_path) -> None:
+    import numpy as np
+
+    sd = build_model("small_cnn", 1, 10, 8).state_dict()
+    torch.save({"state_dict": sd, "best_prec1": np.float64(91.8), "hist": np.arange(3)}, tmp_path / "np.pt")
+    model = build_model("small_cnn", 1, 10, 8)
+    assert load_checkpoint(model, tmp_path / "np.pt") == []
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in sd.items())
+    torch.save({"state_dict": sd, "x": _NumpyCall()}, tmp_path / "npcall.pt")
+    with pytest.raises(CheckpointError, match=r"npcall.pt: refused: loading this pickle would run code \(numpy.load\)"):
+        load_checkpoint(build_model("small_cnn", 1, 10, 8), tmp_path / "npcall.pt")

@@ -49,10 +49,13 @@ class LoadedCheckpoint:
 
 
 def _is_torchscript(path: Path) -> bool:
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as zf:
-        return any(n.split("/", 1)[-1].startswith("code/") or n.endswith("/constants.pkl") for n in zf.namelist())
+    try:
+        if not zipfile.is_zipfile(path):
+            return False
+        with zipfile.ZipFile(path) as zf:
+            return any(n.split("/", 1)[-1].startswith("code/") or n.endswith("/constants.pkl") for n in zf.namelist())
+    except Exception:  # noqa: BLE001 - zipfile raises many types on damaged archives
+        return False  # not a readable zip: torch.load reports it as a broken checkpoint
 
 
 SAFE_GLOBAL_PREFIXES = ("torch", "collections.OrderedDict", "numpy", "builtins", "_codecs", "__builtin__")
@@ -83,6 +86,14 @@ def pickle_globals(path: Path) -> list[str] | None:
     except Exception:
         return None
     return found
+
+
+def _unsafe_numpy(name: str) -> bool:
+    """A numpy global other than scalars, dtypes and arrays (numpy has callables that run code)."""
+    if not name.startswith("numpy"):
+        return False
+    tail = name.rsplit(".", 1)[-1]
+    return tail not in ("scalar", "_reconstruct", "ndarray", "dtype") and not tail.endswith("DType")
 
 
 def _is_tensor_dict(obj: Any) -> bool:
@@ -162,6 +173,9 @@ def _from_run_log(path: Path, stage: str) -> LoadedCheckpoint:
         return LoadedCheckpoint(f"{path}:{stage}", f"run log stage {stage}", reader.weights(stage))
     except RunLogError as exc:
         raise CheckpointError(str(exc)) from exc
+    except (KeyError, ValueError, TypeError, OSError) as exc:  # damaged attributes or datasets
+        raise CheckpointError(f"{path}: a damaged run log, its weights cannot be read "
+                              f"({type(exc).__name__}: {str(exc)[:160]})") from exc
 
 
 def _safetensors(p: Path) -> LoadedCheckpoint:
@@ -206,15 +220,42 @@ def _torchscript(p: Path, trust_code: bool) -> LoadedCheckpoint:
     return _from_mapping(str(p), "TorchScript (tensors read, no code run)", tensors)
 
 
+def _numpy_globals() -> list[Any]:
+    """numpy scalars, dtypes and arrays (an ``acc`` or ``best_prec1`` saved as ``np.float64``): data, no code.
+
+    Each under the name numpy 2 pickles it with and the ``numpy.core`` name numpy 1 used.
+    """
+    import numpy as np
+
+    core = np._core if hasattr(np, "_core") else np.core  # type: ignore[attr-defined]
+    out: list[Any] = [np.dtype, np.ndarray]
+    for fn in (core.multiarray.scalar, core.multiarray._reconstruct):
+        out += [(fn, f"numpy._core.multiarray.{fn.__name__}"), (fn, f"numpy.core.multiarray.{fn.__name__}")]
+    for t in (np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.bool_):
+        out.append(type(np.dtype(t)))
+    return out
+
+
+def _weights_only_load(p: Path) -> Any:
+    with warnings.catch_warnings():  # torch warns about pickle protocols before failing on garbage
+        warnings.simplefilter("ignore", UserWarning)
+        try:
+            return torch.load(str(p), map_location="cpu", weights_only=True)
+        except Exception:
+            names = pickle_globals(p) or []
+            if not any(n.startswith("numpy") for n in names):
+                raise
+        with torch.serialization.safe_globals(_numpy_globals()):
+            return torch.load(str(p), map_location="cpu", weights_only=True)
+
+
 def _pickle(p: Path, trust_code: bool) -> LoadedCheckpoint:
     try:
-        with warnings.catch_warnings():  # torch warns about pickle protocols before failing on garbage
-            warnings.simplefilter("ignore", UserWarning)
-            obj = torch.load(str(p), map_location="cpu", weights_only=True)
+        obj = _weights_only_load(p)
         fmt, trusted = "pickled state_dict (weights_only)", False
     except Exception as exc:
         names = pickle_globals(p)
-        unsafe = sorted({n for n in names or [] if not n.startswith(SAFE_GLOBAL_PREFIXES)})
+        unsafe = sorted({n for n in names or [] if not n.startswith(SAFE_GLOBAL_PREFIXES) or _unsafe_numpy(n)})
         if unsafe and trust_code:
             try:
                 obj = torch.load(str(p), map_location="cpu", weights_only=False)

@@ -86,8 +86,9 @@ def table(fit: Fit, limit: int = 8) -> str:
     if fit.shapes:
         lines.append(f"  shape differs ({len(fit.shapes)}):")
         width = max(len(k) for k, _, _ in fit.shapes[:limit])
+        ck_width = max(len(str(ck)) for _, ck, _ in fit.shapes[:limit])
         for key, ck, mo in fit.shapes[:limit]:
-            lines.append(f"    {key:<{width}}  checkpoint {ck}  model {mo}")
+            lines.append(f"    {key:<{width}}  checkpoint {str(ck):<{ck_width}}  model {mo}")
         if len(fit.shapes) > limit:
             lines.append(f"    ... ({len(fit.shapes) - limit} more)")
     return "\n".join(lines)
@@ -123,6 +124,12 @@ def hint(model: nn.Module, fit: Fit, tensors: Mapping[str, torch.Tensor]) -> str
         ck, mo = head_shapes[0][1][0], head_shapes[0][2][0]
         return (f"likely cause: the classifier head ({head}) is for {ck} classes and this model has {mo}: a checkpoint "
                 "trained for another class count (another data set)")
+    first = next(iter(own), None)
+    if len(other_shapes) == 1 and other_shapes[0][0] == first and len(other_shapes[0][1]) == 4 \
+            and other_shapes[0][1][0] == other_shapes[0][2][0] and other_shapes[0][1][1] != other_shapes[0][2][1]:
+        ck, mo = other_shapes[0][1][1], other_shapes[0][2][1]
+        return (f"likely cause: the checkpoint takes {ck}-channel images and this data set has {mo} channels "
+                "(grey vs colour): another data set")
     if other_shapes:
         return ("likely cause: the same layers at other sizes: a different width or configuration of this "
                 "architecture (check model.options, e.g. width) or a model for other input channels")

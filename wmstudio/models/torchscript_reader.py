@@ -113,7 +113,13 @@ def _rebuild_tensor(storage: Any, offset: int, size: Any, stride: Any, *_rest: A
     size, stride = tuple(int(s) for s in size), tuple(int(s) for s in stride)
     if len(size) != len(stride) or int(offset) < 0 or any(s < 0 for s in size) or any(s < 0 for s in stride):
         raise pickle.UnpicklingError(f"a tensor with an invalid layout (size {size}, stride {stride})")
-    if all(s > 0 for s in size):
+    elements = 1
+    for s in size:
+        elements *= s
+    if elements > storage.flat.numel():  # legitimate tensors never hold more elements than their storage
+        raise pickle.UnpicklingError(f"a tensor of size {size} claims more elements than its storage "
+                                     f"({storage.flat.numel()})")
+    if elements:
         last = int(offset) + sum((s - 1) * st for s, st in zip(size, stride, strict=True))
         if last >= storage.flat.numel():
             raise pickle.UnpicklingError(f"a tensor of size {size} reaches past its storage "
