@@ -83,3 +83,11 @@ def test_a_killed_run_leaves_a_readable_log(tmp_path) -> None:
     embed = r.stage("embed")
     assert len(embed.eval["trigger_acc"]) >= 4  # ... yet every finished epoch is there
     assert len(embed.train["loss"]) >= 3 * 8
+
+
+def test_gui_subcommand_passes_its_options_to_the_app(capsys: pytest.CaptureFixture[str]) -> None:
+    """`wmstudio gui --demo ...` reaches the app's own parser (argparse's REMAINDER used to drop leading options)."""
+    with pytest.raises(SystemExit) as exc:
+        main(["gui", "--help"])
+    assert exc.value.code == 0
+    assert "--demo" in capsys.readouterr().out

@@ -120,6 +120,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["gui"]:  # everything after `gui` is the app's (argparse's REMAINDER drops leading options)
+        from wmstudio.gui.app import main as gui_main  # the only place the CLI reaches into Qt
+
+        return gui_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
         if args.command == "run":
