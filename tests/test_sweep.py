@@ -81,7 +81,7 @@ def test_sweep_on_ray_report_skip_and_failure(tmp_path) -> None:
     assert (s2.finished, s2.failed) == (1, 1)
     _, _, rows2 = collect(out2)
     failed = [r for r in rows2 if r["status"] == "failed"]
-    assert len(failed) == 1 and failed[0]["finetune.lr"] == 1e30 and "diverged" in failed[0]["error"]
+    assert len(failed) == 1 and failed[0]["finetune.lr"] == 1e30 and "finetune.lr" in failed[0]["error"]
     ok = [r for r in rows2 if r["status"] == "finished"]
     assert ok[0]["restore.trigger_acc"] is not None
 
