@@ -213,8 +213,15 @@ class LandscapeView(QWidget):
         self.ls = None
         self.dirty = False
         self.stored.clear()
-        self.image.clear()
         self.map.setTitle("2D map")
+        self._empty_views()
+        if self.gl_surface is not None:
+            self.gl_models.setData(pos=np.zeros((0, 3)))
+        self.status.setText("no landscape")
+
+    def _empty_views(self) -> None:
+        """Empty the map, its overlays, the 1D paths and the 3D surface (the items stay for reuse)."""
+        self.image.clear()
         self._clear_overlays()
         self.models_item.setData(pos=np.zeros((0, 2)))
         for curve in self.path_curves.values():
@@ -222,8 +229,6 @@ class LandscapeView(QWidget):
         self._clear_path_lines()
         if self.gl_surface is not None:
             self.gl_surface.setVisible(False)
-            self.gl_models.setData(pos=np.zeros((0, 3)))
-        self.status.setText("no landscape")
         self.hover.setText(" ")
         self.surface_note.setVisible(False)
 
@@ -309,14 +314,7 @@ class LandscapeView(QWidget):
             return
         ls = self.ls
         if not ls.done.any():  # a landscape just started: show nothing of the previous one meanwhile
-            self.image.clear()
-            self._clear_overlays()
-            self.models_item.setData(pos=np.zeros((0, 2)))
-            for curve in self.path_curves.values():
-                curve.setData([], [])
-            self._clear_path_lines()
-            if self.gl_surface is not None:
-                self.gl_surface.setVisible(False)
+            self._empty_views()
             self.map.setTitle(f"{ls.kind} '{ls.name}' (starting)")
             return
         if not ls.is_2d:
