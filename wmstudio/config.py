@@ -30,6 +30,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 METHODS = ("plain", "certified", "rowback", "app", "ewe")
 SCHEDULERS = ("none", "cosine", "step")
 VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
+NORMALIZE_MODES = ("auto", "fit", "imagenet", "cifar10", "custom")
 
 
 def opt(default: Any, help: str, *, choices: tuple[Any, ...] | None = None,
@@ -70,7 +71,14 @@ class DataSection:
     dataset: str = opt("digits", "digits is built in (no download); torchvision names read from root", choices=DATASETS)
     root: str = opt("", "data folder, ImageFolder tree (train/<class>/*, test/<class>/*) or .tar/.tar.gz of one")
     download: bool = opt(False, "download a torchvision data set when missing (needs network)")
-    image_size: int = opt(0, "resize ImageFolder images to this side (0: keep their size)", min=0)
+    image_size: int = opt(0, "resize every image to this side, any data set (0: keep their size)", min=0)
+    channels: int = opt(0, "convert images to this many channels: 3 repeats grey images (for ImageNet models), "
+                           "1 averages colour ones (0: keep)", min=0, max=3)
+    normalize: str = opt("auto", "input normalisation: auto (what the checkpoint or model file declares, else fit), "
+                                 "fit (the owner data's own mean/std), imagenet, cifar10, or custom (mean/std below)",
+                         choices=NORMALIZE_MODES)
+    mean: list[float] = opt([], "per-channel mean in [0,1] pixel units (normalize = custom)")
+    std: list[float] = opt([], "per-channel std in [0,1] pixel units, each > 0 (normalize = custom)")
     split_seed: int = opt(0, "seed of the owner/attacker/test split", min=0)
     owner_size: int = opt(0, "images in the owner's training data (0: all not given to the attacker)", min=0)
     attacker_fraction: float = opt(0.3, "fraction of the training split held out as the attacker's data", min=0.0, max=0.95)
@@ -90,6 +98,9 @@ class ModelSection:
     file: str = opt("", "a Python file defining your own model (used with factory)")
     factory: str = opt("", "name of the function or class in `file` that builds the model")
     strict: bool = opt(True, "refuse a checkpoint with missing or unexpected keys")
+    num_classes: int = opt(0, "outputs of the classifier head (0: the data set's class count)", min=0)
+    reinit_head: bool = opt(True, "when only the checkpoint's classifier head has another class count, load the "
+                                  "rest and re-initialise the head (reported); false: refuse such a checkpoint")
     options: dict[str, Any] = opt({}, "extra keyword arguments for the model factory")
 
 
@@ -283,7 +294,39 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
                                              "to run model extraction")
     if cfg.data.dataset in ("imagefolder", "idx") and not cfg.data.root:
         raise ConfigError("data.root", f"the {cfg.data.dataset} data set needs a folder or archive path")
+    _check_normalization(cfg.data)
     return cfg
+
+
+def _number(path: str, v: Any) -> float:
+    """A list element as a float (the app's form hands list elements over as text)."""
+    try:
+        if isinstance(v, bool):
+            raise ValueError
+        return float(v)
+    except (TypeError, ValueError):
+        raise ConfigError(path, f"expected numbers, got {v!r}") from None
+
+
+def _check_normalization(d: DataSection) -> None:
+    """data.channels in 0/1/3; data.mean / data.std: numbers, as many of each, std > 0, only with normalize = custom."""
+    if d.channels not in (0, 1, 3):
+        raise ConfigError("data.channels", f"expected 0 (keep), 1 or 3, got {d.channels}")
+    if d.normalize != "custom":
+        for name in ("mean", "std"):
+            if getattr(d, name):
+                raise ConfigError(f"data.{name}", f"only used with data.normalize = \"custom\" (it is {d.normalize!r})")
+        return
+    for name in ("mean", "std"):
+        values = getattr(d, name)
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"data.{name}", "normalize = \"custom\" needs a list of per-channel values, "
+                              "e.g. [0.485, 0.456, 0.406]")
+        setattr(d, name, [_number(f"data.{name}", v) for v in values])
+    if len(d.mean) != len(d.std):
+        raise ConfigError("data.std", f"{len(d.std)} values but data.mean has {len(d.mean)}: give one per channel")
+    if any(v <= 0 for v in d.std):
+        raise ConfigError("data.std", f"every value must be > 0, got {d.std}")
 
 
 def parse_override(text: str) -> tuple[str, Any]:
