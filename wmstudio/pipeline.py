@@ -128,8 +128,7 @@ def load_split_data(cfg: ExperimentConfig, download: bool) -> tuple[DataPair, Sp
     splits = make_splits(len(data.train), len(data.test), seed=d.split_seed, attacker_fraction=d.attacker_fraction,
                          attacker_size=d.attacker_size, owner_size=d.owner_size, test_size=d.test_size)
     owner = data.train.subset(splits.owner, "owner")
-    normalizer, mode, source = choose_normalizer(d.normalize, owner.images, declared, d.mean, d.std)
-    normalizer.mode, normalizer.source = mode, source
+    normalizer = choose_normalizer(d.normalize, owner.images, declared, d.mean, d.std)[0]
     return data, splits, owner, normalizer
 
 

@@ -50,8 +50,16 @@ def choose_normalizer(normalize: str, owner_images: torch.Tensor, declared: Decl
     """(normaliser, mode used, source) for the ``data.normalize`` setting and the owner's uint8 images.
 
     The mode used is ``fit``, ``imagenet``, ``cifar10``, ``custom`` or ``declared``; source names the
-    file a declared normalisation came from (else ""). Channel counts are checked against the images.
+    file a declared normalisation came from (else ""), and are also set on the normaliser
+    (``mode``, ``source``). Channel counts are checked against the images.
     """
+    norm, mode, source = _choose(normalize, owner_images, declared, mean, std)
+    norm.mode, norm.source = mode, source
+    return norm, mode, source
+
+
+def _choose(normalize: str, owner_images: torch.Tensor, declared: DeclaredNormalization | None,
+            mean: list[float] | tuple[float, ...], std: list[float] | tuple[float, ...]) -> tuple[Normalizer, str, str]:
     c = int(owner_images.shape[1])
     hint = "; set data.channels = 3 to repeat grey images" if c == 1 else ""
     if normalize == "auto":
