@@ -198,7 +198,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "byom"
 def test_the_worked_example_of_the_docs(tmp_path, monkeypatch) -> None:
     """docs/bring_your_own_model.md: its model file takes an old-format public-style ResNet-20 checkpoint
     under strict loading, and its config runs (on a tiny ImageFolder standing in for CIFAR-10)."""
-    from wmstudio.config import DataSection, read_config_data
+    from wmstudio.config import read_config_data
     from wmstudio.inspect_log import summarize
     from wmstudio.pipeline import run_experiment
 
@@ -215,8 +215,6 @@ def test_the_worked_example_of_the_docs(tmp_path, monkeypatch) -> None:
 
     data = read_config_data(DOCS / "byom.toml")
     assert data["data"]["normalize"] == "imagenet"
-    if "normalize" not in DataSection.__dataclass_fields__:
-        del data["data"]["normalize"]  # data.normalize arrives with the normalisation setting (issue 11 item 2)
     data["data"].update(root=str(_image_folder(tmp_path / "cifar", classes=10, size=32)), owner_size=0,
                         attacker_size=10, test_size=0)
     data["model"].update(file=str(file), checkpoint=str(ckpt))
@@ -225,5 +223,9 @@ def test_the_worked_example_of_the_docs(tmp_path, monkeypatch) -> None:
         data[stage].update(epochs=1, batch_size=16)
     data["run"]["threads"] = 1
     run_experiment(load_config(data=data), tmp_path / "byom.h5")
+    from wmstudio.runlog import RunLogReader
+
+    info = RunLogReader(tmp_path / "byom.h5").data_info()
+    assert info["normalize"] == "imagenet" and info["mean"] == pytest.approx([0.485, 0.456, 0.406])
     text = summarize(str(tmp_path / "byom.h5"))
     assert f"{file}:resnet20 (your model file)" in text and f"checkpoint {ckpt} (pickled state_dict" in text

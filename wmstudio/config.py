@@ -32,6 +32,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 METHODS = ("plain", "certified", "rowback", "app", "ewe")
 SCHEDULERS = ("none", "cosine", "step")
 VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
+NORMALIZE_MODES = ("auto", "fit", "imagenet", "cifar10", "custom")
 
 # Upper bounds that keep a config from allocating the machine away or never finishing. Each bound
 # comes with the reason the error message gives. Whole numbers without a bound of their own stop
@@ -95,8 +96,15 @@ class DataSection:
     dataset: str = opt("digits", "digits is built in (no download); torchvision names read from root", choices=DATASETS)
     root: str = opt("", "data folder, ImageFolder tree (train/<class>/*, test/<class>/*) or .tar/.tar.gz of one")
     download: bool = opt(False, "download a torchvision data set when missing (needs network)")
-    image_size: int = opt(0, "resize ImageFolder images to this side (0: the most common size)", min=0,
-                          max=MAX_IMAGE_SIZE, why=WHY_IMAGE_SIZE)
+    image_size: int = opt(0, "resize every image to this side, any data set (0: keep their size; ImageFolder: "
+                             "the most common size)", min=0, max=MAX_IMAGE_SIZE, why=WHY_IMAGE_SIZE)
+    channels: int = opt(0, "convert images to this many channels: 3 repeats grey images (for ImageNet models), "
+                           "1 averages colour ones (0: keep)", min=0, max=3)
+    normalize: str = opt("auto", "input normalisation: auto (what the checkpoint or model file declares, else fit), "
+                                 "fit (the owner data's own mean/std), imagenet, cifar10, or custom (mean/std below)",
+                         choices=NORMALIZE_MODES)
+    mean: list[float] = opt([], "per-channel mean in [0,1] pixel units (normalize = custom)")
+    std: list[float] = opt([], "per-channel std in [0,1] pixel units, each > 0 (normalize = custom)")
     split_seed: int = opt(0, "seed of the owner/attacker/test split", min=0)
     owner_size: int = opt(0, "images in the owner's training data (0: all not given to the attacker)", min=0)
     attacker_fraction: float = opt(0.3, "fraction of the training split held out as the attacker's data", min=0.0, max=0.95)
@@ -118,6 +126,10 @@ class ModelSection:
     factory: str = opt("", "name of the function or class in `file` that builds the model")
     strict: bool = opt(True, "refuse a checkpoint with missing or unexpected keys")
     trust_checkpoint_code: bool = opt(False, "let a TorchScript archive or full pickle run its code on load (only for files you trust; recorded in the log)")
+    num_classes: int = opt(0, "outputs of the classifier head (0: the data set's class count)", min=0,
+                           max=MAX_INT)
+    reinit_head: bool = opt(False, "when only the checkpoint's classifier head has another class count, load the "
+                                   "rest and re-initialise the head (reported); false: refuse such a checkpoint")
     options: dict[str, Any] = opt({}, "extra keyword arguments for the model factory")
 
 
@@ -281,6 +293,11 @@ def _check_value(path: str, value: Any, tp: Any, meta: dict[str, Any]) -> Any:
             raise ConfigError(path, f"expected a table of key = value, got {value!r}")
         return dict(value)
     elif typing.get_origin(tp) is list:
+        (item,) = typing.get_args(tp) or (str,)
+        if item is float:  # numbers; the app's form hands list elements over as text
+            if not isinstance(value, list):
+                raise ConfigError(path, f"expected a list of numbers, got {value!r}")
+            return [_check_number(path, _number(path, v), float) for v in value]
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(path, f"expected a list of strings, got {value!r}")
         return list(value)
@@ -340,6 +357,7 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
                                              "to run model extraction")
     if cfg.data.dataset in ("imagefolder", "idx") and not cfg.data.root:
         raise ConfigError("data.root", f"the {cfg.data.dataset} data set needs a folder or archive path")
+    _check_normalization(cfg.data)
     from wmstudio.model_options import check_options  # the registry models' own option tables
 
     if not cfg.model.file:
@@ -371,6 +389,37 @@ def check_against_data(cfg: ExperimentConfig, shape: tuple[int, int, int], num_c
     if cfg.embed.method == "ewe" and cfg.embed.ewe_target_class >= num_classes:
         raise ConfigError("embed.ewe_target_class", f"{cfg.embed.ewe_target_class} is not a class of this data set "
                                                     f"(0..{num_classes - 1}, or -1)")
+
+
+def _number(path: str, v: Any) -> float:
+    """A list element as a float (the app's form hands list elements over as text)."""
+    try:
+        if isinstance(v, bool):
+            raise ValueError
+        return float(v)
+    except (TypeError, ValueError):
+        raise ConfigError(path, f"expected numbers, got {v!r}") from None
+
+
+def _check_normalization(d: DataSection) -> None:
+    """data.channels in 0/1/3; data.mean / data.std: numbers, as many of each, std > 0, only with normalize = custom."""
+    if d.channels not in (0, 1, 3):
+        raise ConfigError("data.channels", f"expected 0 (keep), 1 or 3, got {d.channels}")
+    if d.normalize != "custom":
+        for name in ("mean", "std"):
+            if getattr(d, name):
+                raise ConfigError(f"data.{name}", f"only used with data.normalize = \"custom\" (it is {d.normalize!r})")
+        return
+    for name in ("mean", "std"):
+        values = getattr(d, name)
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"data.{name}", "normalize = \"custom\" needs a list of per-channel values, "
+                              "e.g. [0.485, 0.456, 0.406]")
+        setattr(d, name, [_number(f"data.{name}", v) for v in values])
+    if len(d.mean) != len(d.std):
+        raise ConfigError("data.std", f"{len(d.std)} values but data.mean has {len(d.mean)}: give one per channel")
+    if any(v <= 0 for v in d.std):
+        raise ConfigError("data.std", f"every value must be > 0, got {d.std}")
 
 
 def parse_override(text: str) -> tuple[str, Any]:

@@ -13,13 +13,18 @@ from wmstudio.config import ExperimentConfig, check_against_data
 from wmstudio.control import RunControl
 from wmstudio.data import load_dataset
 from wmstudio.data.batches import Augment, Normalizer
+from wmstudio.data.normalization import choose_normalizer
 from wmstudio.data.splits import Splits, make_splits
 from wmstudio.data.tensorset import DataPair, ImageTensors
 from wmstudio.device import describe, resolve_device
 from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
 from wmstudio.methods import run_embed
-from wmstudio.models import build_model, load_checkpoint
+from wmstudio.models import build_model
+from wmstudio.models.checkpoint import LoadedCheckpoint
+from wmstudio.models.declared import declared_normalization
+from wmstudio.models.pretrained import LoadResult, load_pretrained
+from wmstudio.models.registry import output_count
 from wmstudio.preflight import preflight_checkpoint, record_model
 from wmstudio.runlog import RunLogWriter, checkpoint_warnings, refuse_existing
 from wmstudio.session import Session
@@ -58,12 +63,23 @@ def planned_stages(cfg: ExperimentConfig, only: Sequence[str] | None = None) -> 
 
 def build_from_config(cfg: ExperimentConfig, channels: int, num_classes: int, size: int) -> torch.nn.Module:
     """The model a config describes (APP embeds into a variant with separate trigger BatchNorm)."""
-    model = build_model(cfg.model.arch, channels, num_classes, size, cfg.model.options, cfg.model.file, cfg.model.factory)
+    model = build_model(cfg.model.arch, channels, output_count(cfg.model.num_classes, num_classes), size, cfg.model.options,
+                        cfg.model.file, cfg.model.factory)
     if cfg.embed.method == "app":
         from wmstudio.methods.dual_bn import to_dual_bn
 
         to_dual_bn(model)
     return model
+
+
+def load_from_config(cfg: ExperimentConfig, model: torch.nn.Module, ckpt: LoadedCheckpoint | None = None) -> LoadResult:
+    """``model.checkpoint`` into ``model`` (nothing when none is set), the head replaced if it must be.
+
+    ``ckpt``: the checkpoint as the pre-flight already read it (else it is read here)."""
+    m = cfg.model
+    if not m.checkpoint:
+        return LoadResult()
+    return load_pretrained(model, ckpt or m.checkpoint, m.strict, m.reinit_head, m.trust_checkpoint_code)
 
 
 def preferred_memory_format(cfg: ExperimentConfig) -> torch.memory_format:
@@ -111,13 +127,15 @@ def triggers_from_log(s: Session, path: str | Path) -> None:
 
 
 def load_split_data(cfg: ExperimentConfig, download: bool) -> tuple[DataPair, Splits, ImageTensors, Normalizer]:
-    """The data set, its recorded split, the owner's images and the normaliser fitted on them."""
+    """The data set, its recorded split, the owner's images and the normaliser ``data.normalize`` chooses."""
     d = cfg.data
-    data = load_dataset(d.dataset, d.root, download, d.image_size, d.cache_dir or None)
+    declared = declared_normalization(cfg.model.checkpoint, cfg.model.file) if d.normalize == "auto" else None
+    data = load_dataset(d.dataset, d.root, download, d.image_size, d.cache_dir or None, d.channels)
     splits = make_splits(len(data.train), len(data.test), seed=d.split_seed, attacker_fraction=d.attacker_fraction,
                          attacker_size=d.attacker_size, owner_size=d.owner_size, test_size=d.test_size)
     owner = data.train.subset(splits.owner, "owner")
-    return data, splits, owner, Normalizer.fit(owner.images)
+    normalizer = choose_normalizer(d.normalize, owner.images, declared, d.mean, d.std)[0]
+    return data, splits, owner, normalizer
 
 
 def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallback, control: RunControl,
@@ -138,9 +156,9 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     check_against_data(cfg, data.shape, data.num_classes)
     c, h, _ = data.shape
     model = build_from_config(cfg, c, data.num_classes, h)
-    warnings = load_checkpoint(model, ckpt, cfg.model.strict) if ckpt else []
+    loaded = load_from_config(cfg, model, ckpt)
     if cfg.model.checkpoint:
-        warnings += checkpoint_warnings(cfg.model.checkpoint)  # partial weights of a cancelled stage
+        loaded.warnings += checkpoint_warnings(cfg.model.checkpoint)  # partial weights of a cancelled stage
     model.to(device)
     memory_format = preferred_memory_format(cfg)
     model.to(memory_format=memory_format)
@@ -151,7 +169,9 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     try:
         log.write_data({"dataset": d.dataset, "root": d.root, "name": data.name, "num_classes": data.num_classes,
                         "shape": list(data.shape), "classes": data.train.classes, "mean": list(normalizer.mean),
-                        "std": list(normalizer.std), "split_seed": d.split_seed, "warnings": data.warnings},
+                        "std": list(normalizer.std), "normalize": normalizer.mode,
+                        "normalize_source": normalizer.source, "head": loaded.head.message() if loaded.head else "",
+                        "split_seed": d.split_seed, "warnings": data.warnings},
                        splits.as_dict())
         record_model(out, cfg, ckpt)
     except BaseException as exc:
@@ -163,7 +183,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     s = Session(cfg, device, model, data, owner.to(device), data.train.subset(splits.attacker, "attacker").to(device),
                 data.test.subset(splits.test, "test").to(device), normalizer, augment, log, callback, control, gen,
                 memory_format=memory_format)
-    for w in data.warnings + warnings:
+    for w in data.warnings + loaded.messages():
         s.emit(Warning(w))
     s.snapshot("initial")
     return s
@@ -241,8 +261,7 @@ def preview_trigger_set(cfg: ExperimentConfig) -> tuple[TriggerSet, list[str]]:
     data, _, owner, normalizer = load_split_data(cfg, download=False)
     c, h, _ = data.shape
     model = build_from_config(cfg, c, data.num_classes, h)
-    if ckpt:
-        load_checkpoint(model, ckpt, cfg.model.strict)
+    load_from_config(cfg, model, ckpt)
     ctx = BuildContext(owner.shape, data.num_classes, owner, model.eval(), normalizer, torch.device("cpu"),
                        _source_loader(cfg))
     ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))

@@ -20,8 +20,10 @@ import torch
 
 from wmstudio.config import DataSection, ExperimentConfig
 from wmstudio.errors import CheckpointError
-from wmstudio.models.checkpoint import LoadedCheckpoint, load_checkpoint, read_checkpoint
-from wmstudio.models.fit import compare, describe_mismatch
+from wmstudio.models.checkpoint import LoadedCheckpoint, read_checkpoint
+from wmstudio.models.fit import compare, describe_mismatch, head_name
+from wmstudio.models.pretrained import load_pretrained
+from wmstudio.models.registry import head_change
 
 # channels, classes, side of the built-in and torchvision data sets
 NATIVE_DIMS = {"digits": (1, 10, 8), "cifar10": (3, 10, 32), "cifar100": (3, 100, 32), "mnist": (1, 10, 28),
@@ -114,7 +116,15 @@ def _imagefolder_dims(d: DataSection) -> DataDims | None:
 
 
 def probe_dims(d: DataSection) -> DataDims | None:
-    """Channels, classes and image size of the configured data, without decoding it; None when unknown."""
+    """Channels, classes and image size of the configured data, without decoding it; None when unknown.
+    ``data.channels`` (when set) overrides the data set's own channel count, as the loader converts."""
+    dims = _native_dims(d)
+    if dims is not None and d.channels:
+        dims.channels = d.channels
+    return dims
+
+
+def _native_dims(d: DataSection) -> DataDims | None:
     if d.dataset in NATIVE_DIMS:
         c, k, s = NATIVE_DIMS[d.dataset]
         return DataDims(c, k, d.image_size or s, exact_size=not d.image_size or d.image_size == s)
@@ -142,10 +152,13 @@ def preflight_checkpoint(cfg: ExperimentConfig) -> LoadedCheckpoint | None:
     with torch.random.fork_rng(devices=[]):  # the run's own model is built later from the same seed
         model = build_from_config(cfg, dims.channels, dims.num_classes, dims.size)
     if dims.exact_size:
-        load_checkpoint(model, ckpt, cfg.model.strict)
+        load_pretrained(model, ckpt, cfg.model.strict, cfg.model.reinit_head)
         return ckpt
     fit = compare(model, ckpt.tensors, ckpt.metadata)
     fit.shapes = _size_independent(model, fit.shapes)  # the rest is checked once the data fixes the size
+    if cfg.model.reinit_head and head_change(model, ckpt.tensors) is not None:
+        head = head_name(model)  # a head for another class count is re-initialised, not refused
+        fit.shapes = [s for s in fit.shapes if s[0] not in (f"{head}.weight", f"{head}.bias")]
     if not fit.fits(cfg.model.strict):
         raise CheckpointError(f"{ckpt.source}: does not fit the model ({type(model).__name__}):\n"
                               + describe_mismatch(model, fit, ckpt.tensors))
@@ -155,8 +168,6 @@ def preflight_checkpoint(cfg: ExperimentConfig) -> LoadedCheckpoint | None:
 def _size_independent(model: torch.nn.Module, shapes: list[tuple[str, tuple[int, ...], tuple[int, ...]]]) \
         -> list[tuple[str, tuple[int, ...], tuple[int, ...]]]:
     """Shape differences the image size cannot explain: convolution kernels, and the head's class count."""
-    from wmstudio.models.fit import head_name
-
     head = head_name(model)
     keep = []
     for key, ck, mo in shapes:

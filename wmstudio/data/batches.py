@@ -8,7 +8,7 @@ scale-and-shift to normalised floats.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -20,13 +20,15 @@ class Normalizer:
 
     mean: tuple[float, ...]
     std: tuple[float, ...]
+    mode: str = field(default="", compare=False)  # how it was chosen (data.normalize; see normalization.py)
+    source: str = field(default="", compare=False)  # the file that declared it, if one did
 
     @staticmethod
     def fit(images: torch.Tensor) -> Normalizer:
         x = images.float().div_(255.0)
         mean = x.mean(dim=(0, 2, 3))
         std = x.std(dim=(0, 2, 3)).clamp_min(1e-3)
-        return Normalizer(tuple(mean.tolist()), tuple(std.tolist()))
+        return Normalizer(tuple(mean.tolist()), tuple(std.tolist()), "fit")
 
     def tensors(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
         std = torch.tensor(self.std, device=device).view(1, -1, 1, 1)

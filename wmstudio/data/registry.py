@@ -9,7 +9,14 @@ from wmstudio.errors import DataError
 
 
 def load_dataset(name: str, root: str | Path = "", download: bool = False, image_size: int = 0,
-                 cache_dir: str | Path | None = None) -> DataPair:
+                 cache_dir: str | Path | None = None, channels: int = 0) -> DataPair:
+    """The data set, every image resized to ``image_size`` (0: kept) with ``channels`` channels (0: kept)."""
+    from wmstudio.data.transform import fit_pair
+
+    return fit_pair(_load(name, root, download, image_size, cache_dir), image_size, channels)
+
+
+def _load(name: str, root: str | Path, download: bool, image_size: int, cache_dir: str | Path | None) -> DataPair:
     if name == "digits":
         from wmstudio.data.builtin import load_digits
 

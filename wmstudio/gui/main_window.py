@@ -41,6 +41,7 @@ from wmstudio.events import (
     Step,
     Warning,
 )
+from wmstudio.gui.checkpoint_panel import CheckpointPanel
 from wmstudio.gui.compare_view import CompareView
 from wmstudio.gui.config_form import ConfigForm
 from wmstudio.gui.dialogs import error_box
@@ -110,6 +111,9 @@ class MainWindow(QMainWindow):
         self.preview_button.setToolTip("Build the trigger set these settings describe and show it (nothing is trained)")
         tb.addWidget(self.preview_button)
         tb.addWidget(self.trigger_grid)
+        self.checkpoint_panel = CheckpointPanel()
+        self.checkpoint_panel.attach(self.form)
+        host.addWidget(self.checkpoint_panel)
         host.addWidget(trig_box)
         host.addStretch(1)
 

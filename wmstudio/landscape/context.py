@@ -15,6 +15,7 @@ from wmstudio.data.tensorset import ImageTensors
 from wmstudio.device import resolve_device
 from wmstudio.errors import RunLogError
 from wmstudio.models import build_model
+from wmstudio.models.registry import output_count
 from wmstudio.runlog import RunLogReader
 
 
@@ -46,7 +47,7 @@ def load_context(path: str | Path, device: str = "auto") -> LogContext:
     dev = resolve_device(device)
     d = cfg.data
     try:
-        data = load_dataset(d.dataset, d.root, False, d.image_size, d.cache_dir or None)
+        data = load_dataset(d.dataset, d.root, False, d.image_size, d.cache_dir or None, d.channels)
         splits = reader.splits()
         info = reader.data_info()
         trig = reader.trigger()
@@ -60,7 +61,7 @@ def load_context(path: str | Path, device: str = "auto") -> LogContext:
     if "extract" in reader.stage_names():  # the stolen copy (and its restoration) may be another architecture
         x = cfg.extract
         if x.arch:
-            model = build_model(x.arch, c, data.num_classes, h, x.options)
+            model = build_model(x.arch, c, output_count(cfg.model.num_classes, data.num_classes), h, x.options)
     fmt = preferred_memory_format(cfg)
     model.to(dev).to(memory_format=fmt).eval()
     return LogContext(reader, cfg, dev, model, normalizer, fmt,

@@ -123,7 +123,8 @@ def hint(model: nn.Module, fit: Fit, tensors: Mapping[str, torch.Tensor]) -> str
     if head_shapes and not other_shapes and not fit.missing and not fit.unexpected:
         ck, mo = head_shapes[0][1][0], head_shapes[0][2][0]
         return (f"likely cause: the classifier head ({head}) is for {ck} classes and this model has {mo}: a checkpoint "
-                "trained for another class count (another data set)")
+                "trained for another class count (another data set); model.reinit_head = true loads the rest and "
+                "re-initialises the head")
     first = next(iter(own), None)
     if len(other_shapes) == 1 and other_shapes[0][0] == first and len(other_shapes[0][1]) == 4 \
             and other_shapes[0][1][0] == other_shapes[0][2][0] and other_shapes[0][1][1] != other_shapes[0][2][1]:

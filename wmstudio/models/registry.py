@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -116,9 +118,55 @@ def build_model(arch: str, in_channels: int, num_classes: int, image_size: int,
         raise ConfigError(field, f"{arch} cannot be built with options {opts}: {exc}") from exc
 
 
+def output_count(requested: int, num_classes: int) -> int:
+    """The classifier's output count: ``model.num_classes`` when set (>= the data's classes), else ``num_classes``."""
+    if requested and requested < num_classes:
+        raise ConfigError("model.num_classes", f"{requested} outputs, but the data set has {num_classes} classes")
+    return requested or num_classes
+
+
 def last_linear_name(model: nn.Module) -> str:
     """The qualified name of the classifier head: the last nn.Linear in definition order."""
     names = [n for n, m in model.named_modules() if isinstance(m, nn.Linear)]
     if not names:
         raise ConfigError("finetune.variant", f"{type(model).__name__} has no nn.Linear classifier head")
     return names[-1]
+
+
+# ---------------------------------------------------------------- classifier head for another class count
+
+@dataclass(frozen=True)
+class HeadChange:
+    """The checkpoint's classifier head has ``checkpoint_classes`` outputs; the model's has ``classes``."""
+
+    layer: str
+    checkpoint_classes: int
+    classes: int
+
+    def message(self) -> str:
+        return f"head {self.layer} re-initialised: {self.checkpoint_classes} -> {self.classes} classes"
+
+
+def head_change(model: nn.Module, state_dict: Mapping[str, Any]) -> HeadChange | None:
+    """A HeadChange when the checkpoint's last nn.Linear differs from the model's in its output count only."""
+    heads = [(n, m) for n, m in model.named_modules() if isinstance(m, nn.Linear)]
+    if not heads:
+        return None
+    name, head = heads[-1]
+    w = state_dict.get(f"{name}.weight")
+    if w is None or tuple(w.shape) == tuple(head.weight.shape) or w.ndim != 2 or w.shape[1] != head.in_features:
+        return None
+    return HeadChange(name, int(w.shape[0]), head.out_features)
+
+
+@contextmanager
+def checkpoint_head(model: nn.Module, change: HeadChange) -> Iterator[None]:
+    """Within the block the model carries a head shaped like the checkpoint's; after it, its own fresh head again."""
+    parent_name, _, attr = change.layer.rpartition(".")
+    parent = model.get_submodule(parent_name) if parent_name else model
+    own = getattr(parent, attr)
+    setattr(parent, attr, nn.Linear(own.in_features, change.checkpoint_classes, bias=own.bias is not None))
+    try:
+        yield
+    finally:
+        setattr(parent, attr, own)

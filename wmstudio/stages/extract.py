@@ -14,6 +14,7 @@ import torch
 
 from wmstudio.data.batches import BatchStream, Source
 from wmstudio.models import build_model
+from wmstudio.models.registry import output_count
 from wmstudio.session import Session
 from wmstudio.stages.training import train_stage
 
@@ -40,7 +41,7 @@ def run_extract(s: Session) -> dict[str, float]:
     options = dict(x.options) if x.arch else {k: v for k, v in s.cfg.model.options.items() if k != "dual_bn"}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(s.cfg.run.seed + 303)
-        copy = build_model(arch, c, s.num_classes, h, options, "" if x.arch else s.cfg.model.file,
+        copy = build_model(arch, c, output_count(s.cfg.model.num_classes, s.num_classes), h, options, "" if x.arch else s.cfg.model.file,
                            "" if x.arch else s.cfg.model.factory)
     copy.to(s.device).to(memory_format=s.memory_format)
     s.model = copy

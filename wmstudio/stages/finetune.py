@@ -52,7 +52,7 @@ def attacker_data(s: Session) -> ImageTensors:
     else:
         src = f.source
         ext = load_dataset(src.name, src.root or s.cfg.data.root, src.download, s.cfg.data.image_size,
-                           s.cfg.data.cache_dir or None)
+                           s.cfg.data.cache_dir or None, s.cfg.data.channels)
         part = ext.train if src.split == "train" else ext.test
         if part.shape != s.owner.shape:
             raise ConfigError("finetune.source", f"{part.name} has images of shape {part.shape}, the model takes {s.owner.shape}")

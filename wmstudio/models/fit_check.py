@@ -1,0 +1,124 @@
+"""Does a config's checkpoint fit its model, and how good is it, before anything runs (the app's checkpoint panel).
+
+Two narrow entry points, no Qt:
+
+- :func:`check_checkpoint` builds the model the config describes and loads ``model.checkpoint`` into
+  it through the engine's loader (:func:`wmstudio.models.pretrained.load_pretrained`), reporting
+  whether it fits and, if not, the loader's mismatch summary. It needs only the data set's shape and
+  class count: for the named data sets these are known without decoding a single image.
+- :func:`evaluate_checkpoint` loads the data the run would use, with the normalisation the run would
+  use, and measures the loaded model's test and trigger-set accuracy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+
+from wmstudio.config import ExperimentConfig
+from wmstudio.errors import CheckpointError, WmStudioError
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """``fits``: the checkpoint loads into the model as configured. ``details``: why not (the loader's words)."""
+
+    checkpoint: str
+    model: str  # "torchvision:resnet18", "net.py:make", ...
+    fits: bool
+    summary: str  # one line for a status label
+    details: str = ""  # the mismatch summary when it does not fit
+    notes: tuple[str, ...] = ()  # head re-initialised, non-strict warnings
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    test_acc: float
+    test_loss: float
+    n_test: int
+    trigger_acc: float
+    trigger_loss: float
+    n_trigger: int
+    normalization: str  # e.g. "imagenet", "declared by checkpoint x.pt", "fit"
+    notes: tuple[str, ...] = field(default=())
+
+    def summary(self) -> str:
+        return (f"test acc {self.test_acc:.3f} ({self.n_test} images), trigger acc {self.trigger_acc:.3f} "
+                f"({self.n_trigger} triggers); normalisation: {self.normalization}")
+
+
+def model_name(cfg: ExperimentConfig) -> str:
+    m = cfg.model
+    return f"{m.file}:{m.factory}" if m.file else m.arch
+
+
+def data_signature(cfg: ExperimentConfig) -> tuple[int, int, int]:
+    """(channels, side, classes) of the data set as a run would load it: from the pre-flight's probe
+    (no image decoded), else by loading the data (an ImageFolder tree is decoded once and cached)."""
+    from wmstudio.preflight import probe_dims
+
+    d = cfg.data
+    dims = probe_dims(d)
+    if dims is not None and dims.exact_size:
+        return dims.channels, dims.size, dims.num_classes
+    from wmstudio.data import load_dataset
+
+    data = load_dataset(d.dataset, d.root, False, d.image_size, d.cache_dir or None, d.channels)
+    (c, side, _), k = data.shape, data.num_classes
+    return c, side, k
+
+
+def check_checkpoint(cfg: ExperimentConfig) -> CheckResult:
+    """Whether ``cfg.model.checkpoint`` loads into the model ``cfg`` describes (no checkpoint: trivially yes)."""
+    from wmstudio.models.pretrained import load_pretrained
+    from wmstudio.pipeline import build_from_config
+
+    m, name = cfg.model, model_name(cfg)
+    if not m.checkpoint:
+        return CheckResult("", name, True, f"no checkpoint: {name} starts from fresh weights")
+    try:
+        c, side, k = data_signature(cfg)
+        model = build_from_config(cfg, c, k, side)
+    except WmStudioError as exc:
+        return CheckResult(m.checkpoint, name, False, f"the model cannot be built: {exc}", str(exc))
+    try:
+        loaded = load_pretrained(model, m.checkpoint, m.strict, m.reinit_head, m.trust_checkpoint_code)
+    except CheckpointError as exc:
+        return CheckResult(m.checkpoint, name, False, f"does not fit {name}", str(exc))
+    notes = tuple(loaded.messages())
+    extra = f" ({len(notes)} note{'s' if len(notes) > 1 else ''})" if notes else ""
+    return CheckResult(m.checkpoint, name, True, f"fits {name}{extra}", "", notes)
+
+
+def evaluate_checkpoint(cfg: ExperimentConfig) -> EvalResult:
+    """Test and trigger-set loss/accuracy of the configured model with its checkpoint, as a run's first
+    evaluation would measure them (same split, normalisation and trigger set)."""
+    from wmstudio.device import resolve_device
+    from wmstudio.metrics.evaluate import evaluate
+    from wmstudio.pipeline import (
+        _source_loader,
+        _trigger_params,
+        build_from_config,
+        load_from_config,
+        load_split_data,
+    )
+    from wmstudio.triggers import BuildContext, build_trigger_set
+
+    device = resolve_device(cfg.run.device)
+    data, splits, owner, normalizer = load_split_data(cfg, download=False)
+    c, side, _ = data.shape
+    model = build_from_config(cfg, c, data.num_classes, side)
+    loaded = load_from_config(cfg, model)
+    model.eval()  # on the CPU while the trigger set is made (adversarial triggers attack it)
+    ctx = BuildContext(owner.shape, data.num_classes, owner, model, normalizer, torch.device("cpu"),
+                       _source_loader(cfg))
+    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))
+    model.to(device).eval()
+    test = data.test.subset(splits.test, "test").to(device)
+    bs = cfg.run.eval_batch_size
+    test_loss, test_acc = evaluate(model, test.images, test.labels, normalizer, bs)
+    trig_loss, trig_acc = evaluate(model, ts.images.to(device), ts.labels.to(device), normalizer, bs)
+    how = f"declared by {normalizer.source}" if normalizer.mode == "declared" else normalizer.mode
+    return EvalResult(test_acc, test_loss, len(test), trig_acc, trig_loss, len(ts.labels), how,
+                      tuple(loaded.messages()))
