@@ -48,18 +48,12 @@ def export_metadata(log: Path, stage: str) -> tuple[dict[str, torch.Tensor], dic
     """A stage's weights and the metadata describing them."""
     import wmstudio
     from wmstudio.config import config_from_json
+    from wmstudio.models.checkpoint import stage_with_weights
     from wmstudio.runlog import RunLogReader
 
     reader = RunLogReader(log)
     names = reader.stage_names()
-    with_weights = [r.name for r in reader.stages() if r.has_weights]
-    if not stage:
-        if not with_weights:
-            raise CheckpointError(f"{log}: no stage has saved weights")
-        stage = with_weights[-1]
-    if stage not in with_weights:
-        raise CheckpointError(f"{log}: stage {stage!r} has no saved weights (stages with weights: "
-                              f"{', '.join(with_weights) or 'none'})")
+    stage = stage_with_weights(reader, log, stage)
     cfg = config_from_json(reader.config_json)
     try:
         info = reader.data_info()

@@ -251,3 +251,28 @@ def test_data_warnings_reach_the_run_log(tmp_path) -> None:
     run_experiment(cfg, tmp_path / "run.h5", events.append)
     assert any(isinstance(e, WarningEvent) and "most common size" in e.message for e in events)
     assert "most common size" in RunLogReader(tmp_path / "run.h5").data_info()["warnings"][0]
+
+
+class _RunsCode:
+    """A pickle payload: unpickling it would create ``marker`` (it must never be unpickled)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_cifar_folder_of_crafted_pickles_is_refused_without_running_them(tmp_path) -> None:
+    """torchvision's CIFAR reader unpickles its batch files, but only after their MD5 sums match the
+    published ones: a folder whose batches are crafted pickles is refused and nothing in them runs."""
+    import pickle
+
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    marker = tmp_path / "ran"
+    for name in ["batches.meta", "test_batch"] + [f"data_batch_{i}" for i in range(1, 6)]:
+        (folder / name).write_bytes(pickle.dumps(_RunsCode(marker)))
+    with pytest.raises(DataError, match=r"cifar10 train split not found"):
+        load_dataset("cifar10", str(tmp_path))
+    assert not marker.exists()

@@ -263,9 +263,6 @@ def small_state_dict() -> dict:
     return build_model("small_cnn", 1, 10, 8, {"width": 4}).state_dict()
 
 
-@pytest.mark.xfail(strict=False, reason="checkpoint.py _is_torchscript: zipfile.ZipFile on a damaged zip raises "
-                   "BadZipFile / UnicodeDecodeError (cases 1, 6, 13, ... of seed 20261125), not CheckpointError; "
-                   "checkpoint.py belongs to the ckpt branch")
 def test_fuzz_state_dict_checkpoint(tmp_path, capsys, small_state_dict) -> None:
     import torch
 
@@ -282,9 +279,6 @@ def test_fuzz_safetensors_checkpoint(tmp_path, capsys, small_state_dict) -> None
     _check_files("safetensors", base, tmp_path, capsys)
 
 
-@pytest.mark.xfail(strict=False, reason="runlog.py before the log branch: damaged HDF5 bytes give OSError / KeyError / "
-                   "RuntimeError from h5py (cases 2, 17, 20, ... of seed 20261125), not RunLogError; the log branch "
-                   "wraps them")
 def test_fuzz_run_log(tmp_path, capsys) -> None:
     from wmstudio.pipeline import run_experiment
 

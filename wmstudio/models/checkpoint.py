@@ -154,6 +154,20 @@ def _from_mapping(source: str, fmt: str, sd: Mapping[str, torch.Tensor], **kw: A
     return LoadedCheckpoint(source, fmt, tensors, _strip_metadata(getattr(sd, "_metadata", None), removed), **kw)
 
 
+def stage_with_weights(reader: Any, path: Path, stage: str) -> str:
+    """``stage`` if the run log (a ``RunLogReader``) saved its weights; for "" the last stage that did.
+    Raises CheckpointError naming the stages that have weights."""
+    with_weights = [r.name for r in reader.stages() if r.has_weights]
+    if not stage:
+        if not with_weights:
+            raise CheckpointError(f"{path}: no stage has saved weights")
+        return str(with_weights[-1])
+    if stage not in with_weights:
+        raise CheckpointError(f"{path}: stage {stage!r} has no saved weights (stages with weights: "
+                              f"{', '.join(with_weights) or 'none'})")
+    return stage
+
+
 def _from_run_log(path: Path, stage: str) -> LoadedCheckpoint:
     from wmstudio.errors import RunLogError
     from wmstudio.runlog import RunLogReader
@@ -162,14 +176,7 @@ def _from_run_log(path: Path, stage: str) -> LoadedCheckpoint:
         raise CheckpointError(f"{path}: no such run log")
     try:
         reader = RunLogReader(path)
-        with_weights = [r.name for r in reader.stages() if r.has_weights]
-        if not stage:
-            if not with_weights:
-                raise CheckpointError(f"{path}: no stage has saved weights")
-            stage = with_weights[-1]
-        if stage not in with_weights:
-            raise CheckpointError(f"{path}: stage {stage!r} has no saved weights (stages with weights: "
-                                  f"{', '.join(with_weights) or 'none'})")
+        stage = stage_with_weights(reader, path, stage)
         return LoadedCheckpoint(f"{path}:{stage}", f"run log stage {stage}", reader.weights(stage))
     except RunLogError as exc:
         raise CheckpointError(str(exc)) from exc
