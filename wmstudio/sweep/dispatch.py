@@ -20,6 +20,7 @@ from typing import Any
 
 from wmstudio.errors import RunLogError
 from wmstudio.runlog import RunLogWriter, WriterLock
+from wmstudio.sweep import delta
 from wmstudio.sweep.records import write_json
 
 
@@ -36,7 +37,8 @@ class TaskState:
     args: tuple[Any, ...] = ()  # (data refs, embed ref) for a resubmission
     attempts: list[dict[str, Any]] = field(default_factory=list)  # lost attempts
     ran_on: dict[str, Any] = field(default_factory=dict)
-    returned: int = 0  # bytes of log snapshots received
+    returned: int = 0  # bytes of log changes received
+    image: bytes = b""  # the log as written, which the next change applies to
     submitted: float = 0.0
     lock: WriterLock | None = None
 
@@ -130,7 +132,8 @@ class Dispatcher:
     def _handle(self, task: TaskState, message: dict[str, Any]) -> Finished | None:
         event = message.get("event")
         if event == "started":
-            task.ran_on = {k: message.get(k) for k in ("node", "host", "pid")}
+            task.image = b""  # a new attempt streams its log from the start
+            task.ran_on = {k: message.get(k) for k in ("node", "host", "pid", "cwd")}
             write_json(task.rec_path, {**task.base_record(), "status": "running", "ran_on": task.ran_on,
                                        "attempts": task.attempts})
         elif event == "stage":
@@ -141,13 +144,14 @@ class Dispatcher:
             record = {**message["record"], "attempts": task.attempts, "bytes_returned": task.returned}
             write_json(task.rec_path, record)
             self._release(task)
-            return Finished(task, record, message.get("log"))
+            return Finished(task, record, task.image if message.get("log") is not None else None)
         return None
 
-    def _write_log(self, task: TaskState, data: bytes) -> None:
-        write_atomic(task.log_path, data)
-        task.returned += len(data)
-        self.returned += len(data)
+    def _write_log(self, task: TaskState, change: dict[str, Any]) -> None:
+        task.image = delta.apply(task.image, change)
+        write_atomic(task.log_path, task.image)
+        task.returned += delta.nbytes(change)
+        self.returned += delta.nbytes(change)
 
     def _lost(self, task: TaskState, exc: BaseException) -> Finished | None:
         """The task's worker, node or an object it needed was lost: run it again, or record the failure."""

@@ -6,10 +6,11 @@ watermarked model's embed log as bytes (its weights and trigger set). It writes 
 scratch folder of its own (deleted at the end) and yields messages the driver turns into files:
 
 - ``{"event": "started", "node", "host", "pid"}`` as soon as it runs;
-- ``{"event": "stage", "stage", "status", "log": bytes}`` after each stage has ended: the whole log
-  as it stands then (a stage boundary is a commit, so the bytes are a valid log), so a worker killed
-  with its node loses at most the stage in progress;
-- ``{"event": "done", "record", "log": bytes | None}`` at the end: the run's record and final log.
+- ``{"event": "stage", "stage", "status", "log": delta}`` after each stage has ended: the log as it
+  stands then (a stage boundary is a commit, so it is a valid log), as the blocks that changed since
+  the previous message (``wmstudio.sweep.delta``; the first one is the whole file), so a worker
+  killed with its node loses at most the stage in progress;
+- ``{"event": "done", "record", "log": delta | None}`` at the end: the run's record and final log.
 
 The driver writes every file (see ``wmstudio.sweep.runner``).
 """
@@ -28,6 +29,8 @@ import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+from wmstudio.sweep import delta
 
 EMBED_STAGES = ["pretrain", "embed"]
 ATTACK_STAGES = ["finetune", "restore"]
@@ -55,7 +58,7 @@ def _where() -> dict[str, Any]:
         node = ray.get_runtime_context().get_node_id()
     except Exception:  # noqa: BLE001 - not inside Ray (a direct call in a test)
         pass
-    return {"node": node, "host": socket.gethostname(), "pid": os.getpid()}
+    return {"node": node, "host": socket.gethostname(), "pid": os.getpid(), "cwd": os.getcwd()}
 
 
 def _execute(kind: str, plan: dict[str, Any], log: Path, threads: int, embed_log: Path | None,
@@ -111,9 +114,16 @@ def run_task(kind: str, plan: dict[str, Any], threads: int, data_refs: dict[Any,
             embed_log.write_bytes(_fetch_one(embed))
         log = scratch / "run.h5"
         messages: queue.Queue[dict[str, Any]] = queue.Queue()
+        sent = [b""]  # the log as the driver has it
+
+        def changes() -> dict[str, Any]:
+            current = log.read_bytes()
+            out = delta.diff(sent[0], current)
+            sent[0] = current
+            return out
 
         def on_stage(stage: str, status: str) -> None:  # on the run's thread, between two commits
-            messages.put({"event": "stage", "stage": stage, "status": status, "log": log.read_bytes()})
+            messages.put({"event": "stage", "stage": stage, "status": status, "log": changes()})
 
         result: dict[str, Any] = {}
         worker = threading.Thread(target=lambda: result.update(
@@ -132,7 +142,7 @@ def run_task(kind: str, plan: dict[str, Any], threads: int, data_refs: dict[Any,
             record["finals"] = finals(log)
         except Exception:  # noqa: BLE001 - no log (failed before it was written)
             record["finals"] = {}
-        yield {"event": "done", "record": record, "log": log.read_bytes() if log.is_file() else None}
+        yield {"event": "done", "record": record, "log": changes() if log.is_file() else None}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
