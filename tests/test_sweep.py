@@ -92,3 +92,70 @@ def test_invalid_runs_are_recorded_without_running(tmp_path) -> None:
     assert summary.failed == 1 and summary.finished == 0
     _, _, rows = collect(tmp_path / "out")
     assert rows[0]["status"] == "failed" and "clean_epochs" in rows[0]["error"]
+
+
+def test_log_changes_rebuild_the_file_exactly() -> None:
+    import random
+
+    from wmstudio.sweep import delta
+
+    rng = random.Random(0)
+    first = rng.randbytes(300_000)
+    grown = bytearray(first + rng.randbytes(150_000))
+    grown[1000:1010] = b"x" * 10  # a metadata block rewritten, and data appended
+    shrunk = bytes(grown[:200_000])
+    image = b""
+    for current in (first, bytes(grown), shrunk, bytes(grown)):
+        change = delta.diff(image, current, block=4096)
+        image = delta.apply(image, change)
+        assert image == current
+    assert delta.nbytes(delta.diff(first, bytes(grown), block=4096)) < 160_000  # not the whole file again
+
+
+def test_cluster_sweep_refuses_paths_only_this_machine_has(tmp_path) -> None:
+    from wmstudio.cli import main
+
+    spec = expand("paths", {"model": {"checkpoint": str(tmp_path / "w.pt")}}, {"finetune.lr": [0.01]})
+    with pytest.raises(ConfigError, match=r"model\.checkpoint: .*cannot read; .*--shared-data"):
+        run_sweep(spec, tmp_path / "out", address="127.0.0.1:1")  # refused before any connection is tried
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP)
+    assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--resource", "worker=lots"]) == 2
+
+
+def test_a_run_lost_with_its_worker_is_run_again_and_recorded(tmp_path) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    pytest.importorskip("ray")
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP.replace('"trigger.scheme" = ["content", "noise"]', '"trigger.scheme" = ["content"]')
+                 .replace("[0.01, 0.03]", "[0.01]").replace("finetune.epochs = 2", "finetune.epochs = 4"))
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def kill_the_attack() -> None:  # SIGKILL the Ray worker process running the attack, once
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not killed:
+            for p in (out / "runs").glob("*.json") if (out / "runs").is_dir() else []:
+                rec = read_json(p) or {}
+                if rec.get("status") == "running" and rec.get("ran_on", {}).get("pid"):
+                    os.kill(rec["ran_on"]["pid"], signal.SIGKILL)
+                    killed.append(rec["ran_on"]["pid"])
+                    return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_the_attack, daemon=True)
+    killer.start()
+    summary = run_sweep(load_sweep(f), out, workers=1, retries=1, progress=lambda _t: None)
+    killer.join()
+    assert killed
+    assert (summary.finished, summary.failed) == (1, 0)
+    (run_id, losses), = summary.retried.items()
+    assert len(losses) == 1
+    rec = read_json(out / "runs" / f"{run_id}.json")
+    assert rec["status"] == "finished" and rec["ran_on"]["pid"] != killed[0]
+    assert len(rec["attempts"]) == 1 and rec["attempts"][0]["ran_on"]["pid"] == killed[0]
+    assert rec["finals"]["restore.trigger_acc"] is not None
