@@ -119,10 +119,10 @@ class Cluster:
     def start_head(self) -> None:
         self.nodes.append(Node("head", ["--head", f"--port={self.port}", "--num-cpus=1", "--include-dashboard=false"], self.base, self.env, []))
 
-    def add_worker(self) -> Node:
+    def add_worker(self, cpus: int = 1) -> Node:
         self.workers += 1
-        node = Node(f"worker{self.workers}", [f"--address={self.address}", "--num-cpus=1",
-                                              f"--resources={json.dumps({RESOURCE: 1})}"],
+        node = Node(f"worker{self.workers}", [f"--address={self.address}", f"--num-cpus={cpus}",
+                                              f"--resources={json.dumps({RESOURCE: cpus})}"],
                     self.base, self.env, self.hidden)
         self.nodes.append(node)
         return node
