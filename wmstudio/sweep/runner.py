@@ -58,6 +58,14 @@ def dashboard_url() -> str:
     return _DASHBOARD[-1] if _DASHBOARD else ""
 
 
+def describe_cluster(ray: Any, address: str) -> str:
+    """One line on the cluster connected to: nodes, CPUs, the dashboard's link."""
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return (f"Ray cluster {address}: {nodes} node{'s' * (nodes != 1)}, {cpus} CPUs; "
+            + (f"dashboard {dashboard_url()}" if dashboard_url() else "no dashboard"))
+
+
 def _init_ray(address: str | None, workers: int) -> Any:
     """Connect to ``address``, or start a local Ray instance guarded by a watchdog (see ``shutdown_ray``)."""
     import ray
@@ -209,8 +217,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
         return summary
 
     ray = _init_ray(address, workers)
-    if dashboard_url():
-        say(f"Ray cluster {address}: dashboard {dashboard_url()}")
+    if address:
+        say(describe_cluster(ray, address))
     resources = dict(resources or {})
     parallel = _parallel(ray, resources)
     remote = ray.remote(num_cpus=1, max_retries=0, resources=resources or None)(run_task)
