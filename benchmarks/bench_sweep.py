@@ -16,7 +16,8 @@ three fine-tune learning rates: two shared embeds and six attacks, each task on 
 
 For each: runs/min over the whole command, and over the busy span (first task start to last task
 end: what a long sweep tends to); utilisation (task seconds / (workers x wall)); where the rest goes
-(start-up before the first task, the mean task's slow-down against 1 worker); and bytes over the
+(start-up before the first task; the mean task's time, and the share of a core its training thread
+got: with 2 workers on 2 cores anything else running takes it from the tasks); and bytes over the
 network: into the object store (decoded data set and embed logs, once each; a node pulls each once)
 and run logs streamed back (changed blocks only), per run.
 """
@@ -57,7 +58,8 @@ def _timeline(out: Path) -> dict[str, float]:
     ends = [r["started"] + r["seconds"] for r in recs]
     attacks = [r for r in recs if r.get("kind") == "attack"]
     return {"first_start": min(starts), "last_end": max(ends), "task_seconds": sum(r["seconds"] for r in recs),
-            "mean_attack": sum(r["seconds"] for r in attacks) / len(attacks)}
+            "mean_attack": sum(r["seconds"] for r in attacks) / len(attacks),
+            "cpu_share": sum(r.get("cpu_seconds", 0.0) for r in recs) / sum(r["seconds"] for r in recs)}
 
 
 def _measure(label: str, out: Path, workers: int, **kwargs: Any) -> dict[str, Any]:
@@ -71,7 +73,7 @@ def _measure(label: str, out: Path, workers: int, **kwargs: Any) -> dict[str, An
     return {"label": label, "workers": workers, "runs": len(spec.runs), "wall": wall,
             "rate": len(spec.runs) / wall * 60, "busy_rate": len(spec.runs) / busy * 60,
             "startup": tl["first_start"] - t0, "util": tl["task_seconds"] / (workers * wall),
-            "mean_attack": tl["mean_attack"], "sent": summary.bytes_sent, "returned": summary.bytes_returned}
+            "mean_attack": tl["mean_attack"], "cpu_share": tl["cpu_share"], "sent": summary.bytes_sent, "returned": summary.bytes_returned}
 
 
 def _cluster_run(base: Path, quick: bool) -> dict[str, Any] | None:
@@ -119,16 +121,17 @@ def main() -> None:
           f"digits, one thread a task; {os.cpu_count()} CPUs; load average {load[0]:.1f} at the start, "
           f"{os.getloadavg()[0]:.1f} at the end")
     print(f"{'':<22}{'runs/min':>9}{'x':>6}{'busy r/min':>11}{'x':>6}{'wall s':>8}{'start s':>8}{'util':>6}"
-          f"{'task s':>8}{'sent MiB':>9}{'back KiB/run':>13}")
+          f"{'task s':>8}{'core':>6}{'sent MiB':>9}{'back KiB/run':>13}")
     for r in results:
         if r is None:
             continue
         print(f"{r['label']:<22}{r['rate']:>9.1f}{r['rate'] / one['rate']:>5.2f}x{r['busy_rate']:>11.1f}"
               f"{r['busy_rate'] / one['busy_rate']:>5.2f}x{r['wall']:>8.1f}{r['startup']:>8.1f}{r['util']:>6.0%}"
-              f"{r['mean_attack']:>8.1f}{r['sent'] / 2**20:>9.2f}{r['returned'] / n / 2**10:>13.0f}")
+              f"{r['mean_attack']:>8.1f}{r['cpu_share']:>6.0%}{r['sent'] / 2**20:>9.2f}{r['returned'] / n / 2**10:>13.0f}")
     print("runs/min: over the whole command; busy: first task start to last task end; util: task seconds / "
-          "(workers x wall); task s: mean attack task (slower with 2 workers = contention for the 2 cores, "
-          "with the driver and anything else running); sent: data set + embed logs put once (each node pulls "
+          "(workers x wall); task s: mean attack task; core: CPU time of the tasks' training threads / their "
+          "wall time, the share of a core each got (below 100%: the cores were busy with something else: "
+          "the other worker, the driver, Ray, other programs); sent: data set + embed logs put once (each node pulls "
           "them once); back: run log changes streamed per run")
 
 

@@ -49,6 +49,14 @@ def test_sweep_on_ray_report_skip_and_failure(tmp_path) -> None:
     out = tmp_path / "out"
     summary = run_sweep(load_sweep(f), out, workers=2)
     assert (summary.finished, summary.failed, summary.skipped) == (4, 0, 0)
+    # the data set went into the object store once, and each watermarked model's log once
+    from wmstudio.data import load_dataset
+
+    digits = load_dataset("digits")
+    data_bytes = sum(t.numel() * t.element_size() for p in (digits.train, digits.test) for t in (p.images, p.labels))
+    embeds = sum(p.stat().st_size for p in (out / "embeds").glob("*.h5"))
+    assert summary.bytes_sent == data_bytes + embeds
+    assert summary.bytes_returned >= sum(p.stat().st_size for p in out.rglob("*.h5"))
     rep = write_report(out)
     rows = rep["rows"]
     assert len(rows) == 4 and all(r["status"] == "finished" for r in rows)
@@ -149,9 +157,11 @@ def test_a_run_lost_with_its_worker_is_run_again_and_recorded(tmp_path) -> None:
 
     killer = threading.Thread(target=kill_the_attack, daemon=True)
     killer.start()
-    summary = run_sweep(load_sweep(f), out, workers=1, retries=1, progress=lambda _t: None)
+    # shared_data: the workers read the data set themselves (a root mounted on every node)
+    summary = run_sweep(load_sweep(f), out, workers=1, retries=1, progress=lambda _t: None, shared_data=True)
     killer.join()
     assert killed
+    assert summary.bytes_sent == next((out / "embeds").glob("*.h5")).stat().st_size  # no data set sent
     assert (summary.finished, summary.failed) == (1, 0)
     (run_id, losses), = summary.retried.items()
     assert len(losses) == 1

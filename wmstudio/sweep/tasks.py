@@ -72,6 +72,7 @@ def _execute(kind: str, plan: dict[str, Any], log: Path, threads: int, embed_log
     from wmstudio.pipeline import run_experiment
 
     record: dict[str, Any] = {"status": "failed", "error": ""}
+    cpu = time.thread_time()
 
     def callback(event: object) -> None:
         if isinstance(event, StageFinished):
@@ -93,6 +94,7 @@ def _execute(kind: str, plan: dict[str, Any], log: Path, threads: int, embed_log
         record.update(status=result.status, error=result.message if result.status != "finished" else "")
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
         record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+    record["cpu_seconds"] = time.thread_time() - cpu  # of the run's thread: how much of a core it got
     return record
 
 
