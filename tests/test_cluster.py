@@ -98,6 +98,7 @@ def test_sweep_and_landscape_on_the_cluster_match_a_local_run(cluster: Cluster, 
                   "--resource", f"{RESOURCE}=1", "--no-report")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "2 finished" in r.stdout and "MiB of run logs streamed back" in r.stdout
+    assert f"Ray cluster {cluster.address}: 2 nodes, 2 CPUs; no dashboard" in r.stderr  # started without one
     worker = cluster.live_workers()[0]
     records = _records(out)
     assert len(records) == 2
