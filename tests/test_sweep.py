@@ -57,6 +57,19 @@ def test_sweep_on_ray_report_skip_and_failure(tmp_path) -> None:
     embeds = sum(p.stat().st_size for p in (out / "embeds").glob("*.h5"))
     assert summary.bytes_sent == data_bytes + embeds
     assert summary.bytes_returned >= sum(p.stat().st_size for p in out.rglob("*.h5"))
+    # the attacks' logs name the driver's embed log, not the worker's copy of it
+    import h5py
+
+    from wmstudio.runlog import RunLogReader
+
+    for log in (out / "runs").glob("*.h5"):
+        with h5py.File(log, "r", locking=False) as h5:
+            for group in [h5, h5["trigger"], *(h5["stages"][n] for n in h5["stages"])]:
+                assert not any("wmstudio-run-" in str(v) for v in group.attrs.values()), group.name
+        reader = RunLogReader(log)
+        embed = out / "embeds" / f"{read_json(log.with_suffix('.json'))['embed_id']}.h5"
+        assert __import__("json").loads(reader.attrs["model_json"])["checkpoint"]["source"] == f"{embed}:embed"
+        assert reader.trigger()["params"]["from_log"] == str(embed)
     rep = write_report(out)
     rows = rep["rows"]
     assert len(rows) == 4 and all(r["status"] == "finished" for r in rows)

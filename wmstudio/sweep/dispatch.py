@@ -39,6 +39,8 @@ class TaskState:
     ran_on: dict[str, Any] = field(default_factory=dict)
     returned: int = 0  # bytes of log changes received
     image: bytes = b""  # the log as written, which the next change applies to
+    embed_path: Path | None = None  # an attack: the driver's copy of the embed log it starts from
+    scratch: str = ""  # the task's scratch folder on its worker
     submitted: float = 0.0
     lock: WriterLock | None = None
 
@@ -58,6 +60,27 @@ def write_atomic(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".part")
     tmp.write_bytes(data)
     os.replace(tmp, path)
+
+
+RELABELLED = (("", ("config_toml", "config_json", "model_json")), ("trigger", ("params_json",)))
+
+
+def relabel(log: Path, old: str, new: str) -> None:
+    """Write ``new`` where the run recorded ``old`` (the worker's copy of the embed log: its checkpoint and
+    the source of its trigger set), so that the log names the driver's file, as a local run's would."""
+    from wmstudio.runlog import open_log
+
+    with open_log(log, "a") as f:
+        for group, keys in RELABELLED:
+            if group and group not in f:
+                continue
+            attrs = f[group].attrs if group else f.attrs
+            for key in keys:
+                value = attrs.get(key)
+                if isinstance(value, bytes):
+                    value = value.decode()
+                if isinstance(value, str) and old in value:
+                    attrs[key] = value.replace(old, new)
 
 
 def _short_error(exc: BaseException) -> str:
@@ -133,6 +156,7 @@ class Dispatcher:
         event = message.get("event")
         if event == "started":
             task.image = b""  # a new attempt streams its log from the start
+            task.scratch = str(message.get("scratch", ""))
             task.ran_on = {k: message.get(k) for k in ("node", "host", "pid", "cwd")}
             write_json(task.rec_path, {**task.base_record(), "status": "running", "ran_on": task.ran_on,
                                        "attempts": task.attempts})
@@ -150,6 +174,8 @@ class Dispatcher:
     def _write_log(self, task: TaskState, change: dict[str, Any]) -> None:
         task.image = delta.apply(task.image, change)
         write_atomic(task.log_path, task.image)
+        if task.embed_path is not None and task.scratch:
+            relabel(task.log_path, f"{task.scratch}/embed.h5", str(task.embed_path))
         task.returned += delta.nbytes(change)
         self.returned += delta.nbytes(change)
 

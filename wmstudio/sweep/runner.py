@@ -253,7 +253,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
         for r in todo:
             p = {"run_id": r.run_id, "values": r.values, "config": r.config, "embed_id": r.embed_id}
             task = TaskState("attack", "attack" if r.embed_id in embed_needed else "full", r.run_id, p,
-                             out / "runs" / f"{r.run_id}.json", out / "runs" / f"{r.run_id}.h5")
+                             out / "runs" / f"{r.run_id}.json", out / "runs" / f"{r.run_id}.h5",
+                             embed_path=out / "embeds" / f"{r.embed_id}.h5" if r.embed_id in embed_needed else None)
             if r.embed_id in waiting:
                 waiting[r.embed_id].append(task)
                 write_json(task.rec_path, {**task.base_record(), "status": "queued"})

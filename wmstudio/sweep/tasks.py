@@ -5,7 +5,9 @@ The worker is handed objects, never the driver's paths: the run's config, the de
 watermarked model's embed log as bytes (its weights and trigger set). It writes the run log into a
 scratch folder of its own (deleted at the end) and yields messages the driver turns into files:
 
-- ``{"event": "started", "node", "host", "pid"}`` as soon as it runs;
+- ``{"event": "started", "node", "host", "pid", "cwd", "scratch"}`` as soon as it runs (the
+  scratch folder's path lets the driver write its own paths into the log where the run recorded the
+  embed log it started from);
 - ``{"event": "stage", "stage", "status", "log": delta}`` after each stage has ended: the log as it
   stands then (a stage boundary is a commit, so it is a valid log), as the blocks that changed since
   the previous message (``wmstudio.sweep.delta``; the first one is the whole file), so a worker
@@ -106,9 +108,9 @@ def run_task(kind: str, plan: dict[str, Any], threads: int, data_refs: dict[Any,
     data set mounted on every node). ``embed``: the embed log's bytes, or an ``ObjectRef`` of them.
     """
     start = time.time()
-    yield {"event": "started", **_where()}
     scratch = Path(tempfile.mkdtemp(prefix="wmstudio-run-"))
     try:
+        yield {"event": "started", **_where(), "scratch": str(scratch)}
         data = _fetch(data_refs)
         embed_log = None
         if embed is not None:
