@@ -133,14 +133,50 @@ def test_log_changes_rebuild_the_file_exactly() -> None:
     assert delta.nbytes(delta.diff(first, bytes(grown), block=4096)) < 160_000  # not the whole file again
 
 
-def test_cluster_sweep_refuses_paths_only_this_machine_has(tmp_path) -> None:
-    from wmstudio.cli import main
+def test_files_the_config_names_travel_through_ray_and_the_log_names_them(tmp_path) -> None:
+    """A checkpoint and a trigger folder are read by the driver and sent: the workers never open the paths
+    (they are deleted as soon as the tasks are out), and the logs record them as a local run would."""
+    import shutil
 
-    spec = expand("paths", {"model": {"checkpoint": str(tmp_path / "w.pt")}}, {"finetune.lr": [0.01]})
-    with pytest.raises(ConfigError, match=r"model\.checkpoint: .*cannot read; .*--shared-data"):
-        run_sweep(spec, tmp_path / "out", address="127.0.0.1:1")  # refused before any connection is tried
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from wmstudio.cli import main
+    from wmstudio.config import load_config
+    from wmstudio.pipeline import build_from_config
+    from wmstudio.resources import example_config
+    from wmstudio.runlog import RunLogReader
+
+    pytest.importorskip("ray")
+    ckpt = tmp_path / "mine" / "start.pt"
+    ckpt.parent.mkdir()
+    torch.save(build_from_config(load_config(example_config("demo")), 1, 10, 8).state_dict(), ckpt)
+    folder = tmp_path / "mine" / "triggers"
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        (folder / str(i)).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(folder / str(i) / "a.png")
     f = tmp_path / "s.toml"
-    f.write_text(SWEEP)
+    f.write_text(SWEEP.replace('[axes]\n"trigger.scheme" = ["content", "noise"]',
+                               f'model.checkpoint = "{ckpt}"\ntrigger.scheme = "folder"\ntrigger.folder = "{folder}"\n'
+                               '[axes]').replace("[0.01, 0.03]", "[0.01]"))
+    out = tmp_path / "out"
+    size = ckpt.stat().st_size
+    gone = []
+
+    def progress(text: str) -> None:
+        if "runs to do" in text and not gone:  # every task is out: the files have been sent
+            shutil.rmtree(tmp_path / "mine")
+            gone.append(text)
+
+    summary = run_sweep(load_sweep(f), out, workers=1, progress=progress)
+    assert gone and (summary.finished, summary.failed) == (1, 0), summary.failures
+    assert summary.bytes_sent > size  # the checkpoint and the folder went into the object store
+    embed = RunLogReader(next((out / "embeds").glob("*.h5")))
+    assert f'checkpoint = "{ckpt}"' in embed.attrs["config_toml"] and f'folder = "{folder}"' in embed.attrs["config_toml"]
+    assert __import__("json").loads(embed.attrs["model_json"])["checkpoint"]["source"] == str(ckpt)
+    assert embed.trigger()["scheme"] == "folder"
     assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--resource", "worker=lots"]) == 2
 
 

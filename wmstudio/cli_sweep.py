@@ -22,7 +22,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     "again (default 1; each loss is recorded in the run's record)")
     sw.add_argument("--shared-data", action="store_true", help="data.root (and trigger.folder, model.file, "
                     "model.checkpoint) exist at the same path on every node: workers read them there instead of "
-                    "receiving the decoded data set from this machine")
+                    "receiving the decoded data set and the files from this machine")
     sw.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     sw.add_argument("--overwrite", action="store_true", help="run every run again, replacing what --out holds "
                     "(needed for a folder that holds another sweep)")

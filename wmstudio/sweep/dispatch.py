@@ -20,7 +20,7 @@ from typing import Any
 
 from wmstudio.errors import RunLogError
 from wmstudio.runlog import RunLogWriter, WriterLock
-from wmstudio.sweep import delta
+from wmstudio.sweep import delta, staging
 from wmstudio.sweep.records import write_json
 
 
@@ -34,13 +34,14 @@ class TaskState:
     plan: dict[str, Any]
     rec_path: Path
     log_path: Path
-    args: tuple[Any, ...] = ()  # (data refs, embed ref) for a resubmission
+    args: tuple[Any, ...] = ()  # (data refs, embed ref, files) for a resubmission
     attempts: list[dict[str, Any]] = field(default_factory=list)  # lost attempts
     ran_on: dict[str, Any] = field(default_factory=dict)
     returned: int = 0  # bytes of log changes received
     image: bytes = b""  # the log as written, which the next change applies to
     embed_path: Path | None = None  # an attack: the driver's copy of the embed log it starts from
-    scratch: str = ""  # the task's scratch folder on its worker
+    staged: bool = False  # the config's files were sent (see wmstudio.sweep.staging)
+    relabels: list[tuple[str, str]] = field(default_factory=list)  # (worker path, driver path) in the log
     submitted: float = 0.0
     lock: WriterLock | None = None
 
@@ -65,9 +66,10 @@ def write_atomic(path: Path, data: bytes) -> None:
 RELABELLED = (("", ("config_toml", "config_json", "model_json")), ("trigger", ("params_json",)))
 
 
-def relabel(log: Path, old: str, new: str) -> None:
-    """Write ``new`` where the run recorded ``old`` (the worker's copy of the embed log: its checkpoint and
-    the source of its trigger set), so that the log names the driver's file, as a local run's would."""
+def relabel(log: Path, pairs: list[tuple[str, str]]) -> None:
+    """Write each pair's driver path where the run recorded its worker path (the worker's copies of the
+    embed log, a checkpoint, a model file, a trigger folder), so that the log names the driver's files,
+    as a local run's would."""
     from wmstudio.runlog import open_log
 
     with open_log(log, "a") as f:
@@ -79,8 +81,10 @@ def relabel(log: Path, old: str, new: str) -> None:
                 value = attrs.get(key)
                 if isinstance(value, bytes):
                     value = value.decode()
-                if isinstance(value, str) and old in value:
-                    attrs[key] = value.replace(old, new)
+                if isinstance(value, str) and any(old in value for old, _ in pairs):
+                    for old, new in pairs:
+                        value = value.replace(old, new)
+                    attrs[key] = value
 
 
 def _short_error(exc: BaseException) -> str:
@@ -111,12 +115,15 @@ class Dispatcher:
     def tasks(self) -> list[TaskState]:
         return list(self.streams.values())
 
-    def submit(self, task: TaskState, data_refs: dict[Any, Any], embed: Any = None) -> None:
+    def submit(self, task: TaskState, data_refs: dict[Any, Any], embed: Any = None,
+               files: dict[str, Any] | None = None) -> None:
         if task.lock is None:
             task.lock = WriterLock(task.log_path).acquire()  # no second writer while the task is out
-        task.args = (data_refs, embed)
+        task.args = (data_refs, embed, files or {})
+        task.staged = bool(files)
         task.submitted = time.time()
-        stream = self.remote.remote(task.call, {**task.plan, "run_id": task.run_id}, self.threads, data_refs, embed)
+        stream = self.remote.remote(task.call, {**task.plan, "run_id": task.run_id}, self.threads, data_refs, embed,
+                                    files or {})
         self.streams[stream] = task
         write_json(task.rec_path, {**task.base_record(), "status": "queued", "attempts": task.attempts})
 
@@ -156,7 +163,10 @@ class Dispatcher:
         event = message.get("event")
         if event == "started":
             task.image = b""  # a new attempt streams its log from the start
-            task.scratch = str(message.get("scratch", ""))
+            scratch = str(message.get("scratch", ""))
+            task.relabels = staging.relabels(scratch, task.plan["config"]) if task.staged and scratch else []
+            if task.embed_path is not None and scratch:
+                task.relabels.insert(0, (f"{scratch}/embed.h5", str(task.embed_path)))
             task.ran_on = {k: message.get(k) for k in ("node", "host", "pid", "cwd")}
             write_json(task.rec_path, {**task.base_record(), "status": "running", "ran_on": task.ran_on,
                                        "attempts": task.attempts})
@@ -174,8 +184,8 @@ class Dispatcher:
     def _write_log(self, task: TaskState, change: dict[str, Any]) -> None:
         task.image = delta.apply(task.image, change)
         write_atomic(task.log_path, task.image)
-        if task.embed_path is not None and task.scratch:
-            relabel(task.log_path, f"{task.scratch}/embed.h5", str(task.embed_path))
+        if task.relabels:
+            relabel(task.log_path, task.relabels)
         task.returned += delta.nbytes(change)
         self.returned += delta.nbytes(change)
 
@@ -189,8 +199,7 @@ class Dispatcher:
             if len(task.attempts) <= self.retries:
                 self.say(f"  {task.kind} {task.run_id} lost ({error[:120]}); running it again "
                          f"(attempt {len(task.attempts) + 1} of {self.retries + 1})")
-                data_refs, embed = task.args
-                self.submit(task, data_refs, embed)
+                self.submit(task, *task.args)
                 return None
             error = f"lost {len(task.attempts)} time(s) with its worker or node; last: {error}"
         record = {**task.base_record(), "status": "failed", "error": error, "attempts": task.attempts,

@@ -1,7 +1,8 @@
 """Running a sweep on Ray: a local instance sized to this machine by default, or a cluster.
 
 The driver (this process) owns every file; no path of its ever reaches a worker. Each data set is
-decoded here once and put in the object store once per sweep; each embed group's watermarked model
+decoded here once and put in the object store once per sweep, and so is each file a config names
+(checkpoint, model file, trigger folder: ``wmstudio.sweep.staging``); each embed group's watermarked model
 is one task, and when it has finished its log's bytes (the weights and the trigger set) go into the
 object store once and every attack on it is started with them. Tasks are generators (see
 ``wmstudio.sweep.tasks``) that stream the run log back after each stage; the driver writes it,
@@ -24,7 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wmstudio.errors import ConfigError, RunLogError
+from wmstudio.errors import RunLogError
+from wmstudio.sweep import staging
 from wmstudio.sweep.dispatch import Dispatcher, TaskState
 from wmstudio.sweep.records import is_finished, read_json, write_json
 from wmstudio.sweep.spec import SweepSpec
@@ -142,22 +144,6 @@ def _data_keys(config: dict[str, Any]) -> list[tuple[str, str, int]]:
     return keys
 
 
-# fields naming files a worker would have to read itself; data roots travel decoded instead
-DRIVER_FILES = ("model.file", "model.checkpoint", "trigger.folder")
-
-
-def _refuse_driver_files(spec: SweepSpec) -> None:
-    """On a cluster a path of this machine does not exist on the workers: refuse it before anything runs."""
-    for r in spec.runs:
-        for key in DRIVER_FILES:
-            section, name = key.split(".")
-            value = r.config.get(section, {}).get(name)
-            if value and not r.error:
-                raise ConfigError(key, f"{value!r} is a file of this machine, which the cluster's workers cannot "
-                                       "read; put it on storage every node mounts at the same path and pass "
-                                       "--shared-data, or run the sweep locally")
-
-
 def _decode_data(ray: Any, keys: set[tuple[str, str, int]], configs: list[dict[str, Any]]) -> tuple[dict, int]:
     """Each data set decoded here once and put in the object store once: key -> ObjectRef, and the bytes."""
     from wmstudio.data import load_dataset
@@ -183,14 +169,13 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
     which is refused otherwise). Run logs of unfinished runs are always replaced: that is the resume.
     ``resources``: custom Ray resources every task requires (e.g. to keep work off the head node).
     ``retries``: how many times a task lost with its worker or node is run again.
-    ``shared_data``: the data roots exist on every node: workers read them there, instead of this
-    process decoding each data set once and sending it through the object store.
+    ``shared_data``: the data roots and the files the config names exist on every node: workers read
+    them there, instead of this process decoding each data set once and sending it, and the files,
+    through the object store.
     """
     out = Path(out)
     if not overwrite:
         _refuse_other_sweep(spec, out)
-    if address and not shared_data:
-        _refuse_driver_files(spec)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "embeds").mkdir(parents=True, exist_ok=True)
     write_json(out / "sweep.json", {**json.loads(spec.to_json()), "out": str(out)})
@@ -232,6 +217,18 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
         def data_for(config: dict[str, Any]) -> dict[Any, Any]:
             return {k: data_refs[k] for k in _data_keys(config) if k in data_refs}
 
+        file_refs: dict[Any, Any] = {}
+        if not shared_data:  # checkpoint, model file, trigger folder: each read here and sent once
+            for key, blob in staging.collect([r.config for r in todo]).items():
+                file_refs[key] = ray.put(blob)
+                summary.bytes_sent += len(blob)
+
+        def files_for(config: dict[str, Any], attack: bool) -> dict[str, Any]:
+            files = staging.wanted(config, file_refs) if not shared_data else {}
+            if attack:  # an attack starts from its embed log, not from the config's checkpoint
+                files.pop("model.checkpoint", None)
+            return files
+
         embed_objs: dict[str, Any] = {}  # embed id -> ObjectRef of its finished log's bytes
         waiting: dict[str, list[TaskState]] = {}  # embed id -> the attacks on it, until it has finished
         embed_needed = {r.embed_id for r in todo if r.config.get("embed", {}).get("enabled", True)}
@@ -248,7 +245,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                 put_embed(embed_id, log_path.read_bytes())
                 continue
             p = {"run_id": embed_id, "values": plan.embed_values, "config": plan.config, "embed_id": embed_id}
-            jobs.submit(TaskState("embed", "embed", embed_id, p, rec_path, log_path), data_for(plan.config))
+            jobs.submit(TaskState("embed", "embed", embed_id, p, rec_path, log_path), data_for(plan.config),
+                        files=files_for(plan.config, attack=False))
             waiting[embed_id] = []
         for r in todo:
             p = {"run_id": r.run_id, "values": r.values, "config": r.config, "embed_id": r.embed_id}
@@ -259,7 +257,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                 waiting[r.embed_id].append(task)
                 write_json(task.rec_path, {**task.base_record(), "status": "queued"})
             else:
-                jobs.submit(task, data_for(r.config), embed_objs.get(r.embed_id))
+                jobs.submit(task, data_for(r.config), embed_objs.get(r.embed_id),
+                            files_for(r.config, attack=task.call == "attack"))
         n_tasks = len(jobs) + sum(len(v) for v in waiting.values())
         say(f"sweep {spec.name!r}: {len(todo)} runs to do ({summary.skipped} already finished), "
             f"{n_tasks - len(todo)} shared embeds, {parallel} workers")
@@ -280,7 +279,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                 if rec["status"] == "finished" and done.log is not None:
                     put_embed(task.run_id, done.log)
                     for a in attacks:
-                        jobs.submit(a, data_for(a.plan["config"]), embed_objs[task.run_id])
+                        jobs.submit(a, data_for(a.plan["config"]), embed_objs[task.run_id],
+                                    files_for(a.plan["config"], attack=True))
                     continue
                 summary.failures[f"embed {task.run_id}"] = rec.get("error", "")
                 for a in attacks:  # recorded failed without running: their watermarked model is missing

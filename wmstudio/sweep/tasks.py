@@ -32,7 +32,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from wmstudio.sweep import delta
+from wmstudio.sweep import delta, staging
 
 EMBED_STAGES = ["pretrain", "embed"]
 ATTACK_STAGES = ["finetune", "restore"]
@@ -101,17 +101,21 @@ def _execute(kind: str, plan: dict[str, Any], log: Path, threads: int, embed_log
 
 
 def run_task(kind: str, plan: dict[str, Any], threads: int, data_refs: dict[Any, Any],
-             embed: Any = None) -> Iterator[dict[str, Any]]:
+             embed: Any = None, files: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """The generator a Ray worker runs for one embed, attack or full run (see the module's docstring).
 
     ``data_refs``: data key -> ``ObjectRef`` of the decoded data set (empty: read the roots here, a
     data set mounted on every node). ``embed``: the embed log's bytes, or an ``ObjectRef`` of them.
+    ``files``: the files the config names, as ``wmstudio.sweep.staging.wanted`` lists them (empty:
+    read the config's paths here).
     """
     start = time.time()
     scratch = Path(tempfile.mkdtemp(prefix="wmstudio-run-"))
     try:
         yield {"event": "started", **_where(), "scratch": str(scratch)}
         data = _fetch(data_refs)
+        if files:
+            plan = {**plan, "config": staging.materialise(scratch, files, plan["config"], _fetch_one)}
         embed_log = None
         if embed is not None:
             embed_log = scratch / "embed.h5"
