@@ -11,7 +11,7 @@ else
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: run demo test lint bench sysdeps screenshots clean
+.PHONY: run demo test test-cluster lint bench sysdeps screenshots clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -39,8 +39,13 @@ screenshots: $(STAMP) sysdeps
 ## included, ~25 s), the OpenGL view under Xvfb.
 test: $(STAMP) sysdeps
 	$(BIN)/ruff check wmstudio tests benchmarks scripts
-	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -ra -m "not gl"
+	QT_QPA_PLATFORM=offscreen $(BIN)/python -m pytest -q -ra -m "not gl and not cluster"
 	xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb $(BIN)/python -m pytest -q -ra -m gl
+
+## Sweeps and landscapes on a real two-node Ray cluster started with `ray start` on this machine, with
+## the worker node killed mid-sweep and mid-landscape (about 3 min on 2 cores; not part of `make test`).
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -q -ra -m cluster tests/test_cluster.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -48,6 +53,7 @@ lint: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_data_path.py
 	$(BIN)/python benchmarks/bench_landscape.py
+	$(BIN)/python benchmarks/bench_sweep.py
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/bench_gui_responsiveness.py
 
 clean:

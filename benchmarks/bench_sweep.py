@@ -1,42 +1,138 @@
-"""Sweep throughput (runs per minute) on a local Ray instance with one worker and with two, in one run.
+"""Sweep throughput: runs per minute with 1 and 2 local Ray workers, and through a two-node cluster.
 
-The same 2 x 3 sweep on the built-in digits (two trigger schemes, three fine-tune learning rates;
-two shared embeds, six attacks) into fresh folders. Ray start-up is included, as a user sees it.
-    .venv/bin/python benchmarks/bench_sweep.py
+One command, every figure side by side (the machine may be shared: compare the ratios, and see the
+load average printed at the start and the end):
+
+    .venv/bin/python benchmarks/bench_sweep.py [--quick]
+
+The sweep: the demo's digits experiment with longer attacks (embed 15, fine-tune 40, restore 50
+epochs: about 15 s a run on one core, so that start-up does not dominate), two trigger schemes x
+three fine-tune learning rates: two shared embeds and six attacks, each task on one thread. The same sweep goes into fresh folders three times:
+
+- local Ray with 1 worker, then with 2 (Ray start-up included, as a user sees it);
+- a cluster started with ``ray start`` on this machine: a head node that takes no work and a worker
+  node with 2 CPUs, the driver's folder hidden from it where mount namespaces allow (see
+  tests/ray_cluster.py); start-up of the cluster itself is not included, connecting is.
+
+For each: runs/min over the whole command, and over the busy span (first task start to last task
+end: what a long sweep tends to); utilisation (task seconds / (workers x wall)); where the rest goes
+(start-up before the first task; the mean task's time, and the share of a core its training thread
+got: with 2 workers on 2 cores anything else running takes it from the tasks); and bytes over the
+network: into the object store (decoded data set and embed logs, once each; a node pulls each once)
+and run logs streamed back (changed blocks only), per run.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
+import os
 import shutil
+import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
-from wmstudio.config import load_config
-from wmstudio.resources import example_config
-from wmstudio.sweep import expand, run_sweep
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+from wmstudio.config import load_config  # noqa: E402
+from wmstudio.resources import example_config  # noqa: E402
+from wmstudio.sweep import expand, run_sweep  # noqa: E402
+
+
+def _spec(quick: bool) -> Any:
+    base = load_config(example_config("demo")).to_dict()
+    base["run"]["eval_batch_size"] = 1000
+    base["finetune"]["epochs"], base["restore"]["epochs"] = (2, 2) if quick else (40, 50)
+    if quick:
+        base["embed"]["epochs"] = 4
+    axes = {"trigger.scheme": ["content", "noise"], "finetune.lr": [0.01, 0.02, 0.04]}
+    return expand("bench", base, axes)
+
+
+def _timeline(out: Path) -> dict[str, float]:
+    recs = [json.loads(p.read_text()) for p in [*(out / "runs").glob("*.json"), *(out / "embeds").glob("*.json")]]
+    starts = [r["started"] for r in recs]
+    ends = [r["started"] + r["seconds"] for r in recs]
+    attacks = [r for r in recs if r.get("kind") == "attack"]
+    return {"first_start": min(starts), "last_end": max(ends), "task_seconds": sum(r["seconds"] for r in recs),
+            "mean_attack": sum(r["seconds"] for r in attacks) / len(attacks),
+            "cpu_share": sum(r.get("cpu_seconds", 0.0) for r in recs) / sum(r["seconds"] for r in recs)}
+
+
+def _measure(label: str, out: Path, workers: int, **kwargs: Any) -> dict[str, Any]:
+    spec = _spec(kwargs.pop("quick"))
+    t0 = time.time()
+    summary = run_sweep(spec, out, workers=workers, progress=lambda _t: None, **kwargs)
+    wall = time.time() - t0
+    assert summary.finished == len(spec.runs), summary.failures
+    tl = _timeline(out)
+    busy = tl["last_end"] - tl["first_start"]
+    return {"label": label, "workers": workers, "runs": len(spec.runs), "wall": wall,
+            "rate": len(spec.runs) / wall * 60, "busy_rate": len(spec.runs) / busy * 60,
+            "startup": tl["first_start"] - t0, "util": tl["task_seconds"] / (workers * wall),
+            "mean_attack": tl["mean_attack"], "cpu_share": tl["cpu_share"], "sent": summary.bytes_sent, "returned": summary.bytes_returned}
+
+
+def _cluster_run(base: Path, quick: bool) -> dict[str, Any] | None:
+    from ray_cluster import RESOURCE, Cluster, can_hide_folders
+
+    driver = base / "driver"
+    driver.mkdir()
+    cluster = Cluster([driver] if can_hide_folders() else [])
+    try:
+        cluster.start_head()
+        cluster.add_worker(cpus=2)
+        cluster.wait_for_workers(2)  # its 2 slots of the resource
+        os.environ["RAY_AUTH_MODE"] = "disabled"
+        result = _measure("two-node cluster", driver / "out", 2, address=cluster.address, resources={RESOURCE: 1},
+                          quick=quick)
+        import ray
+
+        ray.shutdown()
+        result["hidden"] = bool(cluster.hidden)
+        return result
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.base, ignore_errors=True)
 
 
 def main() -> None:
-    base = load_config(example_config("demo")).to_dict()
-    base["run"]["eval_batch_size"] = 1000  # the demo's own sizes: 15 + 6 + 8 epochs
-    axes = {"trigger.scheme": ["content", "noise"], "finetune.lr": [0.01, 0.02, 0.04]}
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="short runs (checks the benchmark, not a figure)")
+    parser.add_argument("--no-cluster", action="store_true", help="only the local runs")
+    args = parser.parse_args()
+    load = os.getloadavg()
     tmp = Path(tempfile.mkdtemp())
-    results = {}
+    results = []
     try:
         for workers in (1, 2):
-            spec = expand("bench", base, axes)
-            start = time.perf_counter()
-            summary = run_sweep(spec, tmp / f"w{workers}", workers=workers, progress=lambda _t: None)
-            minutes = (time.perf_counter() - start) / 60
-            assert summary.finished == len(spec.runs), summary.failures
-            results[workers] = (len(spec.runs) / minutes, minutes * 60)
+            results.append(_measure(f"local, {workers} worker{'s' * (workers > 1)}", tmp / f"w{workers}", workers,
+                                    quick=args.quick))
+        if not args.no_cluster:
+            results.append(_cluster_run(tmp, args.quick))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"sweep of {len(spec.runs)} runs (+2 shared embeds) on the built-in digits, local Ray")
-    print(f"{'workers':<10}{'runs/min':>10}{'seconds':>10}{'speed-up':>10}")
-    for w, (rate, secs) in results.items():
-        print(f"{w:<10}{rate:>10.1f}{secs:>10.1f}{rate / results[1][0]:>9.2f}x")
+    one = results[0]
+    n = one["runs"]
+    print(f"sweep of {n} runs (+2 shared embeds{', quick' if args.quick else ''}) on the built-in "
+          f"digits, one thread a task; {os.cpu_count()} CPUs; load average {load[0]:.1f} at the start, "
+          f"{os.getloadavg()[0]:.1f} at the end")
+    print(f"{'':<22}{'runs/min':>9}{'x':>6}{'busy r/min':>11}{'x':>6}{'wall s':>8}{'start s':>8}{'util':>6}"
+          f"{'task s':>8}{'core':>6}{'sent MiB':>9}{'back KiB/run':>13}")
+    for r in results:
+        if r is None:
+            continue
+        print(f"{r['label']:<22}{r['rate']:>9.1f}{r['rate'] / one['rate']:>5.2f}x{r['busy_rate']:>11.1f}"
+              f"{r['busy_rate'] / one['busy_rate']:>5.2f}x{r['wall']:>8.1f}{r['startup']:>8.1f}{r['util']:>6.0%}"
+              f"{r['mean_attack']:>8.1f}{r['cpu_share']:>6.0%}{r['sent'] / 2**20:>9.2f}{r['returned'] / n / 2**10:>13.0f}")
+    print("runs/min: over the whole command; busy: first task start to last task end; util: task seconds / "
+          "(workers x wall); task s: mean attack task; core: CPU time of the tasks' training threads / their "
+          "wall time, the share of a core each got (below 100%: the cores were busy with something else: "
+          "the other worker, the driver, Ray, other programs); sent: data set + embed logs put once (each node pulls "
+          "them once); back: run log changes streamed per run")
 
 
 if __name__ == "__main__":

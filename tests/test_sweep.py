@@ -49,6 +49,27 @@ def test_sweep_on_ray_report_skip_and_failure(tmp_path) -> None:
     out = tmp_path / "out"
     summary = run_sweep(load_sweep(f), out, workers=2)
     assert (summary.finished, summary.failed, summary.skipped) == (4, 0, 0)
+    # the data set went into the object store once, and each watermarked model's log once
+    from wmstudio.data import load_dataset
+
+    digits = load_dataset("digits")
+    data_bytes = sum(t.numel() * t.element_size() for p in (digits.train, digits.test) for t in (p.images, p.labels))
+    embeds = sum(p.stat().st_size for p in (out / "embeds").glob("*.h5"))
+    assert summary.bytes_sent == data_bytes + embeds
+    assert summary.bytes_returned >= sum(p.stat().st_size for p in out.rglob("*.h5"))
+    # the attacks' logs name the driver's embed log, not the worker's copy of it
+    import h5py
+
+    from wmstudio.runlog import RunLogReader
+
+    for log in (out / "runs").glob("*.h5"):
+        with h5py.File(log, "r", locking=False) as h5:
+            for group in [h5, h5["trigger"], *(h5["stages"][n] for n in h5["stages"])]:
+                assert not any("wmstudio-run-" in str(v) for v in group.attrs.values()), group.name
+        reader = RunLogReader(log)
+        embed = out / "embeds" / f"{read_json(log.with_suffix('.json'))['embed_id']}.h5"
+        assert __import__("json").loads(reader.attrs["model_json"])["checkpoint"]["source"] == f"{embed}:embed"
+        assert reader.trigger()["params"]["from_log"] == str(embed)
     rep = write_report(out)
     rows = rep["rows"]
     assert len(rows) == 4 and all(r["status"] == "finished" for r in rows)
@@ -92,3 +113,108 @@ def test_invalid_runs_are_recorded_without_running(tmp_path) -> None:
     assert summary.failed == 1 and summary.finished == 0
     _, _, rows = collect(tmp_path / "out")
     assert rows[0]["status"] == "failed" and "clean_epochs" in rows[0]["error"]
+
+
+def test_log_changes_rebuild_the_file_exactly() -> None:
+    import random
+
+    from wmstudio.sweep import delta
+
+    rng = random.Random(0)
+    first = rng.randbytes(300_000)
+    grown = bytearray(first + rng.randbytes(150_000))
+    grown[1000:1010] = b"x" * 10  # a metadata block rewritten, and data appended
+    shrunk = bytes(grown[:200_000])
+    image = b""
+    for current in (first, bytes(grown), shrunk, bytes(grown)):
+        change = delta.diff(image, current, block=4096)
+        image = delta.apply(image, change)
+        assert image == current
+    assert delta.nbytes(delta.diff(first, bytes(grown), block=4096)) < 160_000  # not the whole file again
+
+
+def test_files_the_config_names_travel_through_ray_and_the_log_names_them(tmp_path) -> None:
+    """A checkpoint and a trigger folder are read by the driver and sent: the workers never open the paths
+    (they are deleted as soon as the tasks are out), and the logs record them as a local run would."""
+    import shutil
+
+    import numpy as np
+    import torch
+    from PIL import Image
+
+    from wmstudio.cli import main
+    from wmstudio.config import load_config
+    from wmstudio.pipeline import build_from_config
+    from wmstudio.resources import example_config
+    from wmstudio.runlog import RunLogReader
+
+    pytest.importorskip("ray")
+    ckpt = tmp_path / "mine" / "start.pt"
+    ckpt.parent.mkdir()
+    torch.save(build_from_config(load_config(example_config("demo")), 1, 10, 8).state_dict(), ckpt)
+    folder = tmp_path / "mine" / "triggers"
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        (folder / str(i)).mkdir(parents=True)
+        Image.fromarray(rng.integers(0, 255, (8, 8), dtype=np.uint8)).save(folder / str(i) / "a.png")
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP.replace('[axes]\n"trigger.scheme" = ["content", "noise"]',
+                               f'model.checkpoint = "{ckpt}"\ntrigger.scheme = "folder"\ntrigger.folder = "{folder}"\n'
+                               '[axes]').replace("[0.01, 0.03]", "[0.01]"))
+    out = tmp_path / "out"
+    size = ckpt.stat().st_size
+    gone = []
+
+    def progress(text: str) -> None:
+        if "runs to do" in text and not gone:  # every task is out: the files have been sent
+            shutil.rmtree(tmp_path / "mine")
+            gone.append(text)
+
+    summary = run_sweep(load_sweep(f), out, workers=1, progress=progress)
+    assert gone and (summary.finished, summary.failed) == (1, 0), summary.failures
+    assert summary.bytes_sent > size  # the checkpoint and the folder went into the object store
+    embed = RunLogReader(next((out / "embeds").glob("*.h5")))
+    assert f'checkpoint = "{ckpt}"' in embed.attrs["config_toml"] and f'folder = "{folder}"' in embed.attrs["config_toml"]
+    assert __import__("json").loads(embed.attrs["model_json"])["checkpoint"]["source"] == str(ckpt)
+    assert embed.trigger()["scheme"] == "folder"
+    assert main(["sweep", str(f), "--out", str(tmp_path / "o"), "--resource", "worker=lots"]) == 2
+
+
+def test_a_run_lost_with_its_worker_is_run_again_and_recorded(tmp_path) -> None:
+    import os
+    import signal
+    import threading
+    import time
+
+    pytest.importorskip("ray")
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP.replace('"trigger.scheme" = ["content", "noise"]', '"trigger.scheme" = ["content"]')
+                 .replace("[0.01, 0.03]", "[0.01]").replace("finetune.epochs = 2", "finetune.epochs = 4"))
+    out = tmp_path / "out"
+    killed: list[int] = []
+
+    def kill_the_attack() -> None:  # SIGKILL the Ray worker process running the attack, once
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and not killed:
+            for p in (out / "runs").glob("*.json") if (out / "runs").is_dir() else []:
+                rec = read_json(p) or {}
+                if rec.get("status") == "running" and rec.get("ran_on", {}).get("pid"):
+                    os.kill(rec["ran_on"]["pid"], signal.SIGKILL)
+                    killed.append(rec["ran_on"]["pid"])
+                    return
+            time.sleep(0.2)
+
+    killer = threading.Thread(target=kill_the_attack, daemon=True)
+    killer.start()
+    # shared_data: the workers read the data set themselves (a root mounted on every node)
+    summary = run_sweep(load_sweep(f), out, workers=1, retries=1, progress=lambda _t: None, shared_data=True)
+    killer.join()
+    assert killed
+    assert summary.bytes_sent == next((out / "embeds").glob("*.h5")).stat().st_size  # no data set sent
+    assert (summary.finished, summary.failed) == (1, 0)
+    (run_id, losses), = summary.retried.items()
+    assert len(losses) == 1
+    rec = read_json(out / "runs" / f"{run_id}.json")
+    assert rec["status"] == "finished" and rec["ran_on"]["pid"] != killed[0]
+    assert len(rec["attempts"]) == 1 and rec["attempts"][0]["ran_on"]["pid"] == killed[0]
+    assert rec["finals"]["restore.trigger_acc"] is not None

@@ -39,8 +39,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ls.add_argument("--batch-size", type=int, default=d.batch_size, help="evaluation batch (0: the fastest, measured)")
     ls.add_argument("--workers", type=int, default=1, help="worker processes (points are independent)")
     ls.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                    help="fan the points out as Ray actors: a local instance, or the cluster at ADDRESS "
-                         "(the log must be on a filesystem the nodes share)")
+                    help="fan the points out as Ray actors: a local instance, or the cluster at ADDRESS (model, "
+                         "directions and evaluation data travel through Ray: no shared filesystem needed)")
+    from wmstudio.cli_sweep import add_ray_options
+
+    add_ray_options(ls)
     ls.add_argument("--device", default="auto")
     ls.add_argument("--overwrite", action="store_true", help="replace a stored landscape of the same name")
     ls.add_argument("--quiet", "-q", action="store_true")
@@ -92,6 +95,14 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError("--workers", f"must be a whole number from 1 to {MAX_WORKERS} (each worker is a "
                                        f"process holding the model and the data), got {args.workers}")
+    target = None
+    if args.ray is not None:
+        from wmstudio.cli_sweep import parse_resources
+        from wmstudio.landscape.distributed import RayTarget
+
+        target = RayTarget(args.ray, parse_resources(args.resource))
+    elif args.resource:
+        raise ConfigError("--resource", "only applies with --ray")
     control = RunControl()
 
     def on_sigint(_sig: int, _frame: object) -> None:
@@ -103,7 +114,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         ls = compute_landscape(args.log, spec, (lambda e: None) if args.quiet else _Printer(), control, args.device,
-                               args.workers, args.overwrite, ray_address=args.ray)
+                               args.workers, args.overwrite, ray_address=target)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

@@ -13,13 +13,44 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                     "between the attacks on it, on a local Ray instance or a cluster.")
     sw.add_argument("sweep", help="the sweep file (TOML: [sweep], [base], [axes])")
     sw.add_argument("--out", "-o", required=True, help="the sweep folder (logs, records, report)")
-    sw.add_argument("--address", help="an existing Ray cluster (e.g. ray://head:10001 or auto); default: local")
+    sw.add_argument("--address", help="an existing Ray cluster (e.g. auto, or head-host:6379 on a node of it); "
+                                      "default: a local instance. The driver writes every file: the nodes need "
+                                      "no shared filesystem")
     sw.add_argument("--workers", type=int, default=0, help="local runs at a time (default: this machine's cores)")
+    add_ray_options(sw)
+    sw.add_argument("--retries", type=int, default=1, help="how often a run lost with its worker or node is run "
+                    "again (default 1; each loss is recorded in the run's record)")
+    sw.add_argument("--shared-data", action="store_true", help="data.root (and trigger.folder, model.file, "
+                    "model.checkpoint) exist at the same path on every node: workers read them there instead of "
+                    "receiving the decoded data set and the files from this machine")
     sw.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     sw.add_argument("--overwrite", action="store_true", help="run every run again, replacing what --out holds "
                     "(needed for a folder that holds another sweep)")
     rp = sub.add_parser("report", help="aggregate a sweep folder into CSV, Markdown and figures")
     rp.add_argument("folder")
+
+
+def add_ray_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resource", action="append", default=[], metavar="NAME=AMOUNT",
+                        help="a custom Ray resource every task needs (repeatable), e.g. worker=1 to keep the work "
+                             "on nodes started with --resources='{\"worker\": N}'")
+
+
+def parse_resources(items: list[str]) -> dict[str, float]:
+    """``NAME=AMOUNT`` pairs as a dict; a malformed one is a ConfigError naming ``--resource``."""
+    from wmstudio.errors import ConfigError
+
+    out: dict[str, float] = {}
+    for item in items:
+        name, sep, amount = item.partition("=")
+        try:
+            value = float(amount) if sep else 1.0
+        except ValueError:
+            value = float("nan")
+        if not name.strip() or not value > 0 or value == float("inf"):
+            raise ConfigError("--resource", f"expected NAME=AMOUNT with a positive amount, got {item!r}")
+        out[name.strip()] = value
+    return out
 
 
 def interrupt_on_signals() -> dict[int, Any]:
@@ -35,12 +66,17 @@ def interrupt_on_signals() -> dict[int, Any]:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from wmstudio.errors import ConfigError
     from wmstudio.sweep import load_sweep, run_sweep, write_report
 
     spec = load_sweep(args.sweep)
+    resources = parse_resources(args.resource)
+    if args.retries < 0:
+        raise ConfigError("--retries", f"must be 0 or more, got {args.retries}")
     previous = interrupt_on_signals()
     try:
-        summary = run_sweep(spec, args.out, args.address, args.workers, overwrite=args.overwrite)
+        summary = run_sweep(spec, args.out, args.address, args.workers, overwrite=args.overwrite,
+                            resources=resources, retries=args.retries, shared_data=args.shared_data)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
@@ -48,6 +84,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
           f"of {summary.total} in {summary.seconds / 60:.1f} min")
     for run_id, error in summary.failures.items():
         print(f"  failed {run_id}: {error.splitlines()[0] if error else ''}")
+    for run_id, losses in summary.retried.items():
+        print(f"  {run_id} was lost {len(losses)} time(s): {losses[-1][:160]}")
+    print(f"network: {summary.bytes_sent / 2**20:.1f} MiB into the object store (data sets, embed logs), "
+          f"{summary.bytes_returned / 2**20:.1f} MiB of run logs streamed back")
     if not args.no_report:
         rep = write_report(args.out)
         print(f"report: {rep['markdown']}, {rep['csv']}, {len(rep['figures'])} figures")

@@ -126,8 +126,9 @@ def test_a_sweep_base_config_never_runs_torchscript_code(tmp_path) -> None:
     sweep.write_text('[sweep]\nbase = "base.toml"\n[axes]\n"finetune.lr" = [0.01]\n')
     spec = load_sweep(sweep)
     plan = spec.runs[0]
-    record = run_task("embed", {"run_id": plan.embed_id, "values": plan.embed_values, "config": plan.config},
-                      str(tmp_path / "embed.h5"), 1)
+    messages = list(run_task("embed", {"run_id": plan.embed_id, "values": plan.embed_values,
+                                       "config": plan.config}, 1, {}))
+    record = messages[-1]["record"]
     assert record["status"] == "failed" and "refused" in record["error"] and "__setstate__" in record["error"]
     assert not marker.exists()
 

@@ -161,7 +161,7 @@ def _landscape_argv(log: Path, *extra: str) -> list[str]:
 @pytest.mark.parametrize("how", ["kill", "background-int"])
 def test_an_interrupted_landscape_on_ray_leaves_no_process(landscape_log, tmp_path, how) -> None:
     argv = _landscape_argv(landscape_log, "--ray", "--workers", "1")
-    code, text = run_and_interrupt(argv, tmp_path, "level", "_RayEvaluator", how)
+    code, text = run_and_interrupt(argv, tmp_path, "level", "LandscapeActor", how)
     if how == "background-int":
         assert code == 130 and "Traceback" not in text and "cancelled" in text
 

@@ -90,10 +90,12 @@ class SweepView(QWidget):
             self.status.setText(str(exc))
             self.timer.stop()
             return False
-        counts = {s: sum(r["status"] == s for r in self.rows) for s in ("finished", "failed", "queued", "pending")}
+        counts = {s: sum(r["status"] == s for r in self.rows)
+                  for s in ("finished", "failed", "queued", "running", "pending")}
+        to_go = counts["queued"] + counts["running"] + counts["pending"]
         self.status.setText(f"{meta.get('name', '')}: {len(self.rows)} runs, {counts['finished']} finished, "
-                            f"{counts['failed']} failed, {counts['queued'] + counts['pending']} to go")
-        if counts["queued"] + counts["pending"] == 0:
+                            f"{counts['failed']} failed, {to_go} to go")
+        if to_go == 0:
             self.timer.stop()
         self.draw()
         return True

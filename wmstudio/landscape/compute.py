@@ -210,15 +210,16 @@ def _levels(shape: tuple[int, ...], coarse: int) -> list[np.ndarray]:
 
 def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: EventCallback = ignore,
                       control: RunControl | None = None, device: str = "auto", workers: int = 1,
-                      overwrite: bool = False, threads: int = 0, ray_address: str | None = None) -> store.Landscape:
+                      overwrite: bool = False, threads: int = 0, ray_address: Any = None) -> store.Landscape:
     """Compute (or resume) one landscape into the run log; returns it as stored.
 
     An unfinished landscape of the same name and settings is resumed; a finished one is kept unless
     ``overwrite``; one with other settings needs ``overwrite`` or another name.
 
     ``workers > 1`` fans the points out over local processes; ``ray_address`` ("" for a local Ray
-    instance, or a cluster address) over Ray actors, one per worker, on as many machines as the
-    cluster has (the log must then be on a filesystem they share: they read it, this process writes).
+    instance, a cluster address, or a ``distributed.RayTarget``) over Ray actors, one per worker, on
+    as many machines as the cluster has (they receive the model, directions and evaluation tensors
+    through the object store: no shared filesystem needed; this process writes the log).
     """
     with WriterLock(log_path):  # one writer per log: not while a run or another landscape writes to it
         return _compute(Path(log_path), spec, callback, control or RunControl(), device, workers, overwrite, threads,
@@ -226,7 +227,7 @@ def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: Event
 
 
 def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, control: RunControl, device: str,
-             workers: int, overwrite: bool, threads: int, ray_address: str | None) -> store.Landscape:
+             workers: int, overwrite: bool, threads: int, ray_address: Any) -> store.Landscape:
     if threads:
         torch.set_num_threads(threads)
     ctx = load_context(log_path, device)
@@ -320,37 +321,10 @@ def _run_pool(log_path: Path, spec: LandscapeSpec, device: str, workers: int, le
                     raise Cancelled()
 
 
-class _RayEvaluator:
-    """A Ray actor holding one model and evaluator, built once from the log."""
-
-    def __init__(self, log_path: str, name: str, device: str, threads: int) -> None:
-        _worker_init(log_path, name, device, threads)
-
-    def evaluate(self, indices: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        return _worker_eval(indices)
-
-
 def _run_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],
-             record: Any, control: RunControl, address: str) -> None:
-    from wmstudio.sweep.runner import _init_ray, shutdown_ray
+             record: Any, control: RunControl, target: Any) -> None:
+    """Points on Ray actors: see ``wmstudio.landscape.distributed`` (``target``: an address or a RayTarget)."""
+    from wmstudio.landscape.distributed import RayTarget, run_on_ray
 
-    ray = _init_ray(address or None, workers)
-    actor_cls = ray.remote(num_cpus=1)(_RayEvaluator)
-    actors = [actor_cls.remote(str(log_path), spec.name, device, 1) for _ in range(workers)]
-    try:
-        for level, idx in enumerate(levels):
-            parts = [p for p in np.array_split(idx, max(1, min(len(idx), workers * 4))) if len(p)]
-            pending = {actors[k % workers].evaluate.remote(p): p for k, p in enumerate(parts)}
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1, timeout=0.2)
-                for ref in done:
-                    pending.pop(ref)
-                    part, vals = ray.get(ref)
-                    record(level, part, vals)
-                if control.cancelled:
-                    raise Cancelled()
-    finally:
-        for a in actors:
-            ray.kill(a)
-        if not address:
-            shutdown_ray()
+    run_on_ray(log_path, spec, device, workers, levels, record, control,
+               target if isinstance(target, RayTarget) else RayTarget(address=target or ""))

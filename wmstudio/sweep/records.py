@@ -5,8 +5,11 @@ DIR/sweep.json              the expanded sweep (spec, runs, axes)
 DIR/embeds/<embed_id>.h5    the shared watermarked models (pretrain + embed stages)
 DIR/embeds/<embed_id>.json
 DIR/runs/<run_id>.h5        each attack: fine-tune + restore, starting from its embed
-DIR/runs/<run_id>.json      {run_id, values, status: queued|finished|failed|cancelled, error, seconds, ...}
+DIR/runs/<run_id>.json      {run_id, values, status: queued|running|finished|failed|cancelled, error, seconds,
+                             ran_on: {node, host, pid}, attempts: [{error, ran_on, at}], bytes_returned, ...}
 ```
+
+Only the driver writes here; workers stream their logs back through Ray (see ``wmstudio.sweep.tasks``).
 """
 
 from __future__ import annotations

@@ -1,13 +1,20 @@
 """Running a sweep on Ray: a local instance sized to this machine by default, or a cluster.
 
-Shared work first: each embed group's watermarked model is one task; the attacks on it depend on
-that task (Ray starts them when it finishes). Finished runs are skipped on a re-run, so an
-interrupted sweep resumes; a failed run is recorded with its error and the others go on.
-On a cluster, ``--out`` must be a folder every node can write (a shared filesystem).
+The driver (this process) owns every file; no path of its ever reaches a worker. Each data set is
+decoded here once and put in the object store once per sweep, and so is each file a config names
+(checkpoint, model file, trigger folder: ``wmstudio.sweep.staging``); each embed group's watermarked model
+is one task, and when it has finished its log's bytes (the weights and the trigger set) go into the
+object store once and every attack on it is started with them. Tasks are generators (see
+``wmstudio.sweep.tasks``) that stream the run log back after each stage; the driver writes it,
+holding the log's writer lock while the task runs. A task lost with its worker or node is run again
+up to ``retries`` times (each loss recorded in the run's record), then recorded as failed with the
+log of its last finished stage kept. Finished runs are skipped on a re-run, so an interrupted sweep
+resumes; a failed run is recorded with its error and the others go on.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -19,6 +26,8 @@ from pathlib import Path
 from typing import Any
 
 from wmstudio.errors import RunLogError
+from wmstudio.sweep import staging
+from wmstudio.sweep.dispatch import Dispatcher, TaskState
 from wmstudio.sweep.records import is_finished, read_json, write_json
 from wmstudio.sweep.spec import SweepSpec
 from wmstudio.sweep.tasks import run_task
@@ -34,6 +43,9 @@ class SweepSummary:
     cancelled: int = 0
     seconds: float = 0.0
     failures: dict[str, str] = field(default_factory=dict)
+    retried: dict[str, list[str]] = field(default_factory=dict)  # run id -> why each lost attempt was lost
+    bytes_sent: int = 0  # into the object store: decoded data sets and embed logs (each once)
+    bytes_returned: int = 0  # run log snapshots streamed back by the tasks
 
     @property
     def done(self) -> int:
@@ -41,6 +53,19 @@ class SweepSummary:
 
 
 _WATCHDOG: list[Watchdog] = []  # the watchdog of the local Ray instance this process started, if any
+_DASHBOARD: list[str] = []  # the dashboard URL of the cluster this process connected to, if it has one
+
+
+def dashboard_url() -> str:
+    return _DASHBOARD[-1] if _DASHBOARD else ""
+
+
+def describe_cluster(ray: Any, address: str) -> str:
+    """One line on the cluster connected to: nodes, CPUs, the dashboard's link."""
+    nodes = sum(1 for n in ray.nodes() if n.get("Alive"))
+    cpus = int(ray.cluster_resources().get("CPU", 0))
+    return (f"Ray cluster {address}: {nodes} node{'s' * (nodes != 1)}, {cpus} CPUs; "
+            + (f"dashboard {dashboard_url()}" if dashboard_url() else "no dashboard"))
 
 
 def _init_ray(address: str | None, workers: int) -> Any:
@@ -50,16 +75,18 @@ def _init_ray(address: str | None, workers: int) -> Any:
     os.environ.setdefault("RAY_AUTH_MODE", "disabled")  # a local, single-user instance
     if not ray.is_initialized():
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+        handlers = _python_handlers()
         if address:
-            ray.init(address=address, **kwargs)
+            context = ray.init(address=address, **kwargs)
+            url = getattr(context, "dashboard_url", "") or ""
+            _DASHBOARD[:] = [url if not url or "://" in url else f"http://{url}"]
         else:
             # Ray's processes outlive a killed driver (its agents even a clean shutdown): the watchdog
             # terminates whatever of them is left when this process ends, however it ends
             _WATCHDOG.append(Watchdog.start())
-            handlers = _python_handlers()
             ray.init(num_cpus=workers or os.cpu_count() or 1, **kwargs)
-            for sig, handler in handlers.items():  # ray.init replaces SIGTERM's with one that ends the process
-                signal.signal(sig, handler)
+        for sig, handler in handlers.items():  # ray.init replaces SIGTERM's with one that ends the process
+            signal.signal(sig, handler)
     return ray
 
 
@@ -97,8 +124,6 @@ def _eta(durations: dict[str, list[float]], left_kinds: list[str], parallel: int
 def _refuse_other_sweep(spec: SweepSpec, out: Path) -> None:
     """A folder holding another sweep (other base config or axes) is not resumed into: its finished runs
     would be skipped as if they were this sweep's, and its logs replaced."""
-    import json
-
     old = read_json(out / "sweep.json")
     new = json.loads(spec.to_json())
     if old is not None and (old.get("base") != new["base"] or old.get("axes") != new["axes"]):
@@ -106,20 +131,54 @@ def _refuse_other_sweep(spec: SweepSpec, out: Path) -> None:
                           "choose another --out, or pass --overwrite to run this one there from scratch")
 
 
+def _data_keys(config: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """The data sets a run with this config loads (its own, and the unrelated trigger scheme's source)."""
+    from wmstudio.data.registry import data_key
+
+    d = {"dataset": "digits", "root": "", "image_size": 0, **config.get("data", {})}
+    keys = [data_key(d["dataset"], d["root"], d["image_size"])]
+    t = config.get("trigger", {})
+    if t.get("scheme") == "unrelated":
+        src = {"name": "cifar10", "root": "", **t.get("source", {})}
+        keys.append(data_key(src["name"], src["root"] or d["root"], 0))
+    return keys
+
+
+def _decode_data(ray: Any, keys: set[tuple[str, str, int]], configs: list[dict[str, Any]]) -> tuple[dict, int]:
+    """Each data set decoded here once and put in the object store once: key -> ObjectRef, and the bytes."""
+    from wmstudio.data import load_dataset
+
+    download = any(c.get("data", {}).get("download", False) for c in configs)
+    refs, nbytes = {}, 0
+    for key in sorted(keys):
+        name, root, size = key
+        pair = load_dataset(name, root, download, size)
+        nbytes += sum(t.numel() * t.element_size() for part in (pair.train, pair.test)
+                      for t in (part.images, part.labels))
+        refs[key] = ray.put(pair)
+    return refs, nbytes
+
+
 def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, workers: int = 0,
               progress: Callable[[str], None] | None = None, shutdown: bool = True,
-              overwrite: bool = False) -> SweepSummary:
+              overwrite: bool = False, resources: dict[str, float] | None = None, retries: int = 1,
+              shared_data: bool = False) -> SweepSummary:
     """Run the sweep into ``out``, skipping the runs a previous invocation finished there.
 
     ``overwrite``: run every run again, replacing what ``out`` holds (also another sweep's folder,
     which is refused otherwise). Run logs of unfinished runs are always replaced: that is the resume.
+    ``resources``: custom Ray resources every task requires (e.g. to keep work off the head node).
+    ``retries``: how many times a task lost with its worker or node is run again.
+    ``shared_data``: the data roots and the files the config names exist on every node: workers read
+    them there, instead of this process decoding each data set once and sending it, and the files,
+    through the object store.
     """
     out = Path(out)
     if not overwrite:
         _refuse_other_sweep(spec, out)
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "embeds").mkdir(parents=True, exist_ok=True)
-    write_json(out / "sweep.json", {**__import__("json").loads(spec.to_json()), "out": str(out)})
+    write_json(out / "sweep.json", {**json.loads(spec.to_json()), "out": str(out)})
     summary = SweepSummary(total=len(spec.runs))
     start = time.time()
     say = progress or (lambda text: print(text, file=sys.stderr, flush=True))
@@ -143,77 +202,123 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
         return summary
 
     ray = _init_ray(address, workers)
-    parallel = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    threads = 1
-    remote = ray.remote(num_cpus=1, max_retries=0)(run_task)
-    embed_refs: dict[str, Any] = {}
-    pending: dict[Any, tuple[str, Path]] = {}
-    waits_on: dict[Any, str] = {}  # attack -> the embed it still waits for ("" when it can run)
-    embed_needed = {r.embed_id for r in todo if r.config.get("embed", {}).get("enabled", True)}
-    for embed_id, plan in spec.embed_groups().items():
-        if embed_id not in embed_needed:
-            continue
-        rec_path, log_path = out / "embeds" / f"{embed_id}.json", out / "embeds" / f"{embed_id}.h5"
-        if not overwrite and is_finished(rec_path, log_path):
-            embed_refs[embed_id] = read_json(rec_path)
-            continue
-        p = {"run_id": embed_id, "values": plan.embed_values, "config": plan.config, "embed_id": embed_id}
-        ref = remote.remote("embed", p, str(log_path), threads)
-        embed_refs[embed_id] = ref
-        pending[ref] = ("embed", rec_path)
-        write_json(rec_path, {"run_id": embed_id, "values": plan.embed_values, "status": "queued", "kind": "embed"})
-    for r in todo:
-        rec_path, log_path = out / "runs" / f"{r.run_id}.json", out / "runs" / f"{r.run_id}.h5"
-        p = {"run_id": r.run_id, "values": r.values, "config": r.config, "embed_id": r.embed_id}
-        if r.embed_id in embed_refs:
-            dep = embed_refs[r.embed_id]
-            ref = remote.remote("attack", p, str(log_path), threads, str(out / "embeds" / f"{r.embed_id}.h5"), dep)
-        else:
-            ref = remote.remote("full", p, str(log_path), threads)
-        pending[ref] = ("attack", rec_path)
-        waits_on[ref] = r.embed_id if r.embed_id in embed_refs and not isinstance(embed_refs[r.embed_id], dict) else ""
-        write_json(rec_path, {"run_id": r.run_id, "values": r.values, "status": "queued", "kind": "attack"})
-
-    n_tasks = len(pending)
-    durations: dict[str, list[float]] = {"embed": [], "attack": []}
-    last_print = 0.0
-    say(f"sweep {spec.name!r}: {len(todo)} runs to do ({summary.skipped} already finished), "
-        f"{n_tasks - len(todo)} shared embeds, {parallel} workers")
+    if address:
+        say(describe_cluster(ray, address))
+    resources = dict(resources or {})
+    parallel = _parallel(ray, resources)
+    remote = ray.remote(num_cpus=1, max_retries=0, resources=resources or None)(run_task)
+    jobs = Dispatcher(ray, remote, threads=1, retries=max(0, retries), say=say)
     try:
-        while pending:
-            ready, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)
-            for ref in ready:
-                kind, rec_path = pending.pop(ref)
-                rec = ray.get(ref)
-                write_json(rec_path, rec)
-                durations[kind].append(float(rec.get("seconds", 0.0)))
-                if kind == "attack":
+        data_refs: dict[Any, Any] = {}
+        if not shared_data:
+            keys = {k for r in todo for k in _data_keys(r.config)}
+            data_refs, summary.bytes_sent = _decode_data(ray, keys, [r.config for r in todo])
+
+        def data_for(config: dict[str, Any]) -> dict[Any, Any]:
+            return {k: data_refs[k] for k in _data_keys(config) if k in data_refs}
+
+        file_refs: dict[Any, Any] = {}
+        if not shared_data:  # checkpoint, model file, trigger folder: each read here and sent once
+            for key, blob in staging.collect([r.config for r in todo]).items():
+                file_refs[key] = ray.put(blob)
+                summary.bytes_sent += len(blob)
+
+        def files_for(config: dict[str, Any], attack: bool) -> dict[str, Any]:
+            files = staging.wanted(config, file_refs) if not shared_data else {}
+            if attack:  # an attack starts from its embed log, not from the config's checkpoint
+                files.pop("model.checkpoint", None)
+            return files
+
+        embed_objs: dict[str, Any] = {}  # embed id -> ObjectRef of its finished log's bytes
+        waiting: dict[str, list[TaskState]] = {}  # embed id -> the attacks on it, until it has finished
+        embed_needed = {r.embed_id for r in todo if r.config.get("embed", {}).get("enabled", True)}
+
+        def put_embed(embed_id: str, log: bytes) -> None:
+            embed_objs[embed_id] = ray.put(log)
+            summary.bytes_sent += len(log)
+
+        for embed_id, plan in spec.embed_groups().items():
+            if embed_id not in embed_needed:
+                continue
+            rec_path, log_path = out / "embeds" / f"{embed_id}.json", out / "embeds" / f"{embed_id}.h5"
+            if not overwrite and is_finished(rec_path, log_path):
+                put_embed(embed_id, log_path.read_bytes())
+                continue
+            p = {"run_id": embed_id, "values": plan.embed_values, "config": plan.config, "embed_id": embed_id}
+            jobs.submit(TaskState("embed", "embed", embed_id, p, rec_path, log_path), data_for(plan.config),
+                        files=files_for(plan.config, attack=False))
+            waiting[embed_id] = []
+        for r in todo:
+            p = {"run_id": r.run_id, "values": r.values, "config": r.config, "embed_id": r.embed_id}
+            task = TaskState("attack", "attack" if r.embed_id in embed_needed else "full", r.run_id, p,
+                             out / "runs" / f"{r.run_id}.json", out / "runs" / f"{r.run_id}.h5",
+                             embed_path=out / "embeds" / f"{r.embed_id}.h5" if r.embed_id in embed_needed else None)
+            if r.embed_id in waiting:
+                waiting[r.embed_id].append(task)
+                write_json(task.rec_path, {**task.base_record(), "status": "queued"})
+            else:
+                jobs.submit(task, data_for(r.config), embed_objs.get(r.embed_id),
+                            files_for(r.config, attack=task.call == "attack"))
+        n_tasks = len(jobs) + sum(len(v) for v in waiting.values())
+        say(f"sweep {spec.name!r}: {len(todo)} runs to do ({summary.skipped} already finished), "
+            f"{n_tasks - len(todo)} shared embeds, {parallel} workers")
+        durations: dict[str, list[float]] = {"embed": [], "attack": []}
+        last_print = 0.0
+        while len(jobs) or any(waiting.values()):
+            for done in jobs.poll(timeout=1.0):
+                task, rec = done.task, done.record
+                durations[task.kind].append(float(rec.get("seconds", 0.0)))
+                if task.kind == "attack":
                     if rec["status"] == "finished":
                         summary.finished += 1
                     else:
                         summary.failed += 1
                         summary.failures[rec["run_id"]] = rec.get("error", "")
-                elif rec["status"] != "finished":
-                    summary.failures[f"embed {rec['run_id']}"] = rec.get("error", "")
+                    continue
+                attacks = waiting.pop(task.run_id, [])
+                if rec["status"] == "finished" and done.log is not None:
+                    put_embed(task.run_id, done.log)
+                    for a in attacks:
+                        jobs.submit(a, data_for(a.plan["config"]), embed_objs[task.run_id],
+                                    files_for(a.plan["config"], attack=True))
+                    continue
+                summary.failures[f"embed {task.run_id}"] = rec.get("error", "")
+                for a in attacks:  # recorded failed without running: their watermarked model is missing
+                    error = (f"its watermarked model (embed {task.run_id}) did not finish: "
+                             f"{rec.get('error') or rec.get('status')}")
+                    write_json(a.rec_path, {**a.base_record(), "status": "failed", "error": error, "seconds": 0.0,
+                                            "finals": {}})
+                    summary.failed += 1
+                    summary.failures[a.run_id] = error
             now = time.time()
-            if now - last_print >= 2.0 or not pending:
+            if now - last_print >= 2.0 or not len(jobs):
                 last_print = now
-                left = len(pending)
-                open_embeds = {e for e, ref in embed_refs.items() if not isinstance(ref, dict) and ref in pending}
-                runnable = sum(1 for ref in pending if waits_on.get(ref, "") not in open_embeds)
-                running = min(parallel, runnable)
-                eta = _eta(durations, [k for k, _ in pending.values()], parallel)
-                eta_text = f", ~{eta / 60:.1f} min left" if eta == eta and left else ""
+                kinds = [t.kind for t in jobs.tasks()] + ["attack"] * sum(len(v) for v in waiting.values())
+                running = min(parallel, len(jobs))
+                eta = _eta(durations, kinds, parallel)
+                eta_text = f", ~{eta / 60:.1f} min left" if eta == eta and kinds else ""
                 say(f"  runs: {summary.done}/{summary.total} done ({summary.finished} finished, {summary.failed} failed, "
-                    f"{summary.skipped} skipped); tasks: {running} running, {max(0, left - running)} queued{eta_text}")
+                    f"{summary.skipped} skipped); tasks: {running} running, {max(0, len(kinds) - running)} queued"
+                    f"{eta_text}")
     except KeyboardInterrupt:
-        for ref in pending:
-            ray.cancel(ref, force=True)
-        summary.cancelled = sum(1 for k, _ in pending.values() if k == "attack")
+        summary.cancelled = jobs.cancel() + sum(len(v) for v in waiting.values())
         say("sweep interrupted: finished runs are kept; run the same command again to resume")
         raise
     finally:
+        jobs.close()
+        summary.retried = dict(jobs.retried)
+        summary.bytes_returned = jobs.returned
         summary.seconds = time.time() - start
         if shutdown and not address:
             shutdown_ray()
     return summary
+
+
+def _parallel(ray: Any, resources: dict[str, float]) -> int:
+    """How many tasks the cluster runs at a time: one a CPU, fewer where a custom resource they need is scarcer."""
+    total = ray.cluster_resources()
+    n = int(total.get("CPU", 1))
+    for name, amount in resources.items():
+        if amount > 0:
+            n = min(n, int(total.get(name, 0) // amount))
+    return max(1, n)
