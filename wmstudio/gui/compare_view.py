@@ -35,11 +35,11 @@ class CompareView(QWidget):
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         row.addWidget(QLabel("Metric"))
-        self.metric = QComboBox()
+        self.metric_box = QComboBox()
         for k, v in METRIC_NAMES.items():
-            self.metric.addItem(v, k)
-        self.metric.setToolTip("the evaluation series drawn for every checked run")
-        row.addWidget(self.metric)
+            self.metric_box.addItem(v, k)
+        self.metric_box.setToolTip("the evaluation series drawn for every checked run")
+        row.addWidget(self.metric_box)
         row.addStretch(1)
         layout.addLayout(row)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -60,7 +60,7 @@ class CompareView(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table, 1)
         self.curves: dict[str, pg.PlotDataItem] = {}
-        self.metric.currentIndexChanged.connect(self.redraw)
+        self.metric_box.currentIndexChanged.connect(self.redraw)
         self.list.itemChanged.connect(lambda _i: self.redraw())
 
     def add_run(self, series: RunSeries) -> None:
@@ -81,7 +81,7 @@ class CompareView(QWidget):
         return [r for i, r in enumerate(self.runs) if self.list.item(i).checkState() == Qt.CheckState.Checked]
 
     def redraw(self) -> None:
-        metric = self.metric.currentData()
+        metric = self.metric_box.currentData()
         self.plot.clear()
         if self.plot.legend is not None:
             self.plot.legend.clear()

@@ -43,13 +43,13 @@ class SweepView(QWidget):
         bar = QHBoxLayout()
         self.open_button = QPushButton("Open sweep folder…")
         self.open_button.setToolTip("A folder written by `wmstudio sweep FILE --out DIR`; it refreshes while the sweep runs")
-        self.metric = QComboBox()
+        self.metric_box = QComboBox()
         for k, v in METRICS.items():
-            self.metric.addItem(v, k)
+            self.metric_box.addItem(v, k)
         self.status = QLabel("no sweep open")
         bar.addWidget(self.open_button)
         bar.addWidget(QLabel("Show"))
-        bar.addWidget(self.metric)
+        bar.addWidget(self.metric_box)
         bar.addWidget(self.status, 1)
         layout.addLayout(bar)
         self.table = QTableWidget()
@@ -66,7 +66,7 @@ class SweepView(QWidget):
         self.timer.setInterval(2000)
         self.timer.timeout.connect(self.refresh)
         self.open_button.clicked.connect(self._choose)
-        self.metric.currentIndexChanged.connect(lambda _i: self.draw())
+        self.metric_box.currentIndexChanged.connect(lambda _i: self.draw())
         self.table.cellClicked.connect(self._clicked)
 
     def _choose(self) -> None:
@@ -105,7 +105,7 @@ class SweepView(QWidget):
     def draw(self) -> None:
         if not self.rows:
             return
-        key = self.metric.currentData()
+        key = self.metric_box.currentData()
         row_axis, col_axis = self.matrix_axes()
         rv = sorted({r[row_axis] for r in self.rows}, key=str)
         cv = sorted({r[col_axis] for r in self.rows}, key=str) if col_axis else [""]
