@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -47,6 +48,7 @@ def legend_text() -> pg.QtGui.QColor:
     return pg.mkColor(pg.getConfigOption("foreground"))
 
 
+MODEL_INK = (255, 255, 255)  # model names on the surface (the models sit in its dark, low-loss parts)
 CONTOUR_LEVELS = 8  # about this many contour lines on the map
 SURFACE_SIZE, SURFACE_HEIGHT = 20.0, 8.0  # the 3D surface's footprint (longer side) and height, in GL units
 VISIBLE_SPAN = 0.01  # a trajectory spanning less than this share of the map is a dot: not drawn nor listed
@@ -497,7 +499,7 @@ class LandscapeView(QWidget):
 
         self.gl = gl
         self.gl_view = gl.GLViewWidget()
-        self.gl_view.setCameraPosition(distance=38, elevation=28, azimuth=-60)
+        self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 2), distance=44, elevation=26, azimuth=-60)
         dark = self.palette().window().color().lightness() < 128
         self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
         self.gl_ink = (0.85, 0.85, 0.85, 1.0) if dark else (0.15, 0.15, 0.15, 1.0)
@@ -512,7 +514,7 @@ class LandscapeView(QWidget):
         self.gl_models.setGLOptions("translucent")
         self.gl_view.addItem(self.gl_models)
         self.gl_texts: list = []  # tick labels, axis titles and model names, reused between redraws
-        self.gl_text_data: list[tuple[tuple[float, float, float], str]] = []
+        self.gl_text_data: list[tuple] = []
         self.gl_colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"), interactive=False,
                                            label=" ")
         self.gl_colorbar_widget = pg.GraphicsLayoutWidget()
@@ -536,17 +538,24 @@ class LandscapeView(QWidget):
             item.setVisible(False)
         self._set_gl_texts([])
 
-    def _set_gl_texts(self, texts: list[tuple[tuple[float, float, float], str]]) -> None:
-        """Show these labels in the 3D view, reusing the text items (more are made only when needed)."""
+    def surface_labels(self) -> list[str]:
+        """The texts drawn in the 3D view: tick values, axis titles, model names."""
+        return [t[1] for t in self.gl_text_data] if self.gl_surface is not None else []
+
+    def _set_gl_texts(self, texts: list[tuple]) -> None:
+        """Show these labels ((position, text[, colour])) in the 3D view, reusing the text items."""
         self.gl_text_data = texts
         while len(self.gl_texts) < len(texts):
-            item = self.gl.GLTextItem(color=tuple(int(255 * c) for c in self.gl_ink))
+            font = QFont()
+            font.setPointSizeF(8.5)
+            item = self.gl.GLTextItem(color=tuple(int(255 * c) for c in self.gl_ink), font=font)
             self.gl_view.addItem(item)
             self.gl_texts.append(item)
         for k, item in enumerate(self.gl_texts):
             if k < len(texts):
-                pos, text = texts[k]
-                item.setData(pos=np.asarray(pos, dtype=float), text=text)
+                pos, text = texts[k][:2]
+                ink = texts[k][2] if len(texts[k]) > 2 else tuple(int(255 * c) for c in self.gl_ink)
+                item.setData(pos=np.asarray(pos, dtype=float), text=text, color=ink)
             item.setVisible(k < len(texts))
 
     def _draw_surface(self, v: np.ndarray, cmap: pg.ColorMap, lo: float, hi: float, label: str) -> None:
@@ -581,12 +590,12 @@ class LandscapeView(QWidget):
         def scene(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.ndarray:
             return np.column_stack([(px - xc) * sx, (py - yc) * sy, pz])
 
-        texts: list[tuple[tuple[float, float, float], str]] = []
+        texts: list[tuple] = []  # (position, text[, colour])
         coords = np.asarray(ls.model_coords, dtype=np.float64).reshape(-1, 2)
         if len(coords):
             pts = scene(coords[:, 0], coords[:, 1], on_surface(coords[:, 0], coords[:, 1]) + 0.3)
             self.gl_models.setData(pos=pts)
-            texts += [((p[0] + 0.3, p[1] + 0.3, p[2] + 0.6), MODEL_STYLE.get(n, ("", n))[1])
+            texts += [((p[0] + 0.3, p[1] + 0.3, p[2] + 0.6), MODEL_STYLE.get(n, ("", n))[1], MODEL_INK)
                       for p, n in zip(pts, ls.model_names, strict=False)]
         else:
             self.gl_models.setData(pos=np.zeros((0, 3)))
@@ -605,25 +614,26 @@ class LandscapeView(QWidget):
                 self.gl_view.addItem(self.gl_paths[stage])
             self.gl_paths[stage].setData(pos=scene(dense[:, 0], dense[:, 1], on_surface(dense[:, 0], dense[:, 1]) + 0.12))
             self.gl_paths[stage].setVisible(True)
-        # axes along the front edges below the surface, the height axis at the back corner, with ticks
+        # axes along the two front edges (the camera looks from +x, -y), just below the surface, and
+        # the height axis up the left corner, each with ticks at round values and a title
         x0, x1, y0, y1 = xs[0], xs[-1], ys[0], ys[-1]
         base, tick = -0.4, 0.4
-        segs = [(x0, y0, base), (x1, y0, base), (x0, y0, base), (x0, y1, base), (x0, y1, 0.0), (x0, y1, SURFACE_HEIGHT)]
+        segs = [(x0, y0, base), (x1, y0, base), (x1, y0, base), (x1, y1, base), (x0, y0, 0.0), (x0, y0, SURFACE_HEIGHT)]
         for value in nice_levels(x[0], x[-1], 5):
             px = (value - xc) * sx
             segs += [(px, y0, base), (px, y0 - tick, base)]
             texts.append(((px, y0 - 3 * tick, base), f"{value:.3g}"))
         for value in nice_levels(y[0], y[-1], 5):
             py = (value - yc) * sy
-            segs += [(x0, py, base), (x0 - tick, py, base)]
-            texts.append(((x0 - 4 * tick, py, base), f"{value:.3g}"))
-        for value in [lo, *nice_levels(lo, hi, 4), hi]:
+            segs += [(x1, py, base), (x1 + tick, py, base)]
+            texts.append(((x1 + 2 * tick, py, base), f"{value:.3g}"))
+        for value in nice_levels(lo, hi, 4):
             pz = (value - lo) / span * SURFACE_HEIGHT
-            segs += [(x0, y1, pz), (x0 - tick, y1, pz)]
-            texts.append(((x0 - 3 * tick, y1, pz), f"{value:.3g}"))
+            segs += [(x0, y0, pz), (x0 - tick, y0 - tick, pz)]
+            texts.append(((x0 - 4 * tick, y0 - 4 * tick, pz), f"{value:.3g}"))
         xlabel, ylabel = (t.split(":")[0] for t in axis_labels(ls))
-        texts += [(((x0 + x1) / 2, y0 - 8 * tick, base), xlabel), ((x0 - 9 * tick, (y0 + y1) / 2, base), ylabel),
-                  ((x0, y1, SURFACE_HEIGHT + 1.0), label)]
+        texts += [(((x0 + x1) / 2, y0 - 9 * tick, base - 1.0), xlabel), ((x1 + 6 * tick, (y0 + y1) / 2, base - 1.0), ylabel),
+                  ((x0 - 2 * tick, y0 - 2 * tick, SURFACE_HEIGHT + 1.2), label)]
         self.gl_axes.setData(pos=np.asarray(segs, dtype=float))
         self.gl_axes.setVisible(True)
         self._set_gl_texts(texts)
