@@ -195,3 +195,57 @@ def test_landscape_legend_sits_above_the_map(qtbot) -> None:
     qtbot.waitUntil(lambda: view.map.legend.isVisible())
     QApplication.processEvents()
     assert not view.map.legend.sceneBoundingRect().intersects(view.map.vb.sceneBoundingRect())
+
+
+# ------------------------------------------------------------------ compare, sweep
+def test_compare_hover_names_the_run_under_the_mouse(qtbot) -> None:
+    from wmstudio.gui.compare_view import CompareView
+
+    view = _shown(qtbot, CompareView())
+    assert view.empty.isVisible() and "open run logs" in view.empty.text()
+    runs = []
+    for k in range(2):
+        s = _series(k)
+        s.label, s.log_path = f"run-{k}", f"/tmp/run-{k}.h5"
+        for r in s.eval_rows:
+            r["trigger_acc"] = 0.2 + 0.6 * k  # run-0 at 0.2, run-1 at 0.8: far apart
+        view.add_run(s)
+        runs.append(s)
+    assert not view.empty.isVisible()
+    view.plot.setYRange(0, 1, padding=0)
+    view.plot.setXRange(0, 240, padding=0)
+    _hover(qtbot, view.plot_widget, view.plot, 141, 0.78)
+    qtbot.waitUntil(lambda: "run-1" in view.readout.text())
+    assert "step 140" in view.readout.text() and "fine-tune (attack)" in view.readout.text()
+    assert "trigger accuracy 0.800" in view.readout.text()
+    _hover(qtbot, view.plot_widget, view.plot, 141, 0.22)
+    qtbot.waitUntil(lambda: "run-0" in view.readout.text())
+    _hover(qtbot, view.plot_widget, view.plot, 141, 0.5)  # far from both: nothing named
+    qtbot.waitUntil(lambda: view.readout.text().strip() == "")
+    # redraws keep one hover marker (not one per redraw), and the legend above the data
+    for _ in range(3):
+        view.redraw()
+    assert sum(item is view.hover_dot for item in view.plot.items) == 1
+    QApplication.processEvents()
+    assert not view.legend.sceneBoundingRect().intersects(view.plot.vb.sceneBoundingRect())
+
+
+def test_sweep_matrix_is_a_heat_map_with_a_colour_scale(qtbot, tmp_path) -> None:
+    from wmstudio.gui.sweep_view import SweepView
+
+    sv = _shown(qtbot, SweepView())
+    assert "Open sweep folder" in sv.hint.text() and not sv.colorbar_widget.isVisible()
+    sv.folder, sv.axes = tmp_path, ["finetune.lr"]
+    sv.rows = [{"finetune.lr": lr, "status": "finished", "run_id": f"r{k}", "error": "", "restore.trigger_acc": acc,
+                "finetune.trigger_acc": acc, "restore.test_acc": acc, "finetune.drift_rel": 2 * acc}
+               for k, (lr, acc) in enumerate(((0.01, 0.2), (0.03, 0.9)))]
+    sv.draw()
+    assert sv.colorbar_widget.isVisible() and sv.colorbar.levels() == pytest.approx((0.0, 1.0))
+    assert sv.colorbar.axis.labelText == "trigger accuracy after restoration"
+    # a cell's colour is its value's place on the bar
+    for row, acc in ((0, 0.2), (1, 0.9)):
+        want = sv.cmap.map(acc, mode="qcolor")
+        assert sv.table.item(row, 0).background().color().name() == want.name()
+    sv.metric_box.setCurrentIndex(sv.metric_box.findData("finetune.drift_rel"))
+    assert sv.colorbar.levels() == pytest.approx((0.0, 1.8))
+    assert sv.table.item(1, 0).background().color().name() == sv.cmap.map(1.0, mode="qcolor").name()
