@@ -197,6 +197,26 @@ def test_landscape_legend_sits_above_the_map(qtbot) -> None:
     assert not view.map.legend.sceneBoundingRect().intersects(view.map.vb.sceneBoundingRect())
 
 
+
+def test_1d_path_names_the_models_above_the_plots_and_reads_out_under_the_mouse(qtbot) -> None:
+    view = _landscape_view(qtbot)
+    ls = fake_landscape("line", n=8)  # t from -0.1 to 0.6, models at 0, 0.25, 0.5
+    view.show_landscape(ls)
+    assert view.tabs.currentIndex() == 2
+    QApplication.processEvents()
+    boxes = view.path_models.label_boxes()
+    assert [t for t, _ in boxes] == ["watermarked", "fine-tuned", "restored"]
+    for _, rect in boxes:
+        assert not view.path_models.mapRectToScene(rect).intersects(view.path_loss.vb.sceneBoundingRect())
+    t = ls.axes["t"]
+    _hover(qtbot, view.path_widget, view.path_acc, t[3] + 0.01, 0.5)
+    qtbot.waitUntil(lambda: "distance" in view.path_readout.text())
+    text = view.path_readout.text()
+    assert text.startswith(f"distance {t[3]:.4g}") and f"clean accuracy {ls.metrics['test_acc'][3]:.4g}" in text
+    assert view.path_crosshair.vlines[0].value() == pytest.approx(t[3])
+    view.clear()
+    assert view.path_models.stages == []
+
 # ------------------------------------------------------------------ compare, sweep
 def test_compare_hover_names_the_run_under_the_mouse(qtbot) -> None:
     from wmstudio.gui.compare_view import CompareView

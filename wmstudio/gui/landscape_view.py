@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
 from wmstudio.gui.gl import opengl_status
-from wmstudio.gui.metrics_view import align_left_axes, title_legend
+from wmstudio.gui.metrics_view import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_labels
 from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
@@ -182,21 +182,31 @@ class LandscapeView(QWidget):
             note.setWordWrap(True)
             self.surface_layout.addWidget(note)
         self.path_widget = pg.GraphicsLayoutWidget()
-        self.path_loss = self.path_widget.addPlot(row=0, col=0, title="Loss along the path")
-        self.path_acc = self.path_widget.addPlot(row=1, col=0, title="Accuracy along the path")
+        self.path_models = StageAxis()  # the models' names above the plots, off the curves
+        self.path_loss = self.path_widget.addPlot(row=0, col=0, axisItems={"top": self.path_models})
+        self.path_loss.showAxis("top")
+        self.path_acc = self.path_widget.addPlot(row=1, col=0)
         self.path_acc.setXLink(self.path_loss)
         align_left_axes(self.path_loss, self.path_acc)
         self.path_acc.setLabel("bottom", "distance along the path (parameter space)")
         self.path_curves = {}
         for plot, kind in ((self.path_loss, "loss"), (self.path_acc, "acc")):
-            plot.addLegend(offset=(-10, 10), labelTextSize="9pt", brush=legend_brush(), pen=pg.mkPen(legend_text()),
-                           labelTextColor=legend_text())
+            title_legend(plot, "Loss along the path" if kind == "loss" else "Accuracy along the path", size="9pt",
+                         brush=legend_brush(), pen=pg.mkPen(legend_text()), labelTextColor=legend_text())
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.getAxis("bottom").enableAutoSIPrefix(False)  # both plots read the same distances
             self.path_curves[f"test_{kind}"] = plot.plot(pen=pg.mkPen("#2f7ed8", width=2), name=f"clean {kind}")
             self.path_curves[f"trigger_{kind}"] = plot.plot(pen=pg.mkPen("#e4572e", width=2), name=f"trigger {kind}")
         self.path_lines: list[pg.InfiniteLine] = []
-        self.tabs.addTab(self.path_widget, "1D path")
+        self.path_readout = QLabel(" ")
+        path_page = QWidget()
+        pp = QVBoxLayout(path_page)
+        pp.setContentsMargins(0, 0, 0, 0)
+        pp.addWidget(self.path_widget, 1)
+        pp.addWidget(self.path_readout)
+        self.tabs.addTab(path_page, "1D path")
+        self.path_crosshair = Crosshair(self.path_widget, [self.path_loss, self.path_acc], self.path_readout,
+                                        self._describe_path)
         # ---- wiring
         self.compute_button.clicked.connect(self._request)
         self.published_button.clicked.connect(self._request_published)
@@ -257,6 +267,7 @@ class LandscapeView(QWidget):
         for curve in self.path_curves.values():
             curve.setData([], [])
         self._clear_path_lines()
+        self.path_models.set_stages([])
         self._hide_3d()
         self.hover.setText(" ")
         self.surface_note.setVisible(False)
@@ -457,13 +468,30 @@ class LandscapeView(QWidget):
             curve.setData(t[np.isfinite(v)], v[np.isfinite(v)])
         self.path_loss.setLogMode(y=self.log_scale.isChecked())
         self._clear_path_lines()
+        models = sorted((float(pos), MODEL_STYLE.get(name, ("", name))[1])
+                        for name, pos in zip(ls.model_names, ls.model_coords, strict=False))
+        self.path_models.set_stages(models)
         for plot in (self.path_loss, self.path_acc):
-            for name, pos in zip(ls.model_names, ls.model_coords, strict=False):
-                line = pg.InfiniteLine(float(pos), angle=90, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine),
-                                       label=MODEL_STYLE.get(name, ("", name))[1] if plot is self.path_loss else None,
-                                       labelOpts={"position": 0.9, "color": "#888888"})
+            for pos, _ in models:
+                line = pg.InfiniteLine(pos, angle=90, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
                 plot.addItem(line)
                 self.path_lines.append(line)
+
+    def _describe_path(self, plot: pg.PlotItem, x: float, _y: float) -> tuple[float, str]:
+        """The 1D path's read-out: the distance along the path nearest ``x`` and the plot's values there."""
+        if self.ls is None or self.ls.is_2d or not self.ls.done.any():
+            return x, ""
+        t = self.ls.axes["t"]
+        i = nearest(t, x)
+        kind = "loss" if plot is self.path_loss else "acc"
+        parts = [f"distance {t[i]:.4g}"]
+        models = [MODEL_STYLE.get(n, ("", n))[1] for n, pos in zip(self.ls.model_names, self.ls.model_coords,
+                                                                    strict=False) if abs(float(pos) - t[i]) < 1e-9]
+        parts += models
+        for m in (f"test_{kind}", f"trigger_{kind}"):
+            v = float(self.ls.metrics[m][i])
+            parts.append(f"{LABELS[m]} {v:.4g}" if np.isfinite(v) else f"{LABELS[m]} not computed yet")
+        return float(t[i]), "   ".join(parts)
 
     def _clear_path_lines(self) -> None:
         for line in self.path_lines:
