@@ -153,8 +153,8 @@ def test_landscape_map_has_labelled_axes_contours_and_a_hover_read_out(qtbot) ->
     ls.attrs.update({"explained_variance": [0.7234, 0.1811], "axis_units": "parameter-space distance"})
     view.show_landscape(ls)
     assert not view.empty.isVisible()
-    assert view.map.getAxis("bottom").labelText == "PC 1 (72.3% of variance): parameter-space distance"
-    assert view.map.getAxis("left").labelText == "PC 2 (18.1% of variance): parameter-space distance"
+    assert view.map.getAxis("bottom").labelText == "PC 1 (72.3% of variance); both axes: parameter-space distance"
+    assert view.map.getAxis("left").labelText == "PC 2 (18.1% of variance)"
     # the bowl's loss runs 0.1 .. 2.1: contour lines at round values, each with its value as a label
     assert list(view.contour_levels) == [0.25, 0.5, 0.75, 1.0, 1.25, 1.5, 1.75, 2.0]
     assert [t.toPlainText() for t in view.contour_labels] == ["0.25", "0.5", "0.75", "1", "1.25", "1.5", "1.75", "2"]
@@ -174,6 +174,7 @@ def test_landscape_map_has_labelled_axes_contours_and_a_hover_read_out(qtbot) ->
     plane = fake_landscape("plane")
     view.show_landscape(plane)
     assert view.map.getAxis("bottom").labelText == "distance along direction 1"
+    assert view.map.getAxis("left").labelText == "distance along direction 2"
     view.clear()
     assert view.empty.isVisible() and not view.contour_items
 

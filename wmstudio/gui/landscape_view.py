@@ -29,7 +29,7 @@ from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
 from wmstudio.gui.gl import opengl_status
 from wmstudio.gui.metrics_view import Crosshair, StageAxis, align_left_axes, nearest, title_legend
-from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_labels
+from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
 from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
 from wmstudio.landscape.store import Landscape
@@ -53,6 +53,16 @@ CONTOUR_LEVELS = 8  # about this many contour lines on the map
 SURFACE_SIZE, SURFACE_HEIGHT = 20.0, 8.0  # the 3D surface's footprint (longer side) and height, in GL units
 VISIBLE_SPAN = 0.01  # a trajectory spanning less than this share of the map is a dot: not drawn nor listed
 TRAJECTORY_COLORS = {"pretrain": "#bbbbbb", "embed": "#4fc3f7", "finetune": "#ff7043", "restore": "#66bb6a"}
+
+
+def map_axis_labels(ls: Landscape) -> tuple[str, str]:
+    """The 2D map's axis titles: each axis' name, and on the horizontal one the units both share
+    (the full title on the short vertical axis would be cut off)."""
+    xname, yname = axis_names(ls)
+    units = str(ls.attrs.get("axis_units", ""))
+    if not units:
+        return f"distance along {xname}", f"distance along {yname}"
+    return f"{xname}; both axes: {units}", yname
 
 
 @dataclass
@@ -147,6 +157,8 @@ class LandscapeView(QWidget):
                      labelTextColor=legend_text())
         self.map.setLabel("bottom", "distance along direction 1")
         self.map.setLabel("left", "distance along direction 2")
+        for side in ("bottom", "left"):
+            self.map.getAxis(side).enableAutoSIPrefix(False)  # ticks read the distances themselves, not x0.001
         self.image = pg.ImageItem(axisOrder="row-major")
         self.map.addItem(self.image)
         self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), interactive=False)
@@ -376,7 +388,7 @@ class LandscapeView(QWidget):
         self.colorbar.axis.setLabel(label)
         self.map.setTitle(f"{label} — {ls.kind} '{ls.name}'" + ("" if ls.complete else " (filling in)"))
         self.map.setAspectLocked(ls.kind in ("plane", "pca"))
-        xlabel, ylabel = axis_labels(ls)
+        xlabel, ylabel = map_axis_labels(ls)
         self.map.setLabel("bottom", xlabel)
         self.map.setLabel("left", ylabel)
         self._draw_overlays(ls)
@@ -511,7 +523,7 @@ class LandscapeView(QWidget):
         if not inside:
             self.hover.setText(" ")
             return
-        names = [label.split(":")[0].split(" (")[0].removeprefix("distance along ") for label in axis_labels(self.ls)]
+        names = [name.split(" (")[0] for name in axis_names(self.ls)]
         parts = [f"{names[0]} {pos.x():.4g}, {names[1]} {pos.y():.4g}"]
         if self.ls.done[i, j]:
             parts += [f"{LABELS[m]} {self.ls.metrics[m][i, j]:.4g}" for m in METRICS]
@@ -527,7 +539,7 @@ class LandscapeView(QWidget):
 
         self.gl = gl
         self.gl_view = gl.GLViewWidget()
-        self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 2), distance=44, elevation=26, azimuth=-60)
+        self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 2), distance=40, elevation=38, azimuth=-60)
         dark = self.palette().window().color().lightness() < 128
         self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
         self.gl_ink = (0.85, 0.85, 0.85, 1.0) if dark else (0.15, 0.15, 0.15, 1.0)
@@ -640,7 +652,7 @@ class LandscapeView(QWidget):
                 self.gl_paths[stage] = self.gl.GLLinePlotItem(color=rgba, width=3, antialias=True, mode="line_strip")
                 self.gl_paths[stage].setGLOptions("opaque")
                 self.gl_view.addItem(self.gl_paths[stage])
-            self.gl_paths[stage].setData(pos=scene(dense[:, 0], dense[:, 1], on_surface(dense[:, 0], dense[:, 1]) + 0.12))
+            self.gl_paths[stage].setData(pos=scene(dense[:, 0], dense[:, 1], on_surface(dense[:, 0], dense[:, 1]) + 0.2))
             self.gl_paths[stage].setVisible(True)
         # axes along the two front edges (the camera looks from +x, -y), just below the surface, and
         # the height axis up the left corner, each with ticks at round values and a title
@@ -659,7 +671,7 @@ class LandscapeView(QWidget):
             pz = (value - lo) / span * SURFACE_HEIGHT
             segs += [(x0, y0, pz), (x0 - tick, y0 - tick, pz)]
             texts.append(((x0 - 4 * tick, y0 - 4 * tick, pz), f"{value:.3g}"))
-        xlabel, ylabel = (t.split(":")[0] for t in axis_labels(ls))
+        xlabel, ylabel = axis_names(ls)
         texts += [(((x0 + x1) / 2, y0 - 9 * tick, base - 1.0), xlabel), ((x1 + 6 * tick, (y0 + y1) / 2, base - 1.0), ylabel),
                   ((x0 - 2 * tick, y0 - 2 * tick, SURFACE_HEIGHT + 1.2), label)]
         self.gl_axes.setData(pos=np.asarray(segs, dtype=float))

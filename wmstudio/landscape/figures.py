@@ -29,15 +29,19 @@ def _pyplot():  # noqa: ANN202 - matplotlib's module
     return plt
 
 
-def axis_labels(ls: Landscape) -> tuple[str, str]:
-    """The titles of a 2D landscape's axes, with their units; for PCA, the share of the variance of
-    the trajectory each axis explains (recorded by the engine as ``explained_variance``)."""
-    names = ["direction 1", "direction 2"]
+def axis_names(ls: Landscape) -> tuple[str, str]:
+    """The names of a 2D landscape's axes; for PCA with the share of the trajectory's variance each
+    explains (recorded by the engine as ``explained_variance``)."""
     explained = ls.attrs.get("explained_variance")
     if ls.kind == "pca" and isinstance(explained, (list, tuple)) and len(explained) == 2:
-        names = [f"PC {k + 1} ({100 * float(v):.1f}% of variance)" for k, v in enumerate(explained)]
+        return tuple(f"PC {k + 1} ({100 * float(v):.1f}% of variance)" for k, v in enumerate(explained))  # type: ignore[return-value]
+    return "direction 1", "direction 2"
+
+
+def axis_labels(ls: Landscape) -> tuple[str, str]:
+    """The titles of a 2D landscape's axes with their units (``axis_units``, the same on both)."""
     units = str(ls.attrs.get("axis_units", ""))
-    return tuple(f"{n}: {units}" if units else f"distance along {n}" for n in names)  # type: ignore[return-value]
+    return tuple(f"{n}: {units}" if units else f"distance along {n}" for n in axis_names(ls))  # type: ignore[return-value]
 
 
 def _title(ls: Landscape, metric: str) -> str:
