@@ -105,7 +105,7 @@ def test_3d_surface_has_axes_a_colour_bar_named_models_and_paths_on_it(qtbot, gl
         i = int(np.clip(np.searchsorted(xs, px) - 1, 0, len(xs) - 2))
         j = int(np.clip(np.searchsorted(ys, py) - 1, 0, len(ys) - 2))
         corners = z[i:i + 2, j:j + 2]  # the grid cell under the point
-        assert corners.min() < pz <= corners.max() + 0.02 * SURFACE_HEIGHT, (px, py, pz, corners)
+        assert corners.min() < pz <= corners.max() + 0.1 * SURFACE_HEIGHT, (px, py, pz, corners)
     lv.log_scale.setChecked(True)
     assert lv.gl_colorbar.axis.labelText == "log10 trigger-set loss"
     lv.clear()

@@ -539,7 +539,7 @@ class LandscapeView(QWidget):
 
         self.gl = gl
         self.gl_view = gl.GLViewWidget()
-        self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 2), distance=40, elevation=38, azimuth=-60)
+        self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 4), distance=37, elevation=38, azimuth=-60)
         dark = self.palette().window().color().lightness() < 128
         self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
         self.gl_ink = (0.85, 0.85, 0.85, 1.0) if dark else (0.15, 0.15, 0.15, 1.0)
@@ -547,7 +547,7 @@ class LandscapeView(QWidget):
         self.gl_surface = gl.GLSurfacePlotItem(shader=None, smooth=False, computeNormals=False)
         self.gl_view.addItem(self.gl_surface)
         self.gl_axes = gl.GLLinePlotItem(mode="lines", color=self.gl_ink, width=1.5, antialias=True)
-        self.gl_axes.setGLOptions("opaque")
+        self.gl_axes.setGLOptions("translucent")
         self.gl_view.addItem(self.gl_axes)
         self.gl_paths: dict[str, object] = {}  # stage -> its trajectory drawn on the surface
         self.gl_models = gl.GLScatterPlotItem(size=14, color=(0.9, 0.1, 0.1, 1), pxMode=True)
@@ -650,9 +650,9 @@ class LandscapeView(QWidget):
             if stage not in self.gl_paths:
                 rgba = pg.mkColor(TRAJECTORY_COLORS.get(stage, "#ffffff")).getRgbF()
                 self.gl_paths[stage] = self.gl.GLLinePlotItem(color=rgba, width=3, antialias=True, mode="line_strip")
-                self.gl_paths[stage].setGLOptions("opaque")
+                self.gl_paths[stage].setGLOptions("translucent")  # depth-tested, blended (antialiased)
                 self.gl_view.addItem(self.gl_paths[stage])
-            self.gl_paths[stage].setData(pos=scene(dense[:, 0], dense[:, 1], on_surface(dense[:, 0], dense[:, 1]) + 0.2))
+            self.gl_paths[stage].setData(pos=scene(dense[:, 0], dense[:, 1], on_surface(dense[:, 0], dense[:, 1]) + 0.4))
             self.gl_paths[stage].setVisible(True)
         # axes along the two front edges (the camera looks from +x, -y), just below the surface, and
         # the height axis up the left corner, each with ticks at round values and a title
