@@ -62,6 +62,26 @@ def test_metrics_hover_reads_step_stage_and_values_with_a_crosshair(qtbot) -> No
     assert view.readout.text().strip() == "" and not any(line.isVisible() for line in view.crosshair.vlines)
 
 
+
+def test_live_redraws_add_no_plot_items(qtbot) -> None:
+    """The crosshair, stage names and heat map are made once: a growing run redrawn many times keeps
+    the same items in every plot (the live redraw stays as cheap as before)."""
+    from wmstudio.gui.metrics_view import DriftView, MetricsView
+
+    events = synthetic_run(3)
+    views = [_shown(qtbot, MetricsView()), _shown(qtbot, DriftView())]
+    series = RunSeries()
+    counts = []
+    for k, e in enumerate(events):
+        series.apply(e)
+        if k % 10 == 0 or k == len(events) - 1:
+            for v in views:
+                v.show_series(series)
+            QApplication.processEvents()
+            if len(series.stages) == 3:  # every stage begun: nothing more to add
+                counts.append([len(p.items) for v in views for p in v.plots.values()])
+    assert len(counts) > 5 and all(c == counts[0] for c in counts), counts
+
 def test_stage_names_and_legends_stay_off_the_data(qtbot) -> None:
     from wmstudio.gui.metrics_view import DriftView, MetricsView
 

@@ -144,10 +144,10 @@ class LandscapeView(QWidget):
         row2.addWidget(self.contours)
         row2.addWidget(self.status, 1)
         outer.addLayout(row2)
-        self.empty = QLabel("")
+        self.empty = QLabel("")  # on the 2D map's page, so the tabs keep their place
         self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
         self.empty.setStyleSheet("color: #888888; font-size: 11pt; padding: 4px;")
-        outer.addWidget(self.empty)
         # ---- views
         self.tabs = QTabWidget()
         outer.addWidget(self.tabs, 1)
@@ -176,6 +176,7 @@ class LandscapeView(QWidget):
         self.hover = QLabel(" ")
         map_page = QWidget()
         mp = QVBoxLayout(map_page)
+        mp.addWidget(self.empty)
         mp.addWidget(self.map_widget, 1)
         mp.addWidget(self.hover)
         self.tabs.addTab(map_page, "2D map")
