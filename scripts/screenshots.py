@@ -1,9 +1,14 @@
-"""Screenshots of the real app for the README, taken under Xvfb:
+"""Screenshots of the real app for the README, taken under Xvfb with a window manager:
 
-    xvfb-run -a -s "-screen 0 1600x1000x24" .venv/bin/python scripts/screenshots.py [--out docs/images]
+    Xvfb :77 -screen 0 1600x1000x24 &  DISPLAY=:77 openbox &
+    DISPLAY=:77 QT_QPA_PLATFORM=xcb .venv/bin/python scripts/screenshots.py [--out docs/images]
 
-Runs the built-in demo in the app, grabs the main window mid-run, then computes the plane
-landscape and grabs the 2D map and the 3D surface.
+(or ``xvfb-run -a -s "-screen 0 1600x1000x24" ...`` without the window manager). Runs the
+built-in demo in the app and grabs the metrics mid-run with the mouse over the accuracy plot
+(crosshair and read-out), the weight drift with the mouse over the heat map, then computes the
+published landscape (PCA of the attack and restoration) and grabs the 2D map (labelled axes,
+contours, models, trajectories) and the 3D surface (axes, colour bar). Shots are read back from
+the screen, so the 3D view's labels (drawn over the OpenGL scene) are in them.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ def main() -> int:
     args = ap.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    from PySide6.QtCore import QSettings
+    from PySide6.QtCore import QPointF, QSettings
+    from PySide6.QtGui import QCursor
     from PySide6.QtWidgets import QApplication
 
     from wmstudio.gui import theme
@@ -41,6 +47,19 @@ def main() -> int:
             app.processEvents()
             time.sleep(0.01)
 
+    def shot(name: str) -> None:
+        pump(0.4)
+        g = win.geometry()
+        app.primaryScreen().grabWindow(0, g.x(), g.y(), g.width(), g.height()).save(str(out / name))
+        print(out / name)
+
+    def hover(plot, x: float, y: float, readout) -> None:  # noqa: ANN001 - a pyqtgraph plot, a QLabel
+        """Move the real mouse pointer to the data point (x, y) of a plot and wait for its read-out."""
+        view = plot.scene().views()[0]
+        local = view.mapFromScene(plot.vb.mapViewToScene(QPointF(x, y)))
+        QCursor.setPos(view.viewport().mapToGlobal(local))
+        pump(3, lambda: readout.text().strip() != "")
+
     pump(0.5)
     win.preview_triggers()
     pump(20, lambda: win.trigger_grid.count > 0)
@@ -48,28 +67,30 @@ def main() -> int:
     win.form.set_value("finetune.epochs", 10)
     win.form.set_value("restore.epochs", 12)
     win.start_run()
-    pump(120, lambda: any(s.name == "finetune" for s in win.series.stages) and len(win.series.eval_rows) > 36)
-    pump(0.3)
-    win.grab().save(str(out / "main_window_running.png"))
-    print(out / "main_window_running.png")
-    pump(300, lambda: win.job is None)
+    pump(300, lambda: any(s.name == "finetune" for s in win.series.stages) and len(win.series.eval_rows) > 36)
+    mv = win.metrics_view
+    finetune = next(s for s in win.series.stages if s.name == "finetune")
+    hover(mv.acc, finetune.start_step + 0.6 * (win.series.last_step - finetune.start_step), 0.5, mv.readout)
+    shot("main_window_running.png")
+    QCursor.setPos(0, 0)
+    pump(600, lambda: win.job is None)
     win.tabs.setCurrentWidget(win.drift_view)
     pump(0.5)
-    win.grab().save(str(out / "weight_drift.png"))
+    dv = win.drift_view
+    hover(dv.heat, finetune.start_step + 20, 1.5, dv.readout)
+    shot("weight_drift.png")
+    QCursor.setPos(0, 0)
     lv = win.landscape_view
-    lv.kind.setCurrentText("plane")
     lv.resolution.setValue(41)
     win.tabs.setCurrentWidget(lv)
-    lv.compute_button.click()
-    pump(300, lambda: win.job is None)
+    lv.published_button.click()
+    pump(600, lambda: win.job is None)
     lv.tabs.setCurrentIndex(0)
     pump(0.5)
-    win.grab().save(str(out / "landscape_2d.png"))
-    print(out / "landscape_2d.png")
+    shot("landscape_2d.png")
     lv.tabs.setCurrentIndex(1)
-    pump(1.5)
-    win.grab().save(str(out / "landscape_3d.png"))
-    print(out / "landscape_3d.png")
+    pump(2.0)
+    shot("landscape_3d.png")
     win.close()
     return 0  # (the caller exits at once: see below)
 

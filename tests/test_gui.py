@@ -76,7 +76,8 @@ def test_run_the_pipeline_and_plots_hold_the_engine_series(qtbot, tmp_path) -> N
     n_eval = sum(len(r.eval["global_step"]) for r in reader.stages())
     assert win.drift_view.matrix.shape == (len(reader.stage("embed").layer_names), n_eval)
     win.tabs.setCurrentWidget(win.drift_view)
-    shown = win.drift_view.image.image  # scaled within each stage: every stage's block peaks at 1
+    win.drift_view.set_per_stage(True)
+    shown = win.drift_view.shown  # scaled within each stage: every stage's block peaks at 1
     stage_of = np.asarray([r["stage"] for r in win.series.eval_rows])
     for k in range(3):
         assert shown[:, stage_of == k].max() == pytest.approx(1.0)
@@ -176,7 +177,7 @@ def test_open_saved_logs_and_compare_runs(qtbot, tmp_path, two_runs) -> None:
         x, y = curve_data(cv.curves[str(p)])
         np.testing.assert_allclose(y, _eval_series(p, "trigger_acc")[1])
     assert cv.table.rowCount() == 2 and cv.table.item(1, 0).text() == "lr 0.04"
-    cv.metric.setCurrentIndex(cv.metric.findData("drift_l2"))
+    cv.metric_box.setCurrentIndex(cv.metric_box.findData("drift_l2"))
     np.testing.assert_allclose(curve_data(cv.curves[str(two_runs[1])])[1], _eval_series(two_runs[1], "drift_l2")[1])
     cv.list.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert list(cv.curves) == [str(two_runs[1])]
@@ -242,7 +243,7 @@ def test_landscape_computed_in_the_app_fills_in_and_matches_the_log(qtbot, tmp_p
     stored = read(log, "random-13")
     np.testing.assert_allclose(lv.ls.metrics["trigger_loss"], stored.metrics["trigger_loss"])
     np.testing.assert_allclose(lv.image.image, stored.metrics["trigger_loss"])  # what is drawn
-    lv.metric.setCurrentIndex(lv.metric.findData("test_acc"))
+    lv.metric_box.setCurrentIndex(lv.metric_box.findData("test_acc"))
     np.testing.assert_allclose(lv.image.image, stored.metrics["test_acc"])
     lv.show_landscape(read(log, "random-13"))
     # hover shows the values under the mouse
@@ -427,6 +428,6 @@ def test_published_landscape_is_one_click(qtbot, tmp_path, two_runs) -> None:
     qtbot.waitUntil(lambda: win.job is None, timeout=RUN_TIMEOUT)
     assert lv.ls.name == "published" and lv.ls.kind == "pca" and lv.ls.complete
     assert lv.ls.spec.models == ["finetune", "restore"] and lv.ls.spec.center == "restore"
-    assert lv.metric.currentData() == "trigger_loss"
+    assert lv.metric_box.currentData() == "trigger_loss"
     assert lv.ls.model_coords[-1] == pytest.approx([0, 0], abs=1e-6)  # centred on the restored model
     assert {"finetune", "restore"} <= set(lv.ls.trajectories)

@@ -67,3 +67,46 @@ def test_3d_surface_shows_the_landscape_and_exports_png(qtbot, tmp_path, gl_ok) 
     assert tmp_path / "later" / "landscape_3d.png" not in win.export_plots(tmp_path / "later")
     win.menuBar().actions()[0].menu().aboutToShow.emit()
     assert not win.export_3d_action.isEnabled()
+
+
+def test_3d_surface_has_axes_a_colour_bar_named_models_and_paths_on_it(qtbot, gl_ok) -> None:
+    from gui_helpers import fake_landscape
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from wmstudio.gui.landscape_view import SURFACE_HEIGHT, LandscapeView
+
+    box = QWidget()
+    lv = LandscapeView()
+    QVBoxLayout(box).addWidget(lv)
+    qtbot.addWidget(box)
+    box.resize(1280, 720)
+    box.show()
+    qtbot.waitExposed(box)
+    lv.tabs.setCurrentIndex(1)
+    ls = fake_landscape("pca", n=21)
+    ls.attrs.update({"explained_variance": [0.7234, 0.1811], "axis_units": "parameter-space distance"})
+    lv.show_landscape(ls)
+    qtbot.waitUntil(lambda: lv.has_3d)
+    import pyqtgraph.opengl as gl
+
+    assert not any(isinstance(item, gl.GLGridItem) for item in lv.gl_view.items)  # no floor grid through the surface
+    labels = lv.surface_labels()
+    assert {"PC 1 (72.3% of variance)", "PC 2 (18.1% of variance)", "trigger-set loss"} <= set(labels)
+    assert {"watermarked", "fine-tuned", "restored"} <= set(labels)
+    assert {"0.5", "1", "1.5", "2"} <= set(labels)  # the height axis reads the loss (0.1 .. 2.1)
+    assert lv.gl_axes.visible() and len(lv.gl_axes.pos) >= 6
+    assert lv.gl_colorbar.levels() == pytest.approx((0.1, 2.1)) and lv.gl_colorbar.axis.labelText == "trigger-set loss"
+    # the embed trajectory lies on the surface: just above it at every point
+    path = lv.gl_paths["embed"]
+    assert path.visible() and "pretrain" not in lv.gl_paths  # the pretrain path is off this map
+    z = lv.gl_surface._z
+    xs, ys = lv.gl_surface._x, lv.gl_surface._y
+    for px, py, pz in path.pos[::7]:
+        i = int(np.clip(np.searchsorted(xs, px) - 1, 0, len(xs) - 2))
+        j = int(np.clip(np.searchsorted(ys, py) - 1, 0, len(ys) - 2))
+        corners = z[i:i + 2, j:j + 2]  # the grid cell under the point
+        assert corners.min() < pz <= corners.max() + 0.1 * SURFACE_HEIGHT, (px, py, pz, corners)
+    lv.log_scale.setChecked(True)
+    assert lv.gl_colorbar.axis.labelText == "log10 trigger-set loss"
+    lv.clear()
+    assert not lv.has_3d and not lv.surface_labels() and not lv.gl_axes.visible() and not path.visible()

@@ -501,8 +501,8 @@ def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
     show_synthetic_run(win)
     win.metrics_view.acc.setXRange(0, 600, padding=0)  # zoomed out: 60 fine-tuning steps are ~70 px
     qtbot.wait(50)
-    labels = [line.label for line in win.metrics_view.marks[0].lines]
-    assert [label.toPlainText() for label in labels] == ["embed", "fine-tune (attack)", "restore"]
-    rects = [label.sceneBoundingRect() for label in labels]
+    boxes = win.metrics_view.marks[0].axis.label_boxes()
+    assert [text for text, _ in boxes] == ["embed", "fine-tune (attack)", "restore"]
+    rects = [rect for _, rect in boxes]
     for a, b in zip(rects, rects[1:], strict=False):
         assert not a.intersects(b), (a, b)

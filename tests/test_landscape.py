@@ -244,3 +244,22 @@ def test_ray_actors_give_the_same_surface(demo_copy) -> None:
     assert ray.complete
     for m in one.metrics:
         np.testing.assert_allclose(ray.metrics[m], one.metrics[m], rtol=1e-5)
+
+
+def test_axis_labels_name_the_directions_with_their_units_and_the_pca_variance(tmp_path) -> None:
+    from wmstudio.landscape.figures import axis_labels, export_figure
+    from wmstudio.landscape.spec import METRICS
+    from wmstudio.landscape.store import Landscape
+
+    x = y = np.linspace(-1, 1, 5)
+    metrics = {m: x[None, :] ** 2 + y[:, None] ** 2 for m in METRICS}
+    attrs = {"axis_units": "parameter-space distance (orthonormal axes)", "explained_variance": [0.6, 0.25]}
+    ls = Landscape("p", "pca", "finished", LandscapeSpec(kind="pca"), attrs, metrics, np.ones((5, 5), bool),
+                   {"x": x, "y": y}, ["restore"], np.zeros((1, 2)))
+    assert axis_labels(ls) == ("PC 1 (60.0% of variance): parameter-space distance (orthonormal axes)",
+                               "PC 2 (25.0% of variance): parameter-space distance (orthonormal axes)")
+    ls.kind, ls.attrs = "random", {"axis_units": "direction units (filter-normalised)"}
+    assert axis_labels(ls)[1] == "direction 2: direction units (filter-normalised)"
+    ls.attrs = {}
+    assert axis_labels(ls) == ("distance along direction 1", "distance along direction 2")
+    assert export_figure(ls, "trigger_loss", tmp_path / "map.png").stat().st_size > 0  # the figure takes them

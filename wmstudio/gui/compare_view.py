@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt
+from PySide6.QtCore import QPointF, Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -19,13 +20,15 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wmstudio.gui.metrics_view import marked_curve
+from wmstudio.gui.metrics_view import marked_curve, nearest, stage_at, title_legend
 from wmstudio.gui.series import RunSeries
 
 METRIC_NAMES = {"trigger_acc": "trigger accuracy", "test_acc": "test accuracy", "trigger_loss": "trigger loss",
                 "test_loss": "test loss", "drift_l2": "drift (L2)", "drift_cos": "cosine to reference",
                 "p_value": "p-value"}
 PALETTE = ("#2f7ed8", "#e4572e", "#3aa655", "#8e44ad", "#c9a227", "#17becf", "#d62728", "#7f7f7f")
+LEGEND_COLUMNS = 4
+HOVER_PX = 40  # the read-out names the run whose point is nearest the mouse, within this many pixels
 
 
 class CompareView(QWidget):
@@ -35,11 +38,11 @@ class CompareView(QWidget):
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         row.addWidget(QLabel("Metric"))
-        self.metric = QComboBox()
+        self.metric_box = QComboBox()
         for k, v in METRIC_NAMES.items():
-            self.metric.addItem(v, k)
-        self.metric.setToolTip("the evaluation series drawn for every checked run")
-        row.addWidget(self.metric)
+            self.metric_box.addItem(v, k)
+        self.metric_box.setToolTip("the evaluation series drawn for every checked run")
+        row.addWidget(self.metric_box)
         row.addStretch(1)
         layout.addLayout(row)
         split = QSplitter(Qt.Orientation.Horizontal)
@@ -48,10 +51,26 @@ class CompareView(QWidget):
         split.addWidget(self.list)
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
-        self.plot.addLegend(offset=(-10, 10), labelTextSize="8pt")
+        self.legend = title_legend(self.plot, "")
+        self.legend.setColumnCount(LEGEND_COLUMNS)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("bottom", "global step")
-        split.addWidget(self.plot_widget)
+        self.hover_dot = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#888888", width=2), brush=pg.mkBrush(None))
+        self.hover_dot.setZValue(50)
+        self.plot.addItem(self.hover_dot, ignoreBounds=True)
+        self.empty = QLabel("No runs to compare: open run logs (File ▸ Open…) or run experiments; "
+                            "each one is listed here.")
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("color: #888888; font-size: 11pt; padding: 4px;")
+        self.readout = QLabel(" ")
+        self.readout.setToolTip("the run, step, stage and value nearest the mouse")
+        plot_box = QWidget()
+        pv = QVBoxLayout(plot_box)
+        pv.setContentsMargins(0, 0, 0, 0)
+        pv.addWidget(self.empty)
+        pv.addWidget(self.plot_widget, 1)
+        pv.addWidget(self.readout)
+        split.addWidget(plot_box)
         split.setStretchFactor(1, 4)
         layout.addWidget(split, 3)
         self.table = QTableWidget(0, 7)
@@ -60,8 +79,10 @@ class CompareView(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table, 1)
         self.curves: dict[str, pg.PlotDataItem] = {}
-        self.metric.currentIndexChanged.connect(self.redraw)
+        self.metric_box.currentIndexChanged.connect(self.redraw)
         self.list.itemChanged.connect(lambda _i: self.redraw())
+        self.hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
+                                          slot=lambda evt: self.hover_at(evt[0]))
 
     def add_run(self, series: RunSeries) -> None:
         for i, r in enumerate(self.runs):
@@ -80,11 +101,41 @@ class CompareView(QWidget):
     def checked(self) -> list[RunSeries]:
         return [r for i, r in enumerate(self.runs) if self.list.item(i).checkState() == Qt.CheckState.Checked]
 
+    def hover_at(self, scene_pos: QPointF) -> None:
+        """Name the run, step, stage and value of the drawn point nearest a scene point (the mouse)."""
+        vb = self.plot.vb
+        best: tuple[float, RunSeries, float, float] | None = None
+        if vb.sceneBoundingRect().contains(scene_pos):
+            for r in self.checked():
+                x, y = self.curves[r.log_path].getData()
+                if x is None or not len(x):
+                    continue
+                i = nearest(np.asarray(x), vb.mapSceneToView(scene_pos).x())
+                for k in {max(0, i - 1), i, min(len(x) - 1, i + 1)}:
+                    if not math.isfinite(y[k]):
+                        continue
+                    d = math.dist((scene_pos.x(), scene_pos.y()), _xy(vb.mapViewToScene(QPointF(x[k], y[k]))))
+                    if d <= HOVER_PX and (best is None or d < best[0]):
+                        best = (d, r, float(x[k]), float(y[k]))
+        if best is None:
+            self.hover_dot.setData([], [])
+            self.readout.setText(" ")
+            return
+        _, run, step, shown = best
+        metric = self.metric_box.currentData()
+        value = 10 ** shown if metric == "p_value" else shown  # the curve holds log10 p in log mode
+        text = f"{metric_fmt(metric, value)}"
+        self.hover_dot.setData([step], [shown])
+        self.readout.setText(f"{run.label or run.log_path}   step {int(step)}   {stage_at(run.stages, step)}   "
+                             f"{METRIC_NAMES[metric]} {text}")
+
     def redraw(self) -> None:
-        metric = self.metric.currentData()
-        self.plot.clear()
-        if self.plot.legend is not None:
-            self.plot.legend.clear()
+        metric = self.metric_box.currentData()
+        for curve in self.curves.values():
+            self.plot.removeItem(curve)
+        self.legend.clear()
+        self.hover_dot.setData([], [])
+        self.readout.setText(" ")
         self.plot.setLogMode(y=metric == "p_value")
         self.curves = {}
         for k, r in enumerate(self.runs):
@@ -94,6 +145,9 @@ class CompareView(QWidget):
             self.curves[r.log_path] = marked_curve(self.plot, PALETTE[k % len(PALETTE)], r.label or r.log_path)
             self.curves[r.log_path].setData(x, y)
         self.plot.setLabel("left", METRIC_NAMES[metric])
+        rows = max(1, math.ceil(len(self.curves) / LEGEND_COLUMNS))
+        self.plot.layout.setRowFixedHeight(0, max(30, 22 * rows + 6))  # the legend's rows above the data
+        self.empty.setVisible(not self.runs)
         self.table.setRowCount(len(self.runs))
 
         def fmt(v: float) -> str:
@@ -106,3 +160,13 @@ class CompareView(QWidget):
             for j, v in enumerate(values):
                 self.table.setItem(i, j, QTableWidgetItem(v))
         self.table.resizeColumnsToContents()
+
+
+def _xy(p: QPointF) -> tuple[float, float]:
+    return p.x(), p.y()
+
+
+def metric_fmt(metric: str, value: float) -> str:
+    if metric == "p_value":
+        return f"{value:.2e}"
+    return f"{value:.3f}" if metric.endswith("acc") or metric == "drift_cos" else f"{value:.4g}"

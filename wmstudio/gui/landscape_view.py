@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -25,9 +26,10 @@ from PySide6.QtWidgets import (
 )
 
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints
+from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
 from wmstudio.gui.gl import opengl_status
-from wmstudio.gui.metrics_view import align_left_axes
-from wmstudio.landscape.figures import LABELS, MODEL_STYLE
+from wmstudio.gui.metrics_view import Crosshair, StageAxis, align_left_axes, nearest, title_legend
+from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
 from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
 from wmstudio.landscape.store import Landscape
@@ -44,8 +46,23 @@ def legend_brush() -> pg.QtGui.QBrush:
 
 def legend_text() -> pg.QtGui.QColor:
     return pg.mkColor(pg.getConfigOption("foreground"))
+
+
+MODEL_INK = (255, 255, 255)  # model names on the surface (the models sit in its dark, low-loss parts)
+CONTOUR_LEVELS = 8  # about this many contour lines on the map
+SURFACE_SIZE, SURFACE_HEIGHT = 20.0, 8.0  # the 3D surface's footprint (longer side) and height, in GL units
 VISIBLE_SPAN = 0.01  # a trajectory spanning less than this share of the map is a dot: not drawn nor listed
 TRAJECTORY_COLORS = {"pretrain": "#bbbbbb", "embed": "#4fc3f7", "finetune": "#ff7043", "restore": "#66bb6a"}
+
+
+def map_axis_labels(ls: Landscape) -> tuple[str, str]:
+    """The 2D map's axis titles: each axis' name, and on the horizontal one the units both share
+    (the full title on the short vertical axis would be cut off)."""
+    xname, yname = axis_names(ls)
+    units = str(ls.attrs.get("axis_units", ""))
+    if not units:
+        return f"distance along {xname}", f"distance along {yname}"
+    return f"{xname}; both axes: {units}", yname
 
 
 @dataclass
@@ -107,41 +124,59 @@ class LandscapeView(QWidget):
         self.stored = QComboBox()
         self.stored.setToolTip("landscapes stored in this run log")
         self.stored.setMinimumWidth(140)
-        self.metric = QComboBox()
+        self.metric_box = QComboBox()
         for m in METRICS:
-            self.metric.addItem(LABELS[m], m)
-        self.metric.setCurrentIndex(METRICS.index("trigger_loss"))
-        self.metric.setToolTip("which per-point value to draw")
+            self.metric_box.addItem(LABELS[m], m)
+        self.metric_box.setCurrentIndex(METRICS.index("trigger_loss"))
+        self.metric_box.setToolTip("which per-point value to draw")
         self.log_scale = QCheckBox("log scale")
         self.log_scale.setToolTip("draw log10 of the loss")
+        self.contours = QCheckBox("contours")
+        self.contours.setChecked(True)
+        self.contours.setToolTip("contour lines with their values on the 2D map (drawn once the landscape is complete)")
         self.cmap = QComboBox()
         self.cmap.addItems(COLORMAPS)
         self.status = QLabel("no landscape")
-        for label, w in (("Stored", self.stored), ("Show", self.metric), ("Colours", self.cmap)):
+        for label, w in (("Stored", self.stored), ("Show", self.metric_box), ("Colours", self.cmap)):
             row2.addWidget(QLabel(label))
             row2.addWidget(w)
         row2.addWidget(self.log_scale)
+        row2.addWidget(self.contours)
         row2.addWidget(self.status, 1)
         outer.addLayout(row2)
+        self.empty = QLabel("")  # on the 2D map's page, so the tabs keep their place
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setWordWrap(True)
+        self.empty.setStyleSheet("color: #888888; font-size: 11pt; padding: 4px;")
         # ---- views
         self.tabs = QTabWidget()
         outer.addWidget(self.tabs, 1)
-        self.map_widget = pg.PlotWidget(title="2D map")
+        self.map_widget = pg.PlotWidget()
         self.map = self.map_widget.getPlotItem()
+        title_legend(self.map, "2D map", size="9pt", brush=legend_brush(), pen=pg.mkPen(legend_text()),
+                     labelTextColor=legend_text())
+        self.map.setLabel("bottom", "distance along direction 1")
+        self.map.setLabel("left", "distance along direction 2")
+        for side in ("bottom", "left"):
+            self.map.getAxis(side).enableAutoSIPrefix(False)  # ticks read the distances themselves, not x0.001
         self.image = pg.ImageItem(axisOrder="row-major")
         self.map.addItem(self.image)
         self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), interactive=False)
         self.colorbar.setImageItem(self.image, insert_in=self.map)
-        self.map.addLegend(offset=(10, 10), labelTextSize="9pt", brush=legend_brush(), pen=pg.mkPen(legend_text()),
-                           labelTextColor=legend_text())
         self.map.legend.setVisible(False)  # shown once there is a trajectory to list
         self.models_item = pg.ScatterPlotItem(size=14, pen=pg.mkPen("w", width=1.5), brush=pg.mkBrush("#e53935"))
         self.map.addItem(self.models_item)
         self.model_labels: list[pg.TextItem] = []
         self.trajectory_items: list[pg.PlotDataItem] = []
+        self.drawn_trajectories: dict[str, np.ndarray] = {}  # stage -> its points on the map
+        self.contour_items: list[pg.PlotCurveItem] = []
+        self.contour_labels: list[pg.TextItem] = []
+        self.contour_levels = np.zeros(0)
+        self._contour_key: tuple | None = None  # what the drawn contours were computed from
         self.hover = QLabel(" ")
         map_page = QWidget()
         mp = QVBoxLayout(map_page)
+        mp.addWidget(self.empty)
         mp.addWidget(self.map_widget, 1)
         mp.addWidget(self.hover)
         self.tabs.addTab(map_page, "2D map")
@@ -160,31 +195,43 @@ class LandscapeView(QWidget):
             note.setWordWrap(True)
             self.surface_layout.addWidget(note)
         self.path_widget = pg.GraphicsLayoutWidget()
-        self.path_loss = self.path_widget.addPlot(row=0, col=0, title="Loss along the path")
-        self.path_acc = self.path_widget.addPlot(row=1, col=0, title="Accuracy along the path")
+        self.path_models = StageAxis()  # the models' names above the plots, off the curves
+        self.path_loss = self.path_widget.addPlot(row=0, col=0, axisItems={"top": self.path_models})
+        self.path_loss.showAxis("top")
+        self.path_acc = self.path_widget.addPlot(row=1, col=0)
         self.path_acc.setXLink(self.path_loss)
         align_left_axes(self.path_loss, self.path_acc)
         self.path_acc.setLabel("bottom", "distance along the path (parameter space)")
         self.path_curves = {}
         for plot, kind in ((self.path_loss, "loss"), (self.path_acc, "acc")):
-            plot.addLegend(offset=(-10, 10), labelTextSize="9pt", brush=legend_brush(), pen=pg.mkPen(legend_text()),
-                           labelTextColor=legend_text())
+            title_legend(plot, "Loss along the path" if kind == "loss" else "Accuracy along the path", size="9pt",
+                         brush=legend_brush(), pen=pg.mkPen(legend_text()), labelTextColor=legend_text())
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.getAxis("bottom").enableAutoSIPrefix(False)  # both plots read the same distances
             self.path_curves[f"test_{kind}"] = plot.plot(pen=pg.mkPen("#2f7ed8", width=2), name=f"clean {kind}")
             self.path_curves[f"trigger_{kind}"] = plot.plot(pen=pg.mkPen("#e4572e", width=2), name=f"trigger {kind}")
         self.path_lines: list[pg.InfiniteLine] = []
-        self.tabs.addTab(self.path_widget, "1D path")
+        self.path_readout = QLabel(" ")
+        path_page = QWidget()
+        pp = QVBoxLayout(path_page)
+        pp.setContentsMargins(0, 0, 0, 0)
+        pp.addWidget(self.path_widget, 1)
+        pp.addWidget(self.path_readout)
+        self.tabs.addTab(path_page, "1D path")
+        self.path_crosshair = Crosshair(self.path_widget, [self.path_loss, self.path_acc], self.path_readout,
+                                        self._describe_path)
         # ---- wiring
         self.compute_button.clicked.connect(self._request)
         self.published_button.clicked.connect(self._request_published)
         self.stop_button.clicked.connect(self.stop_requested.emit)
-        for w in (self.metric, self.cmap):
+        for w in (self.metric_box, self.cmap):
             w.currentIndexChanged.connect(self.redraw)
         self.log_scale.toggled.connect(self.redraw)
+        self.contours.toggled.connect(self.redraw)
         self.stored.activated.connect(lambda _i: self.landscape_selected.emit(self.stored.currentText()))
         self.tabs.currentChanged.connect(lambda _i: self._ensure_gl() or self.redraw())
         self.hover_proxy = pg.SignalProxy(self.map.scene().sigMouseMoved, rateLimit=30, slot=self._hover)
+        self.show_empty()
 
     # ------------------------------------------------------------ requests
     def spec(self) -> LandscapeSpec:
@@ -199,7 +246,7 @@ class LandscapeView(QWidget):
         spec = LandscapeSpec.published(self.resolution.value())
         spec.data, spec.images = self.data.currentText(), self.images.value()
         self.kind.setCurrentText(spec.kind)  # the controls say what is being computed
-        self.metric.setCurrentIndex(METRICS.index("trigger_loss"))
+        self.metric_box.setCurrentIndex(METRICS.index("trigger_loss"))
         self.tabs.setCurrentIndex(0)
         self.compute_requested.emit(spec)
 
@@ -215,20 +262,26 @@ class LandscapeView(QWidget):
         self.stored.clear()
         self.map.setTitle("2D map")
         self._empty_views()
-        if self.gl_surface is not None:
-            self.gl_models.setData(pos=np.zeros((0, 3)))
         self.status.setText("no landscape")
+        self.show_empty()
+
+    def show_empty(self, text: str = "") -> None:
+        """Say in the view what to do to get a landscape."""
+        self.empty.setText(text or "No landscape shown: open a run log (File ▸ Open…), then press Compute "
+                           "(or Published view for the PCA plane of the attack and restoration).")
+        self.empty.setVisible(True)
 
     def _empty_views(self) -> None:
         """Empty the map, its overlays, the 1D paths and the 3D surface (the items stay for reuse)."""
         self.image.clear()
         self._clear_overlays()
+        self._clear_contours()
         self.models_item.setData(pos=np.zeros((0, 2)))
         for curve in self.path_curves.values():
             curve.setData([], [])
         self._clear_path_lines()
-        if self.gl_surface is not None:
-            self.gl_surface.setVisible(False)
+        self.path_models.set_stages([])
+        self._hide_3d()
         self.hover.setText(" ")
         self.surface_note.setVisible(False)
 
@@ -256,6 +309,7 @@ class LandscapeView(QWidget):
     # ------------------------------------------------------------ data
     def show_landscape(self, ls: Landscape) -> None:
         self.ls = ls
+        self.empty.setVisible(False)
         self.status.setText(self.describe())
         self.hover.setText(" ")
         self.surface_note.setText("" if ls.is_2d else f"'{ls.name}' is a 1D path: the 3D surface and the 2D map "
@@ -264,11 +318,10 @@ class LandscapeView(QWidget):
         if not ls.is_2d:  # the 2D views hold nothing of a path
             self.image.clear()
             self._clear_overlays()
+            self._clear_contours()
             self.models_item.setData(pos=np.zeros((0, 2)))
             self.map.setTitle(f"'{ls.name}' is a 1D path: see the 1D path tab")
-            if self.gl_surface is not None:
-                self.gl_surface.setVisible(False)
-                self.gl_models.setData(pos=np.zeros((0, 3)))
+            self._hide_3d()
         if self.stored.findText(ls.name) < 0:
             self.stored.addItem(ls.name)
         self.stored.setCurrentText(ls.name)
@@ -302,7 +355,7 @@ class LandscapeView(QWidget):
     def values(self) -> np.ndarray:
         """The drawn array: the metric, nearest-filled where not computed yet, log10 if asked."""
         assert self.ls is not None
-        m = self.metric.currentData()
+        m = self.metric_box.currentData()
         v = fill_nearest(self.ls.metrics[m], self.ls.done)
         if self.log_scale.isChecked() and m.endswith("loss"):
             v = np.log10(np.maximum(v, 1e-8))
@@ -331,19 +384,63 @@ class LandscapeView(QWidget):
         self.image.setImage(v, autoLevels=False)
         self.image.setRect(QRectF(x[0] - dx / 2, y[0] - dy / 2, dx * len(x), dy * len(y)))
         self.colorbar.setLevels((lo, hi if hi > lo else lo + 1e-9))
-        label = ("log10 " if self.log_scale.isChecked() and self.metric.currentData().endswith("loss") else "") + \
-            LABELS[self.metric.currentData()]
+        label = ("log10 " if self.log_scale.isChecked() and self.metric_box.currentData().endswith("loss") else "") + \
+            LABELS[self.metric_box.currentData()]
         self.colorbar.axis.setLabel(label)
         self.map.setTitle(f"{label} — {ls.kind} '{ls.name}'" + ("" if ls.complete else " (filling in)"))
         self.map.setAspectLocked(ls.kind in ("plane", "pca"))
+        xlabel, ylabel = map_axis_labels(ls)
+        self.map.setLabel("bottom", xlabel)
+        self.map.setLabel("left", ylabel)
         self._draw_overlays(ls)
+        self._draw_contours(ls, v, lo, hi)
         if self.gl_surface is not None:
-            self._draw_surface(v, cmap, lo, hi)
+            self._draw_surface(v, cmap, lo, hi, label)
+
+    def _clear_contours(self) -> None:
+        for item in self.contour_items + self.contour_labels:
+            self.map.removeItem(item)
+        self.contour_items, self.contour_labels, self.contour_levels = [], [], np.zeros(0)
+        self._contour_key = None
+
+    def _draw_contours(self, ls: Landscape, v: np.ndarray, lo: float, hi: float) -> None:
+        """Contour lines with their values, computed once per landscape, metric and scale.
+
+        Only a complete landscape gets them (a filling one changes with every batch, and its
+        nearest-filled gaps would draw false lines); the live redraw then costs nothing more.
+        """
+        want = self.contours.isChecked() and ls.complete
+        key = (id(ls), ls.name, self.metric_box.currentData(), self.log_scale.isChecked(), lo, hi) if want else None
+        if key == self._contour_key:
+            return
+        self._clear_contours()
+        self._contour_key = key
+        if key is None:
+            return
+        x, y = ls.axes["x"], ls.axes["y"]
+        levels = nice_levels(lo, hi, CONTOUR_LEVELS)
+        segments = [contour_segments(x, y, v, level) for level in levels]
+        pen = pg.mkPen(255, 255, 255, 150, width=1)
+        for level, segs, spot in zip(levels, segments, label_spots(segments, (x[0], x[-1], y[0], y[-1])), strict=True):
+            if spot is None:
+                continue
+            pts = segs.reshape(-1, 2)
+            item = pg.PlotCurveItem(pts[:, 0], pts[:, 1], connect="pairs", pen=pen)
+            item.setZValue(5)
+            self.map.addItem(item, ignoreBounds=True)
+            self.contour_items.append(item)
+            label = pg.TextItem(f"{level:.3g}", color="w", anchor=(0.5, 0.5), fill=pg.mkBrush(0, 0, 0, 110))
+            label.setPos(*spot)
+            label.setZValue(6)
+            self.map.addItem(label, ignoreBounds=True)
+            self.contour_labels.append(label)
+        self.contour_levels = np.asarray([lv for lv, segs in zip(levels, segments, strict=True) if len(segs)])
 
     def _clear_overlays(self) -> None:
         for item in self.model_labels + self.trajectory_items:
             self.map.removeItem(item)
         self.model_labels, self.trajectory_items = [], []
+        self.drawn_trajectories = {}
         if self.map.legend is not None:
             self.map.legend.clear()
             self.map.legend.setVisible(False)
@@ -361,6 +458,7 @@ class LandscapeView(QWidget):
                 # as on random directions): neither drawn nor listed
                 continue
             color = TRAJECTORY_COLORS.get(stage, "#ffffff")
+            self.drawn_trajectories[stage] = xy
             item = self.map.plot(xy[:, 0], xy[:, 1], pen=pg.mkPen(color, width=2), symbol="o", symbolSize=4,
                                  symbolPen=pg.mkPen(color), symbolBrush=pg.mkBrush(color), name=f"{stage} trajectory")
             self.trajectory_items.append(item)
@@ -383,13 +481,30 @@ class LandscapeView(QWidget):
             curve.setData(t[np.isfinite(v)], v[np.isfinite(v)])
         self.path_loss.setLogMode(y=self.log_scale.isChecked())
         self._clear_path_lines()
+        models = sorted((float(pos), MODEL_STYLE.get(name, ("", name))[1])
+                        for name, pos in zip(ls.model_names, ls.model_coords, strict=False))
+        self.path_models.set_stages(models)
         for plot in (self.path_loss, self.path_acc):
-            for name, pos in zip(ls.model_names, ls.model_coords, strict=False):
-                line = pg.InfiniteLine(float(pos), angle=90, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine),
-                                       label=MODEL_STYLE.get(name, ("", name))[1] if plot is self.path_loss else None,
-                                       labelOpts={"position": 0.9, "color": "#888888"})
+            for pos, _ in models:
+                line = pg.InfiniteLine(pos, angle=90, pen=pg.mkPen("#888888", style=Qt.PenStyle.DashLine))
                 plot.addItem(line)
                 self.path_lines.append(line)
+
+    def _describe_path(self, plot: pg.PlotItem, x: float, _y: float) -> tuple[float, str]:
+        """The 1D path's read-out: the distance along the path nearest ``x`` and the plot's values there."""
+        if self.ls is None or self.ls.is_2d or not self.ls.done.any():
+            return x, ""
+        t = self.ls.axes["t"]
+        i = nearest(t, x)
+        kind = "loss" if plot is self.path_loss else "acc"
+        parts = [f"distance {t[i]:.4g}"]
+        models = [MODEL_STYLE.get(n, ("", n))[1] for n, pos in zip(self.ls.model_names, self.ls.model_coords,
+                                                                    strict=False) if abs(float(pos) - t[i]) < 1e-9]
+        parts += models
+        for m in (f"test_{kind}", f"trigger_{kind}"):
+            v = float(self.ls.metrics[m][i])
+            parts.append(f"{LABELS[m]} {v:.4g}" if np.isfinite(v) else f"{LABELS[m]} not computed yet")
+        return float(t[i]), "   ".join(parts)
 
     def _clear_path_lines(self) -> None:
         for line in self.path_lines:
@@ -409,7 +524,8 @@ class LandscapeView(QWidget):
         if not inside:
             self.hover.setText(" ")
             return
-        parts = [f"x = {pos.x():.4g}, y = {pos.y():.4g}"]
+        names = [name.split(" (")[0] for name in axis_names(self.ls)]
+        parts = [f"{names[0]} {pos.x():.4g}, {names[1]} {pos.y():.4g}"]
         if self.ls.done[i, j]:
             parts += [f"{LABELS[m]} {self.ls.metrics[m][i, j]:.4g}" for m in METRICS]
         else:
@@ -422,41 +538,146 @@ class LandscapeView(QWidget):
             return
         import pyqtgraph.opengl as gl
 
+        self.gl = gl
         self.gl_view = gl.GLViewWidget()
-        self.gl_view.setCameraPosition(distance=36, elevation=30, azimuth=-55)
+        self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 4), distance=37, elevation=38, azimuth=-60)
         dark = self.palette().window().color().lightness() < 128
         self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
-        grid = gl.GLGridItem(color=(150, 150, 150, 120))
-        grid.setSize(20, 20)
-        grid.setSpacing(2, 2)
-        self.gl_view.addItem(grid)
+        self.gl_ink = (0.85, 0.85, 0.85, 1.0) if dark else (0.15, 0.15, 0.15, 1.0)
+        # no floor grid: a grid drawn over the surface shows through it; axes with ticks stand in for it
         self.gl_surface = gl.GLSurfacePlotItem(shader=None, smooth=False, computeNormals=False)
         self.gl_view.addItem(self.gl_surface)
+        self.gl_axes = gl.GLLinePlotItem(mode="lines", color=self.gl_ink, width=1.5, antialias=True)
+        self.gl_axes.setGLOptions("translucent")
+        self.gl_view.addItem(self.gl_axes)
+        self.gl_paths: dict[str, object] = {}  # stage -> its trajectory drawn on the surface
         self.gl_models = gl.GLScatterPlotItem(size=14, color=(0.9, 0.1, 0.1, 1), pxMode=True)
         self.gl_models.setGLOptions("translucent")
         self.gl_view.addItem(self.gl_models)
-        self.surface_layout.addWidget(self.gl_view, 1)
-        self.surface_layout.addWidget(QLabel("Drag to rotate, wheel to zoom; colour map and log scale as above."))
+        self.gl_texts: list = []  # tick labels, axis titles and model names, reused between redraws
+        self.gl_text_data: list[tuple] = []
+        self.gl_colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"), interactive=False,
+                                           label=" ")
+        self.gl_colorbar_widget = pg.GraphicsLayoutWidget()
+        self.gl_colorbar_widget.addItem(self.gl_colorbar)
+        self.gl_colorbar_widget.setFixedWidth(120)
+        row = QHBoxLayout()
+        row.addWidget(self.gl_view, 1)
+        row.addWidget(self.gl_colorbar_widget)
+        self.surface_layout.addLayout(row, 1)
+        self.surface_layout.addWidget(QLabel("Drag to rotate, wheel to zoom; colour map and log scale as above. "
+                                             "Heights and colours follow the colour bar."))
 
-    def _draw_surface(self, v: np.ndarray, cmap: pg.ColorMap, lo: float, hi: float) -> None:
+    def _hide_3d(self) -> None:
+        """Empty the 3D view (the items stay for reuse)."""
+        if self.gl_surface is None:
+            return
+        self.gl_surface.setVisible(False)
+        self.gl_models.setData(pos=np.zeros((0, 3)))
+        self.gl_axes.setVisible(False)
+        for item in self.gl_paths.values():
+            item.setVisible(False)
+        self._set_gl_texts([])
+
+    def surface_labels(self) -> list[str]:
+        """The texts drawn in the 3D view: tick values, axis titles, model names."""
+        return [t[1] for t in self.gl_text_data] if self.gl_surface is not None else []
+
+    def _set_gl_texts(self, texts: list[tuple]) -> None:
+        """Show these labels ((position, text[, colour])) in the 3D view, reusing the text items."""
+        self.gl_text_data = texts
+        while len(self.gl_texts) < len(texts):
+            font = QFont()
+            font.setPointSizeF(8.5)
+            item = self.gl.GLTextItem(color=tuple(int(255 * c) for c in self.gl_ink), font=font)
+            self.gl_view.addItem(item)
+            self.gl_texts.append(item)
+        for k, item in enumerate(self.gl_texts):
+            if k < len(texts):
+                pos, text = texts[k][:2]
+                ink = texts[k][2] if len(texts[k]) > 2 else tuple(int(255 * c) for c in self.gl_ink)
+                item.setData(pos=np.asarray(pos, dtype=float), text=text, color=ink)
+            item.setVisible(k < len(texts))
+
+    def _draw_surface(self, v: np.ndarray, cmap: pg.ColorMap, lo: float, hi: float, label: str) -> None:
         ls = self.ls
         assert ls is not None and self.gl_surface is not None
         x, y = ls.axes["x"], ls.axes["y"]
-        sx = 20.0 / max(x[-1] - x[0], 1e-12)
-        sy = 20.0 / max(y[-1] - y[0], 1e-12)
+        sx = SURFACE_SIZE / max(x[-1] - x[0], 1e-12)
+        sy = SURFACE_SIZE / max(y[-1] - y[0], 1e-12)
         if ls.kind in ("plane", "pca"):
             sx = sy = min(sx, sy)
-        xs, ys = (x - (x[0] + x[-1]) / 2) * sx, (y - (y[0] + y[-1]) / 2) * sy
+        xc, yc = (x[0] + x[-1]) / 2, (y[0] + y[-1]) / 2
+        xs, ys = (x - xc) * sx, (y - yc) * sy
         span = hi - lo if hi > lo else 1.0
-        z = ((v - lo) / span * 8.0).T  # (nx, ny), 8 units tall
+        z = np.nan_to_num(((v - lo) / span * SURFACE_HEIGHT).T)  # (nx, ny)
         colors = cmap.map(np.clip((v.T - lo) / span, 0, 1).reshape(-1), mode="float").reshape(-1, 4)
-        self.gl_surface.setData(x=xs, y=ys, z=np.nan_to_num(z), colors=colors)
+        self.gl_surface.setData(x=xs, y=ys, z=z, colors=colors)
         self.gl_surface.setVisible(True)
-        pts = []
-        for mx, my in np.asarray(ls.model_coords).reshape(-1, 2):
-            j, i = int(np.argmin(np.abs(x - mx))), int(np.argmin(np.abs(y - my)))
-            pts.append(((mx - (x[0] + x[-1]) / 2) * sx, (my - (y[0] + y[-1]) / 2) * sy, z[j, i] + 0.3))
-        self.gl_models.setData(pos=np.asarray(pts) if pts else np.zeros((0, 3)))
+        self.gl_colorbar.setColorMap(cmap)
+        self.gl_colorbar.setLevels((lo, hi if hi > lo else lo + 1e-9))
+        self.gl_colorbar.axis.setLabel(label)
+
+        def on_surface(px: np.ndarray, py: np.ndarray) -> np.ndarray:
+            """Heights of the drawn surface at map points (bilinear between the grid's points)."""
+            fi = np.interp(px, x, np.arange(len(x)))
+            fj = np.interp(py, y, np.arange(len(y)))
+            i0 = np.clip(np.floor(fi).astype(int), 0, len(x) - 2)
+            j0 = np.clip(np.floor(fj).astype(int), 0, len(y) - 2)
+            ti, tj = fi - i0, fj - j0
+            return (z[i0, j0] * (1 - ti) * (1 - tj) + z[i0 + 1, j0] * ti * (1 - tj)
+                    + z[i0, j0 + 1] * (1 - ti) * tj + z[i0 + 1, j0 + 1] * ti * tj)
+
+        def scene(px: np.ndarray, py: np.ndarray, pz: np.ndarray) -> np.ndarray:
+            return np.column_stack([(px - xc) * sx, (py - yc) * sy, pz])
+
+        texts: list[tuple] = []  # (position, text[, colour])
+        coords = np.asarray(ls.model_coords, dtype=np.float64).reshape(-1, 2)
+        if len(coords):
+            pts = scene(coords[:, 0], coords[:, 1], on_surface(coords[:, 0], coords[:, 1]) + 0.3)
+            self.gl_models.setData(pos=pts)
+            texts += [((p[0] + 0.3, p[1] + 0.3, p[2] + 0.6), MODEL_STYLE.get(n, ("", n))[1], MODEL_INK)
+                      for p, n in zip(pts, ls.model_names, strict=False)]
+        else:
+            self.gl_models.setData(pos=np.zeros((0, 3)))
+        for item in self.gl_paths.values():
+            item.setVisible(False)
+        for stage, xy in self.drawn_trajectories.items():
+            # each step split in ten, so the line follows the surface between the recorded points
+            t = np.linspace(0, 1, 10, endpoint=False)
+            dense = np.vstack([a + (b - a) * t[:, None] for a, b in zip(xy[:-1], xy[1:], strict=False)] + [xy[-1:]])
+            inside = (dense[:, 0] >= x[0]) & (dense[:, 0] <= x[-1]) & (dense[:, 1] >= y[0]) & (dense[:, 1] <= y[-1])
+            dense = dense[inside]
+            if stage not in self.gl_paths:
+                rgba = pg.mkColor(TRAJECTORY_COLORS.get(stage, "#ffffff")).getRgbF()
+                self.gl_paths[stage] = self.gl.GLLinePlotItem(color=rgba, width=3, antialias=True, mode="line_strip")
+                self.gl_paths[stage].setGLOptions("translucent")  # depth-tested, blended (antialiased)
+                self.gl_view.addItem(self.gl_paths[stage])
+            self.gl_paths[stage].setData(pos=scene(dense[:, 0], dense[:, 1], on_surface(dense[:, 0], dense[:, 1]) + 0.4))
+            self.gl_paths[stage].setVisible(True)
+        # axes along the two front edges (the camera looks from +x, -y), just below the surface, and
+        # the height axis up the left corner, each with ticks at round values and a title
+        x0, x1, y0, y1 = xs[0], xs[-1], ys[0], ys[-1]
+        base, tick = -0.4, 0.4
+        segs = [(x0, y0, base), (x1, y0, base), (x1, y0, base), (x1, y1, base), (x0, y0, 0.0), (x0, y0, SURFACE_HEIGHT)]
+        for value in nice_levels(x[0], x[-1], 5):
+            px = (value - xc) * sx
+            segs += [(px, y0, base), (px, y0 - tick, base)]
+            texts.append(((px, y0 - 3 * tick, base), f"{value:.3g}"))
+        for value in nice_levels(y[0], y[-1], 5):
+            py = (value - yc) * sy
+            segs += [(x1, py, base), (x1 + tick, py, base)]
+            texts.append(((x1 + 2 * tick, py, base), f"{value:.3g}"))
+        for value in nice_levels(lo, hi, 4):
+            pz = (value - lo) / span * SURFACE_HEIGHT
+            segs += [(x0, y0, pz), (x0 - tick, y0 - tick, pz)]
+            texts.append(((x0 - 4 * tick, y0 - 4 * tick, pz), f"{value:.3g}"))
+        xlabel, ylabel = axis_names(ls)
+        texts += [(((x0 + x1) / 2, y0 - 9 * tick, base - 1.0), xlabel), ((x1 + 6 * tick, (y0 + y1) / 2, base - 1.0), ylabel),
+                  ((x0 - 2 * tick, y0 - 2 * tick, SURFACE_HEIGHT + 1.2), label)]
+        self.gl_axes.setData(pos=np.asarray(segs, dtype=float))
+        self.gl_axes.setVisible(True)
+        self._set_gl_texts(texts)
 
     def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200)) -> bool:
         """Render the 3D view to a PNG of the given size; False when no 3D surface is drawn."""

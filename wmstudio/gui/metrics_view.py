@@ -8,12 +8,15 @@ downsampled for display (peak mode, clipped to the view).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
+from PySide6.QtGui import QFont, QFontMetricsF, QPainter
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
 
-from wmstudio.gui.series import RunSeries
+from wmstudio.gui.series import RunSeries, StageSpan
 from wmstudio.gui.theme import plot_colors
 
 STAGE_LABELS = {"pretrain": "clean pre-training", "embed": "embed", "finetune": "fine-tune (attack)",
@@ -26,7 +29,7 @@ LABEL_PX = 26  # vertical room one p-value tick label needs
 LEFT_AXIS_PX = 72  # every left axis of a view this wide: x-linked plots then cover the same steps
 
 
-def align_left_axes(*plots: pg.PlotItem) -> None:
+def align_left_axes(*plots: pg.PlotItem, width: int = LEFT_AXIS_PX) -> None:
     """One width for the left axes of plots stacked on a shared x axis.
 
     pyqtgraph links x ranges by screen position; a wider axis (10⁻¹⁰⁰ needs more room than 1.0)
@@ -34,7 +37,7 @@ def align_left_axes(*plots: pg.PlotItem) -> None:
     also drop them from its y range.
     """
     for p in plots:
-        p.getAxis("left").setWidth(LEFT_AXIS_PX)
+        p.getAxis("left").setWidth(width)
 
 
 class PValueAxis(pg.AxisItem):
@@ -66,16 +69,30 @@ class PValueAxis(pg.AxisItem):
 
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str,
           left: pg.AxisItem | None = None) -> pg.PlotItem:
-    p = layout.addPlot(row=row, col=0, title=title, axisItems={"left": left} if left is not None else None)
+    p = layout.addPlot(row=row, col=0, axisItems={"left": left} if left is not None else None)
     p.showGrid(x=True, y=True, alpha=0.2)
     for side in ("left", "bottom"):
         p.getAxis(side).setStyle(maxTickLevel=0)  # grid at major ticks only: a dense grid costs most of a redraw
     p.setLabel("left", ylabel)
     p.setDownsampling(auto=True, mode="peak")
     p.setClipToView(True)
-    legend = p.addLegend(offset=(-10, 24), labelTextSize="8pt")
-    legend.setBrush(pg.mkBrush(128, 128, 128, 40))
+    title_legend(p, title)
     return p
+
+
+def title_legend(plot: pg.PlotItem, title: str, size: str = "8pt", **legend_opts: object) -> pg.LegendItem:
+    """The plot's title on the left of its title row and a one-line legend on the right of it.
+
+    Both sit above the data area, so the legend never hides a curve; being part of the plot item,
+    the legend is in every export of the plot.
+    """
+    plot.setTitle(title, justify="left", size="10pt")
+    legend = pg.LegendItem(colCount=8, labelTextSize=size, **legend_opts)
+    legend.layout.setContentsMargins(2, 0, 2, 0)  # one text line high: it fits the title row
+    legend.setParentItem(plot)  # the plot item, not its data area (pyqtgraph's default)
+    legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-6, 3))
+    plot.legend = legend  # curves added with a name are listed
+    return legend
 
 
 def marked_curve(plot: pg.PlotItem, color: str, name: str, width: int = 2) -> pg.PlotDataItem:
@@ -90,26 +107,97 @@ def marked_curve(plot: pg.PlotItem, color: str, name: str, width: int = 2) -> pg
 
 
 class StageMarks:
-    """Vertical lines with labels at the start of each stage, kept in sync with the series."""
+    """Dashed vertical lines at the start of each stage, kept in sync with the series.
+
+    The stage names are not drawn inside the plot (they would cover the data) but by a
+    :class:`StageAxis` above it.
+    """
 
     def __init__(self, plot: pg.PlotItem, labels: bool) -> None:
-        self.plot, self.labels, self.lines = plot, labels, []
+        self.plot, self.lines = plot, []
+        self.axis = StageAxis() if labels else None
+        if self.axis is not None:
+            plot.setAxisItems({"top": self.axis})
+            plot.showAxis("top")
 
     def update(self, series: RunSeries) -> None:
+        if self.axis is not None:
+            self.axis.set_stages([(float(sp.start_step), STAGE_LABELS.get(sp.name, sp.name)) for sp in series.stages])
         if len(self.lines) == len(series.stages):
             return
+        self._remove_lines()
+        for sp in series.stages:
+            line = pg.InfiniteLine(sp.start_step, angle=90, movable=False,
+                                   pen=pg.mkPen("#888888", style=pg.QtCore.Qt.PenStyle.DashLine))
+            self.plot.addItem(line, ignoreBounds=True)
+            self.lines.append(line)
+
+    def _remove_lines(self) -> None:
         for line in self.lines:
             self.plot.removeItem(line)
         self.lines = []
-        for k, sp in enumerate(series.stages):
-            # every other label one line lower, so a short stage's label does not run into the next one's
-            line = pg.InfiniteLine(sp.start_step, angle=90, movable=False,
-                                   pen=pg.mkPen("#888888", style=pg.QtCore.Qt.PenStyle.DashLine),
-                                   label=STAGE_LABELS.get(sp.name, sp.name) if self.labels else None,
-                                   labelOpts={"position": 0.93, "color": "#888888",
-                                              "anchors": [(0, 0), (0, 0)] if k % 2 == 0 else [(0, -1.1), (0, -1.1)]})
-            self.plot.addItem(line, ignoreBounds=True)
-            self.lines.append(line)
+
+    def clear(self) -> None:
+        self._remove_lines()
+        if self.axis is not None:
+            self.axis.set_stages([])
+
+
+class StageAxis(pg.AxisItem):
+    """The stage names above a plot, each at its stage's first step, in two staggered rows.
+
+    Outside the plot's data area, so a name never hides a curve. A stage that began left of the
+    visible range is named at the left edge; a name that would run into its row's previous one
+    moves to the other row, and is left out when both are taken (the hover read-out names it).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("top")
+        font = QFont()
+        font.setPointSizeF(8.5)
+        self.setStyle(tickFont=font)
+        self.stages: list[tuple[float, str]] = []
+        self.row_px = QFontMetricsF(font).height()
+        self.setHeight(int(2 * self.row_px + 3))
+
+    def set_stages(self, stages: list[tuple[float, str]]) -> None:
+        if stages != self.stages:
+            self.stages = list(stages)
+            self.picture = None
+            self.update()
+
+    def label_boxes(self) -> list[tuple[str, QRectF]]:
+        """(name, rectangle in this axis' coordinates) of each stage name drawn."""
+        view = self.linkedView()
+        if view is None or not self.stages:
+            return []
+        bounds = self.mapRectFromParent(self.geometry())
+        metrics = QFontMetricsF(self.style["tickFont"])
+        lo = view.viewRange()[0][0]
+        rows: list[float] = [-math.inf, -math.inf]  # right end of the last name in each row
+        out = []
+        for k, (x, text) in enumerate(self.stages):
+            end = self.stages[k + 1][0] if k + 1 < len(self.stages) else math.inf
+            if end <= lo:
+                continue
+            px = max(bounds.left(), self.mapFromScene(view.mapViewToScene(QPointF(max(x, lo), 0.0))).x())
+            if px >= bounds.right() - 4:
+                break
+            width = metrics.horizontalAdvance(text) + 4
+            row = next((r for r in (k % 2, 1 - k % 2) if rows[r] <= px), None)
+            if row is None:
+                continue
+            rows[row] = px + width + 6
+            out.append((text, QRectF(px + 2, bounds.top() + 1 + row * self.row_px, width, self.row_px)))
+        return out
+
+    def generateDrawSpecs(self, p: QPainter) -> tuple:  # noqa: N802 - pyqtgraph's name
+        bounds = self.mapRectFromParent(self.geometry())
+        pen = self.pen()
+        boxes = self.label_boxes()
+        ticks = [(pen, QPointF(r.left() - 2, r.top()), QPointF(r.left() - 2, bounds.bottom())) for _, r in boxes]
+        texts = [(r, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), t) for t, r in boxes]
+        return (pen, bounds.bottomLeft(), bounds.bottomRight()), ticks, texts
 
 
 class GrowingXAxis:
@@ -140,14 +228,157 @@ class GrowingXAxis:
             self.plot.setXRange(0, max(1.0, last_step), padding=0.02)
 
 
-class MetricsView(QWidget):
+def stage_at(stages: list[StageSpan], step: float) -> str:
+    """The display name of the stage that holds a step (a step on a boundary ends the earlier stage)."""
+    for k, sp in enumerate(stages):
+        if k + 1 == len(stages) or step <= stages[k + 1].start_step:
+            return STAGE_LABELS.get(sp.name, sp.name)
+    return ""
+
+
+def nearest(x: np.ndarray, value: float) -> int:
+    """Index of the entry of a sorted array nearest to a value (-1 for an empty array)."""
+    if not len(x):
+        return -1
+    i = int(np.clip(np.searchsorted(x, value), 1, len(x) - 1)) if len(x) > 1 else 0
+    return i - 1 if len(x) > 1 and abs(x[i - 1] - value) <= abs(x[i] - value) else i
+
+
+class Crosshair(QObject):
+    """A crosshair over plots stacked on one x axis, and a read-out of the values under it.
+
+    The vertical line runs through every plot at the hovered step, the horizontal one only through
+    the plot under the mouse. Mouse moves are rate-limited (pyqtgraph's SignalProxy), the lines are
+    created once and only moved, and everything hides when the mouse leaves the plots, so neither
+    a live redraw nor an export ever sees them.
+    """
+
+    def __init__(self, widget: pg.GraphicsLayoutWidget, plots: list[pg.PlotItem], readout: QLabel,
+                 describe: Callable[[pg.PlotItem, float, float], tuple[float, str]]) -> None:
+        super().__init__(widget)
+        self.plots, self.readout, self.describe = plots, readout, describe
+        pen = pg.mkPen("#888888", width=1, style=Qt.PenStyle.DotLine)
+        self.vlines = [pg.InfiniteLine(angle=90, movable=False, pen=pen) for _ in plots]
+        self.hlines = [pg.InfiniteLine(angle=0, movable=False, pen=pen) for _ in plots]
+        for plot, v, h in zip(plots, self.vlines, self.hlines, strict=True):
+            for line in (v, h):
+                line.setVisible(False)
+                line.setZValue(50)
+                plot.addItem(line, ignoreBounds=True)
+        self.proxy = pg.SignalProxy(widget.scene().sigMouseMoved, rateLimit=30, slot=lambda evt: self.move_to(evt[0]))
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Leave:
+            self.hide()
+        return False
+
+    def hide(self) -> None:
+        for line in self.vlines + self.hlines:
+            line.setVisible(False)
+        self.readout.setText(" ")
+
+    def move_to(self, scene_pos: QPointF) -> None:
+        """Show the crosshair and read-out for a point of the scene (where the mouse is)."""
+        hit = next((p for p in self.plots if p.isVisible() and p.vb.sceneBoundingRect().contains(scene_pos)), None)
+        if hit is None:
+            self.hide()
+            return
+        pos = hit.vb.mapSceneToView(scene_pos)
+        x, text = self.describe(hit, pos.x(), pos.y())
+        if not text:
+            self.hide()
+            return
+        for plot, v, h in zip(self.plots, self.vlines, self.hlines, strict=True):
+            v.setPos(x)
+            v.setVisible(True)
+            h.setPos(pos.y())
+            h.setVisible(plot is hit)
+        self.readout.setText(text)
+
+
+def _fmt(name: str, v: float) -> str:
+    if not math.isfinite(v):
+        return "–"
+    if name == "p_value":
+        return f"{v:.2e}"
+    return f"{v:.3f}" if name.endswith("acc") or name == "drift_cos" else f"{v:.4g}"
+
+
+class SeriesView(QWidget):
+    """The plots of a run on one global-step axis, with a hover read-out and an empty-state note."""
+
+    EMPTY = "No run to show: open a run log (File ▸ Open…, Ctrl+O) or press Run."
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.layout_widget = pg.GraphicsLayoutWidget()
+        self.empty = QLabel(self.EMPTY)
+        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty.setStyleSheet("color: #888888; font-size: 11pt; padding: 4px;")
+        self.readout = QLabel(" ")
+        self.readout.setToolTip("the values under the mouse (step, stage and every curve of that plot)")
+        self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box = QVBoxLayout(self)
+        box.setContentsMargins(0, 0, 0, 0)  # the plots keep the room they had before the read-out
+        box.setSpacing(2)
+        box.addWidget(self.empty)
+        box.addWidget(self.layout_widget, 1)
+        box.addWidget(self.readout)
+        self.curves: dict[str, pg.PlotDataItem] = {}
+        self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each curve shows, for the read-out
+        self.stages: list[StageSpan] = []
+        self.revision = -1
+
+    def show_empty(self, text: str | None = None) -> None:
+        """Say in the view what to do to fill it (the plots stay, empty)."""
+        self.empty.setText(text or self.EMPTY)
+        self.empty.setVisible(True)
+
+    def _set(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
+        self.curves[name].setData(x, y)
+        self.data[name] = (x, y)
+
+    def _clear_data(self) -> None:
+        for name, curve in self.curves.items():
+            curve.setData([], [])
+            self.data[name] = (np.zeros(0), np.zeros(0))
+        self.stages = []
+        self.revision = -1
+
+    def _read(self, names: list[str], x: float, label: Callable[[str], str]) -> tuple[float, str]:
+        """The read-out at the curves' point nearest to step ``x``: (that step, text)."""
+        best = None
+        for name in names:
+            steps = self.data.get(name, (np.zeros(0),))[0]
+            i = nearest(steps, x)
+            if i >= 0 and (best is None or abs(steps[i] - x) < abs(best - x)):
+                best = float(steps[i])
+        if best is None:
+            return x, ""
+        parts = [f"step {int(round(best))}"]
+        stage = stage_at(self.stages, best)
+        if stage:
+            parts.append(stage)
+        for name in names:
+            steps, values = self.data.get(name, (np.zeros(0), np.zeros(0)))
+            i = nearest(steps, best)
+            if i >= 0 and steps[i] == best:
+                parts.append(f"{label(name)} {_fmt(name, float(values[i]))}")
+        return best, "   ".join(parts)
+
+
+CURVE_LABELS = {"test_acc": "test accuracy", "trigger_acc": "trigger accuracy", "train_loss": "training loss",
+                "test_loss": "test loss", "trigger_loss": "trigger loss", "p_value": "p-value",
+                "drift_l2": "L2 distance", "drift_cos": "cosine similarity"}
+
+
+class MetricsView(SeriesView):
     """Accuracy, loss and p-value over global steps, all stages on one axis."""
 
     def __init__(self, mode: str = "light", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         c = plot_colors(mode)
-        self.layout_widget = pg.GraphicsLayoutWidget()
-        QVBoxLayout(self).addWidget(self.layout_widget)
         self.acc = _plot(self.layout_widget, 0, "Accuracy", "accuracy")
         self.acc.setYRange(0, 1.02)
         self.loss = _plot(self.layout_widget, 1, "Loss", "cross-entropy")
@@ -170,73 +401,145 @@ class MetricsView(QWidget):
             "p_value": marked_curve(self.pval, c["pvalue"], "p-value"),
         }
         self.marks = [StageMarks(self.acc, True), StageMarks(self.loss, False), StageMarks(self.pval, False)]
-        self.revision = -1
         self.x_axis = GrowingXAxis(self.acc)
+        self.crosshair = Crosshair(self.layout_widget, [self.acc, self.loss, self.pval], self.readout, self._describe)
+        self._clear_data()
 
     @property
     def plots(self) -> dict[str, pg.PlotItem]:
         return {"accuracy": self.acc, "loss": self.loss, "p_value": self.pval}
 
+    def clear(self) -> None:
+        """Empty every plot (another log is opened, or a new run starts) and say what to do."""
+        self._clear_data()
+        for m in self.marks:
+            m.clear()
+        self.x_axis.reset()
+        self.crosshair.hide()
+        self.show_empty()
+
+    def _describe(self, plot: pg.PlotItem, x: float, _y: float) -> tuple[float, str]:
+        names = {self.acc: ["test_acc", "trigger_acc"], self.loss: ["train_loss", "test_loss", "trigger_loss"],
+                 self.pval: ["p_value"]}[plot]
+        return self._read(names, x, CURVE_LABELS.__getitem__)
+
     def show_series(self, series: RunSeries) -> None:
         if series.revision == self.revision:
             return
         self.revision = series.revision
+        self.stages = series.stages
         for name in ("test_acc", "trigger_acc", "test_loss", "trigger_loss"):
-            self.curves[name].setData(*series.column(name))
+            self._set(name, *series.column(name))
         x, p = series.column("p_value")
         keep = np.isfinite(p)
         self.curves["p_value"].setData(x[keep], np.clip(p[keep], 1e-300, 1.0))
-        self.curves["train_loss"].setData(*series.loss_series())
+        self.data["p_value"] = (x[keep], p[keep])
+        self._set("train_loss", *series.loss_series())
         for m in self.marks:
             m.update(series)
         self.x_axis.update(series.last_step)
+        self.empty.setVisible(not (series.eval_rows or series.train_steps))
 
 
-class DriftView(QWidget):
-    """Total drift (L2, relative) and cosine similarity over time, and the per-layer heat map."""
+class DriftView(SeriesView):
+    """Total drift (L2) and cosine similarity over time, and the per-layer heat map, on one step axis.
+
+    The heat map's columns are placed at the steps of the evaluations they hold (each evaluation
+    colours the steps since the one before), so it lines up with the plots above and the stage
+    boundaries. One colour scale spans every stage, so stages can be compared; ``set_per_stage``
+    scales each stage to its own largest layer drift instead, which shows the small moves of the
+    attack and restore stages after the large one of embedding.
+    """
+
+    MAX_COLUMNS = 2000  # the heat map's resolution along the steps
 
     def __init__(self, mode: str = "light", parent: QWidget | None = None) -> None:
         super().__init__(parent)
         c = plot_colors(mode)
-        self.layout_widget = pg.GraphicsLayoutWidget()
-        QVBoxLayout(self).addWidget(self.layout_widget)
+        self.per_stage_box = QCheckBox("scale each stage to its own maximum")
+        self.per_stage_box.setToolTip("Off: one colour scale for every stage (comparable across stages). On: each "
+                                      "stage's columns divided by that stage's largest layer drift.")
+        row = QHBoxLayout()
+        row.addWidget(QLabel("Per-layer drift colours:"))
+        row.addWidget(self.per_stage_box)
+        row.addStretch(1)
+        self.layout().insertLayout(1, row)
         self.l2 = _plot(self.layout_widget, 0, "Weight drift from the stage's reference "
                                               "(initial weights while embedding, the watermarked model after)", "L2 distance")
         self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine")
-        self.cos.setXLink(self.l2)
-        align_left_axes(self.l2, self.cos)
+        self.heat = self.layout_widget.addPlot(row=2, col=0)
+        self.heat.setTitle("Per-layer drift (L2 from the stage's reference)", justify="left", size="10pt")
+        self.heat.setLabel("bottom", "global step")
+        self.heat.setLabel("left", "layer")
+        self.heat.invertY(True)  # the first layer on top
+        for p in (self.cos, self.heat):
+            p.setXLink(self.l2)
+        self.axis_px = LEFT_AXIS_PX
+        align_left_axes(self.l2, self.cos, self.heat)
         self.curves = {"drift_l2": marked_curve(self.l2, c["drift"], "L2 distance"),
                        "drift_cos": marked_curve(self.cos, c["cos"], "cosine similarity")}
-        self.per_stage = True  # each stage's columns scaled to that stage's largest layer drift
-        self.heat = self.layout_widget.addPlot(row=2, col=0, title="Per-layer drift, scaled within each stage "
-                                                                   "(layers x evaluations)")
-        self.heat.setLabel("bottom", "evaluation (in time order)")
+        self.per_stage = False
         self.image = pg.ImageItem(axisOrder="row-major")
         self.heat.addItem(self.image)
-        self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), label="L2 / stage maximum",
-                                        interactive=False)
+        # below the map, so the heat map's data area is as wide as the plots above it
+        self.colorbar = pg.ColorBarItem(colorMap=pg.colormap.get("viridis"), label="L2 distance", interactive=False,
+                                        orientation="horizontal")
         self.colorbar.setImageItem(self.image, insert_in=self.heat)
-        self.marks = [StageMarks(self.l2, True), StageMarks(self.cos, False)]
+        self.colorbar.axis.enableAutoSIPrefix(False)
+        self.marks = [StageMarks(self.l2, True), StageMarks(self.cos, False), StageMarks(self.heat, False)]
         self.layout_widget.ci.layout.setRowStretchFactor(2, 2)
-        self.revision = -1
         self.x_axis = GrowingXAxis(self.l2)
-        self.matrix = np.zeros((0, 0))
+        self.matrix = np.zeros((0, 0))  # (layers, evaluations): L2 drift of each layer
+        self.shown = np.zeros((0, 0))  # the same on the colour scale (divided per stage when so set)
+        self.steps = np.zeros(0)  # the global step of each column of the matrix
+        self.layer_names: list[str] = []
+        self.x_range = (0.0, 0.0)  # the steps the heat map covers
+        self.crosshair = Crosshair(self.layout_widget, [self.l2, self.cos, self.heat], self.readout, self._describe)
+        self.per_stage_box.toggled.connect(self.set_per_stage)
+        self._series: RunSeries | None = None
+        self._clear_data()
 
     @property
     def plots(self) -> dict[str, pg.PlotItem]:
         return {"drift_l2": self.l2, "drift_cos": self.cos, "layer_drift": self.heat}
 
+    def clear(self) -> None:
+        """Empty every plot and the heat map (another log is opened, or a new run starts)."""
+        self._clear_data()
+        self._series = None
+        self.matrix, self.shown, self.steps = np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0)
+        self.image.clear()
+        for m in self.marks:
+            m.clear()
+        self.x_axis.reset()
+        self.crosshair.hide()
+        self.show_empty()
+
+    def set_per_stage(self, on: bool) -> None:
+        """Colour each stage on its own scale (on) or every stage on one scale (off, the default)."""
+        self.per_stage = bool(on)
+        if self.per_stage_box.isChecked() != self.per_stage:
+            self.per_stage_box.setChecked(self.per_stage)
+        if self._series is not None:
+            self._draw_heat(self._series)
+
+    def column_stages(self, series: RunSeries) -> np.ndarray:
+        """The stage index of each heat-map column."""
+        n = self.matrix.shape[1]
+        if len(series.eval_rows) == n:
+            return np.asarray([int(r["stage"]) for r in series.eval_rows])
+        starts = np.asarray([sp.start_step for sp in series.stages[1:]], dtype=np.float64)
+        return np.searchsorted(starts, self.steps, side="left")
+
     def scaled(self, series: RunSeries) -> np.ndarray:
         """The heat map with each stage's block divided by its own maximum.
 
         Embedding moves the weights far from their initial values; fine-tuning and restoration move
-        them a little from the watermarked model. On one colour scale the later stages would be
-        invisible; scaled per stage, each shows which layers it moves most.
+        them a little from the watermarked model. On one colour scale the later stages are dark;
+        scaled per stage, each shows which layers it moves most.
         """
         m = self.matrix.copy()
-        if len(series.eval_rows) != m.shape[1]:
-            return m
-        stage = np.asarray([r["stage"] for r in series.eval_rows])
+        stage = self.column_stages(series)
         for k in np.unique(stage):
             cols = stage == k
             top = np.nanmax(m[:, cols]) if np.isfinite(m[:, cols]).any() else 0.0
@@ -244,21 +547,71 @@ class DriftView(QWidget):
                 m[:, cols] /= top
         return m
 
+    def _describe(self, plot: pg.PlotItem, x: float, y: float) -> tuple[float, str]:
+        if plot is not self.heat:
+            return self._read(["drift_l2"] if plot is self.l2 else ["drift_cos"], x, CURVE_LABELS.__getitem__)
+        if not self.shown.size:
+            return x, ""
+        j = self.column_at(x)
+        i = int(math.floor(y))
+        if j < 0 or not 0 <= i < self.shown.shape[0]:
+            return x, ""
+        step = float(self.steps[j])
+        name = self.layer_names[i] if i < len(self.layer_names) else str(i)
+        text = f"step {int(step)}   {stage_at(self.stages, step)}   layer {name}   L2 {self.matrix[i, j]:.4g}"
+        if self.per_stage:
+            text += f" ({self.shown[i, j]:.2f} of the stage's maximum)"
+        return step, text
+
+    def column_at(self, step: float) -> int:
+        """The matrix column whose colour is drawn at a step (-1 outside the heat map)."""
+        if not len(self.steps) or step < self.x_range[0] or step > self.x_range[1]:
+            return -1
+        return int(min(np.searchsorted(self.steps, step, side="left"), len(self.steps) - 1))
+
+    def _draw_heat(self, series: RunSeries) -> None:
+        self.matrix = series.layer_matrix("l2")
+        n = self.matrix.shape[1]
+        self.steps = np.asarray(series.layer_steps[:n], dtype=np.float64)
+        if not self.matrix.size or len(self.steps) != n:
+            self.shown = np.zeros((0, 0))
+            self.image.clear()
+            return
+        self.shown = self.scaled(series) if self.per_stage else self.matrix
+        first = min(self.steps[0], series.stages[0].start_step if series.stages else self.steps[0])
+        last = self.steps[-1]
+        if last <= first:
+            first, last = first - 0.5, last + 0.5
+        self.x_range = (float(first), float(last))
+        cols = int(min(self.MAX_COLUMNS, max(1, math.ceil(last - first))))
+        centres = first + (np.arange(cols) + 0.5) * (last - first) / cols
+        idx = np.minimum(np.searchsorted(self.steps, centres, side="left"), n - 1)
+        self.image.setImage(self.shown[:, idx], autoLevels=False)
+        self.image.setRect(QRectF(first, 0.0, last - first, self.matrix.shape[0]))
+        hi = float(np.nanmax(self.shown)) if np.isfinite(self.shown).any() else 1.0
+        self.colorbar.setLevels((0.0, max(hi, 1e-12)))
+        self.colorbar.axis.setLabel("L2 / the stage's maximum" if self.per_stage else "L2 distance (all stages)")
+        names = series.layer_names or [str(i) for i in range(self.matrix.shape[0])]
+        if names != self.layer_names:
+            self.layer_names = list(names)
+            step = max(1, len(names) // 24)
+            self.heat.getAxis("left").setTicks([[(i + 0.5, nm) for i, nm in enumerate(names) if i % step == 0]])
+            width = max(QFontMetricsF(QFont()).horizontalAdvance(nm) for nm in names) + 16
+            px = int(min(200, max(LEFT_AXIS_PX, width)))
+            if px != self.axis_px:
+                self.axis_px = px
+                align_left_axes(self.l2, self.cos, self.heat, width=px)
+
     def show_series(self, series: RunSeries) -> None:
         if series.revision == self.revision:
             return
         self.revision = series.revision
+        self._series = series
+        self.stages = series.stages
         for name in self.curves:
-            self.curves[name].setData(*series.column(name))
+            self._set(name, *series.column(name))
         for m in self.marks:
             m.update(series)
         self.x_axis.update(series.last_step)
-        self.matrix = series.layer_matrix("l2")
-        if self.matrix.size:
-            shown = self.scaled(series) if self.per_stage else self.matrix
-            self.image.setImage(shown, autoLevels=False)
-            hi = float(np.nanmax(shown)) if np.isfinite(shown).any() else 1.0
-            self.colorbar.setLevels((0.0, max(hi, 1e-12)))
-            names = series.layer_names or [str(i) for i in range(self.matrix.shape[0])]
-            step = max(1, len(names) // 24)
-            self.heat.getAxis("left").setTicks([[(i + 0.5, n) for i, n in enumerate(names) if i % step == 0]])
+        self._draw_heat(series)
+        self.empty.setVisible(not (series.eval_rows or series.train_steps))

@@ -1,4 +1,8 @@
-"""The persistence matrix of a sweep folder, live while the sweep runs; a click opens that run."""
+"""The persistence matrix of a sweep folder, live while the sweep runs; a click opens that run.
+
+A heat map: one cell per combination of the two swept values, coloured on the scale shown beside
+it (accuracies on 0 .. 1, other values on 0 .. their largest), with its value written in it.
+"""
 
 from __future__ import annotations
 
@@ -43,13 +47,15 @@ class SweepView(QWidget):
         bar = QHBoxLayout()
         self.open_button = QPushButton("Open sweep folder…")
         self.open_button.setToolTip("A folder written by `wmstudio sweep FILE --out DIR`; it refreshes while the sweep runs")
-        self.metric = QComboBox()
+        self.metric_box = QComboBox()
         for k, v in METRICS.items():
-            self.metric.addItem(v, k)
+            self.metric_box.addItem(v, k)
         self.status = QLabel("no sweep open")
+        self.empty_text = ("No sweep open: press “Open sweep folder…” and choose a folder written by "
+                           "`wmstudio sweep FILE --out DIR` (it refreshes while the sweep runs).")
         bar.addWidget(self.open_button)
         bar.addWidget(QLabel("Show"))
-        bar.addWidget(self.metric)
+        bar.addWidget(self.metric_box)
         bar.addWidget(self.status, 1)
         layout.addLayout(bar)
         self.table = QTableWidget()
@@ -58,15 +64,24 @@ class SweepView(QWidget):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.NoSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.setFocusPolicy(Qt.FocusPolicy.NoFocus)  # no current-cell tint either
-        layout.addWidget(self.table, 1)
-        self.hint = QLabel("Click a cell to open its run's plots.")
-        layout.addWidget(self.hint)
         self.cmap = pg.colormap.get("viridis")
+        self.colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=self.cmap, interactive=False, label=" ")
+        self.colorbar_widget = pg.GraphicsLayoutWidget()
+        self.colorbar_widget.addItem(self.colorbar)
+        self.colorbar_widget.setFixedWidth(130)
+        self.colorbar_widget.setVisible(False)
+        matrix = QHBoxLayout()
+        matrix.addWidget(self.table, 1)
+        matrix.addWidget(self.colorbar_widget)
+        layout.addLayout(matrix, 1)
+        self.hint = QLabel(self.empty_text)
+        self.hint.setWordWrap(True)
+        layout.addWidget(self.hint)
         self.timer = QTimer(self)
         self.timer.setInterval(2000)
         self.timer.timeout.connect(self.refresh)
         self.open_button.clicked.connect(self._choose)
-        self.metric.currentIndexChanged.connect(lambda _i: self.draw())
+        self.metric_box.currentIndexChanged.connect(lambda _i: self.draw())
         self.table.cellClicked.connect(self._clicked)
 
     def _choose(self) -> None:
@@ -104,10 +119,22 @@ class SweepView(QWidget):
         swept = [a for a in self.axes if len({r[a] for r in self.rows}) > 1] or self.axes[:1]
         return swept[0], (swept[1] if len(swept) > 1 else "")
 
+    def scale(self, key: str) -> tuple[float, float]:
+        """The colour scale's range for a metric: 0 .. 1 for accuracies, 0 .. the largest value otherwise."""
+        if key.endswith("acc"):
+            return 0.0, 1.0
+        return 0.0, max([1e-12] + [float(r[key]) for r in self.rows if r[key] is not None])
+
     def draw(self) -> None:
         if not self.rows:
             return
-        key = self.metric.currentData()
+        self.hint.setText("Each cell: the mean over the runs with those values, coloured on the scale at the right; "
+                          "click a cell to open its run's plots.")
+        key = self.metric_box.currentData()
+        lo, hi = self.scale(key)
+        self.colorbar.setLevels((lo, hi))
+        self.colorbar.axis.setLabel(METRICS[key])
+        self.colorbar_widget.setVisible(True)
         row_axis, col_axis = self.matrix_axes()
         rv = sorted({r[row_axis] for r in self.rows}, key=str)
         cv = sorted({r[col_axis] for r in self.rows}, key=str) if col_axis else [""]
@@ -129,8 +156,7 @@ class SweepView(QWidget):
                 if vals:
                     v = float(np.mean(vals))
                     item.setText(f"{v:.3f}" + (f"  ({failed} failed)" if failed else ""))
-                    frac = v if key.endswith("acc") else min(1.0, v / max(1e-12, max(
-                        (r[key] or 0) for r in self.rows if r[key] is not None)))
+                    frac = float(np.clip((v - lo) / (hi - lo), 0.0, 1.0))
                     color = self.cmap.map(float(frac), mode="qcolor")
                     item.setBackground(QBrush(color))
                     item.setForeground(QBrush(QColor("black" if frac > 0.6 else "white")))

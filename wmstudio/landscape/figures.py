@@ -29,6 +29,21 @@ def _pyplot():  # noqa: ANN202 - matplotlib's module
     return plt
 
 
+def axis_names(ls: Landscape) -> tuple[str, str]:
+    """The names of a 2D landscape's axes; for PCA with the share of the trajectory's variance each
+    explains (recorded by the engine as ``explained_variance``)."""
+    explained = ls.attrs.get("explained_variance")
+    if ls.kind == "pca" and isinstance(explained, (list, tuple)) and len(explained) == 2:
+        return tuple(f"PC {k + 1} ({100 * float(v):.1f}% of variance)" for k, v in enumerate(explained))  # type: ignore[return-value]
+    return "direction 1", "direction 2"
+
+
+def axis_labels(ls: Landscape) -> tuple[str, str]:
+    """The titles of a 2D landscape's axes with their units (``axis_units``, the same on both)."""
+    units = str(ls.attrs.get("axis_units", ""))
+    return tuple(f"{n}: {units}" if units else f"distance along {n}" for n in axis_names(ls))  # type: ignore[return-value]
+
+
 def _title(ls: Landscape, metric: str) -> str:
     partial = "" if ls.complete else f"  (partial: {int(ls.done.sum())}/{ls.done.size} points)"
     return f"{LABELS[metric]}: {ls.kind} landscape '{ls.name}'{partial}"
@@ -58,8 +73,9 @@ def export_figure(ls: Landscape, metric: str, out: str | Path, style: str = "con
         xx, yy = np.meshgrid(ls.axes["x"], ls.axes["y"])
         surf = ax.plot_surface(xx, yy, values.filled(np.nan), cmap="viridis", linewidth=0, antialiased=True)
         fig.colorbar(surf, ax=ax, shrink=0.6, label=label)
-        ax.set_xlabel("x")
-        ax.set_ylabel("y")
+        xlabel, ylabel = axis_labels(ls)
+        ax.set_xlabel(xlabel, fontsize=7)
+        ax.set_ylabel(ylabel, fontsize=7)
         ax.set_zlabel(label)
         ax.set_title(_title(ls, metric), fontsize=9)
     else:
@@ -79,11 +95,9 @@ def export_figure(ls: Landscape, metric: str, out: str | Path, style: str = "con
         ax.set_ylim(y[0], y[-1])
         if ls.kind in ("plane", "pca"):
             ax.set_aspect("equal")
-        units = str(ls.attrs.get("axis_units", ""))
-        ax.set_xlabel("x", fontsize=8)
-        ax.set_ylabel("y", fontsize=8)
-        if units:
-            ax.text(1.0, -0.1, units, transform=ax.transAxes, ha="right", fontsize=7, color="grey")
+        xlabel, ylabel = axis_labels(ls)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
         ax.set_title(_title(ls, metric), fontsize=9)
         if ls.trajectories:
             ax.legend(fontsize=7, loc="best", framealpha=0.6)
