@@ -43,7 +43,7 @@ test: $(STAMP) sysdeps
 	xvfb-run -a -s "-screen 0 1600x1000x24" env QT_QPA_PLATFORM=xcb $(BIN)/python -m pytest -q -ra -m gl
 
 ## Sweeps and landscapes on a real two-node Ray cluster started with `ray start` on this machine, with
-## the worker node killed mid-sweep and mid-landscape (about 3 min on 2 cores; not part of `make test`).
+## the worker node killed mid-sweep and mid-landscape (3 to 5 min on 2 cores; not part of `make test`).
 test-cluster: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m cluster tests/test_cluster.py
 
