@@ -204,3 +204,13 @@ def test_user_model_file_landscape_is_channels_last_folded_and_equals_direct_eva
         got = [ls.metrics[m][i, j] for m in ("test_loss", "test_acc", "trigger_loss", "trigger_acc")]
         assert got[0] == pytest.approx(expect[0], rel=1e-4) and got[2] == pytest.approx(expect[2], rel=1e-4)
         assert abs(got[1] - expect[1]) <= 1 / 200 and abs(got[3] - expect[3]) <= 1 / 100
+
+
+def test_a_probe_the_cpu_is_too_busy_for_takes_the_default_and_caches_nothing(tmp_path: Path) -> None:
+    import time
+
+    model = build_model("small_cnn", 3, 10, 16).eval()
+    slow = lambda x: time.sleep(0.5)  # noqa: E731 - every batch as slow as on a crowded CPU
+    choice = choose_batch_size(slow, model, torch.randn(600, 3, 16, 16), "nchw", tmp_path)
+    assert (choice.source, choice.size) == ("default", 128) and "could not compare" in choice.note
+    assert choice.seconds < 2.0 and not (tmp_path / CACHE_FILE).exists()

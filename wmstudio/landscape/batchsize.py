@@ -25,6 +25,7 @@ from torch import nn
 
 CANDIDATES = (32, 64, 128, 256, 512, 1024, 2048)
 GPU_BATCH = 2048
+CPU_DEFAULT = 128  # when the probe cannot tell: small enough for a CPU's caches, large enough for a small model
 PROBE_BUDGET_S = 1.5
 CACHE_FILE = "eval_batch_sizes.json"
 
@@ -32,7 +33,7 @@ CACHE_FILE = "eval_batch_sizes.json"
 @dataclass(frozen=True)
 class BatchChoice:
     size: int
-    source: str  # "measured", "cached", "device" (a GPU takes the largest), "all images"
+    source: str  # "measured", "cached", "default" (probe cut short), "device" (a GPU: the largest), "all images"
     seconds: float  # what the choice cost
     note: str  # one line for the log
 
@@ -69,27 +70,33 @@ def _write_cache(path: Path, key: str, size: int) -> None:
 
 
 def probe(forward: Callable[[torch.Tensor], object], inputs: torch.Tensor, candidates: list[int],
-          budget: float = PROBE_BUDGET_S) -> tuple[int, dict[int, float]]:
-    """The candidate with the least time per image (one batch of each, round-robin, best of the rounds)."""
+          budget: float = PROBE_BUDGET_S) -> tuple[int | None, dict[int, float]]:
+    """The candidate with the least time per image (one batch of each, round-robin, best of the rounds),
+    or None when the budget ran out before the first round had compared at least three sizes (a CPU
+    too busy to tell)."""
     per_image: dict[int, float] = {}
     start = time.perf_counter()
     with torch.inference_mode():
         forward(inputs[:candidates[0]])  # first-call costs (allocator, kernels) are not the small batch's fault
         live = list(candidates)
-        for _round in range(3):
+        for round_ in range(3):
+            cut = False
             for bs in list(live):
+                if per_image and time.perf_counter() - start + bs * min(per_image.values()) > budget:
+                    cut = True  # the next batch would not end within the budget
+                    break
                 t = time.perf_counter()
                 forward(inputs[:bs])
                 per_image[bs] = min(per_image.get(bs, float("inf")), (time.perf_counter() - t) / bs)
-                if _round == 0 and bs != live[0] and per_image[bs] > 1.3 * min(per_image.values()):
+                if round_ == 0 and bs != live[0] and per_image[bs] > 1.3 * min(per_image.values()):
                     live = live[:live.index(bs) + 1]  # throughput is falling: larger batches are not tried
                     break
-                if time.perf_counter() - start > budget:
-                    break
-            if time.perf_counter() - start > budget:
+            if cut:
+                if round_ == 0 and len(per_image) < 3:
+                    return None, per_image
                 break
             best = min(per_image, key=per_image.__getitem__)
-            live = [bs for bs in live if per_image[bs] <= 1.15 * per_image[best]]  # re-time the close ones
+            live = [b for b in live if per_image[b] <= 1.15 * per_image[best]]  # re-time the close ones
     return min(per_image, key=per_image.__getitem__), per_image
 
 
@@ -113,7 +120,11 @@ def choose_batch_size(forward: Callable[[torch.Tensor], object], model: nn.Modul
             return BatchChoice(cached, "cached", spent, f"{cached} (cached in {path})")
     size, per_image = probe(forward, inputs, candidates)
     spent = time.perf_counter() - start
+    rates = ", ".join(f"{bs}: {1 / t:,.0f}/s" for bs, t in sorted(per_image.items()))
+    if size is None:  # not cached: a quieter moment measures it properly
+        size = min(n, CPU_DEFAULT)
+        return BatchChoice(size, "default", spent, f"{size} (the CPU default: the {spent:.2f} s probe could not "
+                                                   f"compare sizes on this busy CPU: {rates})")
     if path is not None:
         _write_cache(path, key, size)
-    rates = ", ".join(f"{bs}: {1 / t:,.0f}/s" for bs, t in sorted(per_image.items()))
     return BatchChoice(size, "measured", spent, f"{size} (measured in {spent:.2f} s: {rates})")
