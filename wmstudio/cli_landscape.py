@@ -36,7 +36,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="BatchNorm statistics: the models' running ones, or re-estimated at each point")
     ls.add_argument("--data", choices=("test", "owner"), default=d.data, help="the clean set evaluated")
     ls.add_argument("--images", type=int, default=d.images, help="clean images per point (0 = all)")
-    ls.add_argument("--batch-size", type=int, default=d.batch_size, help="evaluation batch (0: the fastest, measured)")
+    ls.add_argument("--batch-size", type=int, default=d.batch_size, help="evaluation batch (0: the fastest, measured once "
+                    "per model, device and image shape and cached)")
     ls.add_argument("--workers", type=int, default=1, help="worker processes (points are independent)")
     ls.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
                     help="fan the points out as Ray actors: a local instance, or the cluster at ADDRESS (model, "
@@ -118,6 +119,10 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+    if not args.quiet:
+        for k, label in (("eval_batch_size", "batch size"), ("eval_layout", "layout"), ("eval_batchnorm", "BatchNorm")):
+            if k in ls.attrs:
+                print(f"  {label}: {ls.attrs[k]}")
     if not args.quiet and ls.complete:
         for m in ("test_loss", "trigger_acc"):
             v = ls.metrics[m]

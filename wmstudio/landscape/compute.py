@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from wmstudio.control import RunControl
+from wmstudio.data.imagefolder import default_cache_dir
 from wmstudio.errors import Cancelled, RunLogError
 from wmstudio.events import (
     EventCallback,
@@ -162,8 +163,9 @@ def make_evaluator(ctx: LogContext, spec: LandscapeSpec) -> PointEvaluator:
         gen = torch.Generator().manual_seed(spec.seed)
         take = torch.randperm(len(ctx.owner), generator=gen)[:spec.bn_batches * 256].to(ctx.owner.images.device)
         bn_images = ctx.owner.images[take]
+    cache = Path(ctx.cfg.data.cache_dir) if ctx.cfg.data.cache_dir else default_cache_dir()
     return PointEvaluator(ctx.model, clean.images[:n], clean.labels[:n], ctx.trigger_images, ctx.trigger_labels,
-                          ctx.normalizer, ctx.memory_format, spec.batch_size, bn_images)
+                          ctx.normalizer, ctx.memory_format, spec.batch_size, bn_images, cache_dir=cache)
 
 
 # ---------------------------------------------------------------- evaluation
@@ -274,6 +276,7 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
             _run_pool(log_path, spec, device, workers, levels, record, control)
         else:
             ev = make_evaluator(ctx, spec)
+            store.set_attrs(log_path, spec.name, ev.notes)  # the layout, folding and batch size used
             points = points_from_store(ctx, log_path, spec.name)
             chunk = 16
             for level, idx in enumerate(levels):

@@ -14,6 +14,7 @@ from wmstudio.data.batches import Normalizer
 from wmstudio.data.tensorset import ImageTensors
 from wmstudio.device import resolve_device
 from wmstudio.errors import RunLogError
+from wmstudio.landscape.layout import has_conv2d
 from wmstudio.models import build_model
 from wmstudio.models.registry import output_count
 from wmstudio.runlog import RunLogReader
@@ -26,7 +27,7 @@ class LogContext:
     device: torch.device
     model: nn.Module  # eval mode, on device, weights of the first stage asked for
     normalizer: Normalizer
-    memory_format: torch.memory_format
+    memory_format: torch.memory_format  # the one wanted; the evaluator keeps it only where it checks out
     test: ImageTensors  # on device
     owner: ImageTensors  # on device
     trigger_images: torch.Tensor
@@ -63,6 +64,8 @@ def load_context(path: str | Path, device: str = "auto") -> LogContext:
         if x.arch:
             model = build_model(x.arch, c, output_count(cfg.model.num_classes, data.num_classes), h, x.options)
     fmt = preferred_memory_format(cfg)
+    if cfg.model.file and cfg.run.channels_last and has_conv2d(model):
+        fmt = torch.channels_last  # a user's conv net too: the evaluator checks it and falls back to NCHW
     model.to(dev).to(memory_format=fmt).eval()
     return LogContext(reader, cfg, dev, model, normalizer, fmt,
                       data.test.subset(torch.from_numpy(splits["test"]), "test").to(dev),

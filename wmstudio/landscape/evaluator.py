@@ -2,68 +2,67 @@
 
 The model is built once. For each point the flat parameter vector is copied into the model in
 place; the clean and trigger images were normalised once, up front, into one device tensor, so a
-point costs one forward pass over both sets in large batches under inference mode, and one
-host synchronisation for the four numbers.
+point costs one forward pass over both sets under inference mode, and one host synchronisation
+for the four numbers. Set-up puts the model in channels-last where that checks out (layout.py),
+folds its BatchNorm into its convolutions where it can (fold.py), and takes the batch size from a
+short probe or its cache (batchsize.py); ``notes`` says what was chosen, for the landscape's log.
 """
 
 from __future__ import annotations
 
-import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from wmstudio.data.batches import Normalizer
+from wmstudio.landscape.batchsize import BatchChoice, choose_batch_size
 from wmstudio.landscape.flat import ParamVector
-from wmstudio.landscape.fold import fold_batchnorm
+from wmstudio.landscape.fold import fold_for_eval
+from wmstudio.landscape.layout import CHECK_IMAGES, choose_layout
 
 Values = dict[str, float]
 
 
 class PointEvaluator:
+    """Evaluates ``model`` at points; set-up decides, checks and records (in ``notes``) the model's
+    memory layout, its BatchNorm folding and the batch size."""
+
     def __init__(self, model: nn.Module, clean_images: torch.Tensor, clean_labels: torch.Tensor,
                  trigger_images: torch.Tensor, trigger_labels: torch.Tensor, normalizer: Normalizer,
-                 memory_format: torch.memory_format = torch.contiguous_format, batch_size: int = 1024,
-                 bn_images: torch.Tensor | None = None, bn_batch_size: int = 256, fold_bn: bool = True) -> None:
+                 memory_format: torch.memory_format = torch.contiguous_format, batch_size: int = 0,
+                 bn_images: torch.Tensor | None = None, bn_batch_size: int = 256, fold_bn: bool = True,
+                 cache_dir: Path | None = None) -> None:
         self.model = model.eval()
-        self.pv = ParamVector(model)
-        self.batch_size = batch_size
-        self.memory_format = memory_format
         self.n_clean, self.n_trigger = len(clean_labels), len(trigger_labels)
-        images = torch.cat([clean_images, trigger_images.to(clean_images.device)])
+        images = normalizer(torch.cat([clean_images, trigger_images.to(clean_images.device)]))
         self.labels = torch.cat([clean_labels, trigger_labels.to(clean_labels.device)])
-        self.inputs = normalizer(images).contiguous(memory_format=memory_format)
-        self._loss = torch.empty(len(self.labels), device=images.device)
-        self._correct = torch.empty(len(self.labels), device=images.device, dtype=torch.bool)
+        # the layout first: it may convert the parameters (the same Parameter objects, new storage)
+        self.memory_format, layout_note = choose_layout(model, images, memory_format)
+        self.pv = ParamVector(model)
+        self.inputs = images.contiguous(memory_format=self.memory_format)
+        del images
+        self._loss = torch.empty(len(self.labels), device=self.inputs.device)
+        self._correct = torch.empty(len(self.labels), device=self.inputs.device, dtype=torch.bool)
         self.bn_modules = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
         self.bn_inputs = None
         if bn_images is not None and self.bn_modules:
-            x = normalizer(bn_images).contiguous(memory_format=memory_format)
+            x = normalizer(bn_images).contiguous(memory_format=self.memory_format)
             self.bn_inputs = list(torch.split(x, bn_batch_size))
-        self.folded = fold_batchnorm(model, memory_format) if fold_bn else None
+        if fold_bn:
+            self.folded, fold_note = fold_for_eval(model, self.inputs[:CHECK_IMAGES], self.memory_format)
+        else:
+            self.folded, fold_note = None, "not folded (switched off)"
         self.forward = self.folded.module if self.folded is not None else self.model
-        if batch_size <= 0:
-            self.batch_size = self._fastest_batch_size()
-
-    def _fastest_batch_size(self) -> int:
-        """The batch size with the best throughput on this machine (activations that fit in cache win on a CPU)."""
-        n = len(self.labels)
-        candidates = sorted({min(n, c) for c in (128, 256, 384, 512, 1024, 2048)})
-        if len(candidates) == 1 or self.inputs.device.type != "cpu":
-            return candidates[-1]
-        best, best_time = candidates[-1], float("inf")
-        with torch.inference_mode():
-            for bs in candidates:
-                times = []
-                for _ in range(3):
-                    start = time.perf_counter()
-                    for s in range(0, n, bs):
-                        self.forward(self.inputs[s:s + bs])
-                    times.append(time.perf_counter() - start)
-                if min(times) < best_time:
-                    best, best_time = bs, min(times)
-        return best
+        if batch_size > 0:
+            self.batch_choice = BatchChoice(batch_size, "set", 0.0, f"{batch_size} (set by the landscape's batch_size)")
+        else:
+            setting = f"{self.memory_format}, {'folded' if self.folded is not None else 'unfolded'}"
+            self.batch_choice = choose_batch_size(self.forward, model, self.inputs, setting, cache_dir)
+        self.batch_size = self.batch_choice.size
+        self.notes = {"eval_layout": layout_note, "eval_batchnorm": fold_note,
+                      "eval_batch_size": self.batch_choice.note}
 
     def forward_only(self) -> None:
         """The model's pure forward pass over the same batches (the throughput ceiling)."""

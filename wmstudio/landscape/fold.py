@@ -5,7 +5,8 @@ into the convolution's weight and bias. The folded model is built once (by traci
 ``torch.fx``); it shares every other module with the original, and :meth:`FoldedModel.refold`
 recomputes the folded weights from the original's current parameters and running statistics
 after each perturbation: a few small tensor ops per point instead of a BatchNorm pass over every
-activation. Models that cannot be traced are evaluated as they are.
+activation. Any model works: one that fx cannot trace, or without a Conv2d -> BatchNorm2d pair,
+is evaluated as it is, and :func:`fold_for_eval` says why.
 """
 
 from __future__ import annotations
@@ -13,11 +14,15 @@ from __future__ import annotations
 import torch
 from torch import fx, nn
 
+from wmstudio.landscape.layout import first_tensor, outputs_close
+
 
 class FoldedModel:
-    def __init__(self, module: fx.GraphModule, pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d, nn.Conv2d]]) -> None:
+    def __init__(self, module: fx.GraphModule, pairs: list[tuple[nn.Conv2d, nn.BatchNorm2d, nn.Conv2d]],
+                 left: int = 0) -> None:
         self.module = module
         self.pairs = pairs
+        self.left = left  # BatchNorm layers that stay (not directly after a convolution of their own)
 
     @torch.no_grad()
     def refold(self) -> None:
@@ -31,16 +36,24 @@ class FoldedModel:
             fused.bias.copy_(shift + (bias - bn.running_mean) * scale)
 
 
-def fold_batchnorm(model: nn.Module, memory_format: torch.memory_format = torch.contiguous_format) -> FoldedModel | None:
-    """A folded twin of ``model`` (sharing its other modules), or None when there is nothing to fold."""
+class NotFoldable(Exception):
+    """Why a model is evaluated unfolded (the message goes to the landscape's log)."""
+
+
+def _fold(model: nn.Module, memory_format: torch.memory_format) -> FoldedModel:
     try:
         traced = fx.symbolic_trace(model)
-    except Exception:  # noqa: BLE001 - any model fx cannot trace is simply evaluated unfolded
-        return None
+    except Exception as exc:  # noqa: BLE001 - any model fx cannot trace is evaluated unfolded
+        raise NotFoldable(f"torch.fx cannot trace {type(model).__name__} ({type(exc).__name__}: "
+                          f"{str(exc).splitlines()[0] if str(exc) else ''})") from exc
     modules = dict(traced.named_modules())
     pairs = []
+    n_bn = 0
     for node in list(traced.graph.nodes):
-        if node.op != "call_module" or not isinstance(modules.get(node.target), nn.BatchNorm2d):
+        if node.op != "call_module" or not isinstance(modules.get(node.target), nn.modules.batchnorm._BatchNorm):
+            continue
+        n_bn += 1
+        if not isinstance(modules[node.target], nn.BatchNorm2d):
             continue
         prev = node.args[0] if node.args else None
         if not isinstance(prev, fx.Node) or prev.op != "call_module" or len(prev.users) != 1:
@@ -60,10 +73,40 @@ def fold_batchnorm(model: nn.Module, memory_format: torch.memory_format = torch.
         traced.graph.erase_node(prev)
         pairs.append((conv, bn, fused))
     if not pairs:
-        return None
+        raise NotFoldable("no BatchNorm layer" if n_bn == 0 else
+                          f"none of its {n_bn} BatchNorm layers directly follows a Conv2d of its own")
     traced.graph.lint()
     traced.recompile()
     traced.eval()
-    folded = FoldedModel(traced, pairs)
+    folded = FoldedModel(traced, pairs, n_bn - len(pairs))
     folded.refold()
     return folded
+
+
+def fold_batchnorm(model: nn.Module, memory_format: torch.memory_format = torch.contiguous_format) -> FoldedModel | None:
+    """A folded twin of ``model`` (sharing its other modules), or None when there is nothing to fold."""
+    try:
+        return _fold(model, memory_format)
+    except NotFoldable:
+        return None
+
+
+def fold_for_eval(model: nn.Module, sample: torch.Tensor,
+                  memory_format: torch.memory_format = torch.contiguous_format) -> tuple[FoldedModel | None, str]:
+    """The folded twin and a note for the log, or None and the reason it is not used.
+
+    The twin is checked on ``sample`` against the model itself; one whose outputs differ (a model
+    whose forward does more than fx's graph shows) is not used either."""
+    try:
+        folded = _fold(model, memory_format)
+    except NotFoldable as exc:
+        return None, f"not folded: {exc}; evaluated as it is"
+    with torch.inference_mode():
+        try:
+            ok, diff = outputs_close(first_tensor(folded.module(sample)), first_tensor(model(sample)))
+        except Exception as exc:  # noqa: BLE001 - the traced twin fails where the model does not
+            return None, f"not folded: the traced model fails ({type(exc).__name__}: {exc}); evaluated as it is"
+    if not ok:
+        return None, f"not folded: the folded model's outputs differ from the model's (max {diff:.3g}); evaluated as it is"
+    kept = f"; {folded.left} BatchNorm layer(s) not after a Conv2d stay as they are" if folded.left else ""
+    return folded, f"folded {len(folded.pairs)} Conv2d+BatchNorm2d pair(s) into single convolutions{kept}"

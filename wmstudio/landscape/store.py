@@ -70,6 +70,13 @@ def commit_points(path: str | Path, name: str, indices: np.ndarray, values: dict
         g.attrs["seconds"] = float(g.attrs["seconds"]) + seconds
 
 
+def set_attrs(path: str | Path, name: str, attrs: dict[str, str]) -> None:
+    """Notes on how a landscape is evaluated (layout, BatchNorm folding, batch size), as attributes."""
+    check_space(Path(path), 0, 64 << 10)
+    with open_log(Path(path), "a") as f:
+        f[GROUP][name].attrs.update(attrs)
+
+
 def set_status(path: str | Path, name: str, status: str, message: str = "") -> None:
     check_space(Path(path), 0, 64 << 10)
     with open_log(Path(path), "a") as f:
