@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
 from wmstudio.gui.gl import opengl_status
-from wmstudio.gui.metrics_view import Crosshair, StageAxis, align_left_axes, nearest, title_legend
+from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
 from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
