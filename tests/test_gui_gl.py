@@ -69,7 +69,7 @@ def test_3d_surface_shows_the_landscape_and_exports_png(qtbot, tmp_path, gl_ok) 
     assert not win.export_3d_action.isEnabled()
 
 
-def test_3d_surface_has_axes_a_colour_bar_named_models_and_paths_on_it(qtbot, gl_ok) -> None:
+def test_3d_surface_has_axes_a_colour_bar_named_models_and_paths_on_it(qtbot, tmp_path, gl_ok) -> None:
     from gui_helpers import fake_landscape
     from PySide6.QtWidgets import QVBoxLayout, QWidget
 
@@ -106,6 +106,25 @@ def test_3d_surface_has_axes_a_colour_bar_named_models_and_paths_on_it(qtbot, gl
         j = int(np.clip(np.searchsorted(ys, py) - 1, 0, len(ys) - 2))
         corners = z[i:i + 2, j:j + 2]  # the grid cell under the point
         assert corners.min() < pz <= corners.max() + 0.1 * SURFACE_HEIGHT, (px, py, pz, corners)
+    # the exported PNG: the colour bar on its right, the labels painted where the screen has them
+    from gui_helpers import colour_box, image_array
+    from PySide6.QtGui import QImage
+
+    shots = {}
+    for labels in (True, False):
+        out = str(tmp_path / f"surface_{labels}.png")
+        assert lv.export_3d(out, (900, 600), labels=labels)
+        shots[labels] = image_array(QImage(out))
+    assert shots[True].shape[:2] == (600, 900)
+    top, bottom = lv.gl_colorbar.colorMap().map([1.0, 0.0], mode="qcolor")
+    strip = shots[True][:, int(0.85 * 900):]  # the right of the picture: the bar, its top colour above its bottom
+    boxes = [colour_box(strip, colour.name(), tol=20) for colour in (top, bottom)]
+    assert None not in boxes and boxes[0][2] < boxes[1][2], boxes
+
+    def ink(a: np.ndarray) -> int:  # dark grey text and lines
+        return int((np.abs(a[..., :3].astype(int) - [38, 38, 38]).sum(-1) < 60).sum())
+
+    assert ink(shots[True]) > ink(shots[False]) + 200
     lv.log_scale.setChecked(True)
     assert lv.gl_colorbar.axis.labelText == "log10 trigger-set loss"
     lv.clear()

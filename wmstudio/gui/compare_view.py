@@ -20,7 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wmstudio.gui.metrics_view import marked_curve, nearest, stage_at, title_legend
+from wmstudio.gui.metrics_view import stage_at
+from wmstudio.gui.plot_parts import marked_curve, nearest, title_legend
 from wmstudio.gui.series import RunSeries
 
 METRIC_NAMES = {"trigger_acc": "trigger accuracy", "test_acc": "test accuracy", "trigger_loss": "trigger loss",

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt, Signal
-from PySide6.QtGui import QFont
+from PySide6.QtGui import QColor, QFont, QImage, QMatrix4x4, QPainter, QVector3D
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
 from wmstudio.gui.gl import opengl_status
-from wmstudio.gui.metrics_view import Crosshair, StageAxis, align_left_axes, nearest, title_legend
+from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
 from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
@@ -679,10 +679,42 @@ class LandscapeView(QWidget):
         self.gl_axes.setVisible(True)
         self._set_gl_texts(texts)
 
-    def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200)) -> bool:
-        """Render the 3D view to a PNG of the given size; False when no 3D surface is drawn."""
+    def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200), labels: bool = True) -> bool:
+        """Render the 3D view to a PNG of the given size; False when no 3D surface is drawn.
+
+        The surface takes the left of the picture and the colour bar its right; the tick values, axis
+        titles and model names (drawn over the OpenGL scene on screen) are painted on at the same
+        places, scaled with the picture (``labels=False`` leaves them out).
+        """
         if not self.has_3d:
             return False
-        arr = self.gl_view.renderToArray(size)  # (height, width, 4), BGRA
-        img = pg.functions.makeQImage(arr, transpose=arr.shape[:2] != (size[1], size[0]))
+        w, h = int(size[0]), int(size[1])
+        bar = self.gl_colorbar.sceneBoundingRect()
+        bar_h = 0.85 * h
+        bar_w = min(0.3 * w, bar_h * bar.width() / max(1.0, bar.height()))
+        gl_w = max(16, int(w - bar_w - 0.02 * w))
+        arr = self.gl_view.renderToArray((gl_w, h))  # BGRA
+        scene_img = pg.functions.makeQImage(arr, transpose=arr.shape[:2] != (h, gl_w))
+        img = QImage(w, h, QImage.Format.Format_ARGB32)
+        img.fill(QColor.fromRgbF(*self.gl_view.opts["bgcolor"]))
+        painter = QPainter(img)
+        painter.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
+        painter.drawImage(0, 0, scene_img)
+        if labels:
+            self._paint_labels(painter, gl_w, h)
+        self.gl_colorbar_widget.scene().render(painter, QRectF(w - bar_w - 0.01 * w, (h - bar_h) / 2, bar_w, bar_h), bar)
+        painter.end()
         return bool(img.save(path))
+
+    def _paint_labels(self, painter: QPainter, w: int, h: int) -> None:
+        """The 3D view's texts, projected as the view projects them, onto a picture ``w`` x ``h``."""
+        to_image = QMatrix4x4()
+        to_image.viewport(0, h, w, -h)
+        mvp = to_image * self.gl_view.projectionMatrix((0, 0, w, h), (0, 0, w, h)) * self.gl_view.viewMatrix()
+        font = QFont(self.gl_texts[0].font) if self.gl_texts else QFont()
+        font.setPointSizeF(font.pointSizeF() * max(1.0, h / max(1, self.gl_view.height())))
+        painter.setFont(font)
+        for entry in self.gl_text_data:
+            ink = entry[2] if len(entry) > 2 else tuple(int(255 * c) for c in self.gl_ink)
+            painter.setPen(QColor(*ink))
+            painter.drawText(mvp.map(QVector3D(*entry[0])).toPointF(), entry[1])

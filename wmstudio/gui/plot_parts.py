@@ -1,0 +1,170 @@
+"""Plot parts the views share: aligned axes, a legend in the title row, marked curves, names above a
+plot at positions along its x axis, and a crosshair with a read-out of the values under the mouse."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
+from PySide6.QtGui import QFont, QFontMetricsF, QPainter
+from PySide6.QtWidgets import QLabel
+
+LEFT_AXIS_PX = 72  # every left axis of a view this wide: x-linked plots then cover the same steps
+
+
+def align_left_axes(*plots: pg.PlotItem, width: int = LEFT_AXIS_PX) -> None:
+    """One width for the left axes of plots stacked on a shared x axis.
+
+    pyqtgraph links x ranges by screen position; a wider axis (10⁻¹⁰⁰ needs more room than 1.0)
+    would start its plot further right, hiding the first steps, and clipping to the view would
+    also drop them from its y range.
+    """
+    for p in plots:
+        p.getAxis("left").setWidth(width)
+
+
+def title_legend(plot: pg.PlotItem, title: str, size: str = "8pt", **legend_opts: object) -> pg.LegendItem:
+    """The plot's title on the left of its title row and a one-line legend on the right of it.
+
+    Both sit above the data area, so the legend never hides a curve; being part of the plot item,
+    the legend is in every export of the plot.
+    """
+    plot.setTitle(title, justify="left", size="10pt")
+    legend = pg.LegendItem(colCount=8, labelTextSize=size, **legend_opts)
+    legend.layout.setContentsMargins(2, 0, 2, 0)  # one text line high: it fits the title row
+    legend.setParentItem(plot)  # the plot item, not its data area (pyqtgraph's default)
+    legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-6, 3))
+    plot.legend = legend  # curves added with a name are listed
+    return legend
+
+
+def marked_curve(plot: pg.PlotItem, color: str, name: str, width: int = 2) -> pg.PlotDataItem:
+    """A line with a dot at each point, styled with ready-made Qt pens and brushes.
+
+    Given as colour strings or tuples, pyqtgraph rebuilds the symbol's pen and brush on every
+    setData, and each rebuild passes the tuple through numpy, which keeps one more reference to
+    None each time; with ready-made objects a redraw leaves None's count unchanged.
+    """
+    return plot.plot(pen=pg.mkPen(color, width=width), symbol="o", symbolSize=4,
+                     symbolPen=pg.mkPen(color), symbolBrush=pg.mkBrush(color), name=name)
+
+
+class StageAxis(pg.AxisItem):
+    """Names above a plot (stages at their first steps, models along a path), in two staggered rows.
+
+    Outside the plot's data area, so a name never hides a curve. A stage that began left of the
+    visible range is named at the left edge; a name that would run into its row's previous one
+    moves to the other row, and is left out when both are taken (the hover read-out names it).
+    """
+
+    def __init__(self) -> None:
+        super().__init__("top")
+        font = QFont()
+        font.setPointSizeF(8.5)
+        self.setStyle(tickFont=font)
+        self.stages: list[tuple[float, str]] = []
+        self.row_px = QFontMetricsF(font).height()
+        self.setHeight(int(2 * self.row_px + 3))
+
+    def set_stages(self, stages: list[tuple[float, str]]) -> None:
+        if stages != self.stages:
+            self.stages = list(stages)
+            self.picture = None
+            self.update()
+
+    def label_boxes(self) -> list[tuple[str, QRectF]]:
+        """(name, rectangle in this axis' coordinates) of each stage name drawn."""
+        view = self.linkedView()
+        if view is None or not self.stages:
+            return []
+        bounds = self.mapRectFromParent(self.geometry())
+        metrics = QFontMetricsF(self.style["tickFont"])
+        lo = view.viewRange()[0][0]
+        rows: list[float] = [-math.inf, -math.inf]  # right end of the last name in each row
+        out = []
+        for k, (x, text) in enumerate(self.stages):
+            end = self.stages[k + 1][0] if k + 1 < len(self.stages) else math.inf
+            if end <= lo:
+                continue
+            px = max(bounds.left(), self.mapFromScene(view.mapViewToScene(QPointF(max(x, lo), 0.0))).x())
+            if px >= bounds.right() - 4:
+                break
+            width = metrics.horizontalAdvance(text) + 4
+            row = next((r for r in (k % 2, 1 - k % 2) if rows[r] <= px), None)
+            if row is None:
+                continue
+            rows[row] = px + width + 6
+            out.append((text, QRectF(px + 2, bounds.top() + 1 + row * self.row_px, width, self.row_px)))
+        return out
+
+    def generateDrawSpecs(self, p: QPainter) -> tuple:  # noqa: N802 - pyqtgraph's name
+        bounds = self.mapRectFromParent(self.geometry())
+        pen = self.pen()
+        boxes = self.label_boxes()
+        ticks = [(pen, QPointF(r.left() - 2, r.top()), QPointF(r.left() - 2, bounds.bottom())) for _, r in boxes]
+        texts = [(r, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), t) for t, r in boxes]
+        return (pen, bounds.bottomLeft(), bounds.bottomRight()), ticks, texts
+
+
+def nearest(x: np.ndarray, value: float) -> int:
+    """Index of the entry of a sorted array nearest to a value (-1 for an empty array)."""
+    if not len(x):
+        return -1
+    i = int(np.clip(np.searchsorted(x, value), 1, len(x) - 1)) if len(x) > 1 else 0
+    return i - 1 if len(x) > 1 and abs(x[i - 1] - value) <= abs(x[i] - value) else i
+
+
+class Crosshair(QObject):
+    """A crosshair over plots stacked on one x axis, and a read-out of the values under it.
+
+    The vertical line runs through every plot at the hovered step, the horizontal one only through
+    the plot under the mouse. Mouse moves are rate-limited (pyqtgraph's SignalProxy), the lines are
+    created once and only moved, and everything hides when the mouse leaves the plots, so neither
+    a live redraw nor an export ever sees them.
+    """
+
+    def __init__(self, widget: pg.GraphicsLayoutWidget, plots: list[pg.PlotItem], readout: QLabel,
+                 describe: Callable[[pg.PlotItem, float, float], tuple[float, str]]) -> None:
+        super().__init__(widget)
+        self.plots, self.readout, self.describe = plots, readout, describe
+        pen = pg.mkPen("#888888", width=1, style=Qt.PenStyle.DotLine)
+        self.vlines = [pg.InfiniteLine(angle=90, movable=False, pen=pen) for _ in plots]
+        self.hlines = [pg.InfiniteLine(angle=0, movable=False, pen=pen) for _ in plots]
+        for plot, v, h in zip(plots, self.vlines, self.hlines, strict=True):
+            for line in (v, h):
+                line.setVisible(False)
+                line.setZValue(50)
+                plot.addItem(line, ignoreBounds=True)
+        self.proxy = pg.SignalProxy(widget.scene().sigMouseMoved, rateLimit=30, slot=lambda evt: self.move_to(evt[0]))
+        widget.installEventFilter(self)
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Leave:
+            self.hide()
+        return False
+
+    def hide(self) -> None:
+        for line in self.vlines + self.hlines:
+            line.setVisible(False)
+        self.readout.setText(" ")
+
+    def move_to(self, scene_pos: QPointF) -> None:
+        """Show the crosshair and read-out for a point of the scene (where the mouse is)."""
+        hit = next((p for p in self.plots if p.isVisible() and p.vb.sceneBoundingRect().contains(scene_pos)), None)
+        if hit is None:
+            self.hide()
+            return
+        pos = hit.vb.mapSceneToView(scene_pos)
+        x, text = self.describe(hit, pos.x(), pos.y())
+        if not text:
+            self.hide()
+            return
+        for plot, v, h in zip(self.plots, self.vlines, self.hlines, strict=True):
+            v.setPos(x)
+            v.setVisible(True)
+            h.setPos(pos.y())
+            h.setVisible(plot is hit)
+        self.readout.setText(text)
