@@ -121,12 +121,9 @@ class ConfigForm(QWidget):
             w.addItems([str(c) for c in choices])
             w.currentIndexChanged.connect(self._edited)
             return w
-        if path == "model.arch":  # the registry, and free text for torchvision:<name>
-            from wmstudio.models import MODELS
-
+        if path == "model.arch":  # the registry (set_model_choices, once the engine is loaded), free text too
             w = QComboBox()
             w.setEditable(True)
-            w.addItems(list(MODELS))
             w.currentTextChanged.connect(self._edited)
             return w
         if tp is int:
@@ -231,10 +228,27 @@ class ConfigForm(QWidget):
     def set_value(self, path: str, value: Any) -> None:
         self._set_widget(self.widgets[path], self.kinds[path], value)
 
+    def set_model_choices(self, names: list[str]) -> None:
+        """The model registry's names in the architecture box (the typed text stays)."""
+        w = self.widgets["model.arch"]
+        assert isinstance(w, QComboBox)
+        text = w.currentText()
+        self._loading = True
+        try:
+            w.clear()
+            w.addItems(names)
+            w.setCurrentText(text)
+        finally:
+            self._loading = False
+
     def widget(self, path: str) -> QWidget:
         return self.widgets[path]
 
     # ------------------------------------------------------------ validation
+    def revalidate(self) -> None:
+        """Checks the whole form again (``error``, the red field) and emits ``changed``."""
+        self._edited()
+
     def _edited(self, *_args: object) -> None:
         if self._loading:
             return

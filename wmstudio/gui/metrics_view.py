@@ -177,6 +177,16 @@ class MetricsView(QWidget):
     def plots(self) -> dict[str, pg.PlotItem]:
         return {"accuracy": self.acc, "loss": self.loss, "p_value": self.pval}
 
+    def clear(self) -> None:
+        """Forget what was drawn: the next series is drawn in full, on a fresh step axis."""
+        self.revision = -1
+        self.x_axis.reset()
+
+    def show_log(self, series: RunSeries) -> None:
+        """A whole run (finished, or opened from a log): drawn, the step axis fitted to it."""
+        self.show_series(series)
+        self.x_axis.fit(series.last_step or max((r["global_step"] for r in series.eval_rows), default=1))
+
     def show_series(self, series: RunSeries) -> None:
         if series.revision == self.revision:
             return
@@ -243,6 +253,16 @@ class DriftView(QWidget):
             if top > 0:
                 m[:, cols] /= top
         return m
+
+    def clear(self) -> None:
+        """Forget what was drawn: the next series is drawn in full, on a fresh step axis."""
+        self.revision = -1
+        self.x_axis.reset()
+
+    def show_log(self, series: RunSeries) -> None:
+        """A whole run (finished, or opened from a log): drawn, the step axis fitted to it."""
+        self.show_series(series)
+        self.x_axis.fit(series.last_step or max((r["global_step"] for r in series.eval_rows), default=1))
 
     def show_series(self, series: RunSeries) -> None:
         if series.revision == self.revision:

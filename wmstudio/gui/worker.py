@@ -60,3 +60,16 @@ class JobThread(QThread):
         while self.events:
             out.append(self.events.popleft())
         return out
+
+
+def in_background(parent: Any, work: Callable[[], Any], done: Callable[[Any], None],
+                  failed: Callable[[str, str, bool], None] | None = None, name: str = "read") -> JobThread:
+    """Runs ``work()`` on a worker thread; ``done(result)`` or ``failed(message, details, user_error)``
+    are called on the UI thread. The thread deletes itself once finished."""
+    thread = JobThread(lambda _cb, _ctl: work(), name, parent)
+    thread.done.connect(done)
+    if failed is not None:
+        thread.failed.connect(failed)
+    thread.finished.connect(thread.deleteLater)
+    thread.start()
+    return thread
