@@ -19,6 +19,10 @@ METRIC_LABELS: dict[str, str] = {
     "p_value": "p-value",
 }
 
+# the same metrics as the loss-landscape figures word them (the model evaluated on clean test images)
+SURFACE_LABELS: dict[str, str] = {"test_loss": "clean loss", "test_acc": "clean accuracy",
+                                  "trigger_loss": "trigger-set loss", "trigger_acc": "trigger-set accuracy"}
+
 # stage name -> label, and the state of the model after that stage (for "trigger accuracy after ...")
 STAGE_LABELS: dict[str, str] = {
     "pretrain": "clean pre-training",

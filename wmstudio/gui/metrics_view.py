@@ -15,11 +15,7 @@ from PySide6.QtWidgets import QVBoxLayout, QWidget
 
 from wmstudio.gui.series import RunSeries
 from wmstudio.gui.theme import plot_colors
-
-STAGE_LABELS = {"pretrain": "clean pre-training", "embed": "embed", "finetune": "fine-tune (attack)",
-                "extract": "extraction (attack)",
-                "restore": "restore"}
-
+from wmstudio.metric_names import STAGE_LABELS
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 LABEL_PX = 26  # vertical room one p-value tick label needs

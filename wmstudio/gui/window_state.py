@@ -19,8 +19,9 @@ class WindowState:
         geo, state, split = (self.settings.value(k) for k in ("geometry", "window_state", "splitter"))
         if geo is not None:
             win.restoreGeometry(geo)
-        else:
-            win.resize(1440, 900)
+        else:  # 1440 x 900, or the screen less room for the desktop's panels (usable at 1280 x 720)
+            room = win.screen().availableGeometry()
+            win.resize(min(1440, room.width() - 40), min(900, room.height() - 60))
         if state is not None:
             win.restoreState(state)
         if split is None or not splitter.restoreState(split):
