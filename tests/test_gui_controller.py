@@ -109,6 +109,15 @@ def test_following_a_log_reads_only_rows_not_held(demo_run: Path) -> None:
     assert len(series.eval_rows) == full
 
 
+def test_landscape_kinds_a_log_cannot_have_are_named_with_the_engines_reason() -> None:
+    from wmstudio.gui.controller import landscape_kinds
+
+    only_embed = landscape_kinds(["embed"])
+    assert only_embed["random"] == "" and "3" in only_embed["plane"] and only_embed["line"]
+    assert not any(landscape_kinds(["embed", "finetune", "restore"]).values())
+    assert all(landscape_kinds([]).values())  # no saved weights: no landscape at all
+
+
 def test_compare_names_the_settings_that_differ() -> None:
     a = {"run": {"name": "a", "seed": 1}, "finetune": {"lr": 0.01, "epochs": 3}, "model": {"options": {}}}
     b = {"run": {"name": "b", "seed": 1}, "finetune": {"lr": 0.04, "epochs": 3}, "model": {"options": {}}}

@@ -61,7 +61,7 @@ FIELD_LABELS = {"name": "run name", "eval_batch_size": "evaluation batch size", 
                 "clean_epochs": "clean pre-training epochs", "trigger_fraction": "trigger share of a batch",
                 "augment_triggers": "augment triggers", "data_fraction": "share of attacker data",
                 "data_size": "attacker images", "mix_owner_fraction": "owner data mixed in",
-                "owner_step_every": "owner step every", "stop_on_plateau": "stop on plateau", "min_delta": "min. change",
+                "owner_step_every": "owner step every", "stop_on_plateau": "stop on plateau", "min_delta": "smallest change that counts",
                 "source.name": "source data set", "source.root": "source data folder",
                 "source.download": "download the source", "source.split": "source split"}
 INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"

@@ -141,6 +141,22 @@ class StudioController:
         return [s.name for s in self.series.stages]
 
 
+def landscape_kinds(available: Sequence[str]) -> dict[str, str]:
+    """For each landscape kind, why a log whose stages with saved weights are ``available`` cannot
+    have it ("" when it can): the engine's own check of a default landscape of that kind."""
+    from wmstudio.errors import ConfigError
+    from wmstudio.landscape.spec import KINDS, LandscapeSpec
+
+    reasons = {}
+    for kind in KINDS:
+        try:
+            LandscapeSpec(kind=kind).resolved(list(available))
+            reasons[kind] = ""
+        except ConfigError as exc:
+            reasons[kind] = str(exc)
+    return reasons
+
+
 def differing_keys(configs: Sequence[dict[str, Any]]) -> list[str]:
     """Dotted config keys whose values are not the same in every one of ``configs`` (for Compare)."""
     flat = [flatten_config(c) for c in configs]

@@ -208,6 +208,18 @@ class LandscapeView(QWidget):
         self.published_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
 
+    def set_kind_reasons(self, reasons: dict[str, str]) -> None:
+        """Kinds the shown log cannot have are disabled, their reason as the item's tooltip."""
+        model = self.kind.model()
+        for i in range(self.kind.count()):
+            why = reasons.get(self.kind.itemText(i), "")
+            model.item(i).setEnabled(not why)
+            self.kind.setItemData(i, f"Not for this log: {why}" if why else None, Qt.ItemDataRole.ToolTipRole)
+        if reasons.get(self.kind.currentText()):
+            usable = [i for i in range(self.kind.count()) if not reasons.get(self.kind.itemText(i))]
+            if usable:
+                self.kind.setCurrentIndex(usable[0])
+
     def set_busy(self, job: str, can_compute: bool, why_not: str = "") -> None:
         """``job``: the app's running job ("" when idle); Compute needs an idle app and a run log."""
         self.set_computing(job == "landscape")

@@ -57,9 +57,8 @@ def read_snapshot(path: str | Path) -> LogSnapshot:
     except (WmStudioError, OSError, KeyError):
         pass
     snap.landscapes, snap.landscape = read_landscapes(path)
-    try:
-        snap.summary = summarize(str(path))
+    with contextlib.suppress(WmStudioError, OSError, KeyError):
         snap.stages_with_weights = [n for n in reader.stage_names() if reader.weights_status(n)[0]]
-    except (WmStudioError, OSError, KeyError):
-        pass
+    with contextlib.suppress(WmStudioError, OSError, KeyError):
+        snap.summary = summarize(str(path))
     return snap

@@ -78,6 +78,7 @@ class _ToolDialog(QDialog):
                             f"{message.splitlines()[0] if message else 'failed'}</span>")
         self.details.setPlainText(message if user_error else details)
         self.details.setVisible(len(message.splitlines()) > 1 or not user_error)
+        self.adjustSize()  # room for the message: the form above keeps its height
 
 
 class ExportModelDialog(_ToolDialog):
@@ -93,7 +94,8 @@ class ExportModelDialog(_ToolDialog):
         preferred = [n for n in ("restore", "finetune", "embed") if n in stages]
         if preferred:
             self.stage.setCurrentText(preferred[0])  # the model a user most likely ships
-        self.out = QLineEdit(str(self.log.with_name(f"{self.log.stem}-{self.stage.currentText()}.safetensors")))
+        self.out = QLineEdit(self._default_out())
+        self.stage.currentTextChanged.connect(lambda _t: self.out.setText(self._default_out(self.out.text())))
         self.form.addRow("Run log", QLabel(str(self.log)))
         self.form.addRow("Model after stage", self.stage)
         self.form.addRow("Write to", _path_row(self.out, self._pick))
@@ -101,6 +103,11 @@ class ExportModelDialog(_ToolDialog):
         if not stages:
             self.result.setText("This log holds no saved model weights (the run stopped before any stage ended).")
         self.action_button.clicked.connect(self.export)
+
+    def _default_out(self, current: str = "") -> str:
+        """``LOG-STAGE.safetensors`` beside the log, in the folder and format of ``current`` if one was chosen."""
+        folder, suffix = (Path(current).parent, Path(current).suffix) if current else (self.log.parent, ".safetensors")
+        return str(folder / f"{self.log.stem}-{self.stage.currentText()}{suffix or '.safetensors'}")
 
     def _pick(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Export the model to", self.out.text(), EXPORT_FILTER)
@@ -119,6 +126,7 @@ class ExportModelDialog(_ToolDialog):
             self.result.setText(f"Wrote the {meta.get('stage')} model ({arch}, {meta.get('num_classes')} classes, "
                                 f"normalisation in the metadata) to <b>{out}</b> "
                                 f"({out.stat().st_size / 1e6:.1f} MB).")
+            self.adjustSize()
             self.exported.emit(out)
             self.said.emit(f"Exported the {meta.get('stage')} model to {out}")
 
@@ -177,6 +185,7 @@ class VerifyDialog(_ToolDialog):
                                 f"(false-positive rate {v.fpr:g})")
             self.details.setPlainText(v.text())
             self.details.setVisible(True)
+            self.adjustSize()
             self.verified.emit(v)
             self.said.emit(f"Verification of {model}: {'watermark present' if v.verified else 'not shown'}, "
                            f"p-value {v.p_value:.3g}")

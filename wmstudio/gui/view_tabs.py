@@ -13,6 +13,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTabWidget, QWidget
 
+from wmstudio.gui.controller import landscape_kinds
 from wmstudio.gui.log_reading import LogSnapshot, read_landscapes
 from wmstudio.gui.series import RunSeries
 from wmstudio.gui.worker import in_background
@@ -115,6 +116,7 @@ class ViewTabs(QTabWidget):
         self.drift_view.clear()
         self.show_run(snap.series)
         self.show_landscapes(snap.landscapes, snap.landscape)
+        self.landscape_view.set_kind_reasons(landscape_kinds(snap.stages_with_weights))
 
     def show_landscapes(self, names: list[str], first: Any) -> None:
         current = self.landscape_view.current_name
