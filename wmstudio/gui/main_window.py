@@ -115,18 +115,14 @@ class MainWindow(QMainWindow):
             act(vm, name, lambda _=False, n=name: self.tabs.show_tab(n), f"Ctrl+{i + 1}")
         themes = vm.addMenu("&Theme")
         for name in ("system", "light", "dark"):
-            act(themes, name.capitalize(), lambda _=False, t=name: self.set_theme(t), None,
-                f"{name} theme; plots take it fully after a restart")
+            act(themes, name.capitalize(), lambda _=False, t=name: self.say(
+                f"Theme: {t} ({theme.switch(self.settings, t)}); plots take it fully after a restart"), None, f"{name} theme")
         act(mb.addMenu("&Help"), "&About Watermark Studio", lambda: QMessageBox.about(self, "Watermark Studio", ABOUT))
         tb = self.addToolBar("Run")
         tb.setObjectName("runToolbar")
         for a in (self.run_action, self.pause_action, self.cancel_action, self.open_action):
             tb.addAction(a)
         self.state.fill_menu(self.recent_menu, self.open_log)
-
-    def set_theme(self, name: str) -> None:
-        self.mode = theme.switch(self.settings, name)
-        self.say(f"Theme: {name} ({self.mode}); plots take it fully after a restart")
 
     def choose_runs_dir(self) -> None:
         folder = file_dialogs.choose_folder(self, "Folder for new run logs", self.ctl.runs_dir)
@@ -147,8 +143,7 @@ class MainWindow(QMainWindow):
         self.engine_ready.emit()
 
     @property
-    def busy(self) -> bool:
-        """A job runs or a log is being read."""
+    def busy(self) -> bool:  # a job runs or a log is being read
         return self.ctl.busy or self.loader.busy
 
     def _update(self) -> None:
