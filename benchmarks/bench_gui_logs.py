@@ -111,10 +111,22 @@ def main() -> int:
     win.log_opened.connect(opened.append)
     ticks.clear()
     timer.start()
+    pump(lambda: False, 0.1)  # ticking before the request: a block right after it is measured too
     win.open_log(log)
-    t_open = pump(lambda: len(opened) > 0 and not win.busy)
+    t0 = time.perf_counter()
+    pump(lambda: len(opened) > 0 and not win.busy)
+    t_open = time.perf_counter() - t0
     timer.stop()
     rows.append(("long-run log (worker)", t_open, stalls()))
+    ticks.clear()  # the same log again: the plots' first drawing is behind them
+    timer.start()
+    pump(lambda: False, 0.1)
+    t0 = time.perf_counter()
+    win.open_log(log)
+    pump(lambda: len(opened) > 1 and not win.busy)
+    t_again = time.perf_counter() - t0
+    timer.stop()
+    rows.append(("same log, opened again", t_again, stalls()))
     t0 = time.perf_counter()
     held = RunSeries.from_log(log)
     t_sync = time.perf_counter() - t0
@@ -126,6 +138,7 @@ def main() -> int:
     win.tabs.setCurrentWidget(sv)
     ticks.clear()
     timer.start()
+    pump(lambda: False, 0.1)
     t0 = time.perf_counter()
     sv.open_folder(sweep)
     pump(lambda: sv.table.rowCount() > 0)

@@ -54,6 +54,7 @@ def test_soak_many_live_redraws_keep_the_process_alive_and_flat(qtbot, tmp_path,
     for run in range(16):
         job = FakeJob(synthetic_run(run), batch=3)
         win.ctl.begin("run")
+        win.ctl.series = type(win.ctl.series)(label=f"soak{run}")  # each run its own series, as a new run's
         win.tabs.clear()
         # alternate the live tab so both plot views redraw, as a user watching a run does
         win.tabs.setCurrentWidget(win.tabs.metrics_view if run % 2 == 0 else win.tabs.drift_view)
