@@ -82,7 +82,7 @@ def test_events_fill_the_series_and_one_progress_description() -> None:
     line = ctl.tracker.status_line()
     assert "overall 75%" in line and "left in stage" in line and "step 5/10" in line
     ctl.set_paused(True)
-    assert ctl.tracker.status_line().endswith("paused")
+    assert ctl.tracker.status_line().startswith("paused")
     ctl.apply([RunFinished("/x/run.h5", "finished")])
     assert ctl.tracker.state.overall == 1.0 and ctl.end() == "run" and not ctl.busy
 

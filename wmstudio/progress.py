@@ -29,7 +29,6 @@ from wmstudio.events import (
     Step,
     Warning,
 )
-from wmstudio.metric_names import METRIC_LABELS
 
 
 def fmt_time(seconds: float) -> str:
@@ -173,14 +172,14 @@ class ProgressTracker:
         else:
             text = f"{s.stage or 'starting'} · epoch {s.epoch} · step {s.done}/{s.total}"
             if math.isfinite(s.loss):
-                text += f" · {METRIC_LABELS['train_loss']} {s.loss:.3f}"
+                text += f" · loss {s.loss:.3f}"
             if len(s.stages) > 1:
                 text += f" · overall {s.overall:.0%} (stage {s.stages.index(s.stage) + 1 if s.stage in s.stages else 0}" \
                         f"/{len(s.stages)})"
         if s.finished:
             return f"{text} · {s.finished}"
         if s.paused:
-            return f"{text} · paused"
+            return f"paused · {text}"  # first: a narrow status bar cuts the end
         return f"{text} · {fmt_time(s.seconds_left)} left" + (" in stage" if s.kind == "run" else "")
 
 
