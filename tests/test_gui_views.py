@@ -552,3 +552,17 @@ def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
     rects = [label.sceneBoundingRect() for label in labels]
     for a, b in zip(rects, rects[1:], strict=False):
         assert not a.intersects(b), (a, b)
+
+
+def test_compare_names_runs_says_what_differs_and_flags_unfinished_ones(qtbot) -> None:
+    from wmstudio.gui.compare_view import CompareView
+    from wmstudio.gui.series import RunSeries, StageSpan
+
+    cv = CompareView()
+    qtbot.addWidget(cv)
+    done = RunSeries(label="demo", log_path="/x/a.h5", log_status="finished", stages=[StageSpan("embed", 0, 1, "finished")])
+    cut = RunSeries(label="demo", log_path="/x/b.h5", log_status="cancelled", stages=[StageSpan("embed", 0, 1, "cancelled")])
+    cv.add_run(done, {"run": {"name": "demo", "seed": 0}, "finetune": {"lr": 0.01}})
+    cv.add_run(cut, {"run": {"name": "demo", "seed": 0}, "finetune": {"lr": 0.04}})
+    assert [cv.list.item(i).text() for i in range(2)] == ["demo (a.h5)", "demo (b.h5) ⚠ cancelled"]
+    assert [cv.table.item(i, 1).text() for i in range(2)] == ["finetune.lr = 0.01", "finetune.lr = 0.04"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
@@ -72,17 +73,27 @@ class CompareView(QWidget):
             if r.log_path == series.log_path:
                 self.runs[i] = series
                 self.configs[i] = config if config is not None else self.configs[i]
-                self.list.item(i).setText(run_title(series))
+                self._retitle()
                 self.redraw()
                 return
         self.runs.append(series)
         self.configs.append(config or {})
-        item = QListWidgetItem(run_title(series))
+        item = QListWidgetItem(run_title(series, self.runs))
         item.setToolTip(series.log_path)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(Qt.CheckState.Checked)
         self.list.addItem(item)
+        self._retitle()
         self.redraw()
+
+    def _retitle(self) -> None:
+        """Every run's list entry: its name, told apart from a namesake by its file (no redraw for it)."""
+        self.list.blockSignals(True)
+        try:
+            for i, r in enumerate(self.runs):
+                self.list.item(i).setText(run_title(r, self.runs))
+        finally:
+            self.list.blockSignals(False)
 
     def differences(self, index: int) -> str:
         """The settings of run ``index`` that not every compared run shares ("key = value, ...")."""
@@ -115,7 +126,7 @@ class CompareView(QWidget):
             return "" if math.isnan(v) else f"{v:.3f}"
 
         for i, r in enumerate(self.runs):
-            values = [run_title(r), self.differences(i), " → ".join(s.name for s in r.stages), fmt(r.final("test_acc")),
+            values = [run_title(r, self.runs), self.differences(i), " → ".join(s.name for s in r.stages), fmt(r.final("test_acc")),
                       fmt(r.final("trigger_acc", "embed")), fmt(r.final("trigger_acc", "finetune")),
                       fmt(r.final("trigger_acc", "restore")), fmt(r.final("drift_rel"))]
             for j, v in enumerate(values):
@@ -123,9 +134,12 @@ class CompareView(QWidget):
         self.table.resizeColumnsToContents()
 
 
-def run_title(series: RunSeries) -> str:
-    """The run's name, flagged when it did not finish (cancelled, failed, still running, partial stages)."""
+def run_title(series: RunSeries, runs: list[RunSeries] | None = None) -> str:
+    """The run's name (with its log's file name when another of ``runs`` has the same name), flagged
+    when it did not finish (cancelled, failed, still running, partial stages)."""
     name = series.label or series.log_path
+    if runs and sum((r.label or r.log_path) == name for r in runs) > 1:
+        name = f"{name} ({Path(series.log_path).name})"
     unfinished = [s.name for s in series.stages if s.status not in ("finished", "stopped_early")]
     if series.log_status and series.log_status != "finished":
         return f"{name} ⚠ {series.log_status}"
