@@ -38,15 +38,15 @@ def main() -> int:
     timer.setInterval(5)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     redraws: list[float] = []
-    original = win.metrics_view.show_series
+    original = win.tabs.metrics_view.show_series
 
     def counting(series):  # noqa: ANN001, ANN202
-        before = win.metrics_view.revision
+        before = win.tabs.metrics_view.revision
         original(series)
-        if win.metrics_view.revision != before:
+        if win.tabs.metrics_view.revision != before:
             redraws.append(time.perf_counter())
 
-    win.metrics_view.show_series = counting
+    win.tabs.metrics_view.show_series = counting
 
     def measure(seconds: float) -> np.ndarray:
         ticks.clear()
@@ -59,20 +59,20 @@ def main() -> int:
         return np.maximum(np.diff(np.asarray(ticks)) * 1000 - 5.0, 0.0)
 
     idle = measure(2.0)
-    win.form.set_value("embed.epochs", 400)  # longer than the measurement: it trains throughout
-    win.form.set_value("run.threads", 2)
-    win.form._edited()
+    win.setup.form.set_value("embed.epochs", 400)  # longer than the measurement: it trains throughout
+    win.setup.form.set_value("run.threads", 2)
+    win.setup.form.revalidate()
     win.start_run()
-    while not win.series.train_steps:
+    while not win.ctl.series.train_steps:
         app.processEvents()
         time.sleep(0.005)
     t0 = time.perf_counter()
     busy = measure(args.seconds)
     t1 = time.perf_counter()
-    steps = win.series.last_step
+    steps = win.ctl.series.last_step
     rate = len([r for r in redraws if t0 <= r <= t1]) / (t1 - t0)
-    win.cancel()
-    while win.job is not None:
+    win.control.cancel()
+    while win.busy:
         app.processEvents()
         time.sleep(0.01)
     print(f"UI-thread stalls beyond a 5 ms timer ({len(busy)} ticks while training, {len(idle)} idle)")

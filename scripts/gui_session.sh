@@ -14,7 +14,7 @@ export DISPLAY=${DISPLAY:-:77}
 SHOTS=${SHOTS:-/tmp/guisession/shots}
 RUNS=${RUNS:-/tmp/guiruns}
 mkdir -p "$SHOTS"
-WIN=$(xdotool search --name "^Watermark Studio$" | head -1)
+WIN=$(xdotool search --name "Watermark Studio$" | head -1)  # the title starts with the shown log
 
 key() { xdotool windowactivate --sync "$WIN" >/dev/null 2>&1 || true; xdotool key --clearmodifiers "$@"; sleep 0.5; }
 click() { xdotool mousemove "$1" "$2" click 1; sleep 0.6; }

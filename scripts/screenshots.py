@@ -61,30 +61,30 @@ def main() -> int:
         pump(3, lambda: readout.text().strip() != "")
 
     pump(0.5)
-    win.preview_triggers()
-    pump(20, lambda: win.trigger_grid.count > 0)
-    win.form.set_value("embed.epochs", 30)  # a longer embed, so the shot catches the run mid-way
-    win.form.set_value("finetune.epochs", 10)
-    win.form.set_value("restore.epochs", 12)
+    win.setup.preview_triggers()
+    pump(20, lambda: win.setup.trigger_grid.count > 0)
+    win.setup.form.set_value("embed.epochs", 30)  # a longer embed, so the shot catches the run mid-way
+    win.setup.form.set_value("finetune.epochs", 10)
+    win.setup.form.set_value("restore.epochs", 12)
     win.start_run()
-    pump(300, lambda: any(s.name == "finetune" for s in win.series.stages) and len(win.series.eval_rows) > 36)
-    mv = win.metrics_view
-    finetune = next(s for s in win.series.stages if s.name == "finetune")
-    hover(mv.acc, finetune.start_step + 0.6 * (win.series.last_step - finetune.start_step), 0.5, mv.readout)
+    pump(300, lambda: any(s.name == "finetune" for s in win.ctl.series.stages) and len(win.ctl.series.eval_rows) > 36)
+    mv = win.tabs.metrics_view
+    finetune = next(s for s in win.ctl.series.stages if s.name == "finetune")
+    hover(mv.acc, finetune.start_step + 0.6 * (win.ctl.series.last_step - finetune.start_step), 0.5, mv.readout)
     shot("main_window_running.png")
     QCursor.setPos(0, 0)
-    pump(600, lambda: win.job is None)
-    win.tabs.setCurrentWidget(win.drift_view)
+    pump(600, lambda: not win.busy)
+    win.tabs.setCurrentWidget(win.tabs.drift_view)
     pump(0.5)
-    dv = win.drift_view
+    dv = win.tabs.drift_view
     hover(dv.heat, finetune.start_step + 20, 1.5, dv.readout)
     shot("weight_drift.png")
     QCursor.setPos(0, 0)
-    lv = win.landscape_view
+    lv = win.tabs.landscape_view
     lv.resolution.setValue(41)
     win.tabs.setCurrentWidget(lv)
     lv.published_button.click()
-    pump(600, lambda: win.job is None)
+    pump(600, lambda: not win.busy)
     lv.tabs.setCurrentIndex(0)
     pump(0.5)
     shot("landscape_2d.png")

@@ -20,9 +20,32 @@ def make_window(qtbot, tmp_path: Path, quick: bool = True):  # noqa: ANN001, ANN
     qtbot.addWidget(win)
     if quick:
         for k, v in QUICK.items():
-            win.form.set_value(k, v)
-    win.form._edited()
+            win.setup.form.set_value(k, v)
+    win.setup.form.revalidate()
     return win
+
+
+def open_log(qtbot, win, path, timeout: int = 60_000) -> None:  # noqa: ANN001
+    """Opens a run log in the window and waits until it is read and shown (it is read on a worker)."""
+    with qtbot.waitSignal(win.log_opened, timeout=timeout):
+        win.open_log(path)
+
+
+def menu_action(win, text: str):  # noqa: ANN001, ANN201
+    """The menu-bar action whose text (without its & accelerator) is ``text``."""
+    for top in win.menuBar().actions():
+        menu = top.menu()
+        for a in (menu.actions() if menu is not None else []):
+            if a.text().replace("&", "") == text:
+                return a
+    raise LookupError(text)
+
+
+def export_plots(win, folder) -> list:  # noqa: ANN001
+    """Every plot of the window into ``folder``, as File > Export all plots writes them."""
+    from wmstudio.gui.file_dialogs import write_plots
+
+    return write_plots(win.tabs.all_plots(), win.tabs.landscape_view, folder)
 
 
 def curve_data(curve) -> tuple[np.ndarray, np.ndarray]:  # noqa: ANN001
@@ -80,8 +103,8 @@ def synthetic_run(seed: int) -> list:
 def show_synthetic_run(win, seed: int = 1) -> None:  # noqa: ANN001
     """Fill the window's live plots with a synthetic three-stage run, as a finished run leaves them."""
     for e in synthetic_run(seed):
-        win.series.apply(e)
-    win._show_all(win.series)
+        win.ctl.series.apply(e)
+    win.tabs.show_run(win.ctl.series)
 
 
 def image_array(img) -> np.ndarray:  # noqa: ANN001

@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 import pytest
-from gui_helpers import curve_data, make_window
+from gui_helpers import curve_data, export_plots, make_window, menu_action, open_log
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QMessageBox
@@ -32,115 +32,115 @@ def _eval_series(log, column: str) -> tuple[np.ndarray, np.ndarray]:
 
 def test_invalid_settings_are_flagged_at_the_field(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    assert win.form.error is None and win.run_button.isEnabled()
-    lr = win.form.widget("embed.lr")
+    assert win.setup.form.error is None and win.run_panel.run_button.isEnabled()
+    lr = win.setup.form.widget("embed.lr")
     lr.clear()
     qtbot.keyClicks(lr, "-0.5")
-    assert win.form.error is not None and win.form.error.field == "embed.lr"
-    assert "border" in lr.styleSheet() and "embed.lr" in win.validation_label.text()
-    assert not win.run_button.isEnabled()
+    assert win.setup.form.error is not None and win.setup.form.error.field == "embed.lr"
+    assert "border" in lr.styleSheet() and "embed.lr" in win.setup.validation_label.text()
+    assert not win.run_panel.run_button.isEnabled()
     lr.clear()
     qtbot.keyClicks(lr, "fast")
-    assert win.form.error.field == "embed.lr" and "expected a number" in str(win.form.error)
-    qtbot.mouseClick(win.run_button, Qt.MouseButton.LeftButton)
-    assert win.job is None  # nothing ran
+    assert win.setup.form.error.field == "embed.lr" and "expected a number" in str(win.setup.form.error)
+    qtbot.mouseClick(win.run_panel.run_button, Qt.MouseButton.LeftButton)
+    assert not win.busy  # nothing ran
     lr.clear()
     qtbot.keyClicks(lr, "0.05")
-    assert win.form.error is None and lr.styleSheet() == "" and win.run_button.isEnabled()
+    assert win.setup.form.error is None and lr.styleSheet() == "" and win.run_panel.run_button.isEnabled()
     # cross-field rules of the engine are flagged too
-    win.form.set_value("trigger.scheme", "folder")
-    win.form._edited()
-    assert win.form.error.field == "trigger.folder"
+    win.setup.form.set_value("trigger.scheme", "folder")
+    win.setup.form.revalidate()
+    assert win.setup.form.error.field == "trigger.folder"
     # every setting has a tooltip from the config schema
-    assert all(w.toolTip() for w in win.form.widgets.values())
+    assert all(w.toolTip() for w in win.setup.form.widgets.values())
 
 
 def test_run_the_pipeline_and_plots_hold_the_engine_series(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    qtbot.mouseClick(win.run_button, Qt.MouseButton.LeftButton)
-    assert win.job is not None and not win.run_button.isEnabled() and win.cancel_button.isEnabled()
-    qtbot.waitUntil(lambda: win.job is None, timeout=RUN_TIMEOUT)
-    log = win.log_path
+    qtbot.mouseClick(win.run_panel.run_button, Qt.MouseButton.LeftButton)
+    assert win.ctl.busy and not win.run_panel.run_button.isEnabled() and win.run_panel.cancel_button.isEnabled()
+    qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
+    log = win.ctl.log_path
     reader = RunLogReader(log)
     assert reader.status == "finished" and reader.stage_names() == ["embed", "finetune", "restore"]
     for column in ("trigger_acc", "test_acc", "test_loss", "trigger_loss"):
-        x, y = curve_data(win.metrics_view.curves[column])
+        x, y = curve_data(win.tabs.metrics_view.curves[column])
         ex, ey = _eval_series(log, column)
         np.testing.assert_array_equal(x, ex)
         np.testing.assert_allclose(y, ey)
-    x, y = curve_data(win.drift_view.curves["drift_l2"])
+    x, y = curve_data(win.tabs.drift_view.curves["drift_l2"])
     np.testing.assert_allclose(y, _eval_series(log, "drift_l2")[1])
-    steps, loss = curve_data(win.metrics_view.curves["train_loss"])
+    steps, loss = curve_data(win.tabs.metrics_view.curves["train_loss"])
     assert len(steps) == sum(len(r.train["loss"]) for r in reader.stages())
     # the per-layer heat map: layers x evaluations
     n_eval = sum(len(r.eval["global_step"]) for r in reader.stages())
-    assert win.drift_view.matrix.shape == (len(reader.stage("embed").layer_names), n_eval)
-    win.tabs.setCurrentWidget(win.drift_view)
-    win.drift_view.set_per_stage(True)
-    shown = win.drift_view.shown  # scaled within each stage: every stage's block peaks at 1
-    stage_of = np.asarray([r["stage"] for r in win.series.eval_rows])
+    assert win.tabs.drift_view.matrix.shape == (len(reader.stage("embed").layer_names), n_eval)
+    win.tabs.setCurrentWidget(win.tabs.drift_view)
+    win.tabs.drift_view.set_per_stage(True)
+    shown = win.tabs.drift_view.shown  # scaled within each stage: every stage's block peaks at 1
+    stage_of = np.asarray([r["stage"] for r in win.ctl.series.eval_rows])
     for k in range(3):
         assert shown[:, stage_of == k].max() == pytest.approx(1.0)
-    ft = win.drift_view.matrix[:, stage_of == 1]
+    ft = win.tabs.drift_view.matrix[:, stage_of == 1]
     np.testing.assert_allclose(shown[:, stage_of == 1], ft / ft.max())
-    assert len(win.metrics_view.marks[0].lines) == 3  # stage boundaries
-    assert win.progress.value() == win.progress.maximum()
-    assert win.trigger_grid.count > 0 and "content" in win.trigger_grid.caption.text()
-    assert win.compare_view.runs and win.compare_view.runs[0].log_path == str(log)
-    assert str(log) in win.recent_files()
-    assert "cpu" in win.device_label.text().lower() or "cuda" in win.device_label.text().lower()
+    assert len(win.tabs.metrics_view.marks[0].lines) == 3  # stage boundaries
+    assert win.run_panel.progress.value() == win.run_panel.progress.maximum()
+    assert win.setup.trigger_grid.count > 0 and "content" in win.setup.trigger_grid.caption.text()
+    assert win.tabs.compare_view.runs and win.tabs.compare_view.runs[0].log_path == str(log)
+    assert str(log) in win.state.recent_files()
+    assert "cpu" in win.run_panel.device_label.text().lower() or "cuda" in win.run_panel.device_label.text().lower()
 
 
 def test_pause_and_resume(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    win.form.set_value("embed.epochs", 40)
-    win.form.set_value("finetune.enabled", False)
-    win.form.set_value("restore.enabled", False)
-    qtbot.mouseClick(win.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.series.last_step >= 5, timeout=RUN_TIMEOUT)
-    qtbot.mouseClick(win.pause_button, Qt.MouseButton.LeftButton)
-    assert win.pause_button.isChecked() and win.pause_button.text() == "Resume"
+    win.setup.form.set_value("embed.epochs", 40)
+    win.setup.form.set_value("finetune.enabled", False)
+    win.setup.form.set_value("restore.enabled", False)
+    qtbot.mouseClick(win.run_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.ctl.series.last_step >= 5, timeout=RUN_TIMEOUT)
+    qtbot.mouseClick(win.run_panel.pause_button, Qt.MouseButton.LeftButton)
+    assert win.run_panel.pause_button.isChecked() and win.run_panel.pause_button.text() == "Resume"
     qtbot.wait(600)
-    held = win.series.last_step
+    held = win.ctl.series.last_step
     qtbot.wait(800)
-    assert win.series.last_step == held  # nothing trains while paused
-    assert win.job is not None
-    qtbot.mouseClick(win.pause_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.series.last_step > held, timeout=30_000)
-    qtbot.mouseClick(win.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.job is None, timeout=RUN_TIMEOUT)
+    assert win.ctl.series.last_step == held  # nothing trains while paused
+    assert win.ctl.busy
+    qtbot.mouseClick(win.run_panel.pause_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.ctl.series.last_step > held, timeout=30_000)
+    qtbot.mouseClick(win.run_panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
 
 
 def test_cancel_mid_stage_keeps_a_readable_log(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    win.form.set_value("finetune.epochs", 30)
-    qtbot.mouseClick(win.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: any(s.name == "finetune" for s in win.series.stages) and win.series.last_step > 60,
+    win.setup.form.set_value("finetune.epochs", 30)
+    qtbot.mouseClick(win.run_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: any(s.name == "finetune" for s in win.ctl.series.stages) and win.ctl.series.last_step > 60,
                     timeout=RUN_TIMEOUT)
-    qtbot.mouseClick(win.cancel_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.job is None, timeout=RUN_TIMEOUT)
-    reader = RunLogReader(win.log_path)
+    qtbot.mouseClick(win.run_panel.cancel_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
+    reader = RunLogReader(win.ctl.log_path)
     assert reader.status == "cancelled"
     ft = reader.stage("finetune")
     assert ft.status == "cancelled" and ft.has_weights and len(ft.eval["trigger_acc"]) >= 1
     assert reader.stage("embed").status == "finished"
     assert "restore" not in reader.stage_names()
-    assert win.run_button.isEnabled() and not win.cancel_button.isEnabled()
-    assert "cancelled" in win.progress_label.text()
+    assert win.run_panel.run_button.isEnabled() and not win.run_panel.cancel_button.isEnabled()
+    assert "cancelled" in win.run_panel.progress_label.text()
 
 
 def test_run_one_stage_continues_from_the_previous_log(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    win.stages_combo.setCurrentIndex(1)  # embed only
-    qtbot.mouseClick(win.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.job is None, timeout=RUN_TIMEOUT)
-    first = win.log_path
+    win.run_panel.stages_combo.setCurrentIndex(1)  # embed only
+    qtbot.mouseClick(win.run_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
+    first = win.ctl.log_path
     assert RunLogReader(first).stage_names() == ["embed"]
-    win.stages_combo.setCurrentIndex(2)  # fine-tune only: starts from the embed weights of that log
-    qtbot.mouseClick(win.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.job is None, timeout=RUN_TIMEOUT)
-    second = RunLogReader(win.log_path)
-    assert win.log_path != first and second.stage_names() == ["finetune"]
+    win.run_panel.stages_combo.setCurrentIndex(2)  # fine-tune only: starts from the embed weights of that log
+    qtbot.mouseClick(win.run_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
+    second = RunLogReader(win.ctl.log_path)
+    assert win.ctl.log_path != first and second.stage_names() == ["finetune"]
     cfg = load_config_from_log(second)
     assert cfg.model.checkpoint == f"{first}:embed"
     start = second.stage("finetune").eval["trigger_acc"][0]
@@ -170,8 +170,8 @@ def two_runs(tmp_path_factory) -> list:
 def test_open_saved_logs_and_compare_runs(qtbot, tmp_path, two_runs) -> None:
     win = make_window(qtbot, tmp_path)
     for p in two_runs:
-        assert win.open_log(p)
-    cv = win.compare_view
+        open_log(qtbot, win, p)
+    cv = win.tabs.compare_view
     assert len(cv.runs) == 2 and len(cv.curves) == 2
     for p in two_runs:
         x, y = curve_data(cv.curves[str(p)])
@@ -182,17 +182,17 @@ def test_open_saved_logs_and_compare_runs(qtbot, tmp_path, two_runs) -> None:
     cv.list.item(0).setCheckState(Qt.CheckState.Unchecked)
     assert list(cv.curves) == [str(two_runs[1])]
     # the window shows the last opened log: its stored landscapes are listed
-    assert win.log_path == two_runs[1]
-    win.open_log(two_runs[0])
-    assert win.landscape_view.stored.count() == 2
+    assert win.ctl.log_path == two_runs[1]
+    open_log(qtbot, win, two_runs[0])
+    assert win.tabs.landscape_view.stored.count() == 2
 
 
 def test_export_plots_csv_and_log(qtbot, tmp_path, two_runs, monkeypatch) -> None:
     win = make_window(qtbot, tmp_path)
-    win.open_log(two_runs[0])
-    lv = win.landscape_view
+    open_log(qtbot, win, two_runs[0])
+    lv = win.tabs.landscape_view
     assert lv.ls is not None
-    written = win.export_plots(tmp_path / "figs")
+    written = export_plots(win, tmp_path / "figs")
     names = {p.name for p in written}
     shown = "landscape_2d" if lv.ls.is_2d else "landscape_path"  # the shown landscape's view, not the other
     for base in ("accuracy", "loss", "p_value", "drift_l2", "layer_drift", shown, "compare"):
@@ -207,20 +207,24 @@ def test_export_plots_csv_and_log(qtbot, tmp_path, two_runs, monkeypatch) -> Non
             assert "<svg" in p.read_text()[:2000]
     csv_path = tmp_path / "metrics.csv"
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(csv_path), ""))
-    win.export_csv()
+    menu_action(win, "Export metrics as CSV…").trigger()
     lines = csv_path.read_text().splitlines()
-    assert lines[0].startswith("stage,global_step") and len(lines) == 1 + len(win.series.eval_rows)
+    assert lines[0].startswith("stage,global_step") and len(lines) == 1 + len(win.ctl.series.eval_rows)
+    row = lines[1].split(",")
+    assert row[1].isdigit() and row[2].isdigit()  # global step and (whole) epoch as integers
+    assert str(csv_path) in win.statusBar().currentMessage()  # the export says what it wrote where
     log_copy = tmp_path / "copy.h5"
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(log_copy), ""))
-    win.save_log_as()
+    menu_action(win, "Save run log as…").trigger()
     assert RunLogReader(log_copy).stage_names() == ["embed", "finetune", "restore"]
+    assert str(log_copy) in win.statusBar().currentMessage()
 
 
 def test_landscape_computed_in_the_app_fills_in_and_matches_the_log(qtbot, tmp_path, two_runs) -> None:
     log = shutil.copy(two_runs[1], tmp_path / "run.h5")
     win = make_window(qtbot, tmp_path)
-    win.open_log(log)
-    lv = win.landscape_view
+    open_log(qtbot, win, log)
+    lv = win.tabs.landscape_view
     lv.kind.setCurrentText("random")
     lv.resolution.setValue(13)
     lv.images.setValue(200)
@@ -235,7 +239,7 @@ def test_landscape_computed_in_the_app_fills_in_and_matches_the_log(qtbot, tmp_p
     lv.apply_events = spy
     qtbot.mouseClick(lv.compute_button, Qt.MouseButton.LeftButton)
     assert lv.stop_button.isEnabled()
-    qtbot.waitUntil(lambda: win.job is None, timeout=RUN_TIMEOUT)
+    qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
     assert lv.ls.complete and lv.ls.name == "random-13"
     assert len(set(seen)) >= 2  # filled in over several redraws
     from wmstudio.landscape import read
@@ -259,20 +263,20 @@ def pg_point(x: float, y: float):  # noqa: ANN201
 
 def test_line_landscape_shows_the_path(qtbot, tmp_path, two_runs) -> None:
     win = make_window(qtbot, tmp_path)
-    win.open_log(two_runs[0])
+    open_log(qtbot, win, two_runs[0])
     from wmstudio.landscape import read
 
     line = read(two_runs[0], "line")
-    win.landscape_view.show_landscape(line)
-    assert win.landscape_view.tabs.currentIndex() == 2
-    x, y = curve_data(win.landscape_view.path_curves["trigger_loss"])
+    win.tabs.landscape_view.show_landscape(line)
+    assert win.tabs.landscape_view.tabs.currentIndex() == 2
+    x, y = curve_data(win.tabs.landscape_view.path_curves["trigger_loss"])
     np.testing.assert_allclose(y, line.metrics["trigger_loss"])
-    assert len(win.landscape_view.path_lines) == 6  # three checkpoints on two plots
+    assert len(win.tabs.landscape_view.path_lines) == 6  # three checkpoints on two plots
 
 
 def test_3d_tab_without_opengl_says_so(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    lv = win.landscape_view
+    lv = win.tabs.landscape_view
     lv.tabs.setCurrentIndex(1)
     assert lv.gl_view is None
     texts = [w.text() for w in lv.surface_page.findChildren(QLabel)]
@@ -281,44 +285,45 @@ def test_3d_tab_without_opengl_says_so(qtbot, tmp_path) -> None:
 
 def test_closing_during_a_run_asks_then_cancels_and_keeps_the_log(qtbot, tmp_path, monkeypatch) -> None:
     win = make_window(qtbot, tmp_path)
-    win.form.set_value("embed.epochs", 60)
+    win.setup.form.set_value("embed.epochs", 60)
     asked = []
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: asked.append(a) or QMessageBox.StandardButton.No)
-    qtbot.mouseClick(win.run_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.series.last_step >= 3, timeout=RUN_TIMEOUT)
-    assert not win.close() and asked and win.job is not None  # "No": keeps running
+    qtbot.mouseClick(win.run_panel.run_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.ctl.series.last_step >= 3, timeout=RUN_TIMEOUT)
+    assert not win.close() and asked and win.ctl.busy  # "No": keeps running
     monkeypatch.setattr(QMessageBox, "question", lambda *a, **k: QMessageBox.StandardButton.Yes)
     start = time.perf_counter()
-    assert win.close()
-    assert time.perf_counter() - start < 30 and win.job is None
-    reader = RunLogReader(win.log_path)
+    win.close()  # returns at once: the window hides and closes for good once the run has stopped
+    assert time.perf_counter() - start < 1 and not win.isVisible()
+    qtbot.waitUntil(lambda: not win.busy, timeout=60_000)
+    reader = RunLogReader(win.ctl.log_path)
     assert reader.status == "cancelled" and reader.stage("embed").has_weights
-    assert RunSeries.from_log(win.log_path).eval_rows
+    assert RunSeries.from_log(win.ctl.log_path).eval_rows
 
 
 def test_config_files_round_trip_and_bad_files_are_reported(qtbot, tmp_path, monkeypatch) -> None:
     win = make_window(qtbot, tmp_path)
-    win.form.set_value("finetune.lr", 0.123)
-    win.form.set_value("trigger.scheme", "noise")
-    win.form._edited()
+    win.setup.form.set_value("finetune.lr", 0.123)
+    win.setup.form.set_value("trigger.scheme", "noise")
+    win.setup.form.revalidate()
     path = tmp_path / "exp.toml"
     monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getSaveFileName", lambda *a, **k: (str(path), ""))
-    win.save_config_dialog()
+    win.setup.save_config_dialog()
     cfg = load_config(path)
     assert cfg.finetune.lr == 0.123 and cfg.trigger.scheme == "noise"
-    win.load_demo_config()
-    assert win.form.config().finetune.lr != 0.123
-    assert win.load_config_file(path) and win.form.config().finetune.lr == 0.123
+    win.setup.load_demo_config()
+    assert win.setup.form.config().finetune.lr != 0.123
+    assert win.setup.load_config_file(path) and win.setup.form.config().finetune.lr == 0.123
     bad = tmp_path / "bad.toml"
     bad.write_text("[embed]\nlr = -3\n")
-    assert not win.load_config_file(bad)
-    assert "embed.lr" in win._last_error.text()
-    assert win._last_error.informativeText()
+    assert not win.setup.load_config_file(bad)
+    assert "embed.lr" in win.last_error.text()
+    assert win.last_error.informativeText()
 
 
 def test_settings_remember_layout_and_recent_files(qtbot, tmp_path, two_runs) -> None:
     win = make_window(qtbot, tmp_path)
-    win.open_log(two_runs[0])
+    open_log(qtbot, win, two_runs[0])
     win.show()
     win.resize(1301, 851)
     qtbot.wait(50)
@@ -332,27 +337,28 @@ def test_settings_remember_layout_and_recent_files(qtbot, tmp_path, two_runs) ->
     qtbot.addWidget(again)
     again.show()
     qtbot.wait(50)
-    assert again.recent_files()[0] == str(two_runs[0])
+    assert again.state.recent_files()[0] == str(two_runs[0])
     assert again.recent_menu.actions()[0].text() == str(two_runs[0])
     assert again.splitter.saveState() == settings.value("splitter")  # ... and restored
 
 
 def test_trigger_preview_shows_thumbnails(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    win.form.set_value("trigger.scheme", "abstract")
-    win.form.set_value("trigger.size", 20)
-    win.form._edited()
-    qtbot.mouseClick(win.preview_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.trigger_grid.count == 20, timeout=60_000)
-    assert "abstract, 20 images" in win.trigger_grid.caption.text()
+    win.setup.form.set_value("trigger.scheme", "abstract")
+    win.setup.form.set_value("trigger.size", 20)
+    win.setup.form.revalidate()
+    qtbot.mouseClick(win.setup.preview_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: win.setup.trigger_grid.count == 20, timeout=60_000)
+    assert "abstract, 20 images" in win.setup.trigger_grid.caption.text()
 
 
 def test_an_opened_log_that_is_not_a_run_log_is_reported(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
     junk = tmp_path / "junk.h5"
     junk.write_bytes(b"not hdf5")
-    assert not win.open_log(junk)
-    assert "junk.h5" in win._last_error.text()
+    with qtbot.waitSignal(win.log_failed, timeout=30_000):
+        win.open_log(junk)
+    assert "junk.h5" in win.last_error.text()
 
 
 def test_a_log_the_cli_is_still_writing_is_followed(qtbot, tmp_path) -> None:
@@ -371,14 +377,14 @@ def test_a_log_the_cli_is_still_writing_is_followed(qtbot, tmp_path) -> None:
 
         qtbot.waitUntil(started, timeout=120_000)
         win = make_window(qtbot, tmp_path)
-        assert win.open_log(log)
-        assert win.follow_timer.isActive()
-        first = len(win.series.eval_rows)
-        qtbot.waitUntil(lambda: len(win.series.eval_rows) > first, timeout=60_000)  # grows while it runs
+        open_log(qtbot, win, log)
+        assert win.loader.timer.isActive()
+        first = len(win.ctl.series.eval_rows)
+        qtbot.waitUntil(lambda: len(win.ctl.series.eval_rows) > first, timeout=60_000)  # grows while it runs
         assert proc.wait(timeout=180) == 0
-        qtbot.waitUntil(lambda: not win.follow_timer.isActive(), timeout=10_000)
-        assert len(win.series.eval_rows) == len(RunSeries.from_log(log).eval_rows)
-        x, y = curve_data(win.metrics_view.curves["trigger_acc"])
+        qtbot.waitUntil(lambda: not win.loader.timer.isActive(), timeout=10_000)
+        assert len(win.ctl.series.eval_rows) == len(RunSeries.from_log(log).eval_rows)
+        x, y = curve_data(win.tabs.metrics_view.curves["trigger_acc"])
         np.testing.assert_allclose(y, _eval_series(log, "trigger_acc")[1])
     finally:
         proc.kill()
@@ -403,7 +409,7 @@ def test_sweep_view_shows_the_matrix_and_opens_a_run(qtbot, tmp_path) -> None:
     spec = expand("gui", base, {"finetune.lr": [0.01, 0.03], "restore.lr": [0.003]})
     run_sweep(spec, tmp_path / "sweep", workers=2)
     win = make_window(qtbot, tmp_path)
-    sv = win.sweep_view
+    sv = win.tabs.sweep_view
     assert sv.open_folder(tmp_path / "sweep")
     assert sv.table.rowCount() == 2 and sv.table.columnCount() == 1
     from wmstudio.sweep.report import collect
@@ -411,21 +417,22 @@ def test_sweep_view_shows_the_matrix_and_opens_a_run(qtbot, tmp_path) -> None:
     _, _, rows = collect(tmp_path / "sweep")
     by_lr = {r["finetune.lr"]: r["restore.trigger_acc"] for r in rows}
     assert float(sv.table.item(0, 0).text().split()[0]) == pytest.approx(by_lr[0.01], abs=1e-3)
-    sv.table.cellClicked.emit(1, 0)
+    with qtbot.waitSignal(win.log_opened, timeout=60_000):
+        sv.table.cellClicked.emit(1, 0)
     run = next(r for r in rows if r["finetune.lr"] == 0.03)
-    assert win.log_path == tmp_path / "sweep" / "runs" / f"{run['run_id']}.h5"
-    assert win.tabs.currentWidget() is win.metrics_view and win.series.eval_rows
+    assert win.ctl.log_path == tmp_path / "sweep" / "runs" / f"{run['run_id']}.h5"
+    assert win.tabs.currentWidget() is win.tabs.metrics_view and win.ctl.series.eval_rows
 
 
 def test_published_landscape_is_one_click(qtbot, tmp_path, two_runs) -> None:
     log = shutil.copy(two_runs[0], tmp_path / "run.h5")
     win = make_window(qtbot, tmp_path)
-    win.open_log(log)
-    lv = win.landscape_view
+    open_log(qtbot, win, log)
+    lv = win.tabs.landscape_view
     lv.resolution.setValue(7)
     lv.images.setValue(100)
     qtbot.mouseClick(lv.published_button, Qt.MouseButton.LeftButton)
-    qtbot.waitUntil(lambda: win.job is None, timeout=RUN_TIMEOUT)
+    qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
     assert lv.ls.name == "published" and lv.ls.kind == "pca" and lv.ls.complete
     assert lv.ls.spec.models == ["finetune", "restore"] and lv.ls.spec.center == "restore"
     assert lv.metric_box.currentData() == "trigger_loss"

@@ -84,9 +84,9 @@ def test_choosing_a_checkpoint_in_the_main_window_shows_the_fit(qtbot, tmp_path:
 
     missing = tmp_path / "nope.pt"
     win = make_window(qtbot, tmp_path)
-    panel = win.checkpoint_panel
+    panel = win.setup.checkpoint_panel
     with qtbot.waitSignal(panel.checked, timeout=WAIT_MS) as blocker:
-        win.form.widget("model.checkpoint").setText(str(missing))
+        win.setup.form.widget("model.checkpoint").setText(str(missing))
     assert not blocker.args[0].fits and "no such checkpoint file" in panel.details.toPlainText()
-    win.form.widget("model.checkpoint").setText("")
+    win.setup.form.widget("model.checkpoint").setText("")
     qtbot.waitUntil(lambda: "No checkpoint chosen" in panel.status.text(), timeout=WAIT_MS)

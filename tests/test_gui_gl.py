@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import make_window
+from gui_helpers import export_plots, make_window, open_log
 from PySide6.QtGui import QImage
 
 from wmstudio.config import load_config
@@ -35,8 +35,8 @@ def test_3d_surface_shows_the_landscape_and_exports_png(qtbot, tmp_path, gl_ok) 
     win = make_window(qtbot, tmp_path)
     win.show()
     qtbot.waitExposed(win)
-    assert win.open_log(log)
-    lv = win.landscape_view
+    open_log(qtbot, win, log)
+    lv = win.tabs.landscape_view
     win.tabs.setCurrentWidget(lv)
     lv.tabs.setCurrentIndex(1)
     qtbot.wait(200)
@@ -56,15 +56,16 @@ def test_3d_surface_shows_the_landscape_and_exports_png(qtbot, tmp_path, gl_ok) 
     assert (img.width(), img.height()) == (640, 480)
     pixels = {img.pixel(x, y) for x in range(0, 640, 16) for y in range(0, 480, 16)}
     assert len(pixels) > 20  # a rendered surface, not a blank image
-    written = win.export_plots(tmp_path / "all")
+    written = export_plots(win, tmp_path / "all")
     assert tmp_path / "all" / "landscape_3d.png" in written
     win.menuBar().actions()[0].menu().aboutToShow.emit()
     assert win.export_3d_action.isEnabled()
     # a new run: its log has no landscape, so there is no 3D view to export (and none is offered)
-    win._start_job = lambda kind, job: None
+    win.control.jobs.start = lambda kind, job: None  # the run itself is not the point here
     assert win.start_run() is not None
+    win.control.jobs.done.emit("run", None)  # ... and it ends at once
     assert not lv.has_3d and not lv.export_3d(str(tmp_path / "stale.png"))
-    assert tmp_path / "later" / "landscape_3d.png" not in win.export_plots(tmp_path / "later")
+    assert tmp_path / "later" / "landscape_3d.png" not in export_plots(win, tmp_path / "later")
     win.menuBar().actions()[0].menu().aboutToShow.emit()
     assert not win.export_3d_action.isEnabled()
 

@@ -52,21 +52,23 @@ def test_soak_many_live_redraws_keep_the_process_alive_and_flat(qtbot, tmp_path,
     redraws, none_counts, rss = 0, [], []
     redraw_drift = 0  # None's count change over the drains that only add steps and evaluations
     for run in range(16):
-        win.series = type(win.series)(label=f"soak{run}")
-        win._reset_views()
-        win.job, win.job_kind = FakeJob(synthetic_run(run), batch=3), "run"
+        job = FakeJob(synthetic_run(run), batch=3)
+        win.ctl.begin("run")
+        win.ctl.series = type(win.ctl.series)(label=f"soak{run}")  # each run its own series, as a new run's
+        win.tabs.clear()
         # alternate the live tab so both plot views redraw, as a user watching a run does
-        win.tabs.setCurrentWidget(win.metrics_view if run % 2 == 0 else win.drift_view)
-        while win.job.events:
-            plain = not any(isinstance(e, (StageStarted, StageFinished, RunFinished)) for e in win.job.events[:3])
+        win.tabs.setCurrentWidget(win.tabs.metrics_view if run % 2 == 0 else win.tabs.drift_view)
+        while job.events:
+            plain = not any(isinstance(e, (StageStarted, StageFinished, RunFinished)) for e in job.events[:3])
             before = sys.getrefcount(None)
-            win._last_redraw = 0.0  # every drain redraws (the app throttles to ~10 Hz)
-            win.drain()
+            win.control.jobs.events.emit(job.drain())  # as the job runner hands over a drained batch
+            win.tabs.redraw(win.ctl.series)  # every batch redraws (the app throttles to ~10 Hz)
             qapp.processEvents()
             if plain:
                 redraw_drift += sys.getrefcount(None) - before
             redraws += 1
-        win._finish_job()
+        win.ctl.end()
+        win.tabs.show_run(win.ctl.series)
         qapp.processEvents()
         gc.collect()
         none_counts.append(sys.getrefcount(None))

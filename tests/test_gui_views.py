@@ -16,9 +16,11 @@ import pytest
 from gui_helpers import (
     colour_box,
     curve_data,
+    export_plots,
     fake_landscape,
     image_array,
     make_window,
+    open_log,
     show_synthetic_run,
 )
 from PySide6.QtCore import QPointF, QSize, Qt
@@ -64,15 +66,15 @@ def _shown_window(qtbot, tmp_path):  # noqa: ANN001, ANN202
 
 def test_each_exported_svg_matches_its_png_and_the_screen_and_holds_only_its_plot(qtbot, tmp_path) -> None:
     win = _shown_window(qtbot, tmp_path)
-    written = win.export_plots(tmp_path / "figs")
+    written = export_plots(win, tmp_path / "figs")
     c = plot_colors("light")
     axes = pg.getConfigOption("foreground")
     axes = QColor(*pg.mkColor(axes).getRgb()[:3]).name()
-    plots = {**win.metrics_view.plots, **win.drift_view.plots}
+    plots = {**win.tabs.metrics_view.plots, **win.tabs.drift_view.plots}
     for name, colour in (("accuracy", c["trigger"]), ("loss", c["trigger"]), ("p_value", c["pvalue"]),
                          ("drift_l2", c["drift"])):
         if name.startswith("drift"):
-            win.tabs.setCurrentWidget(win.drift_view)
+            win.tabs.setCurrentWidget(win.tabs.drift_view)
             qtbot.wait(50)
         png = QImage(str(tmp_path / "figs" / f"{name}.png"))
         svg_path = tmp_path / "figs" / f"{name}.svg"
@@ -94,10 +96,10 @@ def test_each_exported_svg_matches_its_png_and_the_screen_and_holds_only_its_plo
 
 def test_exported_png_legend_has_the_screen_proportions(qtbot, tmp_path) -> None:
     win = _shown_window(qtbot, tmp_path)
-    plot = win.metrics_view.loss
-    win.metrics_view.curves["test_loss"].setData([], [])  # the test colour now only appears in the legend
+    plot = win.tabs.metrics_view.loss
+    win.tabs.metrics_view.curves["test_loss"].setData([], [])  # the test colour now only appears in the legend
     qtbot.wait(50)
-    win.export_plots(tmp_path / "figs")
+    export_plots(win, tmp_path / "figs")
     colour = plot_colors("light")["test"]
     shown = colour_box(_screen(plot), colour)
     exported = colour_box(image_array(QImage(str(tmp_path / "figs" / "loss.png"))), colour)
@@ -123,13 +125,13 @@ def test_p_value_axis_reads_whole_decades_without_a_factor(qtbot, tmp_path) -> N
     win.resize(1280, 720)
     win.show()
     qtbot.wait(50)
-    axis = win.metrics_view.pval.getAxis("left")
+    axis = win.tabs.metrics_view.pval.getAxis("left")
     for filled in (False, True):
         if filled:
             show_synthetic_run(win)  # p-values down to 10^-60
-            win.series.eval_rows[-1]["p_value"] = 1e-300  # and one at the floor the plot clips to
-            win.metrics_view.revision = -1
-            win._show_all(win.series)
+            win.ctl.series.eval_rows[-1]["p_value"] = 1e-300  # and one at the floor the plot clips to
+            win.tabs.metrics_view.revision = -1
+            win.tabs.show_run(win.ctl.series)
             qtbot.wait(50)
         ticks = _axis_ticks(axis)
         assert "x1e" not in axis.labelString() and "(" not in axis.labelString()
@@ -154,29 +156,45 @@ def _assert_landscape_views_empty(lv) -> None:  # noqa: ANN001
 
 def test_landscape_views_are_cleared_for_another_log_and_a_new_run(qtbot, tmp_path, demo_copy) -> None:
     win = make_window(qtbot, tmp_path)
-    lv = win.landscape_view
-    assert win.open_log(demo_copy)
+    lv = win.tabs.landscape_view
+    open_log(qtbot, win, demo_copy)
     other = shutil.copy(demo_copy, tmp_path / "other.h5")
     for switch in ("open", "run"):
         lv.show_landscape(fake_landscape("line"))
         lv.show_landscape(fake_landscape("plane"))
         lv._hover((lv.map.vb.mapViewToScene(QPointF(0.0, 0.0)),))
         assert lv.image.image is not None and lv.trajectory_items and "trigger-set loss" in lv.hover.text()
-        assert "landscape_2d" in win.all_plots()
+        assert "landscape_2d" in win.tabs.all_plots()
         if switch == "open":
-            assert win.open_log(other)
+            open_log(qtbot, win, other)
         else:
-            win._start_job = lambda kind, job: None  # the run itself is not the point here
+            win.control.jobs.start = lambda kind, job: None  # the run itself is not the point here
             assert win.start_run() is not None
+            win.control.jobs.done.emit("run", None)  # ... and it ends at once
         _assert_landscape_views_empty(lv)
-        assert not {"landscape_2d", "landscape_path"} & set(win.all_plots())
+        assert not {"landscape_2d", "landscape_path"} & set(win.tabs.all_plots())
         win.menuBar().actions()[0].menu().aboutToShow.emit()
         assert not win.export_3d_action.isEnabled()
 
 
+def test_landscape_kinds_the_log_cannot_have_are_disabled_with_the_reason(qtbot, tmp_path) -> None:
+    from PySide6.QtCore import Qt as QtNS
+
+    win = make_window(qtbot, tmp_path)
+    lv = win.tabs.landscape_view
+    lv.kind.setCurrentText("plane")
+    lv.set_kind_reasons({"plane": "needs exactly 3 stages", "line": "needs 2", "pca": "", "random": ""})
+    plane = lv.kind.findText("plane")
+    assert not lv.kind.model().item(plane).isEnabled()
+    assert "needs exactly 3 stages" in lv.kind.itemData(plane, QtNS.ItemDataRole.ToolTipRole)
+    assert lv.kind.currentText() in ("pca", "random")  # moved off the kind that cannot be computed
+    lv.set_kind_reasons({})
+    assert lv.kind.model().item(plane).isEnabled()
+
+
 def test_landscape_status_and_hover_describe_the_shown_surface(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    lv = win.landscape_view
+    lv = win.tabs.landscape_view
     lv.show_landscape(fake_landscape("plane", "first"))
     assert lv.status.text().startswith("first") and "81/81" in lv.status.text()
     lv._hover((lv.map.vb.mapViewToScene(QPointF(1.0, 1.0)),))
@@ -193,10 +211,10 @@ def test_landscape_status_and_hover_describe_the_shown_surface(qtbot, tmp_path) 
 
 def test_landscape_progress_reaches_the_status_bar_and_replaces_an_old_failure(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    win.log_path = tmp_path / "run.h5"
-    win.progress_label.setText("failed")  # what an earlier failed landscape left
-    win.progress.setRange(0, 100)
-    win.progress.setValue(48)
+    win.ctl.log_path = tmp_path / "run.h5"
+    win.run_panel.progress_label.setText("failed")  # what an earlier failed landscape left
+    win.run_panel.progress.setRange(0, 100)
+    win.run_panel.progress.setValue(48)
     ls = fake_landscape("plane", "plane-3", n=3, done=False)
     seen: list[tuple[str, str, int]] = []
 
@@ -208,22 +226,18 @@ def test_landscape_progress_reaches_the_status_bar_and_replaces_an_old_failure(q
         callback(LandscapeFinished("plane-3", "finished", 0.1))
         return SimpleNamespace(status="finished")
 
-    original = win._landscape_progress
+    def spy(_events):  # noqa: ANN001, ANN202 - connected after the window's own handler: sees its result
+        seen.append((win.statusBar().currentMessage(), win.run_panel.progress_label.text(), win.run_panel.progress.value()))
 
-    def spy(events):  # noqa: ANN001, ANN202
-        original(events)
-        seen.append((win.statusBar().currentMessage(), win.progress_label.text(), win.progress.value()))
-
-    win._landscape_progress = spy
-    win._refresh_landscapes = lambda: None  # the fake landscape is not in a file
-    win._start_job("landscape", job)
-    assert win.progress_label.text() != "failed" and win.progress.value() != 48
-    qtbot.waitUntil(lambda: win.job is None, timeout=10_000)
-    assert any("9/9 points" in msg for msg, _, _ in seen), seen
-    assert "failed" not in win.progress_label.text() and "finished" in win.progress_label.text()
-    assert win.progress.value() == win.progress.maximum()
+    win.control.jobs.events.connect(spy)
+    win.control.start("landscape", job)
+    assert win.run_panel.progress_label.text() != "failed" and win.run_panel.progress.value() != 48
+    qtbot.waitUntil(lambda: not win.busy, timeout=10_000)
+    assert any("9/9 points" in label for _, label, _ in seen), seen
+    assert "failed" not in win.run_panel.progress_label.text() and "finished" in win.run_panel.progress_label.text()
+    assert win.run_panel.progress.value() == win.run_panel.progress.maximum()
     assert "finished" in win.statusBar().currentMessage()
-    assert lv_status_ok(win.landscape_view)
+    assert lv_status_ok(win.tabs.landscape_view)
 
 
 def lv_status_ok(lv) -> bool:  # noqa: ANN001
@@ -234,10 +248,10 @@ def test_1d_path_plots_share_one_x_scale(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path, quick=False)
     win.resize(1280, 720)
     win.show()
-    win.tabs.setCurrentWidget(win.landscape_view)
-    win.landscape_view.show_landscape(fake_landscape("line"))
+    win.tabs.setCurrentWidget(win.tabs.landscape_view)
+    win.tabs.landscape_view.show_landscape(fake_landscape("line"))
     qtbot.wait(50)
-    lv = win.landscape_view
+    lv = win.tabs.landscape_view
     top, bottom = lv.path_loss.getAxis("bottom"), lv.path_acc.getAxis("bottom")
     assert "x0.001" not in bottom.labelString() and "(x" not in bottom.labelString()
     assert top.range == pytest.approx(bottom.range)
@@ -253,7 +267,7 @@ def test_1d_path_plots_share_one_x_scale(qtbot, tmp_path) -> None:
 
 def test_map_legend_is_readable_and_lists_only_drawn_trajectories(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    lv = win.landscape_view
+    lv = win.tabs.landscape_view
     lv.cmap.setCurrentText("magma")  # a dark colour map
     lv.show_landscape(fake_landscape("plane"))
     names = [label.text for _, label in lv.map.legend.items]
@@ -266,7 +280,7 @@ def test_map_legend_is_readable_and_lists_only_drawn_trajectories(qtbot, tmp_pat
 
 def test_published_view_sets_the_kind_box(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    lv = win.landscape_view
+    lv = win.tabs.landscape_view
     lv.kind.setCurrentText("random")
     requested = []
     lv.compute_requested.connect(requested.append)
@@ -278,8 +292,8 @@ def test_a_clicked_sweep_cell_keeps_its_colour(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
     win.resize(1280, 720)
     win.show()
-    win.tabs.setCurrentWidget(win.sweep_view)
-    sv = win.sweep_view
+    win.tabs.setCurrentWidget(win.tabs.sweep_view)
+    sv = win.tabs.sweep_view
     sv.folder, sv.axes = tmp_path, ["finetune.lr"]
     sv.rows = [{"finetune.lr": lr, "status": "finished", "run_id": f"r{k}", "error": "",
                 "restore.trigger_acc": acc, "finetune.trigger_acc": acc, "restore.test_acc": acc,
@@ -303,52 +317,84 @@ def test_a_clicked_sweep_cell_keeps_its_colour(qtbot, tmp_path) -> None:
         assert np.abs(shown.astype(int) - [want.red(), want.green(), want.blue()]).max() <= 6, (row, shown)
 
 
-def test_the_form_section_keeps_its_rows_when_the_trigger_preview_fills(qtbot, tmp_path) -> None:
+def test_form_sections_open_together_without_scroll_bars_of_their_own(qtbot, tmp_path) -> None:
+    from PySide6.QtWidgets import QScrollArea
+
     win = make_window(qtbot, tmp_path)
     win.resize(1280, 720)
     win.show()
-    qtbot.wait(50)
-    toolbox = win.form.toolbox
+    qtbot.waitExposed(win)
+    form = win.setup.form
+    assert not form.findChildren(QScrollArea)  # the column around the form scrolls, the form has none
+    for name in ("run", "embed", "restore"):
+        form.sections[name].set_open(True)
+    assert all(form.sections[n].is_open for n in ("run", "embed", "restore"))
+    qtbot.waitUntil(lambda: form.sections["embed"].body.height() >= form.sections["embed"].body.sizeHint().height())
+    images = np.random.default_rng(0).integers(0, 255, (36, 1, 8, 8), dtype=np.uint8)
+    win.setup.trigger_grid.show_set(images, np.arange(36) % 10, "noise")  # the preview below never squeezes it
+    qtbot.waitUntil(lambda: form.sections["embed"].body.height() >= form.sections["embed"].body.sizeHint().height())
+    # an invalid field in a closed section marks that section's title
+    form.sections["restore"].set_open(False)
+    form.set_value("restore.lr", -1.0)
+    assert form.error is not None and form.error.field == "restore.lr"
+    assert form.sections["restore"].header.text().startswith("⚠") and not form.sections["restore"].is_open
+    assert not form.sections["embed"].header.text().startswith("⚠")
+    form.reveal_error()
+    assert form.sections["restore"].is_open
+    form.set_value("restore.lr", 0.003)
+    assert not form.sections["restore"].header.text().startswith("⚠")
 
-    def hidden_rows_px() -> int:
-        page = toolbox.currentWidget()
-        return page.sizeHint().height() - page.visibleRegion().boundingRect().height()
 
-    for index in (0, 4):  # the run section, and the long embed section
-        toolbox.setCurrentIndex(index)
-        qtbot.wait(20)
-        before = hidden_rows_px()
-        images = np.random.default_rng(0).integers(0, 255, (36, 1, 8, 8), dtype=np.uint8)
-        win.trigger_grid.show_set(images, np.arange(36) % 10, "noise")
-        for _ in range(3):  # at once, and after the layout settles
-            qtbot.wait(10)
-            assert hidden_rows_px() <= max(before, 0) + 2, (index, before, hidden_rows_px())
+def test_form_labels_are_written_for_people_and_pickers_say_what_they_want(qtbot, tmp_path, monkeypatch) -> None:
+    from PySide6.QtWidgets import QFormLayout
+
+    win = make_window(qtbot, tmp_path)
+    form = win.setup.form
+    labels = {}
+    for section in form.sections.values():
+        layout = section.body.layout()
+        assert isinstance(layout, QFormLayout)
+        for row in range(layout.rowCount()):
+            label = layout.itemAt(row, QFormLayout.ItemRole.LabelRole)
+            if label is not None:
+                labels[label.widget().text()] = row
+    assert "source data set" in labels and "learning rate" in labels
+    assert not [t for t in labels if "." in t.replace("(.py)", "")]  # no dotted config names as labels
+    asked = {}
+    monkeypatch.setattr("PySide6.QtWidgets.QFileDialog.getOpenFileName",
+                        lambda _p, title, _d, filt: asked.update(title=title, filter=filt) or ("", ""))
+    from PySide6.QtWidgets import QPushButton
+
+    browse = form.widget("model.checkpoint").parent().findChild(QPushButton)  # the "…" beside the field
+    qtbot.mouseClick(browse, Qt.MouseButton.LeftButton)
+    assert "checkpoint" in asked["title"].lower()
+    for suffix in ("*.pt", "*.pth", "*.th", "*.safetensors", "*.h5"):
+        assert suffix in asked["filter"]
 
 
 def test_error_dialogs_mention_the_run_log_only_when_one_was_written(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    win.form.set_value("model.checkpoint", str(tmp_path / "missing.safetensors"))
-    win.form._edited()
-    if win.form.error is not None:  # the form itself refuses it: the dialog then has no run behind it
-        win.save_config_dialog()
+    win.setup.form.set_value("model.checkpoint", str(tmp_path / "missing.safetensors"))
+    win.setup.form.revalidate()
+    if win.setup.form.error is not None:  # the form itself refuses it: the dialog then has no run behind it
+        win.setup.save_config_dialog()
     else:
         out = win.start_run()
-        qtbot.waitUntil(lambda: win.job is None, timeout=60_000)
-        assert win._last_error is not None
+        qtbot.waitUntil(lambda: not win.busy, timeout=60_000)
+        assert win.last_error is not None
         if out.exists():
-            assert str(out) in win._last_error.informativeText()
-    assert "run log" not in win._last_error.informativeText() or win.log_path.exists()
+            assert str(out) in win.last_error.informativeText()
+    assert "run log" not in win.last_error.informativeText() or win.ctl.log_path.exists()
     # a config file that cannot be read: no run, no log
     bad = tmp_path / "bad.toml"
     bad.write_text("[embed]\nepochs = 'many'\n")
-    win.load_config_file(bad)
-    assert "run log" not in win._last_error.informativeText()
+    win.setup.load_config_file(bad)
+    assert "run log" not in win.last_error.informativeText()
     # a landscape that fails keeps its points in the log, and says so
-    win.log_path = tmp_path / "run.h5"
-    win.log_path.write_bytes(b"")
-    win.job_kind = "landscape"
-    win._job_failed("landscape went wrong", "", True)
-    assert str(win.log_path) in win._last_error.informativeText()
+    win.ctl.log_path = tmp_path / "run.h5"
+    win.ctl.log_path.write_bytes(b"")
+    win.control.jobs.failed.emit("landscape", "landscape went wrong", "", True)
+    assert str(win.ctl.log_path) in win.last_error.informativeText()
 
 
 def test_the_runs_folder_is_saved_when_changed(qtbot, tmp_path, monkeypatch) -> None:
@@ -380,17 +426,17 @@ def test_landscape_map_svg_draws_the_model_markers_where_the_png_does(qtbot, tmp
     win = make_window(qtbot, tmp_path, quick=False)
     win.resize(1280, 720)
     win.show()
-    win.tabs.setCurrentWidget(win.landscape_view)
-    win.landscape_view.show_landscape(fake_landscape("plane"))
+    win.tabs.setCurrentWidget(win.tabs.landscape_view)
+    win.tabs.landscape_view.show_landscape(fake_landscape("plane"))
     qtbot.wait(50)
-    win.export_plots(tmp_path / "figs")
+    export_plots(win, tmp_path / "figs")
     png = QImage(str(tmp_path / "figs" / "landscape_2d.png"))
     svg_path = tmp_path / "figs" / "landscape_2d.svg"
     marker = "#e53935"  # the models' red (the colour map has no red)
-    shown = colour_box(_screen(win.landscape_view.map), marker)
+    shown = colour_box(_screen(win.tabs.landscape_view.map), marker)
     ours, theirs = colour_box(image_array(png), marker), colour_box(_render_svg(svg_path, png.size()), marker)
     assert shown is not None and ours is not None and theirs is not None
-    h, w = _screen(win.landscape_view.map).shape[:2]
+    h, w = _screen(win.tabs.landscape_view.map).shape[:2]
     tol = np.array([5 / w, 5 / w, 5 / h, 5 / h])  # 5 screen pixels
     for got in (ours, theirs):
         assert (np.abs(np.subtract(got, shown)) <= tol).all(), (np.round(shown, 4), np.round(ours, 4), np.round(theirs, 4))
@@ -405,7 +451,7 @@ def test_landscape_map_svg_draws_the_model_markers_where_the_png_does(qtbot, tmp
 
 def test_map_legend_is_hidden_when_empty_and_skips_paths_that_are_dots_at_its_scale(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    lv = win.landscape_view
+    lv = win.tabs.landscape_view
     assert not lv.map.legend.isVisible()  # no landscape: no empty legend box
     ls = fake_landscape("random")
     ls.trajectories["finetune"] = {"xy": np.array([[0.001, 0.0], [0.002, 0.001]])}  # across the plane, not in it
@@ -418,7 +464,7 @@ def test_map_legend_is_hidden_when_empty_and_skips_paths_that_are_dots_at_its_sc
 
 def test_a_1d_landscape_leaves_the_2d_views_empty_and_says_why(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    lv = win.landscape_view
+    lv = win.tabs.landscape_view
     lv.show_landscape(fake_landscape("plane"))
     lv.show_landscape(fake_landscape("line"))
     assert lv.image.image is None and not lv.trajectory_items and len(lv.models_item.data) == 0
@@ -430,12 +476,12 @@ def test_a_1d_landscape_leaves_the_2d_views_empty_and_says_why(qtbot, tmp_path) 
 
 def test_opening_a_log_makes_the_progress_row_speak_of_it(qtbot, tmp_path, demo_copy) -> None:
     win = make_window(qtbot, tmp_path)
-    win.progress_label.setText("finished: some-other-run.h5")
-    win.progress.setRange(0, 100)
-    win.progress.setValue(48)
-    assert win.open_log(demo_copy)
-    assert demo_copy.name in win.progress_label.text() and "other" not in win.progress_label.text()
-    assert win.progress.value() == win.progress.maximum()  # a finished log
+    win.run_panel.progress_label.setText("finished: some-other-run.h5")
+    win.run_panel.progress.setRange(0, 100)
+    win.run_panel.progress.setValue(48)
+    open_log(qtbot, win, demo_copy)
+    assert demo_copy.name in win.run_panel.progress_label.text() and "other" not in win.run_panel.progress_label.text()
+    assert win.run_panel.progress.value() == win.run_panel.progress.maximum()  # a finished log
     assert demo_copy.name in win.statusBar().currentMessage()
 
 
@@ -449,20 +495,20 @@ def test_an_error_escaping_a_slot_is_shown_not_lost(qtbot, tmp_path, monkeypatch
     win = make_window(qtbot, tmp_path)
     monkeypatch.setattr(sys, "excepthook", lambda *a: None)  # the test's own terminal stays quiet
     install_error_hook(win)
-    win._last_error = None
+    win.last_error = None
 
     def broken() -> None:
         raise RuntimeError("a bug in a slot")
 
     QTimer.singleShot(0, broken)
-    qtbot.waitUntil(lambda: win._last_error is not None, timeout=5000)
-    assert "a bug in a slot" in win._last_error.text() and "bug" in win._last_error.informativeText()
+    qtbot.waitUntil(lambda: win.last_error is not None, timeout=5000)
+    assert "a bug in a slot" in win.last_error.text() and "bug" in win.last_error.informativeText()
     assert win.isEnabled()
 
 
 def test_sweep_headers_tell_two_axes_with_the_same_short_name_apart(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    sv = win.sweep_view
+    sv = win.tabs.sweep_view
     sv.folder, sv.axes = tmp_path, ["finetune.lr", "restore.lr"]
     sv.rows = [{"finetune.lr": a, "restore.lr": b, "status": "finished", "run_id": f"r{a}{b}", "error": "",
                 "restore.trigger_acc": 0.5, "finetune.trigger_acc": 0.5, "restore.test_acc": 0.5,
@@ -478,19 +524,19 @@ def test_stacked_plots_cover_the_same_steps_and_the_p_value_keeps_its_first_poin
     win.resize(1280, 720)
     win.show()
     show_synthetic_run(win)
-    win.series.eval_rows[0]["p_value"] = 1.0  # before training: chance level, p = 1
-    win.series.eval_rows[0]["global_step"] = 0.0
-    win.metrics_view.revision = -1
-    win._show_all(win.series)
+    win.ctl.series.eval_rows[0]["p_value"] = 1.0  # before training: chance level, p = 1
+    win.ctl.series.eval_rows[0]["global_step"] = 0.0
+    win.tabs.metrics_view.revision = -1
+    win.tabs.show_run(win.ctl.series)
     qtbot.wait(50)
-    mv = win.metrics_view
+    mv = win.tabs.metrics_view
     ranges = [p.vb.viewRange()[0] for p in (mv.acc, mv.loss, mv.pval)]
     assert ranges[1] == pytest.approx(ranges[0], abs=1e-6) and ranges[2] == pytest.approx(ranges[0], abs=1e-6)
     assert ranges[2][0] <= 0.0  # step 0 is inside the p-value plot ...
     assert mv.pval.vb.viewRange()[1][1] >= 0.0  # ... and so is its p = 1
-    win.tabs.setCurrentWidget(win.drift_view)
+    win.tabs.setCurrentWidget(win.tabs.drift_view)
     qtbot.wait(50)
-    dv = win.drift_view
+    dv = win.tabs.drift_view
     assert dv.cos.vb.viewRange()[0] == pytest.approx(dv.l2.vb.viewRange()[0], abs=1e-6)
 
 
@@ -499,10 +545,24 @@ def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
     win.resize(1280, 720)
     win.show()
     show_synthetic_run(win)
-    win.metrics_view.acc.setXRange(0, 600, padding=0)  # zoomed out: 60 fine-tuning steps are ~70 px
+    win.tabs.metrics_view.acc.setXRange(0, 600, padding=0)  # zoomed out: 60 fine-tuning steps are ~70 px
     qtbot.wait(50)
-    boxes = win.metrics_view.marks[0].axis.label_boxes()
+    boxes = win.tabs.metrics_view.marks[0].axis.label_boxes()
     assert [text for text, _ in boxes] == ["embed", "fine-tune (attack)", "restore"]
     rects = [rect for _, rect in boxes]
     for a, b in zip(rects, rects[1:], strict=False):
         assert not a.intersects(b), (a, b)
+
+
+def test_compare_names_runs_says_what_differs_and_flags_unfinished_ones(qtbot) -> None:
+    from wmstudio.gui.compare_view import CompareView
+    from wmstudio.gui.series import RunSeries, StageSpan
+
+    cv = CompareView()
+    qtbot.addWidget(cv)
+    done = RunSeries(label="demo", log_path="/x/a.h5", log_status="finished", stages=[StageSpan("embed", 0, 1, "finished")])
+    cut = RunSeries(label="demo", log_path="/x/b.h5", log_status="cancelled", stages=[StageSpan("embed", 0, 1, "cancelled")])
+    cv.add_run(done, {"run": {"name": "demo", "seed": 0}, "finetune": {"lr": 0.01}})
+    cv.add_run(cut, {"run": {"name": "demo", "seed": 0}, "finetune": {"lr": 0.04}})
+    assert [cv.list.item(i).text() for i in range(2)] == ["demo (a.h5)", "demo (b.h5) ⚠ cancelled"]
+    assert [cv.table.item(i, 1).text() for i in range(2)] == ["finetune.lr = 0.01", "finetune.lr = 0.04"]

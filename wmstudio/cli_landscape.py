@@ -5,9 +5,6 @@ from __future__ import annotations
 import argparse
 import signal
 import sys
-import time
-
-from wmstudio.events import Event, LandscapeFinished, LandscapePoints, LandscapeStarted
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -59,30 +56,12 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--out", "-o", required=True, help="folder to write")
 
 
-class _Printer:
-    def __init__(self) -> None:
-        self.start = time.perf_counter()
-        self.last = 0.0
-
-    def __call__(self, e: Event) -> None:
-        if isinstance(e, LandscapeStarted):
-            print(f"landscape {e.name!r} ({e.kind}, grid {'x'.join(map(str, e.shape))}) -> {e.log_path}"
-                  + (f", resuming with {e.done} points done" if e.done else ""), flush=True)
-        elif isinstance(e, LandscapePoints):
-            now = time.perf_counter()
-            if now - self.last > 0.5 or e.done == e.total:
-                self.last = now
-                rate = e.done / max(now - self.start, 1e-9)
-                print(f"\r  level {e.level}: {e.done}/{e.total} points, {rate:.0f} points/s", end="", flush=True)
-        elif isinstance(e, LandscapeFinished):
-            print(f"\n  {e.status} in {e.seconds:.1f} s {e.message}".rstrip(), flush=True)
-
-
 def cmd_landscape(args: argparse.Namespace) -> int:
     from wmstudio.control import RunControl
     from wmstudio.errors import ConfigError
     from wmstudio.landscape import LandscapeSpec, compute_landscape
     from wmstudio.landscape.spec import MAX_WORKERS
+    from wmstudio.progress import ProgressPrinter
 
     spec = LandscapeSpec(kind=args.kind, name=args.name, models=[m.strip() for m in args.models.split(",") if m.strip()],
                          center=args.center, resolution=args.resolution, span=args.span, margin=args.margin,
@@ -114,8 +93,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     # and a local Ray instance are shut down before the process ends
     previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        ls = compute_landscape(args.log, spec, (lambda e: None) if args.quiet else _Printer(), control, args.device,
-                               args.workers, args.overwrite, ray_address=target)
+        ls = compute_landscape(args.log, spec, (lambda e: None) if args.quiet else ProgressPrinter(sys.stdout), control,
+                               args.device, args.workers, args.overwrite, ray_address=target)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

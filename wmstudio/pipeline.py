@@ -61,6 +61,24 @@ def planned_stages(cfg: ExperimentConfig, only: Sequence[str] | None = None) -> 
     return plan
 
 
+# the stages whose weights a stage starts from when a run begins with it (the plan's order:
+# fine-tuning and extraction attack the watermarked model, restoration repairs the attacked one)
+STARTS_FROM: dict[str, tuple[str, ...]] = {"finetune": ("embed",), "extract": ("embed",),
+                                          "restore": ("finetune", "extract")}
+
+
+def chained_checkpoint(plan: Sequence[str], log: str | Path, logged: Sequence[str]) -> str | None:
+    """``LOG:STAGE`` a run of ``plan`` starts from when it continues the run in ``log`` (whose stages,
+    in run order, are ``logged``): the latest logged stage its first stage follows, else None."""
+    if not plan:
+        return None
+    sources = STARTS_FROM.get(plan[0], ())
+    for name in reversed(list(logged)):
+        if name in sources:
+            return f"{log}:{name}"
+    return None
+
+
 def build_from_config(cfg: ExperimentConfig, channels: int, num_classes: int, size: int) -> torch.nn.Module:
     """The model a config describes (APP embeds into a variant with separate trigger BatchNorm)."""
     model = build_model(cfg.model.arch, channels, output_count(cfg.model.num_classes, num_classes), size, cfg.model.options,

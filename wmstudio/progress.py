@@ -1,16 +1,26 @@
-"""Terminal progress for long work: a live bar on a TTY, one line per evaluation otherwise."""
+"""Progress of long work, described once: the CLI prints it, the app shows it.
+
+``ProgressTracker`` reads engine events and keeps where a job is (stage, step, overall fraction
+across every planned stage, time left, paused) and words each event that deserves a line. There is
+one time-left formula (elapsed time over the fraction done) for training stages and landscapes.
+``ProgressPrinter`` renders the tracker to a terminal.
+"""
 
 from __future__ import annotations
 
 import math
 import sys
 import time
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TextIO
 
 from wmstudio.events import (
-    CheckpointSaved,
     Error,
     Event,
+    LandscapeFinished,
+    LandscapePoints,
+    LandscapeStarted,
     Metrics,
     RunFinished,
     RunStarted,
@@ -21,18 +31,156 @@ from wmstudio.events import (
 )
 
 
-def _fmt_time(seconds: float) -> str:
-    if not math.isfinite(seconds):
+def fmt_time(seconds: float) -> str:
+    """mm:ss, h:mm:ss, or --:-- when unknown."""
+    if not math.isfinite(seconds) or seconds < 0:
         return "--:--"
-    m, s = divmod(int(seconds), 60)
+    m, s = divmod(int(round(seconds)), 60)
     h, m = divmod(m, 60)
     return f"{h}:{m:02d}:{s:02d}" if h else f"{m:02d}:{s:02d}"
 
 
+def time_left(elapsed: float, fraction: float) -> float:
+    """Seconds left when ``fraction`` of the work took ``elapsed`` seconds (inf before any progress)."""
+    return elapsed * (1 - fraction) / fraction if fraction > 0 else math.inf
+
+
 def format_metrics(values: dict[str, float]) -> str:
-    parts = [f"test {values.get('test_acc', math.nan):.3f}", f"trigger {values.get('trigger_acc', math.nan):.3f}",
-             f"drift {values.get('drift_rel', math.nan):.3f}", f"p {values.get('p_value', math.nan):.1e}"]
+    short = {"test_acc": "test", "trigger_acc": "trigger", "drift_rel": "drift", "p_value": "p"}
+    parts = [f"{short[k]} {values.get(k, math.nan):{'.1e' if k == 'p_value' else '.3f'}}" for k in short]
     return "  ".join(parts)
+
+
+@dataclass
+class ProgressState:
+    kind: str = ""  # "run" | "landscape" | "" (nothing started)
+    stage: str = ""  # the stage, or the landscape's name
+    stages: tuple[str, ...] = ()
+    done: int = 0  # steps of this stage, or points of this landscape
+    total: int = 0
+    epoch: int = 0
+    loss: float = math.nan
+    overall: float = 0.0  # 0..1 over every planned stage
+    seconds_left: float = math.inf  # in this stage / landscape
+    paused: bool = False
+    finished: str = ""  # the final status once the job ended
+
+    @property
+    def fraction(self) -> float:
+        return self.done / self.total if self.total else 0.0
+
+
+class ProgressTracker:
+    """Follows one job's events; ``update`` returns the line an event deserves (or None)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.state = ProgressState()
+        self._start = clock()
+        self._start_done = 0
+        self._paused_at: float | None = None
+
+    # ------------------------------------------------------------ pausing (the clock stops)
+    def set_paused(self, paused: bool) -> None:
+        if paused and self._paused_at is None:
+            self._paused_at = self.clock()
+        elif not paused and self._paused_at is not None:
+            self._start += self.clock() - self._paused_at
+            self._paused_at = None
+        self.state.paused = paused
+
+    def _elapsed(self) -> float:
+        return (self._paused_at if self._paused_at is not None else self.clock()) - self._start
+
+    def _restart_clock(self, done: int = 0) -> None:
+        self._start, self._start_done = self.clock(), done
+        if self._paused_at is not None:
+            self._paused_at = self._start
+
+    def _advance(self, done: int, total: int) -> None:
+        s = self.state
+        s.done, s.total = done, total
+        frac = (done - self._start_done) / max(1, total - self._start_done)
+        s.seconds_left = time_left(self._elapsed(), frac) if done < total else 0.0
+        if s.kind == "run" and s.stages and s.stage in s.stages:
+            s.overall = (s.stages.index(s.stage) + s.fraction) / len(s.stages)
+        else:
+            s.overall = s.fraction
+
+    # ------------------------------------------------------------ events
+    def update(self, e: Event) -> str | None:
+        s = self.state
+        if isinstance(e, RunStarted):
+            self.state = ProgressState(kind="run", stages=tuple(e.stages), paused=s.paused)
+            return f"run -> {e.log_path}  on {e.device}  stages: {' -> '.join(e.stages)}"
+        if isinstance(e, StageStarted):
+            s.stage, s.epoch = e.stage, 0
+            self._restart_clock()
+            self._advance(0, max(1, e.epochs * e.steps_per_epoch))
+            return f"[{e.stage}] {e.epochs} epochs x {e.steps_per_epoch} steps"
+        if isinstance(e, Step):
+            s.stage, s.epoch, s.loss = e.stage, e.epoch, e.loss
+            self._advance(e.step, e.total_steps)
+            return None
+        if isinstance(e, Metrics):
+            if not float(e.epoch).is_integer():
+                return None  # per-step evaluations are plotted, not worded
+            return f"[{e.stage}] epoch {e.epoch:g}: {format_metrics(e.values)}"
+        if isinstance(e, StageFinished):
+            if s.stages and e.stage in s.stages:
+                s.overall = (s.stages.index(e.stage) + 1) / len(s.stages)
+            extra = f" ({e.message})" if e.message else ""
+            return f"[{e.stage}] {e.status}{extra} in {fmt_time(self._elapsed())}"
+        if isinstance(e, Warning):
+            return f"warning: {e.message}"
+        if isinstance(e, Error):
+            return f"error: {e.message}"
+        if isinstance(e, RunFinished):
+            s.finished = e.status
+            if e.status == "finished":
+                s.overall = 1.0
+            return f"run {e.status}" + (f": {e.message}" if e.message else "") + f" -> {e.log_path}"
+        if isinstance(e, LandscapeStarted):
+            self.state = ProgressState(kind="landscape", stage=e.name, paused=s.paused)
+            self._restart_clock(e.done)
+            total = int(math.prod(e.shape))
+            self._advance(e.done, total)
+            return f"landscape {e.name}: {e.kind}, {total} points" + (f" ({e.done} already done)" if e.done else "")
+        if isinstance(e, LandscapePoints):
+            if s.kind != "landscape" or s.stage != e.name:  # points of a surface whose start was not seen
+                s = self.state = ProgressState(kind="landscape", stage=e.name, paused=s.paused)
+                self._restart_clock()
+            s.epoch = e.level
+            self._advance(e.done, e.total)
+            return None
+        if isinstance(e, LandscapeFinished):
+            s.finished = e.status
+            if e.status == "finished":
+                s.overall = 1.0
+            extra = f": {e.message}" if e.message else ""
+            return f"landscape {e.name} {e.status} in {fmt_time(e.seconds)}{extra}"
+        return None
+
+    # ------------------------------------------------------------ words
+    def status_line(self) -> str:
+        """One line for a status bar: where the job is, how far overall, time left, paused."""
+        s = self.state
+        if not s.kind:
+            return ""
+        if s.kind == "landscape":
+            text = f"landscape {s.stage} · level {s.epoch} · {s.done}/{s.total} points"
+        else:
+            text = f"{s.stage or 'starting'} · epoch {s.epoch} · step {s.done}/{s.total}"
+            if math.isfinite(s.loss):
+                text += f" · loss {s.loss:.3f}"
+            if len(s.stages) > 1:
+                text += f" · overall {s.overall:.0%} (stage {s.stages.index(s.stage) + 1 if s.stage in s.stages else 0}" \
+                        f"/{len(s.stages)})"
+        if s.finished:
+            return f"{text} · {s.finished}"
+        if s.paused:
+            return f"paused · {text}"  # first: a narrow status bar cuts the end
+        return f"{text} · {fmt_time(s.seconds_left)} left" + (" in stage" if s.kind == "run" else "")
 
 
 class ProgressPrinter:
@@ -42,8 +190,8 @@ class ProgressPrinter:
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty()
         self.width, self.interval = width, interval
+        self.tracker = ProgressTracker()
         self._last_draw = 0.0
-        self._stage_start = time.monotonic()
         self._bar_shown = False
 
     def _line(self, text: str) -> None:
@@ -54,34 +202,17 @@ class ProgressPrinter:
         self.stream.flush()
 
     def __call__(self, event: Event) -> None:
-        if isinstance(event, RunStarted):
-            self._line(f"run -> {event.log_path}  on {event.device}  stages: {' -> '.join(event.stages)}")
-        elif isinstance(event, StageStarted):
-            self._stage_start = time.monotonic()
-            self._line(f"[{event.stage}] {event.epochs} epochs x {event.steps_per_epoch} steps")
-        elif isinstance(event, Step) and self.tty:
+        line = self.tracker.update(event)
+        if line is not None:
+            self._line(line)
+        elif isinstance(event, (Step, LandscapePoints)) and self.tty:
+            s = self.tracker.state
             now = time.monotonic()
-            if now - self._last_draw < self.interval and event.step < event.total_steps:
+            if now - self._last_draw < self.interval and s.done < s.total:
                 return
             self._last_draw = now
-            frac = event.step / max(1, event.total_steps)
-            filled = int(frac * self.width)
-            eta = (now - self._stage_start) * (1 - frac) / frac if frac > 0 else math.inf
+            filled = int(s.fraction * self.width)
             bar = "#" * filled + "-" * (self.width - filled)
-            self.stream.write(f"\r\x1b[2K[{event.stage}] |{bar}| {frac:4.0%} epoch {event.epoch} "
-                              f"loss {event.loss:.4f} lr {event.lr:.2g} eta {_fmt_time(eta)}")
+            self.stream.write(f"\r\x1b[2K[{s.stage}] |{bar}| {s.fraction:4.0%} {self.tracker.status_line()}")
             self.stream.flush()
             self._bar_shown = True
-        elif isinstance(event, Metrics) and float(event.epoch).is_integer():
-            self._line(f"[{event.stage}] epoch {event.epoch:g}: {format_metrics(event.values)}")
-        elif isinstance(event, StageFinished):
-            extra = f" ({event.message})" if event.message else ""
-            self._line(f"[{event.stage}] {event.status}{extra} in {_fmt_time(time.monotonic() - self._stage_start)}")
-        elif isinstance(event, CheckpointSaved):
-            pass
-        elif isinstance(event, Warning):
-            self._line(f"warning: {event.message}")
-        elif isinstance(event, Error):
-            self._line(f"error: {event.message}")
-        elif isinstance(event, RunFinished):
-            self._line(f"run {event.status}: {event.log_path}")

@@ -467,21 +467,36 @@ class RunLogReader:
 
     def stage(self, name: str) -> StageRecord:
         with self._open() as f:
-            if name not in f["stages"]:
-                raise RunLogError(f"{self.path}: no stage {name!r}; stages: {', '.join(f['stages'])}")
-            g = f["stages"][name]
-            a = g.attrs
-            layers = g["layers"]
-            return StageRecord(
-                name, int(a["order"]), str(a["status"]), str(a["message"]), json.loads(a["config_json"]),
-                {k: read_dataset(g["train"][k]) for k in g["train"]}, {k: read_dataset(g["eval"][k]) for k in g["eval"]},
-                json.loads(a["layer_names"]),
-                read_dataset(layers["l2"]) if "l2" in layers else np.zeros((0, 0), np.float32),
-                read_dataset(layers["cos"]) if "cos" in layers else np.zeros((0, 0), np.float32),
-                "weights" in g, int(g["trajectory"].shape[0]) if "trajectory" in g else 0)
+            return self._stage_in(f, name)
 
-    def stages(self) -> list[StageRecord]:
-        return [self.stage(n) for n in self.stage_names()]
+    def _stage_in(self, f: h5py.File, name: str, since: tuple[int, int, int] = (0, 0, 0)) -> StageRecord:
+        """One stage; ``since``: (train, eval, layer) rows already held, so only the rows after them are read."""
+        if name not in f["stages"]:
+            raise RunLogError(f"{self.path}: no stage {name!r}; stages: {', '.join(f['stages'])}")
+        g = f["stages"][name]
+        a = g.attrs
+        layers = g["layers"]
+        t0, e0, l0 = since
+
+        def rows(ds: h5py.Dataset, start: int) -> np.ndarray:
+            return read_dataset(ds) if start == 0 else ds[start:]  # arrays are fletcher32-checked per chunk
+
+        empty = np.zeros((0, 0), np.float32)
+        return StageRecord(
+            name, int(a["order"]), str(a["status"]), str(a["message"]), json.loads(a["config_json"]),
+            {k: rows(g["train"][k], t0) for k in g["train"]}, {k: rows(g["eval"][k], e0) for k in g["eval"]},
+            json.loads(a["layer_names"]),
+            rows(layers["l2"], l0) if "l2" in layers else empty, rows(layers["cos"], l0) if "cos" in layers else empty,
+            "weights" in g, int(g["trajectory"].shape[0]) if "trajectory" in g else 0)
+
+    def stages(self, since: dict[str, tuple[int, int, int]] | None = None) -> list[StageRecord]:
+        """Every stage in run order, read in one opening of the file. ``since``: per stage name, the
+        (train, eval, layer) rows already held; only newer rows are read (following a growing log)."""
+        since = since or {}
+        with self._open() as f:
+            stages = f["stages"]
+            names = sorted(stages, key=lambda n: int(stages[n].attrs.get("order", 0)))
+            return [self._stage_in(f, n, since.get(n, (0, 0, 0))) for n in names]
 
     def weights(self, stage: str) -> dict[str, torch.Tensor]:
         with self._open() as f:

@@ -1,8 +1,14 @@
 """The desktop app (PySide6 + pyqtgraph). The only part of wmstudio that imports Qt.
 
-torchvision is imported here, before any Qt OpenGL context exists: torchvision pulls in
-torch._dynamo and triton, whose statically linked LLVM crashes when it is loaded into a process
-where Mesa's llvmpipe (the software OpenGL under Xvfb) already loaded its own LLVM.
+Importing this package imports neither torch nor pyqtgraph: the window is shown first and
+``wmstudio.gui.engine.load_engine`` loads the engine on a worker thread (it documents the
+import-order work-around for the llvmpipe/triton LLVM crash). Python's own import function is
+kept here, before PySide6 replaces it with one that reads the source of every module imported
+after it (for PySide's ``__feature__`` switches); the engine's thousand-odd modules are imported
+with the plain one.
 """
 
-import torchvision  # noqa: F401 - import order matters, see above
+import builtins
+import sys
+
+PLAIN_IMPORT = builtins.__import__ if "PySide6" not in sys.modules else None

@@ -52,16 +52,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     chosen = args.theme or str(settings.value("theme", "system"))
     settings.setValue("theme", chosen)
     mode = theme.apply(app, chosen)
-    win = MainWindow(args.runs_dir, settings, mode)
+    win = MainWindow(args.runs_dir, settings, mode, background_engine=True)  # torch loads after the window shows
     install_error_hook(win)
     if args.config:
-        win.load_config_file(args.config)
+        win.setup.load_config_file(args.config)
     for log in args.logs:
-        win.open_log(log)
+        win.open_log(log)  # read once the engine is loaded
     win.show()
     if args.demo:
-        win.load_demo_config()
-        win.start_run()
+        win.setup.load_demo_config()
+        win.engine_ready.connect(win.start_run)
     return app.exec()
 
 

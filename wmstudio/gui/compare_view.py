@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pyqtgraph as pg
@@ -20,13 +21,14 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wmstudio.gui.controller import differing_keys, flatten_config
 from wmstudio.gui.metrics_view import stage_at
 from wmstudio.gui.plot_parts import marked_curve, nearest, title_legend
 from wmstudio.gui.series import RunSeries
+from wmstudio.metric_names import METRIC_LABELS
 
-METRIC_NAMES = {"trigger_acc": "trigger accuracy", "test_acc": "test accuracy", "trigger_loss": "trigger loss",
-                "test_loss": "test loss", "drift_l2": "drift (L2)", "drift_cos": "cosine to reference",
-                "p_value": "p-value"}
+METRIC_NAMES = {k: METRIC_LABELS[k] for k in ("trigger_acc", "test_acc", "trigger_loss", "test_loss", "drift_l2",
+                                              "drift_cos", "p_value")}
 PALETTE = ("#2f7ed8", "#e4572e", "#3aa655", "#8e44ad", "#c9a227", "#17becf", "#d62728", "#7f7f7f")
 LEGEND_COLUMNS = 4
 HOVER_PX = 40  # the read-out names the run whose point is nearest the mouse, within this many pixels
@@ -36,6 +38,7 @@ class CompareView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runs: list[RunSeries] = []
+        self.configs: list[dict] = []  # each run's config (as its log holds it), for "what differs"
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         row.addWidget(QLabel("Metric"))
@@ -74,9 +77,10 @@ class CompareView(QWidget):
         split.addWidget(plot_box)
         split.setStretchFactor(1, 4)
         layout.addWidget(split, 3)
-        self.table = QTableWidget(0, 7)
-        self.table.setHorizontalHeaderLabels(["run", "stages", "test acc", "trigger after embed",
-                                              "after fine-tune", "after restore", "final drift (rel)"])
+        self.table = QTableWidget(0, 8)
+        self.table.setHorizontalHeaderLabels(["run", "settings that differ", "stages", "test acc",
+                                              "trigger after embed", "after fine-tune", "after restore",
+                                              "final drift (rel)"])
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table, 1)
         self.curves: dict[str, pg.PlotDataItem] = {}
@@ -85,19 +89,41 @@ class CompareView(QWidget):
         self.hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
                                           slot=lambda evt: self.hover_at(evt[0]))
 
-    def add_run(self, series: RunSeries) -> None:
+    def add_run(self, series: RunSeries, config: dict | None = None) -> None:
+        """Adds (or updates) a run; ``config``: its settings, so the table can say what differs."""
         for i, r in enumerate(self.runs):
             if r.log_path == series.log_path:
                 self.runs[i] = series
+                self.configs[i] = config if config is not None else self.configs[i]
+                self._retitle()
                 self.redraw()
                 return
         self.runs.append(series)
-        item = QListWidgetItem(series.label or series.log_path)
+        self.configs.append(config or {})
+        item = QListWidgetItem(run_title(series, self.runs))
         item.setToolTip(series.log_path)
         item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
         item.setCheckState(Qt.CheckState.Checked)
         self.list.addItem(item)
+        self._retitle()
         self.redraw()
+
+    def _retitle(self) -> None:
+        """Every run's list entry: its name, told apart from a namesake by its file (no redraw for it)."""
+        self.list.blockSignals(True)
+        try:
+            for i, r in enumerate(self.runs):
+                self.list.item(i).setText(run_title(r, self.runs))
+        finally:
+            self.list.blockSignals(False)
+
+    def differences(self, index: int) -> str:
+        """The settings of run ``index`` that not every compared run shares ("key = value, ...")."""
+        known = [c for c in self.configs if c]
+        if len(known) < 2 or not self.configs[index]:
+            return ""
+        flat = flatten_config(self.configs[index])
+        return ", ".join(f"{k} = {flat.get(k)!r}" for k in differing_keys(known))
 
     def checked(self) -> list[RunSeries]:
         return [r for i, r in enumerate(self.runs) if self.list.item(i).checkState() == Qt.CheckState.Checked]
@@ -155,7 +181,7 @@ class CompareView(QWidget):
             return "" if math.isnan(v) else f"{v:.3f}"
 
         for i, r in enumerate(self.runs):
-            values = [r.label, " → ".join(s.name for s in r.stages), fmt(r.final("test_acc")),
+            values = [run_title(r, self.runs), self.differences(i), " → ".join(s.name for s in r.stages), fmt(r.final("test_acc")),
                       fmt(r.final("trigger_acc", "embed")), fmt(r.final("trigger_acc", "finetune")),
                       fmt(r.final("trigger_acc", "restore")), fmt(r.final("drift_rel"))]
             for j, v in enumerate(values):
@@ -171,3 +197,15 @@ def metric_fmt(metric: str, value: float) -> str:
     if metric == "p_value":
         return f"{value:.2e}"
     return f"{value:.3f}" if metric.endswith("acc") or metric == "drift_cos" else f"{value:.4g}"
+
+
+def run_title(series: RunSeries, runs: list[RunSeries] | None = None) -> str:
+    """The run's name (with its log's file name when another of ``runs`` has the same name), flagged
+    when it did not finish (cancelled, failed, still running, partial stages)."""
+    name = series.label or series.log_path
+    if runs and sum((r.label or r.log_path) == name for r in runs) > 1:
+        name = f"{name} ({Path(series.log_path).name})"
+    unfinished = [s.name for s in series.stages if s.status not in ("finished", "stopped_early")]
+    if series.log_status and series.log_status != "finished":
+        return f"{name} ⚠ {series.log_status}"
+    return f"{name} ⚠ partial ({', '.join(unfinished)})" if unfinished else name

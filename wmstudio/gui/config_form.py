@@ -1,8 +1,11 @@
 """The experiment settings as a form, built from the config schema (so it can never drift from it).
 
 Every field of :class:`wmstudio.config.ExperimentConfig` becomes a widget with the field's help
-text as its tooltip. After each edit the whole config is validated by the engine's own checks; the
-field at fault is flagged in red with the message, and :attr:`ConfigForm.error` says what is wrong.
+text as its tooltip, under a label written for people. The sections open and close on their own
+(several at once; the form has no scroll bar of its own: the column around it scrolls). After each
+edit the whole config is validated by the engine's own checks; the field at fault is flagged in red
+with the message, its section's title is marked (also while it is closed), and
+:attr:`ConfigForm.error` says what is wrong.
 """
 
 from __future__ import annotations
@@ -11,9 +14,8 @@ import dataclasses
 import typing
 from typing import Any
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
-    QAbstractButton,
     QCheckBox,
     QComboBox,
     QFileDialog,
@@ -21,8 +23,9 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLineEdit,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
-    QToolBox,
+    QToolButton,
     QVBoxLayout,
     QWidget,
 )
@@ -30,12 +33,83 @@ from PySide6.QtWidgets import (
 from wmstudio.config import ExperimentConfig, from_dict, validate
 from wmstudio.errors import ConfigError
 
-PATH_FIELDS = {"data.root": "folder", "data.cache_dir": "folder", "model.checkpoint": "file", "model.file": "file",
-               "trigger.folder": "folder", "trigger.source.root": "folder", "finetune.source.root": "folder"}
+CHECKPOINT_FILTER = "Checkpoints (*.pt *.pth *.th *.safetensors);;Run logs (*.h5 *.hdf5);;All files (*)"
+# the fields chosen with a file dialog: (folder or the file filter, the dialog's title)
+PATH_FIELDS = {"data.root": ("folder", "Choose the data set's folder"),
+               "data.cache_dir": ("folder", "Choose the folder for decoded-image caches"),
+               "model.checkpoint": (CHECKPOINT_FILTER, "Choose the checkpoint to start from (or a run log)"),
+               "model.file": ("Python files (*.py);;All files (*)", "Choose the Python file that defines the model"),
+               "trigger.folder": ("folder", "Choose the folder of trigger images"),
+               "trigger.source.root": ("folder", "Choose the folder of the trigger source data set"),
+               "finetune.source.root": ("folder", "Choose the folder of the fine-tuning data set")}
+# labels written for people (the dotted config name stays in each tooltip); others: the field's name
+FIELD_LABELS = {"name": "run name", "eval_batch_size": "evaluation batch size", "record_trajectory": "record trajectory",
+                "trajectory_max_params": "trajectory: max parameters", "channels_last": "channels-last memory",
+                "threads": "CPU threads", "dataset": "data set", "root": "data folder", "download": "download if missing",
+                "image_size": "image size (px)", "normalize": "normalisation", "split_seed": "split seed",
+                "owner_size": "owner's images", "attacker_fraction": "attacker's share", "attacker_size": "attacker's images",
+                "test_size": "test images", "crop_padding": "crop padding (px)", "flip": "horizontal flips",
+                "cache_dir": "cache folder", "arch": "architecture", "checkpoint": "start from checkpoint",
+                "file": "model file (.py)", "factory": "factory function", "strict": "strict loading",
+                "trust_checkpoint_code": "trust code in checkpoints", "num_classes": "classes (0: the data set's)",
+                "reinit_head": "re-initialise the head", "options": "architecture options", "scheme": "trigger scheme",
+                "size": "trigger images", "label_mode": "labels", "target_class": "target class",
+                "source_class": "source class", "eps": "perturbation ε", "noise_std": "noise σ",
+                "stamp_fraction": "stamp size (share)", "folder": "image folder", "lr": "learning rate",
+                "weight_decay": "weight decay", "step_size": "scheduler step", "gamma": "scheduler γ",
+                "batch_size": "batch size", "eval_every_steps": "evaluate every N steps (0: per epoch)",
+                "clean_epochs": "clean pre-training epochs", "trigger_fraction": "trigger share of a batch",
+                "augment_triggers": "augment triggers", "data_fraction": "share of attacker data",
+                "data_size": "attacker images", "mix_owner_fraction": "owner data mixed in",
+                "owner_step_every": "owner step every", "stop_on_plateau": "stop on plateau", "min_delta": "smallest change that counts",
+                "source.name": "source data set", "source.root": "source data folder",
+                "source.download": "download the source", "source.split": "source split"}
 INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"
 SECTION_TITLES = {"run": "Run", "data": "Data set", "model": "Model", "trigger": "Trigger set",
                   "embed": "1 · Embed the watermark", "finetune": "2 · Fine-tune (the attack)",
                   "extract": "2b · Model extraction (alternative attack)", "restore": "3 · Restore (owner's data only)"}
+OPEN_AT_START = ("run", "data", "model")
+
+
+class Section(QWidget):
+    """A titled part of the form that opens and closes on a click; several can be open at once."""
+
+    def __init__(self, title: str, tip: str, body: QWidget, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.title, self.body = title, body
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.setSpacing(2)
+        self.header = QToolButton()
+        self.header.setCheckable(True)
+        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.header.setToolTip(tip)
+        layout.addWidget(self.header)
+        layout.addWidget(body)
+        self.header.toggled.connect(self._toggled)
+        self.set_invalid("")
+        self._toggled(False)
+
+    @property
+    def is_open(self) -> bool:
+        return self.header.isChecked()
+
+    def set_open(self, opened: bool) -> None:
+        self.header.setChecked(opened)
+
+    def set_invalid(self, message: str) -> None:
+        """Marks the title while a field of this section is invalid (seen also when it is closed)."""
+        self.invalid = message
+        self.header.setText(f"⚠ {self.title}" if message else self.title)
+        self.header.setStyleSheet("QToolButton { font-weight: bold; text-align: left; border: none; padding: 3px; "
+                                  + ("color: #d9534f; " if message else "") + "}")
+        if message:
+            self.header.setToolTip(f"<span style='color:#d9534f'>{message}</span>")
+
+    def _toggled(self, opened: bool) -> None:
+        self.header.setArrowType(Qt.ArrowType.DownArrow if opened else Qt.ArrowType.RightArrow)
+        self.body.setVisible(opened)
 
 
 def _format_float(v: float) -> str:
@@ -53,32 +127,19 @@ class ConfigForm(QWidget):
         self._loading = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.toolbox = QToolBox()
-        layout.addWidget(self.toolbox)
+        self.sections: dict[str, Section] = {}
         hints = typing.get_type_hints(ExperimentConfig)
         for f in dataclasses.fields(ExperimentConfig):
             page = QWidget()
             form = QFormLayout(page)
             form.setFieldGrowthPolicy(QFormLayout.FieldGrowthPolicy.AllNonFixedFieldsGrow)
+            form.setContentsMargins(14, 0, 0, 6)
             self._add_fields(form, hints[f.name], f.name)
-            self.toolbox.addItem(page, SECTION_TITLES.get(f.name, f.name))
-            self.toolbox.setItemToolTip(self.toolbox.count() - 1, f.metadata.get("help", ""))
-        self.toolbox.currentChanged.connect(lambda _i: self._fit_section())
+            section = Section(SECTION_TITLES.get(f.name, f.name), f.metadata.get("help", ""), page)
+            section.set_open(f.name in OPEN_AT_START)
+            self.sections[f.name] = section
+            layout.addWidget(section)
         self.set_config(ExperimentConfig())
-        self._fit_section()
-
-    def _fit_section(self) -> None:
-        """Keep the open section tall enough for all its rows.
-
-        The form shares its column with the trigger preview; without a floor, a preview that fills
-        in would squeeze the open section to a couple of rows (the column scrolls instead).
-        """
-        page = self.toolbox.currentWidget()
-        if page is None:
-            return
-        buttons = [b for b in self.toolbox.findChildren(QAbstractButton) if b.parent() is self.toolbox]
-        chrome = sum(b.sizeHint().height() for b in buttons) + 2 * self.toolbox.frameWidth() + 4 * len(buttons)
-        self.toolbox.setMinimumHeight(page.sizeHint().height() + chrome)
 
     # ------------------------------------------------------------ building
     def _add_fields(self, form: QFormLayout, cls: type, prefix: str) -> None:
@@ -93,7 +154,8 @@ class ConfigForm(QWidget):
             w = self._make_widget(path, tp, meta)
             w.setToolTip(f"<b>{path}</b><br>{meta.get('help', '')}")
             w.setObjectName(path)
-            label = f.name.replace("_", " ") if prefix.count(".") == 0 else f"{path.split('.', 1)[1].replace('_', ' ')}"
+            key = path.split(".", 1)[1]
+            label = FIELD_LABELS.get(key, FIELD_LABELS.get(f.name, f.name) if "." not in key else key.replace("_", " "))
             if path in PATH_FIELDS:
                 row = QWidget()
                 h = QHBoxLayout(row)
@@ -101,7 +163,7 @@ class ConfigForm(QWidget):
                 h.addWidget(w)
                 browse = QPushButton("…")
                 browse.setFixedWidth(28)
-                browse.setToolTip(f"Choose a {PATH_FIELDS[path]}")
+                browse.setToolTip(PATH_FIELDS[path][1])
                 browse.clicked.connect(lambda _=False, p=path: self._browse(p))
                 h.addWidget(browse)
                 form.addRow(label, row)
@@ -121,12 +183,9 @@ class ConfigForm(QWidget):
             w.addItems([str(c) for c in choices])
             w.currentIndexChanged.connect(self._edited)
             return w
-        if path == "model.arch":  # the registry, and free text for torchvision:<name>
-            from wmstudio.models import MODELS
-
+        if path == "model.arch":  # the registry (set_model_choices, once the engine is loaded), free text too
             w = QComboBox()
             w.setEditable(True)
-            w.addItems(list(MODELS))
             w.currentTextChanged.connect(self._edited)
             return w
         if tp is int:
@@ -144,10 +203,11 @@ class ConfigForm(QWidget):
     def _browse(self, path: str) -> None:
         w = self.widgets[path]
         assert isinstance(w, QLineEdit)
-        if PATH_FIELDS[path] == "folder":
-            chosen = QFileDialog.getExistingDirectory(self, f"Choose {path}", w.text())
+        what, title = PATH_FIELDS[path]
+        if what == "folder":
+            chosen = QFileDialog.getExistingDirectory(self, title, w.text())
         else:
-            chosen, _ = QFileDialog.getOpenFileName(self, f"Choose {path}", w.text())
+            chosen, _ = QFileDialog.getOpenFileName(self, title, w.text(), what)
         if chosen:
             w.setText(chosen)
 
@@ -231,10 +291,27 @@ class ConfigForm(QWidget):
     def set_value(self, path: str, value: Any) -> None:
         self._set_widget(self.widgets[path], self.kinds[path], value)
 
+    def set_model_choices(self, names: list[str]) -> None:
+        """The model registry's names in the architecture box (the typed text stays)."""
+        w = self.widgets["model.arch"]
+        assert isinstance(w, QComboBox)
+        text = w.currentText()
+        self._loading = True
+        try:
+            w.clear()
+            w.addItems(names)
+            w.setCurrentText(text)
+        finally:
+            self._loading = False
+
     def widget(self, path: str) -> QWidget:
         return self.widgets[path]
 
     # ------------------------------------------------------------ validation
+    def revalidate(self) -> None:
+        """Checks the whole form again (``error``, the red field) and emits ``changed``."""
+        self._edited()
+
     def _edited(self, *_args: object) -> None:
         if self._loading:
             return
@@ -250,16 +327,18 @@ class ConfigForm(QWidget):
             if w is not None:
                 w.setStyleSheet(INVALID_STYLE)
                 w.setToolTip(f"<b>{exc.field}</b><br><span style='color:#d9534f'>{exc}</span>")
+        at_fault = self.error.field.split(".")[0] if self.error is not None else ""
+        for name, section in self.sections.items():
+            section.set_invalid(str(self.error) if name == at_fault else "")
         self.changed.emit()
 
     def reveal_error(self) -> None:
         """Open the section holding the field at fault and focus it."""
         if self.error is None:
             return
-        names = [f.name for f in dataclasses.fields(ExperimentConfig)]
-        section = self.error.field.split(".")[0]
-        if section in names:
-            self.toolbox.setCurrentIndex(names.index(section))
+        section = self.sections.get(self.error.field.split(".")[0])
+        if section is not None:
+            section.set_open(True)
         w = self.widgets.get(self.error.field)
         if w is not None:
             w.setFocus()

@@ -18,15 +18,37 @@ def advice(user_error: bool, log: str | Path | None = None) -> str:
     return text
 
 
+SUMMARY_CHARS = 240
+RAW_ERRORS = {"KeyError": "An entry the app expected is missing", "IndexError": "An index is out of range",
+              "RuntimeError": "The engine stopped", "ValueError": "A value is not what was expected"}
+
+
+def word_error(message: str) -> tuple[str, str]:
+    """(summary for people, the rest for the details): the first sentence of the first line, at most
+    ``SUMMARY_CHARS``; a bare Python exception ("KeyError: 101") is named in words, its text kept."""
+    first, _, rest = message.strip().partition("\n")
+    kind, sep, text = first.partition(": ")
+    if sep and kind in RAW_ERRORS:
+        first = f"{RAW_ERRORS[kind]} ({kind} {text[:80]})"
+    if len(first) > SUMMARY_CHARS:
+        cut = first.rfind(". ", 0, SUMMARY_CHARS)
+        cut = cut + 1 if cut > 40 else SUMMARY_CHARS
+        rest = first[cut:].strip() + ("\n" + rest if rest else "")
+        first = first[:cut].rstrip() + " …"
+    return first, rest.strip()
+
+
 def error_box(parent: QWidget | None, title: str, message: str, details: str = "", user_error: bool = True,
               log: str | Path | None = None) -> QMessageBox:
     """``log``: the run log that holds the work done so far, if one was written."""
     box = QMessageBox(parent)
     box.setIcon(QMessageBox.Icon.Critical if not user_error else QMessageBox.Icon.Warning)
     box.setWindowTitle(title)
-    box.setText(message)
-    box.setInformativeText(advice(user_error, log))
-    if details:
-        box.setDetailedText(details)
+    summary, more = word_error(message)
+    box.setText(summary)
+    box.setInformativeText(advice(user_error, log) + (" More in the details." if more else ""))
+    full = "\n\n".join(part for part in (message if more else "", details) if part)
+    if full:
+        box.setDetailedText(full)  # Qt's "Show Details…" expander
     box.setStandardButtons(QMessageBox.StandardButton.Ok)
     return box

@@ -14,6 +14,8 @@ def opengl_status() -> tuple[bool, str]:
     global _cached
     if _cached is not None:
         return _cached
+    import torchvision  # noqa: F401 - before any OpenGL context: see wmstudio.gui.engine
+
     platform = QGuiApplication.platformName()
     if os.environ.get("WMSTUDIO_NO_OPENGL"):
         _cached = (False, "OpenGL turned off (WMSTUDIO_NO_OPENGL is set)")

@@ -255,6 +255,27 @@ class LandscapeView(QWidget):
         self.published_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
 
+    def set_kind_reasons(self, reasons: dict[str, str]) -> None:
+        """Kinds the shown log cannot have are disabled, their reason as the item's tooltip."""
+        model = self.kind.model()
+        for i in range(self.kind.count()):
+            why = reasons.get(self.kind.itemText(i), "")
+            model.item(i).setEnabled(not why)
+            self.kind.setItemData(i, f"Not for this log: {why}" if why else None, Qt.ItemDataRole.ToolTipRole)
+        if reasons.get(self.kind.currentText()):
+            usable = [i for i in range(self.kind.count()) if not reasons.get(self.kind.itemText(i))]
+            if usable:
+                self.kind.setCurrentIndex(usable[0])
+
+    def set_busy(self, job: str, can_compute: bool, why_not: str = "") -> None:
+        """``job``: the app's running job ("" when idle); Compute needs an idle app and a run log."""
+        self.set_computing(job == "landscape")
+        ok = can_compute and not job
+        for b in (self.compute_button, self.published_button):
+            b.setEnabled(ok)
+        self.compute_button.setToolTip("Compute this landscape into the current run log (resumes an unfinished one)"
+                                       if ok else f"Cannot compute now: {why_not or 'a job is running'}")
+
     def clear(self) -> None:
         """Forget the shown landscape (another log was opened, or a new run started): every view empties."""
         self.ls = None
@@ -297,6 +318,18 @@ class LandscapeView(QWidget):
             return "no landscape"
         ls = self.ls
         return f"{ls.name} ({ls.kind}): {ls.status}, {int(ls.done.sum())}/{ls.done.size} points"
+
+    @property
+    def current_name(self) -> str:
+        """The name of the landscape shown ("" when none is)."""
+        return self.ls.name if self.ls is not None else ""
+
+    def export_items(self) -> dict:
+        """The plots to export: the 2D map or the 1D path, once any point is computed."""
+        ls = self.ls
+        if ls is None or not ls.done.any():
+            return {}
+        return {"landscape_2d": self.map} if ls.is_2d else {"landscape_path": self.path_widget.ci}
 
     def set_stored(self, names: list[str], current: str = "") -> None:
         self.stored.blockSignals(True)

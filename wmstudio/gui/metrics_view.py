@@ -27,11 +27,7 @@ from wmstudio.gui.plot_parts import (
 )
 from wmstudio.gui.series import RunSeries, StageSpan
 from wmstudio.gui.theme import plot_colors
-
-STAGE_LABELS = {"pretrain": "clean pre-training", "embed": "embed", "finetune": "fine-tune (attack)",
-                "extract": "extraction (attack)",
-                "restore": "restore"}
-
+from wmstudio.metric_names import STAGE_LABELS
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 LABEL_PX = 26  # vertical room one p-value tick label needs
@@ -276,6 +272,11 @@ class MetricsView(SeriesView):
                  self.pval: ["p_value"]}[plot]
         return self._read(names, x, CURVE_LABELS.__getitem__)
 
+    def show_log(self, series: RunSeries) -> None:
+        """A whole run (finished, or opened from a log): drawn, the step axis fitted to it."""
+        self.show_series(series)
+        self.x_axis.fit(series.last_step or max((r["global_step"] for r in series.eval_rows), default=1))
+
     def show_series(self, series: RunSeries) -> None:
         if series.revision == self.revision:
             return
@@ -454,6 +455,11 @@ class DriftView(SeriesView):
             if px != self.axis_px:
                 self.axis_px = px
                 align_left_axes(self.l2, self.cos, self.heat, width=px)
+
+    def show_log(self, series: RunSeries) -> None:
+        """A whole run (finished, or opened from a log): drawn, the step axis fitted to it."""
+        self.show_series(series)
+        self.x_axis.fit(series.last_step or max((r["global_step"] for r in series.eval_rows), default=1))
 
     def show_series(self, series: RunSeries) -> None:
         if series.revision == self.revision:

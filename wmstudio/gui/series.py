@@ -1,7 +1,8 @@
 """The metric series of one run, filled live from engine events or read from a run log.
 
 Qt-free, so it is tested on its own; the plots draw whatever it holds. ``revision`` grows with
-every change, so a view redraws only when there is something new.
+every change, so a view redraws only when there is something new. The run log reader (h5py,
+torch) is imported only when a log is read, so the app's window can open before the engine loads.
 """
 
 from __future__ import annotations
@@ -10,11 +11,11 @@ import csv
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from wmstudio.events import Event, Metrics, RunStarted, StageFinished, StageStarted, Step
-from wmstudio.runlog import EVAL_COLUMNS, RunLogReader
 
 SERIES = ("test_acc", "trigger_acc", "test_loss", "trigger_loss", "drift_l2", "drift_rel", "drift_cos", "p_value")
 
@@ -27,6 +28,17 @@ class StageSpan:
     status: str = "running"
     epochs: int = 0
     steps_per_epoch: int = 0
+
+
+@dataclass
+class LogRows:
+    """What ``RunSeries.read_new`` read from a log: its attributes and the new rows of each stage."""
+
+    path: str
+    label: str
+    device: str
+    status: str
+    stages: list[Any]  # wmstudio.runlog.StageRecord, holding only the rows not held before
 
 
 @dataclass
@@ -44,6 +56,7 @@ class RunSeries:
     layer_cos: list[tuple[float, ...]] = field(default_factory=list)
     layer_steps: list[int] = field(default_factory=list)
     revision: int = 0
+    _held: dict[str, tuple[int, int, int]] = field(default_factory=dict, repr=False)  # rows read per stage
 
     # ------------------------------------------------------------ live
     def apply(self, event: Event) -> None:
@@ -80,29 +93,63 @@ class RunSeries:
     # ------------------------------------------------------------ from a log
     @staticmethod
     def from_log(path: str | Path) -> RunSeries:
-        reader = RunLogReader(path)
-        s = RunSeries(label=str(reader.attrs.get("run_name", Path(path).stem)), log_path=str(path),
-                      device=str(reader.attrs.get("device", "")), log_status=reader.status)
-        for k, rec in enumerate(reader.stages()):
+        s = RunSeries(label=Path(path).stem, log_path=str(path))
+        s.update_from_log(path)
+        return s
+
+    def update_from_log(self, path: str | Path) -> bool:
+        """Reads the rows of ``path`` this series does not hold yet (all of them the first time).
+
+        A log another process is writing only grows, so following it reads only its new rows.
+        Returns whether anything changed."""
+        return self.merge(self.read_new(path))
+
+    def read_new(self, path: str | Path) -> LogRows:
+        """The rows of ``path`` after those this series holds. Only reads: safe on a worker thread
+        while the UI thread draws this series; ``merge`` then adds them (on the UI thread)."""
+        from wmstudio.runlog import RunLogReader
+
+        reader = RunLogReader(path)  # the status is read before the data: "finished" means all of it is in
+        return LogRows(str(path), str(reader.attrs.get("run_name", Path(path).stem)), str(reader.attrs.get("device", "")),
+                       reader.status, reader.stages(dict(self._held)))
+
+    def merge(self, rows: LogRows) -> bool:
+        """Adds rows ``read_new`` read; returns whether anything changed."""
+        from wmstudio.runlog import EVAL_COLUMNS
+
+        before = (self.log_status, len(self.train_steps), len(self.eval_rows), [sp.status for sp in self.stages])
+        self.label, self.log_path, self.device, self.log_status = rows.label, rows.path, rows.device, rows.status
+        for rec in rows.stages:
             steps = rec.eval.get("global_step", np.zeros(0))
             train = rec.train.get("global_step", np.zeros(0))
-            start = int(steps[0]) if len(steps) else (int(train[0]) - 1 if len(train) else 0)
-            end = int(max(steps.max() if len(steps) else start, train.max() if len(train) else start))
-            s.stages.append(StageSpan(rec.name, start, end, rec.status, int(rec.config.get("epochs", 0))))
-            s.train_steps.extend(int(v) for v in train)
-            s.train_loss.extend(float(v) for v in rec.train.get("loss", np.zeros(0)))
-            n = len(steps)
-            for i in range(n):
+            k = next((i for i, sp in enumerate(self.stages) if sp.name == rec.name), -1)
+            if k < 0:
+                start = int(steps[0]) if len(steps) else (int(train[0]) - 1 if len(train) else 0)
+                self.stages.append(StageSpan(rec.name, start, start, rec.status, int(rec.config.get("epochs", 0))))
+                k = len(self.stages) - 1
+            span = self.stages[k]
+            span.status = rec.status
+            span.end_step = int(max(steps.max() if len(steps) else span.end_step,
+                                    train.max() if len(train) else span.end_step))
+            self.train_steps.extend(int(v) for v in train)
+            self.train_loss.extend(float(v) for v in rec.train.get("loss", np.zeros(0)))
+            for i in range(len(steps)):
                 row = {c: float(rec.eval[c][i]) for c in EVAL_COLUMNS if c in rec.eval and i < len(rec.eval[c])}
                 row["stage"] = float(k)
-                s.eval_rows.append(row)
-            if rec.layer_l2.size:
-                s.layer_names = rec.layer_names
-                s.layer_l2.extend(tuple(r) for r in rec.layer_l2)
-                s.layer_cos.extend(tuple(r) for r in rec.layer_cos)
-                s.layer_steps.extend(int(v) for v in steps[:len(rec.layer_l2)])
-        s.revision = 1
-        return s
+                self.eval_rows.append(row)
+            n_layers = len(rec.layer_l2)
+            if n_layers:
+                self.layer_names = rec.layer_names
+                self.layer_l2.extend(tuple(r) for r in rec.layer_l2)
+                self.layer_cos.extend(tuple(r) for r in rec.layer_cos)
+                self.layer_steps.extend(int(v) for v in steps[:n_layers])
+            t, e, l_ = self._held.get(rec.name, (0, 0, 0))
+            self._held[rec.name] = (t + len(train), e + len(steps), l_ + n_layers)
+        changed = before != (self.log_status, len(self.train_steps), len(self.eval_rows),
+                             [sp.status for sp in self.stages])
+        if changed:
+            self.revision += 1
+        return changed
 
     # ------------------------------------------------------------ arrays for plots
     def column(self, name: str) -> tuple[np.ndarray, np.ndarray]:
@@ -129,7 +176,9 @@ class RunSeries:
         return self.train_steps[-1] if self.train_steps else 0
 
     def to_csv(self, path: str | Path) -> Path:
-        """Every evaluation row, one line each, with its stage name."""
+        """Every evaluation row, one line each, with its stage name; steps and whole epochs as integers."""
+        from wmstudio.runlog import EVAL_COLUMNS
+
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("w", newline="") as f:
@@ -137,5 +186,12 @@ class RunSeries:
             w.writerow(["stage", *EVAL_COLUMNS])
             for r in self.eval_rows:
                 name = self.stages[int(r["stage"])].name if self.stages else ""
-                w.writerow([name, *(("" if math.isnan(r.get(c, math.nan)) else repr(r.get(c))) for c in EVAL_COLUMNS)])
+                w.writerow([name, *(_cell(r.get(c, math.nan), c in ("global_step", "epoch")) for c in EVAL_COLUMNS)])
         return path
+
+
+def _cell(value: float, counter: bool) -> str:
+    """A CSV cell: empty when missing; a step or whole epoch (``counter``) as an integer, else exact."""
+    if math.isnan(value):
+        return ""
+    return str(int(value)) if counter and value.is_integer() else repr(value)

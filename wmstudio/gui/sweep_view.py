@@ -27,11 +27,11 @@ from PySide6.QtWidgets import (
 )
 
 from wmstudio.errors import WmStudioError
+from wmstudio.metric_names import metric_label
 from wmstudio.sweep.report import collect
 
-METRICS = {"restore.trigger_acc": "trigger accuracy after restoration",
-           "finetune.trigger_acc": "trigger accuracy after fine-tuning",
-           "restore.test_acc": "test accuracy after restoration", "finetune.drift_rel": "drift after fine-tuning"}
+METRICS = {k: metric_label(k) for k in ("restore.trigger_acc", "finetune.trigger_acc", "restore.test_acc",
+                                        "finetune.drift_rel")}
 
 
 class SweepView(QWidget):

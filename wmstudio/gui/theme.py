@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import pyqtgraph as pg
+import sys
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QColor, QPalette
 from PySide6.QtWidgets import QApplication
@@ -39,11 +40,25 @@ def apply(app: QApplication, theme: str) -> str:
     mode = resolve(theme)
     app.setStyle("Fusion")
     app.setPalette(_dark_palette() if mode == "dark" else app.style().standardPalette())
+    if "pyqtgraph" in sys.modules:  # else the plot views call configure_plots when they are made
+        configure_plots(mode)
+    return mode
+
+
+def configure_plots(mode: str) -> None:
+    """pyqtgraph's defaults for ``mode`` (imported only here: the window shows before pyqtgraph loads)."""
+    import pyqtgraph as pg
+
     pg.setConfigOptions(background="#1e1e21" if mode == "dark" else "w", foreground="#d0d0d0" if mode == "dark" else "#303030",
                         antialias=True)
-    return mode
 
 
 def plot_colors(mode: str) -> dict[str, str]:
     return {"test": "#2f7ed8", "trigger": "#e4572e", "train": "#8c8c8c" if mode == "light" else "#9a9a9a",
             "drift": "#3aa655", "cos": "#8e44ad", "stage": "#888888", "pvalue": "#c9a227"}
+
+
+def switch(settings: object, name: str) -> str:
+    """Applies theme ``name`` to the running app and remembers it; returns the mode it resolved to."""
+    settings.setValue("theme", name)  # type: ignore[attr-defined]
+    return apply(QApplication.instance(), name)

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import Qt
 from PySide6.QtGui import QImage, QPixmap
 from PySide6.QtWidgets import QGridLayout, QLabel, QVBoxLayout, QWidget
 
+if TYPE_CHECKING:
+    import numpy as np
+
 
 def to_pixmap(image: np.ndarray, side: int = 48) -> QPixmap:
     """(C, H, W) uint8 -> a pixmap scaled (nearest) to ``side`` pixels."""
+    import numpy as np
+
     img = np.ascontiguousarray(image.transpose(1, 2, 0))
     h, w, c = img.shape
     if c == 1:

@@ -13,7 +13,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from PySide6.QtCore import QThread, Signal
+from PySide6.QtCore import QObject, QThread, Signal, Slot
 
 from wmstudio.control import RunControl
 from wmstudio.errors import WmStudioError
@@ -60,3 +60,53 @@ class JobThread(QThread):
         while self.events:
             out.append(self.events.popleft())
         return out
+
+
+class _Keeper(QObject):
+    """Holds the threads ``in_background`` started until each has ended, then lets it go (on the UI
+    thread, after waiting the moment it takes to return from ``run``): no thread is destroyed while
+    it runs, and none is deleted twice (a parent and a ``deleteLater`` both owning it)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[JobThread] = set()
+
+    def keep(self, thread: JobThread) -> None:
+        self.threads.add(thread)
+        thread.finished.connect(self.release)
+
+    @Slot()
+    def release(self) -> None:
+        for t in [t for t in self.threads if t.isFinished()]:
+            t.wait()
+            self.threads.discard(t)
+
+
+_keeper: _Keeper | None = None
+
+
+def in_background(parent: Any, work: Callable[[], Any], done: Callable[[Any], None],
+                  failed: Callable[[str, str, bool], None] | None = None, name: str = "read") -> JobThread:
+    """Runs ``work()`` on a worker thread; ``done(result)`` or ``failed(message, details, user_error)``
+    are called on the UI thread (only while ``parent`` still exists)."""
+    global _keeper
+    if _keeper is None:
+        _keeper = _Keeper()
+    thread = JobThread(lambda _cb, _ctl: work(), name)
+    thread.done.connect(done if parent is None else _guarded(parent, done))
+    if failed is not None:
+        thread.failed.connect(failed if parent is None else _guarded(parent, failed))
+    _keeper.keep(thread)
+    thread.start()
+    return thread
+
+
+def _guarded(parent: Any, slot: Callable[..., None]) -> Callable[..., None]:
+    """``slot``, skipped once ``parent`` (a QObject) has been deleted."""
+    from shiboken6 import isValid
+
+    def call(*args: Any) -> None:
+        if isValid(parent):
+            slot(*args)
+
+    return call

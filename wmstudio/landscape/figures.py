@@ -12,9 +12,9 @@ import numpy as np
 from wmstudio.errors import ConfigError
 from wmstudio.landscape.spec import METRICS
 from wmstudio.landscape.store import Landscape
+from wmstudio.metric_names import SURFACE_LABELS
 
-LABELS = {"test_loss": "clean loss", "test_acc": "clean accuracy", "trigger_loss": "trigger-set loss",
-          "trigger_acc": "trigger-set accuracy"}
+LABELS = SURFACE_LABELS
 MODEL_STYLE = {"embed": ("*", "watermarked"), "finetune": ("X", "fine-tuned"), "restore": ("o", "restored"),
                "pretrain": ("s", "clean")}
 FORMATS = (".png", ".svg", ".pdf")

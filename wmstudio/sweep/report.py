@@ -14,15 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from wmstudio.metric_names import metric_label
 from wmstudio.sweep.records import load_sweep_folder, read_json
 
-COLUMNS = [
-    ("watermarked.test_acc", "test acc (watermarked)"), ("watermarked.trigger_acc", "trigger acc (watermarked)"),
-    ("finetune.test_acc", "test acc (fine-tuned)"), ("finetune.trigger_acc", "trigger acc (fine-tuned)"),
-    ("restore.test_acc", "test acc (restored)"), ("restore.trigger_acc", "trigger acc (restored)"),
-    ("finetune.drift_rel", "drift after fine-tune (rel L2)"), ("restore.drift_rel", "drift after restore (rel L2)"),
-    ("finetune.p_value", "p-value (fine-tuned)"), ("restore.p_value", "p-value (restored)"),
-]
+COLUMNS = [(key, metric_label(key)) for key in (
+    "watermarked.test_acc", "watermarked.trigger_acc", "finetune.test_acc", "finetune.trigger_acc", "restore.test_acc",
+    "restore.trigger_acc", "finetune.drift_rel", "restore.drift_rel", "finetune.p_value", "restore.p_value")]
 
 
 def _fmt(v: Any) -> str:

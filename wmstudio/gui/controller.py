@@ -1,0 +1,175 @@
+"""What the app is doing, without Qt: which log is shown, what job runs, its progress, how a run
+is named and which earlier stage it continues from.
+
+The window and its panels only show this object's state and forward the user's requests to it, so
+all of it is tested without a display (tests/test_gui_controller.py).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wmstudio.events import Event, LandscapeFinished, LandscapePoints, LandscapeStarted, RunStarted
+from wmstudio.gui.series import RunSeries
+from wmstudio.progress import ProgressTracker
+
+# the run-panel's stage choices: (label, the stages to run; None = every enabled stage)
+STAGE_CHOICES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
+    ("All enabled stages", None), ("Embed only", ("pretrain", "embed")),
+    ("Fine-tune only (the attack)", ("finetune",)), ("Restore only", ("restore",)))
+LANDSCAPE_EVENTS = (LandscapeStarted, LandscapePoints, LandscapeFinished)
+
+
+def slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-")[:40] or "run"
+
+
+def new_log_path(runs_dir: Path, run_name: str, now: float | None = None) -> Path:
+    """``runs_dir/<name>-<date>-<time>.h5``, with a counter when that file exists."""
+    out = runs_dir / f"{slug(run_name)}-{time.strftime('%Y%m%d-%H%M%S', time.localtime(now))}.h5"
+    n = 1
+    while out.exists():
+        out = out.with_name(f"{out.stem.rsplit('~', 1)[0]}~{n}.h5")
+        n += 1
+    return out
+
+
+@dataclass
+class RunRequest:
+    """A run the user asked for: its config (the chained checkpoint filled in), log, stages."""
+
+    cfg: Any  # wmstudio.config.ExperimentConfig
+    out: Path
+    stages: tuple[str, ...] | None
+    note: str = ""  # said to the user: which earlier weights it continues from
+
+
+@dataclass
+class StudioController:
+    runs_dir: Path
+    log_path: Path | None = None
+    series: RunSeries = field(default_factory=RunSeries)
+    job: str = ""  # "" | "run" | "landscape" (one job at a time)
+    tracker: ProgressTracker = field(default_factory=ProgressTracker)
+    following: bool = False  # the shown log is being written by another process
+
+    @property
+    def busy(self) -> bool:
+        return bool(self.job)
+
+    # ------------------------------------------------------------ runs
+    def plan_run(self, cfg: Any, choice: int) -> RunRequest:
+        """Names the run's log and, for a run of later stages only, continues from the shown log
+        (the engine's plan says which stage each stage starts from)."""
+        from wmstudio.pipeline import chained_checkpoint
+
+        stages = STAGE_CHOICES[choice][1]
+        note = ""
+        if stages and not cfg.model.checkpoint and self.log_path is not None:
+            chained = chained_checkpoint(stages, self.log_path, [s.name for s in self.series.stages])
+            if chained:
+                cfg.model.checkpoint = chained
+                note = f"{stages[0]} starts from the {chained.rsplit(':', 1)[1]} weights of {self.log_path.name}"
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        return RunRequest(cfg, new_log_path(self.runs_dir, cfg.run.name), stages, note)
+
+    def begin(self, kind: str, request: RunRequest | None = None) -> None:
+        """A job starts; a run shows its new log from the first event on."""
+        self.job, self.following = kind, False
+        self.tracker = ProgressTracker()
+        if request is not None:
+            self.series, self.log_path = RunSeries(label=request.cfg.run.name), request.out
+
+    def apply(self, events: Iterable[Event]) -> list[str]:
+        """The job's events: into the series (a run's) and the progress; returns the lines worth a message."""
+        lines = []
+        for e in events:
+            if self.job == "run" and not isinstance(e, LANDSCAPE_EVENTS):
+                self.series.apply(e)
+                if isinstance(e, RunStarted):
+                    self.series.log_path = e.log_path
+            line = self.tracker.update(e)
+            if line is not None:
+                lines.append(line)
+        return lines
+
+    def set_paused(self, paused: bool) -> None:
+        self.tracker.set_paused(paused)
+
+    def end(self) -> str:
+        """The job is over; returns what it was."""
+        kind, self.job = self.job, ""
+        self.tracker.set_paused(False)
+        return kind
+
+    # ------------------------------------------------------------ logs
+    def adopt(self, series: RunSeries) -> bool:
+        """An opened log becomes the shown one (not while a job writes another); False if not adopted."""
+        if self.busy:
+            return False
+        self.series, self.log_path = series, Path(series.log_path)
+        self.following = series.log_status == "running"
+        return True
+
+    def merge(self, rows: Any) -> bool:
+        """New rows of the followed log (``RunSeries.read_new``); following stops once its writer is
+        done. Returns whether the shown series changed (rows of another log, or during a job: no)."""
+        if self.busy or not self.following or rows.path != self.series.log_path:
+            return False
+        changed = self.series.merge(rows)
+        self.following = self.series.log_status == "running"
+        return changed
+
+    def stages_with_weights(self) -> list[str]:
+        """The shown run's stages that ended (their weights can be exported)."""
+        return [s.name for s in self.series.stages if s.status in ("finished", "stopped_early")]
+
+    def title(self) -> str:
+        """The window title: the app and the log it shows (and its state when not finished)."""
+        if self.log_path is None:
+            return "Watermark Studio"
+        state = "running" if self.job == "run" else self.series.log_status
+        extra = f" ({state})" if state and state != "finished" else ""
+        return f"{self.log_path.name}{extra} — Watermark Studio"
+
+    def stage_names(self) -> list[str]:
+        return [s.name for s in self.series.stages]
+
+
+def landscape_kinds(available: Sequence[str]) -> dict[str, str]:
+    """For each landscape kind, why a log whose stages with saved weights are ``available`` cannot
+    have it ("" when it can): the engine's own check of a default landscape of that kind."""
+    from wmstudio.errors import ConfigError
+    from wmstudio.landscape.spec import KINDS, LandscapeSpec
+
+    reasons = {}
+    for kind in KINDS:
+        try:
+            LandscapeSpec(kind=kind).resolved(list(available))
+            reasons[kind] = ""
+        except ConfigError as exc:
+            reasons[kind] = str(exc)
+    return reasons
+
+
+def differing_keys(configs: Sequence[dict[str, Any]]) -> list[str]:
+    """Dotted config keys whose values are not the same in every one of ``configs`` (for Compare)."""
+    flat = [flatten_config(c) for c in configs]
+    keys = sorted(set().union(*flat)) if flat else []
+    return [k for k in keys if k != "run.name" and len({repr(f.get(k)) for f in flat}) > 1]
+
+
+def flatten_config(d: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v and all(isinstance(x, str) for x in v):
+            out.update(flatten_config(v, key + "."))
+        else:
+            out[key] = v
+    return out

@@ -1,0 +1,133 @@
+"""A job's life in the window: start it (a run or a landscape), show its events, end it.
+
+Ties the Qt-free controller (what runs, progress, naming, chaining) to the job runner (the
+worker thread) and to the panels that show it; the window only forwards the user's requests.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QObject, Signal
+
+from wmstudio.events import Event, LandscapeStarted, RunFinished, StageFinished
+from wmstudio.gui.controller import StudioController
+from wmstudio.gui.jobs import JobRunner
+from wmstudio.gui.run_panel import RunPanel
+from wmstudio.gui.view_tabs import ViewTabs
+
+
+class JobControl(QObject):
+    changed = Signal()  # a job started or ended: the window updates its controls
+    said = Signal(str)  # a line for the status bar and the Messages tab
+    error = Signal(str, str, str, bool, object)  # title, message, details, user_error, the log that kept the work
+    run_logged = Signal(object)  # a run ended with a log on disk (Path)
+
+    def __init__(self, ctl: StudioController, run_panel: RunPanel, tabs: ViewTabs, parent: QObject | None = None) -> None:
+        super().__init__(parent)
+        self.ctl, self.run_panel, self.tabs = ctl, run_panel, tabs
+        self.jobs = JobRunner(self)
+        self.jobs.events.connect(self._events)
+        self.jobs.done.connect(self._done)
+        self.jobs.failed.connect(self._failed)
+
+    def start_run(self, cfg: Any, choice: int) -> Path | None:
+        from wmstudio.pipeline import run_experiment
+
+        if self.ctl.busy:
+            return None
+        req = self.ctl.plan_run(cfg, choice)
+        if req.note:
+            self.tabs.message(req.note)
+        self.tabs.clear()  # the new log has no plots or landscapes yet
+        self.start("run", lambda cb, ctl: run_experiment(req.cfg, req.out, cb, ctl, req.stages), req)
+        self.said.emit(f"Run started -> {req.out}")
+        return req.out
+
+    def start(self, kind: str, job: Any, request: Any = None) -> None:
+        """Runs ``job(callback, control)`` as the app's one job of ``kind`` ("run" or "landscape")."""
+        self.ctl.begin(kind, request)
+        self.jobs.start(kind, job)
+        self.changed.emit()
+
+    def compute_landscape(self, spec: Any) -> None:
+        from wmstudio.gui.landscape_view import LandscapeMeta
+        from wmstudio.landscape import compute_landscape
+        from wmstudio.landscape.store import read
+
+        log = self.ctl.log_path
+        if self.ctl.busy or log is None:
+            self.said.emit("Open or run an experiment first")
+            return
+
+        def job(callback: Any, control: Any) -> Any:
+            def relay(e: Event) -> None:
+                callback(e)
+                if isinstance(e, LandscapeStarted):  # the worker reads the new group; the UI never touches the file
+                    callback(LandscapeMeta(read(log, e.name)))
+
+            return compute_landscape(log, spec, relay, control)
+
+        self.tabs.setCurrentWidget(self.tabs.landscape_view)
+        self.start("landscape", job)
+        self.said.emit(f"Computing landscape {spec.name or spec.kind}…")
+
+    def set_paused(self, paused: bool) -> None:
+        if self.ctl.busy:
+            self.jobs.pause(paused)
+            self.ctl.set_paused(paused)
+            self._show_progress()
+            self.said.emit("Paused after the current batch" if paused else "Resumed")
+
+    def cancel(self) -> None:
+        if self.ctl.busy:
+            self.jobs.cancel()
+            self.said.emit("Cancelling after the current batch…")
+
+    # ------------------------------------------------------------ events
+    def _events(self, events: list[Any]) -> None:
+        if self.ctl.job == "landscape":
+            self.tabs.landscape_view.apply_events(events)
+        engine = [e for e in events if isinstance(e, Event)]
+        for line in self.ctl.apply(engine):
+            self.tabs.message(line)
+        self._show_progress()
+        if self.ctl.job == "run" and any(isinstance(e, (StageFinished, RunFinished)) for e in engine):
+            self.tabs.redraw(self.ctl.series)
+
+    def _show_progress(self) -> None:
+        self.run_panel.show_progress(self.ctl.tracker.state, self.ctl.tracker.status_line())
+
+    def _done(self, kind: str, result: Any) -> None:
+        self.ctl.end()
+        status = getattr(result, "status", "finished")
+        if kind == "run":
+            self.tabs.show_run(self.ctl.series)
+            self.run_panel.show_result(f"run {status}: {self.ctl.log_path.name if self.ctl.log_path else ''}",
+                                       status == "finished")
+            self.said.emit(f"Run {status}; log: {self.ctl.log_path}")
+            self._logged()
+        else:
+            self.tabs.refresh_landscapes(self.ctl.log_path, getattr(result, "name", ""))
+            self.run_panel.show_result(f"landscape: {status}", status == "finished")
+            self.said.emit(f"Landscape {getattr(result, 'name', '')} {status}")
+        self.changed.emit()
+
+    def _failed(self, kind: str, message: str, details: str, user_error: bool) -> None:
+        self.ctl.end()
+        self.tabs.message(f"ERROR: {message}")
+        self.run_panel.show_result("failed", False)
+        log = self.ctl.log_path if self.ctl.log_path is not None and self.ctl.log_path.exists() else None
+        if kind == "run":
+            self.tabs.show_run(self.ctl.series)
+            if log is not None:
+                self._logged()
+        self.changed.emit()
+        self.error.emit("The run failed" if kind == "run" else "The landscape failed", message, details, user_error, log)
+
+    def _logged(self) -> None:
+        log = self.ctl.log_path
+        if log is not None and log.exists():
+            self.ctl.series.log_path = str(log)
+            self.run_logged.emit(log)

@@ -1,0 +1,49 @@
+"""One table of the metric and stage names a run log holds and the words people read for them.
+
+The CLI, the sweep report, the landscape figures and the app all label metrics from here, so a
+metric is called the same everywhere. Qt-free and torch-free.
+"""
+
+from __future__ import annotations
+
+# column name -> label (lower case: it is used inside sentences, legends and axis titles)
+METRIC_LABELS: dict[str, str] = {
+    "test_acc": "test accuracy",
+    "trigger_acc": "trigger accuracy",
+    "test_loss": "test loss",
+    "trigger_loss": "trigger loss",
+    "train_loss": "training loss",
+    "drift_l2": "drift (L2)",
+    "drift_rel": "drift (relative L2)",
+    "drift_cos": "cosine to reference",
+    "p_value": "p-value",
+}
+
+# the same metrics as the loss-landscape figures word them (the model evaluated on clean test images)
+SURFACE_LABELS: dict[str, str] = {"test_loss": "clean loss", "test_acc": "clean accuracy",
+                                  "trigger_loss": "trigger-set loss", "trigger_acc": "trigger-set accuracy"}
+
+# stage name -> label, and the state of the model after that stage (for "trigger accuracy after ...")
+STAGE_LABELS: dict[str, str] = {
+    "pretrain": "clean pre-training",
+    "embed": "embed",
+    "finetune": "fine-tune (attack)",
+    "extract": "extraction (attack)",
+    "restore": "restore",
+}
+STAGE_RESULTS: dict[str, str] = {
+    "pretrain": "clean", "embed": "watermarked", "watermarked": "watermarked", "finetune": "fine-tuned",
+    "extract": "extracted", "restore": "restored",
+}
+
+
+def metric_label(name: str) -> str:
+    """``test_acc`` -> "test accuracy"; ``restore.trigger_acc`` -> "trigger accuracy (restored)";
+    an unknown name comes back unchanged."""
+    stage, _, metric = name.rpartition(".")
+    label = METRIC_LABELS.get(metric, metric)
+    return f"{label} ({STAGE_RESULTS.get(stage, stage)})" if stage else label
+
+
+def stage_label(name: str) -> str:
+    return STAGE_LABELS.get(name, name)
