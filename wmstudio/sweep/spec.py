@@ -12,7 +12,7 @@ embed.epochs = 10
 "finetune.mix_owner_fraction" = [0.0, 0.3]     # the mitigation off / on
 ```
 
-Runs that differ only in fine-tune or restore settings share one watermarked model: the embed
+Runs that differ only in attack ([finetune], [extract], [attack]) or restore settings share one watermarked model: the embed
 stage runs once per combination of the other axes ("embed group") and every attack starts from
 its checkpoint, with the trigger set that was embedded in it.
 """
@@ -38,7 +38,7 @@ from wmstudio.config import (
 from wmstudio.errors import ConfigError
 from wmstudio.resources import example_config
 
-ATTACK_SECTIONS = ("finetune", "restore")
+ATTACK_SECTIONS = ("finetune", "extract", "attack", "restore")
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
