@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wmstudio import cli_sweep
 
             return cli_sweep.cmd_sweep(args) if args.command == "sweep" else cli_sweep.cmd_report(args)
-        if args.command in ("export-model", "verify"):
+        if args.command in ("export-model", "verify", "null-models"):
             from wmstudio import cli_models
 
             return cli_models.run(args)
