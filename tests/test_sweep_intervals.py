@@ -77,3 +77,21 @@ def test_a_sweep_attack_task_records_the_attacked_and_watermarked_metrics(demo_r
     f = rec["finals"]
     assert f["watermarked.trigger_acc"] >= 0.9 and f["attacked.trigger_acc"] == f["attack.trigger_acc"]
     assert f["restore.trigger_acc"] is not None and "finetune.trigger_acc" not in f
+
+
+def test_a_case_axis_sets_several_keys_per_value_and_names_them() -> None:
+    base = read_config_data(example_config("demo"))
+    cases = [{"name": "ft", "finetune.lr": 0.001}, {"name": "int4", "attack.kind": "quantize", "attack.bits": 4},
+             {"attack": {"kind": "prune", "sparsity": 0.8}}]
+    spec = expand("x", base, {"attack": cases, "run.seed": [0, 1]})
+    assert len(spec.runs) == 6 and len({r.embed_id for r in spec.runs}) == 2  # attacks share the seed's embed
+    by_name = {r.values["attack"]: r for r in spec.runs if r.values["run.seed"] == 0}
+    assert set(by_name) == {"ft", "int4", "kind=prune, sparsity=0.8"}
+    assert by_name["int4"].config["attack"] == {"kind": "quantize", "bits": 4}
+    assert by_name["ft"].config["finetune"]["lr"] == 0.001
+    from wmstudio.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="axes.attack.attack.bitz"):
+        expand("x", base, {"attack": [{"attack.bitz": 4}]})
+    with pytest.raises(ConfigError, match="share a name"):
+        expand("x", base, {"attack": [{"name": "a", "attack.bits": 4}, {"name": "a", "attack.bits": 8}]})
