@@ -73,3 +73,20 @@ def test_the_histogram_widget_shows_the_nulls_the_suspect_and_the_threshold(qtbo
     assert "5 null models" in w.caption.text() and "beaten or tied by 0" in w.caption.text()
     w.show([0.1, 0.2], suspect_acc=0.15)
     assert w.threshold_line is None and w.counts.sum() == 2 and "no threshold reachable" in w.caption.text()
+
+
+def test_the_settings_form_offers_the_attack_section(qtbot) -> None:
+    """The app's form is generated from the config: [attack] appears with its kinds and bounds."""
+    from PySide6.QtWidgets import QComboBox
+
+    from wmstudio.gui.config_form import ConfigForm
+
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    kind = form.widget("attack.kind")
+    assert isinstance(kind, QComboBox) and kind.count() == 8
+    form.set_value("attack.kind", "quantize")
+    form.set_value("attack.bits", 4)
+    cfg = form.config()
+    assert cfg.attack.kind == "quantize" and cfg.attack.bits == 4
+    assert any(form.toolbox.itemText(i).startswith("2c · Removal attack") for i in range(form.toolbox.count()))

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", "-o", required=out_default is None, default=out_default, help="the HDF5 run log to write")
         sp.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set finetune.lr=0.1 (repeatable)")
-        sp.add_argument("--stages", help="comma-separated subset of pretrain,embed,finetune,restore")
+        sp.add_argument("--stages", help="comma-separated subset of pretrain,embed,finetune,extract,attack,restore")
         sp.add_argument("--quiet", "-q", action="store_true", help="no progress output")
         sp.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
 
