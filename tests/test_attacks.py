@@ -140,3 +140,19 @@ def test_neural_cleanse_finds_the_content_watermarks_target_class_and_unlearns_i
     assert info["stamped_images"] == round(0.2 * info["unlearning_images"])
     a = r.stage("attack")
     assert a.final("trigger_acc") < info["before"]["trigger_acc"] - 0.2 and a.final("test_acc") > 0.85
+
+
+def test_a_full_run_with_an_attack_stage_and_its_landscape_plane(tmp_path) -> None:
+    """embed -> attack -> restore in one run; the default plane goes through the three models."""
+    from wmstudio.landscape.compute import compute_landscape
+    from wmstudio.landscape.spec import LandscapeSpec
+
+    cfg = load_config(example_config("demo"), ["run.threads=1", "attack.kind='noise'", "attack.noise_scale=0.3",
+                                               "embed.epochs=3", "restore.epochs=1"])
+    out = tmp_path / "full.h5"
+    assert run_experiment(cfg, out).status == "finished"
+    r = RunLogReader(out)
+    assert r.stage_names() == ["embed", "attack", "restore"]
+    assert r.stage("restore").eval["trigger_acc"][0] == pytest.approx(r.stage("attack").final("trigger_acc"))
+    ls = compute_landscape(out, LandscapeSpec(kind="plane", resolution=3, images=200))
+    assert ls.spec.models == ["embed", "attack", "restore"]
