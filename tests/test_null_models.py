@@ -90,3 +90,17 @@ def test_the_settings_form_offers_the_attack_section(qtbot) -> None:
     cfg = form.config()
     assert cfg.attack.kind == "quantize" and cfg.attack.bits == 4
     assert any(form.toolbox.itemText(i).startswith("2c · Removal attack") for i in range(form.toolbox.count()))
+
+
+def test_null_models_from_given_checkpoints(demo_run, tmp_path, capsys) -> None:
+    paths = []
+    for stage in ("embed", "restore"):
+        paths.append(str(tmp_path / f"{stage}.pt"))
+        assert main(["export-model", f"{demo_run}:{stage}", "-o", paths[-1]]) == 0
+    null = tmp_path / "given.h5"
+    assert main(["null-models", "--checkpoints", *paths, "--trigger", str(demo_run), "--out", str(null)]) == 0
+    nd = NullDistribution.load(null)
+    assert nd.source == paths and nd.seed.tolist() == [-1, -1] and nd.recipe == "given checkpoints"
+    assert nd.trigger_acc[0] == pytest.approx(1.0)  # the watermarked model itself scores 1.0 on its triggers
+    assert main(["null-models", "--checkpoints", *paths, "--out", str(null)]) == 2
+    assert "--trigger" in capsys.readouterr().err
