@@ -156,3 +156,25 @@ def test_a_full_run_with_an_attack_stage_and_its_landscape_plane(tmp_path) -> No
     assert r.stage("restore").eval["trigger_acc"][0] == pytest.approx(r.stage("attack").final("trigger_acc"))
     ls = compute_landscape(out, LandscapeSpec(kind="plane", resolution=3, images=200))
     assert ls.spec.models == ["embed", "attack", "restore"]
+
+
+@pytest.mark.parametrize("kind", ["prune", "neural_cleanse", "fine_prune"])
+def test_a_cancelled_attack_leaves_a_readable_log(demo_run, tmp_path, kind) -> None:
+    from wmstudio.control import RunControl
+    from wmstudio.events import StageStarted
+
+    control = RunControl()
+    cfg = load_config(example_config("demo"), ["run.threads=1", f"attack.kind='{kind}'",
+                                               f"model.checkpoint='{demo_run}:embed'"])
+
+    def cancel_at_once(event: object) -> None:
+        if not isinstance(event, StageStarted):  # before the attack stage (or inside it, when it trains)
+            control.cancel()
+
+    out = tmp_path / "cancelled.h5"
+    result = run_experiment(cfg, out, cancel_at_once, control, stages=["attack", "restore"], trigger_from=demo_run)
+    assert result.status == "cancelled"
+    r = RunLogReader(out)
+    assert r.status == "cancelled" and "restore" not in r.stage_names()
+    for rec in r.stages():  # a stage that began was closed as cancelled, its partial weights kept
+        assert rec.status == "cancelled" and rec.has_weights
