@@ -95,3 +95,20 @@ def test_a_case_axis_sets_several_keys_per_value_and_names_them() -> None:
         expand("x", base, {"attack": [{"attack.bitz": 4}]})
     with pytest.raises(ConfigError, match="share a name"):
         expand("x", base, {"attack": [{"name": "a", "attack.bits": 4}, {"name": "a", "attack.bits": 8}]})
+
+
+def test_records_written_before_the_attack_columns_still_report(tmp_path) -> None:
+    """A sweep folder from before `attacked.*` (fine-tune finals only) reports as before, plus the new columns."""
+    write_json(tmp_path / "sweep.json", {"name": "old", "axes": {"finetune.lr": [0.01, 0.03]},
+                                         "runs": [{"run_id": "a", "values": {"finetune.lr": 0.01}},
+                                                  {"run_id": "b", "values": {"finetune.lr": 0.03}}]})
+    for rid, lr, acc in (("a", 0.01, 0.9), ("b", 0.03, 0.2)):
+        write_json(tmp_path / "runs" / f"{rid}.json", {
+            "run_id": rid, "values": {"finetune.lr": lr}, "status": "finished", "seconds": 1.0,
+            "finals": {"finetune.trigger_acc": acc, "restore.trigger_acc": 0.5, "finetune.drift_rel": 0.1}})
+    rep = write_report(tmp_path)
+    a = next(r for r in rep["rows"] if r["run_id"] == "a")
+    assert a["attacked.trigger_acc"] == 0.9 and a["finetune.trigger_acc"] == 0.9 and a["gain"] == pytest.approx(-0.4)
+    assert "cells" not in rep and not (tmp_path / "cells.csv").exists()  # no seed axis: no per-cell intervals
+    md = (tmp_path / "report.md").read_text()
+    assert md.count("| finished |") == 2 and "persistence_matrix.png" in md and "Per cell" not in md
