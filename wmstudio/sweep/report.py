@@ -185,9 +185,14 @@ def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) 
     swept = [a for a in shown if len({r[a] for r in rows}) > 1] or shown[:1] or axes_all[:1]
     row_axis = swept[0]
     col_axis = swept[1] if len(swept) > 1 and swept[1] != row_axis else ""
+    if col_axis and len({r[col_axis] for r in done}) > len({r[row_axis] for r in done}):
+        row_axis, col_axis = col_axis, row_axis  # the longer axis down the side, where its labels fit
     others = [a for a in swept[2:]] + seeds
     written: list[str] = []
-    fig, axs = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
+    n_rows = len({r[row_axis] for r in done})
+    n_cols = len({r[col_axis] for r in done}) if col_axis else 1
+    fig, axs = plt.subplots(1, 2, figsize=(max(11.0, 2 * 1.3 * n_cols + 4), max(4.2, 0.55 * n_rows + 1.8)),
+                            constrained_layout=True)
     for ax, (key, title) in zip(axs, (("attacked.trigger_acc", "trigger accuracy after the attack"),
                                       ("restore.trigger_acc", "trigger accuracy after restoration")), strict=True):
         rv, cv, m, ci = _matrix(done, row_axis, col_axis, key)
