@@ -130,3 +130,17 @@ def test_the_controller_and_progress_need_no_qt() -> None:
             "print([m for m in ('PySide6', 'pyqtgraph', 'torch') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_a_stage_alone_continues_from_the_stage_the_plan_says_it_follows() -> None:
+    """Chaining comes from the engine's plan: an attack of any kind starts from the watermarked model,
+    restoration from whichever attack the log holds (the latest one)."""
+    from wmstudio.pipeline import chained_checkpoint
+
+    assert chained_checkpoint(["finetune", "restore"], "r.h5", ["embed"]) == "r.h5:embed"
+    assert chained_checkpoint(["attack"], "r.h5", ["pretrain", "embed"]) == "r.h5:embed"
+    assert chained_checkpoint(["restore"], "r.h5", ["embed", "attack"]) == "r.h5:attack"
+    assert chained_checkpoint(["restore"], "r.h5", ["embed", "extract"]) == "r.h5:extract"
+    assert chained_checkpoint(["restore"], "r.h5", ["embed"]) is None
+    assert chained_checkpoint(["embed"], "r.h5", ["embed", "finetune"]) is None
+    assert ("Removal attack only ([attack] kind)", ("attack",)) in STAGE_CHOICES

@@ -84,7 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
         sp.add_argument("--out", "-o", required=out_default is None, default=out_default, help="the HDF5 run log to write")
         sp.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE",
                         help="override a config value, e.g. --set finetune.lr=0.1 (repeatable)")
-        sp.add_argument("--stages", help="comma-separated subset of pretrain,embed,finetune,restore")
+        sp.add_argument("--stages", help="comma-separated subset of pretrain,embed,finetune,extract,attack,restore")
         sp.add_argument("--quiet", "-q", action="store_true", help="no progress output")
         sp.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
 
@@ -152,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wmstudio import cli_sweep
 
             return cli_sweep.cmd_sweep(args) if args.command == "sweep" else cli_sweep.cmd_report(args)
-        if args.command in ("export-model", "verify"):
+        if args.command in ("export-model", "verify", "null-models"):
             from wmstudio import cli_models
 
             return cli_models.run(args)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-COMMANDS = ("export-model", "verify")
+COMMANDS = ("export-model", "verify", "null-models")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -27,6 +27,20 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ve.add_argument("--options", help='model options as JSON, e.g. \'{"width": 32}\'')
     ve.add_argument("--model-file", help="a Python file defining the model (with --factory)")
     ve.add_argument("--factory", help="the function or class in --model-file that builds the model")
+    ve.add_argument("--null", help="a null distribution (wmstudio null-models): also report the empirical p-value "
+                                   "and the decision against models trained without the watermark")
+    nm = sub.add_parser("null-models", help="train K models without the watermark and store their trigger accuracies",
+                        description="The null distribution for `wmstudio verify --null`: K models trained with the "
+                                    "config's recipe and no watermark (or given checkpoints), each measured on the "
+                                    "trigger set; stored as a small HDF5 file (docs/null_models.md).")
+    nm.add_argument("config", nargs="?", help="the experiment config whose recipe the null models follow")
+    nm.add_argument("--count", "-k", type=int, default=10, help="how many null models to train (default 10)")
+    nm.add_argument("--out", "-o", required=True, help="the null distribution file to write (.h5)")
+    nm.add_argument("--trigger", "-t", help="a run log whose stored trigger set to measure on (default: the set the "
+                                            "config builds; required with --checkpoints and adversarial triggers)")
+    nm.add_argument("--checkpoints", nargs="+", metavar="FILE", help="measure these models instead of training")
+    nm.add_argument("--models-dir", help="where the null models' run logs go (default: OUT's name + _models/)")
+    nm.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
@@ -55,10 +69,34 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if not isinstance(options, dict):
             raise ConfigError("--options", f"expected a JSON object, got {args.options!r}")
     result = verify(args.model, args.trigger, args.fpr, arch=args.arch or "", options=options,
-                    model_file=args.model_file or "", factory=args.factory or "", config=args.config)
+                    model_file=args.model_file or "", factory=args.factory or "", config=args.config, null=args.null)
     print(result.text())
     return 0
 
 
+def cmd_null_models(args: argparse.Namespace) -> int:
+    import sys
+
+    from wmstudio.errors import ConfigError
+    from wmstudio.null_models import measure_checkpoints, train_null_models
+
+    def say(text: str) -> None:
+        print(text, file=sys.stderr, flush=True)
+
+    if args.checkpoints:
+        if not args.trigger:
+            raise ConfigError("--trigger", "--checkpoints are measured on a stored trigger set: give --trigger RUN.h5")
+        nd = measure_checkpoints(args.checkpoints, args.trigger, args.out, args.config, say)
+    else:
+        if not args.config:
+            raise ConfigError("config", "give the config whose recipe the null models follow, or --checkpoints")
+        nd = train_null_models(args.config, args.count, args.out, args.trigger, args.models_dir, args.set, say)
+    print(f"wrote {args.out}: {nd.count} null models on {nd.n_triggers} triggers; trigger acc mean "
+          f"{float(nd.trigger_acc.mean()):.3f}, max {float(nd.trigger_acc.max()):.3f}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
+    if args.command == "null-models":
+        return cmd_null_models(args)
     return cmd_export(args) if args.command == "export-model" else cmd_verify(args)

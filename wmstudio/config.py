@@ -33,6 +33,7 @@ METHODS = ("plain", "certified", "rowback", "app", "ewe")
 SCHEDULERS = ("none", "cosine", "step")
 VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
 NORMALIZE_MODES = ("auto", "fit", "imagenet", "cifar10", "custom")
+ATTACKS = ("finetune", "prune", "channel_prune", "fine_prune", "quantize", "noise", "distill", "neural_cleanse")
 
 # Upper bounds that keep a config from allocating the machine away or never finishing. Each bound
 # comes with the reason the error message gives. Whole numbers without a bound of their own stop
@@ -227,6 +228,38 @@ class ExtractSection(TrainSection):
 
 
 @dataclass
+class AttackSection:
+    """Which removal attack stage 2 runs. ``finetune`` keeps today's plan ([finetune] or [extract]); every other
+    kind replaces the fine-tune stage with a stage named ``attack`` (finetune.enabled is then not used)."""
+
+    kind: str = opt("finetune", "the attack: finetune ([finetune] / [extract] as set), prune (global magnitude), "
+                                "channel_prune (structured, smallest-L1 filters), fine_prune (Liu et al. 2018: prune "
+                                "the last conv layer's least active channels, then fine-tune with [finetune]), quantize "
+                                "(int weights), noise (Gaussian weight noise), distill (soft labels into a fresh "
+                                "[extract] student), neural_cleanse (reverse-engineered trigger unlearning with "
+                                "[finetune]'s recipe)", choices=ATTACKS)
+    sparsity: float = opt(0.5, "prune: fraction of all conv/linear weights zeroed; channel_prune: fraction of each "
+                               "conv layer's filters; fine_prune: fraction of the last conv layer's channels",
+                          min=0.0, max=0.99, why="pruning every weight leaves no model")
+    bits: int = opt(8, "quantize: bits per weight (symmetric, per output channel; 8 = int8, 4 = int4)", min=2, max=16,
+                    why="16 bits is already float-like precision for these weights")
+    noise_scale: float = opt(0.1, "noise: std of the Gaussian added to each weight tensor, relative to its RMS",
+                             min=0.0, max=10.0, why="noise ten times the weights' size leaves nothing of the model")
+    temperature: float = opt(4.0, "distill: softmax temperature of the teacher's soft labels (and the student's)",
+                             min=0.0, min_exclusive=True, max=100.0, why="soft labels are flat beyond this")
+    nc_steps: int = opt(300, "neural_cleanse: optimisation steps of the reversed trigger, per class", min=1,
+                        max=100_000, why="each step is a pass over the clean batch for every class")
+    nc_lr: float = opt(0.1, "neural_cleanse: Adam learning rate of the mask and pattern", min=0.0,
+                       min_exclusive=True, max=MAX_LR, why=WHY_LR)
+    nc_lambda: float = opt(5.0, "neural_cleanse: weight of the mask's mean (its L1 norm per pixel; larger: smaller "
+                                "triggers)", min=0.0, max=1000.0, why="a larger weight only shrinks the mask to nothing")
+    nc_images: int = opt(200, "neural_cleanse: clean attacker images used to reverse the triggers", min=1,
+                         max=MAX_TRIGGERS, why=WHY_TRIGGERS)
+    nc_stamp_fraction: float = opt(0.2, "neural_cleanse: fraction of the unlearning images stamped with the "
+                                        "flagged class's reversed trigger (their true labels kept)", min=0.0, max=1.0)
+
+
+@dataclass
 class RestoreSection(TrainSection):
     lr: float = opt(0.01, "learning rate of restoration (owner's data only, never the triggers)", min=0.0,
                     min_exclusive=True, max=MAX_LR, why=WHY_LR)
@@ -245,6 +278,7 @@ class ExperimentConfig:
     embed: EmbedSection = opt(EmbedSection, "stage 1: embed the watermark")
     finetune: FinetuneSection = opt(FinetuneSection, "stage 2: the attack, fine-tuning on the attacker's data")
     extract: ExtractSection = opt(ExtractSection, "stage 2 (alternative attack): model extraction")
+    attack: AttackSection = opt(AttackSection, "stage 2: which removal attack runs (finetune: the sections above)")
     restore: RestoreSection = opt(RestoreSection, "stage 3: restoration on the owner's training data alone")
 
     def to_dict(self) -> dict[str, Any]:
@@ -355,6 +389,9 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     if cfg.extract.enabled and cfg.finetune.enabled:
         raise ConfigError("extract.enabled", "one attack per run: disable finetune (finetune.enabled = false) "
                                              "to run model extraction")
+    if cfg.extract.enabled and cfg.attack.kind != "finetune":
+        raise ConfigError("attack.kind", f"one attack per run: {cfg.attack.kind!r} replaces the attack stage; "
+                                         "disable extract (extract.enabled = false)")
     if cfg.data.dataset in ("imagefolder", "idx") and not cfg.data.root:
         raise ConfigError("data.root", f"the {cfg.data.dataset} data set needs a folder or archive path")
     _check_normalization(cfg.data)

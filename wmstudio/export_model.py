@@ -35,7 +35,8 @@ def split_log_stage(spec: str) -> tuple[Path, str]:
 def stage_architecture(cfg: Any, stage: str, stage_names: list[str]) -> dict[str, Any]:
     """The architecture of the model a stage's weights belong to (an extracted copy may be another one)."""
     m = cfg.model
-    copied = "extract" in stage_names and stage in ("extract", "restore")
+    distilled = "attack" in stage_names and getattr(getattr(cfg, "attack", None), "kind", "") == "distill"
+    copied = ("extract" in stage_names or distilled) and stage in ("extract", "attack", "restore")
     if copied and cfg.extract.arch:
         return {"arch": cfg.extract.arch, "options": dict(cfg.extract.options), "file": "", "factory": "",
                 "dual_bn": False}

@@ -17,6 +17,7 @@ METRIC_LABELS: dict[str, str] = {
     "drift_rel": "drift (relative L2)",
     "drift_cos": "cosine to reference",
     "p_value": "p-value",
+    "gain": "restoration gain (restored - attacked trigger accuracy)",
 }
 
 # the same metrics as the loss-landscape figures word them (the model evaluated on clean test images)
@@ -29,11 +30,12 @@ STAGE_LABELS: dict[str, str] = {
     "embed": "embed",
     "finetune": "fine-tune (attack)",
     "extract": "extraction (attack)",
+    "attack": "removal attack",
     "restore": "restore",
 }
 STAGE_RESULTS: dict[str, str] = {
     "pretrain": "clean", "embed": "watermarked", "watermarked": "watermarked", "finetune": "fine-tuned",
-    "extract": "extracted", "restore": "restored",
+    "extract": "extracted", "attack": "attacked", "attacked": "attacked", "restore": "restored",
 }
 
 

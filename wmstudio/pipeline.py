@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from wmstudio.attacks import run_attack
 from wmstudio.config import ExperimentConfig, check_against_data
 from wmstudio.control import RunControl
 from wmstudio.data import load_dataset
@@ -34,9 +35,10 @@ from wmstudio.stages.finetune import run_finetune
 from wmstudio.stages.restore import run_restore
 from wmstudio.triggers import BuildContext, TriggerSet, build_trigger_set
 
-STAGES = ("pretrain", "embed", "finetune", "extract", "restore")
+STAGES = ("pretrain", "embed", "finetune", "extract", "attack", "restore")
+ATTACK_STAGES = ("finetune", "extract", "attack")  # stage 2: the attack the restore stage answers
 _RUNNERS = {"pretrain": run_pretrain, "embed": run_embed, "finetune": run_finetune, "extract": run_extract,
-            "restore": run_restore}
+            "attack": run_attack, "restore": run_restore}
 
 
 @dataclass
@@ -51,7 +53,9 @@ def planned_stages(cfg: ExperimentConfig, only: Sequence[str] | None = None) -> 
     if cfg.embed.enabled and cfg.embed.clean_epochs > 0:
         plan.append("pretrain")
     for name in ("embed", "finetune", "extract", "restore"):
-        if getattr(cfg, name).enabled:
+        if name == "finetune" and cfg.attack.kind != "finetune":
+            plan.append("attack")  # [attack] kind replaces fine-tuning
+        elif getattr(cfg, name).enabled:
             plan.append(name)
     if only:
         unknown = [n for n in only if n not in STAGES]
@@ -63,8 +67,8 @@ def planned_stages(cfg: ExperimentConfig, only: Sequence[str] | None = None) -> 
 
 # the stages whose weights a stage starts from when a run begins with it (the plan's order:
 # fine-tuning and extraction attack the watermarked model, restoration repairs the attacked one)
-STARTS_FROM: dict[str, tuple[str, ...]] = {"finetune": ("embed",), "extract": ("embed",),
-                                          "restore": ("finetune", "extract")}
+STARTS_FROM: dict[str, tuple[str, ...]] = {"finetune": ("embed",), "extract": ("embed",), "attack": ("embed",),
+                                          "restore": ("finetune", "extract", "attack")}
 
 
 def chained_checkpoint(plan: Sequence[str], log: str | Path, logged: Sequence[str]) -> str | None:
@@ -244,7 +248,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
         for name in plan:
             if name == "embed" and s.trigger is None:
                 build_triggers(s)  # adversarial: against the model pre-training produced
-            if name in ("finetune", "extract", "restore") and "watermarked" not in s.references:
+            if name in (*ATTACK_STAGES, "restore") and "watermarked" not in s.references:
                 s.snapshot("watermarked")  # fine-tuning a loaded, already watermarked model
             current = name
             _RUNNERS[name](s)

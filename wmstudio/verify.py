@@ -6,6 +6,10 @@ independently, and the p-value is the binomial upper tail P[X >= k] (``wmstudio.
 test every stage records). The watermark is declared present when the p-value is at most the chosen
 false-positive rate. The model's test accuracy is reported beside it (test data from the log's config).
 
+With ``null`` (a file of ``wmstudio null-models``), the trigger accuracy is also ranked among models
+trained without the watermark: the empirical p-value ``(1 + #{null >= k}) / (K + 1)`` and a second
+decision at the same false-positive rate (unreachable when fpr < 1 / (K + 1): more null models needed).
+
 The suspect model's architecture comes from, in order: ``--arch``/``--model-file``, ``--config``,
 the metadata of a wmstudio export, the trigger log's config. Its normalisation: the export's
 metadata, else the log's recorded mean/std, else the one the config fits on the owner's data.
@@ -13,10 +17,12 @@ metadata, else the log's recorded mean/std, else the one the config fits on the 
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -41,6 +47,19 @@ class Verification:
     test_acc: float | None
     test_note: str
     notes: list[str] = field(default_factory=list)
+    null_accs: list[float] | None = None  # the null models' trigger accuracies (with --null)
+    null_p_value: float | None = None
+    null_needed: int | None = None  # the fewest correct triggers the null distribution accepts (None: unreachable)
+    null_file: str = ""
+
+    @property
+    def null_verified(self) -> bool | None:
+        return None if self.null_p_value is None else self.null_p_value <= self.fpr
+
+    @property
+    def threshold_acc(self) -> float | None:
+        """The trigger accuracy the empirical decision needs (None without nulls or when unreachable)."""
+        return None if self.null_needed is None else self.null_needed / self.n
 
     @property
     def trigger_acc(self) -> float:
@@ -60,6 +79,15 @@ class Verification:
                  f"decision     {decision} at false-positive rate {self.fpr:g} ({need})",
                  f"test acc     {self.test_acc:.3f} ({self.test_note})" if self.test_acc is not None
                  else f"test acc     not measured: {self.test_note}"]
+        if self.null_accs is not None and self.null_p_value is not None:
+            k = len(self.null_accs)
+            present = "WATERMARK PRESENT" if self.null_verified else "not shown"
+            need = (f"needs >= {self.null_needed}/{self.n} correct" if self.null_needed is not None
+                    else f"unreachable: {k} null models give p >= {1 / (k + 1):.3g}; need >= {math.ceil(1 / self.fpr) - 1}")
+            lines += [f"null models  {k} from {self.null_file}: trigger acc mean {float(np.mean(self.null_accs)):.3f}, "
+                      f"max {max(self.null_accs):.3f}",
+                      f"empirical p  {self.null_p_value:.3g}  ((1 + nulls scoring >= {self.correct}/{self.n}) / ({k} + 1))",
+                      f"decision     {present} at false-positive rate {self.fpr:g} against the null models ({need})"]
         return "\n".join(lines + [f"note         {n}" for n in self.notes])
 
 
@@ -168,7 +196,8 @@ def _test_data(src: _TriggerSource, cfg: ExperimentConfig | None) -> tuple[Any, 
 
 
 def verify(model_path: str, trigger: str, fpr: float = 0.01, *, arch: str = "", options: dict[str, Any] | None = None,
-           model_file: str = "", factory: str = "", config: str | None = None, trust_code: bool = False) -> Verification:
+           model_file: str = "", factory: str = "", config: str | None = None, trust_code: bool = False,
+           null: str | None = None) -> Verification:
     """Trigger accuracy, p-value and decision for the model in ``model_path``, with its test accuracy."""
     if not 0.0 < fpr < 1.0:
         raise ConfigError("--fpr", f"expected a false-positive rate in (0, 1), got {fpr}")
@@ -201,6 +230,22 @@ def verify(model_path: str, trigger: str, fpr: float = 0.01, *, arch: str = "", 
     n = len(src.labels)
     correct = int(round(trig_acc * n))
     test_acc = evaluate(model, test.images, test.labels, norm)[1] if test is not None else None
-    return Verification(str(model_path), f"{described}, {ckpt.format}", src.label, n, correct, k,
-                        binomial_p_value(correct, n, 1.0 / k), fpr, needed_correct(n, k, fpr), test_acc, test_note,
-                        notes)
+    v = Verification(str(model_path), f"{described}, {ckpt.format}", src.label, n, correct, k,
+                     binomial_p_value(correct, n, 1.0 / k), fpr, needed_correct(n, k, fpr), test_acc, test_note, notes)
+    if null:
+        add_null(v, null)
+    return v
+
+
+def add_null(v: Verification, path: str) -> None:
+    """Rank ``v``'s trigger accuracy among the null models in ``path`` (same trigger-set size and classes)."""
+    from wmstudio.null_models import NullDistribution, empirical_p_value, empirical_threshold
+
+    nd = NullDistribution.load(path)
+    if nd.n_triggers != v.n or nd.num_classes != v.num_classes:
+        raise ConfigError("--null", f"{path} was measured on {nd.n_triggers} triggers and {nd.num_classes} classes; "
+                                    f"this trigger set has {v.n} triggers and the model {v.num_classes} classes")
+    v.null_accs = [float(a) for a in nd.trigger_acc]
+    v.null_p_value = empirical_p_value(v.correct, nd.correct)
+    v.null_needed = empirical_threshold(nd.correct, v.fpr)
+    v.null_file = str(path)

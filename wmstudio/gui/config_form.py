@@ -67,7 +67,8 @@ FIELD_LABELS = {"name": "run name", "eval_batch_size": "evaluation batch size", 
 INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"
 SECTION_TITLES = {"run": "Run", "data": "Data set", "model": "Model", "trigger": "Trigger set",
                   "embed": "1 · Embed the watermark", "finetune": "2 · Fine-tune (the attack)",
-                  "extract": "2b · Model extraction (alternative attack)", "restore": "3 · Restore (owner's data only)"}
+                  "extract": "2b · Model extraction (alternative attack)",
+                  "attack": "2c · Removal attack (kind: finetune uses 2 / 2b)", "restore": "3 · Restore (owner's data only)"}
 OPEN_AT_START = ("run", "data", "model")
 
 

@@ -21,7 +21,8 @@ from wmstudio.progress import ProgressTracker
 # the run-panel's stage choices: (label, the stages to run; None = every enabled stage)
 STAGE_CHOICES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
     ("All enabled stages", None), ("Embed only", ("pretrain", "embed")),
-    ("Fine-tune only (the attack)", ("finetune",)), ("Restore only", ("restore",)))
+    ("Fine-tune only (the attack)", ("finetune",)), ("Removal attack only ([attack] kind)", ("attack",)),
+    ("Restore only", ("restore",)))
 LANDSCAPE_EVENTS = (LandscapeStarted, LandscapePoints, LandscapeFinished)
 
 

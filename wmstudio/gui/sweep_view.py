@@ -28,10 +28,11 @@ from PySide6.QtWidgets import (
 
 from wmstudio.errors import WmStudioError
 from wmstudio.metric_names import metric_label
+from wmstudio.sweep.intervals import REPLICATE_AXES
 from wmstudio.sweep.report import collect
 
-METRICS = {k: metric_label(k) for k in ("restore.trigger_acc", "finetune.trigger_acc", "restore.test_acc",
-                                        "finetune.drift_rel")}
+METRICS = {k: metric_label(k) for k in ("restore.trigger_acc", "attacked.trigger_acc", "gain", "restore.test_acc",
+                                        "attacked.drift_rel")}  # "attacked": whichever attack a run made
 
 
 class SweepView(QWidget):
@@ -116,7 +117,8 @@ class SweepView(QWidget):
         return True
 
     def matrix_axes(self) -> tuple[str, str]:
-        swept = [a for a in self.axes if len({r[a] for r in self.rows}) > 1] or self.axes[:1]
+        axes = [a for a in self.axes if a not in REPLICATE_AXES] or self.axes  # seeds replicate cells
+        swept = [a for a in axes if len({r[a] for r in self.rows}) > 1] or axes[:1]
         return swept[0], (swept[1] if len(swept) > 1 else "")
 
     def scale(self, key: str) -> tuple[float, float]:

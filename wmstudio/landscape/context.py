@@ -59,7 +59,8 @@ def load_context(path: str | Path, device: str = "auto") -> LogContext:
     from wmstudio.pipeline import build_from_config
 
     model = build_from_config(cfg, c, data.num_classes, h)
-    if "extract" in reader.stage_names():  # the stolen copy (and its restoration) may be another architecture
+    copied = "extract" in reader.stage_names() or ("attack" in reader.stage_names() and cfg.attack.kind == "distill")
+    if copied:  # the stolen copy (and its restoration) may be another architecture
         x = cfg.extract
         if x.arch:
             model = build_model(x.arch, c, output_count(cfg.model.num_classes, data.num_classes), h, x.options)

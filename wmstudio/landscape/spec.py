@@ -63,9 +63,10 @@ class LandscapeSpec:
         s = LandscapeSpec(**asdict(self))
         if s.kind not in KINDS:
             raise ConfigError("kind", f"must be one of {', '.join(KINDS)}, got {s.kind!r}")
-        trained = [n for n in ("embed", "finetune", "restore") if n in available]
+        trained = [n for n in ("embed", "finetune", "attack", "restore") if n in available]
         if not s.models:
-            s.models = ["finetune", "restore"] if s.kind == "pca" else trained
+            attack = "attack" if "attack" in available and "finetune" not in available else "finetune"
+            s.models = [attack, "restore"] if s.kind == "pca" else trained
         if not s.center and s.kind in ("random", "pca"):
             s.center = trained[-1] if trained else ""
         s.name = s.name or s.kind

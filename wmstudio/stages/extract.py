@@ -31,19 +31,27 @@ def teacher_labels(s: Session, images: torch.Tensor) -> torch.Tensor:
     return torch.cat(out)
 
 
-def run_extract(s: Session) -> dict[str, float]:
+def build_copy(s: Session) -> tuple[torch.nn.Module, str, dict]:
+    """A fresh, untrained model of ``[extract]``'s architecture (the watermarked model's when empty), on the
+    device: the copy an extraction or distillation attack trains. Returns (model, arch, options)."""
     x = s.cfg.extract
-    pool = s.attacker if x.data == "attacker" else s.owner
-    labels = teacher_labels(s, pool.images)
-    agreement = float((labels == pool.labels).float().mean())
     c, h, _ = s.data.shape
     arch = x.arch or s.cfg.model.arch
     options = dict(x.options) if x.arch else {k: v for k, v in s.cfg.model.options.items() if k != "dual_bn"}
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(s.cfg.run.seed + 303)
-        copy = build_model(arch, c, output_count(s.cfg.model.num_classes, s.num_classes), h, options, "" if x.arch else s.cfg.model.file,
-                           "" if x.arch else s.cfg.model.factory)
+        copy = build_model(arch, c, output_count(s.cfg.model.num_classes, s.num_classes), h, options,
+                           "" if x.arch else s.cfg.model.file, "" if x.arch else s.cfg.model.factory)
     copy.to(s.device).to(memory_format=s.memory_format)
+    return copy, arch, options
+
+
+def run_extract(s: Session) -> dict[str, float]:
+    x = s.cfg.extract
+    pool = s.attacker if x.data == "attacker" else s.owner
+    labels = teacher_labels(s, pool.images)
+    agreement = float((labels == pool.labels).float().mean())
+    copy, arch, options = build_copy(s)
     s.model = copy
     s.snapshot("copy_initial")
     stream = BatchStream(Source(pool.images, labels, s.augment), x.batch_size, s.normalizer, s.generator,

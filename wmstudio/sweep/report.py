@@ -1,8 +1,15 @@
 """``wmstudio report DIR``: every run of a sweep in one table, and the persistence matrix.
 
-Writes report.csv, report.md, and figures (PNG and SVG): heat maps of trigger accuracy after
-fine-tuning and after restoration over the two main swept axes (averaged over any others), and a
-scatter of fine-tuning drift against restored trigger accuracy (does drift predict restorability?).
+Writes report.csv, report.md, and figures (PNG and SVG): heat maps of trigger accuracy after the
+attack and after restoration over the two main swept axes (averaged over any others), and a
+scatter of the attack's drift against restored trigger accuracy (does drift predict restorability?).
+
+"Attacked" is whichever attack a run made: fine-tuning, extraction, or an ``[attack] kind`` stage
+(``attack.kind`` is an axis like any other). Seed axes (``run.seed``, ``data.split_seed``) are not
+shown as axes but replicate each cell: cells.csv and the report give, per cell, the number of
+seeds, the mean and a 95% t-interval (``wmstudio.sweep.intervals``) of the trigger accuracy after
+the attack and after restoration and of restoration's gain (restored minus attacked, per run), and
+the figures carry the seeds count and error bars.
 """
 
 from __future__ import annotations
@@ -15,10 +22,12 @@ from typing import Any
 import numpy as np
 
 from wmstudio.metric_names import metric_label
+from wmstudio.sweep.intervals import REPLICATE_AXES, Interval, t_interval
 from wmstudio.sweep.records import load_sweep_folder, read_json
 
 COLUMNS = [(key, metric_label(key)) for key in (
-    "watermarked.test_acc", "watermarked.trigger_acc", "finetune.test_acc", "finetune.trigger_acc", "restore.test_acc",
+    "watermarked.test_acc", "watermarked.trigger_acc", "attacked.test_acc", "attacked.trigger_acc", "gain",
+    "attacked.drift_rel", "attacked.p_value", "finetune.test_acc", "finetune.trigger_acc", "restore.test_acc",
     "restore.trigger_acc", "finetune.drift_rel", "restore.drift_rel", "finetune.p_value", "restore.p_value")]
 
 
@@ -45,8 +54,12 @@ def collect(folder: str | Path) -> tuple[dict[str, Any], list[str], list[dict[st
         if embed and embed.get("finals"):
             finals.setdefault("watermarked.test_acc", embed["finals"].get("embed.test_acc"))
             finals.setdefault("watermarked.trigger_acc", embed["finals"].get("embed.trigger_acc"))
+        for col in ("test_acc", "trigger_acc", "drift_rel", "drift_l2", "p_value"):  # records older than "attacked"
+            finals.setdefault(f"attacked.{col}", finals.get(f"finetune.{col}", finals.get(f"extract.{col}")))
         for key, _ in COLUMNS:
             row[key] = finals.get(key)
+        a, r = row.get("attacked.trigger_acc"), row.get("restore.trigger_acc")
+        row["gain"] = r - a if a is not None and r is not None else None
         row["seconds"] = rec.get("seconds")
         rows.append(row)
     return meta, axes, rows
@@ -61,17 +74,69 @@ def write_csv(path: Path, axes: list[str], rows: list[dict[str, Any]]) -> None:
                         _fmt(r["seconds"]), r["error"]])
 
 
+CELL_METRICS = [("attacked.trigger_acc", "trigger acc (attacked)"), ("restore.trigger_acc", "trigger acc (restored)"),
+                ("gain", "restoration gain"), ("attacked.test_acc", "test acc (attacked)"),
+                ("restore.test_acc", "test acc (restored)")]
+
+
+def replicate_axes(axes: list[str]) -> list[str]:
+    return [a for a in axes if a in REPLICATE_AXES]
+
+
+def cells(axes: list[str], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One entry per combination of the non-seed axes: its values, seeds count and an Interval per CELL_METRICS key
+    (finished runs only)."""
+    keep = [a for a in axes if a not in REPLICATE_AXES]
+    groups: dict[tuple, list[dict[str, Any]]] = {}
+    for r in rows:
+        if r["status"] == "finished":
+            groups.setdefault(tuple(repr(r[a]) for a in keep), []).append(r)
+    out = []
+    for members in groups.values():
+        cell: dict[str, Any] = {a: members[0][a] for a in keep}
+        cell["n"] = len(members)
+        for key, _ in CELL_METRICS:
+            cell[key] = t_interval([m[key] for m in members])
+        out.append(cell)
+    return out
+
+
+def write_cells_csv(path: Path, axes: list[str], cell_rows: list[dict[str, Any]]) -> None:
+    keep = [a for a in axes if a not in REPLICATE_AXES]
+    with path.open("w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow([*keep, "seeds", *(f"{k}.{part}" for k, _ in CELL_METRICS for part in ("mean", "ci95_lo", "ci95_hi"))])
+        for c in cell_rows:
+            w.writerow([*(c[a] for a in keep), c["n"],
+                        *(_fmt(getattr(c[k], part)) for k, _ in CELL_METRICS for part in ("mean", "lo", "hi"))])
+
+
 def write_markdown(path: Path, meta: dict[str, Any], axes: list[str], rows: list[dict[str, Any]],
                    figures: list[str]) -> None:
-    short = [("watermarked.trigger_acc", "trig (wm)"), ("finetune.trigger_acc", "trig (ft)"),
-             ("restore.trigger_acc", "trig (restored)"), ("watermarked.test_acc", "test (wm)"),
-             ("finetune.test_acc", "test (ft)"), ("restore.test_acc", "test (restored)"),
-             ("finetune.drift_rel", "drift (ft)"), ("restore.p_value", "p (restored)")]
+    short = [("watermarked.trigger_acc", "trig (wm)"), ("attacked.trigger_acc", "trig (attacked)"),
+             ("restore.trigger_acc", "trig (restored)"), ("gain", "gain"), ("watermarked.test_acc", "test (wm)"),
+             ("attacked.test_acc", "test (attacked)"), ("restore.test_acc", "test (restored)"),
+             ("attacked.drift_rel", "drift (attack)"), ("restore.p_value", "p (restored)")]
     lines = [f"# Sweep report: {meta.get('name', '')}", "",
              f"{len(rows)} runs over {', '.join(f'`{a}`' for a in axes)}; "
              f"{sum(r['status'] == 'finished' for r in rows)} finished, {sum(r['status'] == 'failed' for r in rows)} failed.",
-             "", "| " + " | ".join([*(a.split('.')[-1] for a in axes), "status", *(h for _, h in short)]) + " |",
-             "|" + "---|" * (len(axes) + 1 + len(short))]
+             ""]
+    seeds = replicate_axes(axes)
+    if seeds:
+        keep = [a for a in axes if a not in REPLICATE_AXES]
+        cell_rows = cells(axes, rows)
+        lines += ["## Per cell over seeds", "",
+                  f"Mean and 95% t-interval over the seeds ({', '.join(f'`{a}`' for a in seeds)}) of each cell; "
+                  "gain = restored minus attacked trigger accuracy, per run. An interval needs 2 seeds; one reaching "
+                  "outside [0, 1] means the seeds are too few to say.", "",
+                  "| " + " | ".join([*(a.split('.')[-1] for a in keep), "seeds", *(h for _, h in CELL_METRICS)]) + " |",
+                  "|" + "---|" * (len(keep) + 1 + len(CELL_METRICS))]
+        for c in cell_rows:
+            lines.append("| " + " | ".join([*(str(c[a]) for a in keep), str(c["n"]),
+                                            *(c[k].text() for k, _ in CELL_METRICS)]) + " |")
+        lines += ["", "## Every run", ""]
+    lines += ["| " + " | ".join([*(a.split('.')[-1] for a in axes), "status", *(h for _, h in short)]) + " |",
+              "|" + "---|" * (len(axes) + 1 + len(short))]
     for r in rows:
         status = r["status"] if not r["error"] else f"{r['status']}: {r['error'][:80]}"
         lines.append("| " + " | ".join([*(str(r[a]) for a in axes), status, *(_fmt(r[k]) for k, _ in short)]) + " |")
@@ -80,17 +145,25 @@ def write_markdown(path: Path, meta: dict[str, Any], axes: list[str], rows: list
     path.write_text("\n".join(lines) + "\n")
 
 
-def _matrix(rows: list[dict[str, Any]], row_axis: str, col_axis: str, key: str) -> tuple[list, list, np.ndarray]:
-    rv = sorted({r[row_axis] for r in rows}, key=lambda v: (str(type(v)), v))
-    cv = sorted({r[col_axis] for r in rows}, key=lambda v: (str(type(v)), v)) if col_axis else [""]
+def _sort(values: set) -> list:
+    return sorted(values, key=lambda v: (str(type(v)), v))
+
+
+def _matrix(rows: list[dict[str, Any]], row_axis: str, col_axis: str, key: str
+            ) -> tuple[list, list, np.ndarray, list[list[Interval | None]]]:
+    """Means over the runs of each (row, column) cell, and each cell's t-interval (its runs: seeds and any other axes)."""
+    rv = _sort({r[row_axis] for r in rows})
+    cv = _sort({r[col_axis] for r in rows}) if col_axis else [""]
     m = np.full((len(rv), len(cv)), np.nan)
+    ci: list[list[Interval | None]] = [[None] * len(cv) for _ in rv]
     for i, a in enumerate(rv):
         for j, b in enumerate(cv):
             vals = [r[key] for r in rows if r[row_axis] == a and (not col_axis or r[col_axis] == b)
                     and r[key] is not None]
             if vals:
                 m[i, j] = float(np.mean(vals))
-    return rv, cv, m
+                ci[i][j] = t_interval(vals)
+    return rv, cv, m, ci
 
 
 def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) -> list[str]:
@@ -102,15 +175,22 @@ def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) 
     done = [r for r in rows if r["status"] == "finished"]
     if not done:
         return []
-    swept = [a for a in axes_all if len({r[a] for r in rows}) > 1] or axes_all[:1]
+    shown = [a for a in axes_all if a not in REPLICATE_AXES]
+    seeds = [a for a in replicate_axes(axes_all) if len({r[a] for r in rows}) > 1]
+    swept = [a for a in shown if len({r[a] for r in rows}) > 1] or shown[:1] or axes_all[:1]
     row_axis = swept[0]
-    col_axis = swept[1] if len(swept) > 1 else ""
-    others = swept[2:]
+    col_axis = swept[1] if len(swept) > 1 and swept[1] != row_axis else ""
+    if col_axis and len({r[col_axis] for r in done}) > len({r[row_axis] for r in done}):
+        row_axis, col_axis = col_axis, row_axis  # the longer axis down the side, where its labels fit
+    others = [a for a in swept[2:]] + seeds
     written: list[str] = []
-    fig, axs = plt.subplots(1, 2, figsize=(11, 4.2), constrained_layout=True)
-    for ax, (key, title) in zip(axs, (("finetune.trigger_acc", "trigger accuracy after fine-tuning"),
+    n_rows = len({r[row_axis] for r in done})
+    n_cols = len({r[col_axis] for r in done}) if col_axis else 1
+    fig, axs = plt.subplots(1, 2, figsize=(max(11.0, 2 * 1.3 * n_cols + 4), max(4.2, 0.55 * n_rows + 1.8)),
+                            constrained_layout=True)
+    for ax, (key, title) in zip(axs, (("attacked.trigger_acc", "trigger accuracy after the attack"),
                                       ("restore.trigger_acc", "trigger accuracy after restoration")), strict=True):
-        rv, cv, m = _matrix(done, row_axis, col_axis, key)
+        rv, cv, m, ci = _matrix(done, row_axis, col_axis, key)
         im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis", aspect="auto")
         ax.set_yticks(range(len(rv)), [str(v) for v in rv])
         ax.set_xticks(range(len(cv)), [str(v) for v in cv])
@@ -118,10 +198,13 @@ def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) 
         ax.set_xlabel(col_axis or "")
         for i in range(m.shape[0]):
             for j in range(m.shape[1]):
-                if np.isfinite(m[i, j]):
-                    ax.text(j, i, f"{m[i, j]:.2f}", ha="center", va="center",
-                            color="black" if m[i, j] > 0.6 else "white", fontsize=9)
-        ax.set_title(title + (f"\n(mean over {', '.join(others)})" if others else ""), fontsize=10)
+                c = ci[i][j]
+                if np.isfinite(m[i, j]) and c is not None:
+                    text = f"{m[i, j]:.2f}" + (f"\n±{c.half_width:.2f} (n={c.n})" if seeds and c.n > 1 else "")
+                    ax.text(j, i, text, ha="center", va="center", color="black" if m[i, j] > 0.6 else "white",
+                            fontsize=8 if seeds else 9)
+        ax.set_title(title + (f"\n(mean over {', '.join(others)}" + ("; ± 95% t-interval" if seeds else "") + ")"
+                              if others else ""), fontsize=10)
         fig.colorbar(im, ax=ax, shrink=0.85)
     for ext in ("png", "svg"):
         p = folder / f"persistence_matrix.{ext}"
@@ -129,21 +212,61 @@ def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) 
         written.append(str(p))
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
-    group = row_axis if "scheme" in row_axis or not col_axis else col_axis
+    group = row_axis if "scheme" in row_axis or "kind" in row_axis or not col_axis else col_axis
     for k, value in enumerate(sorted({r[group] for r in done}, key=str)):
-        pts = [(r["finetune.drift_rel"], r["restore.trigger_acc"], r["finetune.trigger_acc"]) for r in done
-               if r[group] == value and r["finetune.drift_rel"] is not None and r["restore.trigger_acc"] is not None]
+        pts = [(r["attacked.drift_rel"], r["restore.trigger_acc"], r["attacked.trigger_acc"]) for r in done
+               if r[group] == value and r["attacked.drift_rel"] is not None and r["restore.trigger_acc"] is not None
+               and r["attacked.trigger_acc"] is not None]
         if pts:
             d, restored, attacked = np.asarray(pts, dtype=float).T
-            ax.scatter(d, restored, label=f"{group.split('.')[-1]}={value}", color=f"C{k}", s=40)
-            ax.scatter(d, attacked, color=f"C{k}", s=18, marker="x", alpha=0.6)
-    ax.set_xlabel("relative weight drift after fine-tuning (L2 / ||watermarked||)")
-    ax.set_ylabel("trigger accuracy  (o restored, x fine-tuned)")
+            ax.scatter(d, restored, label=f"{group.split('.')[-1]}={value}", color=f"C{k % 10}", s=40)
+            ax.scatter(d, attacked, color=f"C{k % 10}", s=18, marker="x", alpha=0.6)
+    ax.set_xlabel("relative weight drift after the attack (L2 / ||watermarked||)")
+    ax.set_ylabel("trigger accuracy  (o restored, x attacked)")
     ax.set_ylim(-0.03, 1.03)
     ax.set_title("Does drift predict restorability?", fontsize=10)
     ax.legend(fontsize=8)
     for ext in ("png", "svg"):
         p = folder / f"drift_vs_restored.{ext}"
+        fig.savefig(p, dpi=130)
+        written.append(str(p))
+    plt.close(fig)
+    if seeds:
+        written += _interval_figure(folder, axes_all, rows, plt)
+    return written
+
+
+def _interval_figure(folder: Path, axes_all: list[str], rows: list[dict[str, Any]], plt: Any) -> list[str]:
+    """Per cell: attacked and restored trigger accuracy, and restoration's gain, as means with 95% error bars."""
+    keep = [a for a in axes_all if a not in REPLICATE_AXES and len({r[a] for r in rows}) > 1]
+    cell_rows = cells(keep + replicate_axes(axes_all), rows)
+    labels = [", ".join(f"{a.split('.')[-1]}={c[a]}" for a in keep) or "all" for c in cell_rows]
+    ns = [c["n"] for c in cell_rows]
+    x = np.arange(len(cell_rows))
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.5, 0.55 * len(x) + 2), 7), sharex=True,
+                                      constrained_layout=True)
+
+    def bars(ax: Any, key: str, offset: float, width: float, label: str, color: str) -> None:
+        iv = [c[key] for c in cell_rows]
+        mean = np.array([v.mean for v in iv])
+        err = np.array([v.half_width if v.n > 1 else 0.0 for v in iv])
+        ax.bar(x + offset, mean, width, yerr=err, capsize=3, label=label, color=color)
+
+    bars(top, "attacked.trigger_acc", -0.2, 0.4, "after the attack", "C3")
+    bars(top, "restore.trigger_acc", 0.2, 0.4, "after restoration", "C2")
+    top.set_ylabel("trigger accuracy")
+    top.set_ylim(0, 1.05)
+    top.legend(fontsize=8)
+    seeds = ", ".join(replicate_axes(axes_all))
+    top.set_title(f"Mean over seeds ({seeds}) with 95% t-intervals; seeds per cell: "
+                  f"{min(ns)}" + (f"-{max(ns)}" if max(ns) != min(ns) else ""), fontsize=10)
+    bars(bottom, "gain", 0.0, 0.6, "restored - attacked", "C0")
+    bottom.axhline(0, color="black", lw=0.8)
+    bottom.set_ylabel("restoration gain")
+    bottom.set_xticks(x, labels, rotation=45, ha="right", fontsize=8)
+    written = []
+    for ext in ("png", "svg"):
+        p = folder / f"seed_intervals.{ext}"
         fig.savefig(p, dpi=130)
         written.append(str(p))
     plt.close(fig)
@@ -155,6 +278,11 @@ def write_report(folder: str | Path) -> dict[str, Any]:
     meta, axes, rows = collect(folder)
     figures = draw_figures(folder, axes, rows)
     write_csv(folder / "report.csv", axes, rows)
+    out = {"rows": rows, "axes": axes, "figures": figures, "csv": str(folder / "report.csv"),
+           "markdown": str(folder / "report.md")}
+    if replicate_axes(axes):
+        out["cells"] = cells(axes, rows)
+        write_cells_csv(folder / "cells.csv", axes, out["cells"])
+        out["cells_csv"] = str(folder / "cells.csv")
     write_markdown(folder / "report.md", meta, axes, rows, [f for f in figures if f.endswith(".png")])
-    return {"rows": rows, "axes": axes, "figures": figures, "csv": str(folder / "report.csv"),
-            "markdown": str(folder / "report.md")}
+    return out

@@ -12,7 +12,19 @@ embed.epochs = 10
 "finetune.mix_owner_fraction" = [0.0, 0.3]     # the mitigation off / on
 ```
 
-Runs that differ only in fine-tune or restore settings share one watermarked model: the embed
+An axis whose values are tables is a *case* axis: each table sets several config keys at once
+(its optional ``name`` labels it in reports), for comparisons that are not a product of single
+keys, e.g. attacks with their own settings:
+
+```toml
+[axes]
+attack = [{ name = "ft 1e-3", "finetune.lr" = 1e-3 },
+          { name = "prune 50%", "attack.kind" = "prune", "attack.sparsity" = 0.5 },
+          { name = "int4", "attack.kind" = "quantize", "attack.bits" = 4 }]
+"run.seed" = [0, 1, 2]
+```
+
+Runs that differ only in attack ([finetune], [extract], [attack]) or restore settings share one watermarked model: the embed
 stage runs once per combination of the other axes ("embed group") and every attack starts from
 its checkpoint, with the trigger set that was embedded in it.
 """
@@ -38,7 +50,7 @@ from wmstudio.config import (
 from wmstudio.errors import ConfigError
 from wmstudio.resources import example_config
 
-ATTACK_SECTIONS = ("finetune", "restore")
+ATTACK_SECTIONS = ("finetune", "extract", "attack", "restore")
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -105,6 +117,15 @@ def _validate(data: dict[str, Any]) -> ExperimentConfig:
     return validate(from_dict(ExperimentConfig, data))
 
 
+def case_settings(case: dict[str, Any]) -> dict[str, Any]:
+    """The config keys (dotted) a case of a case axis sets."""
+    return {k: v for k, v in _flatten(case).items() if k != "name"}
+
+
+def case_name(case: dict[str, Any]) -> str:
+    return str(case["name"]) if "name" in case else label_of(case_settings(case))
+
+
 def expand(name: str, base: dict[str, Any], axes: dict[str, list[Any]], source: str = "") -> SweepSpec:
     for key, values in axes.items():
         if not isinstance(values, list) or not values:
@@ -113,7 +134,23 @@ def expand(name: str, base: dict[str, Any], axes: dict[str, list[Any]], source: 
         _validate(copy.deepcopy(base))
     except ConfigError as exc:
         raise ConfigError(f"base.{exc.field}", str(exc).split(": ", 1)[-1]) from None
+    cases = {k for k, v in axes.items() if all(isinstance(x, dict) for x in v)}
+    for key in cases:
+        names = [case_name(v) for v in axes[key]]
+        if len(set(names)) < len(names):
+            raise ConfigError(f"axes.{key}", f"two cases share a name ({names}); give each a distinct name")
+        for v in axes[key]:
+            for inner in case_settings(v):
+                probe = copy.deepcopy(base)
+                set_path(probe, inner, 0)
+                try:
+                    from_dict(ExperimentConfig, probe)
+                except ConfigError as exc:
+                    if exc.field == inner and "unknown key" in str(exc):
+                        raise ConfigError(f"axes.{key}.{inner}", str(exc).split(": ", 1)[-1]) from None
     for key in axes:  # every axis must name a real config field
+        if key in cases:
+            continue
         probe = copy.deepcopy(base)
         set_path(probe, key, axes[key][0])
         try:
@@ -126,8 +163,13 @@ def expand(name: str, base: dict[str, Any], axes: dict[str, list[Any]], source: 
     for combo in itertools.product(*(axes[k] for k in keys)):
         values = dict(zip(keys, combo, strict=True))
         data = copy.deepcopy(base)
-        for k, v in values.items():
-            set_path(data, k, v)
+        for k, v in list(values.items()):
+            if k in cases:
+                values[k] = case_name(v)
+                for kk, vv in case_settings(v).items():
+                    set_path(data, kk, vv)
+            else:
+                set_path(data, k, v)
         error = ""
         try:
             _validate(copy.deepcopy(data))

@@ -1,0 +1,189 @@
+"""Null models: how well do models that never saw the watermark score on its trigger set?
+
+``wmstudio null-models CONFIG --count K`` trains K models with the config's recipe and no watermark
+(the embed stage with ``trigger_fraction = 0`` and plain training, seeds ``run.seed + 1000 + i``; no
+attack, no restoration) and measures each one's accuracy on the trigger set: the one the config
+builds, or with ``--trigger LOG`` the one stored in that run log (required for adversarial
+triggers, which depend on the owner's model). ``--checkpoints`` measures given models instead.
+
+The distribution is stored in a small HDF5 file (format ``wmstudio-null``, version 1):
+
+```
+attrs:    format, version, created, trigger (what the trigger set is), n_triggers, num_classes,
+          recipe (how the models were obtained), config_json (the config, "" for checkpoints)
+datasets: trigger_acc (K float64), correct (K int64), test_acc (K float64, NaN when not measured),
+          seed (K int64, -1 for checkpoints), source (K strings: run log or checkpoint path)
+```
+
+``wmstudio verify ... --null FILE`` then reports the empirical p-value of the suspect's trigger
+accuracy against it (``empirical_p_value``) beside the binomial one.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import h5py
+import numpy as np
+
+from wmstudio.errors import ConfigError, RunLogError
+
+FORMAT = "wmstudio-null"
+VERSION = 1
+
+
+@dataclass
+class NullDistribution:
+    trigger_acc: np.ndarray
+    correct: np.ndarray
+    n_triggers: int
+    num_classes: int
+    trigger: str = ""
+    recipe: str = ""
+    config_json: str = ""
+    test_acc: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    seed: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=np.int64))
+    source: list[str] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        return len(self.correct)
+
+    def save(self, path: str | Path) -> Path:
+        p = Path(path)
+        p.parent.mkdir(parents=True, exist_ok=True)
+        tmp = p.with_suffix(p.suffix + ".tmp")
+        from wmstudio.runlog import _now
+
+        with h5py.File(tmp, "w") as f:
+            f.attrs.update({"format": FORMAT, "version": VERSION, "created": _now(), "trigger": self.trigger,
+                            "n_triggers": self.n_triggers, "num_classes": self.num_classes, "recipe": self.recipe,
+                            "config_json": self.config_json})
+            k = self.count
+            f["trigger_acc"] = np.asarray(self.trigger_acc, dtype=np.float64)
+            f["correct"] = np.asarray(self.correct, dtype=np.int64)
+            f["test_acc"] = np.asarray(self.test_acc if len(self.test_acc) == k else np.full(k, np.nan), np.float64)
+            f["seed"] = np.asarray(self.seed if len(self.seed) == k else np.full(k, -1), np.int64)
+            f["source"] = np.asarray([s.encode() for s in (self.source or [""] * k)], dtype=h5py.string_dtype())
+        tmp.replace(p)
+        return p
+
+    @staticmethod
+    def load(path: str | Path) -> NullDistribution:
+        p = Path(path)
+        if not p.is_file():
+            raise RunLogError(f"{p}: null distribution file not found (make one with `wmstudio null-models`)")
+        try:
+            with h5py.File(p, "r") as f:
+                if f.attrs.get("format") != FORMAT:
+                    raise RunLogError(f"{p}: not a null distribution file (format {f.attrs.get('format')!r}, "
+                                      f"expected {FORMAT!r})")
+                if int(f.attrs.get("version", 0)) > VERSION:
+                    raise RunLogError(f"{p}: null file version {int(f.attrs['version'])} is newer than this "
+                                      f"wmstudio reads ({VERSION})")
+                nd = NullDistribution(np.asarray(f["trigger_acc"][()], float), np.asarray(f["correct"][()], np.int64),
+                                      int(f.attrs["n_triggers"]), int(f.attrs["num_classes"]), str(f.attrs["trigger"]),
+                                      str(f.attrs.get("recipe", "")), str(f.attrs.get("config_json", "")),
+                                      np.asarray(f["test_acc"][()], float), np.asarray(f["seed"][()], np.int64),
+                                      [s.decode() if isinstance(s, bytes) else str(s) for s in f["source"][()]])
+        except (OSError, KeyError) as exc:
+            raise RunLogError(f"{p}: unreadable null distribution file ({exc})") from None
+        if nd.count == 0:
+            raise RunLogError(f"{p}: the null distribution holds no models")
+        return nd
+
+
+def empirical_p_value(correct: int, null_correct: Sequence[int] | np.ndarray) -> float:
+    """``(1 + #{null >= correct}) / (K + 1)``: the chance that a model that never saw the watermark scores at
+    least as high, counting the suspect as one more draw (never 0; the smallest is 1 / (K + 1))."""
+    null = np.asarray(null_correct)
+    return (1 + int((null >= correct).sum())) / (len(null) + 1)
+
+
+def empirical_threshold(null_correct: Sequence[int] | np.ndarray, fpr: float) -> int | None:
+    """The fewest correct triggers whose empirical p-value is <= ``fpr`` (None: no count reaches it with K nulls)."""
+    null = np.sort(np.asarray(null_correct))[::-1]
+    allowed = math.floor(fpr * (len(null) + 1) + 1e-9) - 1  # nulls that may score at least as high
+    if allowed < 0:
+        return None
+    return int(null[allowed]) + 1 if allowed < len(null) else 0
+
+
+def _null_config_data(data: dict, i: int, base_seed: int) -> dict:
+    d = copy.deepcopy(data)
+    d.setdefault("run", {})["seed"] = base_seed + 1000 + i
+    emb = d.setdefault("embed", {})
+    emb.update(method="plain", trigger_fraction=0.0, enabled=True)
+    for name in ("finetune", "extract", "restore"):
+        d.setdefault(name, {})["enabled"] = False
+    d.setdefault("attack", {})["kind"] = "finetune"
+    return d
+
+
+def train_null_models(config: str | Path, count: int, out: str | Path, trigger_log: str | Path | None = None,
+                      models_dir: str | Path | None = None, overrides: list[str] | None = None,
+                      progress: Callable[[str], None] = lambda _t: None) -> NullDistribution:
+    """Train ``count`` unwatermarked models with ``config``'s recipe; store and return their trigger accuracies."""
+    from wmstudio.config import apply_overrides, load_config, read_config_data
+    from wmstudio.pipeline import run_experiment
+    from wmstudio.runlog import RunLogReader
+
+    if count < 1:
+        raise ConfigError("--count", f"expected at least 1 null model, got {count}")
+    raw = apply_overrides(read_config_data(config), overrides or [])
+    base = load_config(data=copy.deepcopy(raw))
+    if base.trigger.scheme == "adversarial" and not trigger_log:
+        raise ConfigError("--trigger", "adversarial triggers are made against the owner's model: give the run log "
+                                       "that embedded them (--trigger RUN.h5)")
+    folder = Path(models_dir) if models_dir else Path(out).with_suffix("").with_name(Path(out).stem + "_models")
+    folder.mkdir(parents=True, exist_ok=True)
+    accs, correct, tests, seeds, sources = [], [], [], [], []
+    n = classes = 0
+    label = ""
+    for i in range(count):
+        cfg = load_config(data=_null_config_data(raw, i, base.run.seed))
+        log = folder / f"null_{i:03d}.h5"
+        result = run_experiment(cfg, log, stages=["embed"], trigger_from=trigger_log, overwrite=True)
+        if result.status != "finished":
+            raise RunLogError(f"{log}: null model {i} did not finish ({result.status}: {result.message})")
+        r = RunLogReader(log)
+        ts = r.trigger()
+        n, classes = len(ts["labels"]), int(r.data_info()["num_classes"])
+        label = f"{trigger_log} (stored trigger set)" if trigger_log else f"{cfg.trigger.scheme} x{n}, seed {cfg.trigger.seed} (built from {config})"
+        acc = r.stage("embed").final("trigger_acc")
+        accs.append(acc)
+        correct.append(int(round(acc * n)))
+        tests.append(r.stage("embed").final("test_acc"))
+        seeds.append(cfg.run.seed)
+        sources.append(str(log))
+        progress(f"null model {i + 1}/{count}: trigger acc {acc:.3f}, test acc {tests[-1]:.3f}")
+    nd = NullDistribution(np.asarray(accs), np.asarray(correct), n, classes, label,
+                          "the config's recipe without the watermark (embed: plain, trigger_fraction 0), "
+                          "seeds run.seed + 1000 + i", base.to_toml(comments=False), np.asarray(tests),
+                          np.asarray(seeds), sources)
+    nd.save(out)
+    return nd
+
+
+def measure_checkpoints(checkpoints: Sequence[str], trigger: str, out: str | Path, config: str | None = None,
+                        progress: Callable[[str], None] = lambda _t: None) -> NullDistribution:
+    """The trigger accuracy of each given (unwatermarked) model, via ``wmstudio verify``'s loading."""
+    from wmstudio.verify import verify
+
+    results = []
+    for path in checkpoints:
+        v = verify(path, trigger, 0.5, config=config)
+        results.append(v)
+        progress(f"{path}: trigger acc {v.trigger_acc:.3f}")
+    if not results:
+        raise ConfigError("--checkpoints", "no checkpoints given")
+    nd = NullDistribution(np.asarray([v.trigger_acc for v in results]), np.asarray([v.correct for v in results]),
+                          results[0].n, results[0].num_classes, results[0].trigger, "given checkpoints", "",
+                          np.asarray([v.test_acc if v.test_acc is not None else np.nan for v in results]),
+                          np.full(len(results), -1), [str(c) for c in checkpoints])
+    nd.save(out)
+    return nd
