@@ -278,15 +278,15 @@ def test_sweep_matrix_is_a_heat_map_with_a_colour_scale(qtbot, tmp_path) -> None
     assert "Open sweep folder" in sv.hint.text() and not sv.colorbar_widget.isVisible()
     sv.folder, sv.axes = tmp_path, ["finetune.lr"]
     sv.rows = [{"finetune.lr": lr, "status": "finished", "run_id": f"r{k}", "error": "", "restore.trigger_acc": acc,
-                "finetune.trigger_acc": acc, "restore.test_acc": acc, "finetune.drift_rel": 2 * acc}
+                "attacked.trigger_acc": acc, "gain": 0.0, "restore.test_acc": acc, "attacked.drift_rel": 2 * acc}
                for k, (lr, acc) in enumerate(((0.01, 0.2), (0.03, 0.9)))]
     sv.draw()
     assert sv.colorbar_widget.isVisible() and sv.colorbar.levels() == pytest.approx((0.0, 1.0))
-    assert sv.colorbar.axis.labelText == "trigger accuracy after restoration"
+    assert sv.colorbar.axis.labelText == "trigger accuracy (restored)"
     # a cell's colour is its value's place on the bar
     for row, acc in ((0, 0.2), (1, 0.9)):
         want = sv.cmap.map(acc, mode="qcolor")
         assert sv.table.item(row, 0).background().color().name() == want.name()
-    sv.metric_box.setCurrentIndex(sv.metric_box.findData("finetune.drift_rel"))
+    sv.metric_box.setCurrentIndex(sv.metric_box.findData("attacked.drift_rel"))
     assert sv.colorbar.levels() == pytest.approx((0.0, 1.8))
     assert sv.table.item(1, 0).background().color().name() == sv.cmap.map(1.0, mode="qcolor").name()
