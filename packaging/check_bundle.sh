@@ -41,7 +41,7 @@ for stage in embed finetune restore; do grep -Eq "^$stage +finished" "$OUT/inspe
 step "landscape (2 worker processes)"
 clean "$APP/wmstudio" landscape demo.h5 --kind plane --resolution 15 --workers 2 | tail -3
 step "sweep is refused with one error"
-set +e; clean "$APP/wmstudio" sweep example.toml --out sweep 2> "$OUT/sweep.txt"; rc=$?; set -e
+set +e; clean "$APP/wmstudio" sweep "$APP/_internal/resources/examples/cifar10_sweep.toml" --out sweep 2> "$OUT/sweep.txt"; rc=$?; set -e
 [ "$rc" = 2 ] && grep -q "^wmstudio: error: sweeps run on Ray" "$OUT/sweep.txt" || fail "sweep: rc=$rc $(cat "$OUT/sweep.txt")"
 
 step "desktop app under Xvfb"
@@ -56,7 +56,7 @@ DISPLAY=":$DISPLAY_NUM" xdotool windowactivate --sync "$WIN" key --clearmodifier
 sleep 4
 DISPLAY=":$DISPLAY_NUM" import -window root "$OUT/landscape_2d.png"
 # the "3D surface" tab of the landscape view (window-relative; see scripts/gui_session.sh)
-DISPLAY=":$DISPLAY_NUM" xdotool mousemove --window "$WIN" "${TAB3D_X:-511}" "${TAB3D_Y:-178}" click 1
+DISPLAY=":$DISPLAY_NUM" xdotool mousemove --window "$WIN" "${TAB3D_X:-510}" "${TAB3D_Y:-169}" click 1
 sleep 6
 DISPLAY=":$DISPLAY_NUM" import -window root "$OUT/landscape_3d.png"
 kill -0 "$APP_PID" || fail "the app exited: $(cat "$OUT/gui.txt")"
