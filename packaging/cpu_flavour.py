@@ -3,7 +3,9 @@
 PyTorch's CUDA build links a core of CUDA libraries (cudart, cuBLAS, cuFFT, cuSPARSE, NCCL, ... by
 DT_NEEDED from libtorch_cuda.so and libtorch_python.so), so those must stay or ``import torch``
 fails, even on a machine without a GPU. The rest (cuDNN's kernels and engines, cuSOLVER, NVRTC's
-builtins, nvJitLink's helpers, ...) are only ``dlopen``-ed when a GPU computes: those go.
+builtins, ...) are only ``dlopen``-ed when a GPU computes: those go, and so does PyTorch's own
+GPU-only ``libtorch_cuda_linalg.so`` (``dlopen``-ed at the first linear algebra on a GPU), with
+cuSOLVER, which only it links.
 
     python packaging/cpu_flavour.py packaging/build/wmstudio-0.1.0-linux-x86_64-cpu
 """
@@ -28,10 +30,13 @@ def needed(path: Path) -> list[str]:
     return [line.split()[1] for line in out.splitlines() if line.strip().startswith("NEEDED")]
 
 
+GPU_ONLY = {"libtorch_cuda_linalg.so"}  # PyTorch's libraries that nothing links, loaded on a GPU only
+
+
 def cuda_libraries_to_drop(app: Path) -> list[Path]:
     internal = app / "_internal"
     elves = [p for p in internal.rglob("*") if p.is_file() and not p.is_symlink() and is_elf(p)]
-    cuda = [p for p in elves if "nvidia" in p.relative_to(internal).parts]
+    cuda = [p for p in elves if "nvidia" in p.relative_to(internal).parts or p.name in GPU_ONLY]
     by_name: dict[str, Path] = {}
     for p in elves:
         by_name.setdefault(p.name, p)

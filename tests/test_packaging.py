@@ -112,7 +112,11 @@ def test_cpu_flavour_drops_only_the_cuda_libraries_nothing_links(tmp_path: Path)
     shutil.copy(png, app / "_internal" / png.name)  # stands for libtorch: it links libz
     shutil.copy(z, cuda / z.name)  # a linked CUDA library: stays
     shutil.copy(bz2, cuda / bz2.name)  # one nothing links (dlopen-ed on a GPU only): goes
-    shutil.copy(sys.executable if Path(sys.executable).is_file() else "/bin/true", app / "wmstudio")
+    (app / "_internal" / "torch" / "lib").mkdir(parents=True)
+    gpu_only = app / "_internal" / "torch" / "lib" / "libtorch_cuda_linalg.so"  # dlopen-ed on a GPU only: goes
+    shutil.copy(png, gpu_only)
+    shutil.copy("/bin/true", app / "wmstudio")
     assert _load("cpu_flavour").main(str(app)) == 0
-    assert (cuda / z.name).exists() and not (cuda / bz2.name).exists() and (app / "_internal" / png.name).exists()
+    assert (cuda / z.name).exists() and (app / "_internal" / png.name).exists()
+    assert not (cuda / bz2.name).exists() and not gpu_only.exists()
 
