@@ -47,7 +47,7 @@ dist: $(STAMP)
 	$(BIN)/python -m build --outdir dist .
 
 ## The standalone Linux app, both flavours (cuda, cpu), in packaging/dist/; then checked (see
-## packaging/README.md: about 15 minutes and 15 GB of disk on the 2-core machine).
+## packaging/README.md: about 40 minutes and 15 GB of disk on the 2-core machine).
 package:
 	bash scripts/sysdeps.sh --package
 	PY=$(PY) bash packaging/build.sh

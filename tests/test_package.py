@@ -2,8 +2,8 @@
 both flavours, archives), then ``packaging/check_bundle.sh`` on each archive (unpacked outside the
 repository, clean environment: demo, config, inspect, landscape, the GUI under Xvfb with screenshots).
 
-About 15 minutes and 15 GB of disk on the 2-core machine (see packaging/README.md), so it is marked
-``package`` and deselected unless asked for: ``pytest -m package tests/test_package.py``. Run it
+About 40 minutes (build 24, checks 6 each) and 15 GB of disk on the 2-core machine (see
+packaging/README.md), so it is marked ``package`` and deselected unless asked for: ``pytest -m package tests/test_package.py``. Run it
 before every release note.
 """
 

@@ -3,7 +3,7 @@ AppStream metainfo pass the standard validators and agree with each other and th
 are the sizes they claim, the frozen app's entry script routes its arguments, and the cpu flavour
 keeps exactly the CUDA libraries something links.
 
-The build itself (PyInstaller, ~10 minutes and ~10 GB) is ``test_package.py``, deselected by default.
+The build itself (PyInstaller, ~24 minutes and ~15 GB) is ``test_package.py``, deselected by default.
 """
 
 from __future__ import annotations

@@ -96,7 +96,7 @@ def test_wheel_in_a_fresh_venv_runs_the_demo_outside_the_source_tree(built: dict
                     "--no-index", str(built["wheel"])], check=True, timeout=300, env=pip_env)
     work = base / "elsewhere"
     (work / "home").mkdir(parents=True)
-    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(work / "home"), "OMP_NUM_THREADS": "2",
+    env = {"PATH": f"{venv / 'bin'}:/usr/bin:/bin", "HOME": str(work / "home"), "OMP_NUM_THREADS": "1",
            "LANG": "C.UTF-8", "WMSTUDIO_CACHE": str(work / "cache")}
 
     def run(*args: str) -> str:
