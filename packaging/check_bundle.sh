@@ -2,8 +2,9 @@
 # Checks a built app the way a user gets it (issue 13): unpacked outside the repository and run with a
 # clean environment (no venv on PATH, no PYTHONPATH, HOME an empty temporary folder):
 #   wmstudio --version, demo (headless, to the end), config --example + --check, inspect on the demo's
-#   log, a plane landscape into that log on 2 worker processes, the sweep refusal, and the desktop app
-#   under Xvfb + openbox opening that log, with screenshots of its 2D and 3D landscape views.
+#   log, a plane landscape into that log on 2 worker processes, the sweep refusal, the desktop entry
+#   installed by install-desktop.sh (validated), and the desktop app under Xvfb + openbox opening
+#   that log, with screenshots of its 2D and 3D landscape views (which must differ).
 #
 #   packaging/check_bundle.sh packaging/dist/wmstudio-0.1.0-linux-x86_64-cpu.tar.gz [OUT]
 #
@@ -34,6 +35,11 @@ fail() { echo "check_bundle: FAILED: $*" >&2; exit 1; }
 step "version";  clean "$APP/wmstudio" --version | tee "$OUT/version.txt"
 grep -qx "wmstudio $(cat "$APP/VERSION")" "$OUT/version.txt" || fail "--version does not name $(cat "$APP/VERSION")"
 step "flavour $(cat "$APP/_internal/FLAVOUR")"
+step "contents"  # Qt's xcb and offscreen platforms, the forms, the examples, the built-in digits
+for f in PySide6/Qt/plugins/platforms/libqxcb.so PySide6/Qt/plugins/platforms/libqoffscreen.so ui/main_window.ui \
+         resources/examples/demo.toml sklearn/datasets/data/digits.csv.gz; do
+  [ -f "$APP/_internal/$f" ] || fail "missing from the app: _internal/$f"
+done
 step "demo";     clean "$APP/wmstudio" demo --out demo.h5 | tee "$OUT/demo.txt"
 step "config";   clean "$APP/wmstudio" config --example > example.toml && clean "$APP/wmstudio" config --check example.toml
 step "inspect";  clean "$APP/wmstudio" inspect demo.h5 | tee "$OUT/inspect.txt"
@@ -43,6 +49,12 @@ clean "$APP/wmstudio" landscape demo.h5 --kind plane --resolution 15 --workers 2
 step "sweep is refused with one error"
 set +e; clean "$APP/wmstudio" sweep "$APP/_internal/resources/examples/cifar10_sweep.toml" --out sweep 2> "$OUT/sweep.txt"; rc=$?; set -e
 [ "$rc" = 2 ] && grep -q "^wmstudio: error: sweeps run on Ray" "$OUT/sweep.txt" || fail "sweep: rc=$rc $(cat "$OUT/sweep.txt")"
+
+step "desktop integration (install-desktop.sh into a temp XDG_DATA_HOME, then the validators)"
+clean XDG_DATA_HOME="$WORK/xdg" "$APP/install-desktop.sh"
+desktop-file-validate "$WORK/xdg/applications/io.github.wmstudio.WatermarkStudio.desktop" || fail "desktop-file-validate"
+appstreamcli validate --no-net "$APP/share/metainfo/io.github.wmstudio.WatermarkStudio.metainfo.xml" >/dev/null \
+  || fail "appstreamcli validate"
 
 step "desktop app under Xvfb"
 start_display
