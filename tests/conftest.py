@@ -14,7 +14,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Tests marked ``package`` (the standalone app's build, ~15 minutes) run only when ``-m`` names them."""
+    """Tests marked ``package`` (the standalone app's build, ~40 minutes) run only when ``-m`` names them."""
     if "package" in (config.getoption("markexpr") or ""):
         return
     skipped = [item for item in items if item.get_closest_marker("package")]
