@@ -11,7 +11,7 @@ else
 TORCH_SPEC ?= torch==2.14.1 torchvision==0.29.1
 endif
 
-.PHONY: run demo test test-cluster lint bench sysdeps screenshots clean
+.PHONY: run demo test test-cluster lint bench sysdeps screenshots clean dist package check-package
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -47,6 +47,20 @@ test: $(STAMP) sysdeps
 test-cluster: $(STAMP)
 	$(BIN)/python -m pytest -q -ra -m cluster tests/test_cluster.py
 
+## The sdist and wheel (ui/ and resources/ inside), in dist/.
+dist: $(STAMP)
+	$(BIN)/python -m build --outdir dist .
+
+## The standalone Linux app, both flavours (cuda, cpu), in packaging/dist/; then checked (see
+## packaging/README.md: about 40 minutes and 15 GB of disk on the 2-core machine).
+package:
+	bash scripts/sysdeps.sh --package
+	PY=$(PY) bash packaging/build.sh
+	$(MAKE) check-package
+
+check-package:
+	for a in packaging/dist/wmstudio-*-linux-$(ARCH)-*.tar.gz; do bash packaging/check_bundle.sh $$a || exit 1; done
+
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
@@ -57,4 +71,4 @@ bench: $(STAMP)
 	QT_QPA_PLATFORM=offscreen $(BIN)/python benchmarks/bench_gui_responsiveness.py
 
 clean:
-	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache .ruff_cache packaging/build packaging/dist packaging/.build-venv

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing (Xvfb for the OpenGL
-# views, libxcb-cursor0 for Qt's xcb platform). Does nothing when they are present.
+# views, libxcb-cursor0 for Qt's xcb platform, the desktop-entry and AppStream validators). Does
+# nothing when they are present. With --package also what `make package` uses (binutils for
+# PyInstaller; openbox, xdotool and imagemagick for packaging/check_bundle.sh).
 set -euo pipefail
 missing=()
 command -v xvfb-run >/dev/null 2>&1 || missing+=(xvfb xauth)
@@ -16,6 +18,14 @@ for pair in libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 
             libfontconfig.so.1:libfontconfig1 libdbus-1.so.3:libdbus-1-3 libGLX_mesa.so.0:libglx-mesa0; do
   ldconfig -p 2>/dev/null | grep -q "${pair%%:*}" || missing+=("${pair##*:}")
 done
+command -v desktop-file-validate >/dev/null 2>&1 || missing+=(desktop-file-utils)
+command -v appstreamcli >/dev/null 2>&1 || missing+=(appstream)
+if [ "${1:-}" = "--package" ]; then
+  command -v objdump >/dev/null 2>&1 || missing+=(binutils)
+  command -v openbox >/dev/null 2>&1 || missing+=(openbox)
+  command -v xdotool >/dev/null 2>&1 || missing+=(xdotool)
+  command -v import >/dev/null 2>&1 || missing+=(imagemagick)
+fi
 if [ ${#missing[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" -ne 0 ]; then
   echo "sysdeps: missing Debian packages: ${missing[*]} (run as root, or install them)" >&2

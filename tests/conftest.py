@@ -13,6 +13,16 @@ MNIST = SHARED / "mnist"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests marked ``package`` (the standalone app's build, ~40 minutes) run only when ``-m`` names them."""
+    if "package" in (config.getoption("markexpr") or ""):
+        return
+    skipped = [item for item in items if item.get_closest_marker("package")]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [item for item in items if not item.get_closest_marker("package")]
+
+
 @pytest.fixture(autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Decoded-image caches go to a per-session temp folder, never the user's home."""
