@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import torch
 
+from tests.conftest import eval_rel
 from wmstudio.cli import main
 from wmstudio.control import RunControl
 from wmstudio.errors import ConfigError, RunLogError
@@ -130,14 +131,14 @@ def test_surface_equals_direct_evaluation_and_origin_is_the_model(demo_copy) -> 
 
     # the origin (centre of an odd grid) is the model itself
     origin = direct(0.0, 0.0)
-    assert ls.metrics["test_loss"][4, 4] == pytest.approx(origin[0], rel=1e-5)
+    assert ls.metrics["test_loss"][4, 4] == pytest.approx(origin[0], rel=eval_rel(1e-5))
     assert ls.metrics["trigger_acc"][4, 4] == pytest.approx(origin[3])
     rng = np.random.default_rng(0)
     for i, j in rng.integers(0, 9, size=(5, 2)):
         expect = direct(float(ls.axes["x"][j]), float(ls.axes["y"][i]))
         got = [ls.metrics[m][i, j] for m in ("test_loss", "test_acc", "trigger_loss", "trigger_acc")]
-        assert got[0] == pytest.approx(expect[0], rel=1e-5)
-        assert got[2] == pytest.approx(expect[2], rel=1e-5)
+        assert got[0] == pytest.approx(expect[0], rel=eval_rel(1e-5))
+        assert got[2] == pytest.approx(expect[2], rel=eval_rel(1e-5))
         assert abs(got[1] - expect[1]) <= 1 / 300 and abs(got[3] - expect[3]) <= 1 / 100
 
 
@@ -166,7 +167,7 @@ def test_plane_surface_models_and_trajectories(demo_copy) -> None:
         k = int(np.argmin(np.abs(line.axes["t"] - pos)))
         ctx.model.load_state_dict(ctx.state(name))
         loss, acc = evaluate(ctx.model, ctx.test.images, ctx.test.labels, ctx.normalizer)
-        assert line.metrics["test_loss"][k] == pytest.approx(loss, rel=1e-4)
+        assert line.metrics["test_loss"][k] == pytest.approx(loss, rel=eval_rel(1e-4))
         assert line.metrics["test_acc"][k] == pytest.approx(acc, abs=1.5 / len(ctx.test))
 
 
