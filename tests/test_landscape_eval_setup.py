@@ -184,9 +184,10 @@ def test_user_model_file_landscape_is_channels_last_folded_and_equals_direct_eva
     ls = compute_landscape(log, LandscapeSpec(kind="random", resolution=5, span=0.5, images=200, seed=2))
     assert ls.complete
     assert ls.attrs["eval_layout"].startswith("channels_last") and ls.attrs["eval_batchnorm"].startswith("folded 2 ")
-    assert "measured in" in ls.attrs["eval_batch_size"]
+    measured = "measured in" in ls.attrs["eval_batch_size"]
+    assert measured or "the CPU default" in ls.attrs["eval_batch_size"]  # (a CPU too busy for the probe)
     again = compute_landscape(log, LandscapeSpec(kind="random", name="again", resolution=3, images=200))
-    assert "cached in" in again.attrs["eval_batch_size"]
+    assert ("cached in" in again.attrs["eval_batch_size"]) == measured
 
     ctx = load_context(log)
     state = ctx.state("restore")
