@@ -78,11 +78,13 @@ def probe(forward: Callable[[torch.Tensor], object], inputs: torch.Tensor, candi
     start = time.perf_counter()
     with torch.inference_mode():
         forward(inputs[:candidates[0]])  # first-call costs (allocator, kernels) are not the small batch's fault
+        warm = (time.perf_counter() - start) / candidates[0]  # an estimate until the first size is timed
         live = list(candidates)
         for round_ in range(3):
             cut = False
             for bs in list(live):
-                if per_image and time.perf_counter() - start + bs * min(per_image.values()) > budget:
+                per = min(per_image.values()) if per_image else warm
+                if time.perf_counter() - start + bs * per > budget:
                     cut = True  # the next batch would not end within the budget
                     break
                 t = time.perf_counter()
