@@ -70,19 +70,22 @@ def _write_cache(path: Path, key: str, size: int) -> None:
 
 
 def probe(forward: Callable[[torch.Tensor], object], inputs: torch.Tensor, candidates: list[int],
-          budget: float = PROBE_BUDGET_S) -> tuple[int | None, dict[int, float]]:
+          budget: float | None = None) -> tuple[int | None, dict[int, float]]:
     """The candidate with the least time per image (one batch of each, round-robin, best of the rounds),
     or None when the budget ran out before the first round had compared at least three sizes (a CPU
     too busy to tell)."""
+    budget = PROBE_BUDGET_S if budget is None else budget
     per_image: dict[int, float] = {}
     start = time.perf_counter()
     with torch.inference_mode():
         forward(inputs[:candidates[0]])  # first-call costs (allocator, kernels) are not the small batch's fault
+        warm = (time.perf_counter() - start) / candidates[0]  # an estimate until the first size is timed
         live = list(candidates)
         for round_ in range(3):
             cut = False
             for bs in list(live):
-                if per_image and time.perf_counter() - start + bs * min(per_image.values()) > budget:
+                per = min(per_image.values()) if per_image else warm
+                if time.perf_counter() - start + bs * per > budget:
                     cut = True  # the next batch would not end within the budget
                     break
                 t = time.perf_counter()
