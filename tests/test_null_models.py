@@ -89,7 +89,7 @@ def test_the_settings_form_offers_the_attack_section(qtbot) -> None:
     form.set_value("attack.bits", 4)
     cfg = form.config()
     assert cfg.attack.kind == "quantize" and cfg.attack.bits == 4
-    assert any(form.toolbox.itemText(i).startswith("2c · Removal attack") for i in range(form.toolbox.count()))
+    assert form.sections["attack"].title.startswith("2c · Removal attack")
 
 
 def test_null_models_from_given_checkpoints(demo_run, tmp_path, capsys) -> None:

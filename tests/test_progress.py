@@ -55,3 +55,20 @@ def test_a_landscape_has_a_time_estimate_and_finishes_at_full_progress() -> None
     assert t.state.seconds_left == pytest.approx(10.0)  # 10 s of work did half
     t.update(LandscapeFinished("plane", "finished", 20.0))
     assert t.state.overall == 1.0 and t.status_line().endswith("finished")
+
+
+def test_a_landscape_written_to_a_file_shows_its_levels_as_plain_lines() -> None:
+    """Not a terminal (a log file, CI): no bar, but a line when a level starts, so the progress is seen."""
+    import io
+
+    from wmstudio.events import LandscapePoints, LandscapeStarted
+    from wmstudio.progress import ProgressPrinter
+
+    out = io.StringIO()
+    p = ProgressPrinter(out)
+    p(LandscapeStarted(name="random", kind="random", shape=(3, 3), done=0, log_path="x.h5"))
+    for level, done in ((0, 1), (0, 2), (1, 5), (2, 9)):
+        p(LandscapePoints(name="random", level=level, indices=(0,), values={}, done=done, total=9))
+    lines = [ln for ln in out.getvalue().splitlines() if "level" in ln]
+    assert [ln.split("level ")[1][0] for ln in lines] == ["0", "1", "2"] and "\r" not in out.getvalue()
+    assert "9/9 points" in lines[-1]

@@ -71,8 +71,9 @@ def test_a_sweep_attack_task_records_the_attacked_and_watermarked_metrics(demo_r
     data.setdefault("attack", {})["kind"] = "quantize"
     data["attack"]["bits"] = 4
     data["restore"]["epochs"] = 1
-    rec = run_task("attack", {"run_id": "q", "values": {"attack.kind": "quantize"}, "config": json.loads(json.dumps(data))},
-                   str(tmp_path / "q.h5"), 1, embed_log=str(demo_run), embed_record={"status": "finished"})
+    plan = {"run_id": "q", "values": {"attack.kind": "quantize"}, "config": json.loads(json.dumps(data))}
+    messages = list(run_task("attack", plan, 1, {}, embed=demo_run.read_bytes()))  # the task streams; the last is its record
+    rec = messages[-1]["record"]
     assert rec["status"] == "finished", rec.get("error")
     f = rec["finals"]
     assert f["watermarked.trigger_acc"] >= 0.9 and f["attacked.trigger_acc"] == f["attack.trigger_acc"]

@@ -184,7 +184,11 @@ class ProgressTracker:
 
 
 class ProgressPrinter:
-    """An event callback that renders progress to ``stream`` (stderr by default)."""
+    """An event callback that renders progress to ``stream`` (stderr by default): a live bar on a
+    terminal; elsewhere (a log file, a pipe) a landscape's progress as a plain line per level and
+    every ``PLAIN_INTERVAL`` seconds."""
+
+    PLAIN_INTERVAL = 5.0
 
     def __init__(self, stream: TextIO | None = None, width: int = 28, interval: float = 0.1) -> None:
         self.stream = stream or sys.stderr
@@ -193,6 +197,7 @@ class ProgressPrinter:
         self.tracker = ProgressTracker()
         self._last_draw = 0.0
         self._bar_shown = False
+        self._plain_level = -1  # the landscape level of the last plain progress line
 
     def _line(self, text: str) -> None:
         if self._bar_shown:
@@ -205,6 +210,12 @@ class ProgressPrinter:
         line = self.tracker.update(event)
         if line is not None:
             self._line(line)
+        elif isinstance(event, LandscapePoints) and not self.tty:
+            # a log file or pipe: a plain line when a level starts and every few seconds, no bar
+            now = time.monotonic()
+            if event.level != self._plain_level or now - self._last_draw >= self.PLAIN_INTERVAL:
+                self._plain_level, self._last_draw = event.level, now
+                self._line("  " + self.tracker.status_line())
         elif isinstance(event, (Step, LandscapePoints)) and self.tty:
             s = self.tracker.state
             now = time.monotonic()
