@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from PySide6.QtCore import Qt, QTimer
 
 from tests.conftest import quick_config
 from wmstudio.config import load_config
 from wmstudio.gui.model_tools import ExportModelDialog, VerifyDialog
+from wmstudio.models import build_model
 from wmstudio.models.checkpoint import read_checkpoint
 from wmstudio.runlog import RunLogReader
 
@@ -94,3 +96,30 @@ def test_verify_of_a_missing_file_is_one_worded_line(qtbot, tiny_run: Path, tmp_
     qtbot.mouseClick(box.action_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: box.action_button.isEnabled(), timeout=WAIT_MS)
     assert "⚠" in box.result.text() and "nothing.pt" in box.result.text()
+
+
+def test_verify_with_null_models_shows_their_distribution_and_the_suspect_on_it(qtbot, tiny_run: Path,
+                                                                                tmp_path: Path) -> None:
+    from wmstudio.cli import main
+    from wmstudio.export_model import export_model
+
+    model = tmp_path / "suspect.pt"
+    export_model(f"{tiny_run}:embed", model)
+    nulls = [build_model("small_cnn", 1, 10, 8, {"width": 8}) for _ in range(3)]  # untrained: no watermark
+    paths = []
+    for k, m in enumerate(nulls):
+        paths.append(str(tmp_path / f"null{k}.pt"))
+        torch.save(m.state_dict(), paths[-1])
+    null = tmp_path / "nulls.h5"
+    assert main(["null-models", "--checkpoints", *paths, "--trigger", str(tiny_run), "--out", str(null)]) == 0
+    box = VerifyDialog(tiny_run)
+    qtbot.addWidget(box)
+    box.model.setText(str(model))
+    box.null.setText(str(null))
+    with qtbot.waitSignal(box.verified, timeout=WAIT_MS) as blocker:
+        qtbot.mouseClick(box.action_button, Qt.MouseButton.LeftButton)
+    v = blocker.args[0]
+    assert v.null_accs is not None and len(v.null_accs) == 3
+    assert not box.histogram.isHidden() and int(box.histogram.counts.sum()) == 3
+    assert box.histogram.suspect_line is not None and box.histogram.suspect_line.value() == pytest.approx(v.trigger_acc)
+    assert "3 null models" in box.histogram.caption.text()

@@ -150,9 +150,18 @@ class VerifyDialog(_ToolDialog):
         self.fpr.setSingleStep(0.005)
         self.fpr.setValue(0.01)
         self.fpr.setToolTip("The false-positive rate the decision allows (the p-value must be at most this)")
+        self.null = QLineEdit()
+        self.null.setPlaceholderText("optional: null models (wmstudio null-models) for an empirical p-value")
         self.form.addRow("Suspect model", _path_row(self.model, self._pick_model))
         self.form.addRow("Trigger set from", _path_row(self.trigger, self._pick_trigger))
+        self.form.addRow("Null models", _path_row(self.null, self._pick_null))
         self.form.addRow("False-positive rate", self.fpr)
+        from wmstudio.gui.null_histogram import NullHistogram
+
+        self.histogram = NullHistogram()  # the null distribution with the suspect's accuracy on it
+        self.histogram.setMinimumHeight(220)
+        self.histogram.setVisible(False)
+        self.layout().insertWidget(self.layout().indexOf(self.details), self.histogram)
         self.details.setVisible(False)
         self.action_button.clicked.connect(self.verify)
 
@@ -168,10 +177,17 @@ class VerifyDialog(_ToolDialog):
         if path:
             self.trigger.setText(path)
 
+    def _pick_null(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Choose the null models (from wmstudio null-models)",
+                                              self.null.text(), "Null models (*.h5 *.hdf5);;All files (*)")
+        if path:
+            self.null.setText(path)
+
     def verify(self) -> None:
         from wmstudio.verify import verify
 
         model, trigger, fpr = self.model.text().strip(), self.trigger.text().strip(), self.fpr.value()
+        null = self.null.text().strip() or None
         if not model or not trigger:
             self.result.setText("Choose the suspect model and the trigger set first.")
             return
@@ -185,9 +201,12 @@ class VerifyDialog(_ToolDialog):
                                 f"(false-positive rate {v.fpr:g})")
             self.details.setPlainText(v.text())
             self.details.setVisible(True)
+            if v.null_accs is not None:
+                self.histogram.show(v.null_accs, v.trigger_acc, v.threshold_acc)
+            self.histogram.setVisible(v.null_accs is not None)
             self.adjustSize()
             self.verified.emit(v)
             self.said.emit(f"Verification of {model}: {'watermark present' if v.verified else 'not shown'}, "
                            f"p-value {v.p_value:.3g}")
 
-        self._thread = in_background(self, lambda: verify(model, trigger, fpr), done, self._failed, "verify")
+        self._thread = in_background(self, lambda: verify(model, trigger, fpr, null=null), done, self._failed, "verify")
