@@ -77,21 +77,11 @@ def main() -> int:
     cache.mkdir(exist_ok=True)
     log, sweep = long_run(cache, args.epochs), sweep_folder(cache)
 
-    from PySide6.QtCore import QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
+    from gui_bench_window import open_window
 
-    from wmstudio.gui.main_window import MainWindow
     from wmstudio.gui.series import RunSeries
 
-    app = QApplication(sys.argv[:1])
-    tmp = Path(tempfile.mkdtemp())
-    win = MainWindow(tmp / "runs", QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
-    win.resize(1500, 900)
-    win.show()
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    app, win, ticks, timer = open_window()
 
     def pump(until, limit: float = 120.0) -> float:  # noqa: ANN001
         start = time.perf_counter()

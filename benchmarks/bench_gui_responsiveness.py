@@ -11,9 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import tempfile
 import time
-from pathlib import Path
 
 import numpy as np
 
@@ -23,20 +21,9 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=12.0)
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from PySide6.QtCore import QSettings, QTimer
-    from PySide6.QtWidgets import QApplication
+    from gui_bench_window import open_window
 
-    from wmstudio.gui.main_window import MainWindow
-
-    app = QApplication(sys.argv[:1])
-    tmp = Path(tempfile.mkdtemp())
-    win = MainWindow(tmp / "runs", QSettings(str(tmp / "s.ini"), QSettings.Format.IniFormat))
-    win.resize(1500, 900)
-    win.show()
-    ticks: list[float] = []
-    timer = QTimer()
-    timer.setInterval(5)
-    timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
+    app, win, ticks, timer = open_window()
     redraws: list[float] = []
     original = win.tabs.metrics_view.show_series
 

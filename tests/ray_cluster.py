@@ -43,7 +43,7 @@ def can_hide_folders() -> bool:
         return False
 
 
-def _cmdline(pid: int) -> str:
+def cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     except OSError:
@@ -79,7 +79,7 @@ class Node:
         if alive(self.proc.pid, self.started):
             out[self.proc.pid] = self.started
         for pid, (_, started, state) in table.items():
-            if state != "Z" and str(self.temp_dir) in _cmdline(pid):
+            if state != "Z" and str(self.temp_dir) in cmdline(pid):
                 out[pid] = started
         return out
 
@@ -150,7 +150,7 @@ class Cluster:
     def stop(self) -> None:
         for node in reversed(self.nodes):
             node.kill()
-        stray = [pid for pid, (_, _, state) in _table().items() if state != "Z" and str(self.base) in _cmdline(pid)]
+        stray = [pid for pid, (_, _, state) in _table().items() if state != "Z" and str(self.base) in cmdline(pid)]
         for pid in stray:  # e.g. a raylet re-parented after its ``ray start`` died
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)

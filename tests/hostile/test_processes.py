@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, quick_config
 
+from tests.ray_cluster import cmdline
 from wmstudio.config import load_config
 from wmstudio.pipeline import run_experiment
 from wmstudio.sweep.watchdog import alive, descendants
@@ -57,13 +58,6 @@ def _pgid_members(pgid: int) -> list[int]:
     return out
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
-    except OSError:
-        return "?"
-
-
 def run_and_interrupt(argv: list[str], tmp_path: Path, ready: str, ready_tree: str, how: str) -> tuple[int, str]:
     """Start ``argv``; once ``ready`` is in its output and a process whose command line holds ``ready_tree``
     runs under it, stop it ``how`` (term | background-int | kill); return its exit status and output.
@@ -87,12 +81,12 @@ def run_and_interrupt(argv: list[str], tmp_path: Path, ready: str, ready_tree: s
         while time.monotonic() < deadline:
             tree = descendants(top)
             seen.update(tree)
-            if ready in out.read_text(errors="replace") and any(ready_tree in _cmdline(p) for p in tree):
+            if ready in out.read_text(errors="replace") and any(ready_tree in cmdline(p) for p in tree):
                 break
             assert shell.poll() is None, f"ended before it was interrupted:\n{out.read_text()[-3000:]}"
             time.sleep(0.2)
         else:
-            tree = "\n".join(f"{p} {_cmdline(p)[:80]}" for p in descendants(top))
+            tree = "\n".join(f"{p} {cmdline(p)[:80]}" for p in descendants(top))
             pytest.fail(f"never got ready:\n{out.read_text()[-1000:]}\nprocesses:\n{tree}")
         for _ in range(10):  # the whole tree, workers included
             seen.update(descendants(top))
@@ -110,7 +104,7 @@ def run_and_interrupt(argv: list[str], tmp_path: Path, ready: str, ready_tree: s
             if not left:
                 break
             time.sleep(0.3)
-        assert not left, "left behind: " + "; ".join(f"{p} {_cmdline(p)[:100]}" for p in sorted(set(left)))
+        assert not left, "left behind: " + "; ".join(f"{p} {cmdline(p)[:100]}" for p in sorted(set(left)))
         return code, out.read_text(errors="replace")
     finally:
         for p, s in seen.items():
