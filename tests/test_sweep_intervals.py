@@ -25,6 +25,22 @@ def test_t_interval_matches_the_textbook_formula() -> None:
     assert t_interval([]).n == 0
 
 
+def test_a_comparison_run_in_two_sweep_folders_is_reported_as_one(tmp_path) -> None:
+    """Part 1 swept one attack, part 2 the other (same axes): one report, one cell each; other axes are refused."""
+    _fake_sweep(tmp_path / "p1", [({"attack.kind": "prune", "run.seed": s}, (0.2 * s, 1.0)) for s in (0, 1, 2)], "a")
+    _fake_sweep(tmp_path / "p2", [({"attack.kind": "noise", "run.seed": s}, (0.9, 0.95)) for s in (0, 1, 2)], "b")
+    rep = write_report(tmp_path / "all", sources=[tmp_path / "p1", tmp_path / "p2"])
+    assert len(rep["rows"]) == 6 and {c["attack.kind"]: c["n"] for c in rep["cells"]} == {"prune": 3, "noise": 3}
+    md = (tmp_path / "all" / "report.md").read_text()
+    assert "fake a + fake b" in md and "from 2 sweep folders" in md and (tmp_path / "all" / "cells.csv").is_file()
+    assert not (tmp_path / "p1" / "report.md").exists()  # the parts are only read
+    _fake_sweep(tmp_path / "p3", [({"finetune.lr": 0.1}, (0.5, 0.5))], "c", axes={"finetune.lr": [0.1]})
+    from wmstudio.errors import RunLogError
+
+    with pytest.raises(RunLogError, match=r"p3: its axes \(finetune.lr\) differ"):
+        write_report(tmp_path / "bad", sources=[tmp_path / "p1", tmp_path / "p3"])
+
+
 def test_attack_kind_and_seed_axes_expand_with_shared_embeds() -> None:
     base = read_config_data(example_config("demo"))
     spec = expand("x", base, {"attack.kind": ["finetune", "prune", "quantize"], "run.seed": [0, 1]})
@@ -33,14 +49,14 @@ def test_attack_kind_and_seed_axes_expand_with_shared_embeds() -> None:
     assert {r.config["attack"]["kind"] for r in spec.runs} == {"finetune", "prune", "quantize"}
 
 
-def _fake_sweep(folder, runs) -> None:
+def _fake_sweep(folder, runs, prefix: str = "r", axes: dict | None = None) -> None:
     """A sweep folder as the runner leaves it: sweep.json and one finished record per run."""
-    axes = {"attack.kind": ["prune", "noise"], "run.seed": [0, 1, 2]}
-    write_json(folder / "sweep.json", {"name": "fake", "axes": axes,
-                                       "runs": [{"run_id": f"r{i}", "values": v} for i, (v, _) in enumerate(runs)]})
+    axes = axes or {"attack.kind": ["prune", "noise"], "run.seed": [0, 1, 2]}
+    write_json(folder / "sweep.json", {"name": f"fake {prefix}", "axes": axes,
+                                       "runs": [{"run_id": f"{prefix}{i}", "values": v} for i, (v, _) in enumerate(runs)]})
     for i, (values, (attacked, restored)) in enumerate(runs):
-        write_json(folder / "runs" / f"r{i}.json", {
-            "run_id": f"r{i}", "values": values, "status": "finished", "seconds": 1.0,
+        write_json(folder / "runs" / f"{prefix}{i}.json", {
+            "run_id": f"{prefix}{i}", "values": values, "status": "finished", "seconds": 1.0,
             "finals": {"attacked.trigger_acc": attacked, "restore.trigger_acc": restored, "attacked.test_acc": 0.9,
                        "restore.test_acc": 0.95, "attacked.drift_rel": 0.1, "watermarked.trigger_acc": 1.0}})
 

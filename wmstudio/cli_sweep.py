@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import signal
+from pathlib import Path
 from typing import Any
 
 
@@ -27,7 +28,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--overwrite", action="store_true", help="run every run again, replacing what --out holds "
                     "(needed for a folder that holds another sweep)")
     rp = sub.add_parser("report", help="aggregate a sweep folder into CSV, Markdown and figures")
-    rp.add_argument("folder")
+    rp.add_argument("folder", nargs="+", help="the sweep folder; several folders (parts of one comparison, with the "
+                    "same axes) are reported together into --out")
+    rp.add_argument("--out", "-o", help="where the report goes (default: the sweep folder; needed for several)")
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
@@ -97,7 +100,14 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 def cmd_report(args: argparse.Namespace) -> int:
     from wmstudio.sweep import write_report
 
-    rep = write_report(args.folder)
+    from wmstudio.errors import ConfigError
+
+    if len(args.folder) > 1 and not args.out:
+        raise ConfigError("report: several sweep folders are reported together into --out DIR; give --out")
+    if args.out and Path(args.out).resolve() not in {Path(f).resolve() for f in args.folder}:
+        rep = write_report(args.out, sources=args.folder)
+    else:
+        rep = write_report(args.folder[0])
     print(f"{len(rep['rows'])} runs -> {rep['markdown']}, {rep['csv']}")
     for f in rep["figures"]:
         print(f)

@@ -10,6 +10,9 @@ shown as axes but replicate each cell: cells.csv and the report give, per cell, 
 seeds, the mean and a 95% t-interval (``wmstudio.sweep.intervals``) of the trigger accuracy after
 the attack and after restoration and of restoration's gain (restored minus attacked, per run), and
 the figures carry the seeds count and error bars.
+
+A comparison run in parts (one sweep folder per part, with the same axes) is reported as one:
+``wmstudio report PART1 PART2 --out DIR`` (``collect_many``, ``write_report(..., sources=...)``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from wmstudio.errors import RunLogError
 from wmstudio.metric_names import metric_label
 from wmstudio.sweep.intervals import REPLICATE_AXES, Interval, t_interval
 from wmstudio.sweep.records import load_sweep_folder, read_json
@@ -63,6 +67,28 @@ def collect(folder: str | Path) -> tuple[dict[str, Any], list[str], list[dict[st
         row["seconds"] = rec.get("seconds")
         rows.append(row)
     return meta, axes, rows
+
+
+def collect_many(folders: list[str | Path]) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
+    """``collect`` over several sweep folders run as parts of one comparison: the rows of all of them. Their axes
+    must be the same names (the values may differ: one part may sweep methods the other did not); a run id that
+    two parts hold is counted once (the later part's record wins)."""
+    if not folders:
+        raise RunLogError("report: no sweep folder given")
+    metas, axes0, by_id = [], None, {}
+    for folder in folders:
+        meta, axes, rows = collect(folder)
+        if axes0 is None:
+            axes0 = axes
+        elif set(axes) != set(axes0):
+            raise RunLogError(f"{folder}: its axes ({', '.join(axes) or 'none'}) differ from those of {folders[0]} "
+                              f"({', '.join(axes0) or 'none'}); a report over several sweep folders needs the same axes")
+        metas.append(meta)
+        for row in rows:
+            by_id[row["run_id"]] = row
+    names = [str(m.get("name", "")) for m in metas]
+    meta = {"name": " + ".join(n for n in names if n), "parts": [str(f) for f in folders]}
+    return meta, list(axes0 or []), list(by_id.values())
 
 
 def write_csv(path: Path, axes: list[str], rows: list[dict[str, Any]]) -> None:
@@ -117,7 +143,12 @@ def write_markdown(path: Path, meta: dict[str, Any], axes: list[str], rows: list
              ("restore.trigger_acc", "trig (restored)"), ("gain", "gain"), ("watermarked.test_acc", "test (wm)"),
              ("attacked.test_acc", "test (attacked)"), ("restore.test_acc", "test (restored)"),
              ("attacked.drift_rel", "drift (attack)"), ("restore.p_value", "p (restored)")]
-    lines = [f"# Sweep report: {meta.get('name', '')}", "",
+    lines = [f"# Sweep report: {meta.get('name', '')}", ""]
+    if meta.get("parts"):
+        parts = meta["parts"]
+        lines += [(f"Reported together from {len(parts)} sweep folders: " if len(parts) > 1 else "Reported from ")
+                  + ", ".join(f"`{p}`" for p in parts) + ".", ""]
+    lines += [
              f"{len(rows)} runs over {', '.join(f'`{a}`' for a in axes)}; "
              f"{sum(r['status'] == 'finished' for r in rows)} finished, {sum(r['status'] == 'failed' for r in rows)} failed.",
              ""]
@@ -273,9 +304,15 @@ def _interval_figure(folder: Path, axes_all: list[str], rows: list[dict[str, Any
     return written
 
 
-def write_report(folder: str | Path) -> dict[str, Any]:
+def write_report(folder: str | Path, sources: list[str | Path] | None = None) -> dict[str, Any]:
+    """Write the report into ``folder``, over the sweep in it, or over the sweep folders ``sources`` (parts of one
+    comparison) when given."""
     folder = Path(folder)
-    meta, axes, rows = collect(folder)
+    if sources:
+        meta, axes, rows = collect_many(sources)
+        folder.mkdir(parents=True, exist_ok=True)
+    else:
+        meta, axes, rows = collect(folder)
     figures = draw_figures(folder, axes, rows)
     write_csv(folder / "report.csv", axes, rows)
     out = {"rows": rows, "axes": axes, "figures": figures, "csv": str(folder / "report.csv"),
