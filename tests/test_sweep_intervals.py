@@ -25,7 +25,7 @@ def test_t_interval_matches_the_textbook_formula() -> None:
     assert t_interval([]).n == 0
 
 
-def test_a_comparison_run_in_two_sweep_folders_is_reported_as_one(tmp_path) -> None:
+def test_a_comparison_run_in_two_sweep_folders_is_reported_as_one(tmp_path, capsys) -> None:
     """Part 1 swept one attack, part 2 the other (same axes): one report, one cell each; other axes are refused."""
     _fake_sweep(tmp_path / "p1", [({"attack.kind": "prune", "run.seed": s}, (0.2 * s, 1.0)) for s in (0, 1, 2)], "a")
     _fake_sweep(tmp_path / "p2", [({"attack.kind": "noise", "run.seed": s}, (0.9, 0.95)) for s in (0, 1, 2)], "b")
@@ -34,6 +34,12 @@ def test_a_comparison_run_in_two_sweep_folders_is_reported_as_one(tmp_path) -> N
     md = (tmp_path / "all" / "report.md").read_text()
     assert "fake a + fake b" in md and "from 2 sweep folders" in md and (tmp_path / "all" / "cells.csv").is_file()
     assert not (tmp_path / "p1" / "report.md").exists()  # the parts are only read
+    from wmstudio.cli import main
+
+    assert main(["report", str(tmp_path / "p1"), str(tmp_path / "p2")]) == 2
+    assert "give --out DIR" in capsys.readouterr().err
+    assert main(["report", str(tmp_path / "p1"), str(tmp_path / "p2"), "--out", str(tmp_path / "cli")]) == 0
+    assert (tmp_path / "cli" / "cells.csv").read_text() == (tmp_path / "all" / "cells.csv").read_text()
     _fake_sweep(tmp_path / "p3", [({"finetune.lr": 0.1}, (0.5, 0.5))], "c", axes={"finetune.lr": [0.1]})
     from wmstudio.errors import RunLogError
 

@@ -103,7 +103,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from wmstudio.errors import ConfigError
 
     if len(args.folder) > 1 and not args.out:
-        raise ConfigError("report: several sweep folders are reported together into --out DIR; give --out")
+        raise ConfigError("--out", "several sweep folders are reported together into one folder; give --out DIR")
     if args.out and Path(args.out).resolve() not in {Path(f).resolve() for f in args.folder}:
         rep = write_report(args.out, sources=args.folder)
     else:
