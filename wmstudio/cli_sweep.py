@@ -98,9 +98,8 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from wmstudio.sweep import write_report
-
     from wmstudio.errors import ConfigError
+    from wmstudio.sweep import write_report
 
     if len(args.folder) > 1 and not args.out:
         raise ConfigError("--out", "several sweep folders are reported together into one folder; give --out DIR")

@@ -23,7 +23,13 @@ from PySide6.QtWidgets import (
 
 from wmstudio.gui.controller import differing_keys, flatten_config
 from wmstudio.gui.metrics_view import stage_at
-from wmstudio.gui.plot_parts import marked_curve, nearest, title_legend
+from wmstudio.gui.plot_parts import (
+    OverlayNote,
+    marked_curve,
+    nearest,
+    set_marked_data,
+    title_legend,
+)
 from wmstudio.gui.series import RunSeries
 from wmstudio.metric_names import METRIC_LABELS
 
@@ -62,16 +68,13 @@ class CompareView(QWidget):
         self.hover_dot = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#888888", width=2), brush=pg.mkBrush(None))
         self.hover_dot.setZValue(50)
         self.plot.addItem(self.hover_dot, ignoreBounds=True)
-        self.empty = QLabel("No runs to compare: open run logs (File ▸ Open…) or run experiments; "
-                            "each one is listed here.")
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setStyleSheet("color: #888888; font-size: 11pt; padding: 4px;")
+        self.empty = OverlayNote("No runs to compare: open run logs (File ▸ Open…) or run experiments; "
+                                 "each one is listed here.", self.plot_widget)
         self.readout = QLabel(" ")
         self.readout.setToolTip("the run, step, stage and value nearest the mouse")
         plot_box = QWidget()
         pv = QVBoxLayout(plot_box)
         pv.setContentsMargins(0, 0, 0, 0)
-        pv.addWidget(self.empty)
         pv.addWidget(self.plot_widget, 1)
         pv.addWidget(self.readout)
         split.addWidget(plot_box)
@@ -170,7 +173,7 @@ class CompareView(QWidget):
                 continue
             x, y = r.column(metric)
             self.curves[r.log_path] = marked_curve(self.plot, PALETTE[k % len(PALETTE)], r.label or r.log_path)
-            self.curves[r.log_path].setData(x, y)
+            set_marked_data(self.curves[r.log_path], x, y)
         self.plot.setLabel("left", METRIC_NAMES[metric])
         rows = max(1, math.ceil(len(self.curves) / LEGEND_COLUMNS))
         self.plot.layout.setRowFixedHeight(0, max(30, 22 * rows + 6))  # the legend's rows above the data

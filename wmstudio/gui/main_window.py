@@ -24,6 +24,7 @@ from wmstudio.gui.log_loader import LogLoader
 from wmstudio.gui.log_reading import LogSnapshot
 from wmstudio.gui.run_panel import RunPanel
 from wmstudio.gui.setup_panel import SetupPanel
+from wmstudio.gui.turns import Turns
 from wmstudio.gui.view_tabs import TAB_NAMES, ViewTabs
 from wmstudio.gui.window_state import WindowState
 
@@ -42,7 +43,7 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("wmstudio", "Watermark Studio")
         self.ctl = StudioController(Path(runs_dir or self.settings.value("runs_dir", Path.home() / "wmstudio-runs")))
         self.mode, self.engine, self._pending = mode, False, []  # _pending: logs asked for before the engine loaded
-        self.state, self.loader = WindowState(self.settings), LogLoader(self)
+        self.state, self.loader, self._turns = WindowState(self.settings), LogLoader(self), Turns(self)
         self.setup, self.run_panel, self.tabs = SetupPanel(), RunPanel(), ViewTabs(mode)
         self.control = JobControl(self.ctl, self.run_panel, self.tabs, self)
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
@@ -143,8 +144,8 @@ class MainWindow(QMainWindow):
         self.engine_ready.emit()
 
     @property
-    def busy(self) -> bool:  # a job runs or a log is being read
-        return self.ctl.busy or self.loader.busy
+    def busy(self) -> bool:  # a job runs or a log is being read or shown
+        return self.ctl.busy or self.loader.busy or bool(self._turns.pending)
 
     def _update(self) -> None:
         """Every control follows the controller: what runs, whether the settings are valid, the log."""
@@ -187,14 +188,18 @@ class MainWindow(QMainWindow):
         self.loader.open(path)
 
     def _log_read(self, snap: LogSnapshot) -> None:
+        """Shown in steps, a turn of the event loop each (the visible plot first); ``log_opened`` after the last."""
         adopted = self.ctl.adopt(snap.series)
-        self.tabs.show_log(snap, adopted)
-        if adopted:
-            self.setup.show_log(snap)
-            self.run_panel.show_log(snap.series, snap.path.name)
-            self.loader.follow(snap.series if self.ctl.following else None)
-            self.say(f"{snap.path.name} is still being written: following it" if self.ctl.following
-                     else f"Opened {snap.path}")
+        self._turns.run([lambda: self.tabs.show_log(snap, adopted), *([lambda: self.setup.show_log(snap), lambda:
+                         self._adopted(snap)] if adopted else []), lambda: self._opened(snap)])
+
+    def _adopted(self, snap: LogSnapshot) -> None:
+        self.run_panel.show_log(snap.series, snap.path.name)
+        self.loader.follow(snap.series if self.ctl.following else None)
+        self.say(f"{snap.path.name} is still being written: following it" if self.ctl.following
+                 else f"Opened {snap.path}")
+
+    def _opened(self, snap: LogSnapshot) -> None:
         self.tabs.message(f"Opened {snap.path}\n{snap.summary}")
         self.state.add_recent(snap.path)
         self.state.fill_menu(self.recent_menu, self.open_log)
@@ -217,13 +222,9 @@ class MainWindow(QMainWindow):
     # ================================================================ models
     def model_dialog(self, kind: str) -> Any:
         """``export``: the shown log's models to a file; ``verify``: a suspect model against its triggers."""
-        from wmstudio.gui.model_tools import ExportModelDialog, VerifyDialog
+        from wmstudio.gui.model_tools import open_model_dialog
 
-        log = self.ctl.log_path
-        box = ExportModelDialog(log, self.ctl.stages_with_weights(), self) if kind == "export" else VerifyDialog(log, self)
-        box.said.connect(self.say)
-        box.open()
-        return box
+        return open_model_dialog(kind, self.ctl.log_path, self.ctl.stages_with_weights(), self, self.say)
 
     # ================================================================ closing
     def closeEvent(self, event: QCloseEvent) -> None:  # noqa: N802 - Qt's name

@@ -19,10 +19,12 @@ from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidg
 from wmstudio.gui.plot_parts import (
     LEFT_AXIS_PX,
     Crosshair,
+    OverlayNote,
     StageAxis,
     align_left_axes,
     marked_curve,
     nearest,
+    set_marked_data,
     title_legend,
 )
 from wmstudio.gui.series import RunSeries, StageSpan
@@ -162,19 +164,17 @@ class SeriesView(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.layout_widget = pg.GraphicsLayoutWidget()
-        self.empty = QLabel(self.EMPTY)
-        self.empty.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.empty.setStyleSheet("color: #888888; font-size: 11pt; padding: 4px;")
+        self.empty = OverlayNote(self.EMPTY, self.layout_widget)
         self.readout = QLabel(" ")
         self.readout.setToolTip("the values under the mouse (step, stage and every curve of that plot)")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)  # the plots keep the room they had before the read-out
         box.setSpacing(2)
-        box.addWidget(self.empty)
         box.addWidget(self.layout_widget, 1)
         box.addWidget(self.readout)
         self.curves: dict[str, pg.PlotDataItem] = {}
+        self.marked: set[str] = set()  # the curves made by marked_curve (dots while they have few points)
         self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each curve shows, for the read-out
         self.stages: list[StageSpan] = []
         self.revision = -1
@@ -185,7 +185,10 @@ class SeriesView(QWidget):
         self.empty.setVisible(True)
 
     def _set(self, name: str, x: np.ndarray, y: np.ndarray) -> None:
-        self.curves[name].setData(x, y)
+        if name in self.marked:
+            set_marked_data(self.curves[name], x, y)
+        else:
+            self.curves[name].setData(x, y)
         self.data[name] = (x, y)
 
     def _clear_data(self) -> None:
@@ -249,6 +252,7 @@ class MetricsView(SeriesView):
             "trigger_loss": self.loss.plot(pen=pg.mkPen(c["trigger"], width=2), name="trigger loss"),
             "p_value": marked_curve(self.pval, c["pvalue"], "p-value"),
         }
+        self.marked = {"test_acc", "trigger_acc", "p_value"}
         self.marks = [StageMarks(self.acc, True), StageMarks(self.loss, False), StageMarks(self.pval, False)]
         self.x_axis = GrowingXAxis(self.acc)
         self.crosshair = Crosshair(self.layout_widget, [self.acc, self.loss, self.pval], self.readout, self._describe)
@@ -286,7 +290,7 @@ class MetricsView(SeriesView):
             self._set(name, *series.column(name))
         x, p = series.column("p_value")
         keep = np.isfinite(p)
-        self.curves["p_value"].setData(x[keep], np.clip(p[keep], 1e-300, 1.0))
+        set_marked_data(self.curves["p_value"], x[keep], np.clip(p[keep], 1e-300, 1.0))
         self.data["p_value"] = (x[keep], p[keep])
         self._set("train_loss", *series.loss_series())
         for m in self.marks:
@@ -332,6 +336,7 @@ class DriftView(SeriesView):
         align_left_axes(self.l2, self.cos, self.heat)
         self.curves = {"drift_l2": marked_curve(self.l2, c["drift"], "L2 distance"),
                        "drift_cos": marked_curve(self.cos, c["cos"], "cosine similarity")}
+        self.marked = set(self.curves)
         self.per_stage = False
         self.image = pg.ImageItem(axisOrder="row-major")
         self.heat.addItem(self.image)

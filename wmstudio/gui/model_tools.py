@@ -210,3 +210,12 @@ class VerifyDialog(_ToolDialog):
                            f"p-value {v.p_value:.3g}")
 
         self._thread = in_background(self, lambda: verify(model, trigger, fpr, null=null), done, self._failed, "verify")
+
+
+def open_model_dialog(kind: str, log: Path | None, stages: list[str], parent: QWidget, say: Any) -> QDialog:
+    """``export``: the log's models to a file; ``verify``: a suspect model against its triggers. Opened
+    window-modal; its messages go to ``say``."""
+    box = ExportModelDialog(log, stages, parent) if kind == "export" else VerifyDialog(log, parent)
+    box.said.connect(say)
+    box.open()
+    return box

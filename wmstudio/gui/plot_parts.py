@@ -10,7 +10,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF, QPainter
-from PySide6.QtWidgets import QLabel
+from PySide6.QtWidgets import QLabel, QWidget
 
 LEFT_AXIS_PX = 72  # every left axis of a view this wide: x-linked plots then cover the same steps
 
@@ -50,6 +50,51 @@ def marked_curve(plot: pg.PlotItem, color: str, name: str, width: int = 2) -> pg
     """
     return plot.plot(pen=pg.mkPen(color, width=width), symbol="o", symbolSize=4,
                      symbolPen=pg.mkPen(color), symbolBrush=pg.mkBrush(color), name=name)
+
+
+class OverlayNote(QLabel):
+    """A note laid over the top of a plot widget ("open a run log"), outside any layout.
+
+    Showing or hiding it moves nothing: a note in the layout above the plots resized them each time a
+    log was opened or cleared, and every resize redrew all the plots once more on the UI thread.
+    """
+
+    def __init__(self, text: str, host: QWidget) -> None:
+        super().__init__(text, host)
+        self.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.setWordWrap(True)
+        self.setAttribute(Qt.WidgetAttribute.WA_TransparentForMouseEvents)
+        self.setStyleSheet("color: #888888; font-size: 11pt; padding: 6px; background: palette(base);")
+        host.installEventFilter(self)
+        self._place()
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if event.type() == QEvent.Type.Resize:
+            self._place()
+        return False
+
+    def setText(self, text: str) -> None:  # noqa: N802 - Qt's name
+        super().setText(text)
+        self._place()
+
+    def _place(self) -> None:
+        host = self.parentWidget()
+        width = max(100, host.width() - 40)
+        self.setGeometry(20, 8, width, self.heightForWidth(width) if self.hasHeightForWidth() else self.sizeHint().height())
+        self.raise_()
+
+
+MARK_POINTS_MAX = 150  # a curve with more points is drawn as a line only
+
+
+def set_marked_data(curve: pg.PlotDataItem, x: np.ndarray, y: np.ndarray) -> None:
+    """Data for a :func:`marked_curve`: a dot at each point while there are few, a plain line beyond
+    ``MARK_POINTS_MAX`` (dots a pixel or two apart only blur the line, and building them is most of the
+    cost of drawing a long run; the hover read-out gives each point's value)."""
+    symbol = "o" if len(x) <= MARK_POINTS_MAX else None
+    if curve.opts.get("symbol") != symbol:
+        curve.setSymbol(symbol)
+    curve.setData(x, y)
 
 
 class StageAxis(pg.AxisItem):

@@ -16,6 +16,7 @@ from PySide6.QtWidgets import QLabel, QPlainTextEdit, QTabWidget, QWidget
 from wmstudio.gui.controller import landscape_kinds
 from wmstudio.gui.log_reading import LogSnapshot, read_landscapes
 from wmstudio.gui.series import RunSeries
+from wmstudio.gui.turns import Turns
 from wmstudio.gui.worker import in_background
 
 TAB_NAMES = ("Metrics", "Weight drift", "Loss landscape", "Compare runs", "Sweep", "Messages")
@@ -25,6 +26,7 @@ class ViewTabs(QTabWidget):
     compute_requested = Signal(object)  # a LandscapeSpec
     stop_requested = Signal()
     open_run = Signal(str)  # a sweep cell's run log
+    drawn = Signal()  # both plot views show the run given to show_run
 
     def __init__(self, mode: str = "light", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -44,6 +46,7 @@ class ViewTabs(QTabWidget):
         self.addTab(self.messages, TAB_NAMES[-1])
         self._read: Any = None
         self._series = RunSeries()
+        self._turns = Turns(self)  # show_run's drawing, one view per turn of the event loop
 
     @property
     def ready(self) -> bool:
@@ -83,6 +86,7 @@ class ViewTabs(QTabWidget):
 
     def clear(self) -> None:
         """A new run: nothing of the previous log stays on screen."""
+        self._turns.cancel()  # nor is drawn later
         if self.ready:
             self.metrics_view.clear()
             self.drift_view.clear()
@@ -96,11 +100,15 @@ class ViewTabs(QTabWidget):
             current.show_series(series)
 
     def show_run(self, series: RunSeries) -> None:
-        """A whole run: both plots, fitted to its steps."""
+        """A whole run: both plots, fitted to its steps. The visible one is drawn now, the other in a later
+        turn of the event loop (``drawn`` is emitted then), so that the UI thread never draws both at once."""
         self._series = series
-        if self.ready:
-            self.metrics_view.show_log(series)
-            self.drift_view.show_log(series)
+        if not self.ready:
+            return
+        views = [self.metrics_view, self.drift_view]
+        if self.currentWidget() is self.drift_view:
+            views.reverse()
+        self._turns.run([lambda: views[0].show_log(series), lambda: views[1].show_log(series), self.drawn.emit])
 
     def show_log(self, snap: LogSnapshot, adopted: bool) -> None:
         """An opened log: in Compare always; in every view when it became the shown log."""
