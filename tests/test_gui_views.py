@@ -371,6 +371,9 @@ def test_form_labels_are_written_for_people_and_pickers_say_what_they_want(qtbot
     assert "checkpoint" in asked["title"].lower()
     for suffix in ("*.pt", "*.pth", "*.th", "*.safetensors", "*.h5"):
         assert suffix in asked["filter"]
+    name = form.widget("run.name")  # a long value shows its beginning, not its end
+    form.set_value("run.name", "a run name far longer than the field is wide, " * 3)
+    assert name.cursorPosition() == 0
 
 
 def test_error_dialogs_mention_the_run_log_only_when_one_was_written(qtbot, tmp_path) -> None:

@@ -247,6 +247,7 @@ class ConfigForm(QWidget):
                 w.setText(_format_float(value))
             else:
                 w.setText(str(value))
+            w.setCursorPosition(0)  # a value longer than the field shows its beginning, not its end
 
     def _raw(self, path: str) -> Any:
         w, tp = self.widgets[path], self.kinds[path]
