@@ -126,6 +126,25 @@ def test_3d_surface_has_axes_a_colour_bar_named_models_and_paths_on_it(qtbot, tm
         return int((np.abs(a[..., :3].astype(int) - [38, 38, 38]).sum(-1) < 60).sum())
 
     assert ink(shots[True]) > ink(shots[False]) + 200
+    # hover: a real mouse move onto a grid point's projected position reads that point
+    from PySide6.QtCore import QPoint
+
+    from wmstudio.gui.surface_pick import project
+
+    view = lv.gl_view
+    lv.surface_readout.setText(" ")
+    qtbot.wait(50)  # the layout settles before the points are projected
+    width = view.width()
+    px, _depth = project(lv.gl_vertices, lv.camera_matrix(), view.width(), view.height())
+    k = (10 * 21 + 10)  # the grid's centre (x index 10, y index 10): in front, in view
+    qtbot.mouseMove(view, QPoint(int(round(px[k, 0])), int(round(px[k, 1]))))
+    names = [n.split(" (")[0] for n in ("PC 1 (72.3% of variance)", "PC 2 (18.1% of variance)")]
+    want = f"{names[0]} {ls.axes['x'][10]:.4g}, {names[1]} {ls.axes['y'][10]:.4g}"
+    qtbot.waitUntil(lambda: want in lv.surface_readout.text(), timeout=3000)
+    assert view.width() == width  # a long read-out does not squeeze the view
+    assert f"trigger-set loss {ls.metrics['trigger_loss'][10, 10]:.4g}" in lv.surface_readout.text()
+    qtbot.mouseMove(view, QPoint(3, 3))  # off the surface: no read-out
+    qtbot.waitUntil(lambda: lv.surface_readout.text() == " ", timeout=3000)
     lv.log_scale.setChecked(True)
     assert lv.gl_colorbar.axis.labelText == "log10 trigger-set loss"
     lv.clear()

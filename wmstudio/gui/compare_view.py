@@ -14,6 +14,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QSizePolicy,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -71,6 +72,7 @@ class CompareView(QWidget):
         self.empty = OverlayNote("No runs to compare: open run logs (File ▸ Open…) or run experiments; "
                                  "each one is listed here.", self.plot_widget)
         self.readout = QLabel(" ")
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long read-out never widens the plots
         self.readout.setToolTip("the run, step, stage and value nearest the mouse")
         plot_box = QWidget()
         pv = QVBoxLayout(plot_box)

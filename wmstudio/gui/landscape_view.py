@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QMatrix4x4, QPainter, QVector3D
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -19,6 +19,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QSpinBox,
     QTabWidget,
     QVBoxLayout,
@@ -29,6 +30,7 @@ from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
 from wmstudio.gui.gl import opengl_status
 from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
+from wmstudio.gui.surface_pick import pick
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
 from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
@@ -83,6 +85,7 @@ class LandscapeView(QWidget):
         self.dirty = False
         self.gl_view = None
         self.gl_surface = None
+        self.gl_vertices = np.zeros((0, 3))  # the surface's grid points in the 3D scene
         outer = QVBoxLayout(self)
         # ---- compute controls
         row = QHBoxLayout()
@@ -174,6 +177,7 @@ class LandscapeView(QWidget):
         self.contour_levels = np.zeros(0)
         self._contour_key: tuple | None = None  # what the drawn contours were computed from
         self.hover = QLabel(" ")
+        self.hover.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the map
         map_page = QWidget()
         mp = QVBoxLayout(map_page)
         mp.addWidget(self.empty)
@@ -212,6 +216,7 @@ class LandscapeView(QWidget):
             self.path_curves[f"trigger_{kind}"] = plot.plot(pen=pg.mkPen("#e4572e", width=2), name=f"trigger {kind}")
         self.path_lines: list[pg.InfiniteLine] = []
         self.path_readout = QLabel(" ")
+        self.path_readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long read-out never widens the plots
         path_page = QWidget()
         pp = QVBoxLayout(path_page)
         pp.setContentsMargins(0, 0, 0, 0)
@@ -554,16 +559,46 @@ class LandscapeView(QWidget):
         j = int(np.argmin(np.abs(x - pos.x())))
         i = int(np.argmin(np.abs(y - pos.y())))
         inside = x[0] - (x[1] - x[0]) <= pos.x() <= x[-1] + (x[1] - x[0]) and y[0] - (y[1] - y[0]) <= pos.y() <= y[-1] + (y[1] - y[0])
-        if not inside:
-            self.hover.setText(" ")
-            return
+        self.hover.setText(self.point_text(i, j, pos.x(), pos.y()) if inside else " ")
+
+    def point_text(self, i: int, j: int, px: float, py: float) -> str:
+        """The read-out of grid point (row i, column j) of the shown landscape, at map position (px, py)."""
+        assert self.ls is not None
         names = [name.split(" (")[0] for name in axis_names(self.ls)]
-        parts = [f"{names[0]} {pos.x():.4g}, {names[1]} {pos.y():.4g}"]
+        parts = [f"{names[0]} {px:.4g}, {names[1]} {py:.4g}"]
         if self.ls.done[i, j]:
             parts += [f"{LABELS[m]} {self.ls.metrics[m][i, j]:.4g}" for m in METRICS]
         else:
             parts.append("not computed yet")
-        self.hover.setText("   ".join(parts))
+        return "   ".join(parts)
+
+    def _hover_3d(self, x: float, y: float) -> None:
+        """The read-out of the surface's grid point under the mouse at widget position (x, y)."""
+        if self.ls is None or self.gl_view is None or not len(self.gl_vertices) or not self.gl_surface.visible():
+            self.surface_readout.setText(" ")
+            return
+        view = self.gl_view
+        k = pick(self.gl_vertices, self.camera_matrix(), view.width(), view.height(), (x, y))
+        if k < 0:
+            self.surface_readout.setText(" ")
+            return
+        ax, ay = self.ls.axes["x"], self.ls.axes["y"]
+        j, i = divmod(k, len(ay))  # vertices run over y within x, as the surface's (len(x), len(y)) grid
+        self.surface_readout.setText(self.point_text(i, j, float(ax[j]), float(ay[i])))
+
+    def camera_matrix(self) -> np.ndarray:
+        """The 3D view's projection x view matrix (4x4, row-major): scene points to clip space."""
+        view = self.gl_view
+        vp = view.getViewport()
+        m = view.projectionMatrix(vp, vp) * view.viewMatrix()
+        return np.asarray(m.data(), dtype=np.float64).reshape(4, 4).T  # QMatrix4x4.data() is column-major
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if obj is self.gl_view and event.type() == QEvent.Type.MouseMove:
+            self._hover_3d(event.position().x(), event.position().y())
+        elif obj is self.gl_view and event.type() == QEvent.Type.Leave:
+            self.surface_readout.setText(" ")
+        return False
 
     # ------------------------------------------------------------ 3D
     def _ensure_gl(self) -> None:
@@ -598,14 +633,21 @@ class LandscapeView(QWidget):
         row.addWidget(self.gl_view, 1)
         row.addWidget(self.gl_colorbar_widget)
         self.surface_layout.addLayout(row, 1)
+        self.surface_readout = QLabel(" ")
+        self.surface_readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the view
+        self.surface_readout.setToolTip("the grid point under the mouse: its coordinates and every metric there")
+        self.surface_layout.addWidget(self.surface_readout)
         self.surface_layout.addWidget(QLabel("Drag to rotate, wheel to zoom; colour map and log scale as above. "
-                                             "Heights and colours follow the colour bar."))
+                                             "Heights and colours follow the colour bar; hover a point to read it."))
+        self.gl_view.setMouseTracking(True)
+        self.gl_view.installEventFilter(self)
 
     def _hide_3d(self) -> None:
         """Empty the 3D view (the items stay for reuse)."""
         if self.gl_surface is None:
             return
         self.gl_surface.setVisible(False)
+        self.gl_vertices = np.zeros((0, 3))
         self.gl_models.setData(pos=np.zeros((0, 3)))
         self.gl_axes.setVisible(False)
         for item in self.gl_paths.values():
@@ -646,6 +688,8 @@ class LandscapeView(QWidget):
         z = np.nan_to_num(((v - lo) / span * SURFACE_HEIGHT).T)  # (nx, ny)
         colors = cmap.map(np.clip((v.T - lo) / span, 0, 1).reshape(-1), mode="float").reshape(-1, 4)
         self.gl_surface.setData(x=xs, y=ys, z=z, colors=colors)
+        gx, gy = np.meshgrid(xs, ys, indexing="ij")  # the vertices as drawn, for the hover read-out
+        self.gl_vertices = np.column_stack([gx.ravel(), gy.ravel(), z.ravel()])
         self.gl_surface.setVisible(True)
         self.gl_colorbar.setColorMap(cmap)
         self.gl_colorbar.setLevels((lo, hi if hi > lo else lo + 1e-9))

@@ -14,7 +14,7 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from wmstudio.gui.plot_parts import (
     LEFT_AXIS_PX,
@@ -166,6 +166,7 @@ class SeriesView(QWidget):
         self.layout_widget = pg.GraphicsLayoutWidget()
         self.empty = OverlayNote(self.EMPTY, self.layout_widget)
         self.readout = QLabel(" ")
+        self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long read-out never widens the plots
         self.readout.setToolTip("the values under the mouse (step, stage and every curve of that plot)")
         self.readout.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box = QVBoxLayout(self)
