@@ -5,9 +5,10 @@ load average printed at the start and the end):
 
     .venv/bin/python benchmarks/bench_sweep.py [--quick]
 
-The sweep: the demo's digits experiment with longer attacks (embed 15, fine-tune 40, restore 50
-epochs: about 15 s a run on one core, so that start-up does not dominate), two trigger schemes x
-three fine-tune learning rates: two shared embeds and six attacks, each task on one thread. The same sweep goes into fresh folders three times:
+The sweep: the demo's digits experiment with longer attacks (embed 15, fine-tune 80, restore 100
+epochs: about 8 s a run on one quiet core), two trigger schemes x six fine-tune learning rates: two shared
+embeds and twelve attacks, each task on one thread (enough tasks that Ray's start-up and the last
+task's tail do not dominate). The same sweep goes into fresh folders three times:
 
 - local Ray with 1 worker, then with 2 (Ray start-up included, as a user sees it);
 - a cluster started with ``ray start`` on this machine: a head node that takes no work and a worker
@@ -45,10 +46,11 @@ from wmstudio.sweep import expand, run_sweep  # noqa: E402
 def _spec(quick: bool) -> Any:
     base = load_config(example_config("demo")).to_dict()
     base["run"]["eval_batch_size"] = 1000
-    base["finetune"]["epochs"], base["restore"]["epochs"] = (2, 2) if quick else (40, 50)
+    base["finetune"]["epochs"], base["restore"]["epochs"] = (2, 2) if quick else (80, 100)
     if quick:
         base["embed"]["epochs"] = 4
-    axes = {"trigger.scheme": ["content", "noise"], "finetune.lr": [0.01, 0.02, 0.04]}
+    axes = {"trigger.scheme": ["content", "noise"],
+            "finetune.lr": [0.01, 0.02, 0.04] if quick else [0.005, 0.01, 0.015, 0.02, 0.03, 0.04]}
     return expand("bench", base, axes)
 
 
@@ -64,16 +66,17 @@ def _timeline(out: Path) -> dict[str, float]:
 
 def _measure(label: str, out: Path, workers: int, **kwargs: Any) -> dict[str, Any]:
     spec = _spec(kwargs.pop("quick"))
-    t0 = time.time()
+    t0, cpu0 = time.time(), time.process_time()
     summary = run_sweep(spec, out, workers=workers, progress=lambda _t: None, **kwargs)
-    wall = time.time() - t0
+    wall, driver_cpu = time.time() - t0, time.process_time() - cpu0
     assert summary.finished == len(spec.runs), summary.failures
     tl = _timeline(out)
     busy = tl["last_end"] - tl["first_start"]
     return {"label": label, "workers": workers, "runs": len(spec.runs), "wall": wall,
             "rate": len(spec.runs) / wall * 60, "busy_rate": len(spec.runs) / busy * 60,
             "startup": tl["first_start"] - t0, "util": tl["task_seconds"] / (workers * wall),
-            "mean_attack": tl["mean_attack"], "cpu_share": tl["cpu_share"], "sent": summary.bytes_sent, "returned": summary.bytes_returned}
+            "mean_attack": tl["mean_attack"], "cpu_share": tl["cpu_share"],
+            "driver_cpu": driver_cpu, "sent": summary.bytes_sent, "returned": summary.bytes_returned}
 
 
 def _cluster_run(base: Path, quick: bool) -> dict[str, Any] | None:
@@ -121,17 +124,18 @@ def main() -> None:
           f"digits, one thread a task; {os.cpu_count()} CPUs; load average {load[0]:.1f} at the start, "
           f"{os.getloadavg()[0]:.1f} at the end")
     print(f"{'':<22}{'runs/min':>9}{'x':>6}{'busy r/min':>11}{'x':>6}{'wall s':>8}{'start s':>8}{'util':>6}"
-          f"{'task s':>8}{'core':>6}{'sent MiB':>9}{'back KiB/run':>13}")
+          f"{'task s':>8}{'core':>6}{'driver s':>9}{'sent MiB':>9}{'back KiB/run':>13}")
     for r in results:
         if r is None:
             continue
         print(f"{r['label']:<22}{r['rate']:>9.1f}{r['rate'] / one['rate']:>5.2f}x{r['busy_rate']:>11.1f}"
               f"{r['busy_rate'] / one['busy_rate']:>5.2f}x{r['wall']:>8.1f}{r['startup']:>8.1f}{r['util']:>6.0%}"
-              f"{r['mean_attack']:>8.1f}{r['cpu_share']:>6.0%}{r['sent'] / 2**20:>9.2f}{r['returned'] / n / 2**10:>13.0f}")
+              f"{r['mean_attack']:>8.1f}{r['cpu_share']:>6.0%}{r['driver_cpu']:>9.1f}{r['sent'] / 2**20:>9.2f}{r['returned'] / n / 2**10:>13.0f}")
     print("runs/min: over the whole command; busy: first task start to last task end; util: task seconds / "
           "(workers x wall); task s: mean attack task; core: CPU time of the tasks' training threads / their "
           "wall time, the share of a core each got (below 100%: the cores were busy with something else: "
-          "the other worker, the driver, Ray, other programs); sent: data set + embed logs put once (each node pulls "
+          "the other worker, the driver, Ray, other programs); driver s: CPU seconds of this process (Ray's client, "
+          "writing the streamed logs; its start-up included), taken from the workers' cores; sent: data set + embed logs put once (each node pulls "
           "them once); back: run log changes streamed per run")
 
 
