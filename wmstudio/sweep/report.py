@@ -268,37 +268,55 @@ def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) 
 
 
 def _interval_figure(folder: Path, axes_all: list[str], rows: list[dict[str, Any]], plt: Any) -> list[str]:
-    """Per cell: attacked and restored trigger accuracy, and restoration's gain, as means with 95% error bars."""
+    """Per cell: attacked and restored trigger accuracy, and restoration's gain, as means with 95% error bars.
+
+    With two or more swept axes the cells are split into one row of panels per value of the axis with the
+    fewest values (e.g. one row per embedding method, the attacks along it), so that the labels stay
+    readable; with one, a single row of panels.
+    """
     keep = [a for a in axes_all if a not in REPLICATE_AXES and len({r[a] for r in rows}) > 1]
     cell_rows = cells(keep + replicate_axes(axes_all), rows)
-    labels = [", ".join(f"{a.split('.')[-1]}={c[a]}" for a in keep) or "all" for c in cell_rows]
     ns = [c["n"] for c in cell_rows]
-    x = np.arange(len(cell_rows))
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.5, 0.55 * len(x) + 2), 7), sharex=True,
-                                      constrained_layout=True)
+    facet = min(keep, key=lambda a: len({c[a] for c in cell_rows})) if len(keep) > 1 else ""
+    along = [a for a in keep if a != facet]
+    groups = _sort({c[facet] for c in cell_rows}) if facet else [None]
+    per_group = max(len([c for c in cell_rows if not facet or c[facet] == g]) for g in groups)
+    fig, axs = plt.subplots(len(groups), 2, figsize=(max(10.0, 1.1 * per_group + 3), 2.4 * len(groups) + 1.2),
+                            squeeze=False, sharey="col", constrained_layout=True,
+                            gridspec_kw={"width_ratios": [2, 1]})
+    for row, group in enumerate(groups):
+        members = [c for c in cell_rows if not facet or c[facet] == group]
+        x = np.arange(len(members))
+        labels = [", ".join(str(c[a]) for a in along) or "all" for c in members]
+        top, right = axs[row]
 
-    def bars(ax: Any, key: str, offset: float, width: float, label: str, color: str) -> None:
-        iv = [c[key] for c in cell_rows]
-        mean = np.array([v.mean for v in iv])
-        err = np.array([v.half_width if v.n > 1 else 0.0 for v in iv])
-        ax.bar(x + offset, mean, width, yerr=err, capsize=3, label=label, color=color)
+        def bars(ax: Any, key: str, offset: float, width: float, label: str, color: str,
+                 members: list[dict[str, Any]] = members, x: np.ndarray = x) -> None:
+            iv = [c[key] for c in members]
+            mean = np.array([v.mean for v in iv])
+            err = np.array([v.half_width if v.n > 1 else 0.0 for v in iv])
+            ax.bar(x + offset, mean, width, yerr=err, capsize=2, label=label, color=color,
+                   error_kw={"elinewidth": 0.8})
 
-    bars(top, "attacked.trigger_acc", -0.2, 0.4, "after the attack", "C3")
-    bars(top, "restore.trigger_acc", 0.2, 0.4, "after restoration", "C2")
-    top.set_ylabel("trigger accuracy")
-    top.set_ylim(0, 1.05)
-    top.legend(fontsize=8)
+        bars(top, "attacked.trigger_acc", -0.2, 0.4, "after the attack", "C3")
+        bars(top, "restore.trigger_acc", 0.2, 0.4, "after restoration", "C2")
+        top.set_ylim(0, 1.05)
+        top.set_ylabel("trigger accuracy", fontsize=8)
+        top.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+        top.set_title(f"{facet.split('.')[-1]} = {group}" if facet else "trigger accuracy", fontsize=9, loc="left")
+        bars(right, "gain", 0.0, 0.6, "restored - attacked", "C0")
+        right.axhline(0, color="black", lw=0.8)
+        right.set_ylabel("restoration gain", fontsize=8)
+        right.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
+        if row == 0:
+            top.legend(fontsize=7, loc="lower left")
     seeds = ", ".join(replicate_axes(axes_all))
-    top.set_title(f"Mean over seeds ({seeds}) with 95% t-intervals; seeds per cell: "
-                  f"{min(ns)}" + (f"-{max(ns)}" if max(ns) != min(ns) else ""), fontsize=10)
-    bars(bottom, "gain", 0.0, 0.6, "restored - attacked", "C0")
-    bottom.axhline(0, color="black", lw=0.8)
-    bottom.set_ylabel("restoration gain")
-    bottom.set_xticks(x, labels, rotation=45, ha="right", fontsize=8)
+    fig.suptitle(f"Mean over seeds ({seeds}) with 95% t-intervals; seeds per cell: {min(ns)}"
+                 + (f"-{max(ns)}" if max(ns) != min(ns) else ""), fontsize=10)
     written = []
     for ext in ("png", "svg"):
         p = folder / f"seed_intervals.{ext}"
-        fig.savefig(p, dpi=130)
+        fig.savefig(p, dpi=110)
         written.append(str(p))
     plt.close(fig)
     return written
