@@ -41,7 +41,7 @@ from torch import nn
 
 from wmstudio.config import load_config
 from wmstudio.data.imagefolder import default_cache_dir
-from wmstudio.events import LandscapeFinished, LandscapeStarted
+from wmstudio.events import LandscapeFinished, LandscapePoints, LandscapeStarted
 from wmstudio.landscape import LandscapeSpec, batchsize, compute_landscape
 from wmstudio.landscape.compute import points_from_store
 from wmstudio.landscape.context import load_context
@@ -132,15 +132,18 @@ def pure_limit(model: nn.Module, x_nchw: torch.Tensor, do_compile: bool) -> tupl
     return best, setting, lines
 
 
-def grid_rate(log: Path, resolution: int) -> tuple[float, dict[str, str], float, str]:
+def grid_rate(log: Path, resolution: int) -> tuple[float, dict[str, str], float, str, float]:
     """compute_landscape at default settings, from start to finish, with an empty batch-size cache (a
-    file of its own, removed after, so the user's cache is neither used nor changed)."""
+    file of its own, removed after, so the user's cache is neither used nor changed); also the rate of
+    the points after the first reported ones (set-up, probe and the first level excluded)."""
     batchsize.CACHE_FILE = f"bench_eval_batch_sizes.{os.getpid()}.json"
     marks: dict[str, float] = {}
 
     def on_event(e: object) -> None:
         if isinstance(e, LandscapeStarted):
             marks["start"] = time.perf_counter()
+        elif isinstance(e, LandscapePoints) and "first" not in marks:
+            marks["first"], marks["first_n"] = time.perf_counter(), len(e.indices)
         elif isinstance(e, LandscapeFinished):
             marks["end"] = time.perf_counter()
 
@@ -151,7 +154,9 @@ def grid_rate(log: Path, resolution: int) -> tuple[float, dict[str, str], float,
     finally:
         (default_cache_dir() / batchsize.CACHE_FILE).unlink(missing_ok=True)
     seconds = marks["end"] - marks["start"]
-    return resolution * resolution * (CLEAN + TRIGGER) / seconds, ls.attrs, seconds, spec.name
+    later = resolution * resolution - marks["first_n"]
+    steady = later * (CLEAN + TRIGGER) / (marks["end"] - marks["first"]) if later else float("nan")
+    return resolution * resolution * (CLEAN + TRIGGER) / seconds, ls.attrs, seconds, spec.name, steady
 
 
 class CIFAR10Like(torch.utils.data.Dataset):
@@ -209,17 +214,19 @@ def bench_model(title: str, log: Path, make_model: Callable[[], nn.Module], args
     ctx.model.load_state_dict(ctx.state("restore"))
     x = ctx.normalizer(torch.cat([ctx.owner.images[:CLEAN], ctx.trigger_images])).contiguous()
     print(f"\n== {title}", flush=True)
-    grid, attrs, grid_s, name = grid_rate(log, args.resolution)
-    print(f"    grid {grid:,.0f} images/s; batch size {attrs.get('eval_batch_size')}", flush=True)
+    grid, attrs, grid_s, name, steady = grid_rate(log, args.resolution)
+    print(f"    grid {grid:,.0f} images/s (points after the first level {steady:,.0f}); batch size "
+          f"{attrs.get('eval_batch_size')}", flush=True)
     li = li_rate(log, name, make_model, args.li_points)
     print(f"    Li et al.-style {li:,.0f} images/s", flush=True)
     pure, setting, lines = pure_limit(ctx.model, x, not args.no_compile)
     print(f"    pure forward, best {pure:,.0f} images/s", flush=True)
-    grid2, attrs2, grid_s2, _ = grid_rate(log, args.resolution)  # each figure twice, interleaved (shared CPU)
-    print(f"    grid {grid2:,.0f} images/s; batch size {attrs2.get('eval_batch_size')}", flush=True)
+    grid2, attrs2, grid_s2, _, steady2 = grid_rate(log, args.resolution)  # each figure twice, interleaved (shared CPU)
+    print(f"    grid {grid2:,.0f} images/s (points after the first level {steady2:,.0f}); batch size "
+          f"{attrs2.get('eval_batch_size')}", flush=True)
     li = max(li, li_rate(log, name, make_model, args.li_points))
     if grid2 > grid:
-        grid, attrs, grid_s = grid2, attrs2, grid_s2
+        grid, attrs, grid_s, steady = grid2, attrs2, grid_s2, steady2
     n_params = sum(p.numel() for p in ctx.model.parameters())
     print(f"\n== {title}: summary: {n_params:,} parameters, {CLEAN} clean + {TRIGGER} trigger images a point, "
           f"{torch.get_num_threads()} threads")
@@ -227,6 +234,8 @@ def bench_model(title: str, log: Path, make_model: Callable[[], nn.Module], args
     print("\n".join(lines))
     print(f"  grid, default settings      {grid:>9,.0f} images/s   {grid / pure:.2f}x pure (target >= 0.90), "
           f"{grid / li:.2f}x Li et al. (target >= 1.80); {args.resolution}x{args.resolution} points in {grid_s:.1f} s")
+    print(f"  grid, its points alone      {steady:>9,.0f} images/s   {steady / pure:.2f}x pure (set-up, the batch-size "
+          "probe and the first level left out)")
     print(f"  Li et al.-style loop        {li:>9,.0f} images/s   ({args.li_points} points)")
     for k in ("eval_batch_size", "eval_layout", "eval_batchnorm"):
         print(f"  log: {k} = {attrs.get(k, '(missing)')}")

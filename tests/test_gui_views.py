@@ -570,3 +570,20 @@ def test_compare_names_runs_says_what_differs_and_flags_unfinished_ones(qtbot) -
     cv.add_run(cut, {"run": {"name": "demo", "seed": 0}, "finetune": {"lr": 0.04}})
     assert [cv.list.item(i).text() for i in range(2)] == ["demo (a.h5)", "demo (b.h5) ⚠ cancelled"]
     assert [cv.table.item(i, 1).text() for i in range(2)] == ["finetune.lr = 0.01", "finetune.lr = 0.04"]
+
+
+def test_the_landscape_views_open_from_the_keyboard(qtbot, tmp_path) -> None:
+    """Alt+2 / Alt+3 / Alt+P pick the 2D map, the 3D surface and the 1D path (the packaged app's check
+    opens the 3D view this way, not by a click at a fixed position)."""
+    from PySide6.QtTest import QTest
+
+    win = make_window(qtbot, tmp_path)
+    win.show()
+    qtbot.waitUntil(lambda: win.engine, timeout=60_000)
+    win.activateWindow()
+    assert QTest.qWaitForWindowActive(win)
+    lv = win.tabs.landscape_view
+    win.tabs.setCurrentWidget(lv)
+    for key, index in ((Qt.Key.Key_3, 1), (Qt.Key.Key_P, 2), (Qt.Key.Key_2, 0)):
+        QTest.keyClick(win, key, Qt.KeyboardModifier.AltModifier)
+        qtbot.waitUntil(lambda index=index: lv.tabs.currentIndex() == index, timeout=2000)

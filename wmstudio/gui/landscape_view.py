@@ -183,13 +183,13 @@ class LandscapeView(QWidget):
         mp.addWidget(self.empty)
         mp.addWidget(self.map_widget, 1)
         mp.addWidget(self.hover)
-        self.tabs.addTab(map_page, "2D map")
+        self.tabs.addTab(map_page, "&2D map")  # Alt+2, Alt+3, Alt+P switch between the three
         self.surface_page = QWidget()
         self.surface_layout = QVBoxLayout(self.surface_page)
         self.surface_note = QLabel("")  # says why the surface is empty, when it is
         self.surface_note.setVisible(False)
         self.surface_layout.addWidget(self.surface_note)
-        self.tabs.addTab(self.surface_page, "3D surface")
+        self.tabs.addTab(self.surface_page, "&3D surface")
         ok, reason = opengl_status()
         self.gl_reason = reason
         if not ok:
@@ -222,7 +222,7 @@ class LandscapeView(QWidget):
         pp.setContentsMargins(0, 0, 0, 0)
         pp.addWidget(self.path_widget, 1)
         pp.addWidget(self.path_readout)
-        self.tabs.addTab(path_page, "1D path")
+        self.tabs.addTab(path_page, "1D &path")
         self.path_crosshair = Crosshair(self.path_widget, [self.path_loss, self.path_acc], self.path_readout,
                                         self._describe_path)
         # ---- wiring
