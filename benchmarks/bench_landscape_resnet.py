@@ -248,6 +248,8 @@ def main() -> None:
     ap.add_argument("--li-points", type=int, default=6, help="points of the Li et al.-style loop")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--no-compile", action="store_true", help="skip torch.compile (its compile takes a minute or more)")
+    ap.add_argument("--models", choices=("both", "registry", "user"), default="both",
+                    help="which ResNet-20 to measure: the registry's, the user file's, or both (default)")
     args = ap.parse_args()
     if not CIFAR.is_file():
         print(f"skipped: the CIFAR-10 archive {CIFAR} is not there (see shared/data/README.md)")
@@ -260,11 +262,14 @@ def main() -> None:
         user = make_log(tmp / "user_file.h5", True, args.threads)
         print(f"runs for the benchmark (data loading, no training): {time.perf_counter() - t0:.1f} s; "
               f"load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs", flush=True)
-        out = {"registry resnet20": bench_model("ResNet-20, registry (model.arch = resnet20)", reg,
-                                                lambda: build_model("resnet20", 3, 10, 32), args),
-               "user file resnet20": bench_model(f"ResNet-20 from a user file ({USER_FILE.relative_to(ROOT)})", user,
-                                                 lambda: build_model("", 3, 10, 32, file=str(USER_FILE),
-                                                                     factory="resnet20"), args)}
+        out = {}
+        if args.models in ("both", "registry"):
+            out["registry resnet20"] = bench_model("ResNet-20, registry (model.arch = resnet20)", reg,
+                                                   lambda: build_model("resnet20", 3, 10, 32), args)
+        if args.models in ("both", "user"):
+            out["user file resnet20"] = bench_model(f"ResNet-20 from a user file ({USER_FILE.relative_to(ROOT)})", user,
+                                                    lambda: build_model("", 3, 10, 32, file=str(USER_FILE),
+                                                                        factory="resnet20"), args)
         print(f"\nload average at the end {os.getloadavg()[0]:.1f}")
         print(json.dumps({k: {m: round(v) for m, v in r.items()} for k, r in out.items()}))
     finally:
