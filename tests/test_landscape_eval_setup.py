@@ -156,6 +156,41 @@ def test_batch_size_is_measured_once_then_cached(tmp_path: Path, monkeypatch) ->
     assert choose_batch_size(model, model, inputs, "nchw", tmp_path).source == "measured"
 
 
+def test_a_cached_batch_size_that_lost_to_its_neighbours_is_measured_again(tmp_path: Path, monkeypatch) -> None:
+    """A size cached while something else ran (or on another day) is checked before use and replaced if slow."""
+    import json
+    import time
+
+    from wmstudio.landscape import batchsize
+
+    monkeypatch.setattr(batchsize, "PROBE_BUDGET_S", 60.0)
+    model = build_model("small_cnn", 3, 10, 16).eval()
+    inputs = torch.randn(600, 3, 16, 16)
+
+    def per_call_overhead(x: torch.Tensor) -> None:  # a tiny model: each call costs the same, whatever the batch
+        time.sleep(0.003)
+
+    key = batchsize.model_key(model, inputs, "nchw")
+    (tmp_path / CACHE_FILE).write_text(json.dumps({key: 32}))
+    choice = choose_batch_size(per_call_overhead, model, inputs, "nchw", tmp_path)
+    assert choice.source == "measured" and choice.size == 600, choice.note
+    assert "the cached 32 ran" in choice.note and "measured again" in choice.note
+    assert json.loads((tmp_path / CACHE_FILE).read_text())[key] == 600  # replaced
+    again = choose_batch_size(per_call_overhead, model, inputs, "nchw", tmp_path)
+    assert (again.source, again.size) == ("cached", 600) and "checked against its neighbours" in again.note
+
+
+def test_small_batches_are_timed_over_enough_work_to_compare() -> None:
+    import time
+
+    from wmstudio.landscape.batchsize import MIN_TIMING_S, time_per_image
+
+    calls: list[int] = []
+    t = time.perf_counter()
+    per = time_per_image(lambda x: calls.append(len(x)), torch.zeros(4, 1))
+    assert len(calls) > 1 and time.perf_counter() - t >= MIN_TIMING_S and per > 0
+
+
 USER_MODEL = textwrap.dedent('''
     import torch.nn.functional as F
     from torch import nn
