@@ -290,3 +290,9 @@ def test_sweep_matrix_is_a_heat_map_with_a_colour_scale(qtbot, tmp_path) -> None
     sv.metric_box.setCurrentIndex(sv.metric_box.findData("attacked.drift_rel"))
     assert sv.colorbar.levels() == pytest.approx((0.0, 1.8))
     assert sv.table.item(1, 0).background().color().name() == sv.cmap.map(1.0, mode="qcolor").name()
+    opened: list[str] = []
+    sv.open_run.connect(opened.append)
+    sv.table.cellClicked.emit(0, 0)  # records without logs: said, not silently ignored
+    assert not opened and "No run log of this cell" in sv.hint.text() and "r0" in sv.hint.text()
+    sv.status.setText("a sweep name far longer than any window is wide " * 8)
+    assert sv.minimumSizeHint().width() < 700  # a long name never widens the window

@@ -149,3 +149,28 @@ def test_3d_surface_has_axes_a_colour_bar_named_models_and_paths_on_it(qtbot, tm
     assert lv.gl_colorbar.axis.labelText == "log10 trigger-set loss"
     lv.clear()
     assert not lv.has_3d and not lv.surface_labels() and not lv.gl_axes.visible() and not path.visible()
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (1600, 560), (900, 900)])
+def test_the_whole_3d_surface_is_in_view_whatever_the_window_shape(qtbot, gl_ok, size) -> None:
+    from gui_helpers import fake_landscape
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from wmstudio.gui.landscape_view import LandscapeView
+    from wmstudio.gui.surface_pick import project
+
+    box = QWidget()
+    lv = LandscapeView()
+    QVBoxLayout(box).addWidget(lv)
+    qtbot.addWidget(box)
+    box.resize(*size)
+    box.show()
+    qtbot.waitExposed(box)
+    lv.tabs.setCurrentIndex(1)
+    lv.show_landscape(fake_landscape("plane", n=15))
+    qtbot.waitUntil(lambda: lv.has_3d)
+    qtbot.wait(100)
+    view = lv.gl_view
+    px, _ = project(lv.gl_vertices, lv.camera_matrix(), view.width(), view.height())
+    assert (px[:, 0] >= 0).all() and (px[:, 0] <= view.width()).all(), (view.width(), px[:, 0].min(), px[:, 0].max())
+    assert (px[:, 1] >= 0).all() and (px[:, 1] <= view.height()).all(), (view.height(), px[:, 1].min(), px[:, 1].max())

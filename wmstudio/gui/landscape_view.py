@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QFont, QImage, QMatrix4x4, QPainter, QVector3D
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -30,7 +30,7 @@ from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
 from wmstudio.gui.gl import opengl_status
 from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
-from wmstudio.gui.surface_pick import pick
+from wmstudio.gui.surface_pick import pick, project
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
 from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
@@ -67,6 +67,10 @@ def map_axis_labels(ls: Landscape) -> tuple[str, str]:
     return f"{xname}; both axes: {units}", yname
 
 
+GL_DISTANCE = 37.0  # the 3D camera's first distance, before fit_camera
+FIT_EXTENT = 0.92  # fit_camera: the scene fills at most this share of the view (in normalised coordinates)
+
+
 @dataclass
 class LandscapeMeta:
     """A landscape's axes, models and trajectories, read by the worker right after it was created."""
@@ -86,6 +90,7 @@ class LandscapeView(QWidget):
         self.gl_view = None
         self.gl_surface = None
         self.gl_vertices = np.zeros((0, 3))  # the surface's grid points in the 3D scene
+        self._fitted_for: tuple[str, str] | None = None  # the landscape the 3D camera was last fitted to
         outer = QVBoxLayout(self)
         # ---- compute controls
         row = QHBoxLayout()
@@ -285,6 +290,7 @@ class LandscapeView(QWidget):
         """Forget the shown landscape (another log was opened, or a new run started): every view empties."""
         self.ls = None
         self.dirty = False
+        self._fitted_for = None
         self.stored.clear()
         self.map.setTitle("2D map")
         self._empty_views()
@@ -434,6 +440,9 @@ class LandscapeView(QWidget):
         self._draw_contours(ls, v, lo, hi)
         if self.gl_surface is not None:
             self._draw_surface(v, cmap, lo, hi, label)
+            if self._fitted_for != (ls.name, ls.kind):  # a new landscape: framed once (a user's zoom then stays)
+                self._fitted_for = (ls.name, ls.kind)
+                self.fit_camera()
 
     def _clear_contours(self) -> None:
         for item in self.contour_items + self.contour_labels:
@@ -586,6 +595,28 @@ class LandscapeView(QWidget):
         j, i = divmod(k, len(ay))  # vertices run over y within x, as the surface's (len(x), len(y)) grid
         self.surface_readout.setText(self.point_text(i, j, float(ax[j]), float(ay[i])))
 
+    def fit_camera(self) -> None:
+        """Move the 3D camera along its line of sight until the surface, its axes and labels fill the view
+        with a margin. pyqtgraph's field of view is horizontal, so a short, wide view shows less height:
+        a fixed distance cut off the top of tall surfaces and, in a short window, the front axis."""
+        if self.gl_view is None or not len(self.gl_vertices) or self.gl_view.height() < 2:
+            return
+        pts = [self.gl_vertices]
+        if self.gl_text_data:
+            pts.append(np.asarray([t[0] for t in self.gl_text_data], dtype=np.float64).reshape(-1, 3))
+        pts = np.vstack(pts)
+        view = self.gl_view
+        for _ in range(6):  # the extent shrinks about as 1/distance: a few steps converge
+            px, depth = project(pts, self.camera_matrix(), view.width(), view.height())
+            if not np.isfinite(px).all():
+                view.opts["distance"] *= 1.5
+                continue
+            ext = max(np.abs(px[:, 0] / view.width() * 2 - 1).max(), np.abs(px[:, 1] / view.height() * 2 - 1).max())
+            if 0.85 <= ext <= FIT_EXTENT:
+                break
+            view.opts["distance"] *= max(0.5, min(2.0, ext / (FIT_EXTENT - 0.03)))
+        view.update()
+
     def camera_matrix(self) -> np.ndarray:
         """The 3D view's projection x view matrix (4x4, row-major): scene points to clip space."""
         view = self.gl_view
@@ -594,7 +625,9 @@ class LandscapeView(QWidget):
         return np.asarray(m.data(), dtype=np.float64).reshape(4, 4).T  # QMatrix4x4.data() is column-major
 
     def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
-        if obj is self.gl_view and event.type() == QEvent.Type.MouseMove:
+        if obj is self.gl_view and event.type() == QEvent.Type.Resize:
+            QTimer.singleShot(0, self, self.fit_camera)  # after the view has its new size (not once it is gone)
+        elif obj is self.gl_view and event.type() == QEvent.Type.MouseMove:
             self._hover_3d(event.position().x(), event.position().y())
         elif obj is self.gl_view and event.type() == QEvent.Type.Leave:
             self.surface_readout.setText(" ")
@@ -608,7 +641,8 @@ class LandscapeView(QWidget):
 
         self.gl = gl
         self.gl_view = gl.GLViewWidget()
-        self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 4), distance=37, elevation=38, azimuth=-60)
+        self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 4), distance=GL_DISTANCE, elevation=38,
+                                       azimuth=-60)
         dark = self.palette().window().color().lightness() < 128
         self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
         self.gl_ink = (0.85, 0.85, 0.85, 1.0) if dark else (0.15, 0.15, 0.15, 1.0)

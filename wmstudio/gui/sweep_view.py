@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QPushButton,
+    QSizePolicy,
     QTableWidget,
     QTableWidgetItem,
     QVBoxLayout,
@@ -52,6 +53,8 @@ class SweepView(QWidget):
         for k, v in METRICS.items():
             self.metric_box.addItem(v, k)
         self.status = QLabel("no sweep open")
+        # a long sweep name never widens the window (it did, for good, as the saved geometry kept it)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.empty_text = ("No sweep open: press “Open sweep folder…” and choose a folder written by "
                            "`wmstudio sweep FILE --out DIR` (it refreshes while the sweep runs).")
         bar.addWidget(self.open_button)
@@ -111,6 +114,7 @@ class SweepView(QWidget):
         to_go = counts["queued"] + counts["running"] + counts["pending"]
         self.status.setText(f"{meta.get('name', '')}: {len(self.rows)} runs, {counts['finished']} finished, "
                             f"{counts['failed']} failed, {to_go} to go")
+        self.status.setToolTip(self.status.text())
         if to_go == 0:
             self.timer.stop()
         self.draw()
@@ -171,8 +175,12 @@ class SweepView(QWidget):
     def _clicked(self, i: int, j: int) -> None:
         if self.folder is None:
             return
-        for r in self.cells.get((i, j), []):
+        runs = self.cells.get((i, j), [])
+        for r in runs:
             log = self.folder / "runs" / f"{r['run_id']}.h5"
             if log.is_file():
                 self.open_run.emit(str(log))
                 return
+        if runs:  # records without their logs (a copied report, or logs removed to save space)
+            self.hint.setText(f"No run log of this cell is in {self.folder / 'runs'} (only its records: "
+                              f"{', '.join(r['run_id'] for r in runs)}), so there are no plots to open.")
