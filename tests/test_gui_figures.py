@@ -168,7 +168,9 @@ def test_contours_are_lines_of_equal_value_at_round_levels() -> None:
 
 def test_landscape_map_has_labelled_axes_contours_and_a_hover_read_out(qtbot) -> None:
     view = _landscape_view(qtbot)
-    assert view.empty.isVisible() and "press Compute" in view.empty.text()
+    assert view.empty.isVisible() and "open a run log" in view.empty.text()
+    view.set_busy("", True)  # a log without a landscape is open: no advice to open one
+    assert "No landscape in this run log yet: press Compute" in view.empty.text()
     ls = fake_landscape("pca", n=21)
     ls.attrs.update({"explained_variance": [0.7234, 0.1811], "axis_units": "parameter-space distance"})
     view.show_landscape(ls)

@@ -570,6 +570,30 @@ def test_compare_names_runs_says_what_differs_and_flags_unfinished_ones(qtbot) -
     cv.add_run(cut, {"run": {"name": "demo", "seed": 0}, "finetune": {"lr": 0.04}})
     assert [cv.list.item(i).text() for i in range(2)] == ["demo (a.h5)", "demo (b.h5) ⚠ cancelled"]
     assert [cv.table.item(i, 1).text() for i in range(2)] == ["finetune.lr = 0.01", "finetune.lr = 0.04"]
+    names = [label.text for _sample, label in cv.legend.items]
+    assert names == ["demo (a.h5)", "demo (b.h5) ⚠ cancelled"]  # same-named runs told apart in the legend
+    older = RunSeries(label="old", log_path="/x/c.h5", log_status="finished", stages=[StageSpan("embed", 0, 1, "finished")])
+    cv.add_run(older, {"run": {"name": "old", "seed": 0}})  # a log from before [finetune] was recorded
+    assert cv.table.item(2, 1).text() == "finetune.lr not set (an older log)"
+
+
+def test_hover_marks_stay_out_of_exported_plots(qtbot, tmp_path) -> None:
+    from PySide6.QtGui import QImage
+
+    from wmstudio.gui.compare_view import CompareView
+    from wmstudio.gui.export import export_plot
+
+    cv = CompareView()
+    qtbot.addWidget(cv)
+    cv.resize(900, 600)
+    cv.show()
+    cv.hover_dot.setData([0.5], [0.5])  # the mouse's dot, as a hover leaves it
+    cv.plot.setXRange(0, 1)
+    cv.plot.setYRange(0, 1)
+    plain = export_plot(cv.plot, tmp_path / "plain.png", width=600)
+    cv.hover_dot.setData([], [])
+    none = export_plot(cv.plot, tmp_path / "none.png", width=600)
+    assert QImage(str(plain)) == QImage(str(none))  # the dot left no trace in the file
 
 
 def test_the_landscape_views_open_from_the_keyboard(qtbot, tmp_path) -> None:

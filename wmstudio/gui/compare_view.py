@@ -26,6 +26,7 @@ from wmstudio.gui.controller import differing_keys, flatten_config
 from wmstudio.gui.metrics_view import stage_at
 from wmstudio.gui.plot_parts import (
     OverlayNote,
+    hover_mark,
     marked_curve,
     nearest,
     set_marked_data,
@@ -66,7 +67,7 @@ class CompareView(QWidget):
         self.legend.setColumnCount(LEGEND_COLUMNS)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         self.plot.setLabel("bottom", "global step")
-        self.hover_dot = pg.ScatterPlotItem(size=11, pen=pg.mkPen("#888888", width=2), brush=pg.mkBrush(None))
+        self.hover_dot = hover_mark(pg.ScatterPlotItem(size=11, pen=pg.mkPen("#888888", width=2), brush=pg.mkBrush(None)))
         self.hover_dot.setZValue(50)
         self.plot.addItem(self.hover_dot, ignoreBounds=True)
         self.empty = OverlayNote("No runs to compare: open run logs (File ▸ Open…) or run experiments; "
@@ -128,7 +129,8 @@ class CompareView(QWidget):
         if len(known) < 2 or not self.configs[index]:
             return ""
         flat = flatten_config(self.configs[index])
-        return ", ".join(f"{k} = {flat.get(k)!r}" for k in differing_keys(known))
+        return ", ".join(f"{k} = {flat[k]!r}" if k in flat else f"{k} not set (an older log)"
+                         for k in differing_keys(known))
 
     def checked(self) -> list[RunSeries]:
         return [r for i, r in enumerate(self.runs) if self.list.item(i).checkState() == Qt.CheckState.Checked]
@@ -158,7 +160,7 @@ class CompareView(QWidget):
         value = 10 ** shown if metric == "p_value" else shown  # the curve holds log10 p in log mode
         text = f"{metric_fmt(metric, value)}"
         self.hover_dot.setData([step], [shown])
-        self.readout.setText(f"{run.label or run.log_path}   step {int(step)}   {stage_at(run.stages, step)}   "
+        self.readout.setText(f"{run_title(run, self.runs)}   step {int(step)}   {stage_at(run.stages, step)}   "
                              f"{METRIC_NAMES[metric]} {text}")
 
     def redraw(self) -> None:
@@ -174,7 +176,7 @@ class CompareView(QWidget):
             if self.list.item(k).checkState() != Qt.CheckState.Checked:
                 continue
             x, y = r.column(metric)
-            self.curves[r.log_path] = marked_curve(self.plot, PALETTE[k % len(PALETTE)], r.label or r.log_path)
+            self.curves[r.log_path] = marked_curve(self.plot, PALETTE[k % len(PALETTE)], run_title(r, self.runs))
             set_marked_data(self.curves[r.log_path], x, y)
         self.plot.setLabel("left", METRIC_NAMES[metric])
         rows = max(1, math.ceil(len(self.curves) / LEGEND_COLUMNS))

@@ -14,10 +14,12 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pyqtgraph as pg
-from PySide6.QtCore import QRectF, QSize, Qt
+from PySide6.QtCore import QObject, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter, QPicture
 from PySide6.QtSvg import QSvgGenerator
 from PySide6.QtWidgets import QGraphicsItem
+
+from wmstudio.gui.plot_parts import HOVER_PROPERTY
 
 
 def export_plot(item: pg.PlotItem | pg.GraphicsLayout, path: str | Path, width: int = 1600) -> Path:
@@ -44,14 +46,16 @@ def _background(item: QGraphicsItem) -> QColor:
 def _alone(item: QGraphicsItem) -> Iterator[None]:
     """Makes every item of the scene that is not ``item``, inside it or around it, fully transparent.
 
-    Qt skips transparent items when rendering, so the file holds this plot only; opacity (unlike
+    Qt skips transparent items when rendering, so the file holds this plot only (and no hover mark: items
+    with the ``HOVER_PROPERTY`` property set); opacity (unlike
     visibility) leaves the layout untouched, and everything is restored afterwards.
     """
     hidden: list[tuple[QGraphicsItem, float]] = []
     for other in item.scene().items():
         parent = other.parentItem()
         related = other is item or item.isAncestorOf(other) or other.isAncestorOf(item)
-        if not related and (parent is None or parent is item or parent.isAncestorOf(item)):
+        hover = isinstance(other, QObject) and bool(other.property(HOVER_PROPERTY))  # the mouse's marks stay on screen
+        if hover or (not related and (parent is None or parent is item or parent.isAncestorOf(item))):
             hidden.append((other, other.opacity()))
             other.setOpacity(0.0)
     try:

@@ -90,6 +90,7 @@ class LandscapeView(QWidget):
         self.gl_view = None
         self.gl_surface = None
         self.gl_vertices = np.zeros((0, 3))  # the surface's grid points in the 3D scene
+        self.has_log = False  # a run log is open (Compute can write into it): the empty view says so
         self._fitted_for: tuple[str, str] | None = None  # the landscape the 3D camera was last fitted to
         outer = QVBoxLayout(self)
         # ---- compute controls
@@ -285,6 +286,9 @@ class LandscapeView(QWidget):
             b.setEnabled(ok)
         self.compute_button.setToolTip("Compute this landscape into the current run log (resumes an unfinished one)"
                                        if ok else f"Cannot compute now: {why_not or 'a job is running'}")
+        self.has_log = can_compute
+        if self.ls is None and not job:
+            self.show_empty()
 
     def clear(self) -> None:
         """Forget the shown landscape (another log was opened, or a new run started): every view empties."""
@@ -299,8 +303,9 @@ class LandscapeView(QWidget):
 
     def show_empty(self, text: str = "") -> None:
         """Say in the view what to do to get a landscape."""
-        self.empty.setText(text or "No landscape shown: open a run log (File ▸ Open…), then press Compute "
-                           "(or Published view for the PCA plane of the attack and restoration).")
+        what = ("No landscape in this run log yet: press Compute" if self.has_log else
+                "No landscape shown: open a run log (File ▸ Open…), then press Compute")
+        self.empty.setText(text or f"{what} (or Published view for the PCA plane of the attack and restoration).")
         self.empty.setVisible(True)
 
     def _empty_views(self) -> None:

@@ -196,8 +196,8 @@ class MainWindow(QMainWindow):
     def _adopted(self, snap: LogSnapshot) -> None:
         self.run_panel.show_log(snap.series, snap.path.name)
         self.loader.follow(snap.series if self.ctl.following else None)
-        self.say(f"{snap.path.name} is still being written: following it" if self.ctl.following
-                 else f"Opened {snap.path}")
+        self.statusBar().showMessage(f"{snap.path.name} is still being written: following it" if self.ctl.following
+                                     else f"Opened {snap.path}", 10000)  # the Messages tab gets the summary
 
     def _opened(self, snap: LogSnapshot) -> None:
         self.tabs.message(f"Opened {snap.path}\n{snap.summary}")

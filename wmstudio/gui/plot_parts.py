@@ -84,6 +84,15 @@ class OverlayNote(QLabel):
         self.raise_()
 
 
+HOVER_PROPERTY = "wmstudio_hover"  # on the items that follow the mouse: exports leave them out
+
+
+def hover_mark(item: pg.GraphicsObject) -> pg.GraphicsObject:
+    """``item`` follows the mouse (a crosshair, a dot on the nearest point): on screen only, never exported."""
+    item.setProperty(HOVER_PROPERTY, True)
+    return item
+
+
 MARK_POINTS_MAX = 150  # a curve with more points is drawn as a line only
 
 
@@ -176,8 +185,8 @@ class Crosshair(QObject):
         super().__init__(widget)
         self.plots, self.readout, self.describe = plots, readout, describe
         pen = pg.mkPen("#888888", width=1, style=Qt.PenStyle.DotLine)
-        self.vlines = [pg.InfiniteLine(angle=90, movable=False, pen=pen) for _ in plots]
-        self.hlines = [pg.InfiniteLine(angle=0, movable=False, pen=pen) for _ in plots]
+        self.vlines = [hover_mark(pg.InfiniteLine(angle=90, movable=False, pen=pen)) for _ in plots]
+        self.hlines = [hover_mark(pg.InfiniteLine(angle=0, movable=False, pen=pen)) for _ in plots]
         for plot, v, h in zip(plots, self.vlines, self.hlines, strict=True):
             for line in (v, h):
                 line.setVisible(False)
