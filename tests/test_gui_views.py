@@ -556,6 +556,17 @@ def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
     rects = [rect for _, rect in boxes]
     for a, b in zip(rects, rects[1:], strict=False):
         assert not a.intersects(b), (a, b)
+    axis = win.tabs.metrics_view.marks[0].axis
+    for x_max in (600, 1500, 3000):  # further out, a first-row name's tick would cross a second-row name
+        win.tabs.metrics_view.acc.setXRange(0, x_max, padding=0)
+        qtbot.wait(30)
+        rects = [rect for _, rect in axis.label_boxes()]
+        _line, ticks, _texts = axis.generateDrawSpecs(None)
+        for _pen, top, bottom in ticks:
+            for r in rects:
+                if abs(r.left() - 2 - top.x()) > 0.01:  # not the tick's own name
+                    crosses = r.left() <= top.x() <= r.right() and top.y() < r.bottom() and bottom.y() > r.top()
+                    assert not crosses, (x_max, top, bottom, r)
 
 
 def test_compare_names_runs_says_what_differs_and_flags_unfinished_ones(qtbot) -> None:

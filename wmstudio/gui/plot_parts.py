@@ -158,7 +158,13 @@ class StageAxis(pg.AxisItem):
         bounds = self.mapRectFromParent(self.geometry())
         pen = self.pen()
         boxes = self.label_boxes()
-        ticks = [(pen, QPointF(r.left() - 2, r.top()), QPointF(r.left() - 2, bounds.bottom())) for _, r in boxes]
+        lower = [r for _, r in boxes if r.top() > bounds.top() + 1.5]  # the second row's names
+
+        def tick_end(r: QRectF) -> float:  # a first-row name's tick stops above a second-row name it would cross
+            x = r.left() - 2
+            return r.bottom() if any(o.left() - 2 <= x <= o.right() for o in lower if o is not r) else bounds.bottom()
+
+        ticks = [(pen, QPointF(r.left() - 2, r.top()), QPointF(r.left() - 2, tick_end(r))) for _, r in boxes]
         texts = [(r, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), t) for t, r in boxes]
         return (pen, bounds.bottomLeft(), bounds.bottomRight()), ticks, texts
 
