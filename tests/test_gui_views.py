@@ -26,7 +26,7 @@ from gui_helpers import (
 from PySide6.QtCore import QPointF, QSize, Qt
 from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
-from PySide6.QtWidgets import QMenu
+from PySide6.QtWidgets import QApplication, QMenu
 
 from wmstudio.events import LandscapeFinished, LandscapePoints
 from wmstudio.gui.landscape_view import LandscapeMeta
@@ -622,3 +622,17 @@ def test_the_landscape_views_open_from_the_keyboard(qtbot, tmp_path) -> None:
     for key, index in ((Qt.Key.Key_3, 1), (Qt.Key.Key_P, 2), (Qt.Key.Key_2, 0)):
         QTest.keyClick(win, key, Qt.KeyboardModifier.AltModifier)
         qtbot.waitUntil(lambda index=index: lv.tabs.currentIndex() == index, timeout=2000)
+
+
+def test_long_progress_words_never_run_into_the_device_name(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path)
+    win.resize(1280, 720)
+    win.show()
+    qtbot.waitExposed(win)
+    bar = win.run_panel
+    bar.set_device("cpu (2 threads)")
+    bar.progress_label.setText("fine-tune (attack): epoch 5/6, step 40/48, 00:00 left in stage, 00:12 left in all " * 2)
+    qtbot.waitUntil(lambda: bar.device_label.isVisible())
+    QApplication.processEvents()
+    assert bar.device_label.geometry().left() - bar.progress_label.geometry().right() >= 8  # a visible gap
+    assert win.width() == 1280  # nor widen the window

@@ -3,7 +3,15 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QProgressBar, QPushButton, QWidget
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSizePolicy,
+    QWidget,
+)
 
 from wmstudio.gui.controller import STAGE_CHOICES
 from wmstudio.gui.series import RunSeries
@@ -37,10 +45,13 @@ class RunPanel(QWidget):
         self.progress_label.setMinimumWidth(360)
         self.device_label = QLabel("")
         self.device_label.setToolTip("Where the work runs")
-        for w in (self.run_button, self.stages_combo, self.pause_button, self.cancel_button, self.progress,
-                  self.progress_label):
+        # the words take the room left and are cut at its end, never running into the device's name
+        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        for w in (self.run_button, self.stages_combo, self.pause_button, self.cancel_button, self.progress):
             row.addWidget(w)
-        row.addWidget(self.device_label, 1)
+        row.addWidget(self.progress_label, 1)
+        row.addSpacing(12)
+        row.addWidget(self.device_label)
         self.run_button.clicked.connect(self.run_requested)
         self.pause_button.toggled.connect(self._paused)
         self.cancel_button.clicked.connect(self.cancel_requested)
@@ -70,6 +81,7 @@ class RunPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setValue(round(1000 * state.overall))
         self.progress_label.setText(text)
+        self.progress_label.setToolTip(text)  # whole, where the row cuts it
 
     def show_log(self, series: RunSeries, name: str) -> None:
         """The row speaks of an opened log, not of the last job."""

@@ -83,6 +83,8 @@ class ViewTabs(QTabWidget):
 
     def message(self, text: str) -> None:
         self.messages.appendPlainText(f"{time.strftime('%H:%M:%S')}  {text}")
+        bar = self.messages.verticalScrollBar()
+        bar.setValue(bar.maximum())  # the newest entry in view
 
     def clear(self) -> None:
         """A new run: nothing of the previous log stays on screen."""
