@@ -192,6 +192,9 @@ def test_landscape_map_has_labelled_axes_contours_and_a_hover_read_out(qtbot) ->
     qtbot.waitUntil(lambda: "trigger-set loss" in view.hover.text())
     assert view.hover.text().startswith("PC 1 0.") and ", PC 2 0." in view.hover.text()
     assert "trigger-set loss 0.6" in view.hover.text()
+    x, y = view.ls.axes["x"], view.ls.axes["y"]  # the read-out names the grid point whose values it gives
+    j, i = int(np.argmin(np.abs(x - 0.5))), int(np.argmin(np.abs(y - 0.5)))
+    assert view.hover.text().startswith(f"PC 1 {x[j]:.4g}, PC 2 {y[i]:.4g}")
     # other kinds: distances along the directions, in the units the engine recorded
     plane = fake_landscape("plane")
     view.show_landscape(plane)

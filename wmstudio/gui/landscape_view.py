@@ -573,7 +573,8 @@ class LandscapeView(QWidget):
         j = int(np.argmin(np.abs(x - pos.x())))
         i = int(np.argmin(np.abs(y - pos.y())))
         inside = x[0] - (x[1] - x[0]) <= pos.x() <= x[-1] + (x[1] - x[0]) and y[0] - (y[1] - y[0]) <= pos.y() <= y[-1] + (y[1] - y[0])
-        self.hover.setText(self.point_text(i, j, pos.x(), pos.y()) if inside else " ")
+        # the grid point nearest the cursor, its coordinates with its values (as the 3D read-out gives them)
+        self.hover.setText(self.point_text(i, j, float(x[j]), float(y[i])) if inside else " ")
 
     def point_text(self, i: int, j: int, px: float, py: float) -> str:
         """The read-out of grid point (row i, column j) of the shown landscape, at map position (px, py)."""
