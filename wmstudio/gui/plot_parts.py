@@ -53,7 +53,7 @@ def marked_curve(plot: pg.PlotItem, color: str, name: str, width: int = 2) -> pg
 
 
 class OverlayNote(QLabel):
-    """A note laid over the top of a plot widget ("open a run log"), outside any layout.
+    """A note laid across the middle of a plot widget ("open a run log"), outside any layout.
 
     Showing or hiding it moves nothing: a note in the layout above the plots resized them each time a
     log was opened or cleared, and every resize redrew all the plots once more on the UI thread.
@@ -80,7 +80,9 @@ class OverlayNote(QLabel):
     def _place(self) -> None:
         host = self.parentWidget()
         width = max(100, host.width() - 40)
-        self.setGeometry(20, 8, width, self.heightForWidth(width) if self.hasHeightForWidth() else self.sizeHint().height())
+        height = self.heightForWidth(width) if self.hasHeightForWidth() else self.sizeHint().height()
+        # across the middle, over empty data areas: the plots' titles and legends above stay readable
+        self.setGeometry(20, max(0, (host.height() - height) // 2), width, height)
         self.raise_()
 
 
