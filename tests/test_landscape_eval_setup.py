@@ -143,6 +143,7 @@ def test_batch_size_is_measured_once_then_cached(tmp_path: Path, monkeypatch) ->
     from wmstudio.landscape import batchsize
 
     monkeypatch.setattr(batchsize, "PROBE_BUDGET_S", 60.0)  # time enough however busy the CPU: the outcome is tested
+    monkeypatch.setattr(batchsize, "CHECK_MARGIN", 1e6)  # the cache is tested here; the check of a cached size below
     model = build_model("small_cnn", 3, 10, 16).eval()
     inputs = torch.randn(600, 3, 16, 16)
     first = choose_batch_size(model, model, inputs, "nchw", tmp_path)
@@ -219,6 +220,7 @@ def test_user_model_file_landscape_is_channels_last_folded_and_equals_direct_eva
     from wmstudio.landscape import batchsize
 
     monkeypatch.setattr(batchsize, "PROBE_BUDGET_S", 60.0)  # time enough however busy the CPU
+    monkeypatch.setattr(batchsize, "CHECK_MARGIN", 1e6)  # a busy CPU's noise does not send the cached size back
     (tmp_path / "net.py").write_text(USER_MODEL)
     cfg = load_config(data=quick_config(model={"file": str(tmp_path / "net.py"), "factory": "make"},
                                         embed={"epochs": 2}, finetune={"epochs": 1}, restore={"epochs": 1}))

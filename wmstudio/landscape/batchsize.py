@@ -32,7 +32,7 @@ GPU_BATCH = 2048
 CPU_DEFAULT = 128  # when the probe cannot tell: small enough for a CPU's caches, large enough for a small model
 PROBE_BUDGET_S = 1.5
 MIN_TIMING_S = 0.02  # each timing covers at least this much work (a small batch is repeated)
-CHECK_MARGIN = 1.15  # a cached size slower than a neighbour by more than this is measured again
+CHECK_MARGIN = 1.25  # a cached size slower than a neighbour by more than this is measured again (noise stays under it)
 CACHE_FILE = "eval_batch_sizes.json"
 
 
