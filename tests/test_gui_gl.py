@@ -169,8 +169,8 @@ def test_the_whole_3d_surface_is_in_view_whatever_the_window_shape(qtbot, gl_ok,
     lv.tabs.setCurrentIndex(1)
     lv.show_landscape(fake_landscape("plane", n=15))
     qtbot.waitUntil(lambda: lv.has_3d)
-    qtbot.wait(100)
     view = lv.gl_view
+    qtbot.waitUntil(lambda: lv.fitted_size == (view.width(), view.height()), timeout=3000)  # framed at its size
     px, _ = project(lv.gl_vertices, lv.camera_matrix(), view.width(), view.height())
     assert (px[:, 0] >= 0).all() and (px[:, 0] <= view.width()).all(), (view.width(), px[:, 0].min(), px[:, 0].max())
     assert (px[:, 1] >= 0).all() and (px[:, 1] <= view.height()).all(), (view.height(), px[:, 1].min(), px[:, 1].max())

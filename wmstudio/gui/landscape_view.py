@@ -92,6 +92,7 @@ class LandscapeView(QWidget):
         self.gl_vertices = np.zeros((0, 3))  # the surface's grid points in the 3D scene
         self.has_log = False  # a run log is open (Compute can write into it): the empty view says so
         self._fitted_for: tuple[str, str] | None = None  # the landscape the 3D camera was last fitted to
+        self.fitted_size = (0, 0)  # the 3D view's size when its camera was last fitted
         outer = QVBoxLayout(self)
         # ---- compute controls
         row = QHBoxLayout()
@@ -607,6 +608,7 @@ class LandscapeView(QWidget):
         a fixed distance cut off the top of tall surfaces and, in a short window, the front axis."""
         if self.gl_view is None or not len(self.gl_vertices) or self.gl_view.height() < 2:
             return
+        self.fitted_size = (self.gl_view.width(), self.gl_view.height())
         pts = [self.gl_vertices]
         if self.gl_text_data:
             pts.append(np.asarray([t[0] for t in self.gl_text_data], dtype=np.float64).reshape(-1, 3))
@@ -647,6 +649,8 @@ class LandscapeView(QWidget):
 
         self.gl = gl
         self.gl_view = gl.GLViewWidget()
+        self.gl_view.setMouseTracking(True)
+        self.gl_view.installEventFilter(self)  # before it joins a layout: its first resize is seen too
         self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 4), distance=GL_DISTANCE, elevation=38,
                                        azimuth=-60)
         dark = self.palette().window().color().lightness() < 128
@@ -679,8 +683,7 @@ class LandscapeView(QWidget):
         self.surface_layout.addWidget(self.surface_readout)
         self.surface_layout.addWidget(QLabel("Drag to rotate, wheel to zoom; colour map and log scale as above. "
                                              "Heights and colours follow the colour bar; hover a point to read it."))
-        self.gl_view.setMouseTracking(True)
-        self.gl_view.installEventFilter(self)
+        QTimer.singleShot(0, self, self.fit_camera)  # once the new view has its size in the layout
 
     def _hide_3d(self) -> None:
         """Empty the 3D view (the items stay for reuse)."""
