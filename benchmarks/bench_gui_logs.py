@@ -77,7 +77,7 @@ def main() -> int:
     cache.mkdir(exist_ok=True)
     log, sweep = long_run(cache, args.epochs), sweep_folder(cache)
 
-    from gui_bench_window import open_window
+    from gui_bench_window import open_window, stalls_ms
 
     from wmstudio.gui.series import RunSeries
 
@@ -92,7 +92,7 @@ def main() -> int:
         return time.perf_counter() - start
 
     def stalls() -> np.ndarray:
-        return np.maximum(np.diff(np.asarray(ticks)) * 1000 - 5.0, 0.0) if len(ticks) > 1 else np.zeros(1)
+        return stalls_ms(ticks)
 
     pump(lambda: False, 1.0)
     rows = []

@@ -21,7 +21,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=12.0)
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from gui_bench_window import open_window
+    from gui_bench_window import open_window, stalls_ms
 
     app, win, ticks, timer = open_window()
     redraws: list[float] = []
@@ -43,7 +43,7 @@ def main() -> int:
             app.processEvents()
             time.sleep(0.001)
         timer.stop()
-        return np.maximum(np.diff(np.asarray(ticks)) * 1000 - 5.0, 0.0)
+        return stalls_ms(ticks)
 
     idle = measure(2.0)
     win.setup.form.set_value("embed.epochs", 400)  # longer than the measurement: it trains throughout

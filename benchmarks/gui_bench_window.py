@@ -12,6 +12,17 @@ import time
 from pathlib import Path
 from typing import Any
 
+TICK_MS = 5
+
+
+def stalls_ms(ticks: list[float]) -> Any:
+    """How much longer than the timer's interval each gap between two ticks was, in ms (zeros: no stall)."""
+    import numpy as np
+
+    if len(ticks) < 2:
+        return np.zeros(1)
+    return np.maximum(np.diff(np.asarray(ticks)) * 1000 - TICK_MS, 0.0)
+
 
 def open_window(width: int = 1500, height: int = 900) -> tuple[Any, Any, list[float], Any]:
     """(QApplication, MainWindow shown in a temp runs folder, tick times, the tick QTimer, not started)."""
@@ -27,6 +38,6 @@ def open_window(width: int = 1500, height: int = 900) -> tuple[Any, Any, list[fl
     win.show()
     ticks: list[float] = []
     timer = QTimer()
-    timer.setInterval(5)
+    timer.setInterval(TICK_MS)
     timer.timeout.connect(lambda: ticks.append(time.perf_counter()))
     return app, win, ticks, timer
