@@ -17,6 +17,10 @@ METRIC_LABELS: dict[str, str] = {
     "drift_rel": "drift (relative L2)",
     "drift_cos": "cosine to reference",
     "p_value": "p-value",
+    "control_acc": "control rate (trigger labels given without the trigger)",
+    "trigger_effect": "watermark effect (trigger accuracy - control rate)",
+    "majority_share": "share of the most frequent test prediction",
+    "collapsed": "collapsed (near chance or one class)",
     "gain": "restoration gain (restored - attacked trigger accuracy)",
 }
 

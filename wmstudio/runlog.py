@@ -47,7 +47,10 @@ SPACE_RESERVE = 1 << 20  # bytes a data commit leaves free, so that the log can 
 STATUS_RESERVE = 64 << 10  # bytes an attribute-only commit (status, stage end) needs
 TRAIN_COLUMNS = ("global_step", "epoch", "loss", "lr")
 EVAL_COLUMNS = ("global_step", "epoch", "test_loss", "test_acc", "trigger_loss", "trigger_acc",
-                "drift_l2", "drift_rel", "drift_cos", "p_value")
+                "drift_l2", "drift_rel", "drift_cos", "p_value",
+                # format 2 logs written from 0.x on: the watermark's control and collapse flags
+                # (absent in older logs: read as "not recorded")
+                "control_acc", "trigger_effect", "majority_share", "collapsed")
 
 
 def library_versions() -> dict[str, str]:

@@ -23,6 +23,13 @@ class TriggerSet:
     scheme: str
     seed: int
     params: dict[str, Any] = field(default_factory=dict)
+    # The control: image i is what trigger i is compared with. "paired": the same source image without
+    # the trigger (content, noise, adversarial); "matched": a clean image of the data set whose true
+    # class is not labels[i] (abstract, unrelated, folder). The rate at which a model gives labels[i]
+    # to control_images[i] is the control rate; trigger accuracy minus it is the watermark effect.
+    # None in logs written before controls were recorded.
+    control_images: torch.Tensor | None = None  # uint8 (N, C, H, W), CPU
+    control_kind: str = ""  # "paired" | "matched" | "" (none)
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
