@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from gui_helpers import fake_landscape, synthetic_run
-from PySide6.QtCore import QPoint, QPointF
+from PySide6.QtCore import QPoint, QPointF, Qt
 from PySide6.QtWidgets import QApplication
 
 from wmstudio.gui.series import RunSeries
@@ -301,3 +301,33 @@ def test_sweep_matrix_is_a_heat_map_with_a_colour_scale(qtbot, tmp_path) -> None
     assert not opened and "No run log of this cell" in sv.hint.text() and "r0" in sv.hint.text()
     sv.status.setText("a sweep name far longer than any window is wide " * 8)
     assert sv.minimumSizeHint().width() < 700  # a long name never widens the window
+
+
+def test_control_is_a_dashed_curve_and_a_collapsed_stage_is_marked(qtbot) -> None:
+    """Issue 21: the control rate is drawn beside trigger accuracy, the effect is read out, and a
+    stage whose model collapsed says so above the plots."""
+    from wmstudio.events import Metrics
+    from wmstudio.gui.metrics_view import COLLAPSED_MARK, MetricsView
+
+    series = RunSeries()
+    for e in synthetic_run(1):
+        if isinstance(e, Metrics):
+            collapsed = 1.0 if e.stage == "finetune" else 0.0
+            e = Metrics(e.stage, e.epoch, e.global_step, {**e.values, "control_acc": 0.25,
+                                                          "trigger_effect": e.values["trigger_acc"] - 0.25,
+                                                          "collapsed": collapsed}, e.layer_l2, e.layer_cos)
+        series.apply(e)
+    view = _shown(qtbot, MetricsView())
+    view.show_series(series)
+    view.x_axis.fit(series.last_step)
+    x, y = view.curves["control_acc"].getData()
+    assert len(x) == len(series.eval_rows) and np.allclose(y, 0.25)
+    assert view.curves["control_acc"].opts["pen"].style() == Qt.PenStyle.DashLine
+    names = [t for t, _ in view.marks[0].axis.label_boxes()]
+    assert any(t.startswith("fine-tune") and t.endswith(COLLAPSED_MARK) for t in names)
+    assert not any(t.startswith("embed") and t.endswith(COLLAPSED_MARK) for t in names)
+    row = next(r for r in series.eval_rows if r["global_step"] == 140)
+    _hover(qtbot, view.layout_widget, view.acc, 140, 0.5)
+    qtbot.waitUntil(lambda: "step 140" in view.readout.text())
+    text = view.readout.text()
+    assert "control 0.250" in text and f"effect {row['trigger_acc'] - 0.25:+.3f}" in text and "collapsed YES" in text

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 import math
 
-from wmstudio.runlog import RunLogReader
+from wmstudio.metrics.collapse import collapse_reason
+from wmstudio.runlog import RunLogReader, StageRecord
 
 
 def _f(value: float, fmt: str = ".3f") -> str:
@@ -61,8 +62,11 @@ def summarize(path: str) -> str:
     if r.has("trigger"):
         trig = r.trigger()
         lines.append(f"trigger   {trig['scheme']} x{len(trig['labels'])}, seed {trig['seed']}, {trig['params']}")
+        lines.append(f"control   {_control_words(trig.get('control_kind'))}")
     lines += model_lines(cfg.get("model", {}), a.get("model_json"))
-    header = f"{'stage':<10}{'status':<15}{'epochs':>7}{'steps':>7}{'test acc':>10}{'trig acc':>15}{'drift L2':>10}{'rel':>7}{'cos':>7}{'p-value':>10}"
+    num_classes = int(r.data_info().get("num_classes") or 0) if r.has("data") else 0
+    header = (f"{'stage':<10}{'status':<15}{'epochs':>7}{'steps':>7}{'test acc':>10}{'trig acc':>15}{'control':>9}"
+              f"{'effect':>8}{'drift L2':>10}{'rel':>7}{'cos':>7}{'p-value':>10}")
     lines += ["", header, "-" * len(header)]
     for st in r.stages():
         trig = st.eval.get("trigger_acc")
@@ -70,8 +74,35 @@ def summarize(path: str) -> str:
         steps = int(st.train["global_step"].shape[0]) if "global_step" in st.train else 0
         epochs = st.final("epoch")
         lines.append(f"{st.name:<10}{st.status:<15}{_f(epochs, 'g'):>7}{steps:>7}{_f(st.final('test_acc')):>10}"
-                     f"{trig_s:>15}{_f(st.final('drift_l2'), '.2f'):>10}{_f(st.final('drift_rel')):>7}"
+                     f"{trig_s:>15}{_recorded(st, 'control_acc'):>9}{_recorded(st, 'trigger_effect', '+.2f'):>8}"
+                     f"{_f(st.final('drift_l2'), '.2f'):>10}{_f(st.final('drift_rel')):>7}"
                      f"{_f(st.final('drift_cos')):>7}{_f(st.final('p_value'), '.1e'):>10}")
         if st.message:
             lines.append(f"          {st.message}")
+        flag = stage_flag(st, num_classes)
+        if flag:
+            lines.append(f"          COLLAPSED: {flag}; its trigger accuracy says nothing about a watermark")
+    if not any("control_acc" in st.eval for st in r.stages()):
+        lines.append("control and effect: not recorded (a log written before controls were recorded)")
     return "\n".join(lines)
+
+
+def _control_words(kind: object) -> str:
+    if kind == "paired":
+        return "paired: the same source images without the trigger (effect = trigger acc - control rate)"
+    if kind == "matched":
+        return "matched: clean held-out images of another class than each trigger's label (effect = trigger acc - control rate)"
+    return "not recorded (a log written before controls were recorded)"
+
+
+def _recorded(st: StageRecord, column: str, fmt: str = ".2f") -> str:
+    """The stage's last value of ``column``; "n/r" (not recorded) where an older log lacks it."""
+    if column not in st.eval:
+        return "n/r"
+    return _f(st.final(column), fmt)
+
+
+def stage_flag(st: StageRecord, num_classes: int) -> str:
+    """Why the stage's final model is flagged as collapsed ("" when it is not, or cannot be told)."""
+    share = st.final("majority_share")
+    return collapse_reason(st.final("test_acc"), share, num_classes) if num_classes > 0 else ""

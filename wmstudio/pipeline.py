@@ -34,6 +34,7 @@ from wmstudio.stages.extract import run_extract
 from wmstudio.stages.finetune import run_finetune
 from wmstudio.stages.restore import run_restore
 from wmstudio.triggers import BuildContext, TriggerSet, build_trigger_set
+from wmstudio.triggers.control import attach_control
 
 STAGES = ("pretrain", "embed", "finetune", "extract", "attack", "restore")
 ATTACK_STAGES = ("finetune", "extract", "attack")  # stage 2: the attack the restore stage answers
@@ -128,8 +129,10 @@ def _source_loader(cfg: ExperimentConfig) -> Callable[[], ImageTensors]:
 
 
 def _use_triggers(s: Session, ts: TriggerSet) -> None:
+    attach_control(ts, s.test)  # a matched control where the scheme has no paired one (triggers/control.py)
     s.set_trigger(ts)
-    s.log.write_trigger(ts.images.numpy(), ts.labels.numpy(), ts.source_labels.numpy(), ts.scheme, ts.seed, ts.params)
+    s.log.write_trigger(ts.images.numpy(), ts.labels.numpy(), ts.source_labels.numpy(), ts.scheme, ts.seed, ts.params,
+                        ts.control_images.numpy() if ts.control_images is not None else None, ts.control_kind)
 
 
 def build_triggers(s: Session) -> None:

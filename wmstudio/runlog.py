@@ -328,8 +328,10 @@ class RunLogWriter:
                 create_dataset(s, k, np.asarray(v, dtype=np.int64))
 
     def write_trigger(self, images: np.ndarray, labels: np.ndarray, source_labels: np.ndarray, scheme: str,
-                      seed: int, params: dict[str, Any]) -> None:
-        check_space(self.path, images.nbytes + labels.nbytes + source_labels.nbytes)
+                      seed: int, params: dict[str, Any], control_images: np.ndarray | None = None,
+                      control_kind: str = "") -> None:
+        extra = control_images.nbytes if control_images is not None else 0
+        check_space(self.path, images.nbytes + labels.nbytes + source_labels.nbytes + extra)
         with _open(self.path, "a") as f:
             if "trigger" in f:
                 del f["trigger"]
@@ -337,7 +339,10 @@ class RunLogWriter:
             create_dataset(g, "images", images, compression="gzip")
             create_dataset(g, "labels", labels.astype(np.int64))
             create_dataset(g, "source_labels", source_labels.astype(np.int64))
-            g.attrs.update({"scheme": scheme, "seed": seed, "params_json": json.dumps(params)})
+            if control_images is not None:
+                create_dataset(g, "control_images", control_images, compression="gzip")
+            g.attrs.update({"scheme": scheme, "seed": seed, "params_json": json.dumps(params),
+                            "control_kind": control_kind if control_images is not None else ""})
 
     def begin_stage(self, name: str, order: int, config: dict[str, Any], epochs: int, steps_per_epoch: int,
                     layer_names: list[str], drift_reference: str) -> None:
@@ -543,15 +548,26 @@ class RunLogReader:
         from wmstudio.triggers import TriggerSet
 
         t = self.trigger()
+        control = t.get("control_images")
         return TriggerSet(torch.from_numpy(t["images"]), torch.from_numpy(t["labels"]),
-                          torch.from_numpy(t["source_labels"]), str(t["scheme"]), int(t["seed"]), t["params"])
+                          torch.from_numpy(t["source_labels"]), str(t["scheme"]), int(t["seed"]), t["params"],
+                          torch.from_numpy(control) if control is not None else None,
+                          str(t.get("control_kind", "")) if control is not None else "")
 
     def trigger(self) -> dict[str, Any]:
         with self._open() as f:
             g = f["trigger"]
-            return {"images": read_dataset(g["images"]), "labels": read_dataset(g["labels"]),
-                    "source_labels": read_dataset(g["source_labels"]),
-                    "scheme": g.attrs["scheme"], "seed": int(g.attrs["seed"]), "params": json.loads(g.attrs["params_json"])}
+            out = {"images": read_dataset(g["images"]), "labels": read_dataset(g["labels"]),
+                   "source_labels": read_dataset(g["source_labels"]),
+                   "scheme": g.attrs["scheme"], "seed": int(g.attrs["seed"]), "params": json.loads(g.attrs["params_json"])}
+            if "control_images" in g:  # absent in logs written before controls were recorded
+                control = read_dataset(g["control_images"])
+                if control.shape != out["images"].shape:
+                    raise RunLogError(f"{self.path}: /trigger/control_images has shape {control.shape}, "
+                                      f"expected the trigger images' {out['images'].shape}")
+                out["control_images"] = control
+                out["control_kind"] = str(g.attrs.get("control_kind", "matched"))
+            return out
 
 
 def checkpoint_warnings(spec: str | Path) -> list[str]:

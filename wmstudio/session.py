@@ -34,6 +34,7 @@ class Session:
     trigger: TriggerSet | None = None
     trigger_images: torch.Tensor | None = None  # on device
     trigger_labels: torch.Tensor | None = None
+    control_images: torch.Tensor | None = None  # on device: the trigger set's control (triggers/control.py)
     memory_format: torch.memory_format = torch.contiguous_format
     global_step: int = 0
     stage_order: int = 0
@@ -50,6 +51,7 @@ class Session:
         self.trigger = ts
         self.trigger_images = ts.images.to(self.device)
         self.trigger_labels = ts.labels.to(self.device)
+        self.control_images = ts.control_images.to(self.device) if ts.control_images is not None else None
 
     def owner_source(self) -> Source:
         return Source(self.owner.images, self.owner.labels, self.augment)

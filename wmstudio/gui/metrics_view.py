@@ -91,7 +91,7 @@ class StageMarks:
 
     def update(self, series: RunSeries) -> None:
         if self.axis is not None:
-            self.axis.set_stages([(float(sp.start_step), STAGE_LABELS.get(sp.name, sp.name)) for sp in series.stages])
+            self.axis.set_stages([(float(sp.start_step), stage_title(series, k)) for k, sp in enumerate(series.stages)])
         if len(self.lines) == len(series.stages):
             return
         self._remove_lines()
@@ -140,6 +140,16 @@ class GrowingXAxis:
             self.plot.setXRange(0, max(1.0, last_step), padding=0.02)
 
 
+COLLAPSED_MARK = " ⚠ collapsed"
+
+
+def stage_title(series: RunSeries, k: int) -> str:
+    """A stage's name above the plots, marked when its model is collapsed (near chance or one class):
+    its trigger accuracy then says nothing about a watermark."""
+    name = series.stages[k].name
+    return STAGE_LABELS.get(name, name) + (COLLAPSED_MARK if series.stage_collapsed(k) else "")
+
+
 def stage_at(stages: list[StageSpan], step: float) -> str:
     """The display name of the stage that holds a step (a step on a boundary ends the earlier stage)."""
     for k, sp in enumerate(stages):
@@ -150,7 +160,11 @@ def stage_at(stages: list[StageSpan], step: float) -> str:
 
 def _fmt(name: str, v: float) -> str:
     if not math.isfinite(v):
-        return "–"
+        return "not recorded" if name in ("control_acc", "trigger_effect", "collapsed") else "–"
+    if name == "collapsed":
+        return "YES (near chance or one class)" if v == 1.0 else "no"
+    if name == "trigger_effect":
+        return f"{v:+.3f}"
     if name == "p_value":
         return f"{v:.2e}"
     return f"{v:.3f}" if name.endswith("acc") or name == "drift_cos" else f"{v:.4g}"
@@ -222,6 +236,7 @@ class SeriesView(QWidget):
 
 
 CURVE_LABELS = {"test_acc": "test accuracy", "trigger_acc": "trigger accuracy", "train_loss": "training loss",
+                "control_acc": "control", "trigger_effect": "effect", "collapsed": "collapsed",
                 "test_loss": "test loss", "trigger_loss": "trigger loss", "p_value": "p-value",
                 "drift_l2": "L2 distance", "drift_cos": "cosine similarity"}
 
@@ -248,6 +263,8 @@ class MetricsView(SeriesView):
         self.curves = {
             "test_acc": marked_curve(self.acc, c["test"], "test accuracy"),
             "trigger_acc": marked_curve(self.acc, c["trigger"], "trigger accuracy"),
+            "control_acc": self.acc.plot(pen=pg.mkPen(c["trigger"], width=2, style=Qt.PenStyle.DashLine),
+                                         name="control: trigger labels without the trigger"),
             "train_loss": self.loss.plot(pen=pg.mkPen(c["train"], width=1), name="training loss (per step)"),
             "test_loss": self.loss.plot(pen=pg.mkPen(c["test"], width=2), name="test loss"),
             "trigger_loss": self.loss.plot(pen=pg.mkPen(c["trigger"], width=2), name="trigger loss"),
@@ -273,7 +290,7 @@ class MetricsView(SeriesView):
         self.show_empty()
 
     def _describe(self, plot: pg.PlotItem, x: float, _y: float) -> tuple[float, str]:
-        names = {self.acc: ["test_acc", "trigger_acc"], self.loss: ["train_loss", "test_loss", "trigger_loss"],
+        names = {self.acc: ["test_acc", "trigger_acc", "control_acc", "trigger_effect", "collapsed"], self.loss: ["train_loss", "test_loss", "trigger_loss"],
                  self.pval: ["p_value"]}[plot]
         return self._read(names, x, CURVE_LABELS.__getitem__)
 
@@ -287,8 +304,10 @@ class MetricsView(SeriesView):
             return
         self.revision = series.revision
         self.stages = series.stages
-        for name in ("test_acc", "trigger_acc", "test_loss", "trigger_loss"):
+        for name in ("test_acc", "trigger_acc", "control_acc", "test_loss", "trigger_loss"):
             self._set(name, *series.column(name))
+        for name in ("trigger_effect", "collapsed"):  # read out under the mouse, not drawn
+            self.data[name] = series.column(name)
         x, p = series.column("p_value")
         keep = np.isfinite(p)
         set_marked_data(self.curves["p_value"], x[keep], np.clip(p[keep], 1e-300, 1.0))

@@ -17,7 +17,8 @@ import numpy as np
 
 from wmstudio.events import Event, Metrics, RunStarted, StageFinished, StageStarted, Step
 
-SERIES = ("test_acc", "trigger_acc", "test_loss", "trigger_loss", "drift_l2", "drift_rel", "drift_cos", "p_value")
+SERIES = ("test_acc", "trigger_acc", "test_loss", "trigger_loss", "drift_l2", "drift_rel", "drift_cos", "p_value",
+          "control_acc", "trigger_effect", "majority_share", "collapsed")
 
 
 @dataclass
@@ -170,6 +171,16 @@ class RunSeries:
         idx = [i for i, sp in enumerate(self.stages) if stage is None or sp.name == stage]
         rows = [r for r in self.eval_rows if int(r["stage"]) in idx]
         return rows[-1].get(name, math.nan) if rows else math.nan
+
+    def stage_collapsed(self, k: int) -> bool:
+        """Whether stage ``k``'s latest evaluated model is flagged as collapsed (metrics/collapse.py);
+        False where the log did not record the flag."""
+        rows = [r for r in self.eval_rows if int(r["stage"]) == k]
+        return bool(rows) and rows[-1].get("collapsed", math.nan) == 1.0
+
+    def has_control(self) -> bool:
+        """Whether the run recorded a control rate (logs before controls were recorded did not)."""
+        return any(math.isfinite(r.get("control_acc", math.nan)) for r in self.eval_rows)
 
     @property
     def last_step(self) -> int:

@@ -15,7 +15,7 @@ COLLAPSE_MARGIN = 0.10  # test accuracy below chance + this is "near chance"
 COLLAPSE_MAJORITY = 0.50  # the most frequent prediction taking more than this share is "collapsed to a class"
 
 
-def majority_share(predictions: "object", num_classes: int) -> float:
+def majority_share(predictions: object, num_classes: int) -> float:
     """Share of the most frequent class among ``predictions`` (a 1-D integer array or tensor)."""
     import numpy as np
 

@@ -15,8 +15,16 @@ from wmstudio.config import TrainSection
 from wmstudio.data.batches import BatchStream
 from wmstudio.errors import Cancelled, StageFailed
 from wmstudio.events import CheckpointSaved, Metrics, StageFinished, StageStarted, Step
-from wmstudio.metrics import DriftTracker, binomial_p_value, evaluate
+from wmstudio.metrics import (
+    DriftTracker,
+    binomial_p_value,
+    evaluate,
+    evaluate_with_predictions,
+    predict,
+)
+from wmstudio.metrics.collapse import collapse_reason, majority_share
 from wmstudio.session import Session
+from wmstudio.triggers.control import control_rate
 
 
 def make_optimizer(params: Iterable[nn.Parameter], t: TrainSection) -> torch.optim.Optimizer:
@@ -82,13 +90,21 @@ class PlateauRule:
 
 def evaluation_row(s: Session, drift: DriftTracker, epoch: float) -> tuple[dict[str, float], list[float], list[float]]:
     bs = s.cfg.run.eval_batch_size
-    test_loss, test_acc = evaluate(s.model, s.test.images, s.test.labels, s.normalizer, bs, s.memory_format)
-    row = {"global_step": s.global_step, "epoch": epoch, "test_loss": test_loss, "test_acc": test_acc}
+    test_loss, test_acc, test_pred = evaluate_with_predictions(s.model, s.test.images, s.test.labels, s.normalizer,
+                                                               bs, s.memory_format)
+    share = majority_share(test_pred.cpu().numpy(), s.num_classes)
+    row = {"global_step": s.global_step, "epoch": epoch, "test_loss": test_loss, "test_acc": test_acc,
+           "majority_share": share,
+           "collapsed": float(bool(collapse_reason(test_acc, share, s.num_classes)))}
     if s.trigger_images is not None and s.trigger_labels is not None:
         trig_loss, trig_acc = evaluate(s.model, s.trigger_images, s.trigger_labels, s.normalizer, bs, s.memory_format)
         n = len(s.trigger_labels)
         row.update(trigger_loss=trig_loss, trigger_acc=trig_acc,
                    p_value=binomial_p_value(int(round(trig_acc * n)), n, 1.0 / s.num_classes))
+        if s.control_images is not None:
+            control = control_rate(predict(s.model, s.control_images, s.normalizer, bs, s.memory_format),
+                                   s.trigger_labels)
+            row.update(control_acc=control, trigger_effect=trig_acc - control)
     else:
         row.update(trigger_loss=math.nan, trigger_acc=math.nan, p_value=math.nan)
     d = drift.measure(s.model)

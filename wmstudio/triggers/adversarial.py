@@ -65,4 +65,5 @@ def build(ctx: BuildContext, size: int, seed: int, label_mode: str = "random_oth
         labels = assign_labels(mode, rng, ctx.num_classes, size, target_class, true)
     flipped = float((reached_np != true).mean())
     return TriggerSet(adv, torch.from_numpy(labels), torch.from_numpy(true.astype(np.int64)), "adversarial", seed,
-                      {"label_mode": mode, "eps": eps, "fooled_fraction": flipped})
+                      {"label_mode": mode, "eps": eps, "fooled_fraction": flipped},
+                      control_images=images, control_kind="paired")

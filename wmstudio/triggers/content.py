@@ -39,4 +39,5 @@ def build(ctx: BuildContext, size: int, seed: int, label_mode: str = "target", t
     stamped[:, :, mask] = 255
     labels = assign_labels(mode, rng, ctx.num_classes, size, target_class, true)
     return TriggerSet(stamped, torch.from_numpy(labels), torch.from_numpy(true.astype(np.int64)), "content", seed,
-                      {"label_mode": mode, "stamp_fraction": stamp_fraction, "source_class": source_class})
+                      {"label_mode": mode, "stamp_fraction": stamp_fraction, "source_class": source_class},
+                      control_images=images, control_kind="paired")

@@ -18,4 +18,5 @@ def build(ctx: BuildContext, size: int, seed: int, label_mode: str = "target", t
     noisy = to_uint8(to_float(images) + pattern)  # in [0, 1] pixel space, clamped before 8-bit
     labels = assign_labels(mode, rng, ctx.num_classes, size, target_class, true)
     return TriggerSet(noisy, torch.from_numpy(labels), torch.from_numpy(true.astype(np.int64)), "noise", seed,
-                      {"label_mode": mode, "noise_std": noise_std, "source_class": source_class})
+                      {"label_mode": mode, "noise_std": noise_std, "source_class": source_class},
+                      control_images=images, control_kind="paired")
