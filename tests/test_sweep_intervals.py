@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from wmstudio.config import read_config_data
+from wmstudio.config import load_config, read_config_data
 from wmstudio.resources import example_config
 from wmstudio.sweep import expand, write_report
 from wmstudio.sweep import report as report_module
@@ -207,6 +207,9 @@ def test_a_sweep_attack_task_records_the_attacked_and_watermarked_metrics(demo_r
     f = rec["finals"]
     assert f["watermarked.trigger_acc"] >= 0.9 and f["attacked.trigger_acc"] == f["attack.trigger_acc"]
     assert f["restore.trigger_acc"] is not None and "finetune.trigger_acc" not in f
+    assert f["n_trigger"] == len(__import__("wmstudio.runlog").runlog.RunLogReader(demo_run).trigger()["labels"])
+    assert f["num_classes"] == 10 and f["n_test"] > 0 and (f["seed.run"], f["seed.split"]) == (0, 0)
+    assert f["seed.trigger"] == load_config(data=data).trigger.seed  # the trigger set came from the embed log
 
 
 def test_a_case_axis_sets_several_keys_per_value_and_names_them() -> None:

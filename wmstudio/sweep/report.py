@@ -462,7 +462,7 @@ def _comparison_lines(comps: list[dict[str, Any]]) -> list[str]:
              f"{len(comps)} comparisons: for each of {', '.join(f'`{m}`' for m in COMPARED)}, every pair of cells that "
              "differ in one axis, the others held. Difference = mean A - mean B with its "
              f"{MOVER} interval (Zou and Donner's MOVER from the two cells' intervals); p: {COMPARISON_TEST} over "
-             f"all {len(tested)} tested comparisons (Holm's step-down, family-wise error {ALPHA:g}). "
+             f"the {len(tested)} tested comparisons (Holm's step-down, family-wise error {ALPHA:g}). "
              f"{len(differ)} differ after the correction."]
     if apart:
         widths = sorted(c["diff"].width for c in apart if math.isfinite(c["diff"].width))
@@ -481,7 +481,8 @@ def _comparison_lines(comps: list[dict[str, Any]]) -> list[str]:
     for c in shown:
         d = c["diff"]
         lines.append(f"| {c['metric']} | {c['axis'].split('.')[-1]} | {c['a']} | {c['b']} | {c['given']} | "
-                     f"{d.mean:+.3f} [{d.lo:+.3f}, {d.hi:+.3f}] | {_fmt(c['p'])} | {_fmt(c['p_holm'])} | "
+                     f"{d.mean:+.3f} " + (f"[{d.lo:+.3f}, {d.hi:+.3f}]" if math.isfinite(d.width) else "(no interval)")
+                     + f" | {_fmt(c['p'])} | {_fmt(c['p_holm'])} | "
                      f"{_fmt(c['drift_a'])} / {_fmt(c['drift_b'])} | {c['verdict']} |")
     return lines
 
