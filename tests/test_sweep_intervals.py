@@ -1,17 +1,30 @@
-"""Seeds in sweeps: `run.seed` / `data.split_seed` axes aggregated into means and 95% t-intervals per cell,
-restoration's gain with its own interval, and the attack family (`attack.kind`) as an axis."""
+"""Seeds in sweeps: seed axes aggregated into means and intervals that stay in range per cell (logit-t for
+accuracies, atanh-t for differences), Wilson intervals per run (coverage checked by simulation), Holm-adjusted
+comparisons between cells, collapsed runs excluded with their count, and the attack family (`attack.kind`) as an
+axis."""
 
 from __future__ import annotations
 
 import json
 import math
 
+import numpy as np
 import pytest
 
-from wmstudio.config import read_config_data
+from wmstudio.config import load_config, read_config_data
 from wmstudio.resources import example_config
 from wmstudio.sweep import expand, write_report
-from wmstudio.sweep.intervals import t_interval
+from wmstudio.sweep import report as report_module
+from wmstudio.sweep.intervals import (
+    ATANH_T,
+    LOGIT_T,
+    holm,
+    mover,
+    newcombe,
+    seed_interval,
+    t_interval,
+    wilson,
+)
 from wmstudio.sweep.records import write_json
 from wmstudio.sweep.tasks import run_task
 
@@ -23,6 +36,88 @@ def test_t_interval_matches_the_textbook_formula() -> None:
     assert math.isnan(t_interval([0.5]).lo) and t_interval([0.5]).text() == "0.500 (n=1)"
     assert t_interval([0.3, 0.3, None, float("nan")]).half_width == 0.0
     assert t_interval([]).n == 0
+
+
+COVERAGE_TOLERANCE = 0.035  # Wilson's coverage oscillates with n and p; at n >= 50 it stays within 0.035 of 95%
+
+
+@pytest.mark.parametrize("n", [50, 100, 1000])
+def test_wilson_coverage_by_simulation_is_nominal_within_the_tolerance(n: int) -> None:
+    rng = np.random.default_rng(n)
+    for p in (0.02, 0.1, 0.5, 0.9, 0.98):
+        draws = rng.binomial(n, p, size=20_000)
+        bounds = {k: wilson(int(k), n) for k in np.unique(draws)}
+        assert all(0.0 <= b.lo <= b.mean <= b.hi <= 1.0 for b in bounds.values())
+        covered = np.mean([bounds[k].lo <= p <= bounds[k].hi for k in draws])
+        assert abs(covered - 0.95) <= COVERAGE_TOLERANCE, (n, p, covered)
+
+
+def test_wilson_and_newcombe_known_values() -> None:
+    w = wilson(98, 100)
+    assert (w.mean, round(w.lo, 4), round(w.hi, 4)) == (0.98, 0.9300, 0.9945)
+    assert wilson(0, 100).lo == 0.0 and wilson(0, 100).hi == pytest.approx(0.0370, abs=1e-4)
+    d = newcombe(1.0, 0.0, 100, 100)  # the largest possible gain: inside [-1, 1]
+    assert d.mean == 1.0 and 0.9 < d.lo < d.hi <= 1.0
+
+
+def test_across_seed_intervals_stay_inside_their_ranges() -> None:
+    """The t-interval of the issue (0.98 [0.89, 1.07]) and prune 80% ([-0.17, 1.66]) left [0, 1]; these cannot."""
+    assert t_interval([1.0, 1.0, 0.94]).hi > 1.0  # the old interval, for contrast
+    for values in ([1.0, 1.0, 0.94], [0.02, 1.0, 0.5], [0.0, 0.0, 0.0], [1.0, 1.0, 1.0], [0.9, 0.95]):
+        iv = seed_interval(values, [100] * len(values))
+        assert 0.0 <= iv.lo <= iv.mean <= iv.hi <= 1.0 and iv.method == LOGIT_T, (values, iv)
+        assert iv.values == tuple(values)
+    assert seed_interval([1.0, 1.0, 1.0], [100] * 3).width > 0  # seeds that agree still have binomial noise
+    rng = np.random.default_rng(7)
+    for p in (0.02, 0.98):
+        for _ in range(300):
+            iv = seed_interval(list(rng.binomial(100, p, size=3) / 100), [100] * 3)
+            assert 0.0 <= iv.lo <= iv.mean <= iv.hi <= 1.0
+    for gains in ([1.0, -0.2, 0.9], [-1.0, -1.0, -0.98], [0.0, 0.0, 0.0]):
+        iv = seed_interval(gains, [100] * 3, parts=[(max(g, 0.0), max(-g, 0.0)) for g in gains], difference=True)
+        assert -1.0 <= iv.lo <= iv.mean <= iv.hi <= 1.0 and iv.method == ATANH_T, (gains, iv)
+    assert seed_interval([0.0, 0.0, 0.0], [100] * 3, parts=[(1.0, 1.0)] * 3, difference=True).width > 0
+    a, b = seed_interval([0.98, 1.0, 0.99], [100] * 3), seed_interval([0.05, 0.0, 0.02], [100] * 3)
+    d = mover(a, b)
+    assert -1.0 <= d.lo < d.mean < d.hi <= 1.0 and d.mean == pytest.approx(a.mean - b.mean)
+
+
+def test_holm_adjusts_a_known_example_by_hand() -> None:
+    p = [0.01, 0.04, 0.03, 0.005, float("nan")]
+    # sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> kept at 0.06 (monotone)
+    adjusted = holm(p)
+    assert adjusted[:4] == pytest.approx([0.03, 0.06, 0.06, 0.02]) and math.isnan(adjusted[4])
+
+
+def test_the_reports_holm_step_on_a_known_example(tmp_path, monkeypatch) -> None:
+    """Three attacks x 3 seeds: 3 pairs x 3 compared metrics (no controls recorded) = 9 comparisons, their Welch
+    p-values fixed here, their Holm-adjusted values computed by hand."""
+    runs = [({"attack.kind": k, "run.seed": s}, (a + 0.01 * s, 0.9)) for k, a in (("prune", 0.2), ("noise", 0.5),
+                                                                                   ("quantize", 0.8)) for s in (0, 1, 2)]
+    _fake_sweep(tmp_path, runs, axes={"attack.kind": ["prune", "noise", "quantize"], "run.seed": [0, 1, 2]})
+    raw = iter([0.001, 0.02, 0.04, 0.3, 0.004, 0.01, 0.5, 0.03, 0.012])
+    monkeypatch.setattr(report_module, "welch_p", lambda *a, **k: next(raw))
+    rep = write_report(tmp_path)
+    comps = rep["comparisons"]
+    # sorted: .001x9=.009, .004x8=.032, .01x7=.07, .012x6=.072, .02x5=.1, .03x4=.12, .04x3=.12, .3x2=.6, .5x1 -> .6
+    assert [c["p_holm"] for c in comps] == pytest.approx([0.009, 0.1, 0.12, 0.6, 0.032, 0.07, 0.6, 0.12, 0.072])
+    assert [c["verdict"].split(":")[0] for c in comps].count("differ") == 2
+    assert all(c["drift_a"] == pytest.approx(0.1) for c in comps)  # the attack's drift beside every comparison
+    md = (tmp_path / "report.md").read_text()
+    assert "9 comparisons" in md and "Holm" in md and "2 differ after the correction" in md
+    assert "cannot be told apart at these seed counts: their intervals are" in md
+    header = (tmp_path / "comparisons.csv").read_text().splitlines()[0]
+    assert "mover95_lo" in header and "p_holm" in header and "drift_rel_a" in header
+
+
+def test_the_reports_comparisons_use_welch_on_the_logit_scale(tmp_path) -> None:
+    runs = [({"attack.kind": "prune", "run.seed": s}, (a, 0.9)) for s, a in ((0, 0.1), (1, 0.12), (2, 0.08))]
+    runs += [({"attack.kind": "noise", "run.seed": s}, (a, 0.9)) for s, a in ((0, 0.95), (1, 0.97), (2, 0.93))]
+    _fake_sweep(tmp_path, runs)
+    comps = write_report(tmp_path)["comparisons"]
+    attacked = next(c for c in comps if c["metric"] == "attacked.trigger_acc")
+    assert attacked["a"] == "prune" and attacked["p"] < 1e-3 and attacked["verdict"] == "differ: noise higher"
+    assert attacked["diff"].lo > -1.0 - 1e-12 and attacked["diff"].hi < 1.0 + 1e-12
 
 
 def test_a_comparison_run_in_two_sweep_folders_is_reported_as_one(tmp_path, capsys) -> None:
@@ -55,16 +150,19 @@ def test_attack_kind_and_seed_axes_expand_with_shared_embeds() -> None:
     assert {r.config["attack"]["kind"] for r in spec.runs} == {"finetune", "prune", "quantize"}
 
 
-def _fake_sweep(folder, runs, prefix: str = "r", axes: dict | None = None) -> None:
-    """A sweep folder as the runner leaves it: sweep.json and one finished record per run."""
+def _fake_sweep(folder, runs, prefix: str = "r", axes: dict | None = None, extra: dict | None = None,
+                base: dict | None = None) -> None:
+    """A sweep folder as the runner leaves it: sweep.json and one finished record per run (records written before
+    controls and counts were recorded, unless ``extra``: run index -> more finals)."""
     axes = axes or {"attack.kind": ["prune", "noise"], "run.seed": [0, 1, 2]}
-    write_json(folder / "sweep.json", {"name": f"fake {prefix}", "axes": axes,
+    write_json(folder / "sweep.json", {"name": f"fake {prefix}", "axes": axes, "base": base or {},
                                        "runs": [{"run_id": f"{prefix}{i}", "values": v} for i, (v, _) in enumerate(runs)]})
     for i, (values, (attacked, restored)) in enumerate(runs):
         write_json(folder / "runs" / f"{prefix}{i}.json", {
             "run_id": f"{prefix}{i}", "values": values, "status": "finished", "seconds": 1.0,
             "finals": {"attacked.trigger_acc": attacked, "restore.trigger_acc": restored, "attacked.test_acc": 0.9,
-                       "restore.test_acc": 0.95, "attacked.drift_rel": 0.1, "watermarked.trigger_acc": 1.0}})
+                       "restore.test_acc": 0.95, "attacked.drift_rel": 0.1, "watermarked.trigger_acc": 1.0,
+                       **(extra or {}).get(i, {})}})
 
 
 def test_report_gives_each_cell_its_seeds_mean_interval_and_gain_interval(tmp_path) -> None:
@@ -75,15 +173,24 @@ def test_report_gives_each_cell_its_seeds_mean_interval_and_gain_interval(tmp_pa
     prune = next(c for c in rep["cells"] if c["attack.kind"] == "prune")
     assert prune["n"] == 3
     assert prune["attacked.trigger_acc"].mean == pytest.approx(0.4)
-    assert prune["attacked.trigger_acc"].half_width == pytest.approx(t_interval([0.2, 0.4, 0.6]).half_width)
+    assert prune["attacked.trigger_acc"] == seed_interval([0.2, 0.4, 0.6], [100] * 3)  # n unknown: 100
+    assert prune["attacked.trigger_acc"].values == (0.2, 0.4, 0.6) and prune["seeds"] == ("0", "1", "2")
     assert prune["gain"].mean == pytest.approx(0.3)  # per-run gains 0.3, 0.2, 0.4
-    assert prune["gain"].half_width == pytest.approx(t_interval([0.3, 0.2, 0.4]).half_width)
+    gain = seed_interval([0.3, 0.2, 0.4], [100] * 3, parts=[(0.5, 0.2), (0.6, 0.4), (1.0, 0.6)], difference=True)
+    assert (prune["gain"].lo, prune["gain"].hi) == pytest.approx((gain.lo, gain.hi))
+    assert prune["attacked.drift_rel"].mean == pytest.approx(0.1)
     noise = next(c for c in rep["cells"] if c["attack.kind"] == "noise")
-    assert noise["gain"].mean == pytest.approx(0.05) and noise["gain"].half_width == pytest.approx(0.0, abs=1e-12)
+    assert noise["gain"].mean == pytest.approx(0.05) and noise["gain"].width > 0  # binomial floor: never zero width
     md = (tmp_path / "report.md").read_text()
-    assert "## Per cell over seeds" in md and "| prune | 3 | 0.400 [" in md
+    assert "## Per cell over seeds" in md and "| prune | 3 (0, 1, 2) | 0 | 0.400 [" in md and "(0.20, 0.40, 0.60)" in md
+    assert f"trigger acc (attacked) [{LOGIT_T}]" in md and f"restoration gain [{ATANH_T}]" in md
+    assert "effect (attacked)" in md and "not recorded" in md  # records older than the controls
     header = (tmp_path / "cells.csv").read_text().splitlines()[0]
-    assert header.startswith("attack.kind,seeds,attacked.trigger_acc.mean,attacked.trigger_acc.ci95_lo")
+    assert header.startswith("attack.kind,seeds,seed_values,excluded_runs,attacked.trigger_acc.mean,"
+                             "attacked.trigger_acc.logit_t95_lo,attacked.trigger_acc.logit_t95_hi,"
+                             "attacked.trigger_acc.values")
+    assert "gain.atanh_t95_lo" in header and "attacked.trigger_effect.atanh_t95_lo" in header
+    assert ",not recorded," in (tmp_path / "cells.csv").read_text().splitlines()[1]
     names = {p.rsplit("/", 1)[-1] for p in rep["figures"]}
     assert {"persistence_matrix.png", "seed_intervals.png", "drift_vs_restored.png"} <= names
 
@@ -100,6 +207,9 @@ def test_a_sweep_attack_task_records_the_attacked_and_watermarked_metrics(demo_r
     f = rec["finals"]
     assert f["watermarked.trigger_acc"] >= 0.9 and f["attacked.trigger_acc"] == f["attack.trigger_acc"]
     assert f["restore.trigger_acc"] is not None and "finetune.trigger_acc" not in f
+    assert f["n_trigger"] == len(__import__("wmstudio.runlog").runlog.RunLogReader(demo_run).trigger()["labels"])
+    assert f["num_classes"] == 10 and f["n_test"] > 0 and (f["seed.run"], f["seed.split"]) == (0, 0)
+    assert f["seed.trigger"] == load_config(data=data).trigger.seed  # the trigger set came from the embed log
 
 
 def test_a_case_axis_sets_several_keys_per_value_and_names_them() -> None:
@@ -135,3 +245,45 @@ def test_records_written_before_the_attack_columns_still_report(tmp_path) -> Non
     assert "cells" not in rep and not (tmp_path / "cells.csv").exists()  # no seed axis: no per-cell intervals
     md = (tmp_path / "report.md").read_text()
     assert md.count("| finished |") == 2 and "persistence_matrix.png" in md and "Per cell" not in md
+
+
+def test_collapsed_runs_are_flagged_excluded_and_counted(tmp_path) -> None:
+    """Run 2 (attacked model near chance), run 4 (restored model answers one class), run 5 (flagged in the log):
+    excluded from the cells, comparisons and figures; the report says how many and why. Run 1 records controls."""
+    runs = [({"attack.kind": "prune", "run.seed": s}, (a, 0.9)) for s, a in ((0, 0.3), (1, 0.35), (2, 1.0))]
+    runs += [({"attack.kind": "noise", "run.seed": s}, (0.9, r)) for s, r in ((0, 0.95), (1, 0.9), (2, 0.92))]
+    counts = {"n_trigger": 50, "n_test": 400, "num_classes": 10, "seed.run": 0, "seed.trigger": 1, "seed.split": 0}
+    extra = {0: counts, 1: {**counts, "attacked.control_acc": 0.3, "attacked.trigger_effect": 0.05,
+                            "restore.control_acc": 0.1, "restore.majority_share": 0.2},
+             2: {"attacked.test_acc": 0.11},  # no majority share recorded: test accuracy near chance alone
+             4: {"restore.majority_share": 0.93, "restore.test_acc": 0.6},
+             5: {"restore.collapsed": 1.0}}
+    _fake_sweep(tmp_path, runs, extra=extra, base={"data": {"dataset": "digits"}})
+    rep = write_report(tmp_path)
+    assert rep["excluded"] == ["r2", "r4", "r5"]
+    rows = {r["run_id"]: r for r in rep["rows"]}
+    assert "attacked model collapsed: test accuracy 0.110 is within 0.1 of chance (0.100)" in rows["r2"]["flag"]
+    assert "restored model collapsed: one class takes 93% of the test predictions" in rows["r4"]["flag"]
+    assert rows["r5"]["flag"] == "restored model collapsed: flagged as collapsed in the log"
+    assert not rows["r1"]["flag"] and rows["r1"]["restore.trigger_effect"] == pytest.approx(0.8)  # 0.9 - 0.1
+    cells = {c["attack.kind"]: c for c in rep["cells"]}
+    assert (cells["prune"]["n"], cells["prune"]["excluded"]) == (2, 1)
+    assert cells["prune"]["attacked.trigger_acc"].values == (0.3, 0.35)  # the collapsed 1.0 never counts as survival
+    assert (cells["noise"]["n"], cells["noise"]["excluded"]) == (1, 2)
+    assert all(c["seeds_b"] == 1 for c in rep["comparisons"]) and all("not tested" in c["verdict"]
+                                                                       for c in rep["comparisons"])
+    md = (tmp_path / "report.md").read_text()
+    assert "**3 finished runs excluded** from every cell, comparison and figure" in md
+    assert "1 with the attacked model collapsed, 2 with the restored model collapsed" in md
+    assert "- `r2` (kind=prune, seed=2): attacked model collapsed" in md and "3 excluded as collapsed" in md
+    lines = (tmp_path / "report.csv").read_text().splitlines()
+    header = lines[0].split(",")
+    assert {"flag", "attacked.control_acc", "attacked.trigger_effect", "n_trigger", "seed.trigger",
+            "attacked.trigger_acc.wilson95_lo", "gain.newcombe95_hi"} <= set(header)
+    r0 = dict(zip(header, next(x for x in lines if x.startswith("r0,")).split(","), strict=True))
+    assert r0["attacked.control_acc"] == "not recorded" and r0["n_trigger"] == "50"
+    w = wilson(15, 50)  # 0.3 of 50 triggers
+    assert (float(r0["attacked.trigger_acc.wilson95_lo"]), float(r0["attacked.trigger_acc.wilson95_hi"])) == \
+        pytest.approx((w.lo, w.hi), abs=1e-4)
+    r1 = dict(zip(header, next(x for x in lines if x.startswith("r1,")).split(","), strict=True))
+    assert r1["attacked.control_acc"] == "0.3000" and r1["attacked.trigger_effect"] == "0.0500"

@@ -32,6 +32,7 @@ OPTIMIZERS = ("sgd", "adam", "adamw")
 METHODS = ("plain", "certified", "rowback", "app", "ewe")
 SCHEDULERS = ("none", "cosine", "step")
 VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
+SEED_SCOPES = ("model", "all")
 NORMALIZE_MODES = ("auto", "fit", "imagenet", "cifar10", "custom")
 ATTACKS = ("finetune", "prune", "channel_prune", "fine_prune", "quantize", "noise", "distill", "neural_cleanse")
 
@@ -81,6 +82,10 @@ class DatasetSpec:
 class RunSection:
     name: str = opt("experiment", "a name for the run, stored in the log")
     seed: int = opt(0, "seed for model initialisation, data order and augmentation", min=0)
+    seed_scope: str = opt("model", "what run.seed varies: model (initialisation, data order, augmentation; "
+                                   "trigger.seed and data.split_seed as set) or all (also the trigger set and the "
+                                   "split: trigger.seed = run.seed + 1, data.split_seed = run.seed, replacing the "
+                                   "values set; the log records them)", choices=SEED_SCOPES)
     device: str = opt("auto", "auto (CUDA when present), cpu, cuda or cuda:N")
     eval_batch_size: int = opt(1000, "batch size for evaluation", min=1, max=MAX_BATCH, why=WHY_BATCH)
     record_trajectory: bool = opt(True, "store the flat weights at every evaluation (landscape trajectories)")
@@ -376,8 +381,20 @@ def from_dict(cls: type, data: Any, path: str = "") -> Any:
     return cls(**kwargs)
 
 
+def derived_seeds(run_seed: int) -> tuple[int, int]:
+    """(trigger.seed, data.split_seed) that run.seed_scope = "all" derives from ``run_seed``: run seed 0 gives the
+    defaults (1, 0), so a sweep over run seeds 0, 1, 2 starts from the single run's trigger set and split."""
+    return run_seed + 1, run_seed
+
+
 def validate(cfg: ExperimentConfig) -> ExperimentConfig:
-    """Cross-field checks that a single field cannot express."""
+    """Cross-field checks that a single field cannot express, and the seeds run.seed_scope = "all" derives
+    (written into the config itself, so the log's config records the seeds the run used)."""
+    if cfg.run.seed_scope == "all":
+        if cfg.run.seed >= MAX_INT:
+            raise ConfigError("run.seed", f"expected a whole number < {MAX_INT} with seed_scope = \"all\" "
+                                          f"(trigger.seed = run.seed + 1), got {cfg.run.seed}")
+        cfg.trigger.seed, cfg.data.split_seed = derived_seeds(cfg.run.seed)
     if cfg.trigger.scheme == "adversarial" and cfg.embed.enabled and not cfg.model.checkpoint \
             and cfg.embed.clean_epochs == 0:
         raise ConfigError("embed.clean_epochs", "adversarial triggers are made against a trained clean "

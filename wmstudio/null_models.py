@@ -116,6 +116,11 @@ def empirical_threshold(null_correct: Sequence[int] | np.ndarray, fpr: float) ->
 def _null_config_data(data: dict, i: int, base_seed: int) -> dict:
     d = copy.deepcopy(data)
     d.setdefault("run", {})["seed"] = base_seed + 1000 + i
+    if d["run"].get("seed_scope") == "all":  # the null models vary their own seed, never the suspect's triggers/split
+        from wmstudio.config import derived_seeds
+
+        d["run"]["seed_scope"] = "model"
+        d.setdefault("trigger", {})["seed"], d.setdefault("data", {})["split_seed"] = derived_seeds(base_seed)
     emb = d.setdefault("embed", {})
     emb.update(method="plain", trigger_fraction=0.0, enabled=True)
     for name in ("finetune", "extract", "restore"):

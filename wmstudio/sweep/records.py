@@ -6,8 +6,18 @@ DIR/embeds/<embed_id>.h5    the shared watermarked models (pretrain + embed stag
 DIR/embeds/<embed_id>.json
 DIR/runs/<run_id>.h5        each attack: fine-tune + restore, starting from its embed
 DIR/runs/<run_id>.json      {run_id, values, status: queued|running|finished|failed|cancelled, error, seconds,
-                             ran_on: {node, host, pid}, attempts: [{error, ran_on, at}], bytes_returned, ...}
+                             ran_on: {node, host, pid}, attempts: [{error, ran_on, at}], bytes_returned,
+                             finals: {...}, ...}
 ```
+
+``finals`` (``finals(log)``): per stage (``embed``, ``finetune``, ``attack``, ``restore``, ...) and as
+``attacked.*`` for whichever attack ran, and ``watermarked.*`` for the model the attack started from:
+``test_acc``, ``trigger_acc``, ``drift_rel``, ``drift_l2``, ``p_value``, and where the log records them
+``control_acc`` (trigger labels given to the control images), ``trigger_effect`` (trigger accuracy -
+control rate), ``majority_share`` and ``collapsed`` (1.0 flagged); missing ones are None ("not
+recorded"). Besides them: ``n_trigger`` and ``n_test`` (the counts each accuracy is a proportion of),
+``num_classes``, and the seeds the run used: ``seed.run``, ``seed.trigger`` (the stored trigger set's),
+``seed.split`` (all None in records written before they were recorded).
 
 Only the driver writes here; workers stream their logs back through Ray (see ``wmstudio.sweep.tasks``).
 """
@@ -15,6 +25,7 @@ Only the driver writes here; workers stream their logs back through Ray (see ``w
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 from typing import Any
@@ -59,3 +70,48 @@ def load_sweep_folder(folder: str | Path) -> tuple[dict[str, Any], list[dict[str
         rec = read_json(folder / "runs" / f"{r['run_id']}.json") or {**r, "status": "pending"}
         records.append(rec)
     return meta, records
+
+
+STAGE_COLUMNS = ("test_acc", "trigger_acc", "drift_rel", "drift_l2", "p_value",
+                 "control_acc", "trigger_effect", "majority_share", "collapsed")
+ATTACKS = ("finetune", "extract", "attack")  # the stages an attack run's "attacked" metrics come from
+
+
+def finals(log: str | Path) -> dict[str, Any]:
+    """Each stage's final metrics, flat, with the run's counts and seeds, for records and reports (see above)."""
+    from wmstudio.runlog import RunLogReader
+
+    reader = RunLogReader(log)
+    out: dict[str, Any] = {}
+    for rec in reader.stages():
+        for col in STAGE_COLUMNS:
+            out[f"{rec.name}.{col}"] = rec.final(col)
+            if rec.name in ATTACKS:  # whichever attack ran: the report's "attacked" columns
+                out[f"attacked.{col}"] = rec.final(col)
+        if rec.name == "finetune" and len(rec.eval.get("trigger_acc", [])):
+            for col in STAGE_COLUMNS:  # the stage's first evaluation is its starting point
+                if len(rec.eval.get(col, [])) and col not in ("drift_rel", "drift_l2"):
+                    out[f"watermarked.{col}"] = float(rec.eval[col][0])
+        if rec.name == "attack":  # the attack recorded the watermarked model's accuracies before it
+            before = (reader.stage_json("attack", "attack_json") or {}).get("before", {})
+            out.update({f"watermarked.{k}": float(v) for k, v in before.items() if isinstance(v, (int, float))})
+    out.update(_counts_and_seeds(reader))
+    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}
+
+
+def _counts_and_seeds(reader: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    try:
+        info = reader.data_info()
+        out["num_classes"] = int(info["num_classes"])
+        out["seed.split"] = int(info["split_seed"]) if info.get("split_seed") is not None else None
+        out["n_test"] = int(len(reader.splits()["test"]))
+        cfg = json.loads(reader.config_json)
+        out["seed.run"] = int(cfg["run"]["seed"])
+        if reader.has("trigger"):
+            t = reader.trigger()
+            out["n_trigger"] = int(len(t["labels"]))
+            out["seed.trigger"] = int(t["seed"])
+    except (RunLogError, KeyError, TypeError, ValueError, OSError):
+        pass  # a log that stopped before its data or triggers were written: the counts are not recorded
+    return out

@@ -24,6 +24,9 @@ attack = [{ name = "ft 1e-3", "finetune.lr" = 1e-3 },
 "run.seed" = [0, 1, 2]
 ```
 
+With ``run.seed_scope = "all"`` in the base, a ``run.seed`` axis varies the trigger set and the split
+too (``trigger.seed`` and ``data.split_seed`` are derived from it; an axis over either is refused).
+
 Runs that differ only in attack ([finetune], [extract], [attack]) or restore settings share one watermarked model: the embed
 stage runs once per combination of the other axes ("embed group") and every attack starts from
 its checkpoint, with the trigger set that was embedded in it.
@@ -51,6 +54,7 @@ from wmstudio.errors import ConfigError
 from wmstudio.resources import example_config
 
 ATTACK_SECTIONS = ("finetune", "extract", "attack", "restore")
+DERIVED_SEEDS = ("trigger.seed", "data.split_seed")  # what run.seed_scope = "all" derives from run.seed
 
 
 def _flatten(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -163,13 +167,21 @@ def expand(name: str, base: dict[str, Any], axes: dict[str, list[Any]], source: 
     for combo in itertools.product(*(axes[k] for k in keys)):
         values = dict(zip(keys, combo, strict=True))
         data = copy.deepcopy(base)
+        set_keys: dict[str, str] = {}  # config key -> the axis that set it
         for k, v in list(values.items()):
             if k in cases:
                 values[k] = case_name(v)
                 for kk, vv in case_settings(v).items():
                     set_path(data, kk, vv)
+                    set_keys[kk] = f"{k}.{kk}"
             else:
                 set_path(data, k, v)
+                set_keys[k] = k
+        scope = data.get("run", {}).get("seed_scope") if isinstance(data.get("run"), dict) else None
+        for derived in DERIVED_SEEDS:
+            if scope == "all" and derived in set_keys:
+                raise ConfigError(f"axes.{set_keys[derived]}", "derived from run.seed under run.seed_scope = \"all\" "
+                                  "(the axis would be replaced); sweep run.seed, or set run.seed_scope = \"model\"")
         error = ""
         try:
             _validate(copy.deepcopy(data))

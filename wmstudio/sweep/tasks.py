@@ -19,7 +19,6 @@ The driver writes every file (see ``wmstudio.sweep.runner``).
 
 from __future__ import annotations
 
-import math
 import os
 import queue
 import shutil
@@ -33,30 +32,10 @@ from pathlib import Path
 from typing import Any
 
 from wmstudio.sweep import delta, staging
+from wmstudio.sweep.records import finals
 
 EMBED_STAGES = ["pretrain", "embed"]
 ATTACK_STAGES = ["finetune", "extract", "attack", "restore"]
-ATTACKS = ("finetune", "extract", "attack")  # the stages an attack run's "attacked" metrics come from
-
-
-def finals(log: str | Path) -> dict[str, float]:
-    """Each stage's final test/trigger accuracy, drift and p-value, flat, for records and reports."""
-    from wmstudio.runlog import RunLogReader
-
-    reader = RunLogReader(log)
-    out: dict[str, float] = {}
-    for rec in reader.stages():
-        for col in ("test_acc", "trigger_acc", "drift_rel", "drift_l2", "p_value"):
-            out[f"{rec.name}.{col}"] = rec.final(col)
-            if rec.name in ATTACKS:  # whichever attack ran: the report's "attacked" columns
-                out[f"attacked.{col}"] = rec.final(col)
-        if rec.name == "finetune" and len(rec.eval.get("trigger_acc", [])):
-            out["watermarked.trigger_acc"] = float(rec.eval["trigger_acc"][0])  # the stage's starting point
-            out["watermarked.test_acc"] = float(rec.eval["test_acc"][0])
-        if rec.name == "attack":  # the attack recorded the watermarked model's accuracies before it
-            before = (reader.stage_json("attack", "attack_json") or {}).get("before", {})
-            out.update({f"watermarked.{k}": float(v) for k, v in before.items()})
-    return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}  # type: ignore[misc]
 
 
 def _where() -> dict[str, Any]:
