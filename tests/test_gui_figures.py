@@ -303,6 +303,24 @@ def test_sweep_matrix_is_a_heat_map_with_a_colour_scale(qtbot, tmp_path) -> None
     assert sv.minimumSizeHint().width() < 700  # a long name never widens the window
 
 
+def test_sweep_matrix_leaves_collapsed_runs_out_of_its_means(qtbot, tmp_path) -> None:
+    from wmstudio.gui.sweep_view import SweepView
+
+    sv = _shown(qtbot, SweepView())
+    sv.folder, sv.axes = tmp_path, ["finetune.lr"]
+    base = {"status": "finished", "error": "", "gain": 0.0, "attacked.drift_rel": 0.1}
+    sv.rows = [{**base, "finetune.lr": 0.01, "run_id": "ok", "restore.trigger_acc": 0.4, "attacked.trigger_acc": 0.4,
+                "restore.test_acc": 0.8},
+               {**base, "finetune.lr": 0.01, "run_id": "flat", "restore.trigger_acc": 1.0, "attacked.trigger_acc": 1.0,
+                "restore.test_acc": 0.1, "excluded": True, "flag": "test accuracy 0.100 is within 0.1 of chance"},
+               {**base, "finetune.lr": 0.03, "run_id": "flat2", "restore.trigger_acc": 1.0, "attacked.trigger_acc": 1.0,
+                "restore.test_acc": 0.1, "excluded": True, "flag": "one class takes 99% of the test predictions"}]
+    sv.draw()
+    assert sv.table.item(0, 0).text().startswith("0.400") and "1 collapsed, left out" in sv.table.item(0, 0).text()
+    assert "COLLAPSED" in sv.table.item(0, 0).toolTip()
+    assert sv.table.item(1, 0).text() == "collapsed (no watermark reading)"
+
+
 def test_control_is_a_dashed_curve_and_a_collapsed_stage_is_marked(qtbot) -> None:
     """Issue 21: the control rate is drawn beside trigger accuracy, the effect is read out, and a
     stage whose model collapsed says so above the plots."""

@@ -134,8 +134,8 @@ class SweepView(QWidget):
     def draw(self) -> None:
         if not self.rows:
             return
-        self.hint.setText("Each cell: the mean over the runs with those values, coloured on the scale at the right; "
-                          "click a cell to open its run's plots.")
+        self.hint.setText("Each cell: the mean over the runs with those values (collapsed models left out), coloured "
+                          "on the scale at the right; click a cell to open its run's plots.")
         key = self.metric_box.currentData()
         lo, hi = self.scale(key)
         self.colorbar.setLevels((lo, hi))
@@ -156,19 +156,25 @@ class SweepView(QWidget):
             for j, b in enumerate(cv):
                 runs = [r for r in self.rows if r[row_axis] == a and (not col_axis or r[col_axis] == b)]
                 self.cells[(i, j)] = runs
-                vals = [r[key] for r in runs if r["status"] == "finished" and r[key] is not None]
+                vals = [r[key] for r in runs if r["status"] == "finished" and r[key] is not None
+                        and not r.get("excluded")]
                 failed = sum(r["status"] == "failed" for r in runs)
+                collapsed = sum(bool(r.get("excluded")) for r in runs)
                 item = QTableWidgetItem()
+                notes = ([f"{failed} failed"] if failed else []) + ([f"{collapsed} collapsed, left out"] if collapsed else [])
                 if vals:
                     v = float(np.mean(vals))
-                    item.setText(f"{v:.3f}" + (f"  ({failed} failed)" if failed else ""))
+                    item.setText(f"{v:.3f}" + (f"  ({', '.join(notes)})" if notes else ""))
                     frac = float(np.clip((v - lo) / (hi - lo), 0.0, 1.0))
                     color = self.cmap.map(float(frac), mode="qcolor")
                     item.setBackground(QBrush(color))
                     item.setForeground(QBrush(QColor("black" if frac > 0.6 else "white")))
+                elif collapsed and collapsed + failed == len(runs):
+                    item.setText("collapsed (no watermark reading)")
                 else:
                     item.setText("failed" if failed == len(runs) else "…")
-                item.setToolTip("\n".join(f"{r['run_id']}: {r['status']} {r['error']}" for r in runs))
+                item.setToolTip("\n".join(f"{r['run_id']}: {r['status']} {r['error']}"
+                                           + (f" COLLAPSED: {r['flag']}" if r.get("excluded") else "") for r in runs))
                 self.table.setItem(i, j, item)
         self.table.resizeColumnsToContents()
 
