@@ -287,3 +287,24 @@ def test_collapsed_runs_are_flagged_excluded_and_counted(tmp_path) -> None:
         pytest.approx((w.lo, w.hi), abs=1e-4)
     r1 = dict(zip(header, next(x for x in lines if x.startswith("r1,")).split(","), strict=True))
     assert r1["attacked.control_acc"] == "0.3000" and r1["attacked.trigger_effect"] == "0.0500"
+
+
+def test_report_refresh_rereads_finals_from_the_run_logs(demo_run, tmp_path, capsys) -> None:
+    """Records written before the control was recorded lack it; `report --refresh` re-derives them from the logs."""
+    import json
+    import shutil
+
+    from wmstudio.cli import main
+
+    folder = tmp_path / "sweep"
+    (folder / "runs").mkdir(parents=True)
+    (folder / "sweep.json").write_text(json.dumps({"name": "old", "axes": {"finetune.lr": [0.02]},
+                                                   "runs": [{"run_id": "a", "values": {"finetune.lr": 0.02}}]}))
+    (folder / "runs" / "a.json").write_text(json.dumps({"run_id": "a", "values": {"finetune.lr": 0.02},
+                                                        "status": "finished", "finals": {"restore.trigger_acc": 0.5}}))
+    shutil.copy(demo_run, folder / "runs" / "a.h5")
+    assert main(["report", str(folder), "--refresh"]) == 0
+    assert "1 records re-read" in capsys.readouterr().out
+    finals = json.loads((folder / "runs" / "a.json").read_text())["finals"]
+    assert finals["restore.control_acc"] is not None and finals["n_trigger"] == 100
+    assert finals["restore.trigger_acc"] != 0.5  # the log's value, not the stale record's

@@ -31,6 +31,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("folder", nargs="+", help="the sweep folder; several folders (parts of one comparison, with the "
                     "same axes) are reported together into --out")
     rp.add_argument("--out", "-o", help="where the report goes (default: the sweep folder; needed for several)")
+    rp.add_argument("--refresh", action="store_true", help="re-read each finished run's final metrics from its run "
+                    "log first (records written by an older version lack newer columns, e.g. the control rate)")
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
@@ -103,6 +105,11 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if len(args.folder) > 1 and not args.out:
         raise ConfigError("--out", "several sweep folders are reported together into one folder; give --out DIR")
+    if args.refresh:
+        from wmstudio.sweep.records import refresh_finals
+
+        for folder in args.folder:
+            print(f"{folder}: {refresh_finals(folder)} records re-read from their run logs")
     if args.out and Path(args.out).resolve() not in {Path(f).resolve() for f in args.folder}:
         rep = write_report(args.out, sources=args.folder)
     else:

@@ -72,6 +72,25 @@ def load_sweep_folder(folder: str | Path) -> tuple[dict[str, Any], list[dict[str
     return meta, records
 
 
+def refresh_finals(folder: str | Path) -> int:
+    """Re-derive every finished run's and embed's ``finals`` from its run log (records written by an older
+    version lack newer columns such as the control rate); returns how many records were rewritten.
+    Records whose log is missing keep what they hold."""
+    folder = Path(folder)
+    load_sweep_folder(folder)  # refuses a folder that is not a sweep
+    done = 0
+    for kind in ("runs", "embeds"):
+        for rec_path in sorted((folder / kind).glob("*.json")):
+            rec = read_json(rec_path)
+            log = rec_path.with_suffix(".h5")
+            if not rec or rec.get("status") != "finished" or not log.is_file():
+                continue
+            rec["finals"] = finals(log)
+            write_json(rec_path, rec)
+            done += 1
+    return done
+
+
 STAGE_COLUMNS = ("test_acc", "trigger_acc", "drift_rel", "drift_l2", "p_value",
                  "control_acc", "trigger_effect", "majority_share", "collapsed")
 ATTACKS = ("finetune", "extract", "attack")  # the stages an attack run's "attacked" metrics come from
