@@ -59,7 +59,7 @@ def summarize(path: str) -> str:
                      f"shape {info.get('shape')}; owner {len(splits['owner'])}, attacker {len(splits['attacker'])}, "
                      f"test {len(splits['test'])}")
     if r.has("trigger"):
-        trig = r.trigger()
+        trig = r.trigger(images=False)  # labels and settings: the images are not needed here
         lines.append(f"trigger   {trig['scheme']} x{len(trig['labels'])}, seed {trig['seed']}, {trig['params']}")
     lines += model_lines(cfg.get("model", {}), a.get("model_json"))
     header = f"{'stage':<10}{'status':<15}{'epochs':>7}{'steps':>7}{'test acc':>10}{'trig acc':>15}{'drift L2':>10}{'rel':>7}{'cos':>7}{'p-value':>10}"
