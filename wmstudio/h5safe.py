@@ -121,7 +121,7 @@ def check_file(f: h5py.File, path: str | Path, rules: tuple[Rule, ...] = (ANY_NU
     compiled = [(re.compile(r.pattern), r) for r in rules]
 
     def refuse(where: str, why: str) -> None:
-        raise error(f"{p}: {where}: {why}; refused (a file is read as data only: see docs/runlog.md, Trust)")
+        raise error(f"{p}: {where}: {why}; refused (a file is read as data only: see docs/runlog.md, Safety)")
 
     _check_attrs(f, "/", budget, refuse)
     stack: list[tuple[h5py.Group, int]] = [(f, 0)]

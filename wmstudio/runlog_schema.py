@@ -35,7 +35,8 @@ RUNLOG_RULES: tuple[Rule, ...] = (
     Rule(_L + r"/done", "b", (1, 2), max_elements=MAX_POINTS, what=f"bool (ny, nx) or (n,), <= {MAX_POINTS:,} points"),
     Rule(_L + r"/(x|y|t|segment|frac)", "iuf", (1,), max_elements=MAX_POINTS, what="coordinates (n,)"),
     Rule(_L + r"/model_coords", "f", (1, 2), (10_000, 2), what="float (k, 2) or (k,)"),
-    Rule(_L + r"/(origin|directions)", "f", (1, 2), (2, None), what="float (P,) or (2, P)"),
+    Rule(_L + r"/origin", "f", (1,), what="float (P,)"),
+    Rule(_L + r"/directions", "f", (2,), (2, None), what="float (2, P)"),
     Rule(_L + r"/trajectory/[^/]+/[^/]+", "iuf", (1, 2), (None, 2), what="(n,) or (n, 2)"),
 )
 
