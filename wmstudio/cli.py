@@ -138,7 +138,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "inspect":
             from wmstudio.inspect_log import summarize
 
-            print(summarize(args.log))
+            text = summarize(args.log)
+            try:  # `wmstudio inspect LOG | head -1`: a reader that stops early is not an error
+                print(text)
+                sys.stdout.flush()
+            except BrokenPipeError:
+                import os
+
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
             return 0
         if args.command == "models":
             return _cmd_models(args)

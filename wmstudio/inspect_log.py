@@ -60,7 +60,7 @@ def summarize(path: str) -> str:
                      f"shape {info.get('shape')}; owner {len(splits['owner'])}, attacker {len(splits['attacker'])}, "
                      f"test {len(splits['test'])}")
     if r.has("trigger"):
-        trig = r.trigger()
+        trig = r.trigger(images=False)  # labels and settings: the images are not needed here
         lines.append(f"trigger   {trig['scheme']} x{len(trig['labels'])}, seed {trig['seed']}, {trig['params']}")
         lines.append(f"control   {_control_words(trig.get('control_kind'))}")
     lines += model_lines(cfg.get("model", {}), a.get("model_json"))

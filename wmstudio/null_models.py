@@ -31,9 +31,32 @@ import h5py
 import numpy as np
 
 from wmstudio.errors import ConfigError, RunLogError
+from wmstudio.h5safe import Rule, check_file
 
 FORMAT = "wmstudio-null"
 VERSION = 1
+MAX_MODELS = 1_000_000
+# the file's schema, checked (with external storage, links and sizes) before anything is read
+NULL_RULES = (Rule(r"/(trigger_acc|test_acc)", "f", (1,), (MAX_MODELS,), what="float64 (K,)"),
+              Rule(r"/(correct|seed)", "iu", (1,), (MAX_MODELS,), what="int64 (K,)"),
+              Rule(r"/source", "T", (1,), (MAX_MODELS,), what="strings (K,)"))
+
+
+def _check_values(p: Path, nd: NullDistribution) -> None:
+    """Counts and ranges: K of each column, 1 <= n_triggers, 2 <= num_classes, 0 <= correct <= n_triggers."""
+    k = nd.count
+    if not 1 <= nd.n_triggers <= 10**6 or not 2 <= nd.num_classes <= 10**6:
+        raise RunLogError(f"{p}: n_triggers {nd.n_triggers} and num_classes {nd.num_classes}: expected "
+                          "1 to 1000000 triggers and 2 to 1000000 classes")
+    if len(nd.trigger_acc) != k or (len(nd.test_acc) not in (0, k)) or (len(nd.seed) not in (0, k)) \
+            or (len(nd.source) not in (0, k)):
+        raise RunLogError(f"{p}: columns of different lengths (correct: {k}, trigger_acc: {len(nd.trigger_acc)}, "
+                          f"test_acc: {len(nd.test_acc)}, seed: {len(nd.seed)}, source: {len(nd.source)})")
+    if nd.correct.min() < 0 or nd.correct.max() > nd.n_triggers:
+        raise RunLogError(f"{p}: correct counts from {nd.correct.min()} to {nd.correct.max()}, expected 0 to "
+                          f"{nd.n_triggers} (n_triggers)")
+    if not np.all(np.isfinite(nd.trigger_acc)) or nd.trigger_acc.min() < 0 or nd.trigger_acc.max() > 1:
+        raise RunLogError(f"{p}: trigger_acc must hold accuracies in [0, 1]")
 
 
 @dataclass
@@ -78,7 +101,8 @@ class NullDistribution:
         if not p.is_file():
             raise RunLogError(f"{p}: null distribution file not found (make one with `wmstudio null-models`)")
         try:
-            with h5py.File(p, "r") as f:
+            with h5py.File(p, "r", locking=False) as f:
+                check_file(f, p, NULL_RULES)
                 if f.attrs.get("format") != FORMAT:
                     raise RunLogError(f"{p}: not a null distribution file (format {f.attrs.get('format')!r}, "
                                       f"expected {FORMAT!r})")
@@ -90,10 +114,11 @@ class NullDistribution:
                                       str(f.attrs.get("recipe", "")), str(f.attrs.get("config_json", "")),
                                       np.asarray(f["test_acc"][()], float), np.asarray(f["seed"][()], np.int64),
                                       [s.decode() if isinstance(s, bytes) else str(s) for s in f["source"][()]])
-        except (OSError, KeyError) as exc:
-            raise RunLogError(f"{p}: unreadable null distribution file ({exc})") from None
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            raise RunLogError(f"{p}: unreadable null distribution file ({str(exc)[:200]})") from None
         if nd.count == 0:
             raise RunLogError(f"{p}: the null distribution holds no models")
+        _check_values(p, nd)
         return nd
 
 

@@ -208,4 +208,6 @@ def record_model(log_path: str | Path, cfg: ExperimentConfig, ckpt: LoadedCheckp
     from wmstudio.runlog import open_log
 
     with open_log(Path(log_path), "a") as f:
-        f.attrs["model_json"] = json.dumps(model_record(cfg, ckpt))
+        from wmstudio.h5safe import set_attrs
+
+        set_attrs(f, {"model_json": json.dumps(model_record(cfg, ckpt))})

@@ -38,7 +38,15 @@ import numpy as np
 import torch
 
 import wmstudio
+from wmstudio import h5safe, safejson
 from wmstudio.errors import RunLogError
+from wmstudio.runlog_schema import (
+    RUNLOG_RULES,
+    check_data_info,
+    check_splits,
+    check_stage_attrs,
+    check_trigger,
+)
 
 FORMAT = "wmstudio-runlog"
 FORMAT_VERSION = 2  # 2: checksums on every dataset; 1 (no checksums) is still read
@@ -99,32 +107,86 @@ def _short(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[:300]}" if not isinstance(exc, OSError) else text[:300]
 
 
+_broken: dict[str, str] = {}  # logs whose write failed in this process: no HDF5 call touches them again
+
+
+def _key(path: Path) -> str:
+    return str(Path(os.path.abspath(path)))
+
+
 @contextmanager
 def _open(path: Path, mode: str) -> Iterator[h5py.File]:
-    """One commit or read: open, use, close. Every failure inside becomes one ``RunLogError`` naming the file."""
+    """One commit or read: open, use, close. Every failure inside becomes one ``RunLogError`` naming the file.
+
+    The file is checked as untrusted data first (``wmstudio.h5safe.check_file`` with the run log's
+    schema): links, external storage, virtual datasets and shapes the format does not allow are
+    refused before anything is read or written. After HDF5 failed halfway through a write (no room
+    left on the disk, or an error inside HDF5) or on the flush at close, its state for the file
+    cannot be trusted: the file is detached without a flush (``_detach``), and every later open of
+    it in this process is refused without calling HDF5 (a flush or a reopen of such a file has
+    crashed the process).
+    """
     reading = mode == "r"
+    if _key(path) in _broken:
+        raise RunLogError(f"{path}: {_broken[_key(path)]}; nothing more is written to it (what was committed "
+                          "before that failure is kept)")
     with _advisory_lock(path, exclusive=not reading):
         try:
             f = h5py.File(path, mode, locking=False)
         except OSError as exc:
             what = "cannot open as HDF5" if reading or path.exists() else "cannot create"
             raise RunLogError(f"{path}: {what} ({_short(exc)})") from exc
-        failed = False
+        failed = broken = False
         try:
+            if mode != "w":
+                h5safe.check_file(f, path, RUNLOG_RULES)
             yield f
         except RunLogError:
             failed = True
             raise
         except (OSError, KeyError, ValueError, TypeError, RuntimeError, IndexError, AttributeError) as exc:
             failed = True
+            broken = not reading and (isinstance(exc, RuntimeError) or (  # HDF5 failed inside a write
+                isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)))
             what = "damaged or not a complete run log" if reading else "write failed"
+            if broken:
+                _broken[_key(path)] = f"write failed ({_short(exc)})"
             raise RunLogError(f"{path}: {what} ({_short(exc)})") from exc
         finally:
-            try:
-                f.close()
-            except Exception as exc:  # noqa: BLE001 - a failed flush on close is the commit failing
-                if not failed:
-                    raise RunLogError(f"{path}: {'close' if reading else 'write'} failed ({_short(exc)})") from exc
+            if broken:
+                _detach(f)
+            else:
+                try:
+                    f.close()
+                except Exception as exc:  # noqa: BLE001 - a failed flush on close is the commit failing
+                    if not reading:
+                        _broken[_key(path)] = f"write failed ({_short(exc)})"
+                        _detach(f)
+                    if not failed:
+                        raise RunLogError(f"{path}: {'close' if reading else 'write'} failed ({_short(exc)})") from exc
+                else:
+                    if not reading:
+                        h5safe.mark_checked(path, RUNLOG_RULES)
+
+
+def _detach(f: h5py.File) -> None:
+    """Close a file whose write failed halfway without writing anything more into it.
+
+    HDF5 keeps such a file open after a failed flush and flushes its half-written metadata again
+    when the process exits, which crashed the process (exit 139, the disk-full race). The file's
+    descriptor is pointed at the null device first, so the close that frees HDF5's state writes
+    nowhere; the log keeps what reached the disk before the failure.
+    """
+    with suppress(Exception):
+        fd = f.id.get_vfd_handle()
+        if isinstance(fd, int) and fd > 2:
+            null = os.open(os.devnull, os.O_RDWR)
+            os.dup2(null, fd)
+            os.close(null)
+    _detached.append(f)  # not closed (a close crashed the process): HDF5 frees it at exit
+
+
+_detached: list[h5py.File] = []
 
 
 open_log = _open  # public name: the landscape store commits to the same file the same way
@@ -156,18 +218,73 @@ def create_dataset(group: h5py.Group, name: str, data: np.ndarray, **kwargs: Any
 def check_space(path: Path, nbytes: int, reserve: int = SPACE_RESERVE) -> None:
     """Refuse a commit of about ``nbytes`` that would leave less than ``reserve`` bytes on the disk.
 
-    HDF5 cannot recover from a write that fails halfway (it leaves the file unclosable and may crash
-    the process), so a full disk is caught here, before anything is written.
+    HDF5 cannot recover from a write that fails halfway (it leaves the file unclosable and crashes
+    the process when it is closed), so a full disk is caught here, before anything is written. Where
+    the system allows it (Linux ``fallocate`` with ``FALLOC_FL_KEEP_SIZE``), the room the commit
+    needs is also reserved on the disk for the log (allocated past its end, the file's size
+    unchanged), so another process filling the disk after this check cannot make the write fail.
     """
     try:
         st = os.statvfs(path.parent if path.parent != Path("") else Path("."))
     except (OSError, AttributeError):  # no statvfs (Windows) or the folder is gone: let the write report it
         return
-    free = st.f_bavail * st.f_frsize
+    free = st.f_bavail * st.f_frsize + _reserved(path)
     need = int(nbytes * 1.25) + reserve
-    if free < need:
+    if free < need or not _reserve(path, need):
         raise RunLogError(f"{path}: disk full: {free / 2**20:.1f} MiB free on its filesystem, a commit needs "
                           f"about {need / 2**20:.1f} MiB (data + reserve); free some space and run again")
+
+
+def _reserved(path: Path) -> int:
+    """Bytes already allocated past the end of the log (reserved by an earlier commit's check)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return 0
+    return max(0, getattr(st, "st_blocks", 0) * 512 - st.st_size)
+
+
+def _reserve(path: Path, nbytes: int) -> bool:
+    """Allocate ``nbytes`` past the end of an existing log for its next commit; False: no room on the disk.
+
+    True also where nothing can be reserved (no such call, or a filesystem without it): the free-space
+    check above is then all there is.
+    """
+    fallocate = _fallocate()
+    if fallocate is None:
+        return True
+    try:
+        fd = os.open(path, os.O_RDWR | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return True  # not created yet (its creation is a small commit) or not writable: the open reports it
+    try:
+        import ctypes
+
+        if fallocate(fd, 1, os.fstat(fd).st_size, nbytes) == 0:  # 1: FALLOC_FL_KEEP_SIZE
+            return True
+        return ctypes.get_errno() != errno.ENOSPC
+    finally:
+        os.close(fd)
+
+
+_FALLOCATE: list[Any] = []
+
+
+def _fallocate() -> Any:
+    """libc's ``fallocate`` (Linux), or None."""
+    if not _FALLOCATE:
+        fn = None
+        if sys.platform.startswith("linux"):
+            try:
+                import ctypes
+
+                fn = ctypes.CDLL(None, use_errno=True).fallocate
+                fn.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_int64, ctypes.c_int64]
+                fn.restype = ctypes.c_int
+            except (OSError, AttributeError):
+                fn = None
+        _FALLOCATE.append(fn)
+    return _FALLOCATE[0]
 
 
 class WriterLock:
@@ -299,7 +416,7 @@ class RunLogWriter:
             refuse_existing(p, overwrite)
             check_space(p, 0)
             with _open(p, "w") as f:
-                f.attrs.update({"format": FORMAT, "format_version": FORMAT_VERSION, "created": _now(),
+                h5safe.set_attrs(f, {"format": FORMAT, "format_version": FORMAT_VERSION, "created": _now(),
                                 "status": "running", "status_message": "", "run_name": run_name, "device": device,
                                 "config_toml": config_toml, "config_json": config_json})
                 for k, v in library_versions().items():
@@ -320,7 +437,7 @@ class RunLogWriter:
         check_space(self.path, sum(np.asarray(v).size * 8 for v in splits.values()))
         with _open(self.path, "a") as f:
             g = f.require_group("data")
-            g.attrs["info_json"] = json.dumps(info)
+            h5safe.set_attrs(g, {"info_json": json.dumps(info)})
             s = g.require_group("splits")
             for k, v in splits.items():
                 if k in s:
@@ -341,8 +458,8 @@ class RunLogWriter:
             create_dataset(g, "source_labels", source_labels.astype(np.int64))
             if control_images is not None:
                 create_dataset(g, "control_images", control_images, compression="gzip")
-            g.attrs.update({"scheme": scheme, "seed": seed, "params_json": json.dumps(params),
-                            "control_kind": control_kind if control_images is not None else ""})
+            h5safe.set_attrs(g, {"scheme": scheme, "seed": seed, "params_json": json.dumps(params),
+                                 "control_kind": control_kind if control_images is not None else ""})
 
     def begin_stage(self, name: str, order: int, config: dict[str, Any], epochs: int, steps_per_epoch: int,
                     layer_names: list[str], drift_reference: str) -> None:
@@ -352,7 +469,7 @@ class RunLogWriter:
             if name in stages:
                 del stages[name]
             g = stages.create_group(name)
-            g.attrs.update({"order": order, "status": "running", "started": _now(), "finished": "",
+            h5safe.set_attrs(g, {"order": order, "status": "running", "started": _now(), "finished": "",
                             "message": "", "config_json": json.dumps(config), "epochs": epochs,
                             "steps_per_epoch": steps_per_epoch, "layer_names": json.dumps(layer_names),
                             "drift_reference": drift_reference})
@@ -403,7 +520,7 @@ class RunLogWriter:
         """A JSON attribute on a stage (e.g. the certified watermark's verification)."""
         check_space(self.path, 0, STATUS_RESERVE)
         with _open(self.path, "a") as f:
-            f["stages"][stage].attrs[key] = json.dumps(value)
+            h5safe.set_attrs(f["stages"][stage], {key: json.dumps(value)})
 
     def set_status(self, status: str, message: str = "") -> None:
         check_space(self.path, len(message), STATUS_RESERVE)
@@ -434,7 +551,12 @@ class StageRecord:
 
 
 class RunLogReader:
-    """Reads a run log; safe on a log that another process is still writing."""
+    """Reads a run log; safe on a log that another process is still writing.
+
+    The file is data from whoever wrote it: every open checks it against the format (``_open``),
+    JSON attributes are parsed with bounded size and depth and their checksums verified, and the
+    values (labels, splits, the data record) are checked before they are returned.
+    """
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
@@ -442,12 +564,15 @@ class RunLogReader:
             raise RunLogError(f"{self.path}: no such run log")
         with self._open() as f:
             check_format(self.path, f.attrs)
-            self.attrs = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f.attrs.items()}
+            self.attrs = h5safe.read_attrs(f, self.path)
 
     @contextmanager
     def _open(self) -> Iterator[h5py.File]:
         with _open(self.path, "r") as f:
             yield f
+
+    def _json(self, text: Any, where: str) -> Any:
+        return safejson.loads(text.decode() if isinstance(text, bytes) else text, f"{self.path}: {where}", RunLogError)
 
     @property
     def status(self) -> str:
@@ -458,9 +583,9 @@ class RunLogReader:
         """The run's config as JSON text (checked to parse: a damaged attribute is a ``RunLogError``)."""
         text = str(self.attrs.get("config_json", "{}"))
         try:
-            json.loads(text)
-        except ValueError as exc:
-            raise RunLogError(f"{self.path}: damaged or not a complete run log (config_json: {exc})") from exc
+            safejson.loads(text, "config_json", RunLogError)
+        except RunLogError as exc:
+            raise RunLogError(f"{self.path}: damaged or not a complete run log ({exc})") from None
         return text
 
     def has(self, name: str) -> bool:
@@ -468,10 +593,16 @@ class RunLogReader:
         with self._open() as f:
             return name in f
 
+    def _order(self, stages: h5py.Group, name: str) -> int:
+        value = stages[name].attrs.get("order", 0)
+        if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, np.integer)):
+            raise RunLogError(f"{self.path}: /stages/{name} attribute 'order': expected a whole number, got {value!r:.60}")
+        return int(value)
+
     def stage_names(self) -> list[str]:
         with self._open() as f:
             stages = f["stages"]
-            return sorted(stages, key=lambda n: int(stages[n].attrs.get("order", 0)))
+            return sorted(stages, key=lambda n: self._order(stages, n))
 
     def stage(self, name: str) -> StageRecord:
         with self._open() as f:
@@ -482,7 +613,13 @@ class RunLogReader:
         if name not in f["stages"]:
             raise RunLogError(f"{self.path}: no stage {name!r}; stages: {', '.join(f['stages'])}")
         g = f["stages"][name]
-        a = g.attrs
+        a = h5safe.read_attrs(g, self.path)
+        check_stage_attrs(self.path, name, a)
+        config = self._json(a["config_json"], f"/stages/{name} config_json")
+        layer_names = self._json(a["layer_names"], f"/stages/{name} layer_names")
+        if not isinstance(config, dict) or not (isinstance(layer_names, list) and all(isinstance(x, str) for x in layer_names)):
+            raise RunLogError(f"{self.path}: /stages/{name}: config_json must be a JSON object and layer_names a "
+                              "JSON list of names")
         layers = g["layers"]
         t0, e0, l0 = since
 
@@ -491,9 +628,9 @@ class RunLogReader:
 
         empty = np.zeros((0, 0), np.float32)
         return StageRecord(
-            name, int(a["order"]), str(a["status"]), str(a["message"]), json.loads(a["config_json"]),
+            name, int(a["order"]), str(a["status"]), str(a["message"]), config,
             {k: rows(g["train"][k], t0) for k in g["train"]}, {k: rows(g["eval"][k], e0) for k in g["eval"]},
-            json.loads(a["layer_names"]),
+            layer_names,
             rows(layers["l2"], l0) if "l2" in layers else empty, rows(layers["cos"], l0) if "cos" in layers else empty,
             "weights" in g, int(g["trajectory"].shape[0]) if "trajectory" in g else 0)
 
@@ -503,7 +640,7 @@ class RunLogReader:
         since = since or {}
         with self._open() as f:
             stages = f["stages"]
-            names = sorted(stages, key=lambda n: int(stages[n].attrs.get("order", 0)))
+            names = sorted(stages, key=lambda n: self._order(stages, n))
             return [self._stage_in(f, n, since.get(n, (0, 0, 0))) for n in names]
 
     def weights(self, stage: str) -> dict[str, torch.Tensor]:
@@ -523,8 +660,8 @@ class RunLogReader:
 
     def stage_json(self, stage: str, key: str) -> Any:
         with self._open() as f:
-            value = f["stages"][stage].attrs.get(key)
-            return json.loads(value) if value is not None else None
+            value = h5safe.text_attr(f["stages"][stage], key, self.path)
+            return self._json(value, f"/stages/{stage} {key}") if value is not None else None
 
     def trajectory(self, stage: str) -> np.ndarray:
         with self._open() as f:
@@ -537,11 +674,18 @@ class RunLogReader:
         missing = [k for k in ("owner", "attacker", "test") if k not in out]
         if missing:
             raise RunLogError(f"{self.path}: damaged or not a complete run log (/data/splits lacks {', '.join(missing)})")
+        check_splits(self.path, out)
         return out
 
     def data_info(self) -> dict[str, Any]:
         with self._open() as f:
-            return json.loads(f["data"].attrs["info_json"])
+            return self._data_info_in(f)
+
+    def _data_info_in(self, f: h5py.File) -> dict[str, Any]:
+        text = h5safe.text_attr(f["data"], "info_json", self.path)
+        if text is None:
+            raise KeyError("info_json")
+        return check_data_info(self.path, self._json(text, "/data info_json"))
 
     def trigger_set(self):  # noqa: ANN201 - a wmstudio.triggers.TriggerSet (imported lazily: triggers import torch models)
         """The stored trigger set as a TriggerSet."""
@@ -554,19 +698,39 @@ class RunLogReader:
                           torch.from_numpy(control) if control is not None else None,
                           str(t.get("control_kind", "")) if control is not None else "")
 
-    def trigger(self) -> dict[str, Any]:
+    def trigger(self, images: bool = True) -> dict[str, Any]:
+        """The stored trigger set: images (unless ``images=False``: ``image_shape`` only), labels,
+        source labels, scheme, seed and params, checked against each other and the data record."""
         with self._open() as f:
             g = f["trigger"]
-            out = {"images": read_dataset(g["images"]), "labels": read_dataset(g["labels"]),
-                   "source_labels": read_dataset(g["source_labels"]),
-                   "scheme": g.attrs["scheme"], "seed": int(g.attrs["seed"]), "params": json.loads(g.attrs["params_json"])}
+            info = self._data_info_in(f) if "data" in f and "info_json" in f["data"].attrs else {}
+            shape = tuple(g["images"].shape)
+            expected = tuple(info.get("shape", ()))
+            if expected and shape[1:] != expected:
+                raise RunLogError(f"{self.path}: /trigger/images: shape {shape}, expected (N, {', '.join(map(str, expected))}) "
+                                  "as the data record says")
+            a = h5safe.read_attrs(g, self.path)
+            seed = a.get("seed")
+            if isinstance(seed, (bool, np.bool_)) or not isinstance(seed, (int, np.integer)) or not isinstance(
+                    a.get("scheme"), str):
+                raise RunLogError(f"{self.path}: /trigger: attributes scheme (text) and seed (a whole number) expected, "
+                                  f"got {a.get('scheme')!r:.40} and {seed!r:.40}")
+            params = self._json(a.get("params_json", "{}"), "/trigger params_json")
+            labels, source = read_dataset(g["labels"]), read_dataset(g["source_labels"])
+            pixels = read_dataset(g["images"]) if images else np.zeros((shape[0], 0), np.uint8)
+            check_trigger(self.path, pixels, labels, source, info.get("num_classes"))
+            out = {"images": pixels, "labels": labels, "source_labels": source, "scheme": a["scheme"],
+                   "seed": int(seed), "params": params if isinstance(params, dict) else {}}
+            if not images:
+                out["image_shape"] = shape
             if "control_images" in g:  # absent in logs written before controls were recorded
-                control = read_dataset(g["control_images"])
-                if control.shape != out["images"].shape:
-                    raise RunLogError(f"{self.path}: /trigger/control_images has shape {control.shape}, "
-                                      f"expected the trigger images' {out['images'].shape}")
-                out["control_images"] = control
-                out["control_kind"] = str(g.attrs.get("control_kind", "matched"))
+                if tuple(g["control_images"].shape) != shape:
+                    raise RunLogError(f"{self.path}: /trigger/control_images has shape {tuple(g['control_images'].shape)}, "
+                                      f"expected the trigger images' {shape}")
+                kind = a.get("control_kind", "matched")
+                out["control_kind"] = kind if kind in ("paired", "matched") else "matched"
+                if images:
+                    out["control_images"] = read_dataset(g["control_images"])
             return out
 
 

@@ -322,10 +322,14 @@ def test_partial_weights_as_a_checkpoint_load_with_a_warning(tmp_path) -> None:
 def test_a_damaged_config_attribute_is_a_clear_error(log_copy, capsys) -> None:
     with h5py.File(log_copy, "a") as f:
         f.attrs["config_json"] = '{"model": {"arch": "small_cnn"\x01'
-    code, err = cli(capsys, "inspect", str(log_copy))
-    assert code == 2 and f"{log_copy}: damaged or not a complete run log (config_json:" in err
+    code, err = cli(capsys, "inspect", str(log_copy))  # its checksum no longer matches
+    assert code == 2 and f"{log_copy}: / attribute 'config_json' is damaged (crc32 mismatch)" in err
     code, err = cli(capsys, "landscape", str(log_copy), "--kind", "line", "--models", "embed,restore", "-q")
     assert code == 2 and "config_json" in err
+    with h5py.File(log_copy, "a") as f:  # a log without attribute checksums (written before them): parsed
+        del f.attrs["config_json_crc32"]
+    code, err = cli(capsys, "inspect", str(log_copy))
+    assert code == 2 and f"{log_copy}: damaged or not a complete run log (config_json:" in err
 
 
 def test_inspect_a_log_that_stopped_before_its_data(tmp_path, capsys) -> None:

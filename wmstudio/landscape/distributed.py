@@ -198,5 +198,8 @@ def _record_incidents(log_path: Path, name: str, incidents: list[dict[str, Any]]
 
     with contextlib.suppress(RunLogError), open_log(log_path, "a") as f:
         g = f[GROUP][name]
-        old = json.loads(g.attrs.get("ray_incidents_json", "[]"))
-        g.attrs["ray_incidents_json"] = json.dumps(old + incidents)
+        from wmstudio import h5safe, safejson
+
+        old = safejson.loads(h5safe.text_attr(g, "ray_incidents_json", log_path, "[]") or "[]", "ray_incidents_json",
+                             RunLogError)
+        h5safe.set_attrs(g, {"ray_incidents_json": json.dumps((old if isinstance(old, list) else []) + incidents)})

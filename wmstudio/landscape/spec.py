@@ -124,11 +124,13 @@ class LandscapeSpec:
     @staticmethod
     def from_json(text: str) -> LandscapeSpec:
         """The settings stored with a landscape; unreadable ones raise RunLogError."""
+        from wmstudio.safejson import loads
+
         try:
-            data = json.loads(text)
+            data = loads(text, "spec_json", RunLogError)
             known = {f.name for f in fields(LandscapeSpec)}
             if not isinstance(data, dict) or set(data) - known:
                 raise ValueError(f"expected an object with the keys {sorted(known)}")
             return LandscapeSpec(**data)
-        except (ValueError, TypeError, RecursionError) as exc:
+        except (ValueError, TypeError, RecursionError, RunLogError) as exc:
             raise RunLogError(f"the stored landscape settings are unreadable ({exc})") from None

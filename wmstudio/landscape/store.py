@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from wmstudio import h5safe, safejson
 from wmstudio.errors import RunLogError
 from wmstudio.landscape.spec import METRICS, LandscapeSpec
 from wmstudio.runlog import check_space, create_dataset, open_log, read_dataset
@@ -41,10 +42,10 @@ def create(path: str | Path, spec: LandscapeSpec, shape: tuple[int, ...], arrays
         if spec.name in root:
             del root[spec.name]
         g = root.create_group(spec.name)
-        g.attrs.update({"kind": spec.kind, "status": "running", "message": "", "created": _now(), "finished": "",
+        h5safe.set_attrs(g, {"kind": spec.kind, "status": "running", "message": "", "created": _now(), "finished": "",
                         "spec_json": spec.to_json(), "points_done": 0, "points_total": int(np.prod(shape)),
                         "seconds": 0.0})
-        g.attrs.update({k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else v) for k, v in attrs.items()})
+        h5safe.set_attrs(g, {k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else v) for k, v in attrs.items()})
         m = g.create_group("metrics")
         for name in METRICS:
             create_dataset(m, name, np.full(shape, np.nan, dtype=np.float64))
@@ -74,7 +75,7 @@ def set_attrs(path: str | Path, name: str, attrs: dict[str, str]) -> None:
     """Notes on how a landscape is evaluated (layout, BatchNorm folding, batch size), as attributes."""
     check_space(Path(path), 0, 64 << 10)
     with open_log(Path(path), "a") as f:
-        f[GROUP][name].attrs.update(attrs)
+        h5safe.set_attrs(f[GROUP][name], attrs)
 
 
 def set_status(path: str | Path, name: str, status: str, message: str = "") -> None:
@@ -109,13 +110,13 @@ class Landscape:
 
 
 def _attr(value: Any) -> Any:
-    """Attributes as Python values: lists and dicts were stored as JSON text."""
+    """Attributes as Python values: lists and dicts were stored as JSON text (size and depth bounded)."""
     if isinstance(value, bytes):
-        value = value.decode()
+        value = value.decode(errors="replace")
     if isinstance(value, str) and value[:1] in "[{":
         try:
-            return json.loads(value)
-        except ValueError:
+            return safejson.loads(value, "attribute", RunLogError)
+        except RunLogError:
             return value
     return value
 
@@ -126,13 +127,20 @@ def read(path: str | Path, name: str) -> Landscape:
             have = sorted(f[GROUP]) if GROUP in f else []
             raise RunLogError(f"{path}: no landscape {name!r} (stored: {', '.join(have) or 'none'})")
         g = f[GROUP][name]
-        attrs = {k: _attr(v) for k, v in g.attrs.items()}
+        raw = h5safe.read_attrs(g, path)
+        for key in ("kind", "status", "spec_json"):
+            if not isinstance(raw.get(key), str):
+                raise RunLogError(f"{path}: /{GROUP}/{name} attribute {key!r}: expected text, got {raw.get(key)!r:.60}")
+        attrs = {k: _attr(v) for k, v in raw.items()}
+        names = attrs.get("model_names", [])
+        if not (isinstance(names, list) and all(isinstance(n, str) for n in names)):
+            raise RunLogError(f"{path}: /{GROUP}/{name} attribute 'model_names': expected a JSON list of names")
         axes = {k: read_dataset(g[k]) for k in ("x", "y", "t", "segment", "frac") if k in g}
         traj: dict[str, dict[str, np.ndarray]] = {}
         if "trajectory" in g:
             for stage in g["trajectory"]:
                 traj[stage] = {k: read_dataset(g["trajectory"][stage][k]) for k in g["trajectory"][stage]}
-        return Landscape(name, str(attrs["kind"]), str(attrs["status"]), LandscapeSpec.from_json(g.attrs["spec_json"]),
+        return Landscape(name, str(attrs["kind"]), str(attrs["status"]), LandscapeSpec.from_json(raw["spec_json"]),
                          attrs, {m: read_dataset(g["metrics"][m]) for m in METRICS}, read_dataset(g["done"]), axes,
                          list(attrs.get("model_names", [])),
                          read_dataset(g["model_coords"]) if "model_coords" in g else np.zeros((0, 2)), traj)

@@ -70,6 +70,7 @@ def relabel(log: Path, pairs: list[tuple[str, str]]) -> None:
     """Write each pair's driver path where the run recorded its worker path (the worker's copies of the
     embed log, a checkpoint, a model file, a trigger folder), so that the log names the driver's files,
     as a local run's would."""
+    from wmstudio import h5safe
     from wmstudio.runlog import open_log
 
     with open_log(log, "a") as f:
@@ -84,7 +85,7 @@ def relabel(log: Path, pairs: list[tuple[str, str]]) -> None:
                 if isinstance(value, str) and any(old in value for old, _ in pairs):
                     for old, new in pairs:
                         value = value.replace(old, new)
-                    attrs[key] = value
+                    h5safe.set_attrs(f[group] if group else f, {key: value})  # with its checksum
 
 
 def _short_error(exc: BaseException) -> str:

@@ -20,6 +20,8 @@ recorded"). Besides them: ``n_trigger`` and ``n_test`` (the counts each accuracy
 ``seed.split`` (all None in records written before they were recorded).
 
 Only the driver writes here; workers stream their logs back through Ray (see ``wmstudio.sweep.tasks``).
+A folder may come from someone else: ``load_sweep_folder`` checks sweep.json and every record's
+types (``check_meta``, ``check_record``) and JSON size and depth before the report uses them.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -40,11 +43,73 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
+MAX_JSON_BYTES = 64 * 2**20
+MAX_RUNS = 1_000_000
+_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,-]{0,199}")
+STATUSES = ("queued", "running", "finished", "failed", "cancelled", "pending")
+
+
 def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from the folder (size and nesting bounded), or None: missing, unreadable or not an object."""
+    from wmstudio.safejson import loads
+
     try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
+        if path.stat().st_size > MAX_JSON_BYTES:
+            return None
+        data = loads(path.read_bytes(), str(path), RunLogError)
+    except (OSError, RunLogError):
         return None
+    return data if isinstance(data, dict) else None
+
+
+def _number(value: Any) -> bool:
+    return value is None or (isinstance(value, (int, float)) and not isinstance(value, bool))
+
+
+def check_meta(folder: Path, meta: dict[str, Any]) -> None:
+    """sweep.json: runs a list of {run_id: a plain name, values: {axis: value}}, axes an object, name text."""
+    def bad(field: str, expected: str) -> RunLogError:
+        return RunLogError(f"{folder / 'sweep.json'}: {field}: expected {expected}")
+
+    runs = meta.get("runs", [])
+    if not isinstance(runs, list) or len(runs) > MAX_RUNS:
+        raise bad("runs", f"a list of at most {MAX_RUNS:,} runs")
+    for i, r in enumerate(runs):
+        if not isinstance(r, dict) or not isinstance(r.get("run_id"), str) or not _ID.fullmatch(r["run_id"]) \
+                or ".." in r["run_id"]:
+            raise bad(f"runs[{i}].run_id", "a plain file name (letters, digits, . _ = + , -)")
+        if not isinstance(r.get("values", {}), dict):
+            raise bad(f"runs[{i}].values", "an object {axis: value}")
+    if not isinstance(meta.get("axes", {}), dict):
+        raise bad("axes", "an object {axis: values}")
+    if not isinstance(meta.get("name", ""), str):
+        raise bad("name", "text")
+    parts = meta.get("parts", [])
+    if not isinstance(parts, list) or not all(isinstance(x, str) for x in parts):
+        raise bad("parts", "a list of folder names")
+
+
+def check_record(path: Path, rec: dict[str, Any], run_id: str) -> None:
+    """runs/<run_id>.json: its run_id, status, error, values, finals and seconds of the documented types."""
+    def bad(field: str, expected: str) -> RunLogError:
+        return RunLogError(f"{path}: {field}: expected {expected}, got {rec.get(field)!r:.60}")
+
+    if rec.get("run_id", run_id) != run_id:
+        raise bad("run_id", f"{run_id!r} (the name in sweep.json)")
+    if rec.get("status", "pending") not in STATUSES:
+        raise bad("status", " | ".join(STATUSES))
+    if not isinstance(rec.get("error") or "", str):
+        raise bad("error", "text")
+    if not isinstance(rec.get("values", {}), dict):
+        raise bad("values", "an object {axis: value}")
+    finals = rec.get("finals") or {}
+    if not isinstance(finals, dict) or not all(isinstance(k, str) and _number(v) for k, v in finals.items()):
+        raise bad("finals", "an object {metric: number}")
+    if not _number(rec.get("seconds")):
+        raise bad("seconds", "a number")
+    embed = rec.get("embed_id")
+    if embed is not None and not (isinstance(embed, str) and (embed == "" or (_ID.fullmatch(embed) and ".." not in embed))):
+        raise bad("embed_id", "a plain file name")
 
 
 def is_finished(record_path: Path, log_path: Path) -> bool:
@@ -65,9 +130,16 @@ def load_sweep_folder(folder: str | Path) -> tuple[dict[str, Any], list[dict[str
     meta = read_json(folder / "sweep.json")
     if meta is None:
         raise RunLogError(f"{folder}: not a sweep folder (no sweep.json); run `wmstudio sweep FILE --out {folder}`")
+    check_meta(folder, meta)
     records = []
     for r in meta.get("runs", []):
-        rec = read_json(folder / "runs" / f"{r['run_id']}.json") or {**r, "status": "pending"}
+        path = folder / "runs" / f"{r['run_id']}.json"
+        rec = read_json(path)
+        if rec is None:
+            rec = {**r, "status": "pending"}
+        else:
+            check_record(path, rec, r["run_id"])
+            rec.setdefault("run_id", r["run_id"])
         records.append(rec)
     return meta, records
 
