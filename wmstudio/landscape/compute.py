@@ -223,13 +223,14 @@ def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: Event
     as many machines as the cluster has (they receive the model, directions and evaluation tensors
     through the object store: no shared filesystem needed; this process writes the log).
     """
-    with WriterLock(log_path):  # one writer per log: not while a run or another landscape writes to it
+    with WriterLock(log_path) as lock:  # one writer per log: not while a run or another landscape writes to it
         return _compute(Path(log_path), spec, callback, control or RunControl(), device, workers, overwrite, threads,
-                        ray_address)
+                        ray_address, lock)
 
 
 def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, control: RunControl, device: str,
-             workers: int, overwrite: bool, threads: int, ray_address: Any) -> store.Landscape:
+             workers: int, overwrite: bool, threads: int, ray_address: Any,
+             lock: WriterLock | None = None) -> store.Landscape:
     if threads:
         torch.set_num_threads(threads)
     ctx = load_context(log_path, device)
@@ -264,6 +265,8 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
 
     def flush() -> None:
         if state["idx"]:
+            if lock is not None:
+                lock.check()  # the lock file or the log removed or replaced meanwhile: stop, never share the log
             now = time.perf_counter()
             store.commit_points(log_path, spec.name, np.concatenate(state["idx"]),
                                 {m: np.concatenate(state["vals"][m]) for m in METRICS}, now - state["since"])
