@@ -31,6 +31,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("folder", nargs="+", help="the sweep folder; several folders (parts of one comparison, with the "
                     "same axes) are reported together into --out")
     rp.add_argument("--out", "-o", help="where the report goes (default: the sweep folder; needed for several)")
+    rp.add_argument("--overwrite", action="store_true", help="replace report files already there (default: refuse; "
+                    "`wmstudio sweep` rewrites its own report at the end)")
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +76,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     spec = load_sweep(args.sweep)
     resources = parse_resources(args.resource)
+    if args.address:
+        from wmstudio.sweep.ray_address import check_ray_address
+
+        check_ray_address(args.address)  # before anything is written: fails within its stated timeout
     if args.retries < 0:
         raise ConfigError("--retries", f"must be 0 or more, got {args.retries}")
     previous = interrupt_on_signals()
@@ -92,7 +98,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"network: {summary.bytes_sent / 2**20:.1f} MiB into the object store (data sets, embed logs), "
           f"{summary.bytes_returned / 2**20:.1f} MiB of run logs streamed back")
     if not args.no_report:
-        rep = write_report(args.out)
+        rep = write_report(args.out, overwrite=True)  # the sweep's own report, rewritten at each (resumed) sweep
         print(f"report: {rep['markdown']}, {rep['csv']}, {len(rep['figures'])} figures")
     return 0 if not summary.failures else 1
 
@@ -104,9 +110,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     if len(args.folder) > 1 and not args.out:
         raise ConfigError("--out", "several sweep folders are reported together into one folder; give --out DIR")
     if args.out and Path(args.out).resolve() not in {Path(f).resolve() for f in args.folder}:
-        rep = write_report(args.out, sources=args.folder)
+        rep = write_report(args.out, sources=args.folder, overwrite=args.overwrite)
     else:
-        rep = write_report(args.folder[0])
+        rep = write_report(args.folder[0], overwrite=args.overwrite)
     print(f"{len(rep['rows'])} runs -> {rep['markdown']}, {rep['csv']}")
     for f in rep["figures"]:
         print(f)

@@ -253,7 +253,8 @@ class WriterLock:
             raise RunLogError(f"{self.log_path}: cannot open for writing ({_short(exc)})") from exc
         if not _ofd_lock(fd):
             os.close(fd)
-            raise RunLogError(self._busy() + " (its lock file was removed while it runs)")
+            raise RunLogError(f"{self.log_path}: another process is writing this log (its lock file {self.path.name} "
+                              "was removed while it runs); wait until it finishes, or write to another file")
         self.log_fd = fd
 
     def check(self) -> None:

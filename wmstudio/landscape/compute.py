@@ -234,6 +234,7 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
     if threads:
         torch.set_num_threads(threads)
     ctx = load_context(log_path, device)
+    _check_local_workers(ctx, workers, ray_address)
     spec = spec.resolved(ctx.stages_with_weights())
     exists = spec.name in store.list_landscapes(log_path)
     if exists and not overwrite:
@@ -301,6 +302,19 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
     store.set_status(log_path, spec.name, "finished")
     callback(LandscapeFinished(spec.name, "finished", time.perf_counter() - start))
     return store.read(log_path, spec.name)
+
+
+def _check_local_workers(ctx: Any, workers: int, ray_address: Any) -> None:
+    """More local workers (processes, or actors of a local Ray instance) than cores or memory allow: a
+    ``ConfigError`` with the reason (``worker_limit``), before anything is started or written."""
+    from wmstudio.landscape.worker_limit import check_workers, worker_bytes
+
+    address = getattr(ray_address, "address", ray_address)
+    if workers <= 1 or (ray_address is not None and address):
+        return  # one process, or a cluster's actors (the cluster bounds them)
+    model = sum(t.numel() * t.element_size() for t in ctx.model.state_dict().values())
+    data = sum(t.numel() * t.element_size() for t in (ctx.test.images, ctx.owner.images, ctx.trigger_images))
+    check_workers(workers, worker_bytes(model, data))
 
 
 def _run_pool(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],
