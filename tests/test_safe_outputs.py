@@ -181,7 +181,8 @@ def test_triggers_refuse_existing_files_before_writing_any(demo_run, tmp_path, c
     assert cli(capsys, "triggers", str(demo_run), "--out", str(out))[0] == 0
     first = out / "trigger_0000.png"
     (out / "labels.csv").write_text("mine")
-    first.unlink()  # the folder still holds labels.csv: refused before the missing PNG is written
+    for png in out.glob("*.png"):
+        png.unlink()  # the folder still holds labels.csv: refused before any PNG is written
     refused(capsys, out / "labels.csv", "triggers", str(demo_run), "--out", str(out))
     assert (out / "labels.csv").read_text() == "mine" and not first.exists()
     assert cli(capsys, "triggers", str(demo_run), "--out", str(out), "--overwrite")[0] == 0
@@ -242,7 +243,7 @@ def test_the_app_asks_before_an_export_into_a_folder_replaces_files(qtbot, tmp_p
     (tmp_path / "loss.svg").write_text("mine")
     assert file_dialogs.export_plots(widget, plots, None, tmp_path) == ""  # the user said no
     assert len(asked) == 1 and "loss.svg" in asked[0] and (tmp_path / "loss.svg").read_text() == "mine"
-    with pytest.raises(OutputError, match="loss.svg"):  # the engine-side call never replaces without being told
+    with pytest.raises(OutputError, match="loss.png: exists already"):  # the engine-side call never replaces without being told
         file_dialogs.write_plots(plots, None, tmp_path)
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
     assert "Exported 2 files" in file_dialogs.export_plots(widget, plots, None, tmp_path)
