@@ -9,7 +9,11 @@ Hostile conditions, each ending in one ``RunLogError`` that names the file:
 
 - an existing log is never replaced unless the caller asks (``overwrite=True``);
 - one writer at a time: ``RunLogWriter`` holds an advisory lock on ``<log>.lock`` for the whole run
-  (readers never take it, so they keep working while a run writes);
+  (readers never take it, so they keep working while a run writes), and on a local filesystem an
+  OFD lock on the log itself, so removing the lock file does not let a second writer in; every
+  commit first checks that the lock file and the log are still the ones locked (``WriterLock.check``);
+- a new log is written aside and renamed into place (``safe_files.atomic_output``), and neither the
+  log nor its lock file is ever opened through a symbolic link;
 - a commit that would not fit on the disk is refused before HDF5 writes anything (HDF5 does not
   survive a write failure halfway through a commit), so the log keeps everything committed so far
   and there is room left to mark it failed;
