@@ -69,7 +69,7 @@ def _cmd_triggers(args: argparse.Namespace) -> int:
     from wmstudio.triggers import export_folder
 
     ts = RunLogReader(args.log).trigger_set()
-    out = export_folder(ts, args.out)
+    out = export_folder(ts, args.out, overwrite=args.overwrite)
     print(f"wrote {len(ts)} trigger images to {out} (labels.csv, trigger.json)")
     return 0
 
@@ -105,6 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     trig = sub.add_parser("triggers", help="export a run's trigger set as PNG files with labels.csv")
     trig.add_argument("log")
     trig.add_argument("--out", "-o", required=True, help="folder to write")
+    trig.add_argument("--overwrite", action="store_true", help="replace trigger files already in --out (default: refuse)")
     from wmstudio.cli_landscape import add_parsers
 
     add_parsers(sub)

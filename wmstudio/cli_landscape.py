@@ -54,6 +54,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ex.add_argument("--log-scale", action="store_true", help="log10 of the losses")
     ex.add_argument("--format", choices=("png", "svg", "pdf"), action="append", help="repeatable; default png and svg")
     ex.add_argument("--out", "-o", required=True, help="folder to write")
+    ex.add_argument("--overwrite", action="store_true", help="replace figures already in --out (default: refuse)")
 
 
 def cmd_landscape(args: argparse.Namespace) -> int:
@@ -75,6 +76,14 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     if not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError("--workers", f"must be a whole number from 1 to {MAX_WORKERS} (each worker is a "
                                        f"process holding the model and the data), got {args.workers}")
+    if not args.ray:  # local processes or a local Ray instance: at most the cores (memory: once the model is known)
+        from wmstudio.landscape.worker_limit import WORKER_BASE_BYTES, check_workers
+
+        check_workers(args.workers, WORKER_BASE_BYTES)
+    else:
+        from wmstudio.sweep.ray_address import check_ray_address
+
+        check_ray_address(args.ray)  # fails within its stated timeout, before the log is opened
     target = None
     if args.ray is not None:
         from wmstudio.cli_sweep import parse_resources
@@ -115,6 +124,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from wmstudio.errors import RunLogError
     from wmstudio.landscape import METRICS, list_landscapes, read
     from wmstudio.landscape.figures import export_figure
+    from wmstudio.safe_files import check_targets
 
     names = [args.landscape] if args.landscape else list_landscapes(args.log)
     if not names:
@@ -122,12 +132,12 @@ def cmd_export(args: argparse.Namespace) -> int:
     metrics = METRICS if args.metric == "all" else (args.metric,)
     styles = ("contour", "surface") if args.style == "both" else (args.style,)
     formats = args.format or ["png", "svg"]
-    for name in names:
-        ls = read(args.log, name)
-        for metric in metrics:
-            for style in styles if ls.is_2d else ("line",):
-                for fmt in formats:
-                    path = Path(args.out) / f"{name}_{metric}_{style}.{fmt}"
-                    export_figure(ls, metric, path, "contour" if style == "line" else style, args.log_scale)
-                    print(path)
+    stored = [read(args.log, name) for name in names]
+    jobs = [(ls, metric, style, Path(args.out) / f"{ls.name}_{metric}_{style}.{fmt}") for ls in stored
+            for metric in metrics for style in (styles if ls.is_2d else ("line",)) for fmt in formats]
+    check_targets([path for *_, path in jobs], args.overwrite)  # every file, before the first is drawn
+    for ls, metric, style, path in jobs:
+        export_figure(ls, metric, path, "contour" if style == "line" else style, args.log_scale,
+                      overwrite=args.overwrite)
+        print(path)
     return 0

@@ -15,6 +15,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                     "input shape, classes and normalisation in the file's metadata.")
     ex.add_argument("source", metavar="LOG[:STAGE]", help="run log and stage (default: the last stage with weights)")
     ex.add_argument("--out", "-o", required=True, help="the file to write: .safetensors, .pt or .pth")
+    ex.add_argument("--overwrite", action="store_true", help="replace --out if it exists (default: refuse)")
     ve = sub.add_parser("verify", help="test a suspect model for the watermark: trigger accuracy, p-value, decision",
                         description="Trigger accuracy of a suspect model, the binomial p-value against chance, a "
                                     "decision at the chosen false-positive rate, and the model's test accuracy.")
@@ -41,12 +42,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     nm.add_argument("--checkpoints", nargs="+", metavar="FILE", help="measure these models instead of training")
     nm.add_argument("--models-dir", help="where the null models' run logs go (default: OUT's name + _models/)")
     nm.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
+    nm.add_argument("--overwrite", action="store_true", help="replace --out and the null models' run logs if they "
+                    "exist (default: refuse, before anything is trained)")
 
 
 def cmd_export(args: argparse.Namespace) -> int:
     from wmstudio.export_model import export_model
 
-    meta = export_model(args.source, args.out)
+    meta = export_model(args.source, args.out, overwrite=args.overwrite)
     a = meta["architecture"]
     arch = f"{a['file']}:{a['factory']}" if a.get("file") else a["arch"]
     norm = meta["normalization"]
@@ -86,11 +89,12 @@ def cmd_null_models(args: argparse.Namespace) -> int:
     if args.checkpoints:
         if not args.trigger:
             raise ConfigError("--trigger", "--checkpoints are measured on a stored trigger set: give --trigger RUN.h5")
-        nd = measure_checkpoints(args.checkpoints, args.trigger, args.out, args.config, say)
+        nd = measure_checkpoints(args.checkpoints, args.trigger, args.out, args.config, say, overwrite=args.overwrite)
     else:
         if not args.config:
             raise ConfigError("config", "give the config whose recipe the null models follow, or --checkpoints")
-        nd = train_null_models(args.config, args.count, args.out, args.trigger, args.models_dir, args.set, say)
+        nd = train_null_models(args.config, args.count, args.out, args.trigger, args.models_dir, args.set, say,
+                               overwrite=args.overwrite)
     print(f"wrote {args.out}: {nd.count} null models on {nd.n_triggers} triggers; trigger acc mean "
           f"{float(nd.trigger_acc.mean()):.3f}, max {float(nd.trigger_acc.max()):.3f}")
     return 0

@@ -33,6 +33,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     rp.add_argument("--out", "-o", help="where the report goes (default: the sweep folder; needed for several)")
     rp.add_argument("--refresh", action="store_true", help="re-read each finished run's final metrics from its run "
                     "log first (records written by an older version lack newer columns, e.g. the control rate)")
+    rp.add_argument("--overwrite", action="store_true", help="replace report files already there (default: refuse; "
+                    "`wmstudio sweep` rewrites its own report at the end)")
 
 
 def add_ray_options(parser: argparse.ArgumentParser) -> None:
@@ -76,6 +78,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
     spec = load_sweep(args.sweep)
     resources = parse_resources(args.resource)
+    if args.address:
+        from wmstudio.sweep.ray_address import check_ray_address
+
+        check_ray_address(args.address)  # before anything is written: fails within its stated timeout
     if args.retries < 0:
         raise ConfigError("--retries", f"must be 0 or more, got {args.retries}")
     previous = interrupt_on_signals()
@@ -94,7 +100,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     print(f"network: {summary.bytes_sent / 2**20:.1f} MiB into the object store (data sets, embed logs), "
           f"{summary.bytes_returned / 2**20:.1f} MiB of run logs streamed back")
     if not args.no_report:
-        rep = write_report(args.out)
+        rep = write_report(args.out, overwrite=True)  # the sweep's own report, rewritten at each (resumed) sweep
         print(f"report: {rep['markdown']}, {rep['csv']}, {len(rep['figures'])} figures")
     return 0 if not summary.failures else 1
 
@@ -111,9 +117,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         for folder in args.folder:
             print(f"{folder}: {refresh_finals(folder)} records re-read from their run logs")
     if args.out and Path(args.out).resolve() not in {Path(f).resolve() for f in args.folder}:
-        rep = write_report(args.out, sources=args.folder)
+        rep = write_report(args.out, sources=args.folder, overwrite=args.overwrite)
     else:
-        rep = write_report(args.folder[0])
+        rep = write_report(args.folder[0], overwrite=args.overwrite)
     print(f"{len(rep['rows'])} runs -> {rep['markdown']}, {rep['csv']}")
     for f in rep["figures"]:
         print(f)

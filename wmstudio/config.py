@@ -616,4 +616,6 @@ def to_toml(cfg: Any, comments: bool = True) -> str:
 
 
 def save_config(cfg: ExperimentConfig, path: str | Path) -> None:
-    Path(path).write_text(to_toml(cfg), encoding="utf-8")
+    from wmstudio.safe_files import write_text
+
+    write_text(path, to_toml(cfg), overwrite=True)  # never through a link (the app's save dialog asks first)

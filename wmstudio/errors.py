@@ -23,6 +23,10 @@ class CheckpointError(WmStudioError):
     """A checkpoint could not be loaded into the model."""
 
 
+class OutputError(WmStudioError):
+    """A file cannot be written where asked: it exists (no ``--overwrite``), is a link, or the folder refuses."""
+
+
 class TriggerError(WmStudioError):
     """A trigger set could not be built or read."""
 

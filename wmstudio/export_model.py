@@ -71,27 +71,33 @@ def export_metadata(log: Path, stage: str) -> tuple[dict[str, torch.Tensor], dic
     return reader.weights(stage), meta
 
 
-def export_model(spec: str, out: str | Path) -> dict[str, Any]:
-    """Write the weights of ``LOG:STAGE`` to ``out`` (.safetensors, .pt or .pth). Returns the metadata."""
+def export_model(spec: str, out: str | Path, overwrite: bool = False) -> dict[str, Any]:
+    """Write the weights of ``LOG:STAGE`` to ``out`` (.safetensors, .pt or .pth). Returns the metadata.
+
+    An existing ``out`` is refused unless ``overwrite`` (checked before the log is read); the file is
+    written aside and renamed (``safe_files.atomic_output``: never through a link), with the usual
+    permissions (0666 less the umask) in both formats."""
+    from wmstudio.safe_files import atomic_output, check_target, create_exclusive
+
     log, stage = split_log_stage(spec)
     out = Path(out).expanduser()
     if out.suffix not in SUFFIXES:
         raise CheckpointError(f"{out}: the export format is chosen by the suffix: {', '.join(SUFFIXES)}")
+    check_target(out, overwrite)
     if not log.is_file():
         raise RunLogError(f"{log}: no such run log")
     weights, meta = export_metadata(log, stage)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".tmp")
     try:
-        if out.suffix == ".safetensors":
-            from safetensors.torch import save_file
+        with atomic_output(out, overwrite) as tmp:
+            if out.suffix == ".safetensors":
+                from safetensors.torch import save
 
-            save_file({k: v.contiguous() for k, v in weights.items()}, str(tmp), metadata={"wmstudio": json.dumps(meta)})
-        else:
-            torch.save({"state_dict": weights, "wmstudio": meta}, tmp)
-        tmp.replace(out)
+                data = save({k: v.contiguous() for k, v in weights.items()}, metadata={"wmstudio": json.dumps(meta)})
+                with open(create_exclusive(tmp), "wb") as fh:  # safetensors' save_file would make it 0600
+                    fh.write(data)
+            else:
+                torch.save({"state_dict": weights, "wmstudio": meta}, tmp)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         raise CheckpointError(f"{out}: cannot write ({exc})") from exc
     return meta
 

@@ -76,13 +76,14 @@ class NullDistribution:
     def count(self) -> int:
         return len(self.correct)
 
-    def save(self, path: str | Path) -> Path:
-        p = Path(path)
-        p.parent.mkdir(parents=True, exist_ok=True)
-        tmp = p.with_suffix(p.suffix + ".tmp")
+    def save(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Write the file (an existing one only with ``overwrite``; written aside and renamed, never through
+        a link: ``safe_files.atomic_output``)."""
         from wmstudio.runlog import _now
+        from wmstudio.safe_files import atomic_output
 
-        with h5py.File(tmp, "w") as f:
+        p = Path(path)
+        with atomic_output(p, overwrite) as tmp, h5py.File(tmp, "w") as f:
             f.attrs.update({"format": FORMAT, "version": VERSION, "created": _now(), "trigger": self.trigger,
                             "n_triggers": self.n_triggers, "num_classes": self.num_classes, "recipe": self.recipe,
                             "config_json": self.config_json})
@@ -92,7 +93,6 @@ class NullDistribution:
             f["test_acc"] = np.asarray(self.test_acc if len(self.test_acc) == k else np.full(k, np.nan), np.float64)
             f["seed"] = np.asarray(self.seed if len(self.seed) == k else np.full(k, -1), np.int64)
             f["source"] = np.asarray([s.encode() for s in (self.source or [""] * k)], dtype=h5py.string_dtype())
-        tmp.replace(p)
         return p
 
     @staticmethod
@@ -156,11 +156,15 @@ def _null_config_data(data: dict, i: int, base_seed: int) -> dict:
 
 def train_null_models(config: str | Path, count: int, out: str | Path, trigger_log: str | Path | None = None,
                       models_dir: str | Path | None = None, overrides: list[str] | None = None,
-                      progress: Callable[[str], None] = lambda _t: None) -> NullDistribution:
-    """Train ``count`` unwatermarked models with ``config``'s recipe; store and return their trigger accuracies."""
+                      progress: Callable[[str], None] = lambda _t: None, overwrite: bool = False) -> NullDistribution:
+    """Train ``count`` unwatermarked models with ``config``'s recipe; store and return their trigger accuracies.
+
+    ``out`` and the null models' run logs are refused up front, before any training, when they exist
+    and ``overwrite`` is not set."""
     from wmstudio.config import apply_overrides, load_config, read_config_data
     from wmstudio.pipeline import run_experiment
     from wmstudio.runlog import RunLogReader
+    from wmstudio.safe_files import check_target, check_targets
 
     if count < 1:
         raise ConfigError("--count", f"expected at least 1 null model, got {count}")
@@ -169,7 +173,9 @@ def train_null_models(config: str | Path, count: int, out: str | Path, trigger_l
     if base.trigger.scheme == "adversarial" and not trigger_log:
         raise ConfigError("--trigger", "adversarial triggers are made against the owner's model: give the run log "
                                        "that embedded them (--trigger RUN.h5)")
+    check_target(out, overwrite)
     folder = Path(models_dir) if models_dir else Path(out).with_suffix("").with_name(Path(out).stem + "_models")
+    check_targets([folder / f"null_{i:03d}.h5" for i in range(count)], overwrite)
     folder.mkdir(parents=True, exist_ok=True)
     accs, correct, tests, seeds, sources = [], [], [], [], []
     n = classes = 0
@@ -177,7 +183,7 @@ def train_null_models(config: str | Path, count: int, out: str | Path, trigger_l
     for i in range(count):
         cfg = load_config(data=_null_config_data(raw, i, base.run.seed))
         log = folder / f"null_{i:03d}.h5"
-        result = run_experiment(cfg, log, stages=["embed"], trigger_from=trigger_log, overwrite=True)
+        result = run_experiment(cfg, log, stages=["embed"], trigger_from=trigger_log, overwrite=overwrite)
         if result.status != "finished":
             raise RunLogError(f"{log}: null model {i} did not finish ({result.status}: {result.message})")
         r = RunLogReader(log)
@@ -195,14 +201,17 @@ def train_null_models(config: str | Path, count: int, out: str | Path, trigger_l
                           "the config's recipe without the watermark (embed: plain, trigger_fraction 0), "
                           "seeds run.seed + 1000 + i", base.to_toml(comments=False), np.asarray(tests),
                           np.asarray(seeds), sources)
-    nd.save(out)
+    nd.save(out, overwrite)
     return nd
 
 
 def measure_checkpoints(checkpoints: Sequence[str], trigger: str, out: str | Path, config: str | None = None,
-                        progress: Callable[[str], None] = lambda _t: None) -> NullDistribution:
+                        progress: Callable[[str], None] = lambda _t: None, overwrite: bool = False) -> NullDistribution:
     """The trigger accuracy of each given (unwatermarked) model, via ``wmstudio verify``'s loading."""
+    from wmstudio.safe_files import check_target
     from wmstudio.verify import verify
+
+    check_target(out, overwrite)  # before measuring
 
     results = []
     for path in checkpoints:
@@ -215,5 +224,5 @@ def measure_checkpoints(checkpoints: Sequence[str], trigger: str, out: str | Pat
                           results[0].n, results[0].num_classes, results[0].trigger, "given checkpoints", "",
                           np.asarray([v.test_acc if v.test_acc is not None else np.nan for v in results]),
                           np.full(len(results), -1), [str(c) for c in checkpoints])
-    nd.save(out)
+    nd.save(out, overwrite)
     return nd

@@ -22,18 +22,24 @@ from PySide6.QtWidgets import QGraphicsItem
 from wmstudio.gui.plot_parts import HOVER_PROPERTY
 
 
-def export_plot(item: pg.PlotItem | pg.GraphicsLayout, path: str | Path, width: int = 1600) -> Path:
-    """One plot to ``path``; the format follows the suffix (.png, ``width`` pixels wide, or .svg)."""
+def export_plot(item: pg.PlotItem | pg.GraphicsLayout, path: str | Path, width: int = 1600,
+                overwrite: bool = False) -> Path:
+    """One plot to ``path``; the format follows the suffix (.png, ``width`` pixels wide, or .svg).
+
+    An existing file is replaced only with ``overwrite`` (the app asks first); the file is written aside
+    and renamed, never through a link (``wmstudio.safe_files.atomic_output``)."""
+    from wmstudio.safe_files import atomic_output
+
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".svg":
-        _export_svg(item, path)
-    elif path.suffix.lower() == ".png":
-        _export_png(item, path, width)
-    else:
+    if path.suffix.lower() not in (".svg", ".png"):
         raise ValueError(f"{path}: plots export to .png or .svg")
-    if not path.exists() or path.stat().st_size == 0:
-        raise OSError(f"{path}: the exporter wrote nothing")
+    with atomic_output(path, overwrite) as tmp:
+        if path.suffix.lower() == ".svg":
+            _export_svg(item, tmp)
+        else:
+            _export_png(item, tmp, width)
+        if not tmp.exists() or tmp.stat().st_size == 0:
+            raise OSError(f"{path}: the exporter wrote nothing")
     return path
 
 
@@ -124,10 +130,11 @@ def _export_svg(item: QGraphicsItem, path: Path) -> None:
         painter.end()
 
 
-def export_all(plots: dict[str, pg.PlotItem], folder: str | Path, formats: tuple[str, ...] = ("png", "svg")) -> list[Path]:
+def export_all(plots: dict[str, pg.PlotItem], folder: str | Path, formats: tuple[str, ...] = ("png", "svg"),
+               overwrite: bool = False) -> list[Path]:
     folder = Path(folder)
     written = []
     for name, item in plots.items():
         for fmt in formats:
-            written.append(export_plot(item, folder / f"{name}.{fmt}"))
+            written.append(export_plot(item, folder / f"{name}.{fmt}", overwrite=overwrite))
     return written

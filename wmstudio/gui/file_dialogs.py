@@ -1,16 +1,22 @@
 """The file choosers and exports of the File menu. Each returns the sentence that confirms what
-was written and where (shown in the status bar and the Messages tab), or "" when cancelled."""
+was written and where (shown in the status bar and the Messages tab), or "" when cancelled.
+
+Every file is written through ``wmstudio.safe_files`` (aside, then renamed; never through a link).
+Qt's save dialogs ask before a chosen file is replaced; an export of several files into a folder
+asks once (``confirm_replace``) when the folder holds any of them already. A file that cannot be
+written (a link in the way, a folder without write access) is named in the returned sentence."""
 
 from __future__ import annotations
 
 import re
-import shutil
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
+from wmstudio.errors import OutputError
 from wmstudio.gui.series import RunSeries
+from wmstudio.safe_files import copy_file, existing
 
 LOG_FILTER = "Run logs (*.h5 *.hdf5);;All files (*)"
 CONFIG_FILTER = "Experiment configs (*.toml *.json);;All files (*)"
@@ -38,7 +44,10 @@ def save_config(parent: QWidget, cfg: Any) -> str:
                                           "TOML configs (*.toml)")
     if not path:
         return ""
-    write(cfg, path)
+    try:
+        write(cfg, path)
+    except OutputError as exc:
+        return f"Not saved: {exc}"
     return f"Saved the settings to {path} (`wmstudio run {Path(path).name}` runs them too)"
 
 
@@ -49,7 +58,10 @@ def export_csv(parent: QWidget, series: RunSeries, folder: Path) -> str:
     path, _ = QFileDialog.getSaveFileName(parent, "Export the metrics as CSV", str(folder / name), "CSV (*.csv)")
     if not path:
         return ""
-    series.to_csv(path)
+    try:
+        series.to_csv(path, overwrite=True)  # the save dialog asked before replacing
+    except OutputError as exc:
+        return f"Not exported: {exc}"
     return f"Wrote {len(series.eval_rows)} evaluation rows ({len(series.stages)} stages) to {path}"
 
 
@@ -59,7 +71,10 @@ def save_log_as(parent: QWidget, log: Path | None) -> str:
     path, _ = QFileDialog.getSaveFileName(parent, "Save a copy of the run log", log.name, "Run logs (*.h5)")
     if not path:
         return ""
-    shutil.copy2(log, path)
+    try:
+        copy_file(log, path, overwrite=True)  # the save dialog asked before replacing
+    except OutputError as exc:
+        return f"Not copied: {exc}"
     return f"Copied the run log ({log.stat().st_size / 1e6:.1f} MB) to {path}"
 
 
@@ -67,17 +82,46 @@ def export_plots(parent: QWidget, plots: dict[str, Any], landscape_view: Any, fo
     target = QFileDialog.getExistingDirectory(parent, "Export every plot (PNG and SVG) into", str(folder))
     if not target:
         return ""
-    written = write_plots(plots, landscape_view, target)
+    if not confirm_replace(parent, plot_files(plots, landscape_view, target)):
+        return ""
+    try:
+        written = write_plots(plots, landscape_view, target, overwrite=True)
+    except OutputError as exc:
+        return f"Not exported: {exc}"
     return f"Exported {len(written)} files ({', '.join(sorted({p.stem for p in written}))}) to {target}"
 
 
-def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path) -> list[Path]:
-    from wmstudio.gui.export import export_all  # pyqtgraph: loaded with the engine
+def plot_files(plots: dict[str, Any], landscape_view: Any, folder: str | Path) -> list[Path]:
+    """The files ``write_plots`` writes into ``folder``."""
+    files = [Path(folder) / f"{name}.{fmt}" for name in plots for fmt in ("png", "svg")]
+    if landscape_view is not None and landscape_view.has_3d:
+        files.append(Path(folder) / "landscape_3d.png")
+    return files
 
-    written = export_all(plots, folder)
+
+def confirm_replace(parent: QWidget, files: list[Path]) -> bool:
+    """True when none of ``files`` exists, or the user agrees to replace those that do."""
+    there = existing(files)
+    if not there:
+        return True
+    names = ", ".join(p.name for p in there[:4]) + (f" and {len(there) - 4} more" if len(there) > 4 else "")
+    answer = QMessageBox.question(parent, "Replace files?", f"{there[0].parent} already holds {len(there)} of the "
+                                  f"files this export writes ({names}). Replace them?",
+                                  QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                  QMessageBox.StandardButton.No)
+    return answer == QMessageBox.StandardButton.Yes
+
+
+def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, overwrite: bool = False) -> list[Path]:
+    """Every plot as PNG and SVG into ``folder`` (files there already are refused unless ``overwrite``)."""
+    from wmstudio.gui.export import export_all  # pyqtgraph: loaded with the engine
+    from wmstudio.safe_files import check_targets
+
+    check_targets(plot_files(plots, landscape_view, folder), overwrite)  # all of them, before the first is drawn
+    written = export_all(plots, folder, overwrite=overwrite)
     if landscape_view is not None and landscape_view.has_3d:
         p = Path(folder) / "landscape_3d.png"
-        if landscape_view.export_3d(str(p)):
+        if landscape_view.export_3d(str(p), overwrite=overwrite):
             written.append(p)
     return written
 
@@ -90,6 +134,10 @@ def export_3d(parent: QWidget, landscape_view: Any) -> str:
     if not m:
         raise ValueError(f"size: expected WIDTHxHEIGHT such as 1600x1200, got {size!r}")
     path, _ = QFileDialog.getSaveFileName(parent, "Export the 3D view as PNG", "landscape_3d.png", "PNG images (*.png)")
-    if path and landscape_view.export_3d(path, (int(m[1]), int(m[2]))):
+    try:  # the save dialog asked before replacing
+        saved = bool(path) and landscape_view.export_3d(path, (int(m[1]), int(m[2])), overwrite=True)
+    except OutputError as exc:
+        return f"Not saved: {exc}"
+    if saved:
         return f"Saved the 3D view ({m[1]}x{m[2]} pixels) to {path}"
     return ""

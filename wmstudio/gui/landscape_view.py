@@ -799,8 +799,12 @@ class LandscapeView(QWidget):
         self.gl_axes.setVisible(True)
         self._set_gl_texts(texts)
 
-    def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200), labels: bool = True) -> bool:
+    def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200), labels: bool = True,
+                  overwrite: bool = False) -> bool:
         """Render the 3D view to a PNG of the given size; False when no 3D surface is drawn.
+
+        An existing file is replaced only with ``overwrite`` (the app asks first); written aside and
+        renamed, never through a link (``wmstudio.safe_files.atomic_output``).
 
         The surface takes the left of the picture and the colour bar its right; the tick values, axis
         titles and model names (drawn over the OpenGL scene on screen) are painted on at the same
@@ -824,7 +828,12 @@ class LandscapeView(QWidget):
             self._paint_labels(painter, gl_w, h)
         self.gl_colorbar_widget.scene().render(painter, QRectF(w - bar_w - 0.01 * w, (h - bar_h) / 2, bar_w, bar_h), bar)
         painter.end()
-        return bool(img.save(path))
+        from wmstudio.safe_files import atomic_output
+
+        with atomic_output(path, overwrite) as tmp:
+            if not img.save(str(tmp), "PNG"):
+                raise OSError(f"{path}: cannot write the PNG")
+        return True
 
     def _paint_labels(self, painter: QPainter, w: int, h: int) -> None:
         """The 3D view's texts, projected as the view projects them, onto a picture ``w`` x ``h``."""

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMessageBox,
     QPlainTextEdit,
     QPushButton,
     QVBoxLayout,
@@ -113,11 +114,18 @@ class ExportModelDialog(_ToolDialog):
         path, _ = QFileDialog.getSaveFileName(self, "Export the model to", self.out.text(), EXPORT_FILTER)
         if path:
             self.out.setText(path)
+            self._confirmed = path  # the save dialog asked before choosing an existing file
 
     def export(self) -> None:
         from wmstudio.export_model import export_model
 
         spec, out = f"{self.log}:{self.stage.currentText()}", Path(self.out.text().strip()).expanduser()
+        if out.exists() and str(out) != getattr(self, "_confirmed", None):  # typed in: ask before replacing
+            answer = QMessageBox.question(self, "Replace the file?", f"{out} exists already. Replace it?",
+                                          QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No,
+                                          QMessageBox.StandardButton.No)
+            if answer != QMessageBox.StandardButton.Yes:
+                return
         self._busy(f"Exporting {spec}…")
 
         def done(meta: dict[str, Any]) -> None:
@@ -130,7 +138,8 @@ class ExportModelDialog(_ToolDialog):
             self.exported.emit(out)
             self.said.emit(f"Exported the {meta.get('stage')} model to {out}")
 
-        self._thread = in_background(self, lambda: export_model(spec, out), done, self._failed, "export")
+        self._thread = in_background(self, lambda: export_model(spec, out, overwrite=True), done, self._failed,
+                                     "export")
 
 
 class VerifyDialog(_ToolDialog):

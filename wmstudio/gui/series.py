@@ -186,13 +186,15 @@ class RunSeries:
     def last_step(self) -> int:
         return self.train_steps[-1] if self.train_steps else 0
 
-    def to_csv(self, path: str | Path) -> Path:
-        """Every evaluation row, one line each, with its stage name; steps and whole epochs as integers."""
+    def to_csv(self, path: str | Path, overwrite: bool = False) -> Path:
+        """Every evaluation row, one line each, with its stage name; steps and whole epochs as integers.
+
+        An existing file is replaced only with ``overwrite``; written aside and renamed (``safe_files``)."""
         from wmstudio.runlog import EVAL_COLUMNS
+        from wmstudio.safe_files import atomic_output
 
         path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("w", newline="") as f:
+        with atomic_output(path, overwrite) as tmp, tmp.open("w", newline="") as f:
             w = csv.writer(f)
             w.writerow(["stage", *EVAL_COLUMNS])
             for r in self.eval_rows:

@@ -223,16 +223,18 @@ def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: Event
     as many machines as the cluster has (they receive the model, directions and evaluation tensors
     through the object store: no shared filesystem needed; this process writes the log).
     """
-    with WriterLock(log_path):  # one writer per log: not while a run or another landscape writes to it
+    with WriterLock(log_path) as lock:  # one writer per log: not while a run or another landscape writes to it
         return _compute(Path(log_path), spec, callback, control or RunControl(), device, workers, overwrite, threads,
-                        ray_address)
+                        ray_address, lock)
 
 
 def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, control: RunControl, device: str,
-             workers: int, overwrite: bool, threads: int, ray_address: Any) -> store.Landscape:
+             workers: int, overwrite: bool, threads: int, ray_address: Any,
+             lock: WriterLock | None = None) -> store.Landscape:
     if threads:
         torch.set_num_threads(threads)
     ctx = load_context(log_path, device)
+    _check_local_workers(ctx, workers, ray_address)
     spec = spec.resolved(ctx.stages_with_weights())
     exists = spec.name in store.list_landscapes(log_path)
     if exists and not overwrite:
@@ -264,6 +266,8 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
 
     def flush() -> None:
         if state["idx"]:
+            if lock is not None:
+                lock.check()  # the lock file or the log removed or replaced meanwhile: stop, never share the log
             now = time.perf_counter()
             store.commit_points(log_path, spec.name, np.concatenate(state["idx"]),
                                 {m: np.concatenate(state["vals"][m]) for m in METRICS}, now - state["since"])
@@ -298,6 +302,19 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
     store.set_status(log_path, spec.name, "finished")
     callback(LandscapeFinished(spec.name, "finished", time.perf_counter() - start))
     return store.read(log_path, spec.name)
+
+
+def _check_local_workers(ctx: Any, workers: int, ray_address: Any) -> None:
+    """More local workers (processes, or actors of a local Ray instance) than cores or memory allow: a
+    ``ConfigError`` with the reason (``worker_limit``), before anything is started or written."""
+    from wmstudio.landscape.worker_limit import check_workers, worker_bytes
+
+    address = getattr(ray_address, "address", ray_address)
+    if workers <= 1 or (ray_address is not None and address):
+        return  # one process, or a cluster's actors (the cluster bounds them)
+    model = sum(t.numel() * t.element_size() for t in ctx.model.state_dict().values())
+    data = sum(t.numel() * t.element_size() for t in (ctx.test.images, ctx.owner.images, ctx.trigger_images))
+    check_workers(workers, worker_bytes(model, data))
 
 
 def _run_pool(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],

@@ -50,8 +50,13 @@ def _title(ls: Landscape, metric: str) -> str:
 
 
 def export_figure(ls: Landscape, metric: str, out: str | Path, style: str = "contour", log_scale: bool = False,
-                  dpi: int = 150) -> Path:
-    """Write one figure of ``metric`` from a stored landscape; the format follows the file suffix."""
+                  dpi: int = 150, overwrite: bool = False) -> Path:
+    """Write one figure of ``metric`` from a stored landscape; the format follows the file suffix.
+
+    An existing ``out`` is refused unless ``overwrite``; the file is written aside and renamed, never
+    through a link (``safe_files.atomic_output``)."""
+    from wmstudio.safe_files import atomic_output, check_target
+
     if metric not in METRICS:
         raise ConfigError("metric", f"must be one of {', '.join(METRICS)}, got {metric!r}")
     if style not in ("contour", "surface"):
@@ -59,7 +64,7 @@ def export_figure(ls: Landscape, metric: str, out: str | Path, style: str = "con
     out = Path(out)
     if out.suffix.lower() not in FORMATS:
         raise ConfigError("out", f"{out}: the file name must end in {', '.join(FORMATS)}")
-    out.parent.mkdir(parents=True, exist_ok=True)
+    check_target(out, overwrite)
     plt = _pyplot()
     values = np.ma.masked_invalid(ls.metrics[metric])
     if log_scale and metric.endswith("loss"):
@@ -102,8 +107,11 @@ def export_figure(ls: Landscape, metric: str, out: str | Path, style: str = "con
         if ls.trajectories:
             ax.legend(fontsize=7, loc="best", framealpha=0.6)
     fig.tight_layout()
-    fig.savefig(out, dpi=dpi)
-    plt.close(fig)
+    try:
+        with atomic_output(out, overwrite) as tmp:
+            fig.savefig(tmp, dpi=dpi)
+    finally:
+        plt.close(fig)
     return out
 
 

@@ -11,7 +11,6 @@ run is recorded as failed and its log, as of its last finished stage, is marked 
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -58,9 +57,10 @@ class Finished:
 
 
 def write_atomic(path: Path, data: bytes) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    """``data`` as the file ``path`` in one step, never through a link (``safe_files.write_bytes``)."""
+    from wmstudio.safe_files import write_bytes
+
+    write_bytes(path, data, overwrite=True)
 
 
 RELABELLED = (("", ("config_toml", "config_json", "model_json")), ("trigger", ("params_json",)))

@@ -37,10 +37,10 @@ from wmstudio.errors import RunLogError
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=1, default=str))
-    os.replace(tmp, path)
+    """A record, replaced in one step and never written through a link (``safe_files.write_text``)."""
+    from wmstudio.safe_files import write_text
+
+    write_text(path, json.dumps(data, indent=1, default=str), overwrite=True)
 
 
 MAX_JSON_BYTES = 64 * 2**20

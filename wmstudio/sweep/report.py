@@ -560,7 +560,7 @@ def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) 
         fig.colorbar(im, ax=ax, shrink=0.85)
     for ext in ("png", "svg"):
         p = folder / f"persistence_matrix.{ext}"
-        fig.savefig(p, dpi=130)
+        _save_figure(fig, p, 130)
         written.append(str(p))
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
@@ -586,7 +586,7 @@ def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) 
     ax.legend(fontsize=8)
     for ext in ("png", "svg"):
         p = folder / f"drift_vs_restored.{ext}"
-        fig.savefig(p, dpi=130)
+        _save_figure(fig, p, 130)
         written.append(str(p))
     plt.close(fig)
     if seeds:
@@ -647,34 +647,54 @@ def _interval_figure(folder: Path, axes_all: list[str], rows: list[dict[str, Any
     written = []
     for ext in ("png", "svg"):
         p = folder / f"seed_intervals.{ext}"
-        fig.savefig(p, dpi=110)
+        _save_figure(fig, p, 110)
         written.append(str(p))
     plt.close(fig)
     return written
 
 
-def write_report(folder: str | Path, sources: list[str | Path] | None = None) -> dict[str, Any]:
+REPORT_FILES = ("report.csv", "report.md", "cells.csv", "comparisons.csv", *(f"{name}.{ext}" for name in
+                ("persistence_matrix", "drift_vs_restored", "seed_intervals") for ext in ("png", "svg")))
+
+
+def _save_figure(fig: Any, path: Path, dpi: int) -> None:
+    """A figure written aside and renamed, never through a link (the report's files were checked up front)."""
+    from wmstudio.safe_files import atomic_output
+
+    with atomic_output(path, overwrite=True) as tmp:
+        fig.savefig(tmp, dpi=dpi)
+
+
+def write_report(folder: str | Path, sources: list[str | Path] | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Write the report into ``folder``, over the sweep in it, or over the sweep folders ``sources`` (parts of one
-    comparison) when given."""
+    comparison) when given. A folder that holds report files already (``REPORT_FILES``) is refused, before
+    anything is written, unless ``overwrite``; every file is written aside and renamed (``safe_files``)."""
+    from wmstudio.safe_files import atomic_output, check_targets, make_folder
+
     folder = Path(folder)
+    check_targets([folder / name for name in REPORT_FILES], overwrite)
     if sources:
         meta, axes, rows = collect_many(sources)
-        folder.mkdir(parents=True, exist_ok=True)
+        make_folder(folder)
     else:
         meta, axes, rows = collect(folder)
     figures = draw_figures(folder, axes, rows)
-    write_csv(folder / "report.csv", axes, rows)
+    with atomic_output(folder / "report.csv", overwrite=True) as tmp:
+        write_csv(tmp, axes, rows)
     out = {"rows": rows, "axes": axes, "figures": figures, "csv": str(folder / "report.csv"),
            "markdown": str(folder / "report.md")}
     out["excluded"] = [r["run_id"] for r in rows if r.get("excluded")]
     if replicate_axes(axes):
         out["cells"] = cells(axes, rows)
-        write_cells_csv(folder / "cells.csv", axes, out["cells"])
+        with atomic_output(folder / "cells.csv", overwrite=True) as tmp:
+            write_cells_csv(tmp, axes, out["cells"])
         out["cells_csv"] = str(folder / "cells.csv")
         out["comparisons"] = comparisons(axes, out["cells"])
         if out["comparisons"]:
-            write_comparisons_csv(folder / "comparisons.csv", out["comparisons"])
+            with atomic_output(folder / "comparisons.csv", overwrite=True) as tmp:
+                write_comparisons_csv(tmp, out["comparisons"])
             out["comparisons_csv"] = str(folder / "comparisons.csv")
-    write_markdown(folder / "report.md", meta, axes, rows, [f for f in figures if f.endswith(".png")],
-                   out.get("cells"), out.get("comparisons"))
+    with atomic_output(folder / "report.md", overwrite=True) as tmp:
+        write_markdown(tmp, meta, axes, rows, [f for f in figures if f.endswith(".png")],
+                       out.get("cells"), out.get("comparisons"))
     return out

@@ -77,6 +77,9 @@ def _init_ray(address: str | None, workers: int) -> Any:
         kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
         handlers = _python_handlers()
         if address:
+            from wmstudio.sweep.ray_address import check_ray_address
+
+            check_ray_address(address)  # fails within a stated timeout; Ray itself retries for minutes
             context = ray.init(address=address, **kwargs)
             url = getattr(context, "dashboard_url", "") or ""
             _DASHBOARD[:] = [url if not url or "://" in url else f"http://{url}"]

@@ -80,20 +80,32 @@ def build(ctx: BuildContext, size: int, seed: int, folder: str = "", **_: object
     return ts
 
 
-def export_folder(ts: TriggerSet, path: str | Path) -> Path:
-    """Write every trigger image as PNG with labels.csv and trigger.json; reload with load_folder."""
+def export_folder(ts: TriggerSet, path: str | Path, overwrite: bool = False) -> Path:
+    """Write every trigger image as PNG with labels.csv and trigger.json; reload with load_folder.
+
+    Files of the same names already in the folder are refused (all checked before any is written)
+    unless ``overwrite``; each file is written aside and renamed (``safe_files.atomic_output``)."""
+    import io
+
     from PIL import Image
 
+    from wmstudio.safe_files import check_targets, make_folder, write_bytes, write_text
+
     root = Path(path).expanduser()
-    root.mkdir(parents=True, exist_ok=True)
-    with (root / "labels.csv").open("w", newline="") as fh:
-        writer = csv.writer(fh)
-        writer.writerow(["file", "label", "source_label"])
-        for i in range(len(ts)):
-            name = f"trigger_{i:04d}.png"
-            arr = ts.images[i].numpy()
-            img = Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0))
-            img.save(root / name)
-            writer.writerow([name, int(ts.labels[i]), int(ts.source_labels[i])])
-    (root / "trigger.json").write_text(json.dumps({"scheme": ts.scheme, "seed": ts.seed, "params": ts.params}, indent=2))
+    names = [f"trigger_{i:04d}.png" for i in range(len(ts))]
+    check_targets([root / n for n in (*names, "labels.csv", "trigger.json")], overwrite)
+    make_folder(root)
+    rows = io.StringIO(newline="")
+    writer = csv.writer(rows)
+    writer.writerow(["file", "label", "source_label"])
+    for i, name in enumerate(names):
+        arr = ts.images[i].numpy()
+        img = Image.fromarray(arr[0] if arr.shape[0] == 1 else arr.transpose(1, 2, 0))
+        png = io.BytesIO()
+        img.save(png, format="PNG")
+        write_bytes(root / name, png.getvalue(), overwrite)
+        writer.writerow([name, int(ts.labels[i]), int(ts.source_labels[i])])
+    write_text(root / "labels.csv", rows.getvalue(), overwrite)
+    write_text(root / "trigger.json", json.dumps({"scheme": ts.scheme, "seed": ts.seed, "params": ts.params}, indent=2),
+               overwrite)
     return root
