@@ -278,7 +278,7 @@ def test_a_ray_address_that_does_not_answer_fails_within_the_stated_timeout(monk
     code, err = cli(capsys, "landscape", str(demo_run), "--ray", "127.0.0.1:1", "--kind", "line", "--models",
                     "embed,restore", "-q")
     assert code == 2 and "does not answer" in err
-    assert time.monotonic() - start < 10
+    assert time.monotonic() - start < 60  # not Ray's own 150 s of retries (a loose bound: CI machines are busy)
 
     def silent(*_a, timeout: float = 0.0, **_k):  # noqa: ANN202 - a host that never answers
         time.sleep(timeout)
