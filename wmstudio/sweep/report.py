@@ -105,6 +105,21 @@ def _class_count(meta: dict[str, Any]) -> int | None:
     return KNOWN_CLASSES.get(str((base.get("data") or {}).get("dataset", "digits")))
 
 
+def _config_counts(meta: dict[str, Any]) -> dict[str, int]:
+    """The trigger set's and test split's sizes the sweep's base config sets, for records written before the log's
+    own counts were recorded (the trigger set has exactly ``trigger.size`` images; ``data.test_size`` 0 means the
+    whole test split, whose size the config does not say)."""
+    base = meta.get("base") or {}
+    out = {}
+    size = (base.get("trigger") or {}).get("size")
+    if isinstance(size, int) and size > 0:
+        out["n_trigger"] = size
+    test = (base.get("data") or {}).get("test_size")
+    if isinstance(test, int) and test > 0:
+        out["n_test"] = test
+    return out
+
+
 def collapse_flags(row: dict[str, Any], num_classes: int | None) -> dict[str, str]:
     """Per stage (watermarked, attacked, restore), why its model is flagged as collapsed ("" when it is not).
 
@@ -153,6 +168,9 @@ def collect(folder: str | Path) -> tuple[dict[str, Any], list[str], list[dict[st
                 row[f"{stage}.trigger_effect"] = t - c
         if row["seed.run"] is None and "run.seed" in row:
             row["seed.run"] = row["run.seed"]
+        for key, value in _config_counts(meta).items():
+            if row.get(key) is None:
+                row[key] = value
         a, r = row.get("attacked.trigger_acc"), row.get("restore.trigger_acc")
         row["gain"] = r - a if a is not None and r is not None else None
         for key, n in PER_RUN_INTERVALS.items():
@@ -435,21 +453,35 @@ def write_markdown(path: Path, meta: dict[str, Any], axes: list[str], rows: list
                                             str(c["excluded"]), *(_cell_text(c, k) for k, _, _ in CELL_METRICS),
                                             drift]) + " |")
         lines += [""] + _comparison_lines(comparisons(axes, cell_rows) if comps is None else comps) + ["", "## Every run", ""]
-    lines += [f"Per run: trigger and test accuracies are k of n (n: the trigger set's and the test split's size, from "
-              f"the log) with {WILSON} intervals in report.csv; the gain with {NEWCOMBE} (conservative for these "
+    lines += [f"Per run: trigger and test accuracies after the attack and after restoration are k of n (n: the trigger "
+              f"set's and the test split's size, from the log, or from the sweep's config for older records) with their "
+              f"{WILSON} intervals in brackets (also in report.csv); the gain with {NEWCOMBE} (conservative for these "
               "paired outcomes). Seeds: run/trigger/split as the log records them.", "",
               "| " + " | ".join([*(a.split('.')[-1] for a in axes), "status", "flag", "seeds",
                                  *(h for _, h in short)]) + " |",
               "|" + "---|" * (len(axes) + 3 + len(short))]
     for r in rows:
         status = r["status"] if not r["error"] else f"{r['status']}: {r['error'][:80]}"
-        seeds_text = "/".join("" if r.get(k) is None else str(r[k]) for k in ("seed.run", "seed.trigger", "seed.split"))
+        seed_values = [r.get(k) for k in ("seed.run", "seed.trigger", "seed.split")]
+        seeds_text = ("/".join("" if v is None else str(v) for v in seed_values)
+                      if any(v is not None for v in seed_values) else NOT_RECORDED)
         lines.append("| " + " | ".join([*(str(r[a]) for a in axes), status, "excluded: " + r["flag"] if r["flag"] else "",
-                                        seeds_text, *((_fmt_control(r, k) if k in CONTROL_COLUMNS else _fmt(r[k]))
-                                                      for k, _ in short)]) + " |")
+                                        seeds_text, *(_run_cell(r, k) for k, _ in short)]) + " |")
     if figures:
         lines += ["", "## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figures]
     path.write_text("\n".join(lines) + "\n")
+
+
+def _run_cell(r: dict[str, Any], key: str) -> str:
+    """One run's value in the Markdown table; a proportion with its Wilson interval where its n is known."""
+    if key in CONTROL_COLUMNS:
+        return _fmt_control(r, key)
+    iv = r.get("gain.newcombe" if key == "gain" else f"{key}.wilson")
+    if iv is not None and iv.n and r.get(key) is not None:
+        if key == "gain":
+            return f"{r[key]:+.3f} [{iv.lo:+.2f}, {iv.hi:+.2f}]"
+        return f"{r[key]:.3f} [{iv.lo:.2f}, {iv.hi:.2f}]"
+    return _fmt(r[key])
 
 
 def _comparison_lines(comps: list[dict[str, Any]]) -> list[str]:
