@@ -62,7 +62,7 @@ SAFE_GLOBAL_PREFIXES = ("torch", "collections.OrderedDict", "numpy", "builtins",
 # the builtins a weights-only pickle may name (containers of data); any other builtin is a callable
 # that can run code (eval, exec, getattr, __import__, open, ...) and is refused by name
 SAFE_BUILTINS = frozenset({"set", "frozenset", "bytearray", "bytes", "complex", "slice", "int", "float", "str",
-                           "bool", "list", "dict", "tuple", "range"})
+                           "bool", "list", "dict", "tuple", "range", "unicode"})
 
 
 def _pickle_bytes(path: Path) -> bytes:
@@ -272,7 +272,7 @@ def _pickle(p: Path, trust_code: bool) -> LoadedCheckpoint:
         fmt, trusted = "pickled state_dict (weights_only)", False
     except Exception as exc:
         names = pickle_globals(p)
-        unsafe = sorted({n for n in names or []
+        unsafe = sorted({n.replace("__builtin__.", "builtins.") for n in names or []
                          if not n.startswith(SAFE_GLOBAL_PREFIXES) or _unsafe_numpy(n) or _unsafe_builtin(n)})
         if unsafe and trust_code:
             try:
