@@ -432,13 +432,14 @@ def verify(model_path: str, trigger: str, fpr: float = 0.01, *, arch: str = "", 
     v.p_value = binomial_p_value(v.correct, n, 1.0 / k)
     if test is not None:
         v.test_acc = float((outputs["test"].argmax(1) == test.labels).float().mean()) if len(test.labels) else None
+    if all(bool(torch.isfinite(y).all()) for y in outputs.values()):  # shown even when the model is unverifiable
+        control_test(v, trig_pred, src.labels, outputs["control"].argmax(1) if "control" in outputs else None,
+                     src.control_kind, outputs["test"].argmax(1) if test is not None else None,
+                     test.labels if test is not None else None)
     problem = output_problem(outputs, k)
     if problem:
         v.unverifiable = problem
         return v
-    control_test(v, trig_pred, src.labels, outputs["control"].argmax(1) if "control" in outputs else None,
-                 src.control_kind, outputs["test"].argmax(1) if test is not None else None,
-                 test.labels if test is not None else None)
     if v.control_p_value is None:
         v.unverifiable = f"no control to tell the watermark from a bias towards the trigger labels: {v.control}"
     if null:
