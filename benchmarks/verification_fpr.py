@@ -15,7 +15,8 @@ and K = 20 null models (independent, further seeds) form the null distribution o
 table counts, per category, how many models each rule declares "present" at the false-positive
 rate: the chance binomial alone, + the control test (McNemar on control images where the trigger
 set has them, else Fisher against the model's clean rate for the trigger labels), + the null models.
-Models reported "cannot be verified" count as not present. Prints a Markdown table; a few minutes
+Models reported "cannot be verified" count as not present under the two new rules; the chance
+column is the binomial alone, as ``wmstudio verify`` decided before these checks. Prints a Markdown table; a few minutes
 on one CPU core.
 """
 
@@ -90,8 +91,10 @@ def train(log: Path, seed: int, share: float = 0.0, teacher: torch.nn.Module | N
 
 
 def rules(v: Verification) -> dict[str, bool]:
+    """The chance binomial alone (the decision of wmstudio verify before the control test and the
+    cannot-be-verified checks), then the present decision with the control test, and with the nulls."""
     ok = not v.unverifiable
-    return {"chance": ok and v.chance_verified,
+    return {"chance": v.chance_verified,
             "chance + control": ok and v.chance_verified and v.control_verified,
             "chance + control + null": ok and v.chance_verified and v.control_verified and bool(v.null_verified)}
 
@@ -133,7 +136,8 @@ def measure(name: str, trigger: dict, root: Path, fpr: float) -> list[str]:
                     + f" | {sum(bool(v.unverifiable) for v in vs)} |")
     total = sum(COUNTS.values())
     rows.append(f"| {name} | watermarked model (power) | 1 | {wm.trigger_acc:.2f} / {wm.control_rate or 0:.2f} | "
-                + " | ".join("present" if x else "not shown" for x in rules(wm).values()) + " | |")
+                + " | ".join("present" if x else "not shown" for x in rules(wm).values())
+                + f" | {wm.unverifiable[:60] or 'no'} |")
     print(f"{name}: {total} non-watermarked models, {NULLS} null models", file=sys.stderr)
     return rows
 

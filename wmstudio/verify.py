@@ -436,13 +436,10 @@ def verify(model_path: str, trigger: str, fpr: float = 0.01, *, arch: str = "", 
         control_test(v, trig_pred, src.labels, outputs["control"].argmax(1) if "control" in outputs else None,
                      src.control_kind, outputs["test"].argmax(1) if test is not None else None,
                      test.labels if test is not None else None)
-    problem = output_problem(outputs, k)
-    if problem:
-        v.unverifiable = problem
-        return v
-    if v.control_p_value is None:
+    v.unverifiable = output_problem(outputs, k)
+    if not v.unverifiable and v.control_p_value is None:
         v.unverifiable = f"no control to tell the watermark from a bias towards the trigger labels: {v.control}"
-    if null:
+    if null:  # shown beside the reason too
         add_null(v, null)
     return v
 
