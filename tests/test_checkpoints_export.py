@@ -13,7 +13,10 @@ from wmstudio.config import load_config
 from wmstudio.data.batches import Normalizer
 from wmstudio.metrics import evaluate
 from wmstudio.models.checkpoint import read_checkpoint
+from wmstudio.models.code_trust import CodeOrigin
 from wmstudio.runlog import RunLogReader
+
+MINE = CodeOrigin("export metadata", "test", False, "")  # these exports name no Python model file
 
 
 @pytest.fixture(scope="module")
@@ -51,7 +54,7 @@ def test_export_round_trip_gives_the_same_accuracies(small_run, tmp_path, stage:
     assert ckpt.info == json.loads(json.dumps(meta))  # the metadata travels with the file
     from_log = build_model("small_cnn", 1, 10, 8)
     load_checkpoint(from_log, f"{small_run}:{stage}")
-    exported = build_from_metadata(ckpt.info)
+    exported = build_from_metadata(ckpt.info, MINE)
     assert load_checkpoint(exported, out) == []
     rec = RunLogReader(small_run).stage(stage)
     got, want = _accuracies(exported, small_run), _accuracies(from_log, small_run)
@@ -85,7 +88,7 @@ def test_the_extracted_copy_exports_with_its_own_architecture(tmp_path) -> None:
     run_experiment(cfg, tmp_path / "x.h5")
     meta = export_model(f"{tmp_path / 'x.h5'}:extract", tmp_path / "copy.safetensors")
     assert meta["architecture"]["options"] == {"width": 8}
-    model = build_from_metadata(meta)
+    model = build_from_metadata(meta, MINE)
     assert load_checkpoint(model, tmp_path / "copy.safetensors") == []
     got = _accuracies(model, tmp_path / "x.h5")
     assert got[1] == pytest.approx(RunLogReader(tmp_path / "x.h5").stage("extract").final("test_acc"), abs=1e-6)
@@ -112,11 +115,13 @@ def test_verify_decides_at_the_false_positive_rate(small_run, tmp_path, capsys) 
     assert code == 0 and f"trigger acc  {k / n:.3f} ({k}/{n})" in out
     assert f"p-value      {binomial_p_value(k, n, 0.1):.3g}" in out
     assert "WATERMARK PRESENT at false-positive rate 0.01" in out
+    assert "control p    " in out and "Fisher exact" in out  # the old log has no control images: the clean rate
     assert f"test acc     {embed.final('test_acc'):.3f}" in out
     torch.manual_seed(5)
     torch.save(build_model("small_cnn", 1, 10, 8).state_dict(), tmp_path / "innocent.pt")
     code, out, _ = _cli(["verify", "--model", str(tmp_path / "innocent.pt"), "--trigger", str(small_run)], capsys)
-    assert code == 0 and "not shown (no evidence of the watermark)" in out
+    # an untrained model answers one class for everything: it cannot be verified either way
+    assert code == 0 and "CANNOT BE VERIFIED: the model gives class" in out and "PRESENT" not in out
     # a trigger folder, with the config for the architecture, normalisation and test data
     _cli(["triggers", str(small_run), "--out", str(tmp_path / "trig")], capsys)
     cfg = tmp_path / "c.toml"

@@ -86,7 +86,11 @@ def test_verify_decides_on_the_watermarked_model(qtbot, tiny_run: Path, tmp_path
     assert v.n == 20 and 0 <= v.p_value <= 1
     embed = RunLogReader(tiny_run).stage("embed")
     assert v.trigger_acc == pytest.approx(embed.final("trigger_acc"))
-    assert "p-value" in box.result.text() and not box.details.isHidden() and "decision" in box.details.toPlainText()
+    # the headline says what the details' decision says (this 3-epoch model may be collapsed: cannot be verified)
+    headline = {"WATERMARK PRESENT": "Watermark present", "not shown": "Not shown",
+                "CANNOT BE VERIFIED": "Cannot be verified"}[v.headline()]
+    assert headline in box.result.text() and not box.details.isHidden() and "decision" in box.details.toPlainText()
+    assert ("p-value" in box.result.text()) != bool(v.unverifiable)
 
 
 def test_verify_of_a_missing_file_is_one_worded_line(qtbot, tiny_run: Path, tmp_path: Path) -> None:

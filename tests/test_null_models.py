@@ -48,9 +48,11 @@ def test_null_models_cli_trains_unwatermarked_models_and_verify_ranks_the_suspec
     assert main(["export-model", f"{demo_run}:embed", "-o", str(model)]) == 0
     assert main(["verify", "-m", str(model), "-t", str(demo_run), "--null", str(null), "--fpr", "0.4"]) == 0
     out = capsys.readouterr().out
-    assert "empirical p  0.333" in out and "PRESENT at false-positive rate 0.4 against the null models" in out
+    assert "empirical p  0.333" in out and "WATERMARK PRESENT at false-positive rate 0.4 (every test agrees)" in out
     assert main(["verify", "-m", str(model), "-t", str(demo_run), "--null", str(null)]) == 0
-    assert "unreachable: 2 null models" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "unreachable: 2 null models" in out and "the null models test did not reject" in out
+    assert "WATERMARK PRESENT" not in out  # the null test fails at 0.01: the headline follows it
 
 
 def test_a_null_file_of_another_trigger_set_is_refused(demo_run, tmp_path, capsys) -> None:

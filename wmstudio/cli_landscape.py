@@ -44,6 +44,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     add_ray_options(ls)
     ls.add_argument("--device", default="auto")
     ls.add_argument("--overwrite", action="store_true", help="replace a stored landscape of the same name")
+    ls.add_argument("--trust", action="store_true", help="import the Python model file (model.file) the log's "
+                    "config names; refused otherwise, since a log may come from someone else (docs/checkpoints.md)")
     ls.add_argument("--quiet", "-q", action="store_true")
 
     ex = sub.add_parser("export", help="draw a stored landscape as PNG/SVG/PDF without recomputing")
@@ -103,7 +105,7 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         ls = compute_landscape(args.log, spec, (lambda e: None) if args.quiet else ProgressPrinter(sys.stdout), control,
-                               args.device, args.workers, args.overwrite, ray_address=target)
+                               args.device, args.workers, args.overwrite, ray_address=target, trust_code=args.trust)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

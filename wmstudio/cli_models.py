@@ -6,6 +6,7 @@ import argparse
 import json
 
 COMMANDS = ("export-model", "verify", "null-models")
+DEFAULT_NULL_COUNT = 20  # wmstudio null-models --count
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -28,6 +29,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ve.add_argument("--options", help='model options as JSON, e.g. \'{"width": 32}\'')
     ve.add_argument("--model-file", help="a Python file defining the model (with --factory)")
     ve.add_argument("--factory", help="the function or class in --model-file that builds the model")
+    ve.add_argument("--trust", action="store_true", help="allow code the files name or hold: a Python model file "
+                    "named by the model's export metadata or the trigger log's config, a TorchScript archive or "
+                    "full pickle (refused otherwise: the suspect's files are not yours; docs/checkpoints.md)")
     ve.add_argument("--null", help="a null distribution (wmstudio null-models): also report the empirical p-value "
                                    "and the decision against models trained without the watermark")
     nm = sub.add_parser("null-models", help="train K models without the watermark and store their trigger accuracies",
@@ -35,12 +39,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                     "config's recipe and no watermark (or given checkpoints), each measured on the "
                                     "trigger set; stored as a small HDF5 file (docs/null_models.md).")
     nm.add_argument("config", nargs="?", help="the experiment config whose recipe the null models follow")
-    nm.add_argument("--count", "-k", type=int, default=10, help="how many null models to train (default 10)")
+    nm.add_argument("--count", "-k", type=int, default=DEFAULT_NULL_COUNT,
+                    help=f"how many null models to train (default {DEFAULT_NULL_COUNT}: with K models the smallest "
+                         "empirical p-value is 1/(K+1), so K >= 20 reaches a false-positive rate of 0.05)")
     nm.add_argument("--out", "-o", required=True, help="the null distribution file to write (.h5)")
     nm.add_argument("--trigger", "-t", help="a run log whose stored trigger set to measure on (default: the set the "
                                             "config builds; required with --checkpoints and adversarial triggers)")
     nm.add_argument("--checkpoints", nargs="+", metavar="FILE", help="measure these models instead of training")
     nm.add_argument("--models-dir", help="where the null models' run logs go (default: OUT's name + _models/)")
+    nm.add_argument("--trust", action="store_true", help="with --checkpoints: allow code the files name or hold, "
+                    "as wmstudio verify --trust")
     nm.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE", help="override a config value")
     nm.add_argument("--overwrite", action="store_true", help="replace --out and the null models' run logs if they "
                     "exist (default: refuse, before anything is trained)")
@@ -72,7 +80,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
         if not isinstance(options, dict):
             raise ConfigError("--options", f"expected a JSON object, got {args.options!r}")
     result = verify(args.model, args.trigger, args.fpr, arch=args.arch or "", options=options,
-                    model_file=args.model_file or "", factory=args.factory or "", config=args.config, null=args.null)
+                    model_file=args.model_file or "", factory=args.factory or "", config=args.config, null=args.null,
+                    trust_code=args.trust)
     print(result.text())
     return 0
 
@@ -89,7 +98,8 @@ def cmd_null_models(args: argparse.Namespace) -> int:
     if args.checkpoints:
         if not args.trigger:
             raise ConfigError("--trigger", "--checkpoints are measured on a stored trigger set: give --trigger RUN.h5")
-        nd = measure_checkpoints(args.checkpoints, args.trigger, args.out, args.config, say, overwrite=args.overwrite)
+        nd = measure_checkpoints(args.checkpoints, args.trigger, args.out, args.config, say, args.trust,
+                                 overwrite=args.overwrite)
     else:
         if not args.config:
             raise ConfigError("config", "give the config whose recipe the null models follow, or --checkpoints")

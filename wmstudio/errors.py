@@ -41,3 +41,13 @@ class StageFailed(WmStudioError):
 
 class Cancelled(Exception):
     """Raised inside the engine when the run's cancel token is set. Not an error."""
+
+
+class UntrustedCodeError(WmStudioError):
+    """A file the user did not write (a checkpoint's or export's metadata, a run log's config, a sweep
+    folder) names a Python model file, and the user has not opted in to importing it."""
+
+    def __init__(self, file: str, source: str, where: str, opt_in: str) -> None:
+        self.file, self.source, self.where = file, source, where
+        super().__init__(f"{where}: refused to import the Python model file {file}: it is named by the {source}, "
+                         f"not by you, and importing it would run its code. If you trust it, {opt_in}")

@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from wmstudio.errors import CheckpointError, RunLogError
+from wmstudio.models.code_trust import CodeOrigin
 
 EXPORT_FORMAT = "wmstudio-model"
 EXPORT_VERSION = 1
@@ -102,13 +103,17 @@ def export_model(spec: str, out: str | Path, overwrite: bool = False) -> dict[st
     return meta
 
 
-def build_from_metadata(meta: dict[str, Any]) -> nn.Module:
-    """The (untrained) model an export's metadata describes."""
+def build_from_metadata(meta: dict[str, Any], origin: CodeOrigin) -> nn.Module:
+    """The (untrained) model an export's metadata describes. The metadata is not the user's: a Python
+    model file it names is imported only when ``origin`` is trusted (else UntrustedCodeError)."""
     from wmstudio.errors import ConfigError
     from wmstudio.models import build_model
 
     try:
         a = meta["architecture"]
+        if not isinstance(a, dict):
+            raise TypeError(f"architecture must be a mapping, got {type(a).__name__}")
+        origin.check(str(a.get("file") or ""))
         model = build_model(a["arch"], int(meta["in_channels"]), int(meta["num_classes"]), int(meta["image_size"]),
                             dict(a.get("options") or {}), a.get("file", ""), a.get("factory", ""))
     except (KeyError, TypeError, ValueError) as exc:

@@ -206,8 +206,11 @@ def train_null_models(config: str | Path, count: int, out: str | Path, trigger_l
 
 
 def measure_checkpoints(checkpoints: Sequence[str], trigger: str, out: str | Path, config: str | None = None,
-                        progress: Callable[[str], None] = lambda _t: None, overwrite: bool = False) -> NullDistribution:
-    """The trigger accuracy of each given (unwatermarked) model, via ``wmstudio verify``'s loading."""
+                        progress: Callable[[str], None] = lambda _t: None, trust_code: bool = False,
+                        overwrite: bool = False) -> NullDistribution:
+    """The trigger accuracy of each given (unwatermarked) model, via ``wmstudio verify``'s loading
+    (``trust_code`` as there). A model that cannot be evaluated (non-finite weights, a degenerate
+    normalisation) is refused: it would enter the distribution as 0 correct."""
     from wmstudio.safe_files import check_target
     from wmstudio.verify import verify
 
@@ -215,7 +218,9 @@ def measure_checkpoints(checkpoints: Sequence[str], trigger: str, out: str | Pat
 
     results = []
     for path in checkpoints:
-        v = verify(path, trigger, 0.5, config=config)
+        v = verify(path, trigger, 0.5, config=config, trust_code=trust_code)
+        if not v.measured:
+            raise ConfigError("--checkpoints", f"{path}: cannot be measured as a null model: {v.unverifiable}")
         results.append(v)
         progress(f"{path}: trigger acc {v.trigger_acc:.3f}")
     if not results:

@@ -23,6 +23,7 @@ from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warni
 from wmstudio.methods import run_embed
 from wmstudio.models import build_model
 from wmstudio.models.checkpoint import LoadedCheckpoint
+from wmstudio.models.code_trust import CodeOrigin
 from wmstudio.models.declared import declared_normalization
 from wmstudio.models.pretrained import LoadResult, load_pretrained
 from wmstudio.models.registry import output_count
@@ -84,8 +85,15 @@ def chained_checkpoint(plan: Sequence[str], log: str | Path, logged: Sequence[st
     return None
 
 
-def build_from_config(cfg: ExperimentConfig, channels: int, num_classes: int, size: int) -> torch.nn.Module:
-    """The model a config describes (APP embeds into a variant with separate trigger BatchNorm)."""
+def build_from_config(cfg: ExperimentConfig, channels: int, num_classes: int, size: int,
+                      origin: CodeOrigin | None = None) -> torch.nn.Module:
+    """The model a config describes (APP embeds into a variant with separate trigger BatchNorm).
+
+    ``origin``: where the config came from when the user did not write it (a run log's stored config);
+    its ``model.file`` is then imported only if the user trusts it (``wmstudio.models.code_trust``).
+    None: the user's own config, whose model file is imported as named."""
+    if origin is not None:
+        origin.check(cfg.model.file)
     model = build_model(cfg.model.arch, channels, output_count(cfg.model.num_classes, num_classes), size, cfg.model.options,
                         cfg.model.file, cfg.model.factory)
     if cfg.embed.method == "app":

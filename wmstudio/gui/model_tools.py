@@ -12,6 +12,7 @@ from typing import Any
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
+    QCheckBox,
     QComboBox,
     QDialog,
     QDoubleSpinBox,
@@ -165,6 +166,11 @@ class VerifyDialog(_ToolDialog):
         self.form.addRow("Trigger set from", _path_row(self.trigger, self._pick_trigger))
         self.form.addRow("Null models", _path_row(self.null, self._pick_null))
         self.form.addRow("False-positive rate", self.fpr)
+        self.trust = QCheckBox("trust code these files name")
+        self.trust.setToolTip("Import a Python model file named by the suspect's export metadata or the trigger "
+                              "log's config, and load TorchScript or full pickles. Off: such code is refused, since "
+                              "the suspect's files are not yours (docs/checkpoints.md).")
+        self.form.addRow("", self.trust)
         from wmstudio.gui.null_histogram import NullHistogram
 
         self.histogram = NullHistogram()  # the null distribution with the suspect's accuracy on it
@@ -204,10 +210,16 @@ class VerifyDialog(_ToolDialog):
 
         def done(v: Any) -> None:
             self.action_button.setEnabled(True)
-            colour = "#2e7d32" if v.verified else "#8a6d3b"
-            self.result.setText(f"<b style='color:{colour}'>{'Watermark present' if v.verified else 'Not shown'}</b>: "
-                                f"{v.correct}/{v.n} triggers classified as watermarked, p-value {v.p_value:.3g} "
-                                f"(false-positive rate {v.fpr:g})")
+            colour = "#2e7d32" if v.verified else "#b71c1c" if v.unverifiable else "#8a6d3b"
+            if v.unverifiable:
+                said = f"cannot be verified: {v.unverifiable}"
+            else:
+                control = "" if v.control_p_value is None else f", control p-value {v.control_p_value:.3g}"
+                said = (f"{v.correct}/{v.n} triggers classified as watermarked, p-value {v.p_value:.3g}{control} "
+                        f"(false-positive rate {v.fpr:g}"
+                        + (f"; not shown by the {', '.join(v.failed_tests())} test)" if v.failed_tests() else ")"))
+            headline = "Cannot be verified" if v.unverifiable else "Watermark present" if v.verified else "Not shown"
+            self.result.setText(f"<b style='color:{colour}'>{headline}</b>: {said}")
             self.details.setPlainText(v.text())
             self.details.setVisible(True)
             if v.null_accs is not None:
@@ -215,10 +227,11 @@ class VerifyDialog(_ToolDialog):
             self.histogram.setVisible(v.null_accs is not None)
             self.adjustSize()
             self.verified.emit(v)
-            self.said.emit(f"Verification of {model}: {'watermark present' if v.verified else 'not shown'}, "
-                           f"p-value {v.p_value:.3g}")
+            self.said.emit(f"Verification of {model}: {headline.lower()}, p-value {v.p_value:.3g}")
 
-        self._thread = in_background(self, lambda: verify(model, trigger, fpr, null=null), done, self._failed, "verify")
+        trust = self.trust.isChecked()
+        self._thread = in_background(self, lambda: verify(model, trigger, fpr, null=null, trust_code=trust), done,
+                                     self._failed, "verify")
 
 
 def open_model_dialog(kind: str, log: Path | None, stages: list[str], parent: QWidget, say: Any) -> QDialog:

@@ -186,20 +186,20 @@ def evaluate_points(ev: PointEvaluator, points: GridPoints | LinePoints, indices
 _WORKER: dict[str, Any] = {}
 
 
-def _worker_init(log_path: str, name: str, device: str, threads: int) -> None:
+def _worker_init(log_path: str, name: str, device: str, threads: int, trust_code: bool = False) -> None:
     torch.set_num_threads(threads)
-    ctx = load_context(log_path, device)
+    ctx = load_context(log_path, device, trust_code)
     spec = store.read(log_path, name).spec
     _WORKER.update(ev=make_evaluator(ctx, spec), points=points_from_store(ctx, Path(log_path), name))
 
 
-def _pool_worker_init(log_path: str, name: str, device: str, threads: int) -> None:
+def _pool_worker_init(log_path: str, name: str, device: str, threads: int, trust_code: bool = False) -> None:
     """A pool worker leaves Ctrl-C to the driver (the terminal sends it to the whole process group):
     the driver cancels, commits what it has and shuts the pool down."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    _worker_init(log_path, name, device, threads)
+    _worker_init(log_path, name, device, threads, trust_code)
 
 
 def _worker_eval(indices: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
@@ -212,7 +212,8 @@ def _levels(shape: tuple[int, ...], coarse: int) -> list[np.ndarray]:
 
 def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: EventCallback = ignore,
                       control: RunControl | None = None, device: str = "auto", workers: int = 1,
-                      overwrite: bool = False, threads: int = 0, ray_address: Any = None) -> store.Landscape:
+                      overwrite: bool = False, threads: int = 0, ray_address: Any = None,
+                      trust_code: bool = False) -> store.Landscape:
     """Compute (or resume) one landscape into the run log; returns it as stored.
 
     An unfinished landscape of the same name and settings is resumed; a finished one is kept unless
@@ -222,18 +223,21 @@ def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: Event
     instance, a cluster address, or a ``distributed.RayTarget``) over Ray actors, one per worker, on
     as many machines as the cluster has (they receive the model, directions and evaluation tensors
     through the object store: no shared filesystem needed; this process writes the log).
+
+    ``trust_code``: import a Python model file the log's stored config names (refused otherwise: the
+    log may come from someone else; ``wmstudio.models.code_trust``).
     """
     with WriterLock(log_path) as lock:  # one writer per log: not while a run or another landscape writes to it
         return _compute(Path(log_path), spec, callback, control or RunControl(), device, workers, overwrite, threads,
-                        ray_address, lock)
+                        ray_address, trust_code, lock)
 
 
 def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, control: RunControl, device: str,
-             workers: int, overwrite: bool, threads: int, ray_address: Any,
+             workers: int, overwrite: bool, threads: int, ray_address: Any, trust_code: bool,
              lock: WriterLock | None = None) -> store.Landscape:
     if threads:
         torch.set_num_threads(threads)
-    ctx = load_context(log_path, device)
+    ctx = load_context(log_path, device, trust_code)
     _check_local_workers(ctx, workers, ray_address)
     spec = spec.resolved(ctx.stages_with_weights())
     exists = spec.name in store.list_landscapes(log_path)
@@ -275,9 +279,9 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
 
     try:
         if ray_address is not None:
-            _run_ray(log_path, spec, device, max(1, workers), levels, record, control, ray_address)
+            _run_ray(log_path, spec, device, max(1, workers), levels, record, control, ray_address, trust_code)
         elif workers > 1:
-            _run_pool(log_path, spec, device, workers, levels, record, control)
+            _run_pool(log_path, spec, device, workers, levels, record, control, trust_code)
         else:
             ev = make_evaluator(ctx, spec)
             store.set_attrs(log_path, spec.name, ev.notes)  # the layout, folding and batch size used
@@ -318,14 +322,14 @@ def _check_local_workers(ctx: Any, workers: int, ray_address: Any) -> None:
 
 
 def _run_pool(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],
-              record: Any, control: RunControl) -> None:
+              record: Any, control: RunControl, trust_code: bool = False) -> None:
     import multiprocessing as mp
 
     from wmstudio.sweep.watchdog import Watchdog
 
     threads = max(1, torch.get_num_threads() // workers)
     with Watchdog.start(), ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_pool_worker_init,
-                             initargs=(str(log_path), spec.name, device, threads)) as pool:
+                             initargs=(str(log_path), spec.name, device, threads, trust_code)) as pool:
         for level, idx in enumerate(levels):
             # chunks of at most ~64 points: a cancel waits for one chunk per worker, not a whole level
             parts = np.array_split(idx, max(1, min(len(idx), max(workers * 4, len(idx) // 64))))
@@ -342,9 +346,9 @@ def _run_pool(log_path: Path, spec: LandscapeSpec, device: str, workers: int, le
 
 
 def _run_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],
-             record: Any, control: RunControl, target: Any) -> None:
+             record: Any, control: RunControl, target: Any, trust_code: bool = False) -> None:
     """Points on Ray actors: see ``wmstudio.landscape.distributed`` (``target``: an address or a RayTarget)."""
     from wmstudio.landscape.distributed import RayTarget, run_on_ray
 
     run_on_ray(log_path, spec, device, workers, levels, record, control,
-               target if isinstance(target, RayTarget) else RayTarget(address=target or ""))
+               target if isinstance(target, RayTarget) else RayTarget(address=target or ""), trust_code=trust_code)

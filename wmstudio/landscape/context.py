@@ -19,6 +19,8 @@ from wmstudio.models import build_model
 from wmstudio.models.registry import output_count
 from wmstudio.runlog import RunLogReader
 
+OPT_IN = "rerun with --trust (wmstudio landscape LOG --trust)"
+
 
 @dataclass
 class LogContext:
@@ -40,7 +42,11 @@ class LogContext:
         return {k: v.to(self.device) for k, v in self.reader.weights(stage).items()}
 
 
-def load_context(path: str | Path, device: str = "auto") -> LogContext:
+def load_context(path: str | Path, device: str = "auto", trust_code: bool = False) -> LogContext:
+    """The log's model, data and trigger set. The model is built from the log's stored config, which the
+    user did not necessarily write: a Python model file it names is imported only with ``trust_code``
+    (``wmstudio landscape --trust``), else UntrustedCodeError (``wmstudio.models.code_trust``)."""
+    from wmstudio.models.code_trust import log_origin
     from wmstudio.pipeline import preferred_memory_format
 
     reader = RunLogReader(path)
@@ -58,7 +64,7 @@ def load_context(path: str | Path, device: str = "auto") -> LogContext:
     c, h, _ = data.shape
     from wmstudio.pipeline import build_from_config
 
-    model = build_from_config(cfg, c, data.num_classes, h)
+    model = build_from_config(cfg, c, data.num_classes, h, log_origin(path, trust_code, OPT_IN))
     copied = "extract" in reader.stage_names() or ("attack" in reader.stage_names() and cfg.attack.kind == "distill")
     if copied:  # the stolen copy (and its restoration) may be another architecture
         x = cfg.extract

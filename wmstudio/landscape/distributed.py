@@ -60,12 +60,12 @@ def _to(obj: Any, device: torch.device) -> Any:
     return obj
 
 
-def payload(log_path: Path, spec: LandscapeSpec) -> dict[str, Any]:
+def payload(log_path: Path, spec: LandscapeSpec, trust_code: bool = False) -> dict[str, Any]:
     """Everything an actor needs, on the CPU: model, normalizer, evaluation tensors, point set, spec."""
     from wmstudio.landscape.compute import points_from_store
     from wmstudio.landscape.context import load_context
 
-    ctx = load_context(log_path, "cpu")
+    ctx = load_context(log_path, "cpu", trust_code)
     clean = ctx.test if spec.data == "test" else ctx.owner
     n = len(clean) if spec.images == 0 else min(spec.images, len(clean))
     test = ctx.test if spec.data == "test" else ctx.test.subset(np.arange(0))
@@ -134,7 +134,7 @@ def _lost(exc: BaseException) -> bool:
 
 def run_on_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, levels: list[np.ndarray],
                record: Callable[[int, np.ndarray, dict[str, np.ndarray]], None], control: RunControl,
-               target: RayTarget, say: Callable[[str], None] | None = None) -> None:
+               target: RayTarget, say: Callable[[str], None] | None = None, trust_code: bool = False) -> None:
     """Evaluate ``levels`` (coarse to fine) on ``workers`` actors, handing each chunk's metrics to ``record``."""
     from wmstudio.sweep.runner import _init_ray, describe_cluster, shutdown_ray
 
@@ -144,7 +144,7 @@ def run_on_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, l
         say(describe_cluster(ray, target.address))
     actor_cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0,
                            resources=dict(target.resources) or None)(LandscapeActor)
-    shared = ray.put(payload(log_path, spec))  # once: every actor on a node reads the same copy
+    shared = ray.put(payload(log_path, spec, trust_code))  # once: every actor on a node reads the same copy
     actors = [actor_cls.remote(shared, device, 1) for _ in range(workers)]
     incidents: list[dict[str, Any]] = []
     try:

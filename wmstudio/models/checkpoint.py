@@ -59,6 +59,10 @@ def _is_torchscript(path: Path) -> bool:
 
 
 SAFE_GLOBAL_PREFIXES = ("torch", "collections.OrderedDict", "numpy", "builtins", "_codecs", "__builtin__")
+# the builtins a weights-only pickle may name (containers of data); any other builtin is a callable
+# that can run code (eval, exec, getattr, __import__, open, ...) and is refused by name
+SAFE_BUILTINS = frozenset({"set", "frozenset", "bytearray", "bytes", "complex", "slice", "int", "float", "str",
+                           "bool", "list", "dict", "tuple", "range", "unicode"})
 
 
 def _pickle_bytes(path: Path) -> bytes:
@@ -86,6 +90,12 @@ def pickle_globals(path: Path) -> list[str] | None:
     except Exception:
         return None
     return found
+
+
+def _unsafe_builtin(name: str) -> bool:
+    """A builtin other than a plain data type (``builtins.eval``, ``__builtin__.getattr``)."""
+    module, _, tail = name.rpartition(".")
+    return module in ("builtins", "__builtin__") and tail not in SAFE_BUILTINS
 
 
 def _unsafe_numpy(name: str) -> bool:
@@ -262,7 +272,8 @@ def _pickle(p: Path, trust_code: bool) -> LoadedCheckpoint:
         fmt, trusted = "pickled state_dict (weights_only)", False
     except Exception as exc:
         names = pickle_globals(p)
-        unsafe = sorted({n for n in names or [] if not n.startswith(SAFE_GLOBAL_PREFIXES) or _unsafe_numpy(n)})
+        unsafe = sorted({n.replace("__builtin__.", "builtins.") for n in names or []
+                         if not n.startswith(SAFE_GLOBAL_PREFIXES) or _unsafe_numpy(n) or _unsafe_builtin(n)})
         if unsafe and trust_code:
             try:
                 obj = torch.load(str(p), map_location="cpu", weights_only=False)
@@ -302,6 +313,13 @@ def read_checkpoint(path: str | Path, trust_code: bool = False) -> LoadedCheckpo
     if _is_torchscript(p):
         return _torchscript(p, trust_code)
     return _pickle(p, trust_code)
+
+
+def nonfinite_tensors(tensors: Mapping[str, torch.Tensor]) -> list[str]:
+    """The names of the floating-point tensors holding a NaN or an infinity, in the checkpoint's order."""
+    return [k for k, v in tensors.items()
+            if isinstance(v, torch.Tensor) and (v.is_floating_point() or v.is_complex()) and v.numel()
+            and not bool(torch.isfinite(v).all())]
 
 
 def load_state_dict_file(path: str | Path, trust_code: bool = False) -> dict[str, torch.Tensor]:

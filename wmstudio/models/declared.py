@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import ast
 import json
+import math
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -32,6 +33,7 @@ from wmstudio.data.normalization import DeclaredNormalization
 from wmstudio.errors import CheckpointError, ConfigError
 
 KEY = "normalization"
+MIN_STD = 1e-3  # the smallest std a declaration may give (Normalizer.fit clamps a fitted std to the same)
 SAFETENSORS_KEYS = ("wmstudio.mean", "wmstudio.std")
 EXPORT_KEY = "wmstudio"  # the metadata ``wmstudio export-model`` writes; its ``normalization`` entry is used
 
@@ -51,8 +53,10 @@ def _parse(value: Any, source: str, field: str) -> DeclaredNormalization:
         raise bad(f"must hold lists of numbers, got {value!r:.120}") from None
     if not mean or len(mean) != len(std):
         raise bad(f"needs one mean and one std per channel, got {len(mean)} and {len(std)}")
-    if any(s <= 0 for s in std):
-        raise bad(f"has a std <= 0: {list(std)}")
+    if not all(math.isfinite(v) for v in mean + std):
+        raise bad(f"is not finite (NaN or inf): mean {list(mean)}, std {list(std)}")
+    if any(s < MIN_STD for s in std):
+        raise bad(f"has a std below {MIN_STD:g} (zero, negative or too small to divide by): {list(std)}")
     return DeclaredNormalization(mean, std, source)
 
 

@@ -15,7 +15,12 @@ from pathlib import Path
 from torch import nn
 
 from wmstudio.errors import CheckpointError
-from wmstudio.models.checkpoint import LoadedCheckpoint, load_checkpoint, read_checkpoint
+from wmstudio.models.checkpoint import (
+    LoadedCheckpoint,
+    load_checkpoint,
+    nonfinite_tensors,
+    read_checkpoint,
+)
 from wmstudio.models.registry import HeadChange, checkpoint_head, head_change
 
 
@@ -33,6 +38,11 @@ def load_pretrained(model: nn.Module, checkpoint: str | Path | LoadedCheckpoint,
     """Load ``checkpoint`` (a path, or a checkpoint the pre-flight already read) into ``model``; see the
     module doc. The file is read once. Raises CheckpointError as the loader does."""
     ckpt = checkpoint if isinstance(checkpoint, LoadedCheckpoint) else read_checkpoint(checkpoint, trust_code)
+    bad = nonfinite_tensors(ckpt.tensors)
+    if bad:  # named here, not later as a diverging loss blamed on the learning rate
+        raise CheckpointError(f"{ckpt.source}: the weights are not finite (NaN or inf) in {len(bad)} tensor"
+                              f"{'s' if len(bad) > 1 else ''}: {', '.join(bad[:4])}{', ...' if len(bad) > 4 else ''}; "
+                              "a model cannot start from them")
     try:
         return LoadResult(load_checkpoint(model, ckpt, strict))
     except CheckpointError:
