@@ -115,7 +115,7 @@ def test_verify_decides_at_the_false_positive_rate(small_run, tmp_path, capsys) 
     assert code == 0 and f"trigger acc  {k / n:.3f} ({k}/{n})" in out
     assert f"p-value      {binomial_p_value(k, n, 0.1):.3g}" in out
     assert "WATERMARK PRESENT at false-positive rate 0.01" in out
-    assert "control p    " in out and "Fisher exact" in out  # the old log has no control images: the clean rate
+    assert "control p    " in out and "McNemar" in out  # the log holds the control images: the paired test
     assert f"test acc     {embed.final('test_acc'):.3f}" in out
     torch.manual_seed(5)
     torch.save(build_model("small_cnn", 1, 10, 8).state_dict(), tmp_path / "innocent.pt")

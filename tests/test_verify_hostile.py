@@ -162,7 +162,7 @@ def test_the_watermarked_export_verifies_as_present(plain_run, tmp_path) -> None
 
     v = verify(str(_export_with(plain_run, tmp_path)), str(plain_run))
     assert v.verified and v.headline() == "WATERMARK PRESENT" and not v.unverifiable
-    assert v.control_p_value is not None and v.control_p_value <= 0.01 and "Fisher" in v.control_test
+    assert v.control_p_value is not None and v.control_p_value <= 0.01 and "McNemar" in v.control_test
 
 
 def test_nan_weights_cannot_be_verified_and_say_why(plain_run, tmp_path, capsys) -> None:
