@@ -308,3 +308,20 @@ def test_report_refresh_rereads_finals_from_the_run_logs(demo_run, tmp_path, cap
     finals = json.loads((folder / "runs" / "a.json").read_text())["finals"]
     assert finals["restore.control_acc"] is not None and finals["n_trigger"] == 100
     assert finals["restore.trigger_acc"] != 0.5  # the log's value, not the stale record's
+
+
+def test_parts_without_a_recorded_class_count_take_it_from_a_part_on_the_same_data(tmp_path) -> None:
+    """An ImageFolder data set has no built-in class count; an older part's records lack the logged one. Reported
+    together with a part on the same data that recorded it, its near-chance models are still flagged."""
+    from wmstudio.sweep.report import collect, collect_many
+
+    base = {"data": {"dataset": "imagefolder", "root": "cifar.tar.gz"}}
+    axes = {"attack.kind": ["prune"], "run.seed": [0]}
+    new, old = tmp_path / "new", tmp_path / "old"
+    _fake_sweep(new, [({"attack.kind": "prune", "run.seed": 0}, (0.5, 0.6))], "n", axes, {0: {"num_classes": 10}}, base)
+    _fake_sweep(old, [({"attack.kind": "prune", "run.seed": 0}, (1.0, 1.0))], "o", axes,
+                {0: {"attacked.test_acc": 0.12}}, base)
+    assert not collect(old)[2][0]["excluded"]  # alone: no class count, so no chance to compare with
+    rows = {r["run_id"]: r for r in collect_many([new, old])[2]}
+    assert rows["o0"]["excluded"] and "within 0.1 of chance" in rows["o0"]["flag"]
+    assert not rows["n0"]["excluded"]

@@ -32,6 +32,7 @@ A comparison run in parts (one sweep folder per part, with the same axes) is rep
 from __future__ import annotations
 
 import csv
+import json
 import math
 from pathlib import Path
 from typing import Any
@@ -176,13 +177,18 @@ def collect(folder: str | Path) -> tuple[dict[str, Any], list[str], list[dict[st
         for key, n in PER_RUN_INTERVALS.items():
             row[f"{key}.wilson"] = wilson_of(row.get(key), row.get(n))
         row["gain.newcombe"] = newcombe(r, a, row.get("n_trigger"), row.get("n_trigger"))
-        flags = collapse_flags(row, row.get("num_classes") or classes)
-        row["flags"] = flags
-        row["flag"] = "; ".join(f"{STAGES[s]} model collapsed: {why}" for s, why in flags.items() if why)
-        row["excluded"] = row["status"] == "finished" and bool(row["flag"])
+        _apply_flags(row, classes)
         row["seconds"] = rec.get("seconds")
         rows.append(row)
     return meta, axes, rows
+
+
+def _apply_flags(row: dict[str, Any], classes: int | None) -> None:
+    """The row's collapse flags (``flags``, ``flag``, ``excluded``), with ``classes`` where the record has no class count."""
+    flags = collapse_flags(row, row.get("num_classes") or classes)
+    row["flags"] = flags
+    row["flag"] = "; ".join(f"{STAGES[s]} model collapsed: {why}" for s, why in flags.items() if why)
+    row["excluded"] = row["status"] == "finished" and bool(row["flag"])
 
 
 def collect_many(folders: list[str | Path]) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
@@ -201,7 +207,14 @@ def collect_many(folders: list[str | Path]) -> tuple[dict[str, Any], list[str], 
                               f"({', '.join(axes0) or 'none'}); a report over several sweep folders needs the same axes")
         metas.append(meta)
         for row in rows:
+            row["_data"] = json.dumps((meta.get("base") or {}).get("data") or {}, sort_keys=True)
             by_id[row["run_id"]] = row
+    # Records older than the logged class count: the count a part with the same data settings recorded
+    known = {r["_data"]: int(r["num_classes"]) for r in by_id.values() if r.get("num_classes")}
+    for row in by_id.values():
+        data = row.pop("_data")
+        if not row.get("num_classes") and data in known:
+            _apply_flags(row, known[data])
     names = [str(m.get("name", "")) for m in metas]
     meta = {"name": " + ".join(n for n in names if n), "parts": [str(f) for f in folders],
             "base": metas[0].get("base", {})}
