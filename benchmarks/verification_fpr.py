@@ -117,7 +117,7 @@ def measure(name: str, trigger: dict, root: Path, fpr: float) -> list[str]:
     nulls = [check(train(log, 1000 + i), f"null{i}", None) for i in range(NULLS)]
     null = root / "null.h5"
     NullDistribution(np.array([v.trigger_acc for v in nulls]), np.array([v.correct for v in nulls]), nulls[0].n, 10,
-                     str(log), "independent models on the attacker's split").save(null)
+                     str(log), "independent models on the attacker's split").save(null, overwrite=True)
     rows = []
     wm = verify(f"{log}:embed", str(log), fpr)
     add_null(wm, str(null))
