@@ -16,6 +16,7 @@ from torch import nn
 from tests.conftest import eval_rel
 from wmstudio.config import load_config
 from wmstudio.data.batches import Normalizer
+from wmstudio.errors import UntrustedCodeError
 from wmstudio.landscape import LandscapeSpec, compute_landscape
 from wmstudio.landscape.batchsize import CACHE_FILE, choose_batch_size
 from wmstudio.landscape.context import load_context
@@ -226,17 +227,20 @@ def test_user_model_file_landscape_is_channels_last_folded_and_equals_direct_eva
                                         embed={"epochs": 2}, finetune={"epochs": 1}, restore={"epochs": 1}))
     log = tmp_path / "user.h5"
     run_experiment(cfg, log)
-    ls = compute_landscape(log, LandscapeSpec(kind="random", resolution=5, span=0.5, images=200, seed=2))
+    with pytest.raises(UntrustedCodeError, match="net.py"):  # the log names code: it runs only when trusted
+        compute_landscape(log, LandscapeSpec(kind="random", resolution=5, span=0.5, images=200, seed=2))
+    ls = compute_landscape(log, LandscapeSpec(kind="random", resolution=5, span=0.5, images=200, seed=2),
+                           trust_code=True)
     assert ls.complete
     assert ls.attrs["eval_layout"].startswith("channels_last") and ls.attrs["eval_batchnorm"].startswith("folded 2 ")
     note = ls.attrs["eval_batch_size"]
-    again = compute_landscape(log, LandscapeSpec(kind="random", name="again", resolution=3, images=200))
+    again = compute_landscape(log, LandscapeSpec(kind="random", name="again", resolution=3, images=200), trust_code=True)
     if torch.cuda.is_available():  # a GPU takes its largest candidate size without measuring
         assert "largest candidate" in note and "largest candidate" in again.attrs["eval_batch_size"]
     else:
         assert "measured in" in note and "cached in" in again.attrs["eval_batch_size"]
 
-    ctx = load_context(log)
+    ctx = load_context(log, trust_code=True)
     state = ctx.state("restore")
     d1, d2 = (torch.from_numpy(v) for v in read_vectors(log, "random")["directions"])
     fresh = build_model("", 1, 10, 8, file=str(tmp_path / "net.py"), factory="make")

@@ -18,6 +18,38 @@ from wmstudio.gui.run_panel import RunPanel
 from wmstudio.gui.view_tabs import ViewTabs
 
 
+def named_model_file(log: Path) -> str:
+    """The Python model file the log's stored config names ("" when none or unreadable)."""
+    import json
+
+    from wmstudio.errors import WmStudioError
+    from wmstudio.runlog import RunLogReader
+
+    try:
+        cfg = json.loads(RunLogReader(log).config_json)
+    except (WmStudioError, OSError, ValueError):
+        return ""  # the landscape itself will say what is wrong with the log
+    model = cfg.get("model") if isinstance(cfg, dict) else None
+    file = model.get("file") if isinstance(model, dict) else ""
+    return file if isinstance(file, str) else ""
+
+
+def confirm_model_file(parent: Any, log: Path) -> bool | None:
+    """The app's ``--trust``: a log whose config names a Python model file needs that file imported (its code
+    runs); the user is asked first. True: trusted; False: nothing to trust; None: the user declined."""
+    from PySide6.QtWidgets import QMessageBox
+
+    file = named_model_file(log)
+    if not file:
+        return False
+    answer = QMessageBox.question(
+        parent, "Run the model file this log names?",
+        f"The run log {log.name} names the Python model file\n{file}\n\nComputing its landscape imports that "
+        "file, which runs its code. Do so only if you wrote it or trust it (as wmstudio landscape --trust).",
+        QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No, QMessageBox.StandardButton.No)
+    return True if answer == QMessageBox.StandardButton.Yes else None
+
+
 class JobControl(QObject):
     changed = Signal()  # a job started or ended: the window updates its controls
     said = Signal(str)  # a line for the status bar and the Messages tab
@@ -60,6 +92,10 @@ class JobControl(QObject):
         if self.ctl.busy or log is None:
             self.said.emit("Open or run an experiment first")
             return
+        trust = confirm_model_file(self.tabs, log)
+        if trust is None:
+            self.said.emit("Landscape not computed: its model file was not trusted")
+            return
 
         def job(callback: Any, control: Any) -> Any:
             def relay(e: Event) -> None:
@@ -67,7 +103,7 @@ class JobControl(QObject):
                 if isinstance(e, LandscapeStarted):  # the worker reads the new group; the UI never touches the file
                     callback(LandscapeMeta(read(log, e.name)))
 
-            return compute_landscape(log, spec, relay, control)
+            return compute_landscape(log, spec, relay, control, trust_code=trust)
 
         self.tabs.setCurrentWidget(self.tabs.landscape_view)
         self.start("landscape", job)

@@ -1,0 +1,38 @@
+"""The app's --trust: computing the landscape of a log whose config names a Python model file asks first."""
+
+from __future__ import annotations
+
+import json
+
+import h5py
+from PySide6.QtWidgets import QMessageBox, QWidget
+
+from wmstudio import h5safe
+from wmstudio.gui.job_control import confirm_model_file, named_model_file
+
+
+def _naming(log, file: str) -> None:
+    with h5py.File(log, "a") as f:
+        cfg = json.loads(f.attrs["config_json"])
+        cfg["model"]["file"] = file
+        h5safe.set_attrs(f, {"config_json": json.dumps(cfg)})
+
+
+def test_the_app_asks_before_importing_a_model_file_a_log_names(qtbot, demo_copy, tmp_path, monkeypatch) -> None:
+    parent = QWidget()
+    qtbot.addWidget(parent)
+    asked: list[str] = []
+
+    def answer(reply):  # noqa: ANN001, ANN202
+        def question(_parent, _title, text, *_a):  # noqa: ANN001, ANN202
+            asked.append(text)
+            return reply
+        return question
+
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.Yes))
+    assert named_model_file(demo_copy) == "" and confirm_model_file(parent, demo_copy) is False and not asked
+    _naming(demo_copy, str(tmp_path / "evil.py"))
+    assert named_model_file(demo_copy) == str(tmp_path / "evil.py")
+    assert confirm_model_file(parent, demo_copy) is True and "evil.py" in asked[-1]
+    monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
+    assert confirm_model_file(parent, demo_copy) is None  # declined: nothing is computed
