@@ -339,9 +339,9 @@ def test_deep_json_in_a_sweep_folder_is_not_a_traceback(tmp_path, capsys) -> Non
     ({"architecture": {"arch": "small_cnn"}, "in_channels": 1, "image_size": 10**9, "num_classes": 10},
      "image_size: expected a whole number"),
     ({"architecture": {"arch": "small_cnn"}, "in_channels": 1, "image_size": 8, "num_classes": 10,
-      "normalization": {"mean": [0.5], "std": [-1e-30]}}, "normalization.std"),
+      "normalization": {"mean": [0.5], "std": "0.2"}}, "normalization.std"),  # degenerate values: verify's
     ({"architecture": {"arch": "small_cnn"}, "in_channels": 1, "image_size": 8, "num_classes": 10,
-      "normalization": {"mean": [float("nan")], "std": [1.0]}}, "normalization.mean"),
+      "normalization": {"mean": ["0.5"], "std": [1.0]}}, "normalization.mean"),  # "cannot be verified"
     ({"architecture": {"arch": "small_cnn", "file": 3}, "in_channels": 1, "image_size": 8, "num_classes": 10},
      "architecture.file: expected text"),
 ])
@@ -359,3 +359,23 @@ def test_export_metadata_written_by_export_model_passes(log, tmp_path) -> None:
 
     _, meta = export_metadata(log, "embed")
     assert parse_export_metadata(json.dumps(meta), "x") == meta
+
+
+@pytest.mark.parametrize("suffix", [".safetensors", ".pt"])
+def test_a_model_file_with_crafted_export_metadata_is_refused_when_loaded(tmp_path, suffix) -> None:
+    """The schema is applied where a checkpoint is read, before verify or a run uses the metadata."""
+    import torch
+    from safetensors.torch import save_file
+
+    from wmstudio.models.checkpoint import read_checkpoint
+
+    path = tmp_path / f"suspect{suffix}"
+    weights = {"w": torch.zeros(2)}
+    meta = {"architecture": {"arch": "small_cnn", "file": ["/tmp/x.py"]}, "in_channels": 1, "image_size": 8,
+            "num_classes": 10}
+    if suffix == ".pt":
+        torch.save({"state_dict": weights, "wmstudio": meta}, path)
+    else:
+        save_file(weights, str(path), metadata={"wmstudio": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match=r"suspect.*architecture\.file: expected text"):
+        read_checkpoint(path)

@@ -16,7 +16,6 @@ mismatch is reported as a table with a hint (``wmstudio.models.fit``).
 
 from __future__ import annotations
 
-import json
 import warnings
 import zipfile
 from collections.abc import Mapping
@@ -207,12 +206,11 @@ def _safetensors(p: Path) -> LoadedCheckpoint:
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise CheckpointError(f"{p}: not a readable safetensors file ({exc})") from exc
     info = {}
-    if "wmstudio" in meta:
-        try:
-            info = json.loads(meta["wmstudio"])
-        except ValueError:
-            info = {}
-    return _from_mapping(str(p), "safetensors", tensors, info=info if isinstance(info, dict) else {})
+    if "wmstudio" in meta:  # an export's metadata: checked against its schema before any use
+        from wmstudio.export_schema import parse_export_metadata
+
+        info = parse_export_metadata(meta["wmstudio"], str(p))
+    return _from_mapping(str(p), "safetensors", tensors, info=info)
 
 
 def _torchscript(p: Path, trust_code: bool) -> LoadedCheckpoint:
@@ -290,6 +288,10 @@ def _pickle(p: Path, trust_code: bool) -> LoadedCheckpoint:
             raise CheckpointError(f"{p}: not a readable PyTorch checkpoint (corrupted or truncated: "
                                   f"{type(exc).__name__}: {str(exc).splitlines()[-1][:160] if str(exc) else ''})") from exc
     info = obj.get("wmstudio") if isinstance(obj, Mapping) else None
+    if info is not None:  # an export's metadata: checked against its schema before any use
+        from wmstudio.export_schema import parse_export_metadata
+
+        info = parse_export_metadata(info, str(p))
     return _from_mapping(str(p), fmt, _unnest(obj, p), info=info if isinstance(info, dict) else {},
                          trusted_code=trusted)
 
