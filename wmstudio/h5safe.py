@@ -123,6 +123,19 @@ def check_file(f: h5py.File, path: str | Path, rules: tuple[Rule, ...] = (ANY_NU
     def refuse(where: str, why: str) -> None:
         raise error(f"{p}: {where}: {why}; refused (a file is read as data only: see docs/runlog.md, Safety)")
 
+    try:
+        _walk(f, compiled, budget, refuse)
+    except WmStudioError:
+        raise
+    except (RuntimeError, OSError, KeyError, ValueError, TypeError, IndexError, AttributeError) as exc:
+        text = " ".join(str(exc).split())[:200]  # HDF5's own message: damaged metadata found during the walk
+        raise error(f"{p}: damaged or not a valid file ({type(exc).__name__}: {text})") from exc
+    if sig is not None:
+        _checked[key] = sig
+
+
+def _walk(f: h5py.File, compiled: list[tuple[re.Pattern[str], Rule]], budget: int, refuse: Any) -> None:
+    """Every object of the file, each link, dataset and attribute checked (``refuse`` raises)."""
     _check_attrs(f, "/", budget, refuse)
     stack: list[tuple[h5py.Group, int]] = [(f, 0)]
     count = 0
@@ -152,8 +165,6 @@ def check_file(f: h5py.File, path: str | Path, rules: tuple[Rule, ...] = (ANY_NU
                 _check_attrs(obj, where, budget, refuse)
             else:
                 refuse(where, f"an object of a kind wmstudio never writes ({type(obj).__name__})")
-    if sig is not None:
-        _checked[key] = sig
 
 
 def _check_dataset(ds: h5py.Dataset, where: str, compiled: list[tuple[re.Pattern[str], Rule]], budget: int,

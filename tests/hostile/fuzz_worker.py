@@ -5,9 +5,13 @@ ends only this process and names the case it was on. Usage::
 
     python fuzz_worker.py KIND BASE_FILE WORKDIR SEED START COUNT
 
-KIND is ``pt``, ``safetensors`` or ``runlog``. Each case writes one line of JSON before it starts
-(``{"case": i, "start": true}``) and one with its outcome: ``ok``, or the exception's type with
-``clear`` true for a ``WmStudioError``. A case taking longer than CASE_SECONDS is reported as a hang.
+KIND is ``pt``, ``safetensors`` or ``runlog`` (BASE_FILE byte-flipped), ``export`` (an exported
+``.safetensors`` with its ``wmstudio`` metadata: the metadata text mutated, read as ``verify`` reads a
+suspect's file), ``nullmodels`` (a ``wmstudio null-models`` file, byte-flipped) or ``sweep`` (BASE_FILE
+is a sweep folder: one of its JSON files mutated, then reported). Each case writes one line of JSON
+before it starts (``{"case": i, "start": true}``) and one with its outcome: ``ok``, or the exception's
+type with ``clear`` true for a ``WmStudioError``. A case taking longer than CASE_SECONDS is reported as
+a hang. The last line gives the process's peak memory (``{"peak_rss_mb": ...}``).
 """
 
 from __future__ import annotations
@@ -89,14 +93,67 @@ def load_run_log(path: Path) -> None:
     load_checkpoint(_model(), f"{path}:embed", strict=True)
 
 
+def load_export(path: Path) -> None:
+    """A suspect's exported file as ``wmstudio verify`` reads it: the checkpoint, its metadata, the model."""
+    from wmstudio.export_model import build_from_metadata
+    from wmstudio.models.checkpoint import read_checkpoint
+    from wmstudio.models.code_trust import CodeOrigin
+
+    ckpt = read_checkpoint(path)
+    if ckpt.info:
+        build_from_metadata(ckpt.info, CodeOrigin("export metadata", str(path), False, "rerun with --trust"))
+
+
+def load_null_models(path: Path) -> None:
+    from wmstudio.null_models import NullDistribution
+
+    NullDistribution.load(path)
+
+
+def report_sweep(folder: Path) -> None:
+    from wmstudio.sweep.report import write_report
+
+    write_report(folder, overwrite=True)
+
+
+def _mutated_export(data: bytes, rng: random.Random, path: Path) -> None:
+    """The export's tensors kept, its ``wmstudio`` metadata text mutated (byte flips of the JSON)."""
+    import torch
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    base = path.with_name("export_base.safetensors")
+    if not base.exists():
+        base.write_bytes(data)
+    with safe_open(str(base), "pt") as fh:
+        tensors = {k: fh.get_tensor(k) for k in fh.keys()}  # noqa: SIM118 - safe_open has keys()
+        meta = dict(fh.metadata() or {})
+    text = mutate(meta.get("wmstudio", "{}").encode(), rng).decode("utf-8", errors="replace")
+    save_file({k: torch.as_tensor(v) for k, v in tensors.items()}, str(path), metadata={"wmstudio": text})
+
+
+def _mutated_sweep(base: Path, rng: random.Random, work: Path) -> Path:
+    import shutil
+
+    folder = work / "sweep_case"
+    if folder.exists():
+        shutil.rmtree(folder)
+    shutil.copytree(base, folder)
+    files = sorted(folder.rglob("*.json"))
+    victim = rng.choice(files)
+    victim.write_bytes(mutate(victim.read_bytes(), rng))
+    return folder
+
+
 def main(argv: list[str]) -> int:
     kind, base, workdir, seed, start, count = argv[0], Path(argv[1]), Path(argv[2]), int(argv[3]), int(argv[4]), \
         int(argv[5])
     from wmstudio.errors import WmStudioError
 
     warnings.simplefilter("ignore")
-    data = base.read_bytes()
-    loader = load_run_log if kind == "runlog" else load_checkpoint_file
+    data = base.read_bytes() if base.is_file() else b""
+    loader = {"runlog": load_run_log, "export": load_export, "nullmodels": load_null_models,
+              "sweep": report_sweep}.get(kind, load_checkpoint_file)
 
     def on_alarm(_sig: int, _frame: object) -> None:
         raise Hang(f"no result within {CASE_SECONDS} s")
@@ -105,7 +162,12 @@ def main(argv: list[str]) -> int:
     for i in range(start, start + count):
         rng = random.Random(f"{seed}:{kind}:{i}")
         path = workdir / f"case{base.suffix}"
-        path.write_bytes(mutate(data, rng))
+        if kind == "sweep":
+            path = _mutated_sweep(base, rng, workdir)
+        elif kind == "export":
+            _mutated_export(data, rng, path)
+        else:
+            path.write_bytes(mutate(data, rng))
         print(json.dumps({"case": i, "start": True}), flush=True)
         signal.alarm(CASE_SECONDS)
         try:
@@ -124,6 +186,9 @@ def main(argv: list[str]) -> int:
         finally:
             signal.alarm(0)
         print(json.dumps(result), flush=True)
+    import resource
+
+    print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}), flush=True)
     return 0
 
 

@@ -1,5 +1,5 @@
-"""Seeded fuzzing: random config mutations, and byte flips of a checkpoint (.pt, .safetensors) and of a
-run log. Every case must end in success or one clear ``WmStudioError``: never another exception, a
+"""Seeded fuzzing: random config mutations, and byte flips of a checkpoint (.pt, .safetensors), of a
+run log, of an export's metadata, of a null-model file and of a sweep folder's JSON files. Every case must end in success or one clear ``WmStudioError``: never another exception, a
 hang or a crash. The figures (cases tried, outcomes) are printed.
 
 Config cases run in-process (pure Python). Byte-flipped files are loaded by ``fuzz_worker.py`` in a
@@ -33,6 +33,7 @@ pytestmark = pytest.mark.fuzz
 SEED = 20261125
 CONFIG_CASES = 400
 FILE_CASES = 150
+PEAK_MB = 3000  # a worker that imports torch and reads small files stays near 1 GB; a crafted size would not
 WORKER = Path(__file__).with_name("fuzz_worker.py")
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -214,6 +215,7 @@ def _run_worker(kind: str, base: Path, workdir: Path, n: int) -> list[dict]:
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1"}
     results: dict[int, dict] = {}
+    _run_worker.peak_mb = 0.0  # type: ignore[attr-defined]
     start = 0
     while start < n:
         argv = [sys.executable, str(WORKER), kind, str(base), str(workdir), str(SEED), str(start), str(n - start)]
@@ -228,6 +230,9 @@ def _run_worker(kind: str, base: Path, workdir: Path, n: int) -> list[dict]:
             if not line.startswith("{"):
                 continue
             r = json.loads(line)
+            if "peak_rss_mb" in r:
+                _run_worker.peak_mb = max(_run_worker.peak_mb, r["peak_rss_mb"])  # type: ignore[attr-defined]
+                continue
             if r.get("start"):
                 started = r["case"]
             else:
@@ -241,15 +246,19 @@ def _run_worker(kind: str, base: Path, workdir: Path, n: int) -> list[dict]:
     return [results[i] for i in sorted(results)]
 
 
-def _check_files(kind: str, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def _check_files(kind: str, base: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                 cases: int = FILE_CASES) -> None:
     work = tmp_path / "work"
     work.mkdir()
-    results = _run_worker(kind, base, work, FILE_CASES)
+    results = _run_worker(kind, base, work, cases)
     outcomes = Counter(r["outcome"] + ("" if r["clear"] else " (NOT CLEAN)") for r in results)
     _report(capsys, f"byte flips of a {kind} file ({base.stat().st_size} bytes)", outcomes)
-    assert len(results) == FILE_CASES
+    assert len(results) == cases
+    peak = _run_worker.peak_mb  # type: ignore[attr-defined]
+    print(f"[fuzz] {kind}: peak memory of the worker {peak:.0f} MB")
+    assert peak < PEAK_MB, f"{kind}: the fuzz worker peaked at {peak:.0f} MB (bound {PEAK_MB} MB): a crafted size was read"
     bad = [r for r in results if not r["clear"]]
-    assert not bad, f"{len(bad)} of {FILE_CASES} {kind} cases (seed {SEED}) did not end cleanly:\n" + "\n".join(
+    assert not bad, f"{len(bad)} of {cases} {kind} cases (seed {SEED}) did not end cleanly:\n" + "\n".join(
         f"case {r['case']}: {r['outcome']} at {r.get('where', '?')}: {r.get('message', '')}" for r in bad[:20])
 
 
@@ -290,3 +299,39 @@ def test_fuzz_run_log(tmp_path, capsys) -> None:
                             "embed": {"epochs": 1}, "finetune": {"epochs": 1}, "restore": {"epochs": 1}})
     run_experiment(cfg, base)
     _check_files("runlog", base, tmp_path, capsys)
+
+
+def test_fuzz_export_metadata(tmp_path, capsys, demo_run) -> None:
+    """A suspect's export with mutated metadata text: read as verify reads it."""
+    from wmstudio.export_model import export_model
+
+    base = tmp_path / "base.safetensors"
+    export_model(f"{demo_run}:embed", base)
+    _check_files("export", base, tmp_path, capsys, 60)
+
+
+def test_fuzz_null_model_file(tmp_path, capsys) -> None:
+    import numpy as np
+
+    from wmstudio.null_models import NullDistribution
+
+    base = tmp_path / "null.h5"
+    NullDistribution(np.linspace(0.0, 0.2, 20), np.arange(20), 100, 10, "run.h5", "fuzz base").save(base)
+    _check_files("nullmodels", base, tmp_path, capsys, 80)
+
+
+def test_fuzz_sweep_folder(tmp_path, capsys) -> None:
+    from wmstudio.sweep.records import write_json
+
+    base = tmp_path / "sweep"
+    runs = [{"run_id": f"r{i}", "values": {"finetune.lr": lr, "run.seed": s}} for i, (lr, s) in
+            enumerate((lr, s) for lr in (0.01, 0.1) for s in (0, 1))]
+    write_json(base / "sweep.json", {"name": "fuzz", "axes": {"finetune.lr": [0.01, 0.1], "run.seed": [0, 1]},
+                                     "base": {"data": {"dataset": "digits"}, "trigger": {"size": 100}}, "runs": runs})
+    for i, r in enumerate(runs):
+        write_json(base / "runs" / f"{r['run_id']}.json", {
+            **r, "status": "finished", "seconds": 1.0, "error": "",
+            "finals": {"attacked.trigger_acc": 0.2 * i, "restore.trigger_acc": 0.3, "attacked.test_acc": 0.9,
+                       "restore.test_acc": 0.9, "attacked.drift_rel": 0.1, "attacked.control_acc": 0.05,
+                       "num_classes": 10, "n_trigger": 100, "n_test": 300}})
+    _check_files("sweep", base, tmp_path, capsys, 60)
