@@ -196,3 +196,32 @@ def test_readers_wait_for_a_commit_in_progress(demo_run) -> None:
     assert RunLogReader(demo_run).status == "finished"
     assert time.perf_counter() - start >= 0.35
     t.join()
+
+
+def test_onecycle_schedule_and_label_smoothing() -> None:
+    """The fast-schedule options: one-cycle (warm-up from lr/25 over 15% of the steps, cosine to 0) and
+    label smoothing of the plain training loss."""
+    import dataclasses
+
+    import torch.nn.functional as F
+
+    from wmstudio.config import TrainSection
+    from wmstudio.stages.training import StageHooks, make_optimizer, make_scheduler
+
+    t = dataclasses.replace(TrainSection(), epochs=4, lr=0.2, scheduler="onecycle", label_smoothing=0.1)
+    model = torch.nn.Linear(3, 4)
+    opt = make_optimizer(model.parameters(), t)
+    sched = make_scheduler(opt, t, steps_per_epoch=25)  # 100 steps, 15 of warm-up
+    lrs = []
+    for _ in range(100):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert lrs[0] == pytest.approx(0.2 / 25) and max(lrs) == pytest.approx(0.2) and lrs.index(max(lrs)) == 15
+    assert all(a <= b for a, b in zip(lrs[:15], lrs[1:16], strict=True))  # rising, then falling to near 0
+    assert all(a >= b for a, b in zip(lrs[15:-1], lrs[16:], strict=True)) and lrs[-1] < 0.001
+    hooks = StageHooks()
+    hooks.label_smoothing = t.label_smoothing
+    x, y = torch.randn(8, 3), torch.randint(0, 4, (8,))
+    assert float(hooks.loss(model, x, y)) == pytest.approx(float(F.cross_entropy(model(x), y, label_smoothing=0.1)))
+    assert float(hooks.loss(model, x, y)) != pytest.approx(float(F.cross_entropy(model(x), y)))

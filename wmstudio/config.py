@@ -30,7 +30,7 @@ SCHEMES = ("abstract", "content", "noise", "unrelated", "adversarial", "folder")
 LABEL_MODES = ("auto", "target", "random", "random_wrong", "reached", "true", "random_other")
 OPTIMIZERS = ("sgd", "adam", "adamw")
 METHODS = ("plain", "certified", "rowback", "app", "ewe")
-SCHEDULERS = ("none", "cosine", "step")
+SCHEDULERS = ("none", "cosine", "step", "onecycle")
 VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
 SEED_SCOPES = ("model", "all")
 NORMALIZE_MODES = ("auto", "fit", "imagenet", "cifar10", "custom")
@@ -165,10 +165,13 @@ class TrainSection:
     optimizer: str = opt("sgd", "optimiser", choices=OPTIMIZERS)
     momentum: float = opt(0.9, "SGD momentum", min=0.0, max=1.0)
     weight_decay: float = opt(5e-4, "L2 weight decay", min=0.0, max=100.0, why="it would drive every weight to zero")
-    scheduler: str = opt("cosine", "learning-rate schedule over the stage", choices=SCHEDULERS)
+    scheduler: str = opt("cosine", "learning-rate schedule over the stage (onecycle: linear warm-up from lr/25 over "
+                                   "the first 15% of steps, then cosine to 0)", choices=SCHEDULERS)
     step_size: int = opt(10, "epochs between decays (step scheduler)", min=1, max=MAX_EPOCHS, why=WHY_EPOCHS)
     gamma: float = opt(0.1, "decay factor (step scheduler)", min=0.0, max=1.0)
     batch_size: int = opt(128, "training batch size", min=1, max=MAX_BATCH, why=WHY_BATCH)
+    label_smoothing: float = opt(0.0, "label smoothing of the cross-entropy on training batches (plain training "
+                                      "loss; the methods' extra terms are unsmoothed)", min=0.0, max=0.5)
     eval_every_steps: int = opt(0, "also evaluate every N steps (0: once per epoch)", min=0)
 
 

@@ -36,11 +36,22 @@ def make_optimizer(params: Iterable[nn.Parameter], t: TrainSection) -> torch.opt
     return torch.optim.AdamW(params, lr=t.lr, weight_decay=t.weight_decay)
 
 
+ONECYCLE_WARMUP = 0.15  # share of the stage's steps spent warming up (onecycle)
+ONECYCLE_START = 1.0 / 25.0  # the warm-up starts at lr / 25 (as torch's OneCycleLR's div_factor)
+
+
 def make_scheduler(opt: torch.optim.Optimizer, t: TrainSection, steps_per_epoch: int) -> torch.optim.lr_scheduler.LambdaLR:
     total = max(1, t.epochs * steps_per_epoch)
     if t.scheduler == "cosine":
         def factor(step: int) -> float:
             return 0.5 * (1.0 + math.cos(math.pi * min(step, total) / total))
+    elif t.scheduler == "onecycle":
+        warm = max(1, int(ONECYCLE_WARMUP * total))
+
+        def factor(step: int) -> float:
+            if step < warm:
+                return ONECYCLE_START + (1.0 - ONECYCLE_START) * step / warm
+            return 0.5 * (1.0 + math.cos(math.pi * min(step - warm, total - warm) / max(1, total - warm)))
     elif t.scheduler == "step":
         def factor(step: int) -> float:
             return t.gamma ** (step // (t.step_size * steps_per_epoch))
@@ -54,12 +65,13 @@ class StageHooks:
     """Where an embedding method or attack changes the shared loop. The defaults are plain training."""
 
     opt: torch.optim.Optimizer  # the stage's optimiser, set by train_stage before the first epoch
+    label_smoothing: float = 0.0  # the stage's setting, set by train_stage
 
     def before_epoch(self, epoch: int) -> None:
         """At the start of each epoch (e.g. ROWBACK's freezing)."""
 
     def loss(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(model(x), y)
+        return F.cross_entropy(model(x), y, label_smoothing=self.label_smoothing)
 
     def after_backward(self, model: nn.Module) -> None:
         """Between backward and the optimiser step (e.g. APP adds its trigger gradient)."""
@@ -136,6 +148,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step, tuple(drift.layer_names)))
     train_rows: list[tuple[float, ...]] = []
     hooks.opt = opt
+    hooks.label_smoothing = t.label_smoothing
 
     def commit(epoch: float) -> dict[str, float]:
         row, layer_l2, layer_cos = evaluation_row(s, drift, epoch)
