@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from wmstudio.config import load_config
+from wmstudio.errors import ConfigError
 from wmstudio.events import Metrics, RunFinished, RunStarted, StageFinished, StageStarted, Step
 from wmstudio.gui.controller import STAGE_CHOICES, StudioController, differing_keys, new_log_path
 from wmstudio.gui.series import RunSeries, StageSpan
@@ -42,9 +43,14 @@ def test_a_later_stage_alone_continues_from_the_shown_log_as_the_engine_plans(tm
     cfg = load_config(example_config("demo"))
     cfg.model.checkpoint = "mine.pt"
     assert ctl.plan_run(cfg, _choice(("finetune",))).cfg.model.checkpoint == "mine.pt"
-    # a log without the stage a stage follows: nothing to continue from
+    # a log without the stage a stage follows: nothing to continue from, so nothing is attacked or restored
     _shown(ctl, log, ["pretrain"])
-    assert not ctl.plan_run(load_config(example_config("demo")), _choice(("restore",))).note
+    with pytest.raises(ConfigError, match=r"'Restore only' needs the model a finetune or extract or attack stage left, "
+                                          r"and the shown log \(first.h5\) has no"):
+        ctl.plan_run(load_config(example_config("demo")), _choice(("restore",)))
+    with pytest.raises(ConfigError, match=r"Removal attack only.*has no embed stage.*model.checkpoint"):
+        ctl.plan_run(load_config(example_config("demo")), _choice(("attack",)))
+    assert ctl.plan_run(load_config(example_config("demo")), _choice(("pretrain", "embed"))).stages  # a fresh embed
 
 
 def test_new_logs_never_overwrite_one_another(tmp_path: Path) -> None:

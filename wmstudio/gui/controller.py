@@ -67,15 +67,23 @@ class StudioController:
     def plan_run(self, cfg: Any, choice: int) -> RunRequest:
         """Names the run's log and, for a run of later stages only, continues from the shown log
         (the engine's plan says which stage each stage starts from)."""
-        from wmstudio.pipeline import chained_checkpoint
+        from wmstudio.errors import ConfigError
+        from wmstudio.pipeline import STARTS_FROM, chained_checkpoint
 
-        stages = STAGE_CHOICES[choice][1]
+        label, stages = STAGE_CHOICES[choice]
         note = ""
         if stages and not cfg.model.checkpoint and self.log_path is not None:
             chained = chained_checkpoint(stages, self.log_path, [s.name for s in self.series.stages])
             if chained:
                 cfg.model.checkpoint = chained
                 note = f"{stages[0]} starts from the {chained.rsplit(':', 1)[1]} weights of {self.log_path.name}"
+        if stages and stages[0] in STARTS_FROM and not cfg.model.checkpoint:
+            # an attack (or a restoration) of a freshly initialised model measures nothing: refused, not run
+            after = " or ".join(STARTS_FROM[stages[0]])
+            shown = f"the shown log ({self.log_path.name}) has no {after} stage" if self.log_path else "no log is shown"
+            raise ConfigError("model.checkpoint", f"'{label}' needs the model a {after} stage left, and {shown}: open "
+                              f"a log that has one, set model.checkpoint (e.g. RUN.h5:{STARTS_FROM[stages[0]][0]}), "
+                              "or run all enabled stages")
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         return RunRequest(cfg, new_log_path(self.runs_dir, cfg.run.name), stages, note)
 

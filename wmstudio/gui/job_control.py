@@ -65,11 +65,16 @@ class JobControl(QObject):
         self.jobs.failed.connect(self._failed)
 
     def start_run(self, cfg: Any, choice: int) -> Path | None:
+        from wmstudio.errors import WmStudioError
         from wmstudio.pipeline import run_experiment
 
         if self.ctl.busy:
             return None
-        req = self.ctl.plan_run(cfg, choice)
+        try:
+            req = self.ctl.plan_run(cfg, choice)
+        except WmStudioError as exc:
+            self.said.emit(f"Not started: {exc}")
+            return None
         if req.note:
             self.tabs.message(req.note)
         self.tabs.clear()  # the new log has no plots or landscapes yet
