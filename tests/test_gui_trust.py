@@ -36,3 +36,19 @@ def test_the_app_asks_before_importing_a_model_file_a_log_names(qtbot, demo_copy
     assert confirm_model_file(parent, demo_copy) is True and "evil.py" in asked[-1]
     monkeypatch.setattr(QMessageBox, "question", answer(QMessageBox.StandardButton.No))
     assert confirm_model_file(parent, demo_copy) is None  # declined: nothing is computed
+
+
+def test_a_bound_in_a_validation_message_is_shown_whole(qtbot) -> None:
+    """Issue 24.13: the field's tooltip is rich text; a "<= 0.95" in the message must not be cut as a tag."""
+    from PySide6.QtGui import QTextDocument
+
+    from wmstudio.gui.config_form import ConfigForm
+
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    form.set_value("data.attacker_fraction", 1.5)
+    form.revalidate()
+    assert form.error is not None and form.error.field == "data.attacker_fraction"
+    doc = QTextDocument()
+    doc.setHtml(form.widget("data.attacker_fraction").toolTip())
+    assert "expected a number <= 0.95, got 1.5" in doc.toPlainText()  # whole, and no empty "()" for the reason

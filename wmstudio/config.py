@@ -356,7 +356,7 @@ def _check_value(path: str, value: Any, tp: Any, meta: dict[str, Any]) -> Any:
         hi, why = (MAX_INT, "larger whole numbers are not meaningful here") if tp is int else (MAX_FLOAT, WHY_FLOAT)
     if value > hi:
         kind, bound = ("a whole number", str(hi)) if tp is int else ("a number", f"{hi:g}")
-        raise ConfigError(path, f"expected {kind} <= {bound} ({why}), got {value!r}")
+        raise ConfigError(path, f"expected {kind} <= {bound}{f' ({why})' if why else ''}, got {value!r}")
     return value
 
 

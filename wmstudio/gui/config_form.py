@@ -11,6 +11,7 @@ with the message, its section's title is marked (also while it is closed), and
 from __future__ import annotations
 
 import dataclasses
+import html
 import typing
 from typing import Any
 
@@ -107,7 +108,7 @@ class Section(QWidget):
         self.header.setStyleSheet("QToolButton { font-weight: bold; text-align: left; border: none; padding: 3px; "
                                   + ("color: #d9534f; " if message else "") + "}")
         if message:
-            self.header.setToolTip(f"<span style='color:#d9534f'>{message}</span>")
+            self.header.setToolTip(f"<span style='color:#d9534f'>{html.escape(message)}</span>")
 
     def _toggled(self, opened: bool) -> None:
         self.header.setArrowType(Qt.ArrowType.DownArrow if opened else Qt.ArrowType.RightArrow)
@@ -154,7 +155,7 @@ class ConfigForm(QWidget):
                 self._add_fields(form, tp, path)
                 continue
             w = self._make_widget(path, tp, meta)
-            w.setToolTip(f"<b>{path}</b><br>{meta.get('help', '')}")
+            w.setToolTip(f"<b>{path}</b><br>{html.escape(str(meta.get('help', '')))}")
             w.setObjectName(path)
             key = path.split(".", 1)[1]
             label = FIELD_LABELS.get(key, FIELD_LABELS.get(f.name, f.name) if "." not in key else key.replace("_", " "))
@@ -329,7 +330,7 @@ class ConfigForm(QWidget):
             w = self.widgets.get(exc.field) or self.widgets.get(exc.field.rsplit(".", 1)[0])
             if w is not None:
                 w.setStyleSheet(INVALID_STYLE)
-                w.setToolTip(f"<b>{exc.field}</b><br><span style='color:#d9534f'>{exc}</span>")
+                w.setToolTip(f"<b>{html.escape(exc.field)}</b><br><span style='color:#d9534f'>{html.escape(str(exc))}</span>")
         at_fault = self.error.field.split(".")[0] if self.error is not None else ""
         for name, section in self.sections.items():
             section.set_invalid(str(self.error) if name == at_fault else "")
