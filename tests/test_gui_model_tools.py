@@ -127,3 +127,7 @@ def test_verify_with_null_models_shows_their_distribution_and_the_suspect_on_it(
     assert not box.histogram.isHidden() and int(box.histogram.counts.sum()) == 3
     assert box.histogram.suspect_line is not None and box.histogram.suspect_line.value() == pytest.approx(v.trigger_acc)
     assert "3 null models" in box.histogram.caption.text()
+    box.model.setText(str(tmp_path / "missing.pt"))  # a failed verification: the last model's histogram goes
+    qtbot.mouseClick(box.action_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: box.action_button.isEnabled(), timeout=WAIT_MS)
+    assert box.histogram.isHidden() and "missing.pt" in box.result.text()

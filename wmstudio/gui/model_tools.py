@@ -207,6 +207,8 @@ class VerifyDialog(_ToolDialog):
             self.result.setText("Choose the suspect model and the trigger set first.")
             return
         self._busy("Verifying (evaluates the model on the trigger set and the test data)…")
+        self.histogram.clear()  # the previous model's null histogram never stands beside this one's answer
+        self.histogram.setVisible(False)
 
         def done(v: Any) -> None:
             self.action_button.setEnabled(True)
