@@ -521,6 +521,8 @@ def _comparison_lines(comps: list[dict[str, Any]]) -> list[str]:
     shown = comps if len(comps) <= 60 else differ
     if len(comps) > 60:
         lines[-1] += " All of them are in comparisons.csv; the table lists those that differ."
+    if not shown:
+        return lines
     lines += ["", "| metric | axis | A | B | held | A - B [MOVER 95%] | p (Welch) | p (Holm) | drift A / B | verdict |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for c in shown:
