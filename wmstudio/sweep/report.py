@@ -677,6 +677,11 @@ def _interval_figure(folder: Path, axes_all: list[str], rows: list[dict[str, Any
 
         bars(top, "attacked.trigger_acc", -0.2, 0.4, "after the attack", "C3")
         bars(top, "restore.trigger_acc", 0.2, 0.4, "after restoration", "C2")
+        for k, (key, offset) in enumerate((("attacked.control_acc", -0.2), ("restore.control_acc", 0.2))):
+            control = np.array([c[key].mean if key in c and c[key].n else np.nan for c in members])
+            if np.isfinite(control).any():  # the watermark effect is the bar's height above this mark
+                top.hlines(control, x + offset - 0.19, x + offset + 0.19, colors="black", linewidth=2,
+                           label="control (the images without the trigger)" if k == 0 else None)
         top.set_ylim(0, 1.05)
         top.set_ylabel("trigger accuracy", fontsize=8)
         top.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
@@ -685,10 +690,11 @@ def _interval_figure(folder: Path, axes_all: list[str], rows: list[dict[str, Any
         right.axhline(0, color="black", lw=0.8)
         right.set_ylabel("restoration gain", fontsize=8)
         right.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
-        if row == 0:
-            top.legend(fontsize=7, loc="lower left")
+        if row == 0:  # one legend for every row, below the panels: never over a bar or a title
+            fig.legend(*top.get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncol=3, frameon=False)
     seeds = ", ".join(replicate_axes(axes_all))
-    fig.suptitle(f"Mean over seeds ({seeds}): trigger accuracy with {LOGIT_T} intervals, gain with {ATANH_T}; "
+    fig.suptitle(f"Mean over seeds ({seeds}): trigger accuracy with {LOGIT_T} intervals and its control (black),\n"
+                 f"gain with {ATANH_T}; "
                  f"seeds per cell: {min(ns)}" + (f"-{max(ns)}" if max(ns) != min(ns) else "")
                  + (f"; {excluded} collapsed runs excluded" if excluded else ""), fontsize=10)
     written = []
