@@ -52,3 +52,24 @@ def test_a_bound_in_a_validation_message_is_shown_whole(qtbot) -> None:
     doc = QTextDocument()
     doc.setHtml(form.widget("data.attacker_fraction").toolTip())
     assert "expected a number <= 0.95, got 1.5" in doc.toPlainText()  # whole, and no empty "()" for the reason
+
+
+def test_an_opened_log_brings_its_settings_but_not_its_model_file(qtbot, demo_copy, tmp_path) -> None:
+    """Issue 24.3: the form and the shown log are one experiment; issue 22: a model file the log names is
+    not taken into the form (the checkpoint check would import it)."""
+    from gui_helpers import make_window
+
+    with h5py.File(demo_copy, "a") as f:
+        cfg = json.loads(f.attrs["config_json"])
+        cfg["embed"]["lr"] = 0.0123
+        cfg["model"]["file"], cfg["model"]["factory"] = str(tmp_path / "evil.py"), "make"
+        h5safe.set_attrs(f, {"config_json": json.dumps(cfg)})
+    win = make_window(qtbot, tmp_path)
+    qtbot.waitUntil(lambda: win.engine, timeout=60_000)
+    assert win.setup.form.config().embed.lr != 0.0123
+    with qtbot.waitSignal(win.log_opened, timeout=60_000):
+        win.open_log(demo_copy)
+    form = win.setup.form.config()
+    assert form.embed.lr == 0.0123 and form.model.file == ""
+    text = win.tabs.messages.toPlainText()
+    assert "evil.py" in text and "not taken over" in text

@@ -125,10 +125,37 @@ class SetupPanel(QWidget):
         """While a job runs, the preview waits (it would compete for the same cores)."""
         self.preview_button.setEnabled(self._engine and not busy)
 
-    def show_log(self, snap: LogSnapshot) -> None:
+    def show_log(self, snap: LogSnapshot, own: bool = False) -> None:
+        """The shown log's trigger set, and (unless ``own``: a log this window's run just wrote from the form)
+        its settings in the form, so that the form and the shown log are one experiment."""
         if snap.trigger is not None:
             images, labels, scheme, classes = snap.trigger
             self.trigger_grid.show_set(images, labels, scheme, classes, "from the run log")
+        if not own and snap.config:
+            self.load_log_settings(snap.path, snap.config)
+
+    def load_log_settings(self, path: Path, config: dict[str, Any]) -> bool:
+        """The settings a run log recorded, into the form. A Python model file the log names is not taken over:
+        the form would import it to check the checkpoint, and a log may come from anyone (docs/checkpoints.md);
+        the user chooses that file themselves."""
+        import copy
+
+        from wmstudio.config import load_config
+
+        data = copy.deepcopy(config)
+        model = data.get("model") if isinstance(data.get("model"), dict) else {}
+        named = model.get("file") if isinstance(model.get("file"), str) else ""
+        if named:
+            model["file"] = ""
+        try:
+            self.form.set_config(load_config(data=data))
+        except WmStudioError as exc:
+            self.said.emit(f"Settings: kept; those recorded in {path.name} cannot be used ({exc})")
+            return False
+        note = (f"; it names the model file {named}, not taken over: choose it yourself (model.file) to use it"
+                if named else "")
+        self.said.emit(f"Settings: those of {path.name}{note}")
+        return True
 
     def clear(self) -> None:
         self.trigger_grid.clear()
