@@ -35,6 +35,10 @@ def test_a_later_stage_alone_continues_from_the_shown_log_as_the_engine_plans(tm
     req = ctl.plan_run(load_config(example_config("demo")), _choice(("finetune",)))
     assert req.cfg.model.checkpoint == f"{log}:embed" and "embed weights of first.h5" in req.note
     assert req.stages == ("finetune",) and req.out.parent == tmp_path / "runs"
+    assert not ctl.wrote(req.out)
+    ctl.begin("run", req)
+    ctl.end()
+    assert ctl.wrote(req.out) and not ctl.wrote(log)  # its settings are the form's; an opened log's are not
     _shown(ctl, log, ["embed", "finetune"])
     req = ctl.plan_run(load_config(example_config("demo")), _choice(("restore",)))
     assert req.cfg.model.checkpoint == f"{log}:finetune"

@@ -68,7 +68,8 @@ def summarize(path: str) -> str:
     header = (f"{'stage':<10}{'status':<15}{'epochs':>7}{'steps':>7}{'test acc':>10}{'trig acc':>15}{'control':>9}"
               f"{'effect':>8}{'drift L2':>10}{'rel':>7}{'cos':>7}{'p-value':>10}")
     lines += ["", header, "-" * len(header)]
-    for st in r.stages():
+    stages = r.stages()
+    for st in stages:
         trig = st.eval.get("trigger_acc")
         trig_s = f"{_f(float(trig[0]), '.2f')} -> {_f(float(trig[-1]), '.2f')}" if trig is not None and len(trig) else "-"
         steps = int(st.train["global_step"].shape[0]) if "global_step" in st.train else 0
@@ -82,7 +83,7 @@ def summarize(path: str) -> str:
         flag = stage_flag(st, num_classes)
         if flag:
             lines.append(f"          COLLAPSED: {flag}; its trigger accuracy says nothing about a watermark")
-    if not any("control_acc" in st.eval for st in r.stages()):
+    if not any("control_acc" in st.eval for st in stages):
         lines.append("control and effect: not recorded (a log written before controls were recorded)")
     return "\n".join(lines)
 

@@ -79,12 +79,12 @@ class NullDistribution:
     def save(self, path: str | Path, overwrite: bool = False) -> Path:
         """Write the file (an existing one only with ``overwrite``; written aside and renamed, never through
         a link: ``safe_files.atomic_output``)."""
-        from wmstudio.runlog import _now
+        from wmstudio.runlog import now
         from wmstudio.safe_files import atomic_output
 
         p = Path(path)
         with atomic_output(p, overwrite) as tmp, h5py.File(tmp, "w") as f:
-            f.attrs.update({"format": FORMAT, "version": VERSION, "created": _now(), "trigger": self.trigger,
+            f.attrs.update({"format": FORMAT, "version": VERSION, "created": now(), "trigger": self.trigger,
                             "n_triggers": self.n_triggers, "num_classes": self.num_classes, "recipe": self.recipe,
                             "config_json": self.config_json})
             k = self.count

@@ -43,7 +43,7 @@ import torch
 
 import wmstudio
 from wmstudio import h5safe, safejson
-from wmstudio.errors import RunLogError
+from wmstudio.errors import OutputError, RunLogError
 from wmstudio.runlog_schema import (
     RUNLOG_RULES,
     check_data_info,
@@ -73,7 +73,7 @@ def library_versions() -> dict[str, str]:
             "python": sys.version.split()[0], "platform": platform.platform()}
 
 
-def _now() -> str:
+def now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S%z")
 
 
@@ -498,15 +498,14 @@ def check_format(path: Path, attrs: Any) -> None:
 
 
 def refuse_existing(path: str | Path, overwrite: bool) -> None:
-    """Never replace a log unless asked: a ``RunLogError`` naming the file when it exists."""
-    p = Path(path)
-    if p.is_symlink():
-        raise RunLogError(f"{p}: is a symbolic link; wmstudio does not write a run log through a link (give the "
-                          "path of the file it points to)")
-    if p.is_dir():
-        raise RunLogError(f"{p}: is a folder; the run log needs a file name such as run.h5")
-    if p.exists() and not overwrite:
-        raise RunLogError(f"{p}: exists already; pass --overwrite to replace it, or choose another --out")
+    """Never replace a log unless asked, nor write one through a link or over a folder: the rules of every
+    output (``safe_files.check_target``), as one ``RunLogError`` naming the file."""
+    from wmstudio.safe_files import check_target
+
+    try:
+        check_target(path, overwrite)
+    except OutputError as exc:
+        raise RunLogError(str(exc)) from exc
 
 
 class RunLogWriter:
@@ -535,7 +534,7 @@ class RunLogWriter:
             refuse_existing(p, overwrite)
             check_space(p, 0)
             with atomic_output(p, overwrite) as tmp, _open(tmp, "w") as f:  # written aside, renamed: no link
-                h5safe.set_attrs(f, {"format": FORMAT, "format_version": FORMAT_VERSION, "created": _now(),
+                h5safe.set_attrs(f, {"format": FORMAT, "format_version": FORMAT_VERSION, "created": now(),
                                      "status": "running", "status_message": "", "run_name": run_name,
                                      "device": device, "config_toml": config_toml, "config_json": config_json})
                 for k, v in library_versions().items():
@@ -595,7 +594,7 @@ class RunLogWriter:
             if name in stages:
                 del stages[name]
             g = stages.create_group(name)
-            h5safe.set_attrs(g, {"order": order, "status": "running", "started": _now(), "finished": "",
+            h5safe.set_attrs(g, {"order": order, "status": "running", "started": now(), "finished": "",
                             "message": "", "config_json": json.dumps(config), "epochs": epochs,
                             "steps_per_epoch": steps_per_epoch, "layer_names": json.dumps(layer_names),
                             "drift_reference": drift_reference})
@@ -640,7 +639,7 @@ class RunLogWriter:
     def end_stage(self, stage: str, status: str, message: str = "") -> None:
         check_space(self.path, 0, STATUS_RESERVE)
         with self._commit() as f:
-            f["stages"][stage].attrs.update({"status": status, "finished": _now(), "message": message})
+            f["stages"][stage].attrs.update({"status": status, "finished": now(), "message": message})
 
     def set_stage_json(self, stage: str, key: str, value: Any) -> None:
         """A JSON attribute on a stage (e.g. the certified watermark's verification)."""
@@ -651,7 +650,7 @@ class RunLogWriter:
     def set_status(self, status: str, message: str = "") -> None:
         check_space(self.path, len(message), STATUS_RESERVE)
         with self._commit() as f:
-            f.attrs.update({"status": status, "status_message": message, "finished": _now()})
+            f.attrs.update({"status": status, "status_message": message, "finished": now()})
 
 
 # ---------------------------------------------------------------- reading

@@ -58,10 +58,15 @@ class StudioController:
     job: str = ""  # "" | "run" | "landscape" (one job at a time)
     tracker: ProgressTracker = field(default_factory=ProgressTracker)
     following: bool = False  # the shown log is being written by another process
+    own_logs: set[Path] = field(default_factory=set)  # the logs this session's runs wrote (from the form's settings)
 
     @property
     def busy(self) -> bool:
         return bool(self.job)
+
+    def wrote(self, path: Path) -> bool:
+        """Whether a run of this session wrote ``path``: its settings are the form's own, so opening it keeps them."""
+        return Path(path) in self.own_logs
 
     # ------------------------------------------------------------ runs
     def plan_run(self, cfg: Any, choice: int) -> RunRequest:
@@ -93,6 +98,7 @@ class StudioController:
         self.tracker = ProgressTracker()
         if request is not None:
             self.series, self.log_path = RunSeries(label=request.cfg.run.name), request.out
+            self.own_logs.add(request.out)
 
     def apply(self, events: Iterable[Event]) -> list[str]:
         """The job's events: into the series (a run's) and the progress; returns the lines worth a message."""

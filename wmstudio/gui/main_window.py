@@ -43,7 +43,6 @@ class MainWindow(QMainWindow):
         self.settings = settings or QSettings("wmstudio", "Watermark Studio")
         self.ctl = StudioController(Path(runs_dir or self.settings.value("runs_dir", Path.home() / "wmstudio-runs")))
         self.mode, self.engine, self._pending = mode, False, []  # _pending: logs asked for before the engine loaded
-        self._ran: set[str] = set()  # logs this window's runs wrote: their settings are already in the form
         self.state, self.loader, self._turns = WindowState(self.settings), LogLoader(self), Turns(self)
         self.setup, self.run_panel, self.tabs = SetupPanel(), RunPanel(), ViewTabs(mode)
         self.control = JobControl(self.ctl, self.run_panel, self.tabs, self)
@@ -64,7 +63,7 @@ class MainWindow(QMainWindow):
                              (self.tabs.compute_requested, self.control.compute_landscape),
                              (self.tabs.stop_requested, self.control.cancel), (self.tabs.open_run, self.open_log),
                              (self.control.changed, self._update), (self.control.said, self.say),
-                             (self.control.error, self.show_error), (self.control.run_logged, self._run_logged),
+                             (self.control.error, self.show_error), (self.control.run_logged, self.open_log),
                              (self.loader.opened, self._log_read), (self.loader.failed, self._log_not_read),
                              (self.loader.grew, self._log_grew)):
             signal.connect(slot)
@@ -181,11 +180,6 @@ class MainWindow(QMainWindow):
             return None
         return self.control.start_run(form.config(), self.run_panel.stage_choice())
 
-    def _run_logged(self, path: Path) -> None:
-        """A run of this window ended: its log is shown; its settings are the form's own, so the form keeps them."""
-        self._ran.add(str(path))
-        self.open_log(path)
-
     def open_log(self, path: str | Path) -> None:
         """Reads the log on a worker; ``log_opened`` or ``log_failed`` follows. A log the user opens also
         brings its settings into the form (one experiment in the window: a later stage alone then runs with
@@ -198,7 +192,7 @@ class MainWindow(QMainWindow):
     def _log_read(self, snap: LogSnapshot) -> None:
         """Shown in steps, a turn of the event loop each (the visible plot first); ``log_opened`` after the last."""
         adopted = self.ctl.adopt(snap.series)
-        own = str(snap.path) in self._ran
+        own = self.ctl.wrote(snap.path)
         self._turns.run([lambda: self.tabs.show_log(snap, adopted), *([lambda: self.setup.show_log(snap, own), lambda:
                          self._adopted(snap)] if adopted else []), lambda: self._opened(snap)])
 

@@ -37,15 +37,12 @@ import math
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from wmstudio.errors import RunLogError
 from wmstudio.metric_names import metric_label
-from wmstudio.metrics.collapse import COLLAPSE_MAJORITY, COLLAPSE_MARGIN, collapse_reason
+from wmstudio.metrics.collapse import collapse_reason
 from wmstudio.sweep.intervals import (
     ALPHA,
     ATANH_T,
-    COMPARISON_TEST,
     LOGIT_T,
     MOVER,
     NEWCOMBE,
@@ -60,7 +57,6 @@ from wmstudio.sweep.intervals import (
     wilson_of,
 )
 from wmstudio.sweep.records import load_sweep_folder, read_json
-from wmstudio.sweep.spec import label_of
 
 COLUMNS = [(key, metric_label(key)) for key in (
     "watermarked.test_acc", "watermarked.trigger_acc", "attacked.test_acc", "attacked.trigger_acc", "gain",
@@ -78,7 +74,7 @@ NOT_RECORDED = "not recorded"
 KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "mnist": 10, "fashion-mnist": 10, "svhn": 10}
 
 
-def _fmt(v: Any) -> str:
+def fmt_value(v: Any) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return ""
     if isinstance(v, float):
@@ -86,12 +82,12 @@ def _fmt(v: Any) -> str:
     return str(v)
 
 
-def _fmt_control(row: dict[str, Any], key: str) -> str:
+def fmt_control(row: dict[str, Any], key: str) -> str:
     """A control or effect value; "not recorded" for a finished run whose log has none (older logs)."""
     v = row.get(key)
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return NOT_RECORDED if row["status"] == "finished" else ""
-    return _fmt(v)
+    return fmt_value(v)
 
 
 def _num(v: Any) -> float:
@@ -236,10 +232,10 @@ def write_csv(path: Path, axes: list[str], rows: list[dict[str, Any]]) -> None:
                     "seconds", "error"])
         for r in rows:
             ivs = [r[f"{k}.wilson"] for k in PER_RUN_INTERVALS] + [r["gain.newcombe"]]
-            w.writerow([r["run_id"], *[r[a] for a in axes], r["status"], r["flag"], *[_fmt(r[k]) for k, _ in COLUMNS],
-                        *[_fmt_control(r, k) for k in CONTROL_COLUMNS], *[_fmt(r[k]) for k in FLAG_COLUMNS],
-                        *[_fmt(r[k]) for k in COUNT_COLUMNS], *(_fmt(getattr(iv, e)) for iv in ivs for e in ("lo", "hi")),
-                        _fmt(r["seconds"]), r["error"]])
+            w.writerow([r["run_id"], *[r[a] for a in axes], r["status"], r["flag"], *[fmt_value(r[k]) for k, _ in COLUMNS],
+                        *[fmt_control(r, k) for k in CONTROL_COLUMNS], *[fmt_value(r[k]) for k in FLAG_COLUMNS],
+                        *[fmt_value(r[k]) for k in COUNT_COLUMNS], *(fmt_value(getattr(iv, e)) for iv in ivs for e in ("lo", "hi")),
+                        fmt_value(r["seconds"]), r["error"]])
 
 
 # Per cell over seeds: (key, heading, n column for a proportion / the two proportions of a difference)
@@ -265,7 +261,7 @@ def _is_difference(key: str) -> bool:
     return isinstance(next(spec for k, _, spec in CELL_METRICS if k == key), tuple)
 
 
-def _metric_args(key: str, members: list[dict[str, Any]]) -> dict[str, Any]:
+def metric_args(key: str, members: list[dict[str, Any]]) -> dict[str, Any]:
     """The arguments of ``seed_interval``/``welch_p`` for ``key`` over ``members`` (values, ns, parts)."""
     spec = next(s for k, _, s in CELL_METRICS if k == key)
     values = [m[key] for m in members]
@@ -276,7 +272,7 @@ def _metric_args(key: str, members: list[dict[str, Any]]) -> dict[str, Any]:
     return {"values": values, "ns": [m.get(spec) for m in members], "parts": None, "difference": False}
 
 
-def _included(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def included_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Finished runs that are not flagged: the only runs cells, comparisons and figures count."""
     return [r for r in rows if r["status"] == "finished" and not r.get("excluded")]
 
@@ -304,7 +300,7 @@ def cells(axes: list[str], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         cell["excluded"] = len(finished) - len(members)
         cell["members"] = members
         for k, _, _ in CELL_METRICS:
-            cell[k] = seed_interval(**_metric_args(k, members))
+            cell[k] = seed_interval(**metric_args(k, members))
         drifts = [float(m["attacked.drift_rel"]) for m in members if m.get("attacked.drift_rel") is not None]
         cell["attacked.drift_rel"] = (Interval(sum(drifts) / len(drifts), min(drifts), max(drifts), len(drifts),
                                                "range of seeds", tuple(drifts))
@@ -330,9 +326,9 @@ def write_cells_csv(path: Path, axes: list[str], cell_rows: list[dict[str, Any]]
                 if iv.n == 0 and k in CONTROL_METRICS and c["n"]:
                     line += [NOT_RECORDED, "", "", ""]
                 else:
-                    line += [_fmt(iv.mean), _fmt(iv.lo), _fmt(iv.hi), ";".join(f"{v:.4f}" for v in iv.values)]
+                    line += [fmt_value(iv.mean), fmt_value(iv.lo), fmt_value(iv.hi), ";".join(f"{v:.4f}" for v in iv.values)]
             d = c["attacked.drift_rel"]
-            w.writerow([*line, _fmt(d.mean), _fmt(d.lo), _fmt(d.hi)])
+            w.writerow([*line, fmt_value(d.mean), fmt_value(d.lo), fmt_value(d.hi)])
 
 
 def comparisons(axes: list[str], cell_rows: list[dict[str, Any]], alpha: float = ALPHA) -> list[dict[str, Any]]:
@@ -348,7 +344,7 @@ def comparisons(axes: list[str], cell_rows: list[dict[str, Any]], alpha: float =
                 if len(differ) != 1 or a[metric].n == 0 or b[metric].n == 0:
                     continue
                 axis = differ[0]
-                args_a, args_b = _metric_args(metric, a["members"]), _metric_args(metric, b["members"])
+                args_a, args_b = metric_args(metric, a["members"]), metric_args(metric, b["members"])
                 p = welch_p(args_a["values"], args_b["values"], args_a["ns"], args_b["ns"], args_a["parts"],
                             args_b["parts"], difference=args_a["difference"])
                 out.append({"metric": metric, "axis": axis, "a": a[axis], "b": b[axis],
@@ -376,346 +372,13 @@ def write_comparisons_csv(path: Path, comps: list[dict[str, Any]]) -> None:
                     "verdict"])
         for c in comps:
             d = c["diff"]
-            w.writerow([c["metric"], c["axis"], c["a"], c["b"], c["given"], c["seeds_a"], c["seeds_b"], _fmt(d.mean),
-                        _fmt(d.lo), _fmt(d.hi), _fmt(c["p"]), _fmt(c["p_holm"]), _fmt(c["drift_a"]),
-                        _fmt(c["drift_b"]), c["verdict"]])
-
-
-def _seed_scope_text(meta: dict[str, Any], axes: list[str]) -> str:
-    seeds = replicate_axes(axes)
-    if "run.seed_scope" in axes:
-        return "`run.seed_scope` is an axis: per cell, its value says whether the run seed also varied the trigger set " \
-               "and the split."
-    scope = ((meta.get("base") or {}).get("run") or {}).get("seed_scope", "model")
-    what = {"run.seed": "initialisation and data order" + (", the trigger set and the split (`run.seed_scope = "
-                                                          "\"all\"`)" if scope == "all" else
-                                                          " only; the trigger set and the split stay fixed "
-                                                          "(`run.seed_scope = \"model\"`)"),
-            "trigger.seed": "the trigger set", "data.split_seed": "the owner/attacker/test split"}
-    return "Seeds: " + "; ".join(f"`{a}` varies {what[a]}" for a in seeds) + ". The seed values of each cell are listed."
-
-
-def _exclusions(rows: list[dict[str, Any]], axes: list[str]) -> list[str]:
-    flagged = [r for r in rows if r.get("excluded")]
-    if not flagged:
-        return ["No run was flagged as collapsed (test accuracy within "
-                f"{COLLAPSE_MARGIN:g} of chance, or one class taking more than {COLLAPSE_MAJORITY:.0%} of the test "
-                "predictions)."]
-    by_stage = {stage: sum(bool(r["flags"][stage]) for r in flagged) for stage in STAGES}
-    lines = [f"**{len(flagged)} finished run{'s' if len(flagged) != 1 else ''} excluded** from every cell, comparison "
-             "and figure: a collapsed model (test accuracy within "
-             f"{COLLAPSE_MARGIN:g} of chance, or one class taking more than {COLLAPSE_MAJORITY:.0%} of the test "
-             "predictions) cannot keep, lose or regain a watermark, so it never counts as a survival, a removal or a "
-             "recovery (" + ", ".join(f"{n} with the {STAGES[s]} model collapsed" for s, n in by_stage.items() if n)
-             + "):", ""]
-    lines += [f"- `{r['run_id']}` ({label_of({a: r[a] for a in axes})}): {r['flag']}" for r in flagged]
-    return lines
-
-
-def _cell_text(c: dict[str, Any], key: str) -> str:
-    iv = c[key]
-    if iv.n == 0:
-        return NOT_RECORDED if key in CONTROL_METRICS and c["n"] else ""
-    return iv.text() + (f" ({iv.values_text()})" if iv.n > 1 else "")
-
-
-def write_markdown(path: Path, meta: dict[str, Any], axes: list[str], rows: list[dict[str, Any]],
-                   figures: list[str], cell_rows: list[dict[str, Any]] | None = None,
-                   comps: list[dict[str, Any]] | None = None) -> None:
-    """report.md; ``cell_rows`` and ``comps``: the cells and comparisons already computed (else computed here)."""
-    short = [("watermarked.trigger_acc", "trig (wm)"), ("attacked.trigger_acc", "trig (attacked)"),
-             ("restore.trigger_acc", "trig (restored)"), ("gain", "gain"),
-             ("attacked.control_acc", "control (attacked)"), ("attacked.trigger_effect", "effect (attacked)"),
-             ("restore.control_acc", "control (restored)"), ("restore.trigger_effect", "effect (restored)"),
-             ("watermarked.test_acc", "test (wm)"), ("attacked.test_acc", "test (attacked)"),
-             ("restore.test_acc", "test (restored)"), ("attacked.drift_rel", "drift (attack)"),
-             ("restore.p_value", "p (restored)")]
-    lines = [f"# Sweep report: {meta.get('name', '')}", ""]
-    if meta.get("parts"):
-        parts = meta["parts"]
-        lines += [(f"Reported together from {len(parts)} sweep folders: " if len(parts) > 1 else "Reported from ")
-                  + ", ".join(f"`{p}`" for p in parts) + ".", ""]
-    lines += [
-             f"{len(rows)} runs over {', '.join(f'`{a}`' for a in axes)}; "
-             f"{sum(r['status'] == 'finished' for r in rows)} finished, {sum(r['status'] == 'failed' for r in rows)} "
-             f"failed, {sum(bool(r.get('excluded')) for r in rows)} excluded as collapsed.", "",
-             "Control: the rate at which a model gives the trigger labels to the control images (the same images "
-             "without the trigger, or matched clean images); effect = trigger accuracy - control rate. Logs written "
-             f"before controls were recorded read \"{NOT_RECORDED}\".", ""]
-    lines += _exclusions(rows, axes) + [""]
-    seeds = replicate_axes(axes)
-    if seeds:
-        keep = [a for a in axes if a not in REPLICATE_AXES]
-        cell_rows = cells(axes, rows) if cell_rows is None else cell_rows
-        lines += ["## Per cell over seeds", "",
-                  f"Per cell: the mean over its seeds, its 95% interval and the seed values in parentheses. "
-                  f"Accuracies and control rates: {LOGIT_T} (t-interval on the logit scale, inside [0, 1]); "
-                  f"restoration gain (restored - attacked, per run) and effect (trigger accuracy - control): "
-                  f"{ATANH_T} (t-interval on the atanh scale, inside [-1, 1]); see `wmstudio.sweep.intervals`. "
-                  "An interval needs 2 seeds. Drift (attack): the relative weight drift the attack caused, mean and "
-                  "range over the seeds, to read beside how much of the watermark survived.", "",
-                  _seed_scope_text(meta, axes), "",
-                  "| " + " | ".join([*(a.split('.')[-1] for a in keep), "seeds", "excluded",
-                                     *(f"{h} [{ATANH_T if isinstance(spec, tuple) else LOGIT_T}]"
-                                       for _, h, spec in CELL_METRICS), "drift (attack) [range]"]) + " |",
-                  "|" + "---|" * (len(keep) + 3 + len(CELL_METRICS))]
-        for c in cell_rows:
-            d = c["attacked.drift_rel"]
-            drift = f"{d.mean:.3f} [{d.lo:.3f}, {d.hi:.3f}]" if d.n else ""
-            lines.append("| " + " | ".join([*(str(c[a]) for a in keep), f"{c['n']} ({', '.join(c['seeds'])})",
-                                            str(c["excluded"]), *(_cell_text(c, k) for k, _, _ in CELL_METRICS),
-                                            drift]) + " |")
-        lines += [""] + _comparison_lines(comparisons(axes, cell_rows) if comps is None else comps) + ["", "## Every run", ""]
-    lines += [f"Per run: trigger and test accuracies after the attack and after restoration are k of n (n: the trigger "
-              f"set's and the test split's size, from the log, or from the sweep's config for older records) with their "
-              f"{WILSON} intervals in brackets (also in report.csv); the gain with {NEWCOMBE} (conservative for these "
-              "paired outcomes). Seeds: run/trigger/split as the log records them.", "",
-              "| " + " | ".join([*(a.split('.')[-1] for a in axes), "status", "flag", "seeds",
-                                 *(h for _, h in short)]) + " |",
-              "|" + "---|" * (len(axes) + 3 + len(short))]
-    for r in rows:
-        status = r["status"] if not r["error"] else f"{r['status']}: {r['error'][:80]}"
-        seed_values = [r.get(k) for k in ("seed.run", "seed.trigger", "seed.split")]
-        seeds_text = ("/".join("" if v is None else str(v) for v in seed_values)
-                      if any(v is not None for v in seed_values) else NOT_RECORDED)
-        lines.append("| " + " | ".join([*(str(r[a]) for a in axes), status, "excluded: " + r["flag"] if r["flag"] else "",
-                                        seeds_text, *(_run_cell(r, k) for k, _ in short)]) + " |")
-    if figures:
-        lines += ["", "## Figures", ""] + [f"![{Path(f).stem}]({Path(f).name})" for f in figures]
-    path.write_text("\n".join(lines) + "\n")
-
-
-def _run_cell(r: dict[str, Any], key: str) -> str:
-    """One run's value in the Markdown table; a proportion with its Wilson interval where its n is known."""
-    if key in CONTROL_COLUMNS:
-        return _fmt_control(r, key)
-    iv = r.get("gain.newcombe" if key == "gain" else f"{key}.wilson")
-    if iv is not None and iv.n and r.get(key) is not None:
-        if key == "gain":
-            return f"{r[key]:+.3f} [{iv.lo:+.2f}, {iv.hi:+.2f}]"
-        return f"{r[key]:.3f} [{iv.lo:.2f}, {iv.hi:.2f}]"
-    return _fmt(r[key])
-
-
-def _comparison_lines(comps: list[dict[str, Any]]) -> list[str]:
-    if not comps:
-        return []
-    tested = [c for c in comps if not math.isnan(c["p_holm"])]
-    differ = [c for c in tested if c["p_holm"] < ALPHA]
-    apart = [c for c in tested if c["p_holm"] >= ALPHA]
-    lines = ["## Comparisons between cells", "",
-             f"{len(comps)} comparisons: for each of {', '.join(f'`{m}`' for m in COMPARED)}, every pair of cells that "
-             "differ in one axis, the others held. Difference = mean A - mean B with its "
-             f"{MOVER} interval (Zou and Donner's MOVER from the two cells' intervals); p: {COMPARISON_TEST} over "
-             f"the {len(tested)} tested comparisons (Holm's step-down, family-wise error {ALPHA:g}). "
-             f"{len(differ)} differ after the correction."]
-    if apart:
-        widths = sorted(c["diff"].width for c in apart if math.isfinite(c["diff"].width))
-        if widths:
-            lines[-1] += (f" {len(apart)} cannot be told apart at these seed counts: their intervals are "
-                          f"{widths[0]:.2f}-{widths[-1]:.2f} wide (median {widths[len(widths) // 2]:.2f}), "
-                          "so a difference much smaller than that cannot be seen; this says how much the seeds "
-                          "resolve, not that the methods are alike.")
-    if len(tested) < len(comps):
-        lines[-1] += f" {len(comps) - len(tested)} not tested (fewer than 2 seeds a side)."
-    shown = comps if len(comps) <= 60 else differ
-    if len(comps) > 60:
-        lines[-1] += " All of them are in comparisons.csv; the table lists those that differ."
-    if not shown:
-        return lines
-    lines += ["", "| metric | axis | A | B | held | A - B [MOVER 95%] | p (Welch) | p (Holm) | drift A / B | verdict |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
-    for c in shown:
-        d = c["diff"]
-        lines.append(f"| {c['metric']} | {c['axis'].split('.')[-1]} | {c['a']} | {c['b']} | {c['given']} | "
-                     f"{d.mean:+.3f} " + (f"[{d.lo:+.3f}, {d.hi:+.3f}]" if math.isfinite(d.width) else "(no interval)")
-                     + f" | {_fmt(c['p'])} | {_fmt(c['p_holm'])} | "
-                     f"{_fmt(c['drift_a'])} / {_fmt(c['drift_b'])} | {c['verdict']} |")
-    return lines
-
-
-def _sort(values: set) -> list:
-    return sorted(values, key=lambda v: (str(type(v)), v))
-
-
-def _matrix(rows: list[dict[str, Any]], row_axis: str, col_axis: str, key: str
-            ) -> tuple[list, list, np.ndarray, list[list[Interval | None]]]:
-    """Means over the runs of each (row, column) cell, and each cell's logit-t interval (its runs: seeds and any other
-    axes)."""
-    rv = _sort({r[row_axis] for r in rows})
-    cv = _sort({r[col_axis] for r in rows}) if col_axis else [""]
-    m = np.full((len(rv), len(cv)), np.nan)
-    ci: list[list[Interval | None]] = [[None] * len(cv) for _ in rv]
-    for i, a in enumerate(rv):
-        for j, b in enumerate(cv):
-            members = [r for r in rows if r[row_axis] == a and (not col_axis or r[col_axis] == b)
-                       and r[key] is not None]
-            if members:
-                m[i, j] = float(np.mean([r[key] for r in members]))
-                ci[i][j] = seed_interval(**_metric_args(key, members))
-    return rv, cv, m, ci
-
-
-def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) -> list[str]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    finished = [r for r in rows if r["status"] == "finished"]
-    done = _included(rows)
-    if not done:
-        return []
-    flagged = [r for r in finished if r.get("excluded")]
-    excluded_note = f"; {len(flagged)} collapsed run{'s' if len(flagged) != 1 else ''} excluded" if flagged else ""
-    shown = [a for a in axes_all if a not in REPLICATE_AXES]
-    seeds = [a for a in replicate_axes(axes_all) if len({r[a] for r in rows}) > 1]
-    swept = [a for a in shown if len({r[a] for r in rows}) > 1] or shown[:1] or axes_all[:1]
-    row_axis = swept[0]
-    col_axis = swept[1] if len(swept) > 1 and swept[1] != row_axis else ""
-    if col_axis and len({r[col_axis] for r in done}) > len({r[row_axis] for r in done}):
-        row_axis, col_axis = col_axis, row_axis  # the longer axis down the side, where its labels fit
-    others = [a for a in swept[2:]] + seeds
-    written: list[str] = []
-    n_rows = len({r[row_axis] for r in done})
-    n_cols = len({r[col_axis] for r in done}) if col_axis else 1
-    fig, axs = plt.subplots(1, 2, figsize=(max(11.0, 2 * 1.3 * n_cols + 4), max(4.2, 0.55 * n_rows + 1.8)),
-                            constrained_layout=True)
-    for ax, (key, title) in zip(axs, (("attacked.trigger_acc", "trigger accuracy after the attack"),
-                                      ("restore.trigger_acc", "trigger accuracy after restoration")), strict=True):
-        rv, cv, m, ci = _matrix(done, row_axis, col_axis, key)
-        drift = np.array([[np.mean(x) if (x := [r["attacked.drift_rel"] for r in done if r[row_axis] == a
-                                                and (not col_axis or r[col_axis] == b)
-                                                and r["attacked.drift_rel"] is not None]) else np.nan
-                           for b in cv] for a in rv])
-        im = ax.imshow(m, vmin=0, vmax=1, cmap="viridis", aspect="auto")
-        ax.set_yticks(range(len(rv)), [str(v) for v in rv])
-        ax.set_xticks(range(len(cv)), [str(v) for v in cv])
-        ax.set_ylabel(row_axis)
-        ax.set_xlabel(col_axis or "")
-        for i in range(m.shape[0]):
-            for j in range(m.shape[1]):
-                c = ci[i][j]
-                if np.isfinite(m[i, j]) and c is not None:
-                    text = f"{m[i, j]:.2f}" + (f"\n[{c.lo:.2f}, {c.hi:.2f}] n={c.n}" if seeds and c.n > 1 else "")
-                    if key == "attacked.trigger_acc" and np.isfinite(drift[i, j]):
-                        text += f"\ndrift {drift[i, j]:.2f}"
-                    ax.text(j, i, text, ha="center", va="center", color="black" if m[i, j] > 0.6 else "white",
-                            fontsize=7 if seeds else 9)
-        ax.set_title(title + (f"\n(mean over {', '.join(others)}" + (f"; [{LOGIT_T}]" if seeds else "") + ")"
-                              if others else "") + excluded_note.replace("; ", "\n", 1), fontsize=10)
-        fig.colorbar(im, ax=ax, shrink=0.85)
-    for ext in ("png", "svg"):
-        p = folder / f"persistence_matrix.{ext}"
-        _save_figure(fig, p, 130)
-        written.append(str(p))
-    plt.close(fig)
-    fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
-    group = row_axis if "scheme" in row_axis or "kind" in row_axis or not col_axis else col_axis
-    for k, value in enumerate(sorted({r[group] for r in done}, key=str)):
-        pts = [(r["attacked.drift_rel"], r["restore.trigger_acc"], r["attacked.trigger_acc"]) for r in done
-               if r[group] == value and r["attacked.drift_rel"] is not None and r["restore.trigger_acc"] is not None
-               and r["attacked.trigger_acc"] is not None]
-        if pts:
-            d, restored, attacked = np.asarray(pts, dtype=float).T
-            ax.scatter(d, restored, label=f"{group.split('.')[-1]}={value}", color=f"C{k % 10}", s=40)
-            ax.scatter(d, attacked, color=f"C{k % 10}", s=18, marker="x", alpha=0.6)
-    out = [(r["attacked.drift_rel"], r["restore.trigger_acc"]) for r in flagged
-           if r["attacked.drift_rel"] is not None and r["restore.trigger_acc"] is not None]
-    if out:
-        d, restored = np.asarray(out, dtype=float).T
-        ax.scatter(d, restored, facecolors="none", edgecolors="grey", s=40, label="collapsed (excluded)")
-    ax.set_xlabel("relative weight drift after the attack (L2 / ||watermarked||)")
-    ax.set_ylabel("trigger accuracy  (o restored, x attacked)")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_title("Does drift predict restorability?" + (f"\n(grey: {len(flagged)} collapsed runs, excluded from "
-                                                         "every cell)" if flagged else ""), fontsize=10)
-    ax.legend(fontsize=8)
-    for ext in ("png", "svg"):
-        p = folder / f"drift_vs_restored.{ext}"
-        _save_figure(fig, p, 130)
-        written.append(str(p))
-    plt.close(fig)
-    if seeds:
-        written += _interval_figure(folder, axes_all, rows, plt, len(flagged))
-    return written
-
-
-def _interval_figure(folder: Path, axes_all: list[str], rows: list[dict[str, Any]], plt: Any,
-                     excluded: int = 0) -> list[str]:
-    """Per cell: attacked and restored trigger accuracy (logit-t 95% error bars) and restoration's gain (atanh-t
-    95%), as means over the seeds; collapsed runs are not in them.
-
-    With two or more swept axes the cells are split into one row of panels per value of the axis with the
-    fewest values (e.g. one row per embedding method, the attacks along it), so that the labels stay
-    readable; with one, a single row of panels.
-    """
-    keep = [a for a in axes_all if a not in REPLICATE_AXES and len({r[a] for r in rows}) > 1]
-    cell_rows = cells(keep + replicate_axes(axes_all), rows)
-    cell_rows = [c for c in cell_rows if c["n"]] or cell_rows
-    ns = [c["n"] for c in cell_rows]
-    facet = min(keep, key=lambda a: len({c[a] for c in cell_rows})) if len(keep) > 1 else ""
-    along = [a for a in keep if a != facet]
-    groups = _sort({c[facet] for c in cell_rows}) if facet else [None]
-    per_group = max(len([c for c in cell_rows if not facet or c[facet] == g]) for g in groups)
-    fig, axs = plt.subplots(len(groups), 2, figsize=(max(10.0, 1.1 * per_group + 3), 2.4 * len(groups) + 1.2),
-                            squeeze=False, sharey="col", constrained_layout=True,
-                            gridspec_kw={"width_ratios": [2, 1]})
-    for row, group in enumerate(groups):
-        members = [c for c in cell_rows if not facet or c[facet] == group]
-        x = np.arange(len(members))
-        labels = [", ".join(str(c[a]) for a in along) or "all" for c in members]
-        top, right = axs[row]
-
-        def bars(ax: Any, key: str, offset: float, width: float, label: str, color: str,
-                 members: list[dict[str, Any]] = members, x: np.ndarray = x) -> None:
-            iv = [c[key] for c in members]
-            mean = np.array([v.mean if v.n else np.nan for v in iv])
-            err = np.array([[v.mean - v.lo, v.hi - v.mean] if v.n > 1 else [0.0, 0.0] for v in iv]).T.reshape(2, -1)
-            ax.bar(x + offset, mean, width, yerr=err, capsize=2, label=label, color=color,
-                   error_kw={"elinewidth": 0.8})
-
-        bars(top, "attacked.trigger_acc", -0.2, 0.4, "after the attack", "C3")
-        bars(top, "restore.trigger_acc", 0.2, 0.4, "after restoration", "C2")
-        for k, (key, offset) in enumerate((("attacked.control_acc", -0.2), ("restore.control_acc", 0.2))):
-            control = np.array([c[key].mean if key in c and c[key].n else np.nan for c in members])
-            if np.isfinite(control).any():  # the watermark effect is the bar's height above this mark
-                top.hlines(control, x + offset - 0.19, x + offset + 0.19, colors="black", linewidth=2,
-                           label="control (the images without the trigger)" if k == 0 else None)
-        top.set_ylim(0, 1.05)
-        top.set_ylabel("trigger accuracy", fontsize=8)
-        top.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
-        top.set_title(f"{facet.split('.')[-1]} = {group}" if facet else "trigger accuracy", fontsize=9, loc="left")
-        bars(right, "gain", 0.0, 0.6, "restored - attacked", "C0")
-        right.axhline(0, color="black", lw=0.8)
-        right.set_ylabel("restoration gain", fontsize=8)
-        right.set_xticks(x, labels, rotation=30, ha="right", fontsize=8)
-        if row == 0:  # one legend for every row, below the panels: never over a bar or a title
-            fig.legend(*top.get_legend_handles_labels(), fontsize=8, loc="outside lower center", ncol=3, frameon=False)
-    seeds = ", ".join(replicate_axes(axes_all))
-    fig.suptitle(f"Mean over seeds ({seeds}): trigger accuracy with {LOGIT_T} intervals and its control (black),\n"
-                 f"gain with {ATANH_T}; "
-                 f"seeds per cell: {min(ns)}" + (f"-{max(ns)}" if max(ns) != min(ns) else "")
-                 + (f"; {excluded} collapsed runs excluded" if excluded else ""), fontsize=10)
-    written = []
-    for ext in ("png", "svg"):
-        p = folder / f"seed_intervals.{ext}"
-        _save_figure(fig, p, 110)
-        written.append(str(p))
-    plt.close(fig)
-    return written
+            w.writerow([c["metric"], c["axis"], c["a"], c["b"], c["given"], c["seeds_a"], c["seeds_b"], fmt_value(d.mean),
+                        fmt_value(d.lo), fmt_value(d.hi), fmt_value(c["p"]), fmt_value(c["p_holm"]), fmt_value(c["drift_a"]),
+                        fmt_value(c["drift_b"]), c["verdict"]])
 
 
 REPORT_FILES = ("report.csv", "report.md", "cells.csv", "comparisons.csv", *(f"{name}.{ext}" for name in
                 ("persistence_matrix", "drift_vs_restored", "seed_intervals") for ext in ("png", "svg")))
-
-
-def _save_figure(fig: Any, path: Path, dpi: int) -> None:
-    """A figure written aside and renamed, never through a link (the report's files were checked up front)."""
-    from wmstudio.safe_files import atomic_output
-
-    with atomic_output(path, overwrite=True) as tmp:
-        fig.savefig(tmp, dpi=dpi)
 
 
 def write_report(folder: str | Path, sources: list[str | Path] | None = None, overwrite: bool = False) -> dict[str, Any]:
@@ -731,6 +394,8 @@ def write_report(folder: str | Path, sources: list[str | Path] | None = None, ov
         make_folder(folder)
     else:
         meta, axes, rows = collect(folder)
+    from wmstudio.sweep.report_figures import draw_figures
+
     figures = draw_figures(folder, axes, rows)
     with atomic_output(folder / "report.csv", overwrite=True) as tmp:
         write_csv(tmp, axes, rows)
@@ -747,6 +412,8 @@ def write_report(folder: str | Path, sources: list[str | Path] | None = None, ov
             with atomic_output(folder / "comparisons.csv", overwrite=True) as tmp:
                 write_comparisons_csv(tmp, out["comparisons"])
             out["comparisons_csv"] = str(folder / "comparisons.csv")
+    from wmstudio.sweep.report_markdown import write_markdown
+
     with atomic_output(folder / "report.md", overwrite=True) as tmp:
         write_markdown(tmp, meta, axes, rows, [f for f in figures if f.endswith(".png")],
                        out.get("cells"), out.get("comparisons"))
