@@ -23,6 +23,7 @@ from wmstudio.metrics import (
     predict,
 )
 from wmstudio.metrics.collapse import collapse_reason, majority_share
+from wmstudio.precision import training_autocast
 from wmstudio.session import Session
 from wmstudio.triggers.control import control_rate
 
@@ -149,6 +150,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     train_rows: list[tuple[float, ...]] = []
     hooks.opt = opt
     hooks.label_smoothing = t.label_smoothing
+    precision = s.cfg.run.precision
 
     def commit(epoch: float) -> dict[str, float]:
         row, layer_l2, layer_cos = evaluation_row(s, drift, epoch)
@@ -167,7 +169,8 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
             hooks.before_epoch(epoch)
             for i, (x, y) in enumerate(stream):
                 s.control.checkpoint()
-                loss = hooks.loss(model, x, y)
+                with training_autocast(s.device, precision):
+                    loss = hooks.loss(model, x, y)
                 value = float(loss.detach())
                 if not math.isfinite(value):
                     raise StageFailed(f"{name}: the loss became {value} at epoch {epoch + 1}, step {i + 1}; "
