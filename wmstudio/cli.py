@@ -115,6 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wmstudio import cli_models
 
     cli_models.add_parsers(sub)
+    from wmstudio import cli_base
+
+    cli_base.add_parsers(sub)
     gui = sub.add_parser("gui", help="open the desktop app (same as wmstudio-gui)")
     gui.add_argument("gui_args", nargs=argparse.REMAINDER, help="arguments for wmstudio-gui (--demo, logs, ...)")
     return p
@@ -164,6 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wmstudio import cli_models
 
             return cli_models.run(args)
+        if args.command == "base-model":
+            from wmstudio import cli_base
+
+            return cli_base.run(args)
         if args.command in ("landscape", "export"):
             from wmstudio import cli_landscape
 

@@ -403,6 +403,10 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
             raise ConfigError("run.seed", f"expected a whole number < {MAX_INT} with seed_scope = \"all\" "
                                           f"(trigger.seed = run.seed + 1), got {cfg.run.seed}")
         cfg.trigger.seed, cfg.data.split_seed = derived_seeds(cfg.run.seed)
+    if cfg.model.checkpoint.startswith("base:"):  # a shipped base model: its file, checked against its card
+        from wmstudio.base_models import resolve
+
+        cfg.model.checkpoint = str(resolve(cfg.model.checkpoint))
     if cfg.trigger.scheme == "adversarial" and cfg.embed.enabled and not cfg.model.checkpoint \
             and cfg.embed.clean_epochs == 0:
         raise ConfigError("embed.clean_epochs", "adversarial triggers are made against a trained clean "
