@@ -1,4 +1,4 @@
-"""The tables of docs/attacks_cifar10.md, printed from the comparison's cells.csv (so the page's numbers
+"""The tables of docs/attacks_cifar10_small.md, printed from the comparison's cells.csv (so the page's numbers
 come from the data, not from hand).
 
     .venv/bin/python scripts/attacks_cifar10_tables.py [docs/sweeps/attacks_cifar10/cells.csv]

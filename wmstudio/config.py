@@ -198,6 +198,8 @@ class EmbedSection(TrainSection):
     cert_sigma_step: float = opt(0.05, "certified: step between noise levels (relative to each tensor's RMS)", min=0.0)
     cert_draws: int = opt(50, "certified: Gaussian weight-noise draws averaged per level", min=1, max=100_000,
                           why="every draw is a pass over the trigger set")
+    cert_every_steps: int = opt(0, "certified: also run the robust pass every N training steps after the warm-up "
+                                   "(0: once per epoch, at its start)", min=0)
     cert_lr_scale: float = opt(1.0, "certified: learning-rate factor of the robust steps (below 1 where an epoch has "
                                     "few clean steps to balance them, e.g. on the built-in digits)", min=0.0)
     cert_sigma: float = opt(0.5, "certified: sigma of the smoothed model used for verification", min=0.0,
@@ -222,6 +224,9 @@ class FinetuneSection(TrainSection):
     data: str = opt("attacker", "the attacker's data: the held-out split, the owner's data, or external", choices=("attacker", "owner", "external"))
     data_fraction: float = opt(1.0, "fraction of that data used", min=0.0, max=1.0, min_exclusive=True)
     data_size: int = opt(0, "images used (overrides data_fraction when > 0)", min=0)
+    data_seed: int = opt(-1, "seed of the draw of those images from the pool when fewer than all are used (-1: "
+                             "data.split_seed; set it per seed of a comparison whose split the base model fixes)",
+                         min=-1)
     source: DatasetSpec = opt(DatasetSpec, "the external data set (data = external)")
     mix_owner_fraction: float = opt(0.0, "the mitigation: fraction of each batch from the owner's training data", min=0.0, max=0.9)
     owner_step_every: int = opt(0, "the mitigation as published: one extra step on an owner batch after every "

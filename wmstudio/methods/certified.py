@@ -1,6 +1,7 @@
 """Certified watermarks (Bansal et al., ICML 2022): randomized smoothing over the parameters.
 
-After ``cert_warmup_epochs`` of plain training, every epoch starts with a robust trigger pass: for
+After ``cert_warmup_epochs`` of plain training, every epoch starts with a robust trigger pass (and,
+with ``cert_every_steps = N``, one follows every N-th training step as well): for
 each noise level sigma_j = cert_sigma_step * j (j = 0 .. cert_levels-1), the trigger-loss gradient
 is averaged over ``cert_draws`` Gaussian perturbations of the weights and the optimiser steps once;
 then one normal epoch follows. Weight noise is scaled per tensor by that tensor's RMS, so one sigma
@@ -38,10 +39,17 @@ class CertifiedHooks(StageHooks):
         e = s.cfg.embed
         self.warmup, self.levels, self.step, self.draws = e.cert_warmup_epochs, e.cert_levels, e.cert_sigma_step, e.cert_draws
         self.robust_passes = 0
+        self.epoch = 0
         self.gen = torch.Generator(device=s.device).manual_seed(s.cfg.run.seed + 17)
 
     def before_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
         if epoch >= self.warmup:
+            self.robust_pass()
+
+    def after_step(self, step: int, opt: torch.optim.Optimizer) -> None:
+        every = self.s.cfg.embed.cert_every_steps
+        if every > 0 and self.epoch >= self.warmup and step % every == 0:
             self.robust_pass()
 
     def robust_pass(self) -> None:

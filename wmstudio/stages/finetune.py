@@ -43,6 +43,11 @@ class OwnerStepHooks(StageHooks):
         self.extra_steps += 1
 
 
+def subset_indices(pool: int, n: int, seed: int) -> np.ndarray:
+    """The sorted indices of the ``n`` of ``pool`` images an attack uses, drawn with ``seed``."""
+    return np.sort(np.random.default_rng([seed, 7]).choice(pool, n, replace=False))
+
+
 def attacker_data(s: Session) -> ImageTensors:
     f = s.cfg.finetune
     if f.data == "attacker":
@@ -63,8 +68,7 @@ def attacker_data(s: Session) -> ImageTensors:
     if n > len(pool):
         raise ConfigError("finetune.data_size", f"{n} images asked for, but the {f.data} data has {len(pool)}")
     if n < len(pool):
-        rng = np.random.default_rng([s.cfg.data.split_seed, 7])
-        pool = pool.subset(np.sort(rng.choice(len(pool), n, replace=False)))
+        pool = pool.subset(subset_indices(len(pool), n, f.data_seed if f.data_seed >= 0 else s.cfg.data.split_seed))
     if len(pool) == 0:
         raise ConfigError("finetune.data_fraction", "the attacker has no images to fine-tune on")
     return pool

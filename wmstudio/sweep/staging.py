@@ -29,8 +29,11 @@ def _split(field: str, value: str) -> tuple[str, str]:
 
 
 def _get(config: dict[str, Any], field: str) -> str:
+    """The driver's file a field names ("" for none, and for a shipped ``base:NAME`` model, which every
+    node's wmstudio install holds and checks against its card)."""
     section, name = field.split(".")
-    return str(config.get(section, {}).get(name) or "")
+    value = str(config.get(section, {}).get(name) or "")
+    return "" if value.startswith("base:") else value
 
 
 def _pack(path: Path, field: str) -> bytes:
