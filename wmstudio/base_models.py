@@ -4,7 +4,7 @@ Each lives in ``resources/base_models/`` as ``NAME.safetensors`` with a card ``N
 the weights' SHA-256, the recipe (``NAME.toml``, with its SHA-256), the data split (seed, sizes and a
 hash of the owner's and the attacker's indices), the test accuracy, the training time, precision,
 threads and library versions. ``wmstudio base-model train RECIPE`` trains a recipe's clean stage and
-writes both files; ``--check`` retrains into a scratch folder and compares the weights' hash with the
+writes both files (the card: ``wmstudio.base_model_card``); ``--check`` retrains into a scratch folder and compares the weights' hash with the
 shipped card (bit-for-bit where the platform, thread count and library versions are the same).
 
 A ``base:`` checkpoint is checked against its card's hash before it is used, so a damaged or
@@ -14,8 +14,6 @@ swapped file is refused instead of silently starting the experiment from other w
 from __future__ import annotations
 
 import hashlib
-import json
-import platform
 from pathlib import Path
 from typing import Any
 
@@ -115,65 +113,3 @@ def torch_uint8():  # noqa: ANN201 - torch.uint8, imported lazily
 
 def indices_hash(indices: np.ndarray) -> str:
     return hashlib.sha256(np.asarray(indices, dtype=np.int64).tobytes()).hexdigest()
-
-
-def make_card(log: Path, recipe: Path, weights: Path, name: str) -> dict[str, Any]:
-    """The card of a base model trained by ``recipe`` into run log ``log`` and exported to ``weights``."""
-    import h5py
-    import torch
-
-    import wmstudio
-    from wmstudio.config import config_from_json
-    from wmstudio.precision import cpu_flags
-    from wmstudio.runlog import RunLogReader
-
-    reader = RunLogReader(log)
-    rec = reader.stage(STAGE)
-    if rec.status != "finished":
-        raise CheckpointError(f"{log}: the {STAGE} stage is {rec.status}, not finished; no base model to describe")
-    cfg = config_from_json(reader.config_json)
-    splits = reader.splits()
-    info = reader.data_info()
-    with h5py.File(log, "r") as f:  # the stage's own timestamps (ISO 8601, UTC)
-        attrs = f["stages"][STAGE].attrs
-        started, finished = str(attrs["started"]), str(attrs["finished"])
-    seconds = _seconds_between(started, finished)
-    return {
-        "format": CARD_FORMAT, "version": CARD_VERSION, "name": name,
-        "weights": weights.name, "sha256": sha256_file(weights), "tensors_sha256": tensors_hash(weights),
-        "recipe": recipe.name, "recipe_sha256": sha256_file(recipe),
-        "architecture": cfg.model.arch, "options": dict(cfg.model.options),
-        "dataset": {"name": str(info.get("name", "")), "root": cfg.data.root, "classes": info.get("classes", []),
-                    "normalization": {"mean": info.get("mean"), "std": info.get("std")}},
-        "split": {"split_seed": cfg.data.split_seed, "owner": int(len(splits["owner"])),
-                  "attacker": int(len(splits["attacker"])), "test": int(len(splits["test"])),
-                  "owner_sha256": indices_hash(splits["owner"]), "attacker_sha256": indices_hash(splits["attacker"]),
-                  "note": "the base saw only the owner's images; the attacker's pool and the test split are unseen"},
-        "test_acc": rec.final("test_acc"), "test_loss": rec.final("test_loss"),
-        "epochs": int(cfg.embed.clean_epochs), "steps": int(rec.train["global_step"][-1]) if len(rec.train.get(
-            "global_step", [])) else 0,
-        "training": {"started": started, "finished": finished, "seconds": seconds, "precision": cfg.run.precision,
-                     "threads": cfg.run.threads, "seed": cfg.run.seed, "device": "cpu",
-                     "machine": platform.machine(), "processor": platform.processor() or platform.machine(),
-                     "bf16_flags": sorted(f for f in cpu_flags() if "bf16" in f)},
-        "versions": {"wmstudio": wmstudio.__version__, "torch": torch.__version__, "numpy": np.__version__,
-                     "python": platform.python_version()},
-        "source_log": str(log),
-    }
-
-
-def _seconds_between(a: str, b: str) -> float:
-    from datetime import datetime
-
-    try:
-        return round((datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds(), 1)
-    except ValueError:
-        return float("nan")
-
-
-def write_card(path: Path, data: dict[str, Any]) -> None:
-    from wmstudio.safe_files import write_text
-
-    write_text(path, json.dumps(data, indent=2) + "\n", overwrite=True)
-
-

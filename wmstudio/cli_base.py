@@ -74,8 +74,10 @@ def _export(log: Path, recipe: Path, out_dir: Path, name: str, overwrite: bool) 
         from wmstudio.safe_files import copy_file
 
         copy_file(recipe, kept, overwrite=overwrite)
-    card = base_models.make_card(log, kept, weights, name)
-    base_models.write_card(out_dir / f"{name}.json", card)
+    from wmstudio.base_model_card import make_card, write_card
+
+    card = make_card(log, kept, weights, name)
+    write_card(out_dir / f"{name}.json", card)
     return card
 
 
