@@ -29,6 +29,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                                                         "tensors (their SHA-256) with the shipped card's (exit 1 when "
                                                         "they differ)")
     tr.add_argument("--set", "-s", action="append", default=[], metavar="KEY=VALUE", help="override a recipe value")
+    tr.add_argument("--note", default="", help="a note for the card, e.g. the conditions the time was measured in")
     tr.add_argument("--quiet", "-q", action="store_true", help="no progress output")
     tr.add_argument("--overwrite", action="store_true", help="replace existing output files (default: refuse)")
 
@@ -64,7 +65,7 @@ def _train(recipe: Path, log: Path, overrides: list[str], quiet: bool, overwrite
         raise StageFailed(f"{log}: the base model's training ended {result.status}")
 
 
-def _export(log: Path, recipe: Path, out_dir: Path, name: str, overwrite: bool) -> dict:
+def _export(log: Path, recipe: Path, out_dir: Path, name: str, overwrite: bool, note: str = "") -> dict:
     from wmstudio.export_model import export_model
 
     weights = out_dir / f"{name}.safetensors"
@@ -77,6 +78,8 @@ def _export(log: Path, recipe: Path, out_dir: Path, name: str, overwrite: bool) 
     from wmstudio.base_model_card import make_card, write_card
 
     card = make_card(log, kept, weights, name)
+    if note:
+        card["note"] = note
     write_card(out_dir / f"{name}.json", card)
     return card
 
@@ -103,7 +106,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     else:
         log = Path(args.log).expanduser() if args.log else out_dir / f"{name}.train.h5"
         _train(recipe, log, args.set, args.quiet, args.overwrite)
-    card = _export(log, recipe, out_dir, name, args.overwrite)
+    card = _export(log, recipe, out_dir, name, args.overwrite, args.note)
     print(f"{out_dir / (name + '.safetensors')}: test acc {card['test_acc']:.4f}, sha256 {card['sha256']}, "
           f"{card['training']['seconds'] / 60:.1f} min ({card['training']['precision']})")
     return 0

@@ -262,6 +262,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
             if name in (*ATTACK_STAGES, "restore") and "watermarked" not in s.references:
                 s.snapshot("watermarked")  # fine-tuning a loaded, already watermarked model
             current = name
+            s.begin_stage_randomness(name)
             _RUNNERS[name](s)
             current = ""
             if name == "embed":

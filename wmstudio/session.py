@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 import torch
@@ -14,6 +15,12 @@ from wmstudio.data.tensorset import DataPair, ImageTensors
 from wmstudio.events import Event, EventCallback
 from wmstudio.runlog import RunLogWriter
 from wmstudio.triggers import TriggerSet
+
+
+def stage_seed(run_seed: int, stage: str) -> int:
+    """The seed of one stage's randomness (data order, augmentation, noise), from run.seed and its name alone."""
+    digest = hashlib.sha256(f"wmstudio:{run_seed}:{stage}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") & 0x7FFF_FFFF_FFFF_FFFF
 
 
 @dataclass
@@ -52,6 +59,14 @@ class Session:
         self.trigger_images = ts.images.to(self.device)
         self.trigger_labels = ts.labels.to(self.device)
         self.control_images = ts.control_images.to(self.device) if ts.control_images is not None else None
+
+    def begin_stage_randomness(self, stage: str) -> None:
+        """Reseed the run's generator and torch's global one for ``stage``: a stage then draws the same
+        batches and noise whether it follows the earlier stages in one process or runs alone from their
+        weights (a single-stage rerun, a sweep cell, the app's "Restore only")."""
+        seed = stage_seed(self.cfg.run.seed, stage)
+        self.generator.manual_seed(seed)
+        torch.manual_seed(seed)
 
     def owner_source(self) -> Source:
         return Source(self.owner.images, self.owner.labels, self.augment)

@@ -31,6 +31,12 @@ def _resnet(depth: int) -> Callable[..., nn.Module]:
     return make
 
 
+def _fastcnn(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+    from wmstudio.models.fast_cnn import FastCNN
+
+    return FastCNN(c, k, **kw)
+
+
 def _resnet18(c: int, k: int, s: int, **kw: Any) -> nn.Module:
     from wmstudio.models.resnet_cifar import ResNet18Cifar
 
@@ -49,6 +55,8 @@ def _vit(c: int, k: int, s: int, **kw: Any) -> nn.Module:
 # name -> (factory(in_channels, num_classes, image_size, **options), description)
 MODELS: dict[str, tuple[Callable[..., nn.Module], str]] = {
     "small_cnn": (_small_cnn, "4-layer CNN with BatchNorm; for digits and quick CPU runs"),
+    "fastcnn": (_fastcnn, "fast wide-shallow CIFAR net (3 conv-pool blocks, 64/128/128 channels), 0.58M "
+                          "parameters; the CPU base model's architecture"),
     "resnet20": (_resnet(20), "CIFAR ResNet-20 (He et al. 2016), 0.27M parameters"),
     "resnet32": (_resnet(32), "CIFAR ResNet-32, 0.46M parameters"),
     "resnet56": (_resnet(56), "CIFAR ResNet-56, 0.85M parameters"),
