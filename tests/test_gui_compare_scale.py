@@ -185,7 +185,7 @@ def test_with_a_hundred_runs_a_toggle_recomputes_nothing_and_a_new_metric_arrive
 
     from wmstudio.gui import compare_view
 
-    view = _view(qtbot, _runs(100, points=200))
+    view = _view(qtbot, _runs(100, points=40))
     assert len(view.curves) == 100
     computed: list[str] = []
     original = compare_view.CompareView._points

@@ -3,6 +3,7 @@ the buttons that load, save or reset the settings (the window's menus offer the 
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -184,5 +185,6 @@ class SetupPanel(QWidget):
 
     def _form_changed(self) -> None:
         err = self.form.error
-        self.validation_label.setText("" if err is None else f"<span style='color:#d9534f'>⚠ {err}</span>")
+        # rich text: the message is escaped, or a bound such as "<= 0.95" would be read as a tag and cut
+        self.validation_label.setText("" if err is None else f"<span style='color:#d9534f'>⚠ {html.escape(str(err))}</span>")
         self.changed.emit()
