@@ -99,9 +99,9 @@ class SetupPanel(QWidget):
         return True
 
     def save_config_dialog(self) -> None:
-        if self.form.error is not None:
+        if self.form.config_error is not None:  # a checkpoint missing here may exist where the config is run
             self.form.reveal_error()
-            self.error.emit("The settings are not valid", str(self.form.error))
+            self.error.emit("The settings are not valid", str(self.form.config_error))
             return
         from wmstudio.gui.file_dialogs import save_config
 
@@ -162,7 +162,7 @@ class SetupPanel(QWidget):
         self.trigger_grid.clear()
 
     def preview_triggers(self) -> None:
-        if self.form.error is not None:
+        if self.form.config_error is not None:
             self.form.reveal_error()
             return
         from wmstudio.pipeline import preview_trigger_set
