@@ -115,7 +115,11 @@ def main() -> int:
     while pending:
         app.processEvents()
         time.sleep(0.001)
-    end = time.perf_counter() + 0.5  # the last action's paint
+    end = time.perf_counter() + 30  # curves still coming in later turns, then the last paint
+    while time.perf_counter() < end and "more coming" in view.count_label.text():
+        app.processEvents()
+        time.sleep(0.001)
+    end = time.perf_counter() + 0.5
     while time.perf_counter() < end:
         app.processEvents()
         time.sleep(0.001)
