@@ -51,7 +51,8 @@ def test_a_bound_in_a_validation_message_is_shown_whole(qtbot) -> None:
     assert form.error is not None and form.error.field == "data.attacker_fraction"
     doc = QTextDocument()
     doc.setHtml(form.widget("data.attacker_fraction").toolTip())
-    assert "expected a number <= 0.95, got 1.5" in doc.toPlainText()  # whole, and no empty "()" for the reason
+    assert ("expected a number <= 0.95 (the owner keeps at least 5% of the training split to train on), got 1.5"
+            in doc.toPlainText())  # whole, with the bound's reason
 
 
 def test_an_opened_log_brings_its_settings_but_not_its_model_file(qtbot, demo_copy, tmp_path) -> None:

@@ -110,7 +110,8 @@ class DataSection:
     image_size: int = opt(0, "resize every image to this side, any data set (0: keep their size; ImageFolder: "
                              "the most common size)", min=0, max=MAX_IMAGE_SIZE, why=WHY_IMAGE_SIZE)
     channels: int = opt(0, "convert images to this many channels: 3 repeats grey images (for ImageNet models), "
-                           "1 averages colour ones (0: keep)", min=0, max=3)
+                           "1 averages colour ones (0: keep)", min=0, max=3,
+                         why="images have 1 (grey) or 3 (colour) channels")
     normalize: str = opt("auto", "input normalisation: auto (what the checkpoint or model file declares, else fit), "
                                  "fit (the owner data's own mean/std), imagenet, cifar10, or custom (mean/std below)",
                          choices=NORMALIZE_MODES)
@@ -118,7 +119,8 @@ class DataSection:
     std: list[float] = opt([], "per-channel std in [0,1] pixel units, each > 0 (normalize = custom)")
     split_seed: int = opt(0, "seed of the owner/attacker/test split", min=0)
     owner_size: int = opt(0, "images in the owner's training data (0: all not given to the attacker)", min=0)
-    attacker_fraction: float = opt(0.3, "fraction of the training split held out as the attacker's data", min=0.0, max=0.95)
+    attacker_fraction: float = opt(0.3, "fraction of the training split held out as the attacker's data", min=0.0, max=0.95,
+                                   why="the owner keeps at least 5% of the training split to train on")
     attacker_size: int = opt(0, "attacker's images (overrides attacker_fraction when > 0)", min=0)
     test_size: int = opt(0, "test images used for evaluation (0: the whole test split)", min=0)
     augment: bool = opt(True, "random crop with padding and horizontal flip during training")
@@ -138,7 +140,7 @@ class ModelSection:
     strict: bool = opt(True, "refuse a checkpoint with missing or unexpected keys")
     trust_checkpoint_code: bool = opt(False, "let a TorchScript archive or full pickle run its code on load (only for files you trust; recorded in the log)")
     num_classes: int = opt(0, "outputs of the classifier head (0: the data set's class count)", min=0,
-                           max=MAX_INT)
+                           max=MAX_INT, why="larger whole numbers are not meaningful here")
     reinit_head: bool = opt(False, "when only the checkpoint's classifier head has another class count, load the "
                                    "rest and re-initialise the head (reported); false: refuse such a checkpoint")
     options: dict[str, Any] = opt({}, "extra keyword arguments for the model factory")
@@ -154,10 +156,12 @@ class TriggerSection:
     target_class: int = opt(0, "the class single-label triggers are relabelled to", min=0)
     source_class: int = opt(-1, "content/noise/adversarial: stamp images of this class only (-1: any but the "
                                 "target; EWE's source class)", min=-1)
-    eps: float = opt(0.08, "FGSM step in [0,1] pixel units (adversarial)", min=0.0, max=1.0)
+    eps: float = opt(0.08, "FGSM step in [0,1] pixel units (adversarial)", min=0.0, max=1.0,
+                     why="pixels are in [0, 1]: a larger step only saturates them")
     noise_std: float = opt(0.3, "std of the fixed noise pattern in [0,1] pixel units (noise)", min=0.0, max=100.0,
                            why="pixels are in [0, 1]; far larger noise only saturates them")
-    stamp_fraction: float = opt(0.35, "side of the stamp as a fraction of the image side (content)", min=0.05, max=1.0)
+    stamp_fraction: float = opt(0.35, "side of the stamp as a fraction of the image side (content)", min=0.05, max=1.0,
+                                why="the stamp cannot be larger than the image")
     folder: str = opt("", "folder of trigger images: labels.csv (file,label) or <label>/<image> (folder)")
     source: DatasetSpec = opt(DatasetSpec, "images of another data set (unrelated)")
 
@@ -168,15 +172,18 @@ class TrainSection:
     epochs: int = opt(5, "passes over the stage's training data", min=0, max=MAX_EPOCHS, why=WHY_EPOCHS)
     lr: float = opt(0.01, "learning rate", min=0.0, min_exclusive=True, max=MAX_LR, why=WHY_LR)
     optimizer: str = opt("sgd", "optimiser", choices=OPTIMIZERS)
-    momentum: float = opt(0.9, "SGD momentum", min=0.0, max=1.0)
+    momentum: float = opt(0.9, "SGD momentum", min=0.0, max=1.0,
+                          why="a momentum above 1 makes every step grow without bound")
     weight_decay: float = opt(5e-4, "L2 weight decay", min=0.0, max=100.0, why="it would drive every weight to zero")
     scheduler: str = opt("cosine", "learning-rate schedule over the stage (onecycle: linear warm-up from lr/25 over "
                                    "the first 15% of steps, then cosine to 0)", choices=SCHEDULERS)
     step_size: int = opt(10, "epochs between decays (step scheduler)", min=1, max=MAX_EPOCHS, why=WHY_EPOCHS)
-    gamma: float = opt(0.1, "decay factor (step scheduler)", min=0.0, max=1.0)
+    gamma: float = opt(0.1, "decay factor (step scheduler)", min=0.0, max=1.0,
+                       why="a factor above 1 would raise the learning rate at every decay")
     batch_size: int = opt(128, "training batch size", min=1, max=MAX_BATCH, why=WHY_BATCH)
     label_smoothing: float = opt(0.0, "label smoothing of the cross-entropy on training batches (plain training "
-                                      "loss; the methods' extra terms are unsmoothed)", min=0.0, max=0.5)
+                                      "loss; the methods' extra terms are unsmoothed)", min=0.0, max=0.5,
+                                  why="beyond 0.5 the true class is no longer the most likely target")
     eval_every_steps: int = opt(0, "also evaluate every N steps (0: once per epoch)", min=0)
 
 
@@ -187,7 +194,8 @@ class EmbedSection(TrainSection):
     lr: float = opt(0.05, "learning rate", min=0.0, min_exclusive=True, max=MAX_LR, why=WHY_LR)
     clean_epochs: int = opt(0, "epochs of clean training first (stage 'pretrain'; needed by adversarial "
                             "triggers when no checkpoint is given)", min=0, max=MAX_EPOCHS, why=WHY_EPOCHS)
-    trigger_fraction: float = opt(0.2, "fraction of each batch drawn from the trigger set", min=0.0, max=0.9)
+    trigger_fraction: float = opt(0.2, "fraction of each batch drawn from the trigger set", min=0.0, max=0.9,
+                                   why="at least 10% of each batch stays clean training data")
     augment_triggers: bool = opt(False, "apply the training augmentation to trigger images too")
     method: str = opt("plain", "how the watermark is embedded: plain backdoor training (Adi et al.), certified "
                       "(Bansal et al.), rowback (Chattopadhyay), app (Gan et al.), ewe (Jia et al.)", choices=METHODS)
@@ -222,13 +230,15 @@ class FinetuneSection(TrainSection):
     lr: float = opt(0.05, "learning rate of the attack", min=0.0, min_exclusive=True, max=MAX_LR, why=WHY_LR)
     variant: str = opt("FTAL", "FT/RT: fine-tune or re-initialise the last layer; LL/AL: train last or all layers", choices=VARIANTS)
     data: str = opt("attacker", "the attacker's data: the held-out split, the owner's data, or external", choices=("attacker", "owner", "external"))
-    data_fraction: float = opt(1.0, "fraction of that data used", min=0.0, max=1.0, min_exclusive=True)
+    data_fraction: float = opt(1.0, "fraction of that data used", min=0.0, max=1.0, min_exclusive=True,
+                                why="a fraction of the data cannot exceed all of it")
     data_size: int = opt(0, "images used (overrides data_fraction when > 0)", min=0)
     data_seed: int = opt(-1, "seed of the draw of those images from the pool when fewer than all are used (-1: "
                              "data.split_seed; set it per seed of a comparison whose split the base model fixes)",
                          min=-1)
     source: DatasetSpec = opt(DatasetSpec, "the external data set (data = external)")
-    mix_owner_fraction: float = opt(0.0, "the mitigation: fraction of each batch from the owner's training data", min=0.0, max=0.9)
+    mix_owner_fraction: float = opt(0.0, "the mitigation: fraction of each batch from the owner's training data", min=0.0, max=0.9,
+                                      why="at least 10% of each batch stays the attacker's own data")
     owner_step_every: int = opt(0, "the mitigation as published: one extra step on an owner batch after every "
                                    "k-th fine-tuning batch (k = 2 in the paper; 0 = off)", min=0)
 
@@ -274,7 +284,8 @@ class AttackSection:
     nc_images: int = opt(200, "neural_cleanse: clean attacker images used to reverse the triggers", min=1,
                          max=MAX_TRIGGERS, why=WHY_TRIGGERS)
     nc_stamp_fraction: float = opt(0.2, "neural_cleanse: fraction of the unlearning images stamped with the "
-                                        "flagged class's reversed trigger (their true labels kept)", min=0.0, max=1.0)
+                                        "flagged class's reversed trigger (their true labels kept)", min=0.0, max=1.0,
+                                  why="a fraction of the images cannot exceed all of them")
 
 
 @dataclass

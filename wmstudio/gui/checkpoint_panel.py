@@ -12,6 +12,7 @@ Public API: ``attach(form)`` (follow a ConfigForm), ``set_config(cfg)``, ``evalu
 
 from __future__ import annotations
 
+import html
 import json
 from typing import Any
 
@@ -82,6 +83,7 @@ class CheckpointPanel(QGroupBox):
         self._eval_job: JobThread | None = None
         self._eval_key = ""
         self._busy = False
+        self._form: Any = None  # the ConfigForm followed: a checkpoint that cannot be used flags its field there
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.setInterval(DEBOUNCE_MS)
@@ -91,8 +93,9 @@ class CheckpointPanel(QGroupBox):
     def attach(self, form: Any) -> None:
         """Follow a ConfigForm: re-check whenever its settings change (and are valid)."""
         def follow() -> None:
-            self.set_config(form.config() if form.error is None else None)
+            self.set_config(form.config() if form.config_error is None else None)
 
+        self._form = form
         form.changed.connect(follow)
         follow()
 
@@ -102,6 +105,7 @@ class CheckpointPanel(QGroupBox):
         if cfg is None:
             self._timer.stop()
             self._key = ""
+            self._flag("")
             self.result = self.evaluation = None
             self._show_status("The settings are not valid: fix them to check the checkpoint", None)
             self._update_button()
@@ -110,6 +114,7 @@ class CheckpointPanel(QGroupBox):
         if key == self._key:
             return
         self._key = key
+        self._flag("")  # the previous settings' verdict is not this one's
         self.result = None
         self.evaluation = None
         self.eval_label.setText("")
@@ -117,7 +122,7 @@ class CheckpointPanel(QGroupBox):
             self._timer.stop()
             self._show_status("No checkpoint chosen: the model starts from fresh weights", None)
         else:
-            self._show_status(f"Checking {cfg.model.checkpoint} …", None)
+            self._show_status(f"Checking {html.escape(cfg.model.checkpoint)} …", None)
             self._timer.start()
         self._update_button()
 
@@ -168,7 +173,8 @@ class CheckpointPanel(QGroupBox):
         color = OK_COLOR if result.fits else BAD_COLOR
         mark = "✓" if result.fits else "✗"
         detail = "\n".join(filter(None, [result.details, *result.notes]))
-        self._show_status(f"<span style='color:{color}'>{mark} {result.summary}</span>", detail)
+        self._show_status(f"<span style='color:{color}'>{mark} {html.escape(result.summary)}</span>", detail)
+        self._flag("" if result.fits or not result.field else f"{result.summary} (see the Checkpoint panel)")
         self._update_button()
         self.checked.emit(result)
 
@@ -204,7 +210,12 @@ class CheckpointPanel(QGroupBox):
     def _update_button(self) -> None:
         self.evaluate_button.setEnabled(self._eval_job is None and self._can_evaluate())
 
-    def _show_status(self, html: str, details: str | None) -> None:
-        self.status.setText(html)
+    def _flag(self, message: str) -> None:
+        """The checkpoint field of the followed form flagged with ``message`` ("": not flagged)."""
+        if self._form is not None:
+            self._form.set_problem("model.checkpoint", message)
+
+    def _show_status(self, text: str, details: str | None) -> None:
+        self.status.setText(text)
         self.details.setPlainText(details or "")
         self.details.setVisible(bool(details))

@@ -1,20 +1,39 @@
-"""Several runs on the same axes: one metric over global steps per run, and their final values."""
+"""Several runs on the same axes, at the scale of a sweep: one metric per run, and their final values.
+
+The run list on the left (it scrolls) names every run with its colour and a check box; a filter
+above it keeps the runs whose name or settings match (``lr=0.01``, ``RTAL``). Each run has its own
+distinct colour, or the colour of its value of a chosen setting. The curves can be smoothed as in
+TensorBoard, and drawn over global steps or over the steps since a stage began (so a sweep cell's
+attack, which starts at step 0, lies on the demo's, which starts at step 120). The colours,
+smoothing, alignment and filter are computed in :mod:`wmstudio.gui.compare_curves` (Qt-free).
+
+Drawing stays cheap with many runs: each run keeps one curve item, toggling or filtering a run only
+shows or hides it, opening a run draws only that run, and with more than ``MARKS_MAX_RUNS`` curves
+the dots on the points are left out (the hover read-out gives each point's value).
+"""
 
 from __future__ import annotations
 
 import math
+import time
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt
+from PySide6.QtCore import QPointF, Qt, QTimer
+from PySide6.QtGui import QColor, QIcon, QPixmap
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QLineEdit,
     QListWidget,
     QListWidgetItem,
+    QPushButton,
     QSizePolicy,
+    QSlider,
     QSplitter,
     QTableWidget,
     QTableWidgetItem,
@@ -22,24 +41,42 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from wmstudio.gui.compare_curves import (
+    GLOBAL,
+    align,
+    align_key,
+    alignments,
+    distinct_colors,
+    ema,
+    run_matches,
+    setting_colors,
+)
 from wmstudio.gui.controller import differing_keys, flatten_config
 from wmstudio.gui.metrics_view import stage_at
-from wmstudio.gui.plot_parts import (
-    OverlayNote,
-    hover_mark,
-    marked_curve,
-    nearest,
-    set_marked_data,
-    title_legend,
-)
+from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest, title_legend
 from wmstudio.gui.series import RunSeries
-from wmstudio.metric_names import METRIC_LABELS
+from wmstudio.metric_names import METRIC_LABELS, STAGE_LABELS
 
 METRIC_NAMES = {k: METRIC_LABELS[k] for k in ("trigger_acc", "test_acc", "trigger_loss", "test_loss", "drift_l2",
                                               "drift_cos", "p_value")}
-PALETTE = ("#2f7ed8", "#e4572e", "#3aa655", "#8e44ad", "#c9a227", "#17becf", "#d62728", "#7f7f7f")
 LEGEND_COLUMNS = 4
+LEGEND_MAX_ENTRIES = 8  # more drawn runs than this: no legend above the plot (the run list names the colours)
+MARKS_MAX_RUNS = 10  # more drawn runs than this: lines without a dot on each point
+MARK_POINTS_MAX = 150  # a curve with more points is a line only (as in the other views)
 HOVER_PX = 40  # the read-out names the run whose point is nearest the mouse, within this many pixels
+BY_RUN = ""  # the colour choice "one colour per run"
+SMOOTH_STEPS = 100  # the smoothing slider's positions: weight = position / SMOOTH_STEPS
+SMOOTH_MAX = 99  # TensorBoard's largest weight, 0.99
+FILTER_DELAY_MS = 120
+CURVES_PER_TURN = 10  # curves always recomputed in one turn of the event loop; beyond them,
+TURN_BUDGET_S = 0.012  # more only while a turn has taken less than this
+COLOR_ROLE = Qt.ItemDataRole.UserRole + 1  # the colour a run list entry's swatch shows  # typing in the filter applies it once the typing pauses
+
+
+def _swatch(color: str) -> QIcon:
+    pix = QPixmap(12, 12)
+    pix.fill(QColor(color))
+    return QIcon(pix)
 
 
 class CompareView(QWidget):
@@ -47,6 +84,14 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.runs: list[RunSeries] = []
         self.configs: list[dict] = []  # each run's config (as its log holds it), for "what differs"
+        self.items: dict[str, pg.PlotDataItem] = {}  # every run's curve, drawn or hidden, by log path
+        self.colors: list[str] = []  # each run's colour, as drawn
+        self._flat: list[dict[str, Any]] = []  # each run's settings, flattened (dotted keys)
+        self._differing: list[str] = []
+        self._key_items: list[pg.PlotDataItem] = []  # legend samples of a colour-by-setting key
+        self._columns: dict[str, tuple[tuple[int, int], dict[str, np.ndarray]]] = {}  # _column's arrays
+        self._finals: dict[str, tuple[tuple[int, int], list[str]]] = {}  # each run's table cells after its name
+        self._color_key: list[tuple[str, str]] = []  # (value, colour) of the setting the runs are coloured by
         layout = QVBoxLayout(self)
         row = QHBoxLayout()
         row.addWidget(QLabel("Metric"))
@@ -55,17 +100,59 @@ class CompareView(QWidget):
             self.metric_box.addItem(v, k)
         self.metric_box.setToolTip("the evaluation series drawn for every checked run")
         row.addWidget(self.metric_box)
+        row.addWidget(QLabel("x axis"))
+        self.align_box = QComboBox()
+        self.align_box.addItem("global step", GLOBAL)
+        self.align_box.setToolTip("global step, or the steps since a stage began: each run's evaluations of that "
+                                  "stage start at 0, so runs whose stage began at different steps overlay")
+        row.addWidget(self.align_box)
+        row.addWidget(QLabel("Smoothing"))
+        self.smooth_slider = QSlider(Qt.Orientation.Horizontal)
+        self.smooth_slider.setRange(0, SMOOTH_MAX)
+        self.smooth_slider.setFixedWidth(110)
+        self.smooth_slider.setToolTip("exponential moving average as in TensorBoard (0: the measured values); "
+                                      "restarted at every stage boundary")
+        self.smooth_label = QLabel("0.00")
+        row.addWidget(self.smooth_slider)
+        row.addWidget(self.smooth_label)
+        row.addWidget(QLabel("Colour"))
+        self.color_box = QComboBox()
+        self.color_box.addItem("one per run", BY_RUN)
+        self.color_box.setToolTip("a distinct colour per run, or colour by a setting that differs between the runs")
+        row.addWidget(self.color_box)
         row.addStretch(1)
         layout.addLayout(row)
         split = QSplitter(Qt.Orientation.Horizontal)
+        side = QWidget()
+        sv = QVBoxLayout(side)
+        sv.setContentsMargins(0, 0, 0, 0)
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("filter: name or setting (lr=0.01 RTAL)")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.filter_edit.setToolTip("keeps the runs matching every word: part of the run's name or of a setting, "
+                                    "or key=value (lr=0.01 matches finetune.lr = 0.01)")
+        sv.addWidget(self.filter_edit)
+        buttons = QHBoxLayout()
+        self.check_all = QPushButton("Check shown")
+        self.check_all.setToolTip("check every run the filter keeps")
+        self.check_none = QPushButton("Uncheck all")
+        buttons.addWidget(self.check_all)
+        buttons.addWidget(self.check_none)
+        sv.addLayout(buttons)
         self.list = QListWidget()
-        self.list.setToolTip("runs opened in this session; uncheck to hide one")
-        split.addWidget(self.list)
+        self.list.setToolTip("runs opened in this session, in their colours; uncheck to hide one")
+        sv.addWidget(self.list, 1)
+        self.count_label = QLabel("")
+        sv.addWidget(self.count_label)
+        split.addWidget(side)
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
         self.legend = title_legend(self.plot, "")
         self.legend.setColumnCount(LEGEND_COLUMNS)
+        self.plot.legend = None  # entries are added here, not by every curve with a name
         self.plot.showGrid(x=True, y=True, alpha=0.25)
+        for side in ("left", "bottom"):  # grid lines at major and minor ticks only: the finest level's lines
+            self.plot.getAxis(side).setStyle(maxTickLevel=1)  # cost as much to paint as 100 curves
         self.plot.setLabel("bottom", "global step")
         self.hover_dot = hover_mark(pg.ScatterPlotItem(size=11, pen=pg.mkPen("#888888", width=2), brush=pg.mkBrush(None)))
         self.hover_dot.setZValue(50)
@@ -89,59 +176,330 @@ class CompareView(QWidget):
                                               "final drift (rel)"])
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table, 1)
-        self.curves: dict[str, pg.PlotDataItem] = {}
+        self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS, timeout=self._refresh)
+        self._more_timer = QTimer(self, singleShot=True, interval=0, timeout=self._update_curves)
+        self._keep: set[int] = set()  # the runs the filter keeps
+        self._table_rows: list[int] = []  # the rows filled since the runs last changed
         self.metric_box.currentIndexChanged.connect(self.redraw)
-        self.list.itemChanged.connect(lambda _i: self.redraw())
+        self.align_box.currentIndexChanged.connect(self.redraw)
+        self.color_box.currentIndexChanged.connect(self._refresh)
+        self.smooth_slider.valueChanged.connect(self._smoothing_changed)
+        self.filter_edit.textChanged.connect(lambda _t: self._filter_timer.start())
+        self.list.itemChanged.connect(self._toggled)
+        self.check_all.clicked.connect(lambda: self._check_all(True))
+        self.check_none.clicked.connect(lambda: self._check_all(False))
         self.hover_proxy = pg.SignalProxy(self.plot.scene().sigMouseMoved, rateLimit=30,
                                           slot=lambda evt: self.hover_at(evt[0]))
 
+    # ------------------------------------------------------------ runs
     def add_run(self, series: RunSeries, config: dict | None = None) -> None:
-        """Adds (or updates) a run; ``config``: its settings, so the table can say what differs."""
+        """Adds (or updates) a run; ``config``: its settings, so the table can say what differs.
+        Only this run's curve is recomputed; the list, colours, legend and table follow."""
         for i, r in enumerate(self.runs):
             if r.log_path == series.log_path:
                 self.runs[i] = series
                 self.configs[i] = config if config is not None else self.configs[i]
-                self._retitle()
-                self.redraw()
-                return
-        self.runs.append(series)
-        self.configs.append(config or {})
-        item = QListWidgetItem(run_title(series, self.runs))
-        item.setToolTip(series.log_path)
-        item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
-        item.setCheckState(Qt.CheckState.Checked)
-        self.list.addItem(item)
-        self._retitle()
-        self.redraw()
-
-    def _retitle(self) -> None:
-        """Every run's list entry: its name, told apart from a namesake by its file (no redraw for it)."""
-        self.list.blockSignals(True)
-        try:
-            for i, r in enumerate(self.runs):
-                self.list.item(i).setText(run_title(r, self.runs))
-        finally:
+                self._flat[i] = flatten_config(self.configs[i])
+                break
+        else:
+            self.runs.append(series)
+            self.configs.append(config or {})
+            self._flat.append(flatten_config(config or {}))
+            item = QListWidgetItem(run_title(series, self.runs))
+            item.setToolTip(series.log_path)
+            item.setFlags(item.flags() | Qt.ItemFlag.ItemIsUserCheckable)
+            item.setCheckState(Qt.CheckState.Checked)
+            self.list.blockSignals(True)
+            self.list.addItem(item)
             self.list.blockSignals(False)
+        known = [c for c in self.configs if c]
+        self._differing = differing_keys(known) if len(known) > 1 else []
+        self._table_rows = []  # every row again: a name or what differs may have changed
+        self._update_alignments()
+        self._refresh()
+
+    @property
+    def curves(self) -> dict[str, pg.PlotDataItem]:
+        """The curves drawn now (checked runs the filter keeps), by log path, in the list's order."""
+        return {r.log_path: self.items[r.log_path] for r in self.runs
+                if r.log_path in self.items and self.items[r.log_path].isVisible()}
 
     def differences(self, index: int) -> str:
         """The settings of run ``index`` that not every compared run shares ("key = value, ...")."""
         known = [c for c in self.configs if c]
         if len(known) < 2 or not self.configs[index]:
             return ""
-        flat = flatten_config(self.configs[index])
-        return ", ".join(f"{k} = {flat[k]!r}" if k in flat else f"{k} not set (an older log)"
-                         for k in differing_keys(known))
+        flat = self._flat[index]
+        return ", ".join(f"{k} = {flat[k]!r}" if k in flat else f"{k} not set (an older log)" for k in self._differing)
 
     def checked(self) -> list[RunSeries]:
         return [r for i, r in enumerate(self.runs) if self.list.item(i).checkState() == Qt.CheckState.Checked]
+
+    def shown(self) -> list[int]:
+        """Indices of the runs the filter keeps (checked or not)."""
+        query = self.filter_edit.text()
+        if not query.strip():
+            return list(range(len(self.runs)))
+        titles = run_titles(self.runs)
+        return [i for i in range(len(self.runs)) if run_matches(query, titles[i], self._flat[i])]
+
+    # ------------------------------------------------------------ drawing
+    def _column(self, series: RunSeries, name: str) -> np.ndarray:
+        """One evaluation column of a run as an array, kept until the run changes (its revision)."""
+        stamp, columns = self._columns.get(series.log_path, ((0, -1), {}))
+        if stamp != (id(series), series.revision):
+            stamp, columns = (id(series), series.revision), {}
+            self._columns[series.log_path] = (stamp, columns)
+        if name not in columns:
+            columns[name] = np.fromiter((r.get(name, math.nan) for r in series.eval_rows), dtype=np.float64,
+                                        count=len(series.eval_rows))
+        return columns[name]
+
+    def _points(self, series: RunSeries) -> tuple[np.ndarray, np.ndarray]:
+        metric = self.metric_box.currentData()
+        steps, values = self._column(series, "global_step"), self._column(series, metric)
+        row_stage = np.nan_to_num(self._column(series, "stage")).astype(np.int64)
+        x, y, starts = align(steps, values, row_stage, [(s.name, s.start_step) for s in series.stages],
+                             self.align_box.currentData() or GLOBAL)
+        weight = self.smooth_slider.value() / SMOOTH_STEPS
+        if weight > 0:
+            y = ema(y, weight, starts, log=metric == "p_value")
+        if metric == "p_value":  # drawn on a log axis: values at or below 0 cannot be placed
+            y = np.where(y > 0, y, np.nan)
+        return x, y
+
+    def _set_data(self, series: RunSeries) -> pg.PlotDataItem:
+        """The run's curve, its points recomputed if the run, metric, alignment or smoothing changed."""
+        item = self.items.get(series.log_path)
+        if item is None:
+            item = pg.PlotDataItem(symbol=None, symbolSize=4)
+            item.wm_color, item.wm_few, item.wm_stamp = "", None, None
+            item.setVisible(False)
+            self.items[series.log_path] = item
+            self.plot.addItem(item)
+        stamp = self._stamp(series)
+        if item.wm_stamp != stamp:
+            x, y = self._points(series)
+            item.setData(x, y, connect="finite")
+            item.wm_stamp = stamp
+        return item
+
+    def _stamp(self, series: RunSeries) -> tuple:
+        """What a curve's points depend on: the run (and its revision), metric, alignment and smoothing."""
+        return (id(series), series.revision, self.metric_box.currentData(), self.align_box.currentData(),
+                self.smooth_slider.value())
+
+    @staticmethod
+    def _style(curve: pg.PlotDataItem, color: str, few: bool) -> None:
+        """The curve's colour; with few curves drawn, 2 px lines and a dot on each point, else 1 px lines
+        (several times faster to draw) without dots."""
+        if curve.wm_color != color or curve.wm_few != few:
+            pen = pg.mkPen(color, width=2 if few else 1)
+            # set on the drawn parts: PlotDataItem.setPen would rebuild the whole curve
+            curve.opts.update(pen=pen, symbolPen=pg.mkPen(color), symbolBrush=pg.mkBrush(color))
+            curve.curve.setPen(pen)
+            curve.scatter.setPen(curve.opts["symbolPen"])
+            curve.scatter.setBrush(curve.opts["symbolBrush"])
+            curve.wm_color, curve.wm_few = color, few
+        symbol = "o" if few and curve.xData is not None and len(curve.xData) <= MARK_POINTS_MAX else None
+        if curve.opts.get("symbol") != symbol:
+            curve.setSymbol(symbol)
+
+    def redraw(self) -> None:
+        """Every drawn run's curve again (another metric, alignment or smoothing), the list, legend and table."""
+        metric = self.metric_box.currentData()
+        self.hover_dot.setData([], [])
+        self.readout.setText(" ")
+        self.plot.setLogMode(y=metric == "p_value")
+        self.plot.setLabel("left", METRIC_NAMES[metric])
+        self.plot.setLabel("bottom", self.align_box.currentText() or "global step")
+        self.plot.enableAutoRange()
+        self._refresh()
+
+    def _refresh(self) -> None:
+        """Colours, the run list, the curves (see ``_update_curves``), legend and table."""
+        self._update_color_choices()
+        self.colors = self._run_colors()
+        self._keep = set(self.shown())
+        titles = run_titles(self.runs)
+        self.list.blockSignals(True)
+        try:
+            for i, item in enumerate(self.list.item(k) for k in range(len(self.runs))):
+                if item.text() != titles[i]:
+                    item.setText(titles[i])
+                if item.data(COLOR_ROLE) != self.colors[i]:
+                    item.setData(COLOR_ROLE, self.colors[i])
+                    item.setIcon(_swatch(self.colors[i]))
+                item.setHidden(i not in self._keep)
+        finally:
+            self.list.blockSignals(False)
+        self._update_curves()
+        self.empty.setVisible(not self.runs)
+        self._fill_table(self._keep, titles)
+
+    def _update_curves(self) -> None:
+        """Shows the checked runs the filter keeps, and hides the others. A shown curve whose run, metric,
+        alignment or smoothing changed gets its points again; after ``CURVES_PER_TURN`` of them and
+        ``TURN_BUDGET_S`` seconds the rest wait (hidden) for the next turn of the event loop, so that the
+        UI never stalls on a hundred curves at once."""
+        few = sum(1 for i in self._keep if self.list.item(i).checkState() == Qt.CheckState.Checked) <= MARKS_MAX_RUNS
+        deadline = time.perf_counter() + TURN_BUDGET_S
+        updated, waiting, drawn = 0, 0, 0
+        for i, r in enumerate(self.runs):
+            visible = i in self._keep and self.list.item(i).checkState() == Qt.CheckState.Checked
+            curve = self.items.get(r.log_path)
+            if visible and (curve is None or curve.wm_stamp != self._stamp(r)):
+                if updated >= CURVES_PER_TURN and time.perf_counter() > deadline:
+                    visible, waiting = False, waiting + 1
+                else:
+                    curve = self._set_data(r)
+                    updated += 1
+            if visible:
+                self._style(curve, self.colors[i], few)
+            if curve is not None and curve.isVisible() != visible:
+                curve.setVisible(visible)
+            drawn += visible
+        filtered = f", {len(self._keep)} match the filter" if self.filter_edit.text().strip() else ""
+        more = f" ({waiting} more coming)" if waiting else ""
+        self.count_label.setText(f"{len(self.runs)} runs{filtered}, {drawn} drawn{more}")
+        self._update_legend()
+        if waiting:
+            self._more_timer.start()
+
+    def _run_colors(self) -> list[str]:
+        key = self.color_box.currentData() or BY_RUN
+        if key == BY_RUN:
+            return distinct_colors(len(self.runs))
+        colors, self._color_key = setting_colors([f.get(key) for f in self._flat])
+        return colors
+
+    def _update_color_choices(self) -> None:
+        current = self.color_box.currentData() or BY_RUN
+        wanted = [BY_RUN, *self._differing]
+        if [self.color_box.itemData(i) for i in range(self.color_box.count())] == wanted:
+            return
+        self.color_box.blockSignals(True)
+        try:
+            self.color_box.clear()
+            self.color_box.addItem("one per run", BY_RUN)
+            for k in self._differing:
+                self.color_box.addItem(f"by {k}", k)
+            self.color_box.setCurrentIndex(max(0, self.color_box.findData(current)))
+        finally:
+            self.color_box.blockSignals(False)
+
+    def _update_alignments(self) -> None:
+        current = self.align_box.currentData() or GLOBAL
+        wanted = alignments([[s.name for s in r.stages] for r in self.runs])
+        if [(self.align_box.itemData(i), self.align_box.itemText(i)) for i in range(self.align_box.count())] == wanted:
+            return
+        self.align_box.blockSignals(True)
+        try:
+            self.align_box.clear()
+            for key, label in wanted:
+                self.align_box.addItem(label, key)
+            self.align_box.setCurrentIndex(max(0, self.align_box.findData(current)))
+        finally:
+            self.align_box.blockSignals(False)
+
+    def _update_legend(self) -> None:
+        self.legend.clear()
+        self._key_items = []
+        key = self.color_box.currentData() or BY_RUN
+        drawn = self.curves
+        if key != BY_RUN:
+            for text, color in self._color_key[:LEGEND_MAX_ENTRIES]:
+                sample = pg.PlotDataItem(pen=pg.mkPen(color, width=3))
+                self._key_items.append(sample)
+                self.legend.addItem(sample, f"{key.rsplit('.', 1)[-1]} = {text}" if text != "not recorded" else text)
+            self.plot.setTitle(f"colour: {key}", justify="left", size="10pt")
+        elif len(drawn) <= LEGEND_MAX_ENTRIES:
+            for r, title in zip(self.runs, run_titles(self.runs), strict=True):
+                if r.log_path in drawn:
+                    self.legend.addItem(drawn[r.log_path], title)
+            self.plot.setTitle("", justify="left", size="10pt")
+        else:
+            self.plot.setTitle(f"{len(drawn)} runs: the run list names each colour", justify="left", size="10pt")
+        entries = len(self.legend.items)
+        rows = max(1, math.ceil(entries / LEGEND_COLUMNS))
+        self.plot.layout.setRowFixedHeight(0, max(30, 22 * rows + 6))  # the legend's rows above the data
+
+    def _fill_table(self, keep: set[int], titles: list[str]) -> None:
+        """One row per run; a run's final values are recomputed only when it changed (its revision)."""
+        def fmt(v: float) -> str:
+            return "" if math.isnan(v) else f"{v:.3f}"
+
+        if len(self._table_rows) == len(self.runs):  # only the filter changed
+            for i in range(len(self.runs)):
+                self.table.setRowHidden(i, i not in keep)
+            return
+        self._table_rows = list(range(len(self.runs)))
+        changed = self.table.rowCount() != len(self.runs)
+        self.table.setUpdatesEnabled(False)
+        try:
+            self.table.setRowCount(len(self.runs))
+            for i, r in enumerate(self.runs):
+                cached = self._finals.get(r.log_path)
+                if cached is None or cached[0] != (id(r), r.revision):
+                    finals = [" → ".join(s.name for s in r.stages), fmt(r.final("test_acc")),
+                              fmt(r.final("trigger_acc", "embed")), fmt(r.final("trigger_acc", "finetune")),
+                              fmt(r.final("trigger_acc", "restore")), fmt(r.final("drift_rel"))]
+                    self._finals[r.log_path] = cached = ((id(r), r.revision), finals)
+                for j, v in enumerate([titles[i], self.differences(i), *cached[1]]):
+                    cell = self.table.item(i, j)
+                    if cell is None:
+                        self.table.setItem(i, j, QTableWidgetItem(v))
+                        changed = True
+                    elif cell.text() != v:
+                        cell.setText(v)
+                        changed = True
+                self.table.setRowHidden(i, i not in keep)
+            if changed:
+                self.table.resizeColumnsToContents()
+        finally:
+            self.table.setUpdatesEnabled(True)
+
+    # ------------------------------------------------------------ controls
+    def _toggled(self, item: QListWidgetItem) -> None:
+        """A run checked or unchecked: its curve is shown or hidden, the legend and count follow."""
+        self._update_curves()
+
+    def _check_all(self, checked: bool) -> None:
+        keep = set(self.shown()) if checked else set(range(len(self.runs)))
+        state = Qt.CheckState.Checked if checked else Qt.CheckState.Unchecked
+        self.list.blockSignals(True)
+        try:
+            for i in keep:
+                self.list.item(i).setCheckState(state)
+        finally:
+            self.list.blockSignals(False)
+        self._update_curves()
+
+    def _smoothing_changed(self, position: int) -> None:
+        self.smooth_label.setText(f"{position / SMOOTH_STEPS:.2f}")
+        self.redraw()
+
+    def set_smoothing(self, weight: float) -> None:
+        """The smoothing weight (0 to 0.99), as the slider sets it."""
+        self.smooth_slider.setValue(round(weight * SMOOTH_STEPS))
+
+    def set_alignment(self, key: str) -> None:
+        """Global step (``""``) or the steps since a stage began (``embed``, ``attack``, ``restore``)."""
+        index = self.align_box.findData(key)
+        if index < 0:
+            raise ValueError(f"no run has a stage to align on for {key!r}")
+        self.align_box.setCurrentIndex(index)
 
     def hover_at(self, scene_pos: QPointF) -> None:
         """Name the run, step, stage and value of the drawn point nearest a scene point (the mouse)."""
         vb = self.plot.vb
         best: tuple[float, RunSeries, float, float] | None = None
+        drawn = self.curves
         if vb.sceneBoundingRect().contains(scene_pos):
-            for r in self.checked():
-                x, y = self.curves[r.log_path].getData()
+            for r in self.runs:
+                if r.log_path not in drawn:
+                    continue
+                x, y = drawn[r.log_path].getData()
                 if x is None or not len(x):
                     continue
                 i = nearest(np.asarray(x), vb.mapSceneToView(scene_pos).x())
@@ -158,42 +516,16 @@ class CompareView(QWidget):
         _, run, step, shown = best
         metric = self.metric_box.currentData()
         value = 10 ** shown if metric == "p_value" else shown  # the curve holds log10 p in log mode
-        text = f"{metric_fmt(metric, value)}"
         self.hover_dot.setData([step], [shown])
-        self.readout.setText(f"{run_title(run, self.runs)}   step {int(step)}   {stage_at(run.stages, step)}   "
-                             f"{METRIC_NAMES[metric]} {text}")
-
-    def redraw(self) -> None:
-        metric = self.metric_box.currentData()
-        for curve in self.curves.values():
-            self.plot.removeItem(curve)
-        self.legend.clear()
-        self.hover_dot.setData([], [])
-        self.readout.setText(" ")
-        self.plot.setLogMode(y=metric == "p_value")
-        self.curves = {}
-        for k, r in enumerate(self.runs):
-            if self.list.item(k).checkState() != Qt.CheckState.Checked:
-                continue
-            x, y = r.column(metric)
-            self.curves[r.log_path] = marked_curve(self.plot, PALETTE[k % len(PALETTE)], run_title(r, self.runs))
-            set_marked_data(self.curves[r.log_path], x, y)
-        self.plot.setLabel("left", METRIC_NAMES[metric])
-        rows = max(1, math.ceil(len(self.curves) / LEGEND_COLUMNS))
-        self.plot.layout.setRowFixedHeight(0, max(30, 22 * rows + 6))  # the legend's rows above the data
-        self.empty.setVisible(not self.runs)
-        self.table.setRowCount(len(self.runs))
-
-        def fmt(v: float) -> str:
-            return "" if math.isnan(v) else f"{v:.3f}"
-
-        for i, r in enumerate(self.runs):
-            values = [run_title(r, self.runs), self.differences(i), " → ".join(s.name for s in r.stages), fmt(r.final("test_acc")),
-                      fmt(r.final("trigger_acc", "embed")), fmt(r.final("trigger_acc", "finetune")),
-                      fmt(r.final("trigger_acc", "restore")), fmt(r.final("drift_rel"))]
-            for j, v in enumerate(values):
-                self.table.setItem(i, j, QTableWidgetItem(v))
-        self.table.resizeColumnsToContents()
+        key = self.align_box.currentData() or GLOBAL
+        if key == GLOBAL:
+            where = f"step {int(step)}   {stage_at(run.stages, step)}"
+        else:
+            stage = next((s.name for s in reversed(run.stages) if align_key(s.name) == key), key)
+            where = f"step {int(step)} of {STAGE_LABELS.get(stage, stage)}"
+        smooth = " (smoothed)" if self.smooth_slider.value() else ""
+        self.readout.setText(f"{run_title(run, self.runs)}   {where}   {METRIC_NAMES[metric]} "
+                             f"{metric_fmt(metric, value)}{smooth}")
 
 
 def _xy(p: QPointF) -> tuple[float, float]:
@@ -209,8 +541,18 @@ def metric_fmt(metric: str, value: float) -> str:
 def run_title(series: RunSeries, runs: list[RunSeries] | None = None) -> str:
     """The run's name (with its log's file name when another of ``runs`` has the same name), flagged
     when it did not finish (cancelled, failed, still running, partial stages)."""
+    return _title(series, Counter(r.label or r.log_path for r in runs or []))
+
+
+def run_titles(runs: list[RunSeries]) -> list[str]:
+    """:func:`run_title` of every run (the names counted once)."""
+    counts = Counter(r.label or r.log_path for r in runs)
+    return [_title(r, counts) for r in runs]
+
+
+def _title(series: RunSeries, counts: Counter[str]) -> str:
     name = series.label or series.log_path
-    if runs and sum((r.label or r.log_path) == name for r in runs) > 1:
+    if counts[name] > 1:
         name = f"{name} ({Path(series.log_path).name})"
     unfinished = [s.name for s in series.stages if s.status not in ("finished", "stopped_early")]
     if series.log_status and series.log_status != "finished":

@@ -5,7 +5,13 @@ text as its tooltip, under a label written for people. The sections open and clo
 (several at once; the form has no scroll bar of its own: the column around it scrolls). After each
 edit the whole config is validated by the engine's own checks; the field at fault is flagged in red
 with the message, its section's title is marked (also while it is closed), and
-:attr:`ConfigForm.error` says what is wrong.
+:attr:`ConfigForm.error` says what is wrong. A check made outside the config (the checkpoint panel:
+the file is missing, not a checkpoint, or does not fit) flags its field the same way through
+:meth:`ConfigForm.set_problem`, so that Run refuses to start until it is fixed.
+
+A whole-number box keeps whatever number is typed (a "-5" in a box for counts is kept and flagged,
+never turned into 5); its arrows stay within the field's bounds. With a model file set, the model file
+builds the model: the architecture box is disabled with a note, and the options go to its factory.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QSizePolicy,
@@ -31,7 +38,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wmstudio.config import ExperimentConfig, from_dict, validate
+from wmstudio.config import MAX_INT, ExperimentConfig, from_dict, validate
 from wmstudio.errors import ConfigError
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt *.pth *.th *.safetensors);;Run logs (*.h5 *.hdf5);;All files (*)"
@@ -54,7 +61,7 @@ FIELD_LABELS = {"name": "run name", "eval_batch_size": "evaluation batch size", 
                 "cache_dir": "cache folder", "arch": "architecture", "checkpoint": "start from checkpoint",
                 "file": "model file (.py)", "factory": "factory function", "strict": "strict loading",
                 "trust_checkpoint_code": "trust code in checkpoints", "num_classes": "classes (0: the data set's)",
-                "reinit_head": "re-initialise the head", "options": "architecture options", "scheme": "trigger scheme",
+                "reinit_head": "re-initialise the head", "options": "model options", "scheme": "trigger scheme",
                 "size": "trigger images", "label_mode": "labels", "target_class": "target class",
                 "source_class": "source class", "eps": "perturbation ε", "noise_std": "noise σ",
                 "stamp_fraction": "stamp size (share)", "folder": "image folder", "lr": "learning rate",
@@ -115,6 +122,31 @@ class Section(QWidget):
         self.body.setVisible(opened)
 
 
+class IntBox(QSpinBox):
+    """A whole-number box that keeps any 32-bit number typed, also one outside the field's bounds (the
+    form's validation flags it with the bound and its reason); the arrows step only within the bounds."""
+
+    def __init__(self, lo: int | None, hi: int | None) -> None:
+        super().__init__()
+        self.lo = int(lo) if lo is not None else -MAX_INT
+        self.hi = int(hi) if hi is not None else MAX_INT
+        self.setRange(-MAX_INT, MAX_INT)
+
+    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt's name
+        value = self.value()
+        self.setValue(min(max(value + steps, self.lo), self.hi) if self.lo <= value <= self.hi else value + steps)
+
+
+def bounds_text(meta: dict[str, Any]) -> str:
+    """The field's bounds and the reason for the upper one, for its tooltip ("" when it has none)."""
+    lo, hi, why = meta.get("min"), meta.get("max"), meta.get("why") or ""
+    if lo is None and hi is None:
+        return ""
+    low = f"{'>' if meta.get('min_exclusive') else '>='} {lo:g}" if lo is not None else ""
+    high = f"<= {hi:g}" + (f" ({why})" if why else "") if hi is not None else ""
+    return "allowed: " + " and ".join(filter(None, [low, high]))
+
+
 def _format_float(v: float) -> str:
     return repr(float(v)) if (abs(v) >= 1e-3 or v == 0) else f"{v:.3g}"
 
@@ -125,8 +157,12 @@ class ConfigForm(QWidget):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.widgets: dict[str, QWidget] = {}
+        self.labels: dict[str, QLabel] = {}
         self.kinds: dict[str, type] = {}
-        self.error: ConfigError | None = None
+        self.tips: dict[str, str] = {}  # each field's tooltip while it is valid
+        self.config_error: ConfigError | None = None  # what the config's own validation says
+        self.problems: dict[str, str] = {}  # field -> what a check outside the config found (set_problem)
+        self.error: ConfigError | None = None  # config_error, else the first problem: Run refuses while set
         self._loading = False
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
@@ -142,6 +178,8 @@ class ConfigForm(QWidget):
             section.set_open(f.name in OPEN_AT_START)
             self.sections[f.name] = section
             layout.addWidget(section)
+        self._arch_tip = self.tips["model.arch"]
+        self.labels["model.arch"].setWordWrap(True)  # its note while a model file is set
         self.set_config(ExperimentConfig())
 
     # ------------------------------------------------------------ building
@@ -155,10 +193,15 @@ class ConfigForm(QWidget):
                 self._add_fields(form, tp, path)
                 continue
             w = self._make_widget(path, tp, meta)
-            w.setToolTip(f"<b>{path}</b><br>{html.escape(str(meta.get('help', '')))}")
+            bounds = bounds_text(meta)
+            self.tips[path] = (f"<b>{path}</b><br>{html.escape(str(meta.get('help', '')))}"
+                               + (f"<br><i>{html.escape(bounds)}</i>" if bounds else ""))
+            w.setToolTip(self.tips[path])
             w.setObjectName(path)
             key = path.split(".", 1)[1]
-            label = FIELD_LABELS.get(key, FIELD_LABELS.get(f.name, f.name) if "." not in key else key.replace("_", " "))
+            label = QLabel(FIELD_LABELS.get(key, FIELD_LABELS.get(f.name, f.name) if "." not in key
+                                            else key.replace("_", " ")))
+            self.labels[path] = label
             if path in PATH_FIELDS:
                 row = QWidget()
                 h = QHBoxLayout(row)
@@ -192,9 +235,7 @@ class ConfigForm(QWidget):
             w.currentTextChanged.connect(self._edited)
             return w
         if tp is int:
-            w = QSpinBox()
-            lo, hi = meta.get("min"), meta.get("max")
-            w.setRange(int(lo) if lo is not None else -1_000_000, int(hi) if hi is not None else 100_000_000)
+            w = IntBox(meta.get("min"), meta.get("max"))
             w.valueChanged.connect(self._edited)
             return w
         w = QLineEdit()
@@ -316,17 +357,33 @@ class ConfigForm(QWidget):
         """Checks the whole form again (``error``, the red field) and emits ``changed``."""
         self._edited()
 
+    def set_problem(self, path: str, message: str) -> None:
+        """What a check outside the config found wrong with field ``path`` ("": nothing any more). The field is
+        flagged like an invalid value and :attr:`error` holds it, so that Run refuses to start."""
+        if self.problems.get(path, "") == message:
+            return
+        if message:
+            self.problems[path] = message
+        else:
+            self.problems.pop(path, None)
+        self._edited()
+
     def _edited(self, *_args: object) -> None:
         if self._loading:
             return
-        for w in self.widgets.values():
+        for path, w in self.widgets.items():
             if w.styleSheet():
                 w.setStyleSheet("")
+                w.setToolTip(self.tips[path])
+        self._follow_model_file()
         try:
             self.config()
-            self.error = None
+            self.config_error = None
         except ConfigError as exc:
-            self.error = exc
+            self.config_error = exc
+        self.error = self.config_error or next((ConfigError(p, m) for p, m in self.problems.items()), None)
+        if self.error is not None:
+            exc = self.error
             w = self.widgets.get(exc.field) or self.widgets.get(exc.field.rsplit(".", 1)[0])
             if w is not None:
                 w.setStyleSheet(INVALID_STYLE)
@@ -335,6 +392,22 @@ class ConfigForm(QWidget):
         for name, section in self.sections.items():
             section.set_invalid(str(self.error) if name == at_fault else "")
         self.changed.emit()
+
+    def _follow_model_file(self) -> None:
+        """With a model file set, the file builds the model: the architecture box is disabled with a note
+        and the options are named as its factory's."""
+        file_box = self.widgets["model.file"]
+        uses_file = isinstance(file_box, QLineEdit) and bool(file_box.text().strip())
+        arch = self.widgets["model.arch"]
+        arch.setEnabled(not uses_file)
+        self.labels["model.arch"].setText("architecture (not used: the model file builds the model)" if uses_file
+                                          else FIELD_LABELS["arch"])
+        self.labels["model.options"].setText("options for the model file's factory" if uses_file
+                                             else FIELD_LABELS["options"])
+        self.tips["model.arch"] = (f"<b>model.arch</b><br>not used: model.file "
+                                   f"({html.escape(file_box.text().strip())}) builds the model"
+                                   if uses_file else self._arch_tip)
+        arch.setToolTip(self.tips["model.arch"])
 
     def reveal_error(self) -> None:
         """Open the section holding the field at fault and focus it."""

@@ -3,6 +3,7 @@ the buttons that load, save or reset the settings (the window's menus offer the 
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 from typing import Any
 
@@ -98,9 +99,9 @@ class SetupPanel(QWidget):
         return True
 
     def save_config_dialog(self) -> None:
-        if self.form.error is not None:
+        if self.form.config_error is not None:  # a checkpoint missing here may exist where the config is run
             self.form.reveal_error()
-            self.error.emit("The settings are not valid", str(self.form.error))
+            self.error.emit("The settings are not valid", str(self.form.config_error))
             return
         from wmstudio.gui.file_dialogs import save_config
 
@@ -161,7 +162,7 @@ class SetupPanel(QWidget):
         self.trigger_grid.clear()
 
     def preview_triggers(self) -> None:
-        if self.form.error is not None:
+        if self.form.config_error is not None:
             self.form.reveal_error()
             return
         from wmstudio.pipeline import preview_trigger_set
@@ -184,5 +185,6 @@ class SetupPanel(QWidget):
 
     def _form_changed(self) -> None:
         err = self.form.error
-        self.validation_label.setText("" if err is None else f"<span style='color:#d9534f'>⚠ {err}</span>")
+        # rich text: the message is escaped, or a bound such as "<= 0.95" would be read as a tag and cut
+        self.validation_label.setText("" if err is None else f"<span style='color:#d9534f'>⚠ {html.escape(str(err))}</span>")
         self.changed.emit()

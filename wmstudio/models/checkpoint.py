@@ -284,6 +284,10 @@ def _pickle(p: Path, trust_code: bool) -> LoadedCheckpoint:
                 f"{p}: refused: loading this pickle would run code ({', '.join(unsafe[:5])}); it holds a whole "
                 "pickled model or custom objects. Save model.state_dict() instead, or export to .safetensors, "
                 f"or {TRUST_HINT}") from exc
+        elif not _looks_like_torch_save(p):
+            raise CheckpointError(f"{p}: not a checkpoint: expected a state_dict saved by torch.save (a zip archive or "
+                                  "a pickle), a .safetensors file, a TorchScript archive or a run log (run.h5:embed); "
+                                  f"this file begins with {_first_bytes(p)}") from exc
         else:
             raise CheckpointError(f"{p}: not a readable PyTorch checkpoint (corrupted or truncated: "
                                   f"{type(exc).__name__}: {str(exc).splitlines()[-1][:160] if str(exc) else ''})") from exc
@@ -294,6 +298,27 @@ def _pickle(p: Path, trust_code: bool) -> LoadedCheckpoint:
         info = parse_export_metadata(info, str(p))
     return _from_mapping(str(p), fmt, _unnest(obj, p), info=info if isinstance(info, dict) else {},
                          trusted_code=trusted)
+
+
+def _looks_like_torch_save(p: Path) -> bool:
+    """Whether the file begins as torch.save writes: a zip archive, or a pickle (protocol 2 or later)."""
+    with p.open("rb") as f:
+        head = f.read(4)
+    return head.startswith(b"PK\x03\x04") or head[:1] == b"\x80"
+
+
+def _first_bytes(p: Path, n: int = 24) -> str:
+    """The file's first bytes for a message: quoted text when they are text, else their hex."""
+    with p.open("rb") as f:
+        head = f.read(n)
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        text = ""
+    more = " …" if len(head) == n else ""
+    if text and all(c.isprintable() or c in "\r\n\t" for c in text):
+        return f"the text {text!r}{more}"
+    return f"the bytes {head[:8].hex(' ')}{' …' if len(head) > 8 else ''}"
 
 
 def read_checkpoint(path: str | Path, trust_code: bool = False) -> LoadedCheckpoint:

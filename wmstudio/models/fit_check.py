@@ -30,6 +30,7 @@ class CheckResult:
     summary: str  # one line for a status label
     details: str = ""  # the mismatch summary when it does not fit
     notes: tuple[str, ...] = ()  # head re-initialised, non-strict warnings
+    field: str = ""  # the config field at fault when the checkpoint cannot be used (model.checkpoint), else ""
 
 
 @dataclass(frozen=True)
@@ -71,24 +72,42 @@ def data_signature(cfg: ExperimentConfig) -> tuple[int, int, int]:
 
 def check_checkpoint(cfg: ExperimentConfig) -> CheckResult:
     """Whether ``cfg.model.checkpoint`` loads into the model ``cfg`` describes (no checkpoint: trivially yes)."""
+    from wmstudio.models.checkpoint import read_checkpoint
     from wmstudio.models.pretrained import load_pretrained
     from wmstudio.pipeline import build_from_config
 
     m, name = cfg.model, model_name(cfg)
     if not m.checkpoint:
         return CheckResult("", name, True, f"no checkpoint: {name} starts from fresh weights")
+    try:  # read first: a missing or unreadable file is said as such, whatever the model
+        ckpt = read_checkpoint(m.checkpoint, m.trust_checkpoint_code)
+    except CheckpointError as exc:
+        return CheckResult(m.checkpoint, name, False, unusable_summary(m.checkpoint, str(exc)), str(exc),
+                           field="model.checkpoint")
     try:
         c, side, k = data_signature(cfg)
         model = build_from_config(cfg, c, k, side)
     except WmStudioError as exc:
         return CheckResult(m.checkpoint, name, False, f"the model cannot be built: {exc}", str(exc))
     try:
-        loaded = load_pretrained(model, m.checkpoint, m.strict, m.reinit_head, m.trust_checkpoint_code)
+        loaded = load_pretrained(model, ckpt, m.strict, m.reinit_head, m.trust_checkpoint_code)
     except CheckpointError as exc:
-        return CheckResult(m.checkpoint, name, False, f"does not fit {name}", str(exc))
+        return CheckResult(m.checkpoint, name, False, f"does not fit {name}", str(exc), field="model.checkpoint")
     notes = tuple(loaded.messages())
     extra = f" ({len(notes)} note{'s' if len(notes) > 1 else ''})" if notes else ""
     return CheckResult(m.checkpoint, name, True, f"fits {name}{extra}", "", notes)
+
+
+def unusable_summary(checkpoint: str, message: str) -> str:
+    """One line for a checkpoint that cannot be read: missing, refused, or not a checkpoint (what was expected)."""
+    if "no such checkpoint file" in message or "no such run log" in message:
+        return f"file not found: {checkpoint}"
+    if ": refused:" in message or "refused to" in message:
+        return "refused: loading it would run code (details below)"
+    if ": not a checkpoint:" in message:
+        return ("not a checkpoint: expected weights saved by torch.save, a .safetensors file, a TorchScript "
+                "archive or a run log")
+    return "cannot be read as a checkpoint (details below)"
 
 
 def evaluate_checkpoint(cfg: ExperimentConfig) -> EvalResult:
