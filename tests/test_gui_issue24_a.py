@@ -24,3 +24,34 @@ def test_a_job_that_raises_a_base_exception_ends_as_failed(qtbot, stop) -> None:
     assert ("sys.exit(" in message) if stop is not KeyboardInterrupt else "KeyboardInterrupt" in message
     qtbot.wait(100)  # the ended thread's own signal comes after: it says nothing more
     assert not runner.running
+
+
+def test_the_drift_title_names_the_reference_each_stage_recorded(qtbot, tmp_path) -> None:  # noqa: ANN001
+    """Item 8: a stage run alone measures drift from its own start, and the title says so (not "the
+    watermarked model"); the stages of one run keep their references."""
+    from conftest import quick_config
+
+    from wmstudio.config import load_config
+    from wmstudio.gui.metrics_view import DriftView
+    from wmstudio.gui.series import RunSeries
+    from wmstudio.pipeline import run_experiment
+    from wmstudio.runlog import RunLogReader
+
+    tiny = {"embed": {"epochs": 1}, "finetune": {"epochs": 1}, "restore": {"epochs": 1}}
+    both = tmp_path / "both.h5"
+    run_experiment(load_config(data=quick_config(**tiny)), both, stages=("embed", "finetune"))
+    alone = tmp_path / "restore_alone.h5"
+    run_experiment(load_config(data=quick_config(**tiny, model={"checkpoint": f"{both}:finetune"})), alone,
+                   stages=("restore",))
+    assert [s.drift_reference for s in RunLogReader(alone).stages()] == ["restore_start"]
+    assert {s.name: s.drift_reference for s in RunLogReader(both).stages()} == {
+        "embed": "initial", "finetune": "watermarked"}
+    view = DriftView()
+    qtbot.addWidget(view)
+    view.show_log(RunSeries.from_log(alone))
+    assert view.l2.titleLabel.text == "Weight drift from its own start"
+    view.clear()
+    assert "the watermarked model" not in view.l2.titleLabel.text
+    view.show_log(RunSeries.from_log(both))
+    assert view.l2.titleLabel.text == ("Weight drift from: embed: the run's initial weights; "
+                                       "fine-tune (attack): the watermarked model")

@@ -30,6 +30,7 @@ class StageStarted(Event):
     steps_per_epoch: int
     global_step: int
     layer_names: tuple[str, ...] = ()  # the columns of Metrics.layer_l2 / layer_cos
+    drift_reference: str = ""  # what drift is measured from, as the log records it (RunLogWriter.begin_stage)
 
 
 @dataclass(frozen=True)
