@@ -55,3 +55,22 @@ def test_the_drift_title_names_the_reference_each_stage_recorded(qtbot, tmp_path
     view.show_log(RunSeries.from_log(both))
     assert view.l2.titleLabel.text == ("Weight drift from: embed: the run's initial weights; "
                                        "fine-tune (attack): the watermarked model")
+
+
+def test_a_followed_log_shows_finished_once_its_writer_ends(qtbot, tmp_path) -> None:  # noqa: ANN001
+    """Item 12: the run bar follows a log another process writes, and says so when the writer ends."""
+    from gui_helpers import make_window
+
+    from wmstudio.gui.series import LogRows, RunSeries, StageSpan
+
+    win = make_window(qtbot, tmp_path)
+    path = str(tmp_path / "other.h5")
+    series = RunSeries(label="other", log_path=path, log_status="running", stages=[StageSpan("embed", 0, 10)])
+    assert win.ctl.adopt(series) and win.ctl.following
+    win.run_panel.show_log(series, "other.h5")
+    assert win.run_panel.progress_label.text() == "following: other.h5 (running, embed)"
+    assert win.run_panel.progress.maximum() == 0  # busy, not a bar stuck at 0%
+    win._log_grew(LogRows(path, "other", "cpu", "finished", []))
+    assert not win.ctl.following
+    assert win.run_panel.progress_label.text() == "opened: other.h5 (finished)"
+    assert win.run_panel.progress.value() == win.run_panel.progress.maximum() == 1
