@@ -74,3 +74,53 @@ def test_a_followed_log_shows_finished_once_its_writer_ends(qtbot, tmp_path) -> 
     assert not win.ctl.following
     assert win.run_panel.progress_label.text() == "opened: other.h5 (finished)"
     assert win.run_panel.progress.value() == win.run_panel.progress.maximum() == 1
+
+
+def _landscape_view(qtbot):  # noqa: ANN001, ANN202
+    from wmstudio.gui.landscape_view import LandscapeView
+
+    view = LandscapeView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    return view
+
+
+def test_a_filling_landscape_leaves_missing_cells_transparent_and_says_when_it_stopped(qtbot) -> None:  # noqa: ANN001
+    """Item 11: cells not computed are drawn as missing (no copied colours); after Stop the title (which
+    exports carry) says stopped and how many points it holds."""
+    from gui_helpers import fake_landscape
+
+    from wmstudio.events import LandscapeFinished
+
+    view = _landscape_view(qtbot)
+    ls = fake_landscape("plane", n=9, status="running", done=False)
+    ls.done[:3] = True  # the first three rows
+    view.set_computing(True)
+    view.show_landscape(ls)
+    view.image.render()  # the picture Qt paints (built at the first paint otherwise)
+    img = view.image.qimage
+    assert img.pixelColor(4, 1).alpha() == 255 and img.pixelColor(4, 6).alpha() == 0  # (x, row)
+    assert view.map.titleLabel.text.endswith("(filling in)")
+    view.apply_events([LandscapeFinished(ls.name, "cancelled", 1.0)])
+    view.set_computing(False)
+    assert view.map.titleLabel.text.endswith("(stopped: 27/81 points)")
+    ls.status = "running"  # opened from a log whose computation never ended (no job of this app computes it)
+    view.redraw()
+    assert view.map.titleLabel.text.endswith("(partial: 27/81 points)")
+
+
+def test_a_1d_path_or_no_landscape_clears_the_maps_axes_and_colour_bar(qtbot) -> None:  # noqa: ANN001
+    from gui_helpers import fake_landscape
+
+    view = _landscape_view(qtbot)
+    pca = fake_landscape("pca", n=9)
+    pca.attrs.update({"explained_variance": [0.7, 0.2]})
+    for after in (lambda: view.show_landscape(fake_landscape("line", n=8)), view.clear):
+        view.show_landscape(pca)
+        assert view.map.getAxis("bottom").labelText.endswith("PC 1 (70.0% of variance)") and view.colorbar.isVisible()
+        after()
+        for side in ("bottom", "left"):
+            assert not view.map.getAxis(side).labelText and not view.map.getAxis(side).label.isVisible()
+        assert not view.colorbar.isVisible()

@@ -32,7 +32,6 @@ from wmstudio.gui.gl import opengl_status
 from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.gui.surface_pick import pick, project
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
-from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
 from wmstudio.landscape.store import Landscape
 
@@ -67,6 +66,18 @@ def map_axis_labels(ls: Landscape) -> tuple[str, str]:
     return f"{xname}; both axes: {units}", yname
 
 
+def progress_words(ls: Landscape, computing: bool) -> str:
+    """How much of ``ls`` the views show, for titles: "" when complete, "(filling in)" while this app
+    computes it, else the points it holds and why it stopped ("(stopped: 120/441 points)")."""
+    if ls.complete:
+        return ""
+    if computing and ls.status == "running":
+        return " (filling in)"
+    why = {"cancelled": "stopped", "running": "partial"}.get(ls.status, ls.status or "partial")
+    return f" ({why}: {int(ls.done.sum())}/{ls.done.size} points)"
+
+
+MISSING_RGBA = (0.55, 0.55, 0.55, 0.35)  # a 3D grid point not computed yet
 GL_DISTANCE = 37.0  # the 3D camera's first distance, before fit_camera
 FIT_EXTENT = 0.92  # fit_camera: the scene fills at most this share of the view (in normalised coordinates)
 
@@ -91,6 +102,7 @@ class LandscapeView(QWidget):
         self.gl_surface = None
         self.gl_vertices = np.zeros((0, 3))  # the surface's grid points in the 3D scene
         self.has_log = False  # a run log is open (Compute can write into it): the empty view says so
+        self.computing = False  # the app's job computes a landscape (the shown one, while its status is running)
         self._fitted_for: tuple[str, str] | None = None  # the landscape the 3D camera was last fitted to
         self.fitted_size = (0, 0)  # the 3D view's size when its camera was last fitted
         outer = QVBoxLayout(self)
@@ -266,6 +278,10 @@ class LandscapeView(QWidget):
         self.compute_button.setEnabled(not busy)
         self.published_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
+        if busy != self.computing:
+            self.computing = busy
+            if self.ls is not None and self.ls.done.any() and not self.ls.complete:
+                self.redraw()  # its title: filling in, or stopped with the points it holds
 
     def set_kind_reasons(self, reasons: dict[str, str]) -> None:
         """Kinds the shown log cannot have are disabled, their reason as the item's tooltip."""
@@ -297,7 +313,7 @@ class LandscapeView(QWidget):
         self.dirty = False
         self._fitted_for = None
         self.stored.clear()
-        self.map.setTitle("2D map")
+        self._blank_map("2D map")
         self._empty_views()
         self.status.setText("no landscape")
         self.show_empty()
@@ -308,6 +324,15 @@ class LandscapeView(QWidget):
                 "No landscape shown: open a run log (File ▸ Open…), then press Compute")
         self.empty.setText(text or f"{what} (or Published view for the PCA plane of the attack and restoration).")
         self.empty.setVisible(True)
+
+    def _blank_map(self, title: str) -> None:
+        """The 2D map with nothing of an earlier landscape: no axis titles, no colour bar, only ``title``."""
+        self.map.setTitle(title)
+        for side in ("bottom", "left"):
+            self.map.setLabel(side, "")
+            self.map.showLabel(side, False)
+        self.colorbar.setVisible(False)
+        self.map.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
 
     def _empty_views(self) -> None:
         """Empty the map, its overlays, the 1D paths and the 3D surface (the items stay for reuse)."""
@@ -370,7 +395,7 @@ class LandscapeView(QWidget):
             self._clear_overlays()
             self._clear_contours()
             self.models_item.setData(pos=np.zeros((0, 2)))
-            self.map.setTitle(f"'{ls.name}' is a 1D path: see the 1D path tab")
+            self._blank_map(f"'{ls.name}' is a 1D path: see the 1D path tab")
             self._hide_3d()
         if self.stored.findText(ls.name) < 0:
             self.stored.addItem(ls.name)
@@ -403,10 +428,10 @@ class LandscapeView(QWidget):
             self.redraw()
 
     def values(self) -> np.ndarray:
-        """The drawn array: the metric, nearest-filled where not computed yet, log10 if asked."""
+        """The drawn array: the metric, NaN (drawn as missing: transparent) where not computed yet, log10 if asked."""
         assert self.ls is not None
         m = self.metric_box.currentData()
-        v = fill_nearest(self.ls.metrics[m], self.ls.done)
+        v = np.where(self.ls.done, self.ls.metrics[m], np.nan)
         if self.log_scale.isChecked() and m.endswith("loss"):
             v = np.log10(np.maximum(v, 1e-8))
         return v
@@ -418,7 +443,7 @@ class LandscapeView(QWidget):
         ls = self.ls
         if not ls.done.any():  # a landscape just started: show nothing of the previous one meanwhile
             self._empty_views()
-            self.map.setTitle(f"{ls.kind} '{ls.name}' (starting)")
+            self._blank_map(f"{ls.kind} '{ls.name}' (starting)")
             return
         if not ls.is_2d:
             self._draw_path(ls)
@@ -437,7 +462,8 @@ class LandscapeView(QWidget):
         label = ("log10 " if self.log_scale.isChecked() and self.metric_box.currentData().endswith("loss") else "") + \
             LABELS[self.metric_box.currentData()]
         self.colorbar.axis.setLabel(label)
-        self.map.setTitle(f"{label} — {ls.kind} '{ls.name}'" + ("" if ls.complete else " (filling in)"))
+        self.colorbar.setVisible(True)
+        self.map.setTitle(f"{label} — {ls.kind} '{ls.name}'" + progress_words(ls, self.computing))
         self.map.setAspectLocked(ls.kind in ("plane", "pca"))
         xlabel, ylabel = map_axis_labels(ls)
         self.map.setLabel("bottom", xlabel)
@@ -729,7 +755,8 @@ class LandscapeView(QWidget):
         xs, ys = (x - xc) * sx, (y - yc) * sy
         span = hi - lo if hi > lo else 1.0
         z = np.nan_to_num(((v - lo) / span * SURFACE_HEIGHT).T)  # (nx, ny)
-        colors = cmap.map(np.clip((v.T - lo) / span, 0, 1).reshape(-1), mode="float").reshape(-1, 4)
+        colors = cmap.map(np.clip(np.nan_to_num((v.T - lo) / span), 0, 1).reshape(-1), mode="float").reshape(-1, 4)
+        colors[~np.isfinite(v.T).reshape(-1)] = MISSING_RGBA  # not computed yet: grey on the floor, not a copied colour
         self.gl_surface.setData(x=xs, y=ys, z=z, colors=colors)
         gx, gy = np.meshgrid(xs, ys, indexing="ij")  # the vertices as drawn, for the hover read-out
         self.gl_vertices = np.column_stack([gx.ravel(), gy.ravel(), z.ravel()])
