@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 
@@ -124,3 +125,101 @@ def test_a_1d_path_or_no_landscape_clears_the_maps_axes_and_colour_bar(qtbot) ->
         for side in ("bottom", "left"):
             assert not view.map.getAxis(side).labelText and not view.map.getAxis(side).label.isVisible()
         assert not view.colorbar.isVisible()
+
+
+@pytest.mark.parametrize(("text", "said"), [
+    ("abc", "expected WIDTHxHEIGHT such as 1600x1200"), ("0x0", "0x0 is out of bounds"),
+    ("20000x20000", "20000x20000 is out of bounds"), ("63x500", "is out of bounds")])
+def test_the_3d_export_size_is_checked_with_its_bounds_and_their_reason(text: str, said: str) -> None:
+    from wmstudio.errors import ConfigError
+    from wmstudio.gui.label_layout import export_size
+
+    with pytest.raises(ConfigError) as got:
+        export_size(text)
+    message = str(got.value)
+    assert message.startswith("3D export size: ") and said in message
+    assert "from 64 (room for the labels) to 8192 pixels (a larger picture takes gigabytes of memory" in message
+    assert export_size(" 1600 x 1200 ") == (1600, 1200) and export_size("64x8192") == (64, 8192)
+
+
+def test_export_3d_asks_again_saying_why_instead_of_a_traceback(qtbot, monkeypatch) -> None:  # noqa: ANN001
+    from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
+
+    from wmstudio.gui import file_dialogs
+
+    answers = iter([("abc", True), ("0x0", True), ("800x600", True)])
+    prompts: list[str] = []
+
+    def get_text(_parent, _title, prompt, text=""):  # noqa: ANN001, ANN202
+        prompts.append(prompt)
+        return next(answers)
+
+    class View:
+        def export_3d(self, path, size, overwrite=False):  # noqa: ANN001, ANN202
+            self.asked = (path, size, overwrite)
+            return True
+
+    monkeypatch.setattr(QInputDialog, "getText", staticmethod(get_text))
+    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *_a, **_k: ("/tmp/x.png", "")))
+    parent, view = QWidget(), View()
+    qtbot.addWidget(parent)
+    said = file_dialogs.export_3d(parent, view)
+    assert said == "Saved the 3D view (800x600 pixels) to /tmp/x.png" and view.asked == ("/tmp/x.png", (800, 600), True)
+    assert "expected WIDTHxHEIGHT" in prompts[1] and "0x0 is out of bounds" in prompts[2]
+
+
+def test_placed_labels_never_overlap_and_titles_move_rather_than_vanish() -> None:
+    from PySide6.QtCore import QRectF
+
+    from wmstudio.gui.label_layout import place_labels
+
+    bounds = QRectF(0, 0, 400, 300)
+    asked = [(2, QRectF(100, 100, 40, 12)), (2, QRectF(110, 104, 40, 12)),  # two tick values on one another
+             (0, QRectF(105, 102, 120, 12)),  # an axis title over both
+             (1, QRectF(380, 295, 60, 12))]  # a model name partly outside the picture
+    placed = place_labels(asked, bounds, 12.0)
+    assert placed[2] == QRectF(105, 102, 120, 12)  # the title keeps its place
+    assert placed[0] is None and placed[1] is None  # the ticks under it are left out
+    assert placed[3] is not None and bounds.contains(placed[3])
+    kept = [r for r in placed if r is not None]
+    assert not any(a.intersects(b) for i, a in enumerate(kept) for b in kept[i + 1:])
+
+
+@pytest.mark.gl
+def test_a_3d_export_has_the_landscapes_title_and_no_labels_on_one_another(qtbot, tmp_path) -> None:  # noqa: ANN001
+    """Item 7: under Xvfb (skipped where there is no OpenGL). Small pictures crowd the labels most."""
+    from gui_helpers import fake_landscape, image_array
+    from PySide6.QtGui import QImage
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from wmstudio.errors import ConfigError
+    from wmstudio.gui.gl import opengl_status
+    from wmstudio.gui.landscape_view import LandscapeView
+
+    ok, reason = opengl_status()
+    if not ok:
+        pytest.skip(f"no OpenGL here ({reason}); run under Xvfb: xvfb-run -a pytest -m gl")
+    box = QWidget()
+    lv = LandscapeView()
+    QVBoxLayout(box).addWidget(lv)
+    qtbot.addWidget(box)
+    box.resize(1280, 720)
+    box.show()
+    qtbot.waitExposed(box)
+    lv.tabs.setCurrentIndex(1)
+    ls = fake_landscape("pca", n=21)
+    ls.attrs.update({"explained_variance": [0.7234, 0.1811], "axis_units": "parameter-space distance"})
+    lv.show_landscape(ls)
+    qtbot.waitUntil(lambda: lv.has_3d)
+    for size in ((400, 300), (1600, 1200)):
+        out = tmp_path / f"surface_{size[0]}.png"
+        assert lv.export_3d(str(out), size)
+        rects = lv.export_label_rects
+        assert len(rects) > 10  # the title, axis titles, model names and most tick values
+        assert not any(a.intersects(b) for i, a in enumerate(rects) for b in rects[i + 1:]), size
+        title = rects[0]
+        assert title.top() >= 0 and title.bottom() < 0.12 * size[1] and lv.title_text.startswith("trigger-set loss — pca")
+        pixels = image_array(QImage(str(out)))[: int(title.bottom()) + 1]
+        assert (np.abs(pixels[..., :3].astype(int) - [38, 38, 38]).sum(-1) < 90).sum() > 30  # the title's ink
+    with pytest.raises(ConfigError, match="0x0 is out of bounds"):
+        lv.export_3d(str(tmp_path / "none.png"), (0, 0))

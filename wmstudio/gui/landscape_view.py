@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QMatrix4x4, QPainter, QVector3D
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QMatrix4x4, QPainter, QVector3D
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -103,6 +103,8 @@ class LandscapeView(QWidget):
         self.gl_vertices = np.zeros((0, 3))  # the surface's grid points in the 3D scene
         self.has_log = False  # a run log is open (Compute can write into it): the empty view says so
         self.computing = False  # the app's job computes a landscape (the shown one, while its status is running)
+        self.title_text = ""  # the shown 2D landscape's title (the map's, and the 3D export's)
+        self.export_label_rects: list = []  # where the last 3D export painted its labels (QRectF each)
         self._fitted_for: tuple[str, str] | None = None  # the landscape the 3D camera was last fitted to
         self.fitted_size = (0, 0)  # the 3D view's size when its camera was last fitted
         outer = QVBoxLayout(self)
@@ -463,7 +465,8 @@ class LandscapeView(QWidget):
             LABELS[self.metric_box.currentData()]
         self.colorbar.axis.setLabel(label)
         self.colorbar.setVisible(True)
-        self.map.setTitle(f"{label} — {ls.kind} '{ls.name}'" + progress_words(ls, self.computing))
+        self.title_text = f"{label} — {ls.kind} '{ls.name}'" + progress_words(ls, self.computing)
+        self.map.setTitle(self.title_text)
         self.map.setAspectLocked(ls.kind in ("plane", "pca"))
         xlabel, ylabel = map_axis_labels(ls)
         self.map.setLabel("bottom", xlabel)
@@ -694,6 +697,7 @@ class LandscapeView(QWidget):
         self.gl_view.addItem(self.gl_models)
         self.gl_texts: list = []  # tick labels, axis titles and model names, reused between redraws
         self.gl_text_data: list[tuple] = []
+        self.gl_text_rank: list[int] = []  # per text: 0 axis title, 1 model name, 2 tick value (label_layout)
         self.gl_colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"), interactive=False,
                                            label=" ")
         self.gl_colorbar_widget = pg.GraphicsLayoutWidget()
@@ -780,6 +784,7 @@ class LandscapeView(QWidget):
 
         texts: list[tuple] = []  # (position, text[, colour])
         coords = np.asarray(ls.model_coords, dtype=np.float64).reshape(-1, 2)
+        n_models = len(coords)
         if len(coords):
             pts = scene(coords[:, 0], coords[:, 1], on_surface(coords[:, 0], coords[:, 1]) + 0.3)
             self.gl_models.setData(pos=pts)
@@ -824,6 +829,8 @@ class LandscapeView(QWidget):
                   ((x0 - 2 * tick, y0 - 2 * tick, SURFACE_HEIGHT + 1.2), label)]
         self.gl_axes.setData(pos=np.asarray(segs, dtype=float))
         self.gl_axes.setVisible(True)
+        # what an export keeps first where labels would overlap: axis titles, model names, tick values
+        self.gl_text_rank = [1] * n_models + [2] * (len(texts) - n_models - 3) + [0] * 3
         self._set_gl_texts(texts)
 
     def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200), labels: bool = True,
@@ -831,29 +838,44 @@ class LandscapeView(QWidget):
         """Render the 3D view to a PNG of the given size; False when no 3D surface is drawn.
 
         An existing file is replaced only with ``overwrite`` (the app asks first); written aside and
-        renamed, never through a link (``wmstudio.safe_files.atomic_output``).
+        renamed, never through a link (``wmstudio.safe_files.atomic_output``). A size outside
+        ``label_layout.check_export_size``'s bounds is a ConfigError.
 
-        The surface takes the left of the picture and the colour bar its right; the tick values, axis
-        titles and model names (drawn over the OpenGL scene on screen) are painted on at the same
-        places, scaled with the picture (``labels=False`` leaves them out).
+        The landscape's title runs across the top; below it the surface takes the left of the picture
+        and the colour bar its right. The tick values, axis titles and model names (drawn over the
+        OpenGL scene on screen) are painted on at the same places, scaled with the picture, none over
+        another (``label_layout.place_labels``); ``labels=False`` leaves them and the title out.
         """
+        from wmstudio.gui.label_layout import check_export_size
+
+        w, h = check_export_size(int(size[0]), int(size[1]))
         if not self.has_3d:
             return False
-        w, h = int(size[0]), int(size[1])
+        scale = max(1.0, h / max(1, self.gl_view.height()))
+        title_font = QFont()
+        title_font.setPointSizeF(11.0 * scale)
+        band = int(QFontMetricsF(title_font).height() * 1.6) if labels else 0  # the title's row
         bar = self.gl_colorbar.sceneBoundingRect()
-        bar_h = 0.85 * h
+        bar_h = 0.85 * (h - band)
         bar_w = min(0.3 * w, bar_h * bar.width() / max(1.0, bar.height()))
-        gl_w = max(16, int(w - bar_w - 0.02 * w))
-        arr = self.gl_view.renderToArray((gl_w, h))  # BGRA
-        scene_img = pg.functions.makeQImage(arr, transpose=arr.shape[:2] != (h, gl_w))
+        gl_w, gl_h = max(16, int(w - bar_w - 0.02 * w)), max(16, h - band)
+        arr = self.gl_view.renderToArray((gl_w, gl_h))  # BGRA
+        scene_img = pg.functions.makeQImage(arr, transpose=arr.shape[:2] != (gl_h, gl_w))
         img = QImage(w, h, QImage.Format.Format_ARGB32)
         img.fill(QColor.fromRgbF(*self.gl_view.opts["bgcolor"]))
         painter = QPainter(img)
         painter.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
-        painter.drawImage(0, 0, scene_img)
+        painter.drawImage(0, band, scene_img)
+        self.export_label_rects = []
         if labels:
-            self._paint_labels(painter, gl_w, h)
-        self.gl_colorbar_widget.scene().render(painter, QRectF(w - bar_w - 0.01 * w, (h - bar_h) / 2, bar_w, bar_h), bar)
+            painter.setFont(title_font)
+            painter.setPen(QColor(*(int(255 * c) for c in self.gl_ink)))
+            title = QRectF(0, 0, w, band)
+            painter.drawText(title, int(Qt.AlignmentFlag.AlignCenter), self.title_text)
+            self.export_label_rects.append(painter.boundingRect(title, int(Qt.AlignmentFlag.AlignCenter), self.title_text))
+            self._paint_labels(painter, gl_w, gl_h, band, scale)
+        self.gl_colorbar_widget.scene().render(painter, QRectF(w - bar_w - 0.01 * w, band + (gl_h - bar_h) / 2, bar_w,
+                                                                bar_h), bar)
         painter.end()
         from wmstudio.safe_files import atomic_output
 
@@ -862,15 +884,30 @@ class LandscapeView(QWidget):
                 raise OSError(f"{path}: cannot write the PNG")
         return True
 
-    def _paint_labels(self, painter: QPainter, w: int, h: int) -> None:
-        """The 3D view's texts, projected as the view projects them, onto a picture ``w`` x ``h``."""
+    def _paint_labels(self, painter: QPainter, w: int, h: int, top: int, scale: float) -> None:
+        """The 3D view's texts, projected as the view projects them onto the scene's ``w`` x ``h`` part of the
+        picture (which starts ``top`` pixels down), none over another or over the title."""
+        from wmstudio.gui.label_layout import place_labels
+
         to_image = QMatrix4x4()
         to_image.viewport(0, h, w, -h)
         mvp = to_image * self.gl_view.projectionMatrix((0, 0, w, h), (0, 0, w, h)) * self.gl_view.viewMatrix()
         font = QFont(self.gl_texts[0].font) if self.gl_texts else QFont()
-        font.setPointSizeF(font.pointSizeF() * max(1.0, h / max(1, self.gl_view.height())))
+        font.setPointSizeF(font.pointSizeF() * scale)
         painter.setFont(font)
+        metrics = QFontMetricsF(font)
+        ranks = self.gl_text_rank if len(self.gl_text_rank) == len(self.gl_text_data) else [2] * len(self.gl_text_data)
+        asked = []
         for entry in self.gl_text_data:
+            at = mvp.map(QVector3D(*entry[0])).toPointF()
+            rect = metrics.boundingRect(entry[1])  # relative to the baseline's left end
+            asked.append(rect.translated(at.x(), at.y() + top))
+        placed = place_labels(list(zip(ranks, asked, strict=True)), QRectF(0, top, w, h), metrics.height())
+        for entry, rect in zip(self.gl_text_data, placed, strict=True):
+            if rect is None:
+                continue  # a tick value that would cover another label
             ink = entry[2] if len(entry) > 2 else tuple(int(255 * c) for c in self.gl_ink)
             painter.setPen(QColor(*ink))
-            painter.drawText(mvp.map(QVector3D(*entry[0])).toPointF(), entry[1])
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+                             | int(Qt.TextFlag.TextDontClip), entry[1])
+            self.export_label_rects.append(rect)
