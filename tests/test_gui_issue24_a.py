@@ -27,7 +27,23 @@ def test_a_job_that_raises_a_base_exception_ends_as_failed(qtbot, stop) -> None:
     assert not runner.running
 
 
-def test_the_drift_title_names_the_reference_each_stage_recorded(qtbot, tmp_path) -> None:  # noqa: ANN001
+TINY = {"embed": {"epochs": 1}, "finetune": {"epochs": 1}, "restore": {"epochs": 1}}
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+    """embed and fine-tune, one epoch each, of the small digits experiment (shared by this file's tests)."""
+    from conftest import quick_config
+
+    from wmstudio.config import load_config
+    from wmstudio.pipeline import run_experiment
+
+    out = tmp_path_factory.mktemp("tiny") / "both.h5"
+    run_experiment(load_config(data=quick_config(**TINY)), out, stages=("embed", "finetune"))
+    return out
+
+
+def test_the_drift_title_names_the_reference_each_stage_recorded(qtbot, tmp_path, tiny_run) -> None:  # noqa: ANN001
     """Item 8: a stage run alone measures drift from its own start, and the title says so (not "the
     watermarked model"); the stages of one run keep their references."""
     from conftest import quick_config
@@ -38,11 +54,9 @@ def test_the_drift_title_names_the_reference_each_stage_recorded(qtbot, tmp_path
     from wmstudio.pipeline import run_experiment
     from wmstudio.runlog import RunLogReader
 
-    tiny = {"embed": {"epochs": 1}, "finetune": {"epochs": 1}, "restore": {"epochs": 1}}
-    both = tmp_path / "both.h5"
-    run_experiment(load_config(data=quick_config(**tiny)), both, stages=("embed", "finetune"))
+    both = tiny_run
     alone = tmp_path / "restore_alone.h5"
-    run_experiment(load_config(data=quick_config(**tiny, model={"checkpoint": f"{both}:finetune"})), alone,
+    run_experiment(load_config(data=quick_config(**TINY, model={"checkpoint": f"{both}:finetune"})), alone,
                    stages=("restore",))
     assert [s.drift_reference for s in RunLogReader(alone).stages()] == ["restore_start"]
     assert {s.name: s.drift_reference for s in RunLogReader(both).stages()} == {
@@ -223,3 +237,72 @@ def test_a_3d_export_has_the_landscapes_title_and_no_labels_on_one_another(qtbot
         assert (np.abs(pixels[..., :3].astype(int) - [38, 38, 38]).sum(-1) < 90).sum() > 30  # the title's ink
     with pytest.raises(ConfigError, match="0x0 is out of bounds"):
         lv.export_3d(str(tmp_path / "none.png"), (0, 0))
+
+
+def test_a_tiny_p_value_change_is_drawn_on_labelled_decades_not_as_a_full_height_drop(qtbot) -> None:  # noqa: ANN001
+    """Item 9: p 1.0 -> 0.9997 (after Neural Cleanse) on an axis zoomed to 10^-0.0001: no ticks, a cliff."""
+    from PySide6.QtWidgets import QApplication
+
+    from wmstudio.events import Metrics, RunStarted, StageStarted
+    from wmstudio.gui.metrics_view import MetricsView
+    from wmstudio.gui.series import RunSeries
+
+    view = MetricsView()
+    qtbot.addWidget(view)
+    view.resize(900, 700)
+    view.show()
+    qtbot.waitExposed(view)
+    series = RunSeries()
+    for e in (RunStarted("x.h5", "cpu", ("attack",)), StageStarted("attack", 1, 10, 0),
+              Metrics("attack", 0.0, 0, {"p_value": 1.0, "test_acc": 0.9}),
+              Metrics("attack", 1.0, 10, {"p_value": 0.9997, "test_acc": 0.9})):
+        series.apply(e)
+    view.show_log(series)
+    QApplication.processEvents()
+    lo, hi = view.pval.vb.viewRange()[1]
+    assert hi - lo >= 1.99 and lo <= -1.0 and hi >= 0.0  # log10 units: at least 10^-1 .. 1
+    axis = view.pval.getAxis("left")
+    ticks = [v for _step, values in axis.tickValues(lo, hi, axis.height()) for v in values]
+    assert len(ticks) >= 2 and axis.tickStrings(ticks, 1.0, 1.0)[-2:] == ["10⁻¹", "1"]
+
+
+def test_neural_cleanse_reports_its_progress_and_the_class_it_flagged() -> None:
+    """Item 9: no "step 0/0 --:--" while it reverses the triggers (Phase events, worded by the progress
+    tracker), and the flagged class in the app's messages (a Note) and in ``inspect`` (attack_findings)."""
+    from types import SimpleNamespace
+
+    import torch
+
+    from wmstudio.attacks.neural_cleanse import reverse_all
+    from wmstudio.control import RunControl
+    from wmstudio.data.batches import Normalizer
+    from wmstudio.events import Phase, RunStarted
+    from wmstudio.inspect_log import attack_findings
+    from wmstudio.progress import ProgressTracker
+
+    events: list = []
+    torch.manual_seed(0)
+    s = SimpleNamespace(cfg=SimpleNamespace(attack=SimpleNamespace(nc_steps=25, nc_lr=0.1, nc_lambda=5.0),
+                                            run=SimpleNamespace(seed=1)),
+                        model=torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(64, 3)), device="cpu",
+                        num_classes=3, control=RunControl(), normalizer=Normalizer((0.5,), (0.5,)),
+                        memory_format=torch.contiguous_format, emit=events.append)
+    triggers = reverse_all(s, torch.randint(0, 256, (16, 1, 8, 8), dtype=torch.uint8))
+    assert len(triggers) == 3
+    phases = [e for e in events if isinstance(e, Phase)]
+    assert [p.done for p in phases] == [0, 10, 20, 25, 35, 45, 50, 60, 70, 75] and {p.total for p in phases} == {75}
+    tracker = ProgressTracker()
+    tracker.update(RunStarted("x.h5", "cpu", ("attack",)))
+    lines = [tracker.update(e) for e in phases[:2]]
+    assert lines == ["[attack] reversing each class's trigger: 75 steps", None]
+    assert tracker.status_line().startswith("attack · reversing each class's trigger · step 10/75 · ")
+    assert "--:--" not in tracker.status_line()
+
+    class Log:
+        def stage_json(self, stage: str, key: str) -> dict:
+            assert (stage, key) == ("attack", "attack_json")
+            return {"kind": "neural_cleanse", "flagged_class": 2, "anomaly_index": [0.1, -0.4, 3.2],
+                    "reversed_success": [0.2, 0.1, 0.97]}
+
+    assert attack_findings(Log()) == ["Neural Cleanse flagged class 2 (anomaly index 3.20 > 2: detected; its "
+                                      "reversed trigger sends 97% of clean images to it); unlearning its trigger"]

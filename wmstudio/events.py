@@ -34,6 +34,17 @@ class StageStarted(Event):
 
 
 @dataclass(frozen=True)
+class Phase(Event):
+    """Work of a stage before its training starts (Neural Cleanse reversing each class's trigger):
+    ``done`` of ``total`` units of ``what``, emitted as it goes."""
+
+    stage: str
+    what: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
 class Step(Event):
     """One optimiser step. ``global_step`` counts across all stages of the run."""
 
@@ -74,6 +85,14 @@ class StageFinished(Event):
 
 @dataclass(frozen=True)
 class Warning(Event):  # noqa: A001 - the event's natural name
+    message: str
+
+
+@dataclass(frozen=True)
+class Note(Event):
+    """A finding worth a line of its own (which class Neural Cleanse flagged)."""
+
+    stage: str
     message: str
 
 

@@ -33,6 +33,7 @@ from wmstudio.metric_names import STAGE_LABELS
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 LABEL_PX = 26  # vertical room one p-value tick label needs
+P_MIN_DECADES = 2.0  # the p-value plot's smallest height, in decades (two labelled ticks at least)
 
 
 class PValueAxis(pg.AxisItem):
@@ -278,7 +279,9 @@ class MetricsView(SeriesView):
         self.pval.setLogMode(y=True)
         self.pval.setYRange(-10, 0, padding=0.02)  # until there are values: 10⁻¹⁰ .. 1
         self.pval.enableAutoRange(y=True)
-        self.pval.vb.setLimits(yMax=0.25)  # a p-value is at most 1 (the view is in log10 units: 10^0.25 = 1.8)
+        # a p-value is at most 1 (the view is in log10 units: 10^0.25 = 1.8); the view spans at least
+        # P_MIN_DECADES, so a change too small to matter (1 -> 0.9997) stays flat between labelled decades
+        self.pval.vb.setLimits(yMax=0.25, minYRange=P_MIN_DECADES)
         for p in (self.loss, self.pval):
             p.setXLink(self.acc)
         self.pval.setLabel("bottom", "global step")
