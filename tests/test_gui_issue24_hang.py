@@ -49,7 +49,7 @@ def test_a_model_file_calling_sys_exit_fails_the_run_and_the_app_still_quits(tmp
         f'[run]\nthreads = 2\n[model]\nfile = "{model}"\nfactory = "make"\n[embed]\nepochs = 1\n')
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path)], capture_output=True, text=True,
-                          timeout=90, env=env, cwd=tmp_path)  # before the fix: "starting… 0%" forever
+                          timeout=180, env=env, cwd=tmp_path)  # before the fix: "starting… 0%" forever
     assert "STARTED" in proc.stdout, proc.stderr
     error = [line for line in proc.stdout.splitlines() if line.startswith("ERROR")]
     assert error and f"{model}:make called sys.exit() while building the model" in error[0], proc.stdout + proc.stderr
@@ -63,7 +63,7 @@ def test_the_cli_run_of_such_a_model_file_is_an_error_not_a_silent_success(tmp_p
     cfg.write_text(f'[run]\nthreads = 2\n[model]\nfile = "{model}"\nfactory = "make"\n[embed]\nepochs = 1\n')
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     proc = subprocess.run([sys.executable, "-m", "wmstudio", "run", str(cfg), "-o", str(tmp_path / "out.h5"), "-q"],
-                          capture_output=True, text=True, timeout=120, env=env)
+                          capture_output=True, text=True, timeout=240, env=env)
     assert proc.returncode == 2, (proc.returncode, proc.stderr)
     assert f"{model}:make called sys.exit() while building the model" in proc.stderr
 
