@@ -30,6 +30,18 @@ class StageStarted(Event):
     steps_per_epoch: int
     global_step: int
     layer_names: tuple[str, ...] = ()  # the columns of Metrics.layer_l2 / layer_cos
+    drift_reference: str = ""  # what drift is measured from, as the log records it (RunLogWriter.begin_stage)
+
+
+@dataclass(frozen=True)
+class Phase(Event):
+    """Work of a stage before its training starts (Neural Cleanse reversing each class's trigger):
+    ``done`` of ``total`` units of ``what``, emitted as it goes."""
+
+    stage: str
+    what: str
+    done: int
+    total: int
 
 
 @dataclass(frozen=True)
@@ -73,6 +85,14 @@ class StageFinished(Event):
 
 @dataclass(frozen=True)
 class Warning(Event):  # noqa: A001 - the event's natural name
+    message: str
+
+
+@dataclass(frozen=True)
+class Note(Event):
+    """A finding worth a line of its own (which class Neural Cleanse flagged)."""
+
+    stage: str
     message: str
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 
+from wmstudio.errors import WmStudioError
 from wmstudio.metrics.collapse import collapse_reason
 from wmstudio.runlog import RunLogReader, StageRecord
 
@@ -80,12 +81,30 @@ def summarize(path: str) -> str:
                      f"{_f(st.final('drift_cos')):>7}{_f(st.final('p_value'), '.1e'):>10}")
         if st.message:
             lines.append(f"          {st.message}")
+        if st.name == "attack":
+            lines += [f"          {line}" for line in attack_findings(r)]
         flag = stage_flag(st, num_classes)
         if flag:
             lines.append(f"          COLLAPSED: {flag}; its trigger accuracy says nothing about a watermark")
     if not any("control_acc" in st.eval for st in stages):
         lines.append("control and effect: not recorded (a log written before controls were recorded)")
     return "\n".join(lines)
+
+
+def attack_findings(r: RunLogReader) -> list[str]:
+    """What the removal attack found, where it records a finding (the class Neural Cleanse flagged)."""
+    try:
+        info = r.stage_json("attack", "attack_json")
+    except (WmStudioError, KeyError, OSError):
+        return []
+    if not isinstance(info, dict) or info.get("kind") != "neural_cleanse" or "flagged_class" not in info:
+        return []
+    from wmstudio.attacks.neural_cleanse import flagged_words
+
+    try:
+        return [flagged_words(info)]
+    except (KeyError, IndexError, TypeError, ValueError):
+        return ["Neural Cleanse: its findings in the log are unreadable"]
 
 
 def _control_words(kind: object) -> str:

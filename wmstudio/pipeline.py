@@ -260,7 +260,8 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
             if name == "embed" and s.trigger is None:
                 build_triggers(s)  # adversarial: against the model pre-training produced
             if name in (*ATTACK_STAGES, "restore") and "watermarked" not in s.references:
-                s.snapshot("watermarked")  # fine-tuning a loaded, already watermarked model
+                # fine-tuning a loaded, already watermarked model: the stage measures drift from its own start
+                s.snapshot("watermarked", recorded_as=f"{name}_start")
             current = name
             s.begin_stage_randomness(name)
             _RUNNERS[name](s)

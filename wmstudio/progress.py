@@ -22,6 +22,8 @@ from wmstudio.events import (
     LandscapePoints,
     LandscapeStarted,
     Metrics,
+    Note,
+    Phase,
     RunFinished,
     RunStarted,
     StageFinished,
@@ -64,6 +66,7 @@ class ProgressState:
     seconds_left: float = math.inf  # in this stage / landscape
     paused: bool = False
     finished: str = ""  # the final status once the job ended
+    phase: str = ""  # the work before the stage's training (``Phase.what``), until its training starts
 
     @property
     def fraction(self) -> float:
@@ -113,8 +116,15 @@ class ProgressTracker:
         if isinstance(e, RunStarted):
             self.state = ProgressState(kind="run", stages=tuple(e.stages), paused=s.paused)
             return f"run -> {e.log_path}  on {e.device}  stages: {' -> '.join(e.stages)}"
+        if isinstance(e, Phase):
+            first = s.phase != e.what or s.stage != e.stage
+            s.stage, s.phase, s.epoch = e.stage, e.what, 0
+            if first:
+                self._restart_clock(e.done)
+            self._advance(e.done, max(1, e.total))
+            return f"[{e.stage}] {e.what}: {e.total} steps" if first else None
         if isinstance(e, StageStarted):
-            s.stage, s.epoch = e.stage, 0
+            s.stage, s.epoch, s.phase = e.stage, 0, ""
             self._restart_clock()
             self._advance(0, max(1, e.epochs * e.steps_per_epoch))
             return f"[{e.stage}] {e.epochs} epochs x {e.steps_per_epoch} steps"
@@ -133,6 +143,8 @@ class ProgressTracker:
             return f"[{e.stage}] {e.status}{extra} in {fmt_time(self._elapsed())}"
         if isinstance(e, Warning):
             return f"warning: {e.message}"
+        if isinstance(e, Note):
+            return f"[{e.stage}] {e.message}"
         if isinstance(e, Error):
             return f"error: {e.message}"
         if isinstance(e, RunFinished):
@@ -169,6 +181,10 @@ class ProgressTracker:
             return ""
         if s.kind == "landscape":
             text = f"landscape {s.stage} · level {s.epoch} · {s.done}/{s.total} points"
+        elif s.phase:
+            text = f"{s.stage} · {s.phase} · step {s.done}/{s.total}"
+            if len(s.stages) > 1:
+                text += f" · overall {s.overall:.0%}"
         else:
             text = f"{s.stage or 'starting'} · epoch {s.epoch} · step {s.done}/{s.total}"
             if math.isfinite(s.loss):
@@ -216,7 +232,7 @@ class ProgressPrinter:
             if event.level != self._plain_level or now - self._last_draw >= self.PLAIN_INTERVAL:
                 self._plain_level, self._last_draw = event.level, now
                 self._line("  " + self.tracker.status_line())
-        elif isinstance(event, (Step, LandscapePoints)) and self.tty:
+        elif isinstance(event, (Step, Phase, LandscapePoints)) and self.tty:
             s = self.tracker.state
             now = time.monotonic()
             if now - self._last_draw < self.interval and s.done < s.total:

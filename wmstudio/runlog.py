@@ -669,6 +669,7 @@ class StageRecord:
     layer_cos: np.ndarray
     has_weights: bool
     trajectory_rows: int
+    drift_reference: str = ""  # what the stage's drift is measured from ("" in logs that do not say)
 
     def final(self, column: str) -> float:
         values = self.eval.get(column)
@@ -757,7 +758,8 @@ class RunLogReader:
             {k: rows(g["train"][k], t0) for k in g["train"]}, {k: rows(g["eval"][k], e0) for k in g["eval"]},
             layer_names,
             rows(layers["l2"], l0) if "l2" in layers else empty, rows(layers["cos"], l0) if "cos" in layers else empty,
-            "weights" in g, int(g["trajectory"].shape[0]) if "trajectory" in g else 0)
+            "weights" in g, int(g["trajectory"].shape[0]) if "trajectory" in g else 0,
+            str(a["drift_reference"]) if "drift_reference" in a else "")
 
     def stages(self, since: dict[str, tuple[int, int, int]] | None = None) -> list[StageRecord]:
         """Every stage in run order, read in one opening of the file. ``since``: per stage name, the

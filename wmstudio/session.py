@@ -46,6 +46,9 @@ class Session:
     global_step: int = 0
     stage_order: int = 0
     references: dict[str, dict[str, torch.Tensor]] = field(default_factory=dict)  # "initial", "watermarked"
+    # what the log records as a reference's name where it is not that name ("watermarked" taken at the start of a
+    # stage run without embedding is recorded as "<stage>_start": the stage measures from its own start)
+    recorded_as: dict[str, str] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -71,8 +74,17 @@ class Session:
     def owner_source(self) -> Source:
         return Source(self.owner.images, self.owner.labels, self.augment)
 
-    def snapshot(self, name: str) -> None:
+    def snapshot(self, name: str, recorded_as: str = "") -> None:
+        """Keeps the model's weights as the reference ``name``; the log records it as ``recorded_as`` when given."""
         self.references[name] = {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        if recorded_as:
+            self.recorded_as[name] = recorded_as
+        else:
+            self.recorded_as.pop(name, None)
+
+    def recorded_reference(self, name: str) -> str:
+        """The drift reference ``name`` as the log records it (``begin_stage``'s ``drift_reference``)."""
+        return self.recorded_as.get(name, name)
 
     def reference_model(self, name: str) -> nn.Module:
         """A copy of the model holding the named reference weights (for drift measurement)."""

@@ -14,6 +14,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -23,11 +24,13 @@ from torch import nn
 from wmstudio.attacks import STAGE
 from wmstudio.attacks.stage import accuracies, record
 from wmstudio.data.batches import BatchStream, Normalizer, Source
+from wmstudio.events import Note, Phase
 from wmstudio.session import Session
 from wmstudio.stages.finetune import attacker_data
 from wmstudio.stages.training import train_stage
 
 BATCH = 128
+PROGRESS_EVERY = 10  # optimiser steps between two progress events while reversing triggers
 
 
 @dataclass
@@ -48,8 +51,10 @@ class Reversed:
 
 def reverse_trigger(model: nn.Module, images: torch.Tensor, normalizer: Normalizer, target: int, steps: int,
                     lr: float, weight: float, generator: torch.Generator,
-                    memory_format: torch.memory_format = torch.contiguous_format) -> Reversed:
-    """The smallest mask + pattern that sends ``images`` (uint8) to class ``target`` (the model is not changed)."""
+                    memory_format: torch.memory_format = torch.contiguous_format,
+                    progress: Callable[[int], None] | None = None) -> Reversed:
+    """The smallest mask + pattern that sends ``images`` (uint8) to class ``target`` (the model is not changed);
+    ``progress(steps done)`` is called every ``PROGRESS_EVERY`` steps."""
     pixels = images.float() / 255.0
     _, c, h, w = pixels.shape
     mean = torch.tensor(normalizer.mean, device=pixels.device).view(1, -1, 1, 1)
@@ -58,7 +63,9 @@ def reverse_trigger(model: nn.Module, images: torch.Tensor, normalizer: Normaliz
     pattern_logit = torch.zeros(1, c, h, w, device=pixels.device, requires_grad=True)
     opt = torch.optim.Adam([mask_logit, pattern_logit], lr=lr)
     labels = torch.full((min(BATCH, len(pixels)),), target, device=pixels.device, dtype=torch.long)
-    for _ in range(steps):
+    for i in range(steps):
+        if progress is not None and i and i % PROGRESS_EVERY == 0:
+            progress(i)
         idx = torch.randint(len(pixels), (len(labels),), generator=generator, device=generator.device).to(pixels.device)
         m, p = torch.sigmoid(mask_logit), torch.sigmoid(pattern_logit)
         x = ((1 - m) * pixels[idx] + m * p - mean) / std
@@ -96,15 +103,38 @@ def reverse_all(s: Session, images: torch.Tensor) -> list[Reversed]:
     gen.manual_seed(s.cfg.run.seed + 707)
     try:
         out = []
+        total = s.num_classes * a.nc_steps
+        what = "reversing each class's trigger"
         for c in range(s.num_classes):
             s.control.checkpoint()
+            s.emit(Phase(STAGE, what, c * a.nc_steps, total))
+
+            def progress(i: int, c: int = c) -> None:
+                s.control.checkpoint()  # Pause and Cancel act within a class too
+                s.emit(Phase(STAGE, what, c * a.nc_steps + i, total))
+
             out.append(reverse_trigger(model, images, s.normalizer, c, a.nc_steps, a.nc_lr, a.nc_lambda, gen,
-                                       s.memory_format))
+                                       s.memory_format, progress))
+        s.emit(Phase(STAGE, what, total, total))
         return out
     finally:
         for p, g in zip(model.parameters(), grads, strict=True):
             p.requires_grad_(g)
         model.train(was)
+
+
+DETECTION_THRESHOLD = 2.0  # the paper's anomaly index above which the flagged class counts as detected
+
+
+def flagged_words(info: dict) -> str:
+    """Which class Neural Cleanse flagged and whether it counts as detected, from its ``attack_json``."""
+    k = int(info["flagged_class"])
+    index = float(info["anomaly_index"][k])
+    success = info.get("reversed_success") or []
+    verdict = (f"> {DETECTION_THRESHOLD:g}: detected" if index > DETECTION_THRESHOLD
+               else f"<= {DETECTION_THRESHOLD:g}: not detected, only the class with the smallest reversed trigger")
+    sends = f"; its reversed trigger sends {float(success[k]):.0%} of clean images to it" if k < len(success) else ""
+    return f"Neural Cleanse flagged class {k} (anomaly index {index:.2f} {verdict}{sends}); unlearning its trigger"
 
 
 def run(s: Session) -> dict[str, float]:
@@ -119,6 +149,8 @@ def run(s: Session) -> dict[str, float]:
     index = anomaly_indices(norms)
     flagged = max(range(len(index)), key=index.__getitem__)
     rev = triggers[flagged]
+    s.emit(Note(STAGE, flagged_words({"flagged_class": flagged, "anomaly_index": index,
+                                      "reversed_success": [r.success for r in triggers]})))
     images = data.images.clone()
     n = int(round(a.nc_stamp_fraction * len(images)))
     chosen = order[:n]
@@ -128,7 +160,7 @@ def run(s: Session) -> dict[str, float]:
                          memory_format=s.memory_format)
     last = train_stage(s, STAGE, f, stream, drift_reference="watermarked")
     record(s, {"before": before, "mask_l1": norms, "anomaly_index": index, "flagged_class": flagged,
-               "detected": index[flagged] > 2.0, "reversed_success": [r.success for r in triggers],
+               "detected": index[flagged] > DETECTION_THRESHOLD, "reversed_success": [r.success for r in triggers],
                "stamped_images": n, "unlearning_images": len(images),
                "mask": rev.mask.squeeze().cpu().tolist(), "pattern": rev.pattern.squeeze(0).cpu().tolist()})
     return last

@@ -71,8 +71,9 @@ def one_shot(s: Session, modify: Callable[[], dict[str, Any]]) -> dict[str, floa
     s.control.checkpoint()  # a cancel before the stage leaves no half-written stage
     drift = DriftTracker(s.reference_model("watermarked"))
     s.stage_order += 1
-    s.log.begin_stage(STAGE, s.stage_order, dataclasses.asdict(s.cfg.attack), 1, 1, drift.layer_names, "watermarked")
-    s.emit(StageStarted(STAGE, 1, 1, s.global_step, tuple(drift.layer_names)))
+    reference = s.recorded_reference("watermarked")
+    s.log.begin_stage(STAGE, s.stage_order, dataclasses.asdict(s.cfg.attack), 1, 1, drift.layer_names, reference)
+    s.emit(StageStarted(STAGE, 1, 1, s.global_step, tuple(drift.layer_names), reference))
 
     def commit(epoch: float) -> dict[str, float]:
         row, l2, cos = evaluation_row(s, drift, epoch)

@@ -8,7 +8,6 @@ written (a link in the way, a folder without write access) is named in the retur
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any
 
@@ -127,17 +126,27 @@ def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, 
 
 
 def export_3d(parent: QWidget, landscape_view: Any) -> str:
-    size, ok = QInputDialog.getText(parent, "Export 3D view", "Size in pixels (width x height):", text="1600x1200")
-    if not ok:
-        return ""
-    m = re.fullmatch(r"\s*(\d+)\s*[x×]\s*(\d+)\s*", size)
-    if not m:
-        raise ValueError(f"size: expected WIDTHxHEIGHT such as 1600x1200, got {size!r}")
+    """Asks for the picture's size (again, saying why, until it is one ``label_layout.export_size`` takes)
+    and a file, then writes the 3D view there."""
+    from wmstudio.errors import ConfigError
+    from wmstudio.gui.label_layout import SIZE_RULE, export_size
+
+    ask = f"Size in pixels (width x height), {SIZE_RULE}:"
+    prompt, text = ask, "1600x1200"
+    while True:
+        text, ok = QInputDialog.getText(parent, "Export 3D view", prompt, text=text)
+        if not ok:
+            return ""
+        try:
+            w, h = export_size(text)
+            break
+        except ConfigError as exc:
+            prompt = f"{exc}\n\n{ask}"
     path, _ = QFileDialog.getSaveFileName(parent, "Export the 3D view as PNG", "landscape_3d.png", "PNG images (*.png)")
     try:  # the save dialog asked before replacing
-        saved = bool(path) and landscape_view.export_3d(path, (int(m[1]), int(m[2])), overwrite=True)
+        saved = bool(path) and landscape_view.export_3d(path, (w, h), overwrite=True)
     except OutputError as exc:
         return f"Not saved: {exc}"
     if saved:
-        return f"Saved the 3D view ({m[1]}x{m[2]} pixels) to {path}"
+        return f"Saved the 3D view ({w}x{h} pixels) to {path}"
     return ""

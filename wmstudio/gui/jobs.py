@@ -39,6 +39,7 @@ class JobRunner(QObject):
         self.thread = JobThread(job, kind, self)
         self.thread.done.connect(lambda result: self._end(result, None))
         self.thread.failed.connect(lambda m, d, u: self._end(None, (m, d, u)))
+        self.thread.finished.connect(self._ended)  # after done/failed (queued in that order)
         self.thread.start()
         self._timer.start()
 
@@ -55,6 +56,11 @@ class JobRunner(QObject):
     def cancel(self) -> None:
         if self.thread is not None:
             self.thread.control.cancel()
+
+    def _ended(self) -> None:
+        """The thread ended without saying done or failed (it never should): the job failed."""
+        if self.thread is not None and self.thread is self.sender():
+            self._end(None, ("the job's thread ended without a result", "", False))
 
     def _end(self, result: Any, error: tuple[str, str, bool] | None) -> None:
         self.drain()

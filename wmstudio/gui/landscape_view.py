@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QImage, QMatrix4x4, QPainter, QVector3D
+from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QMatrix4x4, QPainter, QVector3D
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,7 +32,6 @@ from wmstudio.gui.gl import opengl_status
 from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.gui.surface_pick import pick, project
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
-from wmstudio.landscape.grid import fill_nearest
 from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
 from wmstudio.landscape.store import Landscape
 
@@ -67,6 +66,18 @@ def map_axis_labels(ls: Landscape) -> tuple[str, str]:
     return f"{xname}; both axes: {units}", yname
 
 
+def progress_words(ls: Landscape, computing: bool) -> str:
+    """How much of ``ls`` the views show, for titles: "" when complete, "(filling in)" while this app
+    computes it, else the points it holds and why it stopped ("(stopped: 120/441 points)")."""
+    if ls.complete:
+        return ""
+    if computing and ls.status == "running":
+        return " (filling in)"
+    why = {"cancelled": "stopped", "running": "partial"}.get(ls.status, ls.status or "partial")
+    return f" ({why}: {int(ls.done.sum())}/{ls.done.size} points)"
+
+
+MISSING_RGBA = (0.55, 0.55, 0.55, 0.35)  # a 3D grid point not computed yet
 GL_DISTANCE = 37.0  # the 3D camera's first distance, before fit_camera
 FIT_EXTENT = 0.92  # fit_camera: the scene fills at most this share of the view (in normalised coordinates)
 
@@ -91,6 +102,9 @@ class LandscapeView(QWidget):
         self.gl_surface = None
         self.gl_vertices = np.zeros((0, 3))  # the surface's grid points in the 3D scene
         self.has_log = False  # a run log is open (Compute can write into it): the empty view says so
+        self.computing = False  # the app's job computes a landscape (the shown one, while its status is running)
+        self.title_text = ""  # the shown 2D landscape's title (the map's, and the 3D export's)
+        self.export_label_rects: list = []  # where the last 3D export painted its labels (QRectF each)
         self._fitted_for: tuple[str, str] | None = None  # the landscape the 3D camera was last fitted to
         self.fitted_size = (0, 0)  # the 3D view's size when its camera was last fitted
         outer = QVBoxLayout(self)
@@ -266,6 +280,10 @@ class LandscapeView(QWidget):
         self.compute_button.setEnabled(not busy)
         self.published_button.setEnabled(not busy)
         self.stop_button.setEnabled(busy)
+        if busy != self.computing:
+            self.computing = busy
+            if self.ls is not None and self.ls.done.any() and not self.ls.complete:
+                self.redraw()  # its title: filling in, or stopped with the points it holds
 
     def set_kind_reasons(self, reasons: dict[str, str]) -> None:
         """Kinds the shown log cannot have are disabled, their reason as the item's tooltip."""
@@ -297,7 +315,7 @@ class LandscapeView(QWidget):
         self.dirty = False
         self._fitted_for = None
         self.stored.clear()
-        self.map.setTitle("2D map")
+        self._blank_map("2D map")
         self._empty_views()
         self.status.setText("no landscape")
         self.show_empty()
@@ -308,6 +326,15 @@ class LandscapeView(QWidget):
                 "No landscape shown: open a run log (File ▸ Open…), then press Compute")
         self.empty.setText(text or f"{what} (or Published view for the PCA plane of the attack and restoration).")
         self.empty.setVisible(True)
+
+    def _blank_map(self, title: str) -> None:
+        """The 2D map with nothing of an earlier landscape: no axis titles, no colour bar, only ``title``."""
+        self.map.setTitle(title)
+        for side in ("bottom", "left"):
+            self.map.setLabel(side, "")
+            self.map.showLabel(side, False)
+        self.colorbar.setVisible(False)
+        self.map.setRange(xRange=(0, 1), yRange=(0, 1), padding=0)
 
     def _empty_views(self) -> None:
         """Empty the map, its overlays, the 1D paths and the 3D surface (the items stay for reuse)."""
@@ -370,7 +397,7 @@ class LandscapeView(QWidget):
             self._clear_overlays()
             self._clear_contours()
             self.models_item.setData(pos=np.zeros((0, 2)))
-            self.map.setTitle(f"'{ls.name}' is a 1D path: see the 1D path tab")
+            self._blank_map(f"'{ls.name}' is a 1D path: see the 1D path tab")
             self._hide_3d()
         if self.stored.findText(ls.name) < 0:
             self.stored.addItem(ls.name)
@@ -403,10 +430,10 @@ class LandscapeView(QWidget):
             self.redraw()
 
     def values(self) -> np.ndarray:
-        """The drawn array: the metric, nearest-filled where not computed yet, log10 if asked."""
+        """The drawn array: the metric, NaN (drawn as missing: transparent) where not computed yet, log10 if asked."""
         assert self.ls is not None
         m = self.metric_box.currentData()
-        v = fill_nearest(self.ls.metrics[m], self.ls.done)
+        v = np.where(self.ls.done, self.ls.metrics[m], np.nan)
         if self.log_scale.isChecked() and m.endswith("loss"):
             v = np.log10(np.maximum(v, 1e-8))
         return v
@@ -418,7 +445,7 @@ class LandscapeView(QWidget):
         ls = self.ls
         if not ls.done.any():  # a landscape just started: show nothing of the previous one meanwhile
             self._empty_views()
-            self.map.setTitle(f"{ls.kind} '{ls.name}' (starting)")
+            self._blank_map(f"{ls.kind} '{ls.name}' (starting)")
             return
         if not ls.is_2d:
             self._draw_path(ls)
@@ -437,7 +464,9 @@ class LandscapeView(QWidget):
         label = ("log10 " if self.log_scale.isChecked() and self.metric_box.currentData().endswith("loss") else "") + \
             LABELS[self.metric_box.currentData()]
         self.colorbar.axis.setLabel(label)
-        self.map.setTitle(f"{label} — {ls.kind} '{ls.name}'" + ("" if ls.complete else " (filling in)"))
+        self.colorbar.setVisible(True)
+        self.title_text = f"{label} — {ls.kind} '{ls.name}'" + progress_words(ls, self.computing)
+        self.map.setTitle(self.title_text)
         self.map.setAspectLocked(ls.kind in ("plane", "pca"))
         xlabel, ylabel = map_axis_labels(ls)
         self.map.setLabel("bottom", xlabel)
@@ -668,6 +697,7 @@ class LandscapeView(QWidget):
         self.gl_view.addItem(self.gl_models)
         self.gl_texts: list = []  # tick labels, axis titles and model names, reused between redraws
         self.gl_text_data: list[tuple] = []
+        self.gl_text_rank: list[int] = []  # per text: 0 axis title, 1 model name, 2 tick value (label_layout)
         self.gl_colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"), interactive=False,
                                            label=" ")
         self.gl_colorbar_widget = pg.GraphicsLayoutWidget()
@@ -729,7 +759,8 @@ class LandscapeView(QWidget):
         xs, ys = (x - xc) * sx, (y - yc) * sy
         span = hi - lo if hi > lo else 1.0
         z = np.nan_to_num(((v - lo) / span * SURFACE_HEIGHT).T)  # (nx, ny)
-        colors = cmap.map(np.clip((v.T - lo) / span, 0, 1).reshape(-1), mode="float").reshape(-1, 4)
+        colors = cmap.map(np.clip(np.nan_to_num((v.T - lo) / span), 0, 1).reshape(-1), mode="float").reshape(-1, 4)
+        colors[~np.isfinite(v.T).reshape(-1)] = MISSING_RGBA  # not computed yet: grey on the floor, not a copied colour
         self.gl_surface.setData(x=xs, y=ys, z=z, colors=colors)
         gx, gy = np.meshgrid(xs, ys, indexing="ij")  # the vertices as drawn, for the hover read-out
         self.gl_vertices = np.column_stack([gx.ravel(), gy.ravel(), z.ravel()])
@@ -753,6 +784,7 @@ class LandscapeView(QWidget):
 
         texts: list[tuple] = []  # (position, text[, colour])
         coords = np.asarray(ls.model_coords, dtype=np.float64).reshape(-1, 2)
+        n_models = len(coords)
         if len(coords):
             pts = scene(coords[:, 0], coords[:, 1], on_surface(coords[:, 0], coords[:, 1]) + 0.3)
             self.gl_models.setData(pos=pts)
@@ -797,6 +829,8 @@ class LandscapeView(QWidget):
                   ((x0 - 2 * tick, y0 - 2 * tick, SURFACE_HEIGHT + 1.2), label)]
         self.gl_axes.setData(pos=np.asarray(segs, dtype=float))
         self.gl_axes.setVisible(True)
+        # what an export keeps first where labels would overlap: axis titles, model names, tick values
+        self.gl_text_rank = [1] * n_models + [2] * (len(texts) - n_models - 3) + [0] * 3
         self._set_gl_texts(texts)
 
     def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200), labels: bool = True,
@@ -804,29 +838,44 @@ class LandscapeView(QWidget):
         """Render the 3D view to a PNG of the given size; False when no 3D surface is drawn.
 
         An existing file is replaced only with ``overwrite`` (the app asks first); written aside and
-        renamed, never through a link (``wmstudio.safe_files.atomic_output``).
+        renamed, never through a link (``wmstudio.safe_files.atomic_output``). A size outside
+        ``label_layout.check_export_size``'s bounds is a ConfigError.
 
-        The surface takes the left of the picture and the colour bar its right; the tick values, axis
-        titles and model names (drawn over the OpenGL scene on screen) are painted on at the same
-        places, scaled with the picture (``labels=False`` leaves them out).
+        The landscape's title runs across the top; below it the surface takes the left of the picture
+        and the colour bar its right. The tick values, axis titles and model names (drawn over the
+        OpenGL scene on screen) are painted on at the same places, scaled with the picture, none over
+        another (``label_layout.place_labels``); ``labels=False`` leaves them and the title out.
         """
+        from wmstudio.gui.label_layout import check_export_size
+
+        w, h = check_export_size(int(size[0]), int(size[1]))
         if not self.has_3d:
             return False
-        w, h = int(size[0]), int(size[1])
+        scale = max(1.0, h / max(1, self.gl_view.height()))
+        title_font = QFont()
+        title_font.setPointSizeF(11.0 * scale)
+        band = int(QFontMetricsF(title_font).height() * 1.6) if labels else 0  # the title's row
         bar = self.gl_colorbar.sceneBoundingRect()
-        bar_h = 0.85 * h
+        bar_h = 0.85 * (h - band)
         bar_w = min(0.3 * w, bar_h * bar.width() / max(1.0, bar.height()))
-        gl_w = max(16, int(w - bar_w - 0.02 * w))
-        arr = self.gl_view.renderToArray((gl_w, h))  # BGRA
-        scene_img = pg.functions.makeQImage(arr, transpose=arr.shape[:2] != (h, gl_w))
+        gl_w, gl_h = max(16, int(w - bar_w - 0.02 * w)), max(16, h - band)
+        arr = self.gl_view.renderToArray((gl_w, gl_h))  # BGRA
+        scene_img = pg.functions.makeQImage(arr, transpose=arr.shape[:2] != (gl_h, gl_w))
         img = QImage(w, h, QImage.Format.Format_ARGB32)
         img.fill(QColor.fromRgbF(*self.gl_view.opts["bgcolor"]))
         painter = QPainter(img)
         painter.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
-        painter.drawImage(0, 0, scene_img)
+        painter.drawImage(0, band, scene_img)
+        self.export_label_rects = []
         if labels:
-            self._paint_labels(painter, gl_w, h)
-        self.gl_colorbar_widget.scene().render(painter, QRectF(w - bar_w - 0.01 * w, (h - bar_h) / 2, bar_w, bar_h), bar)
+            painter.setFont(title_font)
+            painter.setPen(QColor(*(int(255 * c) for c in self.gl_ink)))
+            title = QRectF(0, 0, w, band)
+            painter.drawText(title, int(Qt.AlignmentFlag.AlignCenter), self.title_text)
+            self.export_label_rects.append(painter.boundingRect(title, int(Qt.AlignmentFlag.AlignCenter), self.title_text))
+            self._paint_labels(painter, gl_w, gl_h, band, scale)
+        self.gl_colorbar_widget.scene().render(painter, QRectF(w - bar_w - 0.01 * w, band + (gl_h - bar_h) / 2, bar_w,
+                                                                bar_h), bar)
         painter.end()
         from wmstudio.safe_files import atomic_output
 
@@ -835,15 +884,30 @@ class LandscapeView(QWidget):
                 raise OSError(f"{path}: cannot write the PNG")
         return True
 
-    def _paint_labels(self, painter: QPainter, w: int, h: int) -> None:
-        """The 3D view's texts, projected as the view projects them, onto a picture ``w`` x ``h``."""
+    def _paint_labels(self, painter: QPainter, w: int, h: int, top: int, scale: float) -> None:
+        """The 3D view's texts, projected as the view projects them onto the scene's ``w`` x ``h`` part of the
+        picture (which starts ``top`` pixels down), none over another or over the title."""
+        from wmstudio.gui.label_layout import place_labels
+
         to_image = QMatrix4x4()
         to_image.viewport(0, h, w, -h)
         mvp = to_image * self.gl_view.projectionMatrix((0, 0, w, h), (0, 0, w, h)) * self.gl_view.viewMatrix()
         font = QFont(self.gl_texts[0].font) if self.gl_texts else QFont()
-        font.setPointSizeF(font.pointSizeF() * max(1.0, h / max(1, self.gl_view.height())))
+        font.setPointSizeF(font.pointSizeF() * scale)
         painter.setFont(font)
+        metrics = QFontMetricsF(font)
+        ranks = self.gl_text_rank if len(self.gl_text_rank) == len(self.gl_text_data) else [2] * len(self.gl_text_data)
+        asked = []
         for entry in self.gl_text_data:
+            at = mvp.map(QVector3D(*entry[0])).toPointF()
+            rect = metrics.boundingRect(entry[1])  # relative to the baseline's left end
+            asked.append(rect.translated(at.x(), at.y() + top))
+        placed = place_labels(list(zip(ranks, asked, strict=True)), QRectF(0, top, w, h), metrics.height())
+        for entry, rect in zip(self.gl_text_data, placed, strict=True):
+            if rect is None:
+                continue  # a tick value that would cover another label
             ink = entry[2] if len(entry) > 2 else tuple(int(255 * c) for c in self.gl_ink)
             painter.setPen(QColor(*ink))
-            painter.drawText(mvp.map(QVector3D(*entry[0])).toPointF(), entry[1])
+            painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+                             | int(Qt.TextFlag.TextDontClip), entry[1])
+            self.export_label_rects.append(rect)

@@ -217,6 +217,7 @@ class MainWindow(QMainWindow):
         if self.ctl.merge(rows):
             self.tabs.show_run(self.ctl.series)
             self.tabs.compare_view.add_run(self.ctl.series)
+            self.run_panel.show_log(self.ctl.series, Path(rows.path).name)  # its stage, or its end and status
         if not self.ctl.following:
             self.loader.follow(None)
             self.say(f"{Path(rows.path).name}: {rows.status}")

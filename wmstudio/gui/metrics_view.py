@@ -33,6 +33,7 @@ from wmstudio.metric_names import STAGE_LABELS
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 LABEL_PX = 26  # vertical room one p-value tick label needs
+P_MIN_DECADES = 2.0  # the p-value plot's smallest height, in decades (two labelled ticks at least)
 
 
 class PValueAxis(pg.AxisItem):
@@ -150,6 +151,29 @@ def stage_title(series: RunSeries, k: int) -> str:
     return STAGE_LABELS.get(name, name) + (COLLAPSED_MARK if series.stage_collapsed(k) else "")
 
 
+REFERENCE_WORDS = {"initial": "the run's initial weights", "watermarked": "the watermarked model",
+                   "copy_initial": "the copy's initial weights", "stolen": "the extracted copy"}
+
+
+def reference_words(stage: str, reference: str) -> str:
+    """What a stage's drift is measured from, in words, from the reference its log records."""
+    if reference.endswith("_start"):
+        start = reference[:-len("_start")]
+        return "its own start" if start == stage else f"the start of {STAGE_LABELS.get(start, start)}"
+    return REFERENCE_WORDS.get(reference, reference or "its reference (the log does not say which)")
+
+
+def drift_title(stages: list[StageSpan]) -> str:
+    """The drift plot's title: what each stage's drift is measured from, as its log records it."""
+    if not stages:
+        return "Weight drift from each stage's reference"
+    words = [reference_words(sp.name, sp.drift_reference) for sp in stages]
+    if len(set(words)) == 1:
+        return f"Weight drift from {words[0]}"
+    return "Weight drift from: " + "; ".join(f"{STAGE_LABELS.get(sp.name, sp.name)}: {w}"
+                                            for sp, w in zip(stages, words, strict=True))
+
+
 def stage_at(stages: list[StageSpan], step: float) -> str:
     """The display name of the stage that holds a step (a step on a boundary ends the earlier stage)."""
     for k, sp in enumerate(stages):
@@ -255,7 +279,9 @@ class MetricsView(SeriesView):
         self.pval.setLogMode(y=True)
         self.pval.setYRange(-10, 0, padding=0.02)  # until there are values: 10⁻¹⁰ .. 1
         self.pval.enableAutoRange(y=True)
-        self.pval.vb.setLimits(yMax=0.25)  # a p-value is at most 1 (the view is in log10 units: 10^0.25 = 1.8)
+        # a p-value is at most 1 (the view is in log10 units: 10^0.25 = 1.8); the view spans at least
+        # P_MIN_DECADES, so a change too small to matter (1 -> 0.9997) stays flat between labelled decades
+        self.pval.vb.setLimits(yMax=0.25, minYRange=P_MIN_DECADES)
         for p in (self.loss, self.pval):
             p.setXLink(self.acc)
         self.pval.setLabel("bottom", "global step")
@@ -342,8 +368,7 @@ class DriftView(SeriesView):
         row.addWidget(self.per_stage_box)
         row.addStretch(1)
         self.layout().insertLayout(1, row)
-        self.l2 = _plot(self.layout_widget, 0, "Weight drift from the stage's reference "
-                                              "(initial weights while embedding, the watermarked model after)", "L2 distance")
+        self.l2 = _plot(self.layout_widget, 0, drift_title([]), "L2 distance")
         self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine")
         self.heat = self.layout_widget.addPlot(row=2, col=0)
         self.heat.setTitle("Per-layer drift (L2 from the stage's reference)", justify="left", size="10pt")
@@ -385,6 +410,7 @@ class DriftView(SeriesView):
     def clear(self) -> None:
         """Empty every plot and the heat map (another log is opened, or a new run starts)."""
         self._clear_data()
+        self.l2.setTitle(drift_title([]), justify="left", size="10pt")
         self._series = None
         self.matrix, self.shown, self.steps = np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0)
         self.image.clear()
@@ -492,6 +518,9 @@ class DriftView(SeriesView):
         self.revision = series.revision
         self._series = series
         self.stages = series.stages
+        title = drift_title(series.stages)
+        if title != self.l2.titleLabel.text:
+            self.l2.setTitle(title, justify="left", size="10pt")
         for name in self.curves:
             self._set(name, *series.column(name))
         for m in self.marks:

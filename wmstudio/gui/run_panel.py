@@ -84,10 +84,17 @@ class RunPanel(QWidget):
         self.progress_label.setToolTip(text)  # whole, where the row cuts it
 
     def show_log(self, series: RunSeries, name: str) -> None:
-        """The row speaks of an opened log, not of the last job."""
-        self.progress.setRange(0, 1)
-        self.progress.setValue(1 if series.log_status == "finished" else 0)
-        self.progress_label.setText(f"opened: {name} ({series.log_status or 'unknown status'})")
+        """The row speaks of an opened log, not of the last job: a log another process still writes is
+        followed (a busy bar, its last stage), else its status (a full bar once finished)."""
+        status = series.log_status or "unknown status"
+        if status == "running":
+            self.progress.setRange(0, 0)  # busy: how much of the writer's plan is left is not in the log
+            stage = series.stages[-1].name if series.stages else "starting"
+            self.progress_label.setText(f"following: {name} (running, {stage})")
+        else:
+            self.progress.setRange(0, 1)
+            self.progress.setValue(1 if status == "finished" else 0)
+            self.progress_label.setText(f"opened: {name} ({status})")
         if series.device:
             self.device_label.setText(series.device)
 

@@ -29,6 +29,7 @@ class StageSpan:
     status: str = "running"
     epochs: int = 0
     steps_per_epoch: int = 0
+    drift_reference: str = ""  # what its drift is measured from, as the log records it ("" when it does not say)
 
 
 @dataclass
@@ -65,7 +66,7 @@ class RunSeries:
             self.log_path, self.device = event.log_path, event.device
         elif isinstance(event, StageStarted):
             self.stages.append(StageSpan(event.stage, event.global_step, event.global_step, "running",
-                                         event.epochs, event.steps_per_epoch))
+                                         event.epochs, event.steps_per_epoch, event.drift_reference))
             if event.layer_names:
                 self.layer_names = list(event.layer_names)
         elif isinstance(event, Step):
@@ -126,7 +127,8 @@ class RunSeries:
             k = next((i for i, sp in enumerate(self.stages) if sp.name == rec.name), -1)
             if k < 0:
                 start = int(steps[0]) if len(steps) else (int(train[0]) - 1 if len(train) else 0)
-                self.stages.append(StageSpan(rec.name, start, start, rec.status, int(rec.config.get("epochs", 0))))
+                self.stages.append(StageSpan(rec.name, start, start, rec.status, int(rec.config.get("epochs", 0)),
+                                             drift_reference=rec.drift_reference))
                 k = len(self.stages) - 1
             span = self.stages[k]
             span.status = rec.status

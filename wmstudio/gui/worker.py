@@ -23,6 +23,14 @@ Job = Callable[[EventCallback, RunControl], Any]
 SWITCH_INTERVAL_S = 0.001
 
 
+def stopped_by(exc: BaseException) -> str:
+    """The one-line message for a job ended by a ``BaseException`` that is not an ``Exception``."""
+    if isinstance(exc, SystemExit):
+        code = "" if exc.code is None else repr(exc.code)
+        return f"the job's code called sys.exit({code}) (a model file or plug-in?); the job was stopped"
+    return f"the job was stopped by {type(exc).__name__}: {exc}".rstrip(": ")
+
+
 class JobThread(QThread):
     """Runs ``job(callback, control)`` once; ``done(result)`` or ``failed(message, details, user_error)``."""
 
@@ -51,6 +59,11 @@ class JobThread(QThread):
             return
         except Exception as exc:  # noqa: BLE001 - reported to the user in a dialog, with details
             self.error = f"{type(exc).__name__}: {exc}"
+            self.failed.emit(self.error, traceback.format_exc(), False)
+            return
+        except BaseException as exc:  # noqa: BLE001 - SystemExit or KeyboardInterrupt raised in the job's code
+            # (e.g. a user's model file): it ends this job as failed, never the thread silently
+            self.error = stopped_by(exc)
             self.failed.emit(self.error, traceback.format_exc(), False)
             return
         self.done.emit(self.result)

@@ -78,6 +78,10 @@ def _torchvision(name: str, c: int, k: int, **kw: Any) -> nn.Module:
     return model
 
 
+def _exit_code(exc: SystemExit) -> str:
+    return "" if exc.code is None else repr(exc.code)
+
+
 def _user_model(file: str, factory: str, c: int, k: int, s: int, **kw: Any) -> nn.Module:
     path = Path(file).expanduser()
     if not path.is_file():
@@ -88,6 +92,8 @@ def _user_model(file: str, factory: str, c: int, k: int, s: int, **kw: Any) -> n
     module = importlib.util.module_from_spec(spec)
     try:
         spec.loader.exec_module(module)
+    except SystemExit as exc:  # the file's own sys.exit() must not end (or silently stop) the run, the app or a worker
+        raise ConfigError("model.file", f"{path} called sys.exit({_exit_code(exc)}) while being imported") from exc
     except Exception as exc:
         raise ConfigError("model.file", f"{path} failed to import: {type(exc).__name__}: {exc}") from exc
     fn = getattr(module, factory, None)
@@ -100,7 +106,11 @@ def _user_model(file: str, factory: str, c: int, k: int, s: int, **kw: Any) -> n
         args = offered if accepts_all else {n: v for n, v in offered.items() if n in params}
     except (TypeError, ValueError):
         args = offered
-    model = fn(**args)
+    try:
+        model = fn(**args)
+    except SystemExit as exc:
+        raise ConfigError("model.factory",
+                          f"{path}:{factory} called sys.exit({_exit_code(exc)}) while building the model") from exc
     if not isinstance(model, nn.Module):
         raise ConfigError("model.factory", f"{path}:{factory} returned {type(model).__name__}, not a torch.nn.Module")
     return model

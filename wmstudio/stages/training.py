@@ -145,8 +145,9 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     record = s.cfg.run.record_trajectory and n_params <= s.cfg.run.trajectory_max_params
     total_steps = t.epochs * steps_per_epoch
     s.stage_order += 1
-    s.log.begin_stage(name, s.stage_order, dataclasses.asdict(t), t.epochs, steps_per_epoch, drift.layer_names, drift_reference)
-    s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step, tuple(drift.layer_names)))
+    reference = s.recorded_reference(drift_reference)
+    s.log.begin_stage(name, s.stage_order, dataclasses.asdict(t), t.epochs, steps_per_epoch, drift.layer_names, reference)
+    s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step, tuple(drift.layer_names), reference))
     train_rows: list[tuple[float, ...]] = []
     hooks.opt = opt
     hooks.label_smoothing = t.label_smoothing

@@ -1,0 +1,78 @@
+"""Issue 24.1: a model file whose factory (or import) calls ``sys.exit()`` ends the app's run as failed
+with a message naming the file; the app then quits and its process exits. Run in a subprocess with a
+timeout, since the failure before the fix was a hang."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+DRIVER = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from wmstudio.gui.main_window import MainWindow
+
+    folder = Path(sys.argv[1])
+    app = QApplication([])
+    win = MainWindow(folder / "runs", QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat),
+                     background_engine=True)
+    win.setup.load_config_file(str(folder / "cfg.toml"))
+    win.show()
+
+    def started():
+        print("STARTED", win.start_run(), flush=True)
+
+    def failed(title, message, *_):
+        print("ERROR", title, "|", message, flush=True)
+        QTimer.singleShot(100, lambda: (win.last_error.accept(), win.close()))  # OK, then Quit
+
+    win.engine_ready.connect(started)
+    win.control.error.connect(failed)
+    sys.exit(app.exec())
+""")
+
+def test_a_model_file_calling_sys_exit_fails_the_run_and_the_app_still_quits(tmp_path: Path) -> None:
+    model = tmp_path / "exits.py"
+    model.write_text("import sys\n\ndef make(in_channels, num_classes, image_size):\n    sys.exit()\n")
+    (tmp_path / "cfg.toml").write_text(
+        f'[run]\nthreads = 2\n[model]\nfile = "{model}"\nfactory = "make"\n[embed]\nepochs = 1\n')
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path)], capture_output=True, text=True,
+                          timeout=180, env=env, cwd=tmp_path)  # before the fix: "starting… 0%" forever
+    assert "STARTED" in proc.stdout, proc.stderr
+    error = [line for line in proc.stdout.splitlines() if line.startswith("ERROR")]
+    assert error and f"{model}:make called sys.exit() while building the model" in error[0], proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_the_cli_run_of_such_a_model_file_is_an_error_not_a_silent_success(tmp_path: Path) -> None:
+    model = tmp_path / "exits.py"
+    model.write_text("import sys\n\ndef make(in_channels, num_classes, image_size):\n    sys.exit()\n")
+    cfg = tmp_path / "cfg.toml"
+    cfg.write_text(f'[run]\nthreads = 2\n[model]\nfile = "{model}"\nfactory = "make"\n[embed]\nepochs = 1\n')
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "wmstudio", "run", str(cfg), "-o", str(tmp_path / "out.h5"), "-q"],
+                          capture_output=True, text=True, timeout=240, env=env)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr)
+    assert f"{model}:make called sys.exit() while building the model" in proc.stderr
+
+
+def test_a_model_file_calling_sys_exit_on_import_is_a_config_error_naming_it(tmp_path: Path) -> None:
+    from wmstudio.errors import ConfigError
+    from wmstudio.models.registry import build_model
+
+    model = tmp_path / "exits.py"
+    model.write_text("import sys\nsys.exit(3)\n")
+    with pytest.raises(ConfigError, match=r"model.file: .*exits.py called sys.exit\(3\) while being imported"):
+        build_model("", 1, 10, 8, file=str(model), factory="make")
