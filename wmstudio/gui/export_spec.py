@@ -89,10 +89,12 @@ def panel_of(plot: pg.PlotItem) -> Panel:
 def _add(panel: Panel, it: object, listed: set[str], plot: pg.PlotItem) -> None:  # noqa: C901 - one branch per item kind
     if isinstance(it, pg.PlotDataItem):
         x, y = it.getOriginalDataset()
-        if x is None or not len(x):
-            return
-        pen = it.opts["pen"]
         name = it.opts.get("name") or ""
+        if x is None or not len(x):
+            if name not in listed:
+                return
+            x, y = np.zeros(0), np.zeros(0)  # listed in the legend (as on screen), nothing to draw
+        pen = it.opts["pen"]
         symbol = it.opts.get("symbol")
         if pen is not None and pg.mkPen(pen).style() != Qt.PenStyle.NoPen:
             color, alpha, width, dash = _pen(pen)

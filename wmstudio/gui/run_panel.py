@@ -115,5 +115,10 @@ class RunPanel(QWidget):
         self.progress_label.setText("idle")
 
     def _paused(self, paused: bool) -> None:
+        if paused and not self.pause_button.isEnabled():  # no run to pause (toggled from code or a shortcut)
+            self.pause_button.blockSignals(True)
+            self.pause_button.setChecked(False)
+            self.pause_button.blockSignals(False)
+            return
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_toggled.emit(paused)
