@@ -72,3 +72,58 @@ def test_a_live_theme_switch_keeps_pause_idle_and_titles_readable(dark_start, qt
         assert ratio >= 4.5, f"{plot.titleLabel.text!r}: contrast {ratio:.1f} on {bg.name()}"
         axis = plot.getAxis("bottom")
         assert contrast(axis.textPen().color(), bg) >= 4.5
+
+
+def _label_rects(axis: pg.AxisItem) -> list:
+    from PySide6.QtGui import QImage, QPainter
+
+    img = QImage(10, 10, QImage.Format.Format_ARGB32)
+    painter = QPainter(img)
+    try:
+        return [rect for rect, _flags, _text in axis.generateDrawSpecs(painter)[2]]
+    finally:
+        painter.end()
+
+
+def test_the_window_shrinks_to_900_by_500_without_overlapping_tick_labels(qtbot, tmp_path) -> None:
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(1280, 720)
+    win.show()
+    qtbot.waitUntil(lambda: win.engine, timeout=60_000)
+    show_synthetic_run(win)
+    assert win.minimumSizeHint().width() <= 900, win.minimumSizeHint()
+    win.resize(900, 500)
+    qtbot.wait(100)
+    assert win.width() <= 900 and win.height() <= 500, win.size()
+    mv, dv = win.tabs.metrics_view, win.tabs.drift_view
+    for view, plots in ((mv, (mv.acc, mv.loss, mv.pval)), (dv, (dv.l2, dv.cos, dv.heat))):
+        win.tabs.setCurrentWidget(view)
+        qtbot.wait(100)
+        for plot in plots:
+            rects = _label_rects(plot.getAxis("left"))
+            for k, a in enumerate(rects):
+                for b in rects[k + 1:]:
+                    assert not a.intersects(b), f"{plot.titleLabel.text!r}: tick labels overlap ({a}, {b})"
+
+
+def test_the_trigger_preview_never_widens_the_settings_column(qtbot, tmp_path) -> None:
+    import numpy as np
+
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(900, 500)
+    win.show()
+    qtbot.wait(50)
+    before = win.setup.minimumSizeHint().width()
+    images = np.zeros((36, 3, 32, 32), np.uint8)
+    win.setup.trigger_grid.show_set(images, np.arange(36) % 10, "content", ["automobile"] * 10)
+    qtbot.wait(50)
+    host = win.setup.form.parentWidget()
+    scroll = host.parentWidget().parentWidget()  # the settings' scroll area
+    assert host.minimumSizeHint().width() <= scroll.viewport().width(), "the column scrolls sideways"
+    assert win.setup.minimumSizeHint().width() <= before + 1
+    for path in ("model.checkpoint",):
+        w = win.setup.form.widgets.get(path)
+        if w is not None:
+            browse = w.parentWidget().findChildren(pg.QtWidgets.QPushButton)[0]
+            right = browse.mapTo(scroll.viewport(), browse.rect().topRight()).x()
+            assert right <= scroll.viewport().width(), f"{path}'s … button is {right} px right, the column {scroll.viewport().width()}"

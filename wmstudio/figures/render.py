@@ -20,6 +20,7 @@ from wmstudio.figures.spec import FigureSpec, Line, Panel
 from wmstudio.figures.style import EXPORT_FORMATS, ExportStyle
 
 PT_PER_PX = 0.75  # a screen pixel (1/96 inch) in points (1/72 inch)
+MAX_NAMED_TICKS = 24  # at most this many fixed tick labels (a heat map's layer names) on an axis
 MIN_ASPECT = 0.45  # a wide, flat plot on screen is exported at least this high for its width
 
 
@@ -139,7 +140,8 @@ def _panel(fig: Any, ax: Any, p: Panel, style: ExportStyle) -> None:  # noqa: AN
     if p.equal_aspect:
         ax.set_aspect("equal", adjustable="box")
     if p.yticks is not None:
-        ax.set_yticks([v for v, _ in p.yticks], [t for _, t in p.yticks])
+        ticks = p.yticks[::max(1, math.ceil(len(p.yticks) / MAX_NAMED_TICKS))]  # names that never overlap
+        ax.set_yticks([v for v, _ in ticks], [t for _, t in ticks])
     if p.xticks is not None:
         ax.set_xticks([v for v, _ in p.xticks], [t for _, t in p.xticks])
     if p.grid:
