@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages the test suite needs when they are missing (Xvfb for the OpenGL
-# views, libxcb-cursor0 for Qt's xcb platform, the desktop-entry and AppStream validators). Does
+# views, libxcb-cursor0 for Qt's xcb platform, the desktop-entry and AppStream validators, librsvg's
+# rsvg-convert that renders the exported SVGs in tests/test_figure_exports.py). Does
 # nothing when they are present. With --package also what `make package` uses (binutils for
 # PyInstaller; openbox, xdotool and imagemagick for packaging/check_bundle.sh).
 set -euo pipefail
@@ -20,6 +21,7 @@ for pair in libxcb-icccm.so.4:libxcb-icccm4 libxcb-keysyms.so.1:libxcb-keysyms1 
 done
 command -v desktop-file-validate >/dev/null 2>&1 || missing+=(desktop-file-utils)
 command -v appstreamcli >/dev/null 2>&1 || missing+=(appstream)
+command -v rsvg-convert >/dev/null 2>&1 || missing+=(librsvg2-bin)
 if [ "${1:-}" = "--package" ]; then
   command -v objdump >/dev/null 2>&1 || missing+=(binutils)
   command -v openbox >/dev/null 2>&1 || missing+=(openbox)

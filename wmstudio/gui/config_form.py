@@ -93,7 +93,7 @@ class Section(QWidget):
         self.header = QToolButton()
         self.header.setCheckable(True)
         self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.header.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # a long title never widens the form
         self.header.setToolTip(tip)
         layout.addWidget(self.header)
         layout.addWidget(body)

@@ -14,6 +14,7 @@ from typing import Any
 from PySide6.QtWidgets import QFileDialog, QInputDialog, QMessageBox, QWidget
 
 from wmstudio.errors import OutputError
+from wmstudio.figures.style import ExportStyle
 from wmstudio.gui.series import RunSeries
 from wmstudio.safe_files import copy_file, existing
 
@@ -77,22 +78,27 @@ def save_log_as(parent: QWidget, log: Path | None) -> str:
     return f"Copied the run log ({log.stat().st_size / 1e6:.1f} MB) to {path}"
 
 
-def export_plots(parent: QWidget, plots: dict[str, Any], landscape_view: Any, folder: Path) -> str:
-    target = QFileDialog.getExistingDirectory(parent, "Export every plot (PNG and SVG) into", str(folder))
+def export_plots(parent: QWidget, plots: dict[str, Any], landscape_view: Any, folder: Path,
+                 style: ExportStyle | None = None) -> str:
+    style = style or ExportStyle()
+    formats = " and ".join(f.upper() for f in style.formats)
+    target = QFileDialog.getExistingDirectory(parent, f"Export every plot ({formats}) into", str(folder))
     if not target:
         return ""
-    if not confirm_replace(parent, plot_files(plots, landscape_view, target)):
+    if not confirm_replace(parent, plot_files(plots, landscape_view, target, style)):
         return ""
     try:
-        written = write_plots(plots, landscape_view, target, overwrite=True)
+        written = write_plots(plots, landscape_view, target, overwrite=True, style=style)
     except OutputError as exc:
         return f"Not exported: {exc}"
     return f"Exported {len(written)} files ({', '.join(sorted({p.stem for p in written}))}) to {target}"
 
 
-def plot_files(plots: dict[str, Any], landscape_view: Any, folder: str | Path) -> list[Path]:
+def plot_files(plots: dict[str, Any], landscape_view: Any, folder: str | Path,
+               style: ExportStyle | None = None) -> list[Path]:
     """The files ``write_plots`` writes into ``folder``."""
-    files = [Path(folder) / f"{name}.{fmt}" for name in plots for fmt in ("png", "svg")]
+    formats = (style or ExportStyle()).formats
+    files = [Path(folder) / f"{name}.{fmt}" for name in plots for fmt in formats]
     if landscape_view is not None and landscape_view.has_3d:
         files.append(Path(folder) / "landscape_3d.png")
     return files
@@ -111,13 +117,16 @@ def confirm_replace(parent: QWidget, files: list[Path]) -> bool:
     return answer == QMessageBox.StandardButton.Yes
 
 
-def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, overwrite: bool = False) -> list[Path]:
-    """Every plot as PNG and SVG into ``folder`` (files there already are refused unless ``overwrite``)."""
+def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, overwrite: bool = False,
+                style: ExportStyle | None = None) -> list[Path]:
+    """Every plot in the style's formats (PNG and SVG unless set otherwise) into ``folder`` (files there
+    already are refused unless ``overwrite``)."""
     from wmstudio.gui.export import export_all  # pyqtgraph: loaded with the engine
     from wmstudio.safe_files import check_targets
 
-    check_targets(plot_files(plots, landscape_view, folder), overwrite)  # all of them, before the first is drawn
-    written = export_all(plots, folder, overwrite=overwrite)
+    style = style or ExportStyle()
+    check_targets(plot_files(plots, landscape_view, folder, style), overwrite)  # all of them, before the first is drawn
+    written = export_all(plots, folder, style, overwrite=overwrite)
     if landscape_view is not None and landscape_view.has_3d:
         p = Path(folder) / "landscape_3d.png"
         if landscape_view.export_3d(str(p), overwrite=overwrite):

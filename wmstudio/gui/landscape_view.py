@@ -28,6 +28,7 @@ from PySide6.QtWidgets import (
 
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
+from wmstudio.gui.flow_layout import FlowLayout
 from wmstudio.gui.gl import opengl_status
 from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.gui.surface_pick import pick, project
@@ -109,7 +110,7 @@ class LandscapeView(QWidget):
         self.fitted_size = (0, 0)  # the 3D view's size when its camera was last fitted
         outer = QVBoxLayout(self)
         # ---- compute controls
-        row = QHBoxLayout()
+        row = FlowLayout()  # wraps in a narrow window
         self.kind = QComboBox()
         self.kind.addItems(KINDS)
         self.kind.setToolTip("plane: through the watermarked, fine-tuned and restored models; random: two "
@@ -144,7 +145,7 @@ class LandscapeView(QWidget):
         row.addStretch(1)
         outer.addLayout(row)
         # ---- display controls
-        row2 = QHBoxLayout()
+        row2 = FlowLayout()
         self.stored = QComboBox()
         self.stored.setToolTip("landscapes stored in this run log")
         self.stored.setMinimumWidth(140)

@@ -94,7 +94,10 @@ class MainWindow(QMainWindow):
         act(fm, "Export metrics as &CSV…", lambda: say(file_dialogs.export_csv(self, self.ctl.series, self.ctl.runs_dir)),
             "Ctrl+Shift+C", "Every evaluation row as CSV")
         act(fm, "&Export all plots…", lambda: say(file_dialogs.export_plots(self, self.tabs.all_plots(),
-            self.tabs.landscape_view, self.ctl.runs_dir)), "Ctrl+E", "Every plot as PNG and SVG into a folder")
+            self.tabs.landscape_view, self.ctl.runs_dir, self.export_style())), "Ctrl+E",
+            "Every plot as PNG and SVG (and PDF if chosen) into a folder")
+        act(fm, "Export settin&gs…", self.export_settings, None,
+            "Light or the app's theme, font, size and formats of exported figures")
         self.export_3d_action = x3d = act(fm, "Export &3D view…", lambda: say(file_dialogs.export_3d(self, self.tabs.landscape_view)), None,
                   "The 3D surface as a PNG of a chosen size (once a 2D landscape is shown in 3D)")
         fm.aboutToShow.connect(lambda: x3d.setEnabled(self.tabs.ready and self.tabs.landscape_view.has_3d))
@@ -116,14 +119,36 @@ class MainWindow(QMainWindow):
             act(vm, name, lambda _=False, n=name: self.tabs.show_tab(n), f"Ctrl+{i + 1}")
         themes = vm.addMenu("&Theme")
         for name in ("system", "light", "dark"):
-            act(themes, name.capitalize(), lambda _=False, t=name: self.say(
-                f"Theme: {t} ({theme.switch(self.settings, t)}); plots take it fully after a restart"), None, f"{name} theme")
+            act(themes, name.capitalize(), lambda _=False, t=name: self.switch_theme(t), None, f"{name} theme")
         act(mb.addMenu("&Help"), "&About Watermark Studio", lambda: QMessageBox.about(self, "Watermark Studio", ABOUT))
         tb = self.addToolBar("Run")
         tb.setObjectName("runToolbar")
         for a in (self.run_action, self.pause_action, self.cancel_action, self.open_action):
             tb.addAction(a)
         self.state.fill_menu(self.recent_menu, self.open_log)
+
+    def switch_theme(self, name: str) -> str:
+        """Applies theme ``name`` now, to the plots on screen too, and remembers it; returns the mode."""
+        mode = theme.switch(self.settings, name)
+        if self.tabs.ready:
+            from wmstudio.gui.plot_theme import restyle_plots
+
+            restyle_plots(self)
+        self._update()
+        self.say(f"Theme: {name} ({mode})")
+        return mode
+
+    def export_style(self) -> Any:
+        """The style exports are drawn in (``wmstudio.figures.style.ExportStyle``)."""
+        from wmstudio.gui.export_settings import export_style
+
+        return export_style(self.settings, theme.resolve(str(self.settings.value("theme", self.mode))))
+
+    def export_settings(self) -> None:
+        from wmstudio.gui.export_settings import ExportSettingsDialog
+
+        self.export_dialog = ExportSettingsDialog(self.settings, theme.resolve(str(self.settings.value("theme", self.mode))), self)
+        self.export_dialog.open()
 
     def choose_runs_dir(self) -> None:
         folder = file_dialogs.choose_folder(self, "Folder for new run logs", self.ctl.runs_dir)
@@ -152,6 +177,7 @@ class MainWindow(QMainWindow):
         err, job, log = self.setup.form.error, self.ctl.job, self.ctl.log_path
         self.run_panel.set_busy(job, self.engine and err is None, str(err) if err else "the engine is loading")
         self.run_action.setEnabled(self.engine and err is None and not job)
+        self.pause_action.setEnabled(job == "run")  # idle, Ctrl+P would turn the button to "Resume"
         self.setup.set_busy(bool(job))
         self.tabs.set_busy(job, log is not None and log.exists())
         self.export_model_action.setEnabled(self.engine and log is not None and job != "run")

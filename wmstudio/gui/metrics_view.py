@@ -20,6 +20,7 @@ from wmstudio.gui.plot_parts import (
     LEFT_AXIS_PX,
     Crosshair,
     OverlayNote,
+    RoomyAxis,
     StageAxis,
     align_left_axes,
     marked_curve,
@@ -65,7 +66,7 @@ class PValueAxis(pg.AxisItem):
 
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str,
           left: pg.AxisItem | None = None) -> pg.PlotItem:
-    p = layout.addPlot(row=row, col=0, axisItems={"left": left} if left is not None else None)
+    p = layout.addPlot(row=row, col=0, axisItems={"left": left if left is not None else RoomyAxis("left")})
     p.showGrid(x=True, y=True, alpha=0.2)
     for side in ("left", "bottom"):
         p.getAxis(side).setStyle(maxTickLevel=0)  # grid at major ticks only: a dense grid costs most of a redraw
@@ -370,7 +371,7 @@ class DriftView(SeriesView):
         self.layout().insertLayout(1, row)
         self.l2 = _plot(self.layout_widget, 0, drift_title([]), "L2 distance")
         self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine")
-        self.heat = self.layout_widget.addPlot(row=2, col=0)
+        self.heat = self.layout_widget.addPlot(row=2, col=0, axisItems={"left": RoomyAxis("left")})  # names thinned to fit
         self.heat.setTitle("Per-layer drift (L2 from the stage's reference)", justify="left", size="10pt")
         self.heat.setLabel("bottom", "global step")
         self.heat.setLabel("left", "layer")

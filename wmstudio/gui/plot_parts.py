@@ -230,3 +230,40 @@ class Crosshair(QObject):
             h.setPos(pos.y())
             h.setVisible(plot is hit)
         self.readout.setText(text)
+
+
+TICK_LABEL_PX = 18  # vertical room one tick label needs on a left or right axis
+
+
+def _nicer(spacing: float) -> float:
+    """The next round tick spacing above ``spacing`` (1, 2, 5 x 10^k)."""
+    mag = 10.0 ** math.floor(math.log10(spacing))
+    return next(f * mag for f in (2, 5, 10, 20) if f * mag > spacing * 1.0001)
+
+
+class RoomyAxis(pg.AxisItem):
+    """A vertical axis whose tick labels never overlap: in a short plot (a window 500 pixels high) the
+    tick spacing widens to round steps that leave each label ``TICK_LABEL_PX``, and fixed ticks (a heat
+    map's layer names) are thinned to every k-th."""
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802 - pyqtgraph's name
+        levels = super().tickSpacing(minVal, maxVal, size)
+        if self.orientation not in ("left", "right") or not levels or self.logMode:
+            return levels
+        room = max(3, int(size // TICK_LABEL_PX))  # the end values are often cut: one more inside
+        span = abs(maxVal - minVal)
+        spacing, offset = levels[0]
+        while spacing > 0 and span / spacing > room:
+            spacing = _nicer(spacing)
+        return [(spacing, offset)]
+
+    def generateDrawSpecs(self, p: QPainter) -> tuple:  # noqa: N802 - pyqtgraph's name
+        fixed = self._tickLevels
+        if fixed is None or self.orientation not in ("left", "right"):
+            return super().generateDrawSpecs(p)
+        room = max(1, int(self.geometry().height() // TICK_LABEL_PX))
+        self._tickLevels = [level[::max(1, math.ceil(len(level) / room))] for level in fixed]
+        try:
+            return super().generateDrawSpecs(p)
+        finally:
+            self._tickLevels = fixed

@@ -31,6 +31,8 @@ class RunPanel(QWidget):
         self.run_button.setToolTip("Run the selected stages (Ctrl+R)")
         self.stages_combo = QComboBox()
         self.stages_combo.setToolTip("Run the whole pipeline or one stage")
+        self.stages_combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.stages_combo.setMinimumContentsLength(14)  # long choices are cut in a narrow window
         for text, _ in STAGE_CHOICES:
             self.stages_combo.addItem(text)
         self.pause_button = QPushButton("Pause")
@@ -39,12 +41,13 @@ class RunPanel(QWidget):
         self.cancel_button = QPushButton("Cancel")
         self.cancel_button.setToolTip("Cancel after the current batch; the log keeps everything so far (Ctrl+.)")
         self.progress = QProgressBar()
-        self.progress.setMinimumWidth(200)
+        self.progress.setMinimumWidth(100)
         self.progress.setToolTip("Overall progress across every stage of the run (or the landscape's points)")
         self.progress_label = QLabel("idle")
-        self.progress_label.setMinimumWidth(360)
+        self.progress_label.setMinimumWidth(80)
         self.device_label = QLabel("")
         self.device_label.setToolTip("Where the work runs")
+        self.device_label.setMinimumWidth(60)  # its whole name when there is room, cut in a narrow window
         # the words take the room left and are cut at its end, never running into the device's name
         self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         for w in (self.run_button, self.stages_combo, self.pause_button, self.cancel_button, self.progress):
@@ -122,5 +125,10 @@ class RunPanel(QWidget):
         self.progress_label.setText("idle")
 
     def _paused(self, paused: bool) -> None:
+        if paused and not self.pause_button.isEnabled():  # no run to pause (toggled from code or a shortcut)
+            self.pause_button.blockSignals(True)
+            self.pause_button.setChecked(False)
+            self.pause_button.blockSignals(False)
+            return
         self.pause_button.setText("Resume" if paused else "Pause")
         self.pause_toggled.emit(paused)

@@ -52,6 +52,8 @@ class SweepView(QWidget):
         self.metric_box = QComboBox()
         for k, v in METRICS.items():
             self.metric_box.addItem(v, k)
+        self.metric_box.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+        self.metric_box.setMinimumContentsLength(16)  # a long metric name never sets the window's minimum width
         self.status = QLabel("no sweep open")
         # a long sweep name never widens the window (it did, for good, as the saved geometry kept it)
         self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
