@@ -291,7 +291,7 @@ def test_a_ray_address_that_does_not_answer_fails_within_the_stated_timeout(monk
     assert time.monotonic() - start < 3
     monkeypatch.setattr(ray_address, "check_ray_address", lambda a, timeout=30.0: (_ for _ in ()).throw(
         ConfigError("", f"{a}: probed")))
-    from wmstudio.sweep.runner import _init_ray
+    from wmstudio.sweep.runner import init_ray
 
     with pytest.raises(ConfigError, match="10.0.0.1:6379: probed"):  # every connection to a cluster is probed first
-        _init_ray("10.0.0.1:6379", 1)
+        init_ray("10.0.0.1:6379", 1)

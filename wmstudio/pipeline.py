@@ -119,13 +119,13 @@ def preferred_memory_format(cfg: ExperimentConfig) -> torch.memory_format:
     return torch.channels_last if cfg.run.channels_last and conv_net else torch.contiguous_format
 
 
-def _trigger_params(cfg: ExperimentConfig) -> dict[str, object]:
+def trigger_params(cfg: ExperimentConfig) -> dict[str, object]:
     t = cfg.trigger
     return {"label_mode": t.label_mode, "target_class": t.target_class, "eps": t.eps, "noise_std": t.noise_std,
             "stamp_fraction": t.stamp_fraction, "folder": t.folder, "source_class": t.source_class}
 
 
-def _source_loader(cfg: ExperimentConfig) -> Callable[[], ImageTensors]:
+def source_loader(cfg: ExperimentConfig) -> Callable[[], ImageTensors]:
     """Loads the unrelated scheme's other data set, only when that scheme asks for it."""
     src, d = cfg.trigger.source, cfg.data
 
@@ -146,8 +146,8 @@ def _use_triggers(s: Session, ts: TriggerSet) -> None:
 def build_triggers(s: Session) -> None:
     cfg = s.cfg
     ctx = BuildContext(s.owner.shape, s.num_classes, s.owner.to("cpu"), s.model, s.normalizer, s.device,
-                       _source_loader(cfg))
-    _use_triggers(s, build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg)))
+                       source_loader(cfg))
+    _use_triggers(s, build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **trigger_params(cfg)))
 
 
 def triggers_from_log(s: Session, path: str | Path) -> None:
@@ -298,8 +298,8 @@ def preview_trigger_set(cfg: ExperimentConfig) -> tuple[TriggerSet, list[str]]:
     model = build_from_config(cfg, c, data.num_classes, h)
     load_from_config(cfg, model, ckpt)
     ctx = BuildContext(owner.shape, data.num_classes, owner, model.eval(), normalizer, torch.device("cpu"),
-                       _source_loader(cfg))
-    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))
+                       source_loader(cfg))
+    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **trigger_params(cfg))
     if cfg.trigger.scheme == "adversarial" and not cfg.model.checkpoint:
         ts.params = {**ts.params, "preview_note": "made against the untrained model; a run uses the trained one"}
     return ts, data.train.classes

@@ -79,7 +79,7 @@ def _cached_dims(root: Path, d: DataSection) -> DataDims | None:
 
 
 def _imagefolder_dims(d: DataSection) -> DataDims | None:
-    from wmstudio.data.imagefolder import IMAGE_SUFFIXES, _is_archive, _split_entry
+    from wmstudio.data.imagefolder import IMAGE_SUFFIXES, is_archive, split_entry
 
     root = Path(d.root).expanduser()
     cached = _cached_dims(root, d) if root.exists() else None
@@ -97,10 +97,10 @@ def _imagefolder_dims(d: DataSection) -> DataDims | None:
                 classes.add(class_dir.name)
                 if first is None and not d.image_size:
                     first = images[0].read_bytes()
-    elif _is_archive(root):
+    elif is_archive(root):
         with tarfile.open(root, mode="r:*") as tar:  # names only: the stream is read, no image decoded
             for member in tar:
-                entry = _split_entry(tuple(p for p in member.name.split("/") if p)) if member.isfile() else None
+                entry = split_entry(tuple(p for p in member.name.split("/") if p)) if member.isfile() else None
                 if entry is None or entry[0] != "train":
                     continue
                 classes.add(entry[1])

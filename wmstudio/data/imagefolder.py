@@ -44,7 +44,7 @@ def default_cache_dir() -> Path:
     return Path(base)
 
 
-def _is_archive(path: Path) -> bool:
+def is_archive(path: Path) -> bool:
     return path.is_file() and any(path.name.lower().endswith(s) for s in ARCHIVE_SUFFIXES)
 
 
@@ -52,7 +52,7 @@ def _is_image_name(name: str) -> bool:
     return not name.startswith(".") and Path(name).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _split_entry(parts: tuple[str, ...]) -> tuple[str, str] | None:
+def split_entry(parts: tuple[str, ...]) -> tuple[str, str] | None:
     """(split, class) for a path ``.../train/<class>/<file>``, else None."""
     if len(parts) < 3 or not _is_image_name(parts[-1]):
         return None
@@ -124,7 +124,7 @@ def _iter_archive(path: Path, class_dirs: set[tuple[str, str]]) -> Iterator[_Ent
                 parts = tuple(p for p in name.split("/") if p and p != ".")
                 if member.isdir() and len(parts) >= 2 and parts[-2] in SPLITS:
                     class_dirs.add((parts[-2], parts[-1]))
-                entry = _split_entry(parts)
+                entry = split_entry(parts)
                 if entry is None:
                     continue
                 where = f"{path}:{name}"
@@ -212,7 +212,7 @@ def _target_size(root: Path, entries: list[_Entry], image_size: int, warnings: l
 
 def _decode_all(root: Path, image_size: int) -> dict[str, np.ndarray]:
     class_dirs: set[tuple[str, str]] = set()
-    entries = list(_iter_archive(root, class_dirs) if _is_archive(root) else _iter_folder(root))
+    entries = list(_iter_archive(root, class_dirs) if is_archive(root) else _iter_folder(root))
     missing = [s for s in SPLITS if not any(e.split == s for e in entries)]
     if missing:
         raise DataError(f"{root}: no images under {' or '.join(f'{s}/<class>/' for s in missing)} "
@@ -291,7 +291,7 @@ def load_imagefolder(root: str | Path, image_size: int = 0, cache_dir: str | Pat
     if not path.exists():
         raise DataError(f"{path}: no such folder or archive (expected an ImageFolder tree "
                         "train/<class>/*, test/<class>/* or a .tar/.tar.gz of one)")
-    if not (path.is_dir() or _is_archive(path)):
+    if not (path.is_dir() or is_archive(path)):
         raise DataError(f"{path}: not a folder or a .tar/.tar.gz archive")
     cache = Path(cache_dir) if cache_dir else default_cache_dir()
     try:

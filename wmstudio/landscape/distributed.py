@@ -136,10 +136,10 @@ def run_on_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, l
                record: Callable[[int, np.ndarray, dict[str, np.ndarray]], None], control: RunControl,
                target: RayTarget, say: Callable[[str], None] | None = None, trust_code: bool = False) -> None:
     """Evaluate ``levels`` (coarse to fine) on ``workers`` actors, handing each chunk's metrics to ``record``."""
-    from wmstudio.sweep.runner import _init_ray, describe_cluster, shutdown_ray
+    from wmstudio.sweep.runner import describe_cluster, init_ray, shutdown_ray
 
     say = say or (lambda text: print(text, file=sys.stderr, flush=True))
-    ray = _init_ray(target.address or None, workers)
+    ray = init_ray(target.address or None, workers)
     if target.address:
         say(describe_cluster(ray, target.address))
     actor_cls = ray.remote(num_cpus=1, max_restarts=0, max_task_retries=0,

@@ -116,11 +116,11 @@ def evaluate_checkpoint(cfg: ExperimentConfig) -> EvalResult:
     from wmstudio.device import resolve_device
     from wmstudio.metrics.evaluate import evaluate
     from wmstudio.pipeline import (
-        _source_loader,
-        _trigger_params,
         build_from_config,
         load_from_config,
         load_split_data,
+        source_loader,
+        trigger_params,
     )
     from wmstudio.triggers import BuildContext, build_trigger_set
 
@@ -131,8 +131,8 @@ def evaluate_checkpoint(cfg: ExperimentConfig) -> EvalResult:
     loaded = load_from_config(cfg, model)
     model.eval()  # on the CPU while the trigger set is made (adversarial triggers attack it)
     ctx = BuildContext(owner.shape, data.num_classes, owner, model, normalizer, torch.device("cpu"),
-                       _source_loader(cfg))
-    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **_trigger_params(cfg))
+                       source_loader(cfg))
+    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **trigger_params(cfg))
     model.to(device).eval()
     test = data.test.subset(splits.test, "test").to(device)
     bs = cfg.run.eval_batch_size

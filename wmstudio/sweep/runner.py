@@ -68,7 +68,7 @@ def describe_cluster(ray: Any, address: str) -> str:
             + (f"dashboard {dashboard_url()}" if dashboard_url() else "no dashboard"))
 
 
-def _init_ray(address: str | None, workers: int) -> Any:
+def init_ray(address: str | None, workers: int) -> Any:
     """Connect to ``address``, or start a local Ray instance guarded by a watchdog (see ``shutdown_ray``)."""
     import ray
 
@@ -204,7 +204,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
         summary.seconds = time.time() - start
         return summary
 
-    ray = _init_ray(address, workers)
+    ray = init_ray(address, workers)
     if address:
         say(describe_cluster(ray, address))
     resources = dict(resources or {})

@@ -1,0 +1,49 @@
+"""The base models shipped in resources/base_models are what their cards say: the files match their
+hashes, load strictly into the named architecture, and score the card's test accuracy on CIFAR-10."""
+
+from __future__ import annotations
+
+import pytest
+from conftest import CIFAR
+
+from wmstudio import base_models
+from wmstudio.config import load_config
+from wmstudio.models import build_model, load_state_dict_file
+
+SHIPPED = base_models.available()
+
+
+def test_the_comparison_base_is_shipped_and_meets_its_target() -> None:
+    assert "cifar10_fastcnn" in SHIPPED
+    card = base_models.card("cifar10_fastcnn")
+    assert card["test_acc"] >= 0.88 and card["split"]["test"] == 10_000 and card["split"]["attacker"] == 15_000
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_a_shipped_base_matches_its_card_and_loads(name: str) -> None:
+    card = base_models.card(name)
+    path = base_models.resolve(f"{base_models.PREFIX}{name}")  # checks the SHA-256
+    assert base_models.tensors_hash(path) == card["tensors_sha256"]
+    model = build_model(card["architecture"], 3, 10, 32, card["options"], "", "")
+    model.load_state_dict(load_state_dict_file(path), strict=True)
+    recipe = load_config(base_models.folder() / card["recipe"])
+    assert recipe.model.arch == card["architecture"] and recipe.embed.clean_epochs == card["epochs"]
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not CIFAR.is_file(), reason=f"CIFAR-10 archive not found at {CIFAR} (see shared/data/README.md)")
+def test_the_comparison_base_scores_its_card_accuracy_on_the_test_split() -> None:
+    import torch
+
+    from wmstudio.data import load_dataset
+    from wmstudio.data.batches import Normalizer
+    from wmstudio.metrics import evaluate
+
+    card = base_models.card("cifar10_fastcnn")
+    model = build_model("fastcnn", 3, 10, 32, {}, "", "")
+    model.load_state_dict(load_state_dict_file(base_models.resolve("base:cifar10_fastcnn")))
+    test = load_dataset("imagefolder", CIFAR).test
+    norm = card["dataset"]["normalization"]
+    torch.set_num_threads(2)
+    _, acc = evaluate(model, test.images, test.labels, Normalizer(tuple(norm["mean"]), tuple(norm["std"])), 1000)
+    assert acc == pytest.approx(card["test_acc"], abs=0.002)  # fp32 evaluation, any thread count
