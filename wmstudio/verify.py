@@ -327,7 +327,7 @@ def verify(model_path: str, trigger: str, fpr: float = 0.01, *, arch: str = "", 
 
 def add_null(v: Verification, path: str) -> None:
     """Rank ``v``'s trigger accuracy among the null models in ``path`` (same trigger-set size and classes)."""
-    from wmstudio.null_models import NullDistribution, empirical_p_value, empirical_threshold
+    from wmstudio.null_distribution import NullDistribution, empirical_p_value, empirical_threshold
 
     nd = NullDistribution.load(path)
     if nd.n_triggers != v.n or nd.num_classes != v.num_classes:
