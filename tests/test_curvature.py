@@ -114,3 +114,65 @@ def test_density_weights_and_moments() -> None:
     assert est == pytest.approx(float(torch.trace(h)) / hvp.dim, rel=0.2)
     grid = np.linspace(np.nanmin(d.nodes) - 1, np.nanmax(d.nodes) + 1, 4001)
     assert np.trapezoid(d.on_grid(grid, 0.05), grid) == pytest.approx(1.0, rel=1e-3)
+
+
+def test_cli_prints_the_estimate_and_stores_the_result(demo_copy, capsys) -> None:
+    from wmstudio.cli import main
+    from wmstudio.curvature import job
+    from wmstudio.landscape.context import load_context
+
+    ctx = load_context(demo_copy, "cpu")
+    layer = [n for n, _ in ctx.model.named_parameters()][-1].rsplit(".", 1)[0]  # the classifier
+    args = ["curvature", str(demo_copy), "--stage", "embed", "--images", "200", "--probes", "5", "--tol", "1e-8"]
+    assert main([*args, "--loss", "trigger", "--layer", layer, "--top-k", "2", "--max-iter", "400"]) == 0
+    assert main([*args, "--loss", "clean", "--density", "2", "--density-steps", "10", "--max-iter", "30"]) == 0
+    out = capsys.readouterr().out
+    assert f"curvature embed trigger@{layer}: estimate: at most" in out and "Hessian-vector products" in out
+    assert "top eigenvalues [" in out
+    held = job.read(demo_copy)["embed"]
+    assert set(held) == {f"trigger@{layer}", "clean"}
+    r = held[f"trigger@{layer}"]
+    assert r["estimate"]["products"] >= r["products"] > 0 and r["estimate"]["seconds"] > 0
+    assert r["images"] == 100 and len(r["eigenvalues"]) == 2 and "density_nodes" not in r
+    assert len(held["clean"]["density_nodes"]) == 2 and held["clean"]["images"] == 200
+    # the classifier's Hessian of the trigger loss, formed exactly, has the stored top eigenvalues
+    model = ctx.model.double()
+    model.load_state_dict(ctx.state("embed"))
+    x, y = job.loss_inputs(ctx.trigger_images, ctx.trigger_labels, ctx.normalizer)
+    h = exact_hessian(model, x.double(), y, layer + ".")
+    exact = np.sort(np.linalg.eigvalsh(h.numpy()))[::-1][:2]
+    np.testing.assert_allclose(r["eigenvalues"], exact, rtol=1e-4)
+    assert main([*args, "--loss", "clean", "--layer", "nope"]) == 2
+    assert "no trainable parameters under 'nope'" in capsys.readouterr().err
+    assert main([*args, "--stage", "nope"]) == 2
+
+
+def test_stage_ends_record_curvature_and_a_cancel_stops_it(tmp_path) -> None:
+    from conftest import quick_config
+
+    from wmstudio.config import load_config
+    from wmstudio.control import RunControl
+    from wmstudio.curvature import job
+    from wmstudio.events import CurvatureProgress, CurvatureStarted
+    from wmstudio.pipeline import run_experiment
+
+    cfg = load_config(data=quick_config(run={"curvature": "stage_ends", "curvature_probes": 2, "curvature_images": 50,
+                                             "record_trajectory": False}, model={"options": {"width": 4}},
+                                        trigger={"size": 20}, embed={"epochs": 1}, finetune={"epochs": 1}))
+    events = []
+    run_experiment(cfg, tmp_path / "a.h5", events.append, stages=["embed", "finetune"])
+    held = job.read(tmp_path / "a.h5")
+    assert set(held) == {"embed", "finetune"}
+    assert all(set(v) == {"clean", "trigger"} and v["trigger"]["trace_probes"] == 2 for v in held.values())
+    assert held["embed"]["clean"]["images"] == 50 and held["embed"]["trigger"]["images"] == 20
+    assert sum(isinstance(e, CurvatureStarted) for e in events) == 4
+
+    control = RunControl()
+
+    def cancel_in_curvature(e: object) -> None:
+        if isinstance(e, CurvatureProgress):
+            control.cancel()
+
+    result = run_experiment(cfg, tmp_path / "b.h5", cancel_in_curvature, control, stages=["embed", "finetune"])
+    assert result.status == "cancelled"
+    assert job.read(tmp_path / "b.h5") == {}

@@ -109,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wmstudio.cli_landscape import add_parsers
 
     add_parsers(sub)
-    from wmstudio import cli_sweep
+    from wmstudio import cli_curvature, cli_sweep
 
+    cli_curvature.add_parser(sub)
     cli_sweep.add_parsers(sub)
     from wmstudio import cli_models
 
@@ -164,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wmstudio import cli_models
 
             return cli_models.run(args)
+        if args.command == "curvature":
+            from wmstudio import cli_curvature
+
+            return cli_curvature.cmd_curvature(args)
         if args.command in ("landscape", "export"):
             from wmstudio import cli_landscape
 
