@@ -142,6 +142,8 @@ def test_cli_prints_the_estimate_and_stores_the_result(demo_copy, capsys) -> Non
     h = exact_hessian(model, x.double(), y, layer + ".")
     exact = np.sort(np.linalg.eigvalsh(h.numpy()))[::-1][:2]
     np.testing.assert_allclose(r["eigenvalues"], exact, rtol=1e-4)
+    assert main(["inspect", str(demo_copy)]) == 0
+    assert f"curvature trigger@{layer}: top eigenvalues [" in capsys.readouterr().out
     assert main([*args, "--loss", "clean", "--layer", "nope"]) == 2
     assert "no trainable parameters under 'nope'" in capsys.readouterr().err
     assert main([*args, "--stage", "nope"]) == 2

@@ -80,6 +80,12 @@ def summarize(path: str) -> str:
                      f"{_f(st.final('drift_cos')):>7}{_f(st.final('p_value'), '.1e'):>10}")
         if st.message:
             lines.append(f"          {st.message}")
+        curvature = r.stage_json(st.name, "curvature_json")
+        if isinstance(curvature, dict):
+            from wmstudio.curvature.job import summary
+
+            lines += [f"          curvature {key}: {summary(res)}" for key, res in sorted(curvature.items())
+                      if isinstance(res, dict)]
         flag = stage_flag(st, num_classes)
         if flag:
             lines.append(f"          COLLAPSED: {flag}; its trigger accuracy says nothing about a watermark")

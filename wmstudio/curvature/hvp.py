@@ -27,6 +27,8 @@ def layer_parameters(model: nn.Module, layer: str = "") -> list[tuple[str, nn.Pa
     """The named trainable parameters of ``layer`` (a module name such as ``layer1.0.conv1``, or a
     parameter's own name); all of the model's for ``""``."""
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    if not named:
+        raise ConfigError("model", "has no trainable parameters: its loss has no Hessian to measure")
     if not layer:
         return named
     picked = [(n, p) for n, p in named if n == layer or n.startswith(layer + ".")]

@@ -305,16 +305,26 @@ def record_at_stage_end(s: Any, stage: str) -> None:
         store(s.log, stage, spec.key, result)
 
 
+def _num(value: Any, fmt: str = ".4g") -> str:
+    """A stored number in words ("nan" for null, "?" for anything else: the log is someone's data)."""
+    if value is None:
+        return "nan"
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return format(value, fmt)
+    return "?"
+
+
 def summary(result: dict[str, Any]) -> str:
     """One line: the top eigenvalues and the trace."""
-    eig = ", ".join(f"{v:.4g}" if v is not None else "nan" for v in result.get("eigenvalues", []))
+    values = result.get("eigenvalues")
+    eig = ", ".join(_num(v) for v in values) if isinstance(values, list) else "?"
     text = f"top eigenvalues [{eig}]"
     if "trace" in result:
         se = result.get("trace_stderr")
-        text += f", trace {result['trace']:.4g}" + (f" +- {se:.2g}" if se is not None else "")
-    if not result.get("converged", True):
-        text += f" (Lanczos not converged in {result.get('lanczos_iterations')} steps)"
-    return text + f"; {result.get('products')} products in {result.get('seconds', float('nan')):.1f} s"
+        text += f", trace {_num(result['trace'])}" + (f" +- {_num(se, '.2g')}" if se is not None else "")
+    if result.get("converged") is False:
+        text += f" (Lanczos not converged in {_num(result.get('lanczos_iterations'), 'd')} steps)"
+    return text + f"; {_num(result.get('products'), 'd')} products in {_num(result.get('seconds'), '.1f')} s"
 
 
 def density_array(result: dict[str, Any]) -> tuple[np.ndarray, np.ndarray] | None:
