@@ -109,8 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wmstudio.cli_landscape import add_parsers
 
     add_parsers(sub)
-    from wmstudio import cli_sweep
+    from wmstudio import cli_curvature, cli_sweep
 
+    cli_curvature.add_parser(sub)
     cli_sweep.add_parsers(sub)
     from wmstudio import cli_models
 
@@ -171,6 +172,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wmstudio import cli_base
 
             return cli_base.run(args)
+        if args.command == "curvature":
+            from wmstudio import cli_curvature
+
+            return cli_curvature.cmd_curvature(args)
         if args.command in ("landscape", "export"):
             from wmstudio import cli_landscape
 

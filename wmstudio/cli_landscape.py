@@ -6,6 +6,9 @@ import argparse
 import signal
 import sys
 
+FIGURE_FORMATS = ("png", "svg", "pdf")
+MESH_FORMATS = ("vts", "vtu", "vtp", "obj")
+
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
@@ -48,13 +51,22 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     "config names; refused otherwise, since a log may come from someone else (docs/checkpoints.md)")
     ls.add_argument("--quiet", "-q", action="store_true")
 
-    ex = sub.add_parser("export", help="draw a stored landscape as PNG/SVG/PDF without recomputing")
+    ex = sub.add_parser("export", help="draw a stored landscape as PNG/SVG/PDF, or write it as VTK/OBJ for "
+                                       "ParaView, Blender and the like, without recomputing",
+                        description="Formats by file suffix: png, svg, pdf (figures per metric and style); vts (the "
+                                    "grid with every metric as point data, one file per landscape), vtu (the same as an "
+                                    "unstructured grid, for meshio), vtp (the "
+                                    "trajectories as polylines), obj (a triangle mesh per metric, its colour map "
+                                    "baked into the vertices; 2D landscapes).")
     ex.add_argument("log")
     ex.add_argument("--landscape", "-l", default="", help="its name (default: the only one / all of them)")
     ex.add_argument("--metric", "-m", choices=METRICS + ("all",), default="all")
     ex.add_argument("--style", choices=("contour", "surface", "both"), default="contour")
     ex.add_argument("--log-scale", action="store_true", help="log10 of the losses")
-    ex.add_argument("--format", choices=("png", "svg", "pdf"), action="append", help="repeatable; default png and svg")
+    ex.add_argument("--format", choices=FIGURE_FORMATS + MESH_FORMATS, action="append",
+                    help="repeatable; default png and svg")
+    ex.add_argument("--height", choices=METRICS + ("flat",), default="flat",
+                    help="vts/vtu/vtp: the metric whose value is the points' z coordinate, or flat (z = 0)")
     ex.add_argument("--out", "-o", required=True, help="folder to write")
     ex.add_argument("--overwrite", action="store_true", help="replace figures already in --out (default: refuse)")
 
@@ -135,11 +147,23 @@ def cmd_export(args: argparse.Namespace) -> int:
     styles = ("contour", "surface") if args.style == "both" else (args.style,)
     formats = args.format or ["png", "svg"]
     stored = [read(args.log, name) for name in names]
-    jobs = [(ls, metric, style, Path(args.out) / f"{ls.name}_{metric}_{style}.{fmt}") for ls in stored
-            for metric in metrics for style in (styles if ls.is_2d else ("line",)) for fmt in formats]
-    check_targets([path for *_, path in jobs], args.overwrite)  # every file, before the first is drawn
+    out = Path(args.out)
+    jobs = [(ls, metric, style, out / f"{ls.name}_{metric}_{style}.{fmt}") for ls in stored
+            for metric in metrics for style in (styles if ls.is_2d else ("line",)) for fmt in formats
+            if fmt in FIGURE_FORMATS]
+    meshes = [(ls, "", out / f"{ls.name}.{fmt}") for ls in stored for fmt in ("vts", "vtu") if fmt in formats]
+    meshes += [(ls, "", out / f"{ls.name}_trajectories.vtp") for ls in stored if "vtp" in formats]
+    meshes += [(ls, metric, out / f"{ls.name}_{metric}.obj") for ls in stored if "obj" in formats and ls.is_2d
+               for metric in metrics]
+    check_targets([path for *_, path in jobs] + [path for *_, path in meshes], args.overwrite)  # all, first
     for ls, metric, style, path in jobs:
         export_figure(ls, metric, path, "contour" if style == "line" else style, args.log_scale,
                       overwrite=args.overwrite)
         print(path)
+    if meshes:
+        from wmstudio.landscape.mesh_export import export_mesh
+
+        height = "" if args.height == "flat" else args.height
+        for ls, metric, path in meshes:
+            print(export_mesh(ls, path, metric, height, args.log_scale, args.overwrite))
     return 0

@@ -33,6 +33,7 @@ METHODS = ("plain", "certified", "rowback", "app", "ewe")
 SCHEDULERS = ("none", "cosine", "step", "onecycle")
 VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
 PRECISIONS = ("fp32", "bf16")
+CURVATURE_MODES = ("off", "stage_ends")
 SEED_SCOPES = ("model", "all")
 NORMALIZE_MODES = ("auto", "fit", "imagenet", "cifar10", "custom")
 ATTACKS = ("finetune", "prune", "channel_prune", "fine_prune", "quantize", "noise", "distill", "neural_cleanse")
@@ -100,6 +101,16 @@ class RunSection:
                                  "weights (about 1.4-1.9x faster where the CPU has AVX512-BF16/AMX or on CUDA); "
                                  "evaluations, trigger accuracy and verification always run in fp32",
                          choices=PRECISIONS)
+    curvature: str = opt("off", "Hessian curvature of each stage's final model, stored in the log: off, or "
+                                "stage_ends (top eigenvalues and trace of the clean loss and of the trigger loss "
+                                "after every stage; costs Hessian-vector products, estimated before each)",
+                         choices=CURVATURE_MODES)
+    curvature_top_k: int = opt(1, "curvature: how many of the largest Hessian eigenvalues (Lanczos)", min=1, max=100,
+                               why="each is found by Lanczos steps over the whole data")
+    curvature_probes: int = opt(10, "curvature: Hutchinson probes for the Hessian's trace (0: no trace)", min=0,
+                                max=10_000, why="each probe is one Hessian-vector product over the images")
+    curvature_images: int = opt(1000, "curvature: test images of the clean loss (0: all; the trigger loss uses the "
+                                      "whole trigger set)", min=0, max=10**7, why="more images than any test set")
 
 
 @dataclass

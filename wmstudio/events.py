@@ -131,10 +131,51 @@ class LandscapePoints(Event):
 
 
 @dataclass(frozen=True)
+class LandscapeEstimate(Event):
+    """The time and memory a landscape's remaining points will take, from one timed pass of the model."""
+
+    name: str
+    points: int  # left to compute
+    point_seconds: float
+    seconds: float
+    memory_bytes: int
+
+
+@dataclass(frozen=True)
 class LandscapeFinished(Event):
     name: str
     status: str  # finished | cancelled | failed
     seconds: float
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class CurvatureStarted(Event):
+    """A curvature job starts: its estimate (from a quick timing of the model) comes first."""
+
+    stage: str
+    key: str  # the loss, and the layer after '@' (wmstudio.curvature.job.CurvatureSpec.key)
+    products: int  # Hessian-vector products at most
+    seconds: float  # estimated
+    memory_bytes: int  # estimated
+
+
+@dataclass(frozen=True)
+class CurvatureProgress(Event):
+    stage: str
+    key: str
+    phase: str  # eigenvalues | trace | density
+    done: int  # products so far, all phases
+    total: int  # products at most
+
+
+@dataclass(frozen=True)
+class CurvatureFinished(Event):
+    stage: str
+    key: str
+    status: str  # finished | cancelled | failed
+    seconds: float
+    values: dict[str, float] = field(default_factory=dict)  # top_eigenvalue, trace
     message: str = ""
 
 

@@ -83,6 +83,12 @@ def summarize(path: str) -> str:
             lines.append(f"          {st.message}")
         if st.name == "attack":
             lines += [f"          {line}" for line in attack_findings(r)]
+        curvature = r.stage_json(st.name, "curvature_json")
+        if isinstance(curvature, dict):
+            from wmstudio.curvature.job import summary
+
+            lines += [f"          curvature {key}: {summary(res)}" for key, res in sorted(curvature.items())
+                      if isinstance(res, dict)]
         flag = stage_flag(st, num_classes)
         if flag:
             lines.append(f"          COLLAPSED: {flag}; its trigger accuracy says nothing about a watermark")

@@ -16,8 +16,11 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from wmstudio.events import (
+    CurvatureFinished,
+    CurvatureStarted,
     Error,
     Event,
+    LandscapeEstimate,
     LandscapeFinished,
     LandscapePoints,
     LandscapeStarted,
@@ -45,6 +48,15 @@ def fmt_time(seconds: float) -> str:
 def time_left(elapsed: float, fraction: float) -> float:
     """Seconds left when ``fraction`` of the work took ``elapsed`` seconds (inf before any progress)."""
     return elapsed * (1 - fraction) / fraction if fraction > 0 else math.inf
+
+
+def estimate_text(estimate: tuple[int, float, float, int]) -> str:
+    """A landscape's estimate (points, seconds a point, seconds in all, bytes) in words."""
+    from wmstudio.memory import gib
+
+    points, per, total, memory = estimate
+    return (f"{points} points x {per:.3g} s (one timed pass of the model) = {fmt_time(total)}, "
+            f"memory about {gib(memory)}")
 
 
 def format_metrics(values: dict[str, float]) -> str:
@@ -165,6 +177,18 @@ class ProgressTracker:
             s.epoch = e.level
             self._advance(e.done, e.total)
             return None
+        if isinstance(e, LandscapeEstimate):
+            return f"landscape {e.name}: estimate: " + estimate_text((e.points, e.point_seconds, e.seconds,
+                                                                       e.memory_bytes))
+        if isinstance(e, CurvatureStarted):
+            from wmstudio.memory import gib
+
+            return (f"[{e.stage}] curvature {e.key}: estimate: at most {e.products} Hessian-vector products, "
+                    f"{fmt_time(e.seconds)}, memory about {gib(e.memory_bytes)}")
+        if isinstance(e, CurvatureFinished):
+            values = ", ".join(f"{k} {v:.4g}" for k, v in e.values.items())
+            extra = f": {e.message}" if e.message else ""
+            return f"[{e.stage}] curvature {e.key} {e.status} in {fmt_time(e.seconds)}" + (f" ({values})" if values else "") + extra
         if isinstance(e, LandscapeFinished):
             s.finished = e.status
             if e.status == "finished":

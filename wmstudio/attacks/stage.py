@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from wmstudio.attacks import STAGE
+from wmstudio.curvature.job import record_at_stage_end
 from wmstudio.events import CheckpointSaved, Metrics, StageFinished, StageStarted
 from wmstudio.metrics import DriftTracker, evaluate
 from wmstudio.session import Session
@@ -89,4 +90,5 @@ def one_shot(s: Session, modify: Callable[[], dict[str, Any]]) -> dict[str, floa
     s.emit(CheckpointSaved(STAGE, s.log.save_weights(STAGE, s.model.state_dict())))
     s.log.end_stage(STAGE, "finished")
     s.emit(StageFinished(STAGE, "finished", last))
+    record_at_stage_end(s, STAGE)
     return last

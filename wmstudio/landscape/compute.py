@@ -15,6 +15,7 @@ from wmstudio.data.imagefolder import default_cache_dir
 from wmstudio.errors import Cancelled, RunLogError
 from wmstudio.events import (
     EventCallback,
+    LandscapeEstimate,
     LandscapeFinished,
     LandscapePoints,
     LandscapeStarted,
@@ -28,6 +29,7 @@ from wmstudio.landscape.flat import ParamVector, float_buffers, has_batchnorm
 from wmstudio.landscape.grid import refinement_levels
 from wmstudio.landscape.points import GridPoints, LinePoints, line_layout
 from wmstudio.landscape.spec import METRICS, LandscapeSpec
+from wmstudio.progress import estimate_text
 from wmstudio.runlog import WriterLock
 
 COMMIT_SECONDS = 1.0
@@ -170,6 +172,22 @@ def make_evaluator(ctx: LogContext, spec: LandscapeSpec) -> PointEvaluator:
 
 # ---------------------------------------------------------------- evaluation
 
+def estimate_points(ev: PointEvaluator, points: int) -> tuple[int, float, float, int]:
+    """(points, seconds a point, seconds in all, bytes): one timed forward pass of the model over the
+    evaluation images stands for a point (plus BatchNorm re-estimation, where asked for, counted as
+    one more pass over its images); memory: the images, the model and a copy of its parameters."""
+    t0 = time.perf_counter()
+    ev.forward_only()
+    if ev.inputs.device.type == "cuda":
+        torch.cuda.synchronize(ev.inputs.device)
+    per = time.perf_counter() - t0
+    if ev.bn_inputs:
+        per *= 1 + sum(len(x) for x in ev.bn_inputs) / max(1, len(ev.labels))
+    model = sum(p.numel() * p.element_size() for p in ev.model.parameters())
+    memory = ev.inputs.numel() * ev.inputs.element_size() + 2 * model + 2 * ev.pv.numel * 4
+    return points, per, points * per, memory
+
+
 def evaluate_points(ev: PointEvaluator, points: GridPoints | LinePoints, indices: np.ndarray,
                     control: RunControl | None = None) -> dict[str, np.ndarray]:
     buf = torch.empty(ev.pv.numel, device=ev.inputs.device)
@@ -286,6 +304,9 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
             ev = make_evaluator(ctx, spec)
             store.set_attrs(log_path, spec.name, ev.notes)  # the layout, folding and batch size used
             points = points_from_store(ctx, log_path, spec.name)
+            estimate = estimate_points(ev, len(done) - int(done.sum()))
+            store.set_attrs(log_path, spec.name, {"estimate": estimate_text(estimate)})
+            callback(LandscapeEstimate(spec.name, *estimate))
             chunk = 16
             for level, idx in enumerate(levels):
                 for s in range(0, len(idx), chunk):

@@ -12,6 +12,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wmstudio.config import TrainSection
+from wmstudio.curvature.job import record_at_stage_end
 from wmstudio.data.batches import BatchStream
 from wmstudio.errors import Cancelled, StageFailed
 from wmstudio.events import CheckpointSaved, Metrics, StageFinished, StageStarted, Step
@@ -207,4 +208,5 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     message = f"trigger accuracy plateaued after {int(last['epoch'])} epochs" if status == "stopped_early" else ""
     s.log.end_stage(name, status, message)
     s.emit(StageFinished(name, status, last, message))
+    record_at_stage_end(s, name)  # run.curvature: after the stage is recorded as ended (a cancel here ends the run)
     return last
