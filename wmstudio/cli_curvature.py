@@ -37,7 +37,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def cmd_curvature(args: argparse.Namespace) -> int:
     from wmstudio.control import RunControl
-    from wmstudio.curvature.job import CostEstimate, CurvatureSpec, curvature_of_log, summary
+    from wmstudio.curvature.job import CostEstimate, CurvatureSpec, summary
+    from wmstudio.curvature.of_log import curvature_of_log
     from wmstudio.errors import Cancelled
     from wmstudio.events import CurvatureFinished, CurvatureProgress, Event
 

@@ -261,33 +261,6 @@ def read(path: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
     return out
 
 
-def curvature_of_log(log_path: str | Path, stage: str, spec: CurvatureSpec, device: str = "auto",
-                     trust_code: bool = False, callback: EventCallback = ignore, control: RunControl | None = None,
-                     on_estimate: Callable[[CostEstimate], None] | None = None) -> dict[str, Any]:
-    """Measure a stage's model of a run log and store the result in that log (as its only writer meanwhile)."""
-    from wmstudio.landscape.context import load_context
-    from wmstudio.runlog import RunLogWriter, WriterLock
-
-    spec.check()
-    with WriterLock(log_path) as lock:
-        ctx = load_context(log_path, device, trust_code)
-        have = ctx.stages_with_weights()
-        if stage not in have:
-            raise RunLogError(f"{log_path}: stage {stage!r} has no saved weights (stages with weights: "
-                              f"{', '.join(have) or 'none'})")
-        ctx.model.load_state_dict(ctx.state(stage))
-        ctx.model.float()
-        if spec.loss == "clean":
-            x, y = loss_inputs(ctx.test.images, ctx.test.labels, ctx.normalizer, spec.images)
-        else:
-            if len(ctx.trigger_labels) == 0:
-                raise RunLogError(f"{log_path}: the log holds no trigger set (--loss trigger needs one)")
-            x, y = loss_inputs(ctx.trigger_images, ctx.trigger_labels, ctx.normalizer)
-        result = run(ctx.model, x, y, spec, stage, callback, control, on_estimate)
-        store(RunLogWriter(log_path, lock), stage, spec.key, result)
-        return result
-
-
 def record_at_stage_end(s: Any, stage: str) -> None:
     """``run.curvature = "stage_ends"``: the clean and (with a trigger set) trigger curvature of the stage's
     final model, stored in the log (``s``: the run's Session)."""
