@@ -21,12 +21,10 @@ from wmstudio.device import describe, resolve_device
 from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
 from wmstudio.methods import run_embed
-from wmstudio.models import build_model
+from wmstudio.model_build import build_from_config  # noqa: F401 - re-exported: pipeline.build_from_config
 from wmstudio.models.checkpoint import LoadedCheckpoint
-from wmstudio.models.code_trust import CodeOrigin
 from wmstudio.models.declared import declared_normalization
 from wmstudio.models.pretrained import LoadResult, load_pretrained
-from wmstudio.models.registry import output_count
 from wmstudio.preflight import preflight_checkpoint, record_model
 from wmstudio.runlog import RunLogWriter, checkpoint_warnings, refuse_existing
 from wmstudio.session import Session
@@ -83,24 +81,6 @@ def chained_checkpoint(plan: Sequence[str], log: str | Path, logged: Sequence[st
         if name in sources:
             return f"{log}:{name}"
     return None
-
-
-def build_from_config(cfg: ExperimentConfig, channels: int, num_classes: int, size: int,
-                      origin: CodeOrigin | None = None) -> torch.nn.Module:
-    """The model a config describes (APP embeds into a variant with separate trigger BatchNorm).
-
-    ``origin``: where the config came from when the user did not write it (a run log's stored config);
-    its ``model.file`` is then imported only if the user trusts it (``wmstudio.models.code_trust``).
-    None: the user's own config, whose model file is imported as named."""
-    if origin is not None:
-        origin.check(cfg.model.file)
-    model = build_model(cfg.model.arch, channels, output_count(cfg.model.num_classes, num_classes), size, cfg.model.options,
-                        cfg.model.file, cfg.model.factory)
-    if cfg.embed.method == "app":
-        from wmstudio.methods.dual_bn import to_dual_bn
-
-        to_dual_bn(model)
-    return model
 
 
 def load_from_config(cfg: ExperimentConfig, model: torch.nn.Module, ckpt: LoadedCheckpoint | None = None) -> LoadResult:

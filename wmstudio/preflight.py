@@ -147,7 +147,7 @@ def preflight_checkpoint(cfg: ExperimentConfig) -> LoadedCheckpoint | None:
     dims = probe_dims(cfg.data)
     if dims is None:
         return ckpt  # checked against the model once the data is loaded
-    from wmstudio.pipeline import build_from_config
+    from wmstudio.model_build import build_from_config
 
     with torch.random.fork_rng(devices=[]):  # the run's own model is built later from the same seed
         model = build_from_config(cfg, dims.channels, dims.num_classes, dims.size)

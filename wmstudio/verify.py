@@ -132,7 +132,7 @@ def _build(args: dict[str, Any], ckpt: LoadedCheckpoint, cfg: ExperimentConfig |
     if cfg is None:
         raise ConfigError("--arch", "the model's architecture is unknown: give --arch, --model-file/--factory, "
                                     "--config, or a trigger run log")
-    from wmstudio.pipeline import build_from_config
+    from wmstudio.model_build import build_from_config
 
     m = cfg.model
     # the trigger log's stored config is not the user's; a --config file is

@@ -62,7 +62,7 @@ def load_context(path: str | Path, device: str = "auto", trust_code: bool = Fals
         raise RunLogError(f"{path}: the log lacks {exc} (was the run stopped before its data was written?)") from exc
     normalizer = Normalizer(tuple(info["mean"]), tuple(info["std"]))
     c, h, _ = data.shape
-    from wmstudio.pipeline import build_from_config
+    from wmstudio.model_build import build_from_config
 
     model = build_from_config(cfg, c, data.num_classes, h, log_origin(path, trust_code, OPT_IN))
     copied = "extract" in reader.stage_names() or ("attack" in reader.stage_names() and cfg.attack.kind == "distill")

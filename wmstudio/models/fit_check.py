@@ -72,9 +72,9 @@ def data_signature(cfg: ExperimentConfig) -> tuple[int, int, int]:
 
 def check_checkpoint(cfg: ExperimentConfig) -> CheckResult:
     """Whether ``cfg.model.checkpoint`` loads into the model ``cfg`` describes (no checkpoint: trivially yes)."""
+    from wmstudio.model_build import build_from_config
     from wmstudio.models.checkpoint import read_checkpoint
     from wmstudio.models.pretrained import load_pretrained
-    from wmstudio.pipeline import build_from_config
 
     m, name = cfg.model, model_name(cfg)
     if not m.checkpoint:
