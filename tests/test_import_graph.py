@@ -11,7 +11,6 @@ PACKAGE = Path(__file__).resolve().parents[1] / "wmstudio"
 KNOWN_CYCLES = [
     {"wmstudio.export_model", "wmstudio.export_schema", "wmstudio.models.checkpoint", "wmstudio.models"},
     {"wmstudio.landscape.distributed", "wmstudio.landscape.compute"},
-    {"wmstudio.sweep.report_markdown", "wmstudio.sweep.report_figures", "wmstudio.sweep.report"},
 ]
 
 

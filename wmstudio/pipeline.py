@@ -21,7 +21,7 @@ from wmstudio.device import describe, resolve_device
 from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
 from wmstudio.methods import run_embed
-from wmstudio.model_build import build_from_config  # noqa: F401 - re-exported: pipeline.build_from_config
+from wmstudio.model_build import build_from_config
 from wmstudio.models.checkpoint import LoadedCheckpoint
 from wmstudio.models.declared import declared_normalization
 from wmstudio.models.pretrained import LoadResult, load_pretrained

@@ -111,7 +111,7 @@ def load_null_models(path: Path) -> None:
 
 
 def report_sweep(folder: Path) -> None:
-    from wmstudio.sweep.report import write_report
+    from wmstudio.sweep.report_write import write_report
 
     write_report(folder, overwrite=True)
 

@@ -26,7 +26,7 @@ one axis, per compared metric, as a difference of means with its MOVER interval,
 Holm's adjustment over all of them, each side's drift beside it.
 
 A comparison run in parts (one sweep folder per part, with the same axes) is reported as one:
-``wmstudio report PART1 PART2 --out DIR`` (``collect_many``, ``write_report(..., sources=...)``).
+``wmstudio report PART1 PART2 --out DIR`` (``collect_many``, ``report_write.write_report(..., sources=...)``).
 """
 
 from __future__ import annotations
@@ -379,42 +379,3 @@ def write_comparisons_csv(path: Path, comps: list[dict[str, Any]]) -> None:
 
 REPORT_FILES = ("report.csv", "report.md", "cells.csv", "comparisons.csv", *(f"{name}.{ext}" for name in
                 ("persistence_matrix", "drift_vs_restored", "seed_intervals") for ext in ("png", "svg")))
-
-
-def write_report(folder: str | Path, sources: list[str | Path] | None = None, overwrite: bool = False) -> dict[str, Any]:
-    """Write the report into ``folder``, over the sweep in it, or over the sweep folders ``sources`` (parts of one
-    comparison) when given. A folder that holds report files already (``REPORT_FILES``) is refused, before
-    anything is written, unless ``overwrite``; every file is written aside and renamed (``safe_files``)."""
-    from wmstudio.safe_files import atomic_output, check_targets, make_folder
-
-    folder = Path(folder)
-    check_targets([folder / name for name in REPORT_FILES], overwrite)
-    if sources:
-        meta, axes, rows = collect_many(sources)
-        make_folder(folder)
-    else:
-        meta, axes, rows = collect(folder)
-    from wmstudio.sweep.report_figures import draw_figures
-
-    figures = draw_figures(folder, axes, rows)
-    with atomic_output(folder / "report.csv", overwrite=True) as tmp:
-        write_csv(tmp, axes, rows)
-    out = {"rows": rows, "axes": axes, "figures": figures, "csv": str(folder / "report.csv"),
-           "markdown": str(folder / "report.md")}
-    out["excluded"] = [r["run_id"] for r in rows if r.get("excluded")]
-    if replicate_axes(axes):
-        out["cells"] = cells(axes, rows)
-        with atomic_output(folder / "cells.csv", overwrite=True) as tmp:
-            write_cells_csv(tmp, axes, out["cells"])
-        out["cells_csv"] = str(folder / "cells.csv")
-        out["comparisons"] = comparisons(axes, out["cells"])
-        if out["comparisons"]:
-            with atomic_output(folder / "comparisons.csv", overwrite=True) as tmp:
-                write_comparisons_csv(tmp, out["comparisons"])
-            out["comparisons_csv"] = str(folder / "comparisons.csv")
-    from wmstudio.sweep.report_markdown import write_markdown
-
-    with atomic_output(folder / "report.md", overwrite=True) as tmp:
-        write_markdown(tmp, meta, axes, rows, [f for f in figures if f.endswith(".png")],
-                       out.get("cells"), out.get("comparisons"))
-    return out
