@@ -129,7 +129,8 @@ def test_spec_refuses_an_unknown_precision() -> None:
 
 def test_landscape_without_bf16_stays_fp32_and_says_why(demo_copy, monkeypatch, capsys) -> None:
     monkeypatch.setattr(precision_mod, "cpu_flags", lambda: WITHOUT_BF16)
-    assert main(["landscape", str(demo_copy), "--kind", "random", "--resolution", "3", "--images", "100"]) == 0
+    assert main(["landscape", str(demo_copy), "--kind", "random", "--resolution", "3", "--images", "100",
+                 "--batch-size", "256"]) == 0
     ls = read(demo_copy, "random")
     assert ls.spec.precision == "auto" and ls.attrs["eval_precision"] == "fp32"
     assert "neither AVX512-BF16 nor AMX" in ls.attrs["eval_precision_reason"]
@@ -138,7 +139,8 @@ def test_landscape_without_bf16_stays_fp32_and_says_why(demo_copy, monkeypatch, 
 
 def test_landscape_with_bf16_runs_the_check_and_records_it(demo_copy, monkeypatch, capsys) -> None:
     monkeypatch.setattr(precision_mod, "cpu_flags", lambda: WITH_BF16)
-    assert main(["landscape", str(demo_copy), "--kind", "random", "--resolution", "5", "--images", "1000"]) == 0
+    assert main(["landscape", str(demo_copy), "--kind", "random", "--resolution", "5", "--images", "1000",
+                 "--batch-size", "512"]) == 0
     ls = read(demo_copy, "random")
     figures = ls.attrs["eval_precision_check"]
     assert [r["index"] for r in figures] == check_indices((5, 5), 0).tolist()
@@ -154,7 +156,7 @@ def test_landscape_with_bf16_runs_the_check_and_records_it(demo_copy, monkeypatc
 
 
 def test_forced_bf16_landscape_differs_in_clean_values_only(demo_copy) -> None:
-    spec = dict(kind="random", resolution=3, images=300)
+    spec = dict(kind="random", resolution=3, images=300, batch_size=256)
     bf16 = compute_landscape(demo_copy, LandscapeSpec(name="bf16", precision="bf16", **spec))
     fp32 = compute_landscape(demo_copy, LandscapeSpec(name="fp32", precision="fp32", **spec))
     assert bf16.attrs["eval_precision"] == "bf16" and fp32.attrs["eval_precision"] == "fp32"
@@ -166,13 +168,13 @@ def test_forced_bf16_landscape_differs_in_clean_values_only(demo_copy) -> None:
 def test_a_resumed_landscape_keeps_the_precision_its_points_have(demo_copy, monkeypatch) -> None:
     import h5py
 
-    spec = LandscapeSpec(kind="random", resolution=5, images=100)
+    spec = LandscapeSpec(kind="random", resolution=5, images=100, batch_size=256)
 
     def part(name: str) -> None:
         control = RunControl()
 
         def stop(e: object) -> None:
-            if isinstance(e, LandscapePoints) and e.done >= 10:
+            if isinstance(e, LandscapePoints) and e.done >= 4:
                 control.cancel()
 
         spec.name = name
