@@ -22,7 +22,9 @@ quantisation (torch.ao quantize_dynamic: the Linear layers) and static post-trai
 forward rate and its error against fp32 (clean loss relative, accuracy absolute), plus the cost of
 re-quantising the model once (a landscape would pay it at every point, the weights change).
 
-Figures are images/s; the machine may be shared, so only the ratios taken in the same run count. Run:
+Figures are images/s; the machine may be shared, so only the ratios taken in the same run count
+(``--threads 1 --clock cpu`` times by this process's CPU time instead: images per CPU-second, fair
+on a busy machine). Run:
     nice -n 15 .venv/bin/python benchmarks/bench_precision.py [--clean 2000] [--resolution 5] [--li-points 3]
 Targets: ResNet-20 grid at auto >= 1.6x the best fp32 pure forward and >= 3x the Li et al.-style loop.
 Skips the ResNet-20 part with a reason when ../shared/data/cifar10-jpg.tar.gz is absent.
@@ -277,10 +279,18 @@ def main() -> None:
     ap.add_argument("--train-epochs", type=int, default=2, help="ResNet-20 training epochs before the landscape")
     ap.add_argument("--train-steps", type=int, default=5, help="training steps a round of the throughput figure")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                    help="cpu: time everything by this process's CPU time (with --threads 1, the work done, "
+                         "whatever else runs on the machine)")
     ap.add_argument("--skip", default="", help="comma-separated parts to leave out: resnet, demo, train, int8")
     args = ap.parse_args()
     skip = set(args.skip.split(","))
     torch.set_num_threads(args.threads)
+    if args.clock == "cpu":
+        if args.threads != 1:
+            ap.error("--clock cpu needs --threads 1 (CPU time of several threads is not elapsed work)")
+        time.perf_counter = time.process_time  # every timing below, the evaluator's batch probe included
+        print("timing by CPU time of this process (images per CPU-second)")
     fast, why = bf16_fast(torch.device("cpu"))
     print(f"bf16 on this CPU: {'fast' if fast else 'not fast'} ({why}); load average {os.getloadavg()[0]:.1f} "
           f"on {os.cpu_count()} CPUs", flush=True)
