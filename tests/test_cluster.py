@@ -117,13 +117,15 @@ def test_sweep_and_landscape_on_the_cluster_match_a_local_run(cluster: Cluster, 
     run_id = sorted(records)[0]
     log = cluster.driver / "ls.h5"
     shutil.copy(out / "runs" / f"{run_id}.h5", log)
-    args = ["--kind", "random", "--resolution", "5", "--images", "200", "--batch-size", "256", "--name", "r"]
+    args = ["--kind", "random", "--resolution", "5", "--images", "200", "--batch-size", "256", "--name", "r",
+            "--precision", "fp32"]  # compared bit for bit below
     r = _wmstudio(cluster, "landscape", str(log), *args, "--ray", cluster.address, "--resource", f"{RESOURCE}=1",
                   "--quiet")
     assert r.returncode == 0, r.stdout + r.stderr
     mine = tmp_path / "ls.h5"
     shutil.copy(out / "runs" / f"{run_id}.h5", mine)
-    here = compute_landscape(mine, LandscapeSpec(kind="random", resolution=5, images=200, batch_size=256, name="r"),
+    here = compute_landscape(mine, LandscapeSpec(kind="random", resolution=5, images=200, batch_size=256, name="r",
+                                               precision="fp32"),
                              threads=1)
     from wmstudio.landscape import read
 
@@ -211,8 +213,9 @@ def test_killing_the_worker_node_mid_landscape_recomputes_its_points(cluster: Cl
                                                             "restore.epochs=1"]), source)
     log = cluster.driver / "lsfault.h5"
     shutil.copy(source, log)
-    spec = dict(kind="random", resolution=31, images=0, batch_size=256, name="f")
-    args = ["--kind", "random", "--resolution", "31", "--images", "0", "--batch-size", "256", "--name", "f"]
+    spec = dict(kind="random", resolution=31, images=0, batch_size=256, name="f", precision="fp32")
+    args = ["--kind", "random", "--resolution", "31", "--images", "0", "--batch-size", "256", "--name", "f",
+            "--precision", "fp32"]
     proc = _wmstudio(cluster, "landscape", str(log), *args, "--ray", cluster.address, "--resource",
                      f"{RESOURCE}=1", wait=False, out=cluster.driver / "lsfault.out")
     try:

@@ -109,7 +109,7 @@ def test_batchnorm_folding_keeps_the_outputs() -> None:
 
 
 def test_surface_equals_direct_evaluation_and_origin_is_the_model(demo_copy) -> None:
-    spec = LandscapeSpec(kind="random", resolution=9, span=0.6, images=300, seed=5)
+    spec = LandscapeSpec(kind="random", resolution=9, span=0.6, images=300, seed=5, precision="fp32")
     ls = compute_landscape(demo_copy, spec)
     assert ls.status == "finished" and ls.complete and ls.done.shape == (9, 9)
     assert ls.attrs["bn_stats"] == "running" and ls.attrs["buffers"] == "fixed: restore"
@@ -161,7 +161,8 @@ def test_plane_surface_models_and_trajectories(demo_copy) -> None:
     assert pts[-1].done == 49 and sum(len(e.indices) for e in pts) == 49
     assert pts[0].level == 0
     # BatchNorm statistics are interpolated, so the line through the checkpoints hits each exactly
-    line = compute_landscape(demo_copy, LandscapeSpec(kind="line", resolution=4, margin=0.0, images=0))
+    line = compute_landscape(demo_copy, LandscapeSpec(kind="line", resolution=4, margin=0.0, images=0,
+                                                        precision="fp32"))
     ctx = load_context(demo_copy)
     for name, pos in zip(line.model_names, line.model_coords, strict=True):
         k = int(np.argmin(np.abs(line.axes["t"] - pos)))
@@ -196,7 +197,7 @@ def test_interrupted_surface_resumes_to_the_same_values(demo_copy) -> None:
 
 
 def test_worker_processes_give_the_same_surface(demo_copy) -> None:
-    spec = dict(kind="plane", resolution=5, images=200)
+    spec = dict(kind="plane", resolution=5, images=200, precision="fp32")
     one = compute_landscape(demo_copy, LandscapeSpec(name="one", **spec))
     two = compute_landscape(demo_copy, LandscapeSpec(name="two", **spec), workers=2)
     assert two.complete
@@ -239,7 +240,7 @@ def test_cli_computes_and_exports_figures(demo_copy, tmp_path, capsys) -> None:
 
 def test_ray_actors_give_the_same_surface(demo_copy) -> None:
     pytest.importorskip("ray")
-    spec = dict(kind="random", resolution=5, images=150, seed=3)
+    spec = dict(kind="random", resolution=5, images=150, seed=3, precision="fp32")
     one = compute_landscape(demo_copy, LandscapeSpec(name="one", **spec))
     ray = compute_landscape(demo_copy, LandscapeSpec(name="ray", **spec), workers=2, ray_address="")
     assert ray.complete

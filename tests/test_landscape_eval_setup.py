@@ -229,8 +229,8 @@ def test_user_model_file_landscape_is_channels_last_folded_and_equals_direct_eva
     run_experiment(cfg, log)
     with pytest.raises(UntrustedCodeError, match="net.py"):  # the log names code: it runs only when trusted
         compute_landscape(log, LandscapeSpec(kind="random", resolution=5, span=0.5, images=200, seed=2))
-    ls = compute_landscape(log, LandscapeSpec(kind="random", resolution=5, span=0.5, images=200, seed=2),
-                           trust_code=True)
+    ls = compute_landscape(log, LandscapeSpec(kind="random", resolution=5, span=0.5, images=200, seed=2,
+                                              precision="fp32"), trust_code=True)
     assert ls.complete
     assert ls.attrs["eval_layout"].startswith("channels_last") and ls.attrs["eval_batchnorm"].startswith("folded 2 ")
     note = ls.attrs["eval_batch_size"]

@@ -41,6 +41,13 @@ def model_lines(model_cfg: dict, model_json: str | None) -> list[str]:
     return lines
 
 
+def _precision(cfg: dict) -> str:
+    """The training steps' arithmetic (run.precision; fp32 in logs written before it existed)."""
+    run = cfg.get("run")
+    value = run.get("precision", "fp32") if isinstance(run, dict) else "fp32"
+    return f"{value} training steps, fp32 evaluation" if value == "bf16" else str(value)
+
+
 def summarize(path: str) -> str:
     r = RunLogReader(path)
     a = r.attrs
@@ -49,7 +56,7 @@ def summarize(path: str) -> str:
     lines = [f"run log   {path}",
              f"run       {a.get('run_name', '')}   status: {r.status}"
              + (f" ({a['status_message']})" if a.get("status_message") else ""),
-             f"created   {a.get('created', '')}   device: {a.get('device', '')}",
+             f"created   {a.get('created', '')}   device: {a.get('device', '')}   precision: {_precision(cfg)}",
              f"versions  wmstudio {a.get('version_wmstudio')}, torch {a.get('version_torch')}, h5py {a.get('version_h5py')}"]
     if r.status == "running":
         lines.append("          (still running, or the process ended without closing the log: "

@@ -33,7 +33,7 @@ from wmstudio.gui.gl import opengl_status
 from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.gui.surface_pick import pick, project
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
-from wmstudio.landscape.spec import KINDS, METRICS, LandscapeSpec
+from wmstudio.landscape.spec import KINDS, METRICS, PRECISIONS, LandscapeSpec
 from wmstudio.landscape.store import Landscape
 
 COLORMAPS = ("viridis", "inferno", "plasma", "magma", "cividis", "turbo")
@@ -127,6 +127,11 @@ class LandscapeView(QWidget):
         self.images.setRange(0, 1_000_000)
         self.images.setValue(500)
         self.images.setToolTip("clean images evaluated per point (0 = all)")
+        self.precision = QComboBox()
+        self.precision.addItems(PRECISIONS)
+        self.precision.setToolTip("arithmetic of the clean images' forward pass: auto takes bf16 where the processor "
+                                  "has it and the centre and 3 grid points agree with fp32 (loss within 0.5%, "
+                                  "accuracy within 0.002), else fp32; trigger metrics are always fp32")
         self.compute_button = QPushButton("Compute")
         self.compute_button.setToolTip("Compute this landscape into the current run log (resumes an unfinished one)")
         self.published_button = QPushButton("Published view")
@@ -136,7 +141,7 @@ class LandscapeView(QWidget):
         self.stop_button.setEnabled(False)
         self.stop_button.setToolTip("Stop; the points computed so far stay in the log")
         for label, w in (("Kind", self.kind), ("Resolution", self.resolution), ("Clean data", self.data),
-                         ("Images", self.images)):
+                         ("Images", self.images), ("Precision", self.precision)):
             row.addWidget(QLabel(label))
             row.addWidget(w)
         row.addWidget(self.compute_button)
@@ -264,14 +269,15 @@ class LandscapeView(QWidget):
     def spec(self) -> LandscapeSpec:
         kind = self.kind.currentText()
         return LandscapeSpec(kind=kind, name=f"{kind}-{self.resolution.value()}", resolution=self.resolution.value(),
-                             data=self.data.currentText(), images=self.images.value())
+                             data=self.data.currentText(), images=self.images.value(),
+                             precision=self.precision.currentText())
 
     def _request(self) -> None:
         self.compute_requested.emit(self.spec())
 
     def _request_published(self) -> None:
         spec = LandscapeSpec.published(self.resolution.value())
-        spec.data, spec.images = self.data.currentText(), self.images.value()
+        spec.data, spec.images, spec.precision = self.data.currentText(), self.images.value(), self.precision.currentText()
         self.kind.setCurrentText(spec.kind)  # the controls say what is being computed
         self.metric_box.setCurrentIndex(METRICS.index("trigger_loss"))
         self.tabs.setCurrentIndex(0)
@@ -362,7 +368,8 @@ class LandscapeView(QWidget):
         if self.ls is None:
             return "no landscape"
         ls = self.ls
-        return f"{ls.name} ({ls.kind}): {ls.status}, {int(ls.done.sum())}/{ls.done.size} points"
+        precision = f", {ls.attrs['eval_precision']}" if ls.attrs.get("eval_precision") else ""
+        return f"{ls.name} ({ls.kind}): {ls.status}, {int(ls.done.sum())}/{ls.done.size} points{precision}"
 
     @property
     def current_name(self) -> str:
@@ -389,6 +396,8 @@ class LandscapeView(QWidget):
         self.ls = ls
         self.empty.setVisible(False)
         self.status.setText(self.describe())
+        reason = ls.attrs.get("eval_precision_reason")
+        self.status.setToolTip(f"evaluated in {ls.attrs.get('eval_precision')}: {reason}" if reason else "")
         self.hover.setText(" ")
         self.surface_note.setText("" if ls.is_2d else f"'{ls.name}' is a 1D path: the 3D surface and the 2D map "
                                   "show 2D landscapes; see the 1D path tab.")

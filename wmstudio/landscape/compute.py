@@ -157,7 +157,8 @@ def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints 
     return GridPoints(plane, ls.axes["x"], ls.axes["y"], buffers=_buffers(ctx, spec.center))
 
 
-def make_evaluator(ctx: LogContext, spec: LandscapeSpec) -> PointEvaluator:
+def make_evaluator(ctx: LogContext, spec: LandscapeSpec, precision: str = "fp32") -> PointEvaluator:
+    """The evaluator of ``spec``'s points; ``precision``: the one chosen for the landscape (fp32 | bf16)."""
     clean = ctx.test if spec.data == "test" else ctx.owner
     n = len(clean) if spec.images == 0 else min(spec.images, len(clean))
     bn_images = None
@@ -166,8 +167,37 @@ def make_evaluator(ctx: LogContext, spec: LandscapeSpec) -> PointEvaluator:
         take = torch.randperm(len(ctx.owner), generator=gen)[:spec.bn_batches * 256].to(ctx.owner.images.device)
         bn_images = ctx.owner.images[take]
     cache = Path(ctx.cfg.data.cache_dir) if ctx.cfg.data.cache_dir else default_cache_dir()
-    return PointEvaluator(ctx.model, clean.images[:n], clean.labels[:n], ctx.trigger_images, ctx.trigger_labels,
-                          ctx.normalizer, ctx.memory_format, spec.batch_size, bn_images, cache_dir=cache)
+    ev = PointEvaluator(ctx.model, clean.images[:n], clean.labels[:n], ctx.trigger_images, ctx.trigger_labels,
+                        ctx.normalizer, ctx.memory_format, spec.batch_size, bn_images, cache_dir=cache)
+    ev.precision = precision
+    return ev
+
+
+def stored_precision(ls: store.Landscape) -> str:
+    """The precision a landscape's points are evaluated in, as recorded (fp32 before the setting existed)."""
+    return "bf16" if ls.attrs.get("eval_precision") == "bf16" else "fp32"
+
+
+def _choose_precision(ctx: LogContext, spec: LandscapeSpec, log_path: Path, ls: store.Landscape,
+                      ev: PointEvaluator | None) -> tuple[str, PointEvaluator | None]:
+    """The landscape's precision: the recorded one when resuming, otherwise ``spec.precision`` (auto: the
+    check); recorded in the landscape's attributes. Returns it and the evaluator built for the check."""
+    from wmstudio.landscape.precision_check import PrecisionChoice, choose_precision
+    from wmstudio.precision import bf16_fast
+
+    if "eval_precision" in ls.attrs:
+        return stored_precision(ls), ev  # a resume continues in the precision its points were computed in
+    if ls.done.any():
+        choice = PrecisionChoice("fp32", "resumed a landscape whose points were computed before the precision "
+                                         "setting existed (fp32)")
+    else:
+        check = spec.precision == "auto" and bf16_fast(ctx.device)[0]
+        if check and ev is None:
+            ev = make_evaluator(ctx, spec)  # workers: the check runs here, in the driver, before they start
+        points = points_from_store(ctx, log_path, spec.name) if check else None
+        choice = choose_precision(spec.precision, ctx.device, ev, points, spec.seed)
+    store.set_attrs(log_path, spec.name, choice.attrs())
+    return choice.precision, ev
 
 
 # ---------------------------------------------------------------- evaluation
@@ -207,8 +237,9 @@ _WORKER: dict[str, Any] = {}
 def _worker_init(log_path: str, name: str, device: str, threads: int, trust_code: bool = False) -> None:
     torch.set_num_threads(threads)
     ctx = load_context(log_path, device, trust_code)
-    spec = store.read(log_path, name).spec
-    _WORKER.update(ev=make_evaluator(ctx, spec), points=points_from_store(ctx, Path(log_path), name))
+    ls = store.read(log_path, name)
+    _WORKER.update(ev=make_evaluator(ctx, ls.spec, stored_precision(ls)),
+                   points=points_from_store(ctx, Path(log_path), name))
 
 
 def _pool_worker_init(log_path: str, name: str, device: str, threads: int, trust_code: bool = False) -> None:
@@ -296,12 +327,16 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
             state["since"], state["idx"], state["vals"] = now, [], {m: [] for m in METRICS}
 
     try:
+        local = ray_address is None and workers <= 1
+        ev = make_evaluator(ctx, spec) if local else None
+        precision, ev = _choose_precision(ctx, spec, log_path, ls, ev)
         if ray_address is not None:
             _run_ray(log_path, spec, device, max(1, workers), levels, record, control, ray_address, trust_code)
         elif workers > 1:
             _run_pool(log_path, spec, device, workers, levels, record, control, trust_code)
         else:
-            ev = make_evaluator(ctx, spec)
+            assert ev is not None
+            ev.precision = precision
             store.set_attrs(log_path, spec.name, ev.notes)  # the layout, folding and batch size used
             points = points_from_store(ctx, log_path, spec.name)
             estimate = estimate_points(ev, len(done) - int(done.sum()))

@@ -61,8 +61,10 @@ def _to(obj: Any, device: torch.device) -> Any:
 
 
 def payload(log_path: Path, spec: LandscapeSpec, trust_code: bool = False) -> dict[str, Any]:
-    """Everything an actor needs, on the CPU: model, normalizer, evaluation tensors, point set, spec."""
-    from wmstudio.landscape.compute import points_from_store
+    """Everything an actor needs, on the CPU: model, normalizer, evaluation tensors, point set, spec and
+    the landscape's precision (chosen by the driver)."""
+    from wmstudio.landscape import store
+    from wmstudio.landscape.compute import points_from_store, stored_precision
     from wmstudio.landscape.context import load_context
 
     ctx = load_context(log_path, "cpu", trust_code)
@@ -75,7 +77,8 @@ def payload(log_path: Path, spec: LandscapeSpec, trust_code: bool = False) -> di
     return {"cfg": ctx.cfg, "model": ctx.model, "normalizer": ctx.normalizer, "memory_format": ctx.memory_format,
             "test": test, "owner": ctx.owner if owner_needed else ctx.owner.subset(np.arange(0)),
             "trigger_images": ctx.trigger_images, "trigger_labels": ctx.trigger_labels,
-            "points": points_from_store(ctx, log_path, spec.name), "spec": spec}
+            "points": points_from_store(ctx, log_path, spec.name), "spec": spec,
+            "precision": stored_precision(store.read(log_path, spec.name))}
 
 
 def payload_bytes(p: dict[str, Any]) -> int:
@@ -117,7 +120,7 @@ class LandscapeActor:
         ctx = LogContext(None, p["cfg"], dev, model, p["normalizer"], p["memory_format"],  # type: ignore[arg-type]
                          p["test"].to(dev), p["owner"].to(dev), p["trigger_images"].to(dev),
                          p["trigger_labels"].to(dev))
-        self.ev = make_evaluator(ctx, p["spec"])
+        self.ev = make_evaluator(ctx, p["spec"], p["precision"])
         self.points = _to(p["points"], dev)
 
     def evaluate(self, indices: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:

@@ -3,13 +3,16 @@
 The model is built once. For each point the flat parameter vector is copied into the model in
 place; the clean and trigger images were normalised once, up front, into one device tensor, so a
 point costs one forward pass over both sets under inference mode, and one host synchronisation
-for the four numbers. Set-up puts the model in channels-last where that checks out (layout.py),
+for the four numbers. With ``precision = "bf16"`` the clean images' forward pass runs under bf16
+autocast; the trigger images' always runs in fp32, so trigger accuracy never depends on the precision
+(``wmstudio.landscape.precision_check`` decides whether bf16 may be used). Set-up puts the model in channels-last where that checks out (layout.py),
 folds its BatchNorm into its convolutions where it can (fold.py), and takes the batch size from a
 short probe or its cache (batchsize.py); ``notes`` says what was chosen, for the landscape's log.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -61,6 +64,7 @@ class PointEvaluator:
             setting = f"{self.memory_format}, {'folded' if self.folded is not None else 'unfolded'}"
             self.batch_choice = choose_batch_size(self.forward, model, self.inputs, setting, cache_dir)
         self.batch_size = self.batch_choice.size
+        self.precision = "fp32"  # or "bf16": the clean images under bf16 autocast (set after the check)
         self.notes = {"eval_layout": layout_note, "eval_batchnorm": fold_note,
                       "eval_batch_size": self.batch_choice.note}
 
@@ -97,14 +101,18 @@ class PointEvaluator:
             self._recompute_bn()
         if self.folded is not None:
             self.folded.refold()
+        n, nc = len(self.labels), self.n_clean
+        # bf16: the clean images under autocast, then the trigger images in fp32; fp32: one pass over both
+        parts = [(0, nc, True), (nc, n, False)] if self.precision == "bf16" else [(0, n, False)]
         with torch.inference_mode():
-            for start in range(0, len(self.labels), self.batch_size):
-                stop = start + self.batch_size
-                out = self.forward(self.inputs[start:stop])
-                y = self.labels[start:stop]
-                self._loss[start:stop] = F.cross_entropy(out, y, reduction="none")
-                torch.eq(out.argmax(1), y, out=self._correct[start:stop])
-            nc = self.n_clean
+            for lo, hi, low in parts:
+                with torch.autocast(self.inputs.device.type, dtype=torch.bfloat16) if low else nullcontext():
+                    for start in range(lo, hi, self.batch_size):
+                        stop = min(start + self.batch_size, hi)
+                        out = self.forward(self.inputs[start:stop]).float()  # the loss and argmax in fp32
+                        y = self.labels[start:stop]
+                        self._loss[start:stop] = F.cross_entropy(out, y, reduction="none")
+                        torch.eq(out.argmax(1), y, out=self._correct[start:stop])
             sums = torch.stack([self._loss[:nc].sum(), self._correct[:nc].sum().float(),
                                 self._loss[nc:].sum(), self._correct[nc:].sum().float()]).tolist()
         nan = float("nan")

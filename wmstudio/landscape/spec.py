@@ -10,6 +10,7 @@ from wmstudio.errors import ConfigError, RunLogError
 
 KINDS = ("random", "plane", "pca", "line")
 METRICS = ("test_loss", "test_acc", "trigger_loss", "trigger_acc")
+PRECISIONS = ("auto", "fp32", "bf16")  # of the clean images' forward pass (the trigger set is always fp32)
 
 # Bounds that keep one landscape within memory and time. A 2D grid evaluates resolution² points
 # (each a pass over the clean and trigger images) and stores four float arrays of that size.
@@ -46,6 +47,9 @@ class LandscapeSpec:
     images: int = 500  # how many clean images (0 = all)
     batch_size: int = 0  # 0: the fastest on this machine, measured once
     coarse: int = 11  # points per axis of the first, coarse level
+    # auto: bf16 where the device has fast bf16 and a check at a few points agrees with fp32
+    # (wmstudio.landscape.precision_check); the trigger metrics are always computed in fp32
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         self.models = list(self.models)
@@ -111,6 +115,7 @@ class LandscapeSpec:
                    "a whole number from 0 (fastest) to 65536 (a batch is held on the device at once)"),
                   ("coarse", _number(s.coarse, True) and 2 <= s.coarse <= MAX_RESOLUTION_2D,
                    f"a whole number from 2 to {MAX_RESOLUTION_2D}"),
+                  ("precision", s.precision in PRECISIONS, ", ".join(PRECISIONS[:-1]) + " or " + PRECISIONS[-1]),
                   ("name", isinstance(s.name, str) and "/" not in s.name, "a name without '/'"),
                   ("center", isinstance(s.center, str), "a stage name"),
                   ("models", all(isinstance(m, str) for m in s.models), "a list of stage names")]

@@ -1,0 +1,27 @@
+"""The landscape form's precision setting, and the shown landscape's precision in its status line."""
+
+from __future__ import annotations
+
+from gui_helpers import fake_landscape
+
+
+def test_landscape_form_sends_the_precision_and_the_status_shows_the_choice(qtbot) -> None:
+    from wmstudio.gui.landscape_view import LandscapeView
+
+    view = LandscapeView()
+    qtbot.addWidget(view)
+    assert view.spec().precision == "auto"  # the default: bf16 only where it is fast and checked
+    view.precision.setCurrentText("fp32")
+    assert view.spec().precision == "fp32"
+    sent: list = []
+    view.compute_requested.connect(sent.append)
+    view.published_button.setEnabled(True)
+    view.published_button.click()
+    assert sent and sent[-1].kind == "pca" and sent[-1].precision == "fp32"
+    ls = fake_landscape("plane", "checked")
+    ls.attrs.update(eval_precision="fp32", eval_precision_reason="auto: the bf16 check failed at point 40: test_acc")
+    view.show_landscape(ls)
+    assert view.status.text().endswith("81/81 points, fp32")
+    assert "check failed at point 40" in view.status.toolTip()
+    view.show_landscape(fake_landscape("plane", "old"))  # a landscape from before the setting: no claim
+    assert view.status.text().endswith("81/81 points") and view.status.toolTip() == ""

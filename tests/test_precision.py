@@ -1,0 +1,219 @@
+"""Arithmetic precision: where bf16 counts as fast, the landscape's auto check (with a simulated CPU, so
+these pass on processors with and without bf16), trigger metrics always fp32, and bf16 training."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from conftest import quick_config
+from torch import nn
+
+from wmstudio import precision as precision_mod
+from wmstudio.cli import main
+from wmstudio.config import load_config
+from wmstudio.control import RunControl
+from wmstudio.data.batches import Normalizer
+from wmstudio.errors import ConfigError
+from wmstudio.events import LandscapePoints
+from wmstudio.landscape import LandscapeSpec, compute_landscape, read
+from wmstudio.landscape.directions import Plane
+from wmstudio.landscape.evaluator import PointEvaluator
+from wmstudio.landscape.points import GridPoints
+from wmstudio.landscape.precision_check import check_indices, choose_precision, disagreement
+from wmstudio.precision import bf16_fast
+from wmstudio.runlog import RunLogReader
+
+NORM = Normalizer((0.5,), (0.25,))
+WITH_BF16 = frozenset({"avx512f", "avx512_bf16"})
+WITHOUT_BF16 = frozenset({"avx2", "avx512f"})
+CPU = torch.device("cpu")
+
+
+class Net(nn.Module):
+    """A small conv net; ``skew`` > 0 adds it to the first logit whenever autocast is on, i.e. a model whose
+    bf16 outputs disagree with fp32 however fine the arithmetic."""
+
+    def __init__(self, skew: float = 0.0) -> None:
+        super().__init__()
+        torch.manual_seed(0)
+        self.conv = nn.Conv2d(1, 8, 3, padding=1)
+        self.fc = nn.Linear(8 * 8 * 8, 10)
+        self.skew = skew
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.fc(torch.relu(self.conv(x)).flatten(1))
+        if self.skew and torch.is_autocast_enabled(x.device.type):
+            out = out.float() + torch.tensor([self.skew] + [0.0] * 9)
+        return out
+
+
+def _setup(skew: float = 0.0, n_clean: int = 200) -> tuple[PointEvaluator, GridPoints]:
+    g = torch.Generator().manual_seed(1)
+    x = torch.randint(0, 256, (n_clean + 40, 1, 8, 8), dtype=torch.uint8, generator=g)
+    y = torch.randint(0, 10, (n_clean + 40,), generator=g)
+    ev = PointEvaluator(Net(skew), x[:n_clean], y[:n_clean], x[n_clean:], y[n_clean:], NORM, batch_size=64)
+    center = ev.pv.get()
+    d1, d2 = (torch.randn(center.shape, generator=g) * 0.01 for _ in range(2))
+    return ev, GridPoints(Plane(center, d1, d2), np.linspace(-1, 1, 5), np.linspace(-1, 1, 5))
+
+
+def test_bf16_counts_as_fast_only_with_the_cpu_flags() -> None:
+    assert bf16_fast(CPU, WITH_BF16) == (True, "CPU has avx512_bf16")
+    assert bf16_fast(CPU, frozenset({"amx_bf16"}))[0]
+    fast, why = bf16_fast(CPU, WITHOUT_BF16)
+    assert not fast and "neither AVX512-BF16 nor AMX" in why
+
+
+def test_auto_stays_fp32_without_bf16_and_evaluates_nothing() -> None:
+    choice = choose_precision("auto", CPU, None, None, flags=WITHOUT_BF16)  # no evaluator needed: no check
+    assert choice.precision == "fp32" and "neither AVX512-BF16 nor AMX" in choice.reason and not choice.figures
+    assert choose_precision("fp32", CPU, flags=WITH_BF16).precision == "fp32"
+    forced = choose_precision("bf16", CPU, flags=WITHOUT_BF16)
+    assert forced.precision == "bf16" and "slow here" in forced.reason
+
+
+def test_check_points_are_the_centre_and_distinct_others() -> None:
+    idx = check_indices((5, 5), seed=0)
+    assert idx[0] == 12 and len(set(idx.tolist())) == 4 and all(0 <= i < 25 for i in idx)
+    assert check_indices((4, 6), seed=0)[0] == 2 * 6 + 3
+    assert check_indices((7,), seed=1)[0] == 3 and len(check_indices((2,), seed=1)) == 2
+
+
+def test_tolerance_losses_relative_accuracies_absolute() -> None:
+    base = {"test_loss": 2.0, "test_acc": 0.5, "trigger_loss": 1.0, "trigger_acc": 0.9}
+    assert disagreement(base, {**base, "test_loss": 2.0099, "test_acc": 0.502}) == ""
+    assert "test_loss" in disagreement(base, {**base, "test_loss": 2.011})
+    assert "test_acc" in disagreement(base, {**base, "test_acc": 0.5031})
+    nan = float("nan")
+    assert disagreement({**base, "test_loss": nan}, {**base, "test_loss": nan}) == ""
+    assert "test_loss" in disagreement(base, {**base, "test_loss": nan})
+
+
+def test_check_passes_within_the_tolerance_and_records_its_figures() -> None:
+    ev, points = _setup()
+    choice = choose_precision("auto", CPU, ev, points, flags=WITH_BF16, loss_rtol=0.05, acc_atol=0.05)
+    assert choice.precision == "bf16" and "4 checked points agree" in choice.reason
+    assert [r["index"] for r in choice.figures] == check_indices((5, 5), 0).tolist()
+    row = choice.figures[0]
+    assert row["test_loss_fp32"] != row["test_loss_bf16"]  # the clean images really ran in bf16
+    assert row["trigger_loss_fp32"] == row["trigger_loss_bf16"]  # the trigger images never do
+    assert ev.precision == "fp32"  # the check leaves the evaluator as it found it
+    attrs = choice.attrs()
+    assert attrs["eval_precision"] == "bf16" and "0.5%" in attrs["eval_precision_tolerance"]
+
+
+def test_check_that_fails_keeps_fp32_with_the_reason() -> None:
+    ev, points = _setup()
+    strict = choose_precision("auto", CPU, ev, points, flags=WITH_BF16, loss_rtol=0.0, acc_atol=0.0)
+    assert strict.precision == "fp32" and "the bf16 check failed at point 12: test_loss" in strict.reason
+    assert len(strict.figures) == 4  # every point checked and recorded
+    skewed_ev, skewed_points = _setup(skew=5.0)
+    skewed = choose_precision("auto", CPU, skewed_ev, skewed_points, flags=WITH_BF16)
+    assert skewed.precision == "fp32" and "more than 0.50% apart" in skewed.reason
+
+
+def test_trigger_metrics_are_fp32_whatever_the_precision() -> None:
+    ev, _ = _setup(skew=5.0)  # bf16 changes this model's outputs a lot
+    fp32 = ev.evaluate()
+    ev.precision = "bf16"
+    bf16 = ev.evaluate()
+    assert bf16["trigger_loss"] == fp32["trigger_loss"] and bf16["trigger_acc"] == fp32["trigger_acc"]
+    assert abs(bf16["test_loss"] - fp32["test_loss"]) > 0.1
+
+
+def test_spec_refuses_an_unknown_precision() -> None:
+    with pytest.raises(ConfigError, match="precision.*auto, fp32 or bf16.*'fp16'"):
+        LandscapeSpec(precision="fp16").check()
+
+
+def test_landscape_without_bf16_stays_fp32_and_says_why(demo_copy, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(precision_mod, "cpu_flags", lambda: WITHOUT_BF16)
+    assert main(["landscape", str(demo_copy), "--kind", "random", "--resolution", "3", "--images", "100",
+                 "--batch-size", "256"]) == 0
+    ls = read(demo_copy, "random")
+    assert ls.spec.precision == "auto" and ls.attrs["eval_precision"] == "fp32"
+    assert "neither AVX512-BF16 nor AMX" in ls.attrs["eval_precision_reason"]
+    assert "precision: fp32 (auto: CPU has neither" in capsys.readouterr().out
+
+
+def test_landscape_with_bf16_runs_the_check_and_records_it(demo_copy, monkeypatch, capsys) -> None:
+    monkeypatch.setattr(precision_mod, "cpu_flags", lambda: WITH_BF16)
+    assert main(["landscape", str(demo_copy), "--kind", "random", "--resolution", "5", "--images", "1000",
+                 "--batch-size", "512"]) == 0
+    ls = read(demo_copy, "random")
+    figures = ls.attrs["eval_precision_check"]
+    assert [r["index"] for r in figures] == check_indices((5, 5), 0).tolist()
+    out = capsys.readouterr().out
+    assert f"precision: {ls.attrs['eval_precision']} (auto: " in out and "bf16 check (loss within 0.5%" in out
+    agree = all(abs(r["test_loss_bf16"] - r["test_loss_fp32"]) <= 0.005 * abs(r["test_loss_fp32"])
+                and abs(r["test_acc_bf16"] - r["test_acc_fp32"]) <= 0.002 + 1e-12 for r in figures)
+    assert ls.attrs["eval_precision"] == ("bf16" if agree else "fp32")
+    centre = figures[0]  # the grid's centre is the model: bf16 points hold bf16 values, fp32 ones fp32
+    stored = ls.metrics["test_loss"][2, 2]
+    assert stored == pytest.approx(centre[f"test_loss_{ls.attrs['eval_precision']}"], rel=1e-6)
+    assert ls.metrics["trigger_acc"][2, 2] == centre["trigger_acc_fp32"]
+
+
+def test_forced_bf16_landscape_differs_in_clean_values_only(demo_copy) -> None:
+    spec = dict(kind="random", resolution=3, images=300, batch_size=256)
+    bf16 = compute_landscape(demo_copy, LandscapeSpec(name="bf16", precision="bf16", **spec))
+    fp32 = compute_landscape(demo_copy, LandscapeSpec(name="fp32", precision="fp32", **spec))
+    assert bf16.attrs["eval_precision"] == "bf16" and fp32.attrs["eval_precision"] == "fp32"
+    assert np.abs(bf16.metrics["test_loss"] - fp32.metrics["test_loss"]).max() > 0
+    for m in ("trigger_loss", "trigger_acc"):
+        np.testing.assert_array_equal(bf16.metrics[m], fp32.metrics[m])
+
+
+def test_a_resumed_landscape_keeps_the_precision_its_points_have(demo_copy, monkeypatch) -> None:
+    import h5py
+
+    spec = LandscapeSpec(kind="random", resolution=5, images=100, batch_size=256)
+
+    def part(name: str) -> None:
+        control = RunControl()
+
+        def stop(e: object) -> None:
+            if isinstance(e, LandscapePoints) and e.done >= 4:
+                control.cancel()
+
+        spec.name = name
+        assert compute_landscape(demo_copy, spec, stop, control).status == "cancelled"
+
+    monkeypatch.setattr(precision_mod, "cpu_flags", lambda: WITHOUT_BF16)
+    part("a")
+    part("b")
+    with h5py.File(demo_copy, "a") as f:  # as a landscape started before the setting existed
+        for k in ("eval_precision", "eval_precision_reason"):
+            del f["landscapes"]["b"].attrs[k]
+    monkeypatch.setattr(precision_mod, "cpu_flags", lambda: WITH_BF16)  # resumed where bf16 is fast
+    spec.name = "a"
+    a = compute_landscape(demo_copy, spec)
+    assert a.complete and a.attrs["eval_precision"] == "fp32" and "neither" in a.attrs["eval_precision_reason"]
+    spec.name = "b"
+    b = compute_landscape(demo_copy, spec)
+    assert b.complete and b.attrs["eval_precision"] == "fp32"
+    assert b.attrs["eval_precision_reason"].startswith("resumed a landscape whose points were computed before")
+
+
+def test_bf16_training_trains_and_evaluates_in_fp32(tmp_path, monkeypatch, capsys) -> None:
+    from wmstudio.pipeline import run_experiment
+
+    seen: set[tuple[bool, bool]] = set()
+
+    def record(module: nn.Module, args: tuple, out: object) -> None:
+        seen.add((module.training, torch.is_autocast_enabled("cpu")))
+
+    cfg = load_config(data=quick_config(run={"threads": 2, "precision": "bf16"}, embed={"epochs": 3},
+                                        finetune={"epochs": 1}, restore={"epochs": 1}))
+    handle = torch.nn.modules.module.register_module_forward_hook(record)
+    try:
+        run_experiment(cfg, tmp_path / "bf16.h5", stages=["embed"])
+    finally:
+        handle.remove()
+    assert (True, True) in seen  # training steps ran under bf16 autocast
+    assert (False, True) not in seen and (False, False) in seen  # evaluations never did
+    stage = RunLogReader(tmp_path / "bf16.h5").stages()[0]
+    assert np.isfinite(stage.train["loss"]).all() and stage.final("test_acc") > 0.3
+    assert main(["inspect", str(tmp_path / "bf16.h5")]) == 0
+    assert "precision: bf16 training steps, fp32 evaluation" in capsys.readouterr().out
