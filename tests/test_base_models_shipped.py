@@ -47,3 +47,16 @@ def test_the_comparison_base_scores_its_card_accuracy_on_the_test_split() -> Non
     torch.set_num_threads(2)
     _, acc = evaluate(model, test.images, test.labels, Normalizer(tuple(norm["mean"]), tuple(norm["std"])), 1000)
     assert acc == pytest.approx(card["test_acc"], abs=0.002)  # fp32 evaluation, any thread count
+
+
+@pytest.mark.parametrize(("name", "runs", "embeds"), [("comparison_cifar10_persistence", 45, 9),
+                                                      ("comparison_cifar10_restoration", 15, 3),
+                                                      ("comparison_cifar10_pilot", 14, 2)])
+def test_the_comparison_sweeps_expand_on_the_shipped_base(name: str, runs: int, embeds: int) -> None:
+    from wmstudio.resources import example_config
+    from wmstudio.sweep import load_sweep
+
+    spec = load_sweep(example_config(name))
+    assert len(spec.runs) == runs and len(spec.embed_groups()) == embeds
+    first = spec.runs[0].config
+    assert first["model"]["checkpoint"] == "base:cifar10_fastcnn" and first["trigger"]["label_mode"] == "random"

@@ -8,7 +8,7 @@ import sys
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from wmstudio.curvature.job import LOSSES, CurvatureSpec
+    from wmstudio.curvature.spec import LOSSES, CurvatureSpec
 
     d = CurvatureSpec()
     c = sub.add_parser("curvature", help="Hessian curvature (top eigenvalues, trace, density) of a stage's model",
