@@ -205,7 +205,9 @@ def output_problem(outputs: dict[str, torch.Tensor], num_classes: int) -> str:
         if spread <= 1e-6 * max(1.0, float(every[0].abs().max())):
             return f"the model's outputs are the same for every input ({len(every)} images): it ignores its input"
         preds = every.argmax(1)
-        if bool((preds == preds[0]).all()):
+        # on the trigger set alone one class everywhere is what a watermark with one target label gives
+        beyond_triggers = any(len(y) for name, y in outputs.items() if name != "trigger")
+        if beyond_triggers and bool((preds == preds[0]).all()):
             return f"the model gives class {int(preds[0])} to every one of {len(every)} images (constant predictions)"
     test = outputs.get("test")
     if test is not None and len(test):

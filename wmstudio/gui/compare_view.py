@@ -52,6 +52,7 @@ from wmstudio.gui.compare_curves import (
     setting_colors,
 )
 from wmstudio.gui.controller import differing_keys, flatten_config
+from wmstudio.gui.flow_layout import FlowLayout
 from wmstudio.gui.metrics_view import stage_at
 from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest, title_legend
 from wmstudio.gui.series import RunSeries
@@ -93,7 +94,7 @@ class CompareView(QWidget):
         self._finals: dict[str, tuple[tuple[int, int], list[str]]] = {}  # each run's table cells after its name
         self._color_key: list[tuple[str, str]] = []  # (value, colour) of the setting the runs are coloured by
         layout = QVBoxLayout(self)
-        row = QHBoxLayout()
+        row = FlowLayout()  # wraps in a narrow window
         row.addWidget(QLabel("Metric"))
         self.metric_box = QComboBox()
         for k, v in METRIC_NAMES.items():
@@ -120,7 +121,6 @@ class CompareView(QWidget):
         self.color_box.addItem("one per run", BY_RUN)
         self.color_box.setToolTip("a distinct colour per run, or colour by a setting that differs between the runs")
         row.addWidget(self.color_box)
-        row.addStretch(1)
         layout.addLayout(row)
         split = QSplitter(Qt.Orientation.Horizontal)
         side = QWidget()
