@@ -33,7 +33,7 @@ class Eigen:
     vectors: torch.Tensor | None = field(default=None, repr=False)  # (k, dim) Ritz vectors, if asked for
 
 
-def _tridiagonal(alpha: list[float], beta: list[float]) -> np.ndarray:
+def tridiagonal(alpha: list[float], beta: list[float]) -> np.ndarray:
     m = len(alpha)
     t = np.diag(np.asarray(alpha, dtype=np.float64))
     if m > 1:
@@ -85,7 +85,7 @@ def top_eigenvalues(hvp: HVP, dim: int, k: int = 1, max_iter: int = 100, tol: fl
     start = torch.randn(dim, generator=gen, dtype=torch.float64).to(device)
 
     def ritz(alpha: list[float], beta: list[float]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        theta, s = np.linalg.eigh(_tridiagonal(alpha, beta))
+        theta, s = np.linalg.eigh(tridiagonal(alpha, beta))
         order = np.argsort(theta)[::-1][:k]
         return theta[order], np.abs(beta[len(alpha) - 1] * s[-1, order]), s[:, order]
 

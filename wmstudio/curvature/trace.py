@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from wmstudio.control import RunControl
-from wmstudio.curvature.eigen import HVP, Progress, _tridiagonal, lanczos
+from wmstudio.curvature.eigen import HVP, Progress, lanczos, tridiagonal
 
 
 @dataclass
@@ -83,7 +83,7 @@ def density(hvp: HVP, dim: int, probes: int = 1, steps: int = 80, seed: int = 0,
                 progress(i * steps + j, probes * steps)
 
         alpha, beta, _ = lanczos(hvp, start.to(torch.float64), steps, control, progress=step)
-        theta, s = np.linalg.eigh(_tridiagonal(alpha, beta))
+        theta, s = np.linalg.eigh(tridiagonal(alpha, beta))
         nodes[i, :len(theta)] = theta
         weights[i, :len(theta)] = s[0] ** 2
     return Density(nodes, weights)
