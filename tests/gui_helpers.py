@@ -149,3 +149,26 @@ def fake_landscape(kind: str = "plane", name: str = "", n: int = 9, status: str 
     return Landscape(name or f"{kind}-{n}", kind, status, LandscapeSpec(kind=kind), {}, metrics,
                      np.full((n, n), done), {"x": x, "y": y}, ["embed", "finetune", "restore"],
                      np.array([[0.0, 0.0], [0.5, 0.2], [-0.3, 0.4]]), trajectories)
+
+
+def pca_surface_view(qtbot):  # noqa: ANN001, ANN201
+    """A LandscapeView in a shown 1280 x 720 box on its 3D tab, showing a synthetic PCA landscape (21 x 21,
+    72.3% / 18.1% explained variance), once its surface is built; with that landscape. Needs OpenGL (run under Xvfb)."""
+    from PySide6.QtWidgets import QVBoxLayout, QWidget
+
+    from wmstudio.gui.landscape_view import LandscapeView
+
+    box = QWidget()
+    lv = LandscapeView()
+    QVBoxLayout(box).addWidget(lv)
+    qtbot.addWidget(box)
+    box.resize(1280, 720)
+    box.show()
+    qtbot.waitExposed(box)
+    lv.tabs.setCurrentIndex(1)
+    ls = fake_landscape("pca", n=21)
+    ls.attrs.update({"explained_variance": [0.7234, 0.1811], "axis_units": "parameter-space distance"})
+    lv.show_landscape(ls)
+    qtbot.waitUntil(lambda: lv.has_3d)
+    lv.test_host = box  # the box owns the view: keep it alive as long as the view is used
+    return lv, ls

@@ -16,7 +16,7 @@ SHIPPED = base_models.available()
 def test_the_comparison_base_is_shipped_with_its_split_and_accuracy() -> None:
     assert "cifar10_fastcnn" in SHIPPED
     card = base_models.card("cifar10_fastcnn")
-    # 0.8716: below the 88% target of issue 23 (docs/base_model.md); above the 85% an embedding must keep
+    # 0.879: 0.1 point below the 88% target of issue 23 (docs/base_model.md); above the 85% an embedding must keep
     assert card["test_acc"] > 0.85 and card["split"]["test"] == 10_000 and card["split"]["attacker"] == 15_000
 
 
@@ -52,7 +52,7 @@ def test_the_comparison_base_scores_its_card_accuracy_on_the_test_split() -> Non
 
 @pytest.mark.parametrize(("name", "runs", "embeds"), [("comparison_cifar10_persistence", 45, 9),
                                                       ("comparison_cifar10_restoration", 15, 3),
-                                                      ("comparison_cifar10_pilot", 14, 2)])
+                                                      ("comparison_cifar10_pilot", 12, 4)])
 def test_the_comparison_sweeps_expand_on_the_shipped_base(name: str, runs: int, embeds: int) -> None:
     from wmstudio.resources import example_config
     from wmstudio.sweep import load_sweep

@@ -71,23 +71,11 @@ def test_3d_surface_shows_the_landscape_and_exports_png(qtbot, tmp_path, gl_ok) 
 
 
 def test_3d_surface_has_axes_a_colour_bar_named_models_and_paths_on_it(qtbot, tmp_path, gl_ok) -> None:
-    from gui_helpers import fake_landscape
-    from PySide6.QtWidgets import QVBoxLayout, QWidget
+    from gui_helpers import pca_surface_view
 
-    from wmstudio.gui.landscape_view import SURFACE_HEIGHT, LandscapeView
+    from wmstudio.gui.landscape_view import SURFACE_HEIGHT
 
-    box = QWidget()
-    lv = LandscapeView()
-    QVBoxLayout(box).addWidget(lv)
-    qtbot.addWidget(box)
-    box.resize(1280, 720)
-    box.show()
-    qtbot.waitExposed(box)
-    lv.tabs.setCurrentIndex(1)
-    ls = fake_landscape("pca", n=21)
-    ls.attrs.update({"explained_variance": [0.7234, 0.1811], "axis_units": "parameter-space distance"})
-    lv.show_landscape(ls)
-    qtbot.waitUntil(lambda: lv.has_3d)
+    lv, ls = pca_surface_view(qtbot)
     import pyqtgraph.opengl as gl
 
     assert not any(isinstance(item, gl.GLGridItem) for item in lv.gl_view.items)  # no floor grid through the surface

@@ -202,29 +202,16 @@ def test_placed_labels_never_overlap_and_titles_move_rather_than_vanish() -> Non
 @pytest.mark.gl
 def test_a_3d_export_has_the_landscapes_title_and_no_labels_on_one_another(qtbot, tmp_path) -> None:  # noqa: ANN001
     """Item 7: under Xvfb (skipped where there is no OpenGL). Small pictures crowd the labels most."""
-    from gui_helpers import fake_landscape, image_array
+    from gui_helpers import image_array, pca_surface_view
     from PySide6.QtGui import QImage
-    from PySide6.QtWidgets import QVBoxLayout, QWidget
 
     from wmstudio.errors import ConfigError
     from wmstudio.gui.gl import opengl_status
-    from wmstudio.gui.landscape_view import LandscapeView
 
     ok, reason = opengl_status()
     if not ok:
         pytest.skip(f"no OpenGL here ({reason}); run under Xvfb: xvfb-run -a pytest -m gl")
-    box = QWidget()
-    lv = LandscapeView()
-    QVBoxLayout(box).addWidget(lv)
-    qtbot.addWidget(box)
-    box.resize(1280, 720)
-    box.show()
-    qtbot.waitExposed(box)
-    lv.tabs.setCurrentIndex(1)
-    ls = fake_landscape("pca", n=21)
-    ls.attrs.update({"explained_variance": [0.7234, 0.1811], "axis_units": "parameter-space distance"})
-    lv.show_landscape(ls)
-    qtbot.waitUntil(lambda: lv.has_3d)
+    lv, ls = pca_surface_view(qtbot)
     for size in ((400, 300), (1600, 1200)):
         out = tmp_path / f"surface_{size[0]}.png"
         assert lv.export_3d(str(out), size)

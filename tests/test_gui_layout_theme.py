@@ -5,6 +5,7 @@ overlapping tick labels, the trigger preview never pushes the file buttons out o
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 import pyqtgraph as pg
 import pytest
@@ -127,3 +128,16 @@ def test_the_trigger_preview_never_widens_the_settings_column(qtbot, tmp_path) -
             browse = w.parentWidget().findChildren(pg.QtWidgets.QPushButton)[0]
             right = browse.mapTo(scroll.viewport(), browse.rect().topRight()).x()
             assert right <= scroll.viewport().width(), f"{path}'s … button is {right} px right, the column {scroll.viewport().width()}"
+
+
+def test_the_app_icon_comes_from_ui_and_renders(qtbot) -> None:
+    from wmstudio.gui.app import app_icon
+    from wmstudio.resources import resource_path
+
+    svg = resource_path("icons", "wmstudio.svg", kind="ui")
+    desktop = Path(__file__).resolve().parents[1] / "packaging" / "desktop" / "icons" / "io.github.wmstudio.WatermarkStudio.svg"
+    assert svg.read_bytes() == desktop.read_bytes()  # the window shows the icon the desktop entry installs
+    icon = app_icon()
+    assert not icon.isNull()
+    image = icon.pixmap(32, 32).toImage()
+    assert image.width() == 32 and image.pixelColor(16, 16).alpha() == 255  # drawn, not an empty pixmap

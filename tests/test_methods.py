@@ -79,6 +79,12 @@ def test_rowback_freezes_all_groups_but_one_each_epoch(tmp_path_factory, plain) 
         assert set(trained) == {n for n in names if n.split(".")[0] == "fc" or any(n.startswith(g + ".") for g in group)}
         seen.append(blocks[epoch % len(blocks)])
     assert set(seen) == set(blocks)
+    # the log keeps the schedule that ran: which group each epoch trained, and the share of rotating epochs
+    rec = RunLogReader(out).stage_json("embed", "rowback_json")
+    epochs = s.cfg.embed.epochs
+    assert rec["schedule"] == ["all"] * plain_epochs + seen and rec["epochs"] == epochs
+    assert rec["rotating_share"] == pytest.approx((epochs - plain_epochs) / epochs)
+    assert rec["trainable_share"][0] == 1.0 and all(0 < v < 1 for v in rec["trainable_share"][plain_epochs:])
     # and the frozen weights really did not move: compare the recorded trajectory across one epoch
     traj = RunLogReader(out).trajectory("embed")
     pv = ParamVector(s.model)
@@ -218,3 +224,28 @@ def test_every_method_runs_on_resnet_and_vit(tmp_path, arch: str, method: str) -
     model = build_from_config(cfg, 1, 10, 8)
     model.load_state_dict(r.weights("embed"))
     assert has_dual_bn(model) == (method == "app" and arch == "resnet20")
+
+
+def test_app_refuses_a_model_it_collapsed_with_the_reason() -> None:
+    from types import SimpleNamespace
+
+    from wmstudio.errors import StageFailed
+    from wmstudio.methods.app import AppHooks
+
+    notes: list = []
+    fake = SimpleNamespace(cfg=SimpleNamespace(embed=SimpleNamespace(app_eps=0.02, app_alpha=1.0)), num_classes=10,
+                           emit=notes.append)
+    ok, dead = {"test_acc": 0.87, "majority_share": 0.11}, {"test_acc": 0.16, "majority_share": 0.62}
+    hooks = AppHooks(fake, 13)  # type: ignore[arg-type]
+    hooks.after_evaluation(ok, 0, False)  # the starting point (a trained base) works
+    with pytest.raises(StageFailed) as e:  # a working model that APP collapses: stopped at once
+        hooks.after_evaluation(dead, 2, False)
+    text = str(e.value)
+    assert "APP collapsed the model at epoch 2" in text and "test accuracy 0.160 is within 0.1 of chance" in text
+    assert "one class takes 62%" in text and "embed.app_alpha = 1" in text and "base:cifar10_fastcnn" in text
+    scratch = AppHooks(fake, 13)  # type: ignore[arg-type]
+    scratch.after_evaluation(dead, 0, False)  # from scratch: not yet working is not a collapse...
+    scratch.after_evaluation(dead, 5, True)  # ...and a final model that never worked gets a warning, not a failure
+    assert len(notes) == 1 and "never working in this stage" in notes[0].message and "app_alpha" in notes[0].message
+    AppHooks(fake, 13).after_evaluation(ok, 5, True)  # type: ignore[arg-type]
+    assert len(notes) == 1

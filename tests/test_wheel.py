@@ -67,7 +67,7 @@ def test_build_declares_an_spdx_license_without_deprecation_warnings(built: dict
 
 
 def test_sdist_and_wheel_carry_ui_and_resources(built: dict) -> None:
-    expected = ["ui/main_window.ui", "resources/examples/demo.toml", "resources/examples/paper_cpu_twin.toml"]
+    expected = ["ui/icons/wmstudio.svg", "resources/examples/demo.toml", "resources/examples/paper_cpu_twin.toml"]
     with tarfile.open(built["sdist"]) as tf:
         members = set(tf.getnames())
     for rel in [*expected, "LICENSE"]:
@@ -105,7 +105,7 @@ def test_wheel_in_a_fresh_venv_runs_the_demo_outside_the_source_tree(built: dict
         return proc.stdout
 
     where = run(str(py), "-c", "import wmstudio, wmstudio.resources as r; print(wmstudio.__file__); "
-                "print(r.example_config('demo')); print(r.resource_path('main_window.ui', kind='ui'))").split()
+                "print(r.example_config('demo')); print(r.resource_path('icons', 'wmstudio.svg', kind='ui'))").split()
     for path in where:
         assert Path(path).is_relative_to(venv), where
         assert not Path(path).is_relative_to(ROOT), where

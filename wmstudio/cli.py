@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     from wmstudio import cli_curvature, cli_sweep
 
     cli_curvature.add_parser(sub)
+    from wmstudio import cli_noise
+
+    cli_noise.add_parser(sub)
     cli_sweep.add_parsers(sub)
     from wmstudio import cli_models
 
@@ -176,6 +179,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wmstudio import cli_curvature
 
             return cli_curvature.cmd_curvature(args)
+        if args.command == "noise-curve":
+            from wmstudio import cli_noise
+
+            return cli_noise.cmd_noise_curve(args)
         if args.command in ("landscape", "export"):
             from wmstudio import cli_landscape
 

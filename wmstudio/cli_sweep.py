@@ -121,6 +121,9 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         rep = write_report(args.folder[0], overwrite=args.overwrite)
     print(f"{len(rep['rows'])} runs -> {rep['markdown']}, {rep['csv']}")
+    if rep.get("decision"):
+        print(f"decision ({rep['decision']['rule']['rule']}, declared in the sweep file): {rep['decision']['verdict']}")
+        print(f"  details: {rep['decision_md']}")
     for f in rep["figures"]:
         print(f)
     return 0

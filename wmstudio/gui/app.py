@@ -8,7 +8,10 @@ import sys
 import traceback
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from PySide6.QtGui import QIcon
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,6 +40,19 @@ def install_error_hook(win: Any) -> None:
     sys.excepthook = hook
 
 
+def app_icon() -> QIcon:
+    """The app's icon, ``ui/icons/wmstudio.svg`` (a null icon where the file is missing: a window without
+    an icon, not a failed start)."""
+    from PySide6.QtGui import QIcon
+
+    from wmstudio.resources import resource_path
+
+    try:
+        return QIcon(str(resource_path("icons", "wmstudio.svg", kind="ui")))
+    except FileNotFoundError:
+        return QIcon()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from PySide6.QtCore import QSettings
@@ -48,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Watermark Studio")
     app.setOrganizationName("wmstudio")
+    app.setWindowIcon(app_icon())
     settings = QSettings("wmstudio", "Watermark Studio")
     chosen = args.theme or str(settings.value("theme", "system"))
     settings.setValue("theme", chosen)

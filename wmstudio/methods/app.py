@@ -15,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from wmstudio.errors import StageFailed
 from wmstudio.methods.common import embed_stream, trigger_rows
 from wmstudio.methods.dual_bn import bn_route
+from wmstudio.metrics.collapse import collapse_reason
 from wmstudio.session import Session
 from wmstudio.stages.training import StageHooks, train_stage
 
@@ -35,6 +37,9 @@ def adversarial_perturbation(params: list[nn.Parameter], grads: list[torch.Tenso
 class AppHooks(StageHooks):
     def __init__(self, s: Session, k: int) -> None:
         self.k = k
+        self.num_classes = s.num_classes
+        self.worked = False  # an evaluation of this stage found the model not collapsed
+        self.emit = getattr(s, "emit", None)
         self.eps, self.alpha = s.cfg.embed.app_eps, s.cfg.embed.app_alpha
         self.pending: list[torch.Tensor | None] | None = None
         self.last_rel_sizes: list[float] = []  # ||v|| / ||w|| per layer at the last step
@@ -66,6 +71,31 @@ class AppHooks(StageHooks):
         self.last_trigger_loss = (float(loss_t.detach()), float(loss_adv.detach()))
         self.params = params
         return F.cross_entropy(model(x), y)
+
+    def after_evaluation(self, row: dict[str, float], epoch: int, last: bool) -> None:
+        """Refuse a model APP has collapsed: the first collapsed evaluation after one that was not (the
+        stage's starting point included) stops the stage with the reason. APP's trigger loss at the
+        perturbed weights, weighted ``app_alpha``, can outweigh the whole batch's loss on a small model
+        (at ``app_alpha = 1`` every small CPU model of docs/attacks_cifar10_small.md ended at 16% test
+        accuracy); a watermark on such a model shows nothing. A model that never worked in this stage
+        (from scratch, too few epochs) is not APP's doing for certain: a collapsed final model then gets
+        a warning with the same advice, and the reports flag it."""
+        reason = collapse_reason(row.get("test_acc", float("nan")), row.get("majority_share", float("nan")),
+                                 self.num_classes)
+        if not reason:
+            self.worked = True
+            return
+        advice = (f"embed.app_alpha = {self.alpha:g} weighs the trigger loss at weights moved by embed.app_eps = "
+                  f"{self.eps:g} against the whole batch's loss. Lower embed.app_alpha (0.1 embedded on the small CPU "
+                  "models) or embed.app_eps, or embed from a trained model (model.checkpoint, e.g. "
+                  "\"base:cifar10_fastcnn\")")
+        if self.worked:
+            raise StageFailed(f"embed: APP collapsed the model at epoch {epoch} ({reason}); {advice}")
+        if last and self.emit is not None:
+            from wmstudio.events import Warning as Note
+
+            self.emit(Note(f"APP: the embedded model is collapsed ({reason}) and was never working in this stage; "
+                           f"its watermark shows nothing. {advice}"))
 
     def after_backward(self, model: nn.Module) -> None:
         if self.pending is None:

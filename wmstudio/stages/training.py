@@ -84,6 +84,10 @@ class StageHooks:
     def after_epoch(self, epoch: int, opt: torch.optim.Optimizer) -> None:
         """At the end of each epoch, before its evaluation (e.g. the certified robust pass)."""
 
+    def after_evaluation(self, row: dict[str, float], epoch: int, last: bool) -> None:
+        """After each evaluation at an epoch's end and after the starting point's (epoch 0; ``last``: the
+        stage's final one); may raise StageFailed with a reason (e.g. APP refusing a model it collapsed)."""
+
 
 class PlateauRule:
     """Stop after ``patience`` evaluations without a trigger-accuracy gain of ``min_delta``."""
@@ -164,6 +168,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     last = commit(0.0)  # the starting point, before any step of this stage
     status = "finished"
     try:
+        hooks.after_evaluation(last, 0, t.epochs == 0)
         for epoch in range(t.epochs):
             model.train()
             if frozen_features:
@@ -192,6 +197,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
                     last = commit(epoch + (i + 1) / steps_per_epoch)
             hooks.after_epoch(epoch, opt)
             last = commit(float(epoch + 1))
+            hooks.after_evaluation(last, epoch + 1, epoch + 1 == t.epochs)
             if plateau is not None and plateau.should_stop(last["trigger_acc"]):
                 status = "stopped_early"
                 break

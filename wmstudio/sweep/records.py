@@ -17,7 +17,9 @@ DIR/runs/<run_id>.json      {run_id, values, status: queued|running|finished|fai
 control rate), ``majority_share`` and ``collapsed`` (1.0 flagged); missing ones are None ("not
 recorded"). Besides them: ``n_trigger`` and ``n_test`` (the counts each accuracy is a proportion of),
 ``num_classes``, and the seeds the run used: ``seed.run``, ``seed.trigger`` (the stored trigger set's),
-``seed.split`` (all None in records written before they were recorded).
+``seed.split`` (all None in records written before they were recorded). A run with a restoration
+also has ``restore.peak_trigger_acc`` and ``restore.peak_trigger_effect`` (the best evaluation along
+it) with ``..._at`` (its epoch).
 
 Only the driver writes here; workers stream their logs back through Ray (see ``wmstudio.sweep.tasks``).
 A folder may come from someone else: ``load_sweep_folder`` checks sweep.json and every record's
@@ -31,6 +33,8 @@ import math
 import re
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from wmstudio.errors import RunLogError
 
@@ -182,11 +186,28 @@ def finals(log: str | Path) -> dict[str, Any]:
             for col in STAGE_COLUMNS:  # the stage's first evaluation is its starting point
                 if len(rec.eval.get(col, [])) and col not in ("drift_rel", "drift_l2"):
                     out[f"watermarked.{col}"] = float(rec.eval[col][0])
+        if rec.name == "restore":  # the peak along the restoration, beside its end (the peak decides nothing)
+            out.update(_peaks(rec))
         if rec.name == "attack":  # the attack recorded the watermarked model's accuracies before it
             before = (reader.stage_json("attack", "attack_json") or {}).get("before", {})
             out.update({f"watermarked.{k}": float(v) for k, v in before.items() if isinstance(v, (int, float))})
     out.update(_counts_and_seeds(reader))
     return {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in out.items()}
+
+
+def _peaks(rec: Any) -> dict[str, Any]:
+    """restore.peak_trigger_acc / peak_trigger_effect and where along the stage they were (its eval x: epochs)."""
+    out: dict[str, Any] = {}
+    x = rec.eval.get("epoch")
+    for col in ("trigger_acc", "trigger_effect"):
+        values = rec.eval.get(col)
+        if values is None or not len(values) or not np.isfinite(values).any():
+            continue
+        i = int(np.nanargmax(values))
+        out[f"restore.peak_{col}"] = float(values[i])
+        if x is not None and len(x) == len(values):
+            out[f"restore.peak_{col}_at"] = float(x[i])
+    return out
 
 
 def _counts_and_seeds(reader: Any) -> dict[str, Any]:

@@ -214,6 +214,9 @@ def collect_many(folders: list[str | Path]) -> tuple[dict[str, Any], list[str], 
     names = [str(m.get("name", "")) for m in metas]
     meta = {"name": " + ".join(n for n in names if n), "parts": [str(f) for f in folders],
             "base": metas[0].get("base", {})}
+    decisions = [m["decision"] for m in metas if m.get("decision")]
+    if decisions and all(d == decisions[0] for d in decisions) and len(decisions) == len(metas):
+        meta["decision"] = decisions[0]  # parts of one comparison under one declared rule
     return meta, list(axes0 or []), list(by_id.values())
 
 
@@ -377,5 +380,5 @@ def write_comparisons_csv(path: Path, comps: list[dict[str, Any]]) -> None:
                         fmt_value(c["drift_b"]), c["verdict"]])
 
 
-REPORT_FILES = ("report.csv", "report.md", "cells.csv", "comparisons.csv", *(f"{name}.{ext}" for name in
+REPORT_FILES = ("report.csv", "report.md", "cells.csv", "comparisons.csv", "decision.md", "decision.json", *(f"{name}.{ext}" for name in
                 ("persistence_matrix", "drift_vs_restored", "seed_intervals") for ext in ("png", "svg")))

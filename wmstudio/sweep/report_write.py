@@ -51,7 +51,41 @@ def write_report(folder: str | Path, sources: list[str | Path] | None = None, ov
             with atomic_output(folder / "comparisons.csv", overwrite=True) as tmp:
                 write_comparisons_csv(tmp, out["comparisons"])
             out["comparisons_csv"] = str(folder / "comparisons.csv")
+    if meta.get("decision"):
+        out.update(_write_decision(folder, meta, axes, rows))
     with atomic_output(folder / "report.md", overwrite=True) as tmp:
         write_markdown(tmp, meta, axes, rows, [f for f in figures if f.endswith(".png")],
                        out.get("cells"), out.get("comparisons"))
     return out
+
+
+def _write_decision(folder: Path, meta: dict[str, Any], axes: list[str], rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """decision.md and decision.json: the sweep file's declared rule applied to the runs (sweep/decisions.py)."""
+    import json
+
+    from wmstudio.errors import ConfigError, RunLogError
+    from wmstudio.safe_files import atomic_output
+    from wmstudio.sweep.decisions import decide, markdown
+
+    try:
+        result = decide(meta["decision"], axes, rows)
+    except ConfigError as exc:  # sweep.json may come from someone else: name it
+        raise RunLogError(f"{folder / 'sweep.json'}: {exc}") from None
+    with atomic_output(folder / "decision.md", overwrite=True) as tmp:
+        tmp.write_text(markdown(result), encoding="utf-8")
+    with atomic_output(folder / "decision.json", overwrite=True) as tmp:
+        tmp.write_text(json.dumps(_no_nan(result), indent=1, default=str, allow_nan=False) + "\n", encoding="utf-8")
+    return {"decision": result, "decision_md": str(folder / "decision.md")}
+
+
+def _no_nan(v: Any) -> Any:  # noqa: ANN401 - JSON data
+    """NaN (a p-value not computed) as null: strict JSON."""
+    import math
+
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, dict):
+        return {k: _no_nan(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_no_nan(x) for x in v]
+    return v

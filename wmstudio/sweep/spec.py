@@ -99,6 +99,7 @@ class SweepSpec:
     axes: dict[str, list[Any]]
     source: str = ""
     runs: list[RunPlan] = field(default_factory=list)
+    decision: dict[str, Any] | None = None  # the [decision] table: the rule the report applies (sweep/decisions.py)
 
     def embed_groups(self) -> dict[str, RunPlan]:
         """One representative plan per embed group (its config embeds the shared watermark)."""
@@ -113,6 +114,7 @@ class SweepSpec:
 
     def to_json(self) -> str:
         return json.dumps({"name": self.name, "source": self.source, "base": self.base, "axes": self.axes,
+                           **({"decision": self.decision} if self.decision else {}),
                            "runs": [{"run_id": r.run_id, "values": r.values, "embed_id": r.embed_id,
                                      "error": r.error} for r in self.runs]}, indent=1, default=str)
 
@@ -201,9 +203,9 @@ def load_sweep(path: str | Path) -> SweepSpec:
         raw = tomllib.loads(p.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError("", f"{p} is not valid TOML: {exc}") from exc
-    unknown = set(raw) - {"sweep", "base", "axes"}
+    unknown = set(raw) - {"sweep", "base", "axes", "decision"}
     if unknown:
-        raise ConfigError(sorted(unknown)[0], f"unknown section in {p}; expected [sweep], [base], [axes]")
+        raise ConfigError(sorted(unknown)[0], f"unknown section in {p}; expected [sweep], [base], [axes], [decision]")
     meta = raw.get("sweep", {})
     base_ref = str(meta.get("base", "demo"))
     base_path = p.parent / base_ref
@@ -219,5 +221,10 @@ def load_sweep(path: str | Path) -> SweepSpec:
     axes = raw.get("axes", {})
     if not axes:
         raise ConfigError("axes", f"{p}: a sweep needs at least one axis, e.g. \"finetune.lr\" = [0.01, 0.05]")
-    return expand(str(meta.get("name", p.stem)), base, {k: list(v) if isinstance(v, list) else v for k, v in axes.items()},
+    spec = expand(str(meta.get("name", p.stem)), base, {k: list(v) if isinstance(v, list) else v for k, v in axes.items()},
                   str(p))
+    if "decision" in raw:
+        from wmstudio.sweep.decisions import parse_rule
+
+        spec.decision = parse_rule(raw["decision"], list(spec.axes)).as_dict()  # checked before any run
+    return spec
