@@ -4,6 +4,7 @@ hashes, load strictly into the named architecture, and score the card's test acc
 from __future__ import annotations
 
 import pytest
+import torch
 from conftest import CIFAR
 
 from wmstudio import base_models
@@ -61,3 +62,33 @@ def test_the_comparison_sweeps_expand_on_the_shipped_base(name: str, runs: int, 
     assert len(spec.runs) == runs and len(spec.embed_groups()) == embeds
     first = spec.runs[0].config
     assert first["model"]["checkpoint"] == "base:cifar10_fastcnn" and first["trigger"]["label_mode"] == "random"
+
+
+def test_app_embeds_from_the_shipped_base_its_batchnorm_pair_filled_from_the_plain_one() -> None:
+    """APP's model has a clean and a trigger BatchNorm where the base has one: both start from the base's
+    (a strict load, nothing missing or left over), and the clean route computes what the base does."""
+    from wmstudio.methods.dual_bn import bn_route, to_dual_bn
+    from wmstudio.models.checkpoint import load_checkpoint
+    from wmstudio.models.fit import compare
+
+    path = base_models.resolve("base:cifar10_fastcnn")
+    tensors = load_state_dict_file(path)
+    plain = build_model("fastcnn", 3, 10, 32, {}, "", "")
+    plain.load_state_dict(tensors)
+    dual = to_dual_bn(build_model("fastcnn", 3, 10, 32, {}, "", ""))
+    assert compare(dual, tensors).clean
+    assert load_checkpoint(dual, path, strict=True) == []
+    state = dual.state_dict()
+    bns = [k[: -len(".bn_clean.running_var")] for k in state if k.endswith(".bn_clean.running_var")]
+    assert bns
+    for bn in bns:
+        for leaf in ("weight", "bias", "running_mean", "running_var"):
+            assert torch.equal(state[f"{bn}.bn_clean.{leaf}"], tensors[f"{bn}.{leaf}"])
+            assert torch.equal(state[f"{bn}.bn_trigger.{leaf}"], tensors[f"{bn}.{leaf}"])
+    x = torch.randn(4, 3, 32, 32)
+    plain.eval()
+    dual.eval()
+    with torch.no_grad():
+        torch.testing.assert_close(dual(x), plain(x))
+        with bn_route(dual, "trigger"):  # the trigger pair starts from the same statistics
+            torch.testing.assert_close(dual(x), plain(x))

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from wmstudio.errors import CheckpointError
-from wmstudio.models.fit import compare, describe_mismatch
+from wmstudio.models.fit import compare, describe_mismatch, for_model
 
 NEST_KEYS = ("state_dict", "model_state_dict", "model", "net", "network", "weights", "module", "ema")
 PREFIXES = ("module.", "_orig_mod.", "model.")
@@ -366,7 +366,7 @@ def load_checkpoint(model: nn.Module, path: str | Path | LoadedCheckpoint, stric
         raise CheckpointError(f"{ckpt.source}: does not fit the model ({type(model).__name__}):\n"
                               + describe_mismatch(model, fit, ckpt.tensors))
     own = model.state_dict()
-    state = {k: v for k, v in ckpt.tensors.items() if k in own}
+    state = {k: v for k, v in for_model(model, ckpt.tensors).items() if k in own}
     if ckpt.metadata is not None:
         state = _with_metadata(state, ckpt.metadata)
     model.load_state_dict(state, strict=False)

@@ -58,8 +58,35 @@ def _filled_by_batchnorm(model: nn.Module, key: str, metadata: Mapping[str, Any]
     return version is None or version < 2
 
 
+DUAL_BN = ("bn_clean", "bn_trigger")  # the BatchNorm pair APP's model variant has (wmstudio.methods.dual_bn)
+
+
+def for_model(model: nn.Module, tensors: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """``tensors`` as ``model`` names them where the only difference is APP's BatchNorm pair: a model
+    with separate clean and trigger BatchNorm starting from a checkpoint of the same network without
+    them (a base model) gets the checkpoint's ``P.weight`` etc. in both ``P.bn_clean`` and
+    ``P.bn_trigger``, as a fresh pair starts from one BatchNorm. Every other key is left as it is."""
+    own = model.state_dict()
+    out = dict(tensors)
+    for key in own:
+        if key in out:
+            continue
+        prefix, _, leaf = key.rpartition(".")
+        parent, _, pair = prefix.rpartition(".")
+        plain = f"{parent}.{leaf}" if parent else leaf
+        if pair in DUAL_BN and plain in tensors and not any(f"{parent}.{p}.{leaf}".lstrip(".") in tensors for p in DUAL_BN):
+            out[key] = tensors[plain]
+    for key in [k for k in out if k not in own]:
+        prefix = key.rpartition(".")[0]
+        if all(f"{prefix}.{p}.{key.rpartition('.')[2]}".lstrip(".") in out for p in DUAL_BN):
+            del out[key]  # given to both BatchNorms of the pair
+    return out
+
+
 def compare(model: nn.Module, tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, Any] | None = None) -> Fit:
-    """Compare a checkpoint's tensors (and its ``_metadata`` module versions, if any) with ``model``."""
+    """Compare a checkpoint's tensors (and its ``_metadata`` module versions, if any) with ``model``
+    (after ``for_model``: a plain BatchNorm fits APP's pair)."""
+    tensors = for_model(model, tensors)
     own = model.state_dict()
     fit = Fit()
     for key, value in own.items():
