@@ -29,6 +29,17 @@ def _isolated_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     monkeypatch.setenv("WMSTUDIO_CACHE", str(tmp_path_factory.getbasetemp() / "cache"))
 
 
+@pytest.fixture()
+def one_thread():  # noqa: ANN201
+    """Tiny tensors: one thread is fastest (and fair to a busy machine); the count is restored after."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def quick_config(**sections: dict) -> dict:
     """A small digits experiment (seconds on a CPU), with per-section overrides."""
     data = {

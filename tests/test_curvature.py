@@ -14,14 +14,7 @@ from wmstudio.curvature.eigen import top_eigenvalues
 from wmstudio.curvature.hvp import LossHVP
 from wmstudio.curvature.trace import density, exact_trace, hutchinson
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Tiny tensors: one thread is fastest (and fair to a busy machine)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread (conftest.py)
 
 
 def tiny_cnn() -> nn.Module:

@@ -13,13 +13,7 @@ from wmstudio.data.batches import Normalizer
 from wmstudio.metrics.evaluate import predict
 from wmstudio.metrics.noise_curve import mean_interval, noise_curve
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tiny tensors: one thread (conftest.py)
 
 
 def _setup(n_trig: int = 30, n_test: int = 60):

@@ -63,9 +63,6 @@ def cmd_noise_curve(args: argparse.Namespace) -> int:
             raise RunLogError(f"{log}: the log holds no trigger set")
         ctx.model.load_state_dict(ctx.state(args.stage))
         ctx.model.float()
-        trig = ctx.reader.trigger()
-        control = trig.get("control_images")
-        control_t = torch.from_numpy(control).to(ctx.device) if control is not None else None
         n = len(ctx.test.labels) if args.test_images == 0 else min(args.test_images, len(ctx.test.labels))
         gen = torch.Generator().manual_seed(args.seed)
         idx = torch.randperm(len(ctx.test.labels), generator=gen)[:n].to(ctx.device)
@@ -74,17 +71,17 @@ def cmd_noise_curve(args: argparse.Namespace) -> int:
             if not args.quiet:
                 print(f"\r{name}: {done}/{total} draws", end="", file=sys.stderr, flush=True)
 
-        points = noise_curve(ctx.model, ctx.normalizer, ctx.trigger_images, ctx.trigger_labels, control_t,
+        points = noise_curve(ctx.model, ctx.normalizer, ctx.trigger_images, ctx.trigger_labels, ctx.control_images,
                              ctx.test.images[idx], ctx.test.labels[idx], args.scales, args.draws, args.seed,
                              ctx.memory_format, progress)
         if not args.quiet:
             print(file=sys.stderr)
         method = ctx.cfg.embed.method
         print(f"{log} [{args.stage}, embed.method = {method}, {len(ctx.trigger_labels)} triggers, {n} test images, "
-              f"control: {trig.get('control_kind', 'none')}]")
+              f"control: {ctx.control_kind or 'none'}]")
         print(format_curve(points))
         result.append({"log": str(log), "stage": args.stage, "method": method, "triggers": len(ctx.trigger_labels),
-                       "test_images": n, "control": trig.get("control_kind", ""), "seed": args.seed,
+                       "test_images": n, "control": ctx.control_kind, "seed": args.seed,
                        "points": [{k: (v if not (isinstance(v, float) and math.isnan(v)) else None)
                                    for k, v in p.as_dict().items()} for p in points]})
     if args.plot:

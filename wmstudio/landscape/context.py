@@ -34,6 +34,8 @@ class LogContext:
     owner: ImageTensors  # on device
     trigger_images: torch.Tensor
     trigger_labels: torch.Tensor
+    control_images: torch.Tensor | None = None  # the trigger set's control (None in logs without one)
+    control_kind: str = ""
 
     def stages_with_weights(self) -> list[str]:
         return [r.name for r in self.reader.stages() if r.has_weights]
@@ -77,4 +79,6 @@ def load_context(path: str | Path, device: str = "auto", trust_code: bool = Fals
     return LogContext(reader, cfg, dev, model, normalizer, fmt,
                       data.test.subset(torch.from_numpy(splits["test"]), "test").to(dev),
                       data.train.subset(torch.from_numpy(splits["owner"]), "owner").to(dev),
-                      torch.from_numpy(trig["images"]).to(dev), torch.from_numpy(trig["labels"]).to(dev))
+                      torch.from_numpy(trig["images"]).to(dev), torch.from_numpy(trig["labels"]).to(dev),
+                      torch.from_numpy(trig["control_images"]).to(dev) if "control_images" in trig else None,
+                      trig.get("control_kind", ""))
