@@ -184,3 +184,23 @@ def test_state_directions_follow_li_et_al_for_one_dimensional_entries() -> None:
     assert set(d) == {"running_mean", "running_var"}
     torch.testing.assert_close(d["running_mean"], bn.running_mean)
     torch.testing.assert_close(d["running_var"], bn.running_var)
+
+
+def test_the_app_offers_the_new_kinds_and_disables_displacement_without_a_restore_stage(qtbot) -> None:
+    from PySide6.QtCore import Qt
+
+    from wmstudio.gui.controller import landscape_kinds
+    from wmstudio.gui.landscape_view import LandscapeView
+
+    lv = LandscapeView()
+    qtbot.addWidget(lv)
+    kinds = [lv.kind.itemText(i) for i in range(lv.kind.count())]
+    assert {"hessian", "hessian_line", "displacement"} <= set(kinds)
+    lv.kind.setCurrentText("displacement")
+    lv.set_kind_reasons(landscape_kinds(["embed", "finetune"]))
+    i = lv.kind.findText("displacement")
+    assert not lv.kind.model().item(i).isEnabled()
+    assert "'restore'" in lv.kind.itemData(i, Qt.ItemDataRole.ToolTipRole)
+    assert lv.kind.model().item(lv.kind.findText("hessian")).isEnabled()
+    lv.kind.setCurrentText("hessian")
+    assert lv.spec().kind == "hessian"  # the form asks for the kind chosen
