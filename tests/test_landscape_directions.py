@@ -13,9 +13,16 @@ from torch.func import functional_call
 
 from tests.conftest import eval_rel
 from wmstudio.cli import main
+from wmstudio.control import RunControl
 from wmstudio.curvature.hvp import LossHVP
 from wmstudio.errors import ConfigError
-from wmstudio.landscape import LandscapeSpec, compute_landscape
+from wmstudio.events import (
+    CurvatureFinished,
+    CurvatureProgress,
+    CurvatureStarted,
+    LandscapeFinished,
+)
+from wmstudio.landscape import LandscapeSpec, compute_landscape, list_landscapes, read
 from wmstudio.landscape.compute import points_from_store
 from wmstudio.landscape.context import load_context
 from wmstudio.landscape.directions import state_directions
@@ -99,8 +106,6 @@ def test_hessian_line_of_the_trigger_loss_from_the_cli(demo_copy, capsys) -> Non
     ctx = load_context(demo_copy)
     ls = points_from_store(ctx, demo_copy, "hessian_line")
     assert len(ls) == 5 and list(ls.t) == pytest.approx([-0.02, -0.01, 0.0, 0.01, 0.02])
-    from wmstudio.landscape import read
-
     stored = read(demo_copy, "hessian_line")
     assert not stored.is_2d and stored.model_names == ["embed"] and stored.attrs["hessian_loss"] == "trigger"
     ctx.model.load_state_dict(ctx.state("embed"))
@@ -204,3 +209,19 @@ def test_the_app_offers_the_new_kinds_and_disables_displacement_without_a_restor
     assert lv.kind.model().item(lv.kind.findText("hessian")).isEnabled()
     lv.kind.setCurrentText("hessian")
     assert lv.spec().kind == "hessian"  # the form asks for the kind chosen
+
+
+def test_a_cancel_while_finding_the_eigenvectors_ends_the_job_and_stores_nothing(demo_copy) -> None:
+    control = RunControl()
+    events: list = []
+
+    def cancel_in_lanczos(e: object) -> None:
+        events.append(e)
+        if isinstance(e, CurvatureProgress):
+            control.cancel()
+
+    spec = LandscapeSpec(kind="hessian", resolution=3, images=100, hessian_images=50)
+    ls = compute_landscape(demo_copy, spec, cancel_in_lanczos, control)
+    assert ls.status == "cancelled" and not ls.done.size and "hessian" not in list_landscapes(demo_copy)
+    assert isinstance(events[0], CurvatureStarted) and events[0].products == spec.hessian_iter  # the estimate first
+    assert [e.status for e in events if isinstance(e, (CurvatureFinished, LandscapeFinished))] == ["cancelled"] * 2
