@@ -11,27 +11,47 @@ MESH_FORMATS = ("vts", "vtu", "vtp", "obj")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from wmstudio.landscape.spec import KINDS, METRICS, PRECISIONS, LandscapeSpec
+    from wmstudio.landscape.spec import DIR_TYPES, KINDS, LOSSES, METRICS, PRECISIONS, LandscapeSpec
 
     d = LandscapeSpec()
     ls = sub.add_parser("landscape", help="compute a loss landscape into a run log (resumable)",
-                        description="Compute a 1D path, 2D plane, PCA plane or random-direction surface of a "
-                                    "run's models, storing clean and trigger loss/accuracy per point in the log.")
+                        description="Compute a 1D path, 2D plane, PCA plane, random-direction surface, the plane "
+                                    "(or path) of the top Hessian eigenvectors, or the plane of the attack and "
+                                    "restoration displacements of a run's models, storing clean and trigger "
+                                    "loss/accuracy per point in the log.")
     ls.add_argument("log", help="the run log (HDF5)")
-    ls.add_argument("--kind", choices=KINDS, default=d.kind)
+    ls.add_argument("--kind", choices=KINDS, default=d.kind,
+                    help="plane: through 3 checkpoints; line: the path through checkpoints; random: two filter-"
+                         "normalised random directions; pca: principal directions of the trajectories; hessian: "
+                         "the top two Hessian eigenvectors at the centre (hessian_line: the top one); displacement: "
+                         "the attack (finetune - embed) and restoration (restore - finetune) displacements")
     ls.add_argument("--preset", choices=("published",), help="published: the PCA plane of the fine-tuning and "
                     "restoration checkpoints centred on the restored model (overrides --kind/--models/--center)")
     ls.add_argument("--name", default="", help="group name under /landscapes (default: the kind)")
-    ls.add_argument("--models", default="", help="comma-separated stages: the checkpoints (plane: 3, line: 2+) "
-                                                 "or, for pca, the stages whose trajectories span the plane")
-    ls.add_argument("--center", default="", help="random/pca: the stage at the centre (default: the last one)")
+    ls.add_argument("--models", default="", help="comma-separated stages: the checkpoints (plane: 3, line: 2+), "
+                                                 "for pca the stages whose trajectories span the plane, for "
+                                                 "displacement the watermarked, attacked and restored stages "
+                                                 "(default embed,finetune,restore)")
+    ls.add_argument("--center", default="", help="random/pca/hessian/hessian_line: the stage at the centre (default: "
+                                                 "the last one); displacement: one of its stages (default: the "
+                                                 "attacked one)")
     ls.add_argument("--resolution", type=int, default=d.resolution, help="points per axis (per segment for line)")
-    ls.add_argument("--span", type=float, default=d.span, help="random: grid covers [-span, span]")
+    ls.add_argument("--span", type=float, default=d.span, help="random/hessian/hessian_line: the grid covers "
+                                                                "[-span, span] (hessian: parameter-space distance)")
     ls.add_argument("--margin", type=float, default=d.margin, help="plane/pca: border around the models, as a "
                                                                     "fraction of their extent; line: extension")
     ls.add_argument("--seed", type=int, default=d.seed, help="random directions' seed")
     ls.add_argument("--norm", choices=("filter", "layer", "none"), default=d.norm)
     ls.add_argument("--bias-bn", choices=("ignore", "include"), default=d.bias_bn)
+    ls.add_argument("--dir-type", choices=DIR_TYPES, default=d.dir_type,
+                    help="random: states also moves the BatchNorm running statistics (Li et al.'s dir_type=states: "
+                         "each statistic's direction is the statistic itself)")
+    ls.add_argument("--loss", choices=LOSSES, default=d.loss,
+                    help="hessian/hessian_line: the loss whose Hessian gives the directions (clean: the --data set)")
+    ls.add_argument("--hessian-images", type=int, default=d.hessian_images,
+                    help="hessian kinds, clean loss: images of the clean set in the loss (0 = all)")
+    ls.add_argument("--hessian-iter", type=int, default=d.hessian_iter,
+                    help="hessian kinds: Lanczos steps at most (one Hessian-vector product each)")
     ls.add_argument("--bn", choices=("running", "recompute"), default=d.bn,
                     help="BatchNorm statistics: the models' running ones, or re-estimated at each point")
     ls.add_argument("--data", choices=("test", "owner"), default=d.data, help="the clean set evaluated")
@@ -86,7 +106,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
                          center=args.center, resolution=args.resolution, span=args.span, margin=args.margin,
                          seed=args.seed, norm=args.norm, bias_bn=args.bias_bn, bn=args.bn, data=args.data,
                          images=args.images, batch_size=args.batch_size,
-                         precision=args.precision)
+                         precision=args.precision, dir_type=args.dir_type, loss=args.loss,
+                         hessian_images=args.hessian_images, hessian_iter=args.hessian_iter)
     if args.preset == "published":
         published = LandscapeSpec.published(args.resolution)
         spec.kind, spec.name, spec.models, spec.center = published.kind, args.name or published.name, \
@@ -135,7 +156,12 @@ def cmd_landscape(args: argparse.Namespace) -> int:
 
             for line in precision_lines(ls.attrs):
                 print(f"  {line}")
-    if not args.quiet and ls.complete:
+    if not args.quiet and "hessian_eigenvalues" in ls.attrs:
+        values = ", ".join(f"{v:.4g}" for v in ls.attrs["hessian_eigenvalues"])
+        state = "converged" if ls.attrs.get("hessian_converged") else "not converged"
+        print(f"  Hessian of the {ls.attrs.get('hessian_loss')} loss at {ls.attrs.get('hessian_stage')}: eigenvalues "
+              f"[{values}] ({ls.attrs.get('hessian_iterations')} Lanczos steps, {state})")
+    if not args.quiet and ls.status == "finished" and ls.complete:
         for m in ("test_loss", "trigger_acc"):
             v = ls.metrics[m]
             print(f"  {m}: min {v.min():.4g}, max {v.max():.4g}")

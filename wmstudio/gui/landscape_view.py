@@ -115,7 +115,10 @@ class LandscapeView(QWidget):
         self.kind.addItems(KINDS)
         self.kind.setToolTip("plane: through the watermarked, fine-tuned and restored models; random: two "
                              "filter-normalised random directions around one model; pca: principal directions "
-                             "of the recorded trajectory; line: the straight path through the checkpoints")
+                             "of the recorded trajectory; line: the straight path through the checkpoints; "
+                             "hessian: the top two eigenvectors of the clean loss's Hessian at the last model "
+                             "(hessian_line: the top one); displacement: the attack (fine-tuned - watermarked) and "
+                             "restoration (restored - fine-tuned) displacements, centred on the fine-tuned model")
         self.resolution = QSpinBox()
         self.resolution.setRange(3, 401)
         self.resolution.setValue(31)

@@ -23,12 +23,18 @@ from wmstudio.events import (
 )
 from wmstudio.landscape import store
 from wmstudio.landscape.context import LogContext, load_context
-from wmstudio.landscape.directions import Plane, pca_plane, plane_through, random_direction
+from wmstudio.landscape.directions import (
+    Plane,
+    pca_plane,
+    plane_through,
+    random_direction,
+    state_directions,
+)
 from wmstudio.landscape.evaluator import PointEvaluator
 from wmstudio.landscape.flat import ParamVector, float_buffers, has_batchnorm
 from wmstudio.landscape.grid import refinement_levels
-from wmstudio.landscape.points import GridPoints, LinePoints, line_layout
-from wmstudio.landscape.spec import METRICS, LandscapeSpec
+from wmstudio.landscape.points import AxisPoints, GridPoints, LinePoints, line_layout
+from wmstudio.landscape.spec import LINE_KINDS, METRICS, LandscapeSpec
 from wmstudio.progress import estimate_text
 from wmstudio.runlog import WriterLock
 
@@ -69,12 +75,48 @@ def _project_trajectories(ctx: LogContext, plane: Plane) -> dict[str, dict[str, 
     return out
 
 
-def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path) -> None:
-    """Build the directions and the grid, and write the empty landscape group."""
+def _hessian_axes(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: EventCallback,
+                  control: RunControl | None) -> tuple[torch.Tensor, dict[str, Any]]:
+    """The top eigenvectors (two for hessian, one for hessian_line) of the chosen loss at the centre
+    model, and the attributes recording them (loss, images, eigenvalues, Lanczos' residuals and steps)."""
+    from wmstudio.curvature.job import loss_inputs
+    from wmstudio.landscape.hessian_axes import top_eigenvectors
+
+    if spec.loss == "trigger":
+        if len(ctx.trigger_labels) == 0:
+            raise RunLogError(f"{log_path}: the log holds no trigger set (loss=trigger needs one)")
+        x, y = loss_inputs(ctx.trigger_images, ctx.trigger_labels, ctx.normalizer)
+    else:
+        clean = ctx.test if spec.data == "test" else ctx.owner
+        x, y = loss_inputs(clean.images, clean.labels, ctx.normalizer, spec.hessian_images)
+    ctx.model.load_state_dict(ctx.state(spec.center))
+    k = 2 if spec.kind == "hessian" else 1
+    axes = top_eigenvectors(ctx.model, x, y, k, spec.hessian_iter, spec.seed, spec.loss, spec.center, callback, control)
+    attrs = axes.record(spec.loss, len(y), spec.center)
+    attrs["axis_names"] = [f"Hessian eigenvector {i + 1} ({spec.loss} loss, eigenvalue {v:.4g})"
+                           for i, v in enumerate(axes.values)]
+    return axes.vectors, attrs
+
+
+def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: EventCallback = ignore,
+            control: RunControl | None = None) -> None:
+    """Build the directions and the grid, and write the empty landscape group (the Hessian kinds first
+    find their eigenvectors: ``callback`` hears the estimate and ``control`` can cancel)."""
     pv = ParamVector(ctx.model)
     attrs: dict[str, Any] = {"bn_stats": spec.bn if has_batchnorm(ctx.model) else "none (no BatchNorm)",
                              "data": spec.data, "models_json": spec.models}
     arrays: dict[str, np.ndarray] = {}
+    if spec.kind == "hessian_line":
+        vectors, found = _hessian_axes(ctx, spec, log_path, callback, control)
+        center = _flat(ctx, pv, spec.center)
+        t = np.linspace(-spec.span, spec.span, spec.resolution)
+        arrays.update({"t": t, "model_coords": np.zeros(1), "origin": center.cpu().numpy().astype(np.float32),
+                       "directions": vectors.cpu().numpy().astype(np.float32)})
+        attrs.update(found)
+        attrs.update({"model_names": [spec.center], "buffers": f"fixed: {spec.center}",
+                      "axis_units": "parameter-space distance along the top Hessian eigenvector (unit norm)"})
+        store.create(log_path, spec, (len(t),), arrays, attrs)
+        return
     if spec.kind == "line":
         anchors = [_flat(ctx, pv, m) for m in spec.models]
         seg, frac, t, starts = line_layout(anchors, spec.resolution, spec.margin)
@@ -83,17 +125,47 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path) -> None:
                       "buffers": "interpolated between checkpoints"})
         store.create(log_path, spec, (len(t),), arrays, attrs)
         return
-    if spec.kind == "random":
+    if spec.kind in ("random", "hessian"):
         center = _flat(ctx, pv, spec.center)
-        d1 = random_direction(pv, center, spec.seed, spec.norm, spec.bias_bn)
-        d2 = random_direction(pv, center, spec.seed + 1, spec.norm, spec.bias_bn)
+        if spec.kind == "random":
+            d1 = random_direction(pv, center, spec.seed, spec.norm, spec.bias_bn)
+            d2 = random_direction(pv, center, spec.seed + 1, spec.norm, spec.bias_bn)
+            attrs.update({"axis_units": "direction units (filter-normalised)" if spec.norm == "filter" else
+                          f"direction units ({spec.norm} normalisation)", "direction_seeds": [spec.seed, spec.seed + 1],
+                          "norm": spec.norm, "bias_bn": spec.bias_bn, "dir_type": spec.dir_type,
+                          "buffers": f"fixed: {spec.center}"})
+            if spec.dir_type == "states":
+                attrs["buffers"] = (f"{spec.center}'s, moved along the directions: each running statistic's "
+                                    "direction is the statistic itself (Li et al.'s states rule), so a point (x, y) "
+                                    "scales them by 1 + x + y (variances clipped at 0)")
+        else:
+            vectors, found = _hessian_axes(ctx, spec, log_path, callback, control)
+            d1, d2 = vectors[0], vectors[1]
+            attrs.update(found)
+            attrs.update({"axis_units": "parameter-space distance along unit Hessian eigenvectors",
+                          "buffers": f"fixed: {spec.center}"})
         plane = Plane(center, d1, d2)
         xs = ys = np.linspace(-spec.span, spec.span, spec.resolution)
         names = [spec.center]
         coords = np.zeros((1, 2))
-        attrs.update({"axis_units": "direction units (filter-normalised)" if spec.norm == "filter" else
-                      f"direction units ({spec.norm} normalisation)", "direction_seeds": [spec.seed, spec.seed + 1],
-                      "norm": spec.norm, "bias_bn": spec.bias_bn, "buffers": f"fixed: {spec.center}"})
+    elif spec.kind == "displacement":
+        a, b, c = (_flat(ctx, pv, m) for m in spec.models)
+        if float((b - a).norm()) < 1e-12 or float((c - b).norm()) < 1e-12:
+            raise RunLogError(f"{log_path}: kind=displacement: {spec.models[0]!r} and {spec.models[1]!r}, or "
+                              f"{spec.models[1]!r} and {spec.models[2]!r}, have identical weights: no displacement")
+        plane = Plane(_flat(ctx, pv, spec.center), b - a, c - b)
+        names = list(spec.models)
+        projected = [plane.project(w) for w in (a, b, c)]
+        if max(r for *_, r in projected) > 1e-3 * max(1.0, float((b - a).norm()), float((c - b).norm())):
+            raise RunLogError(f"{log_path}: kind=displacement: the two displacements are parallel: no plane "
+                              "(use kind=line)")
+        coords = np.asarray([p[:2] for p in projected])
+        half = float(np.abs(coords).max()) * (1 + spec.margin)
+        xs = ys = np.linspace(-half, half, spec.resolution)
+        attrs.update({"axis_units": "multiples of each displacement (1 = the whole step)",
+                      "axis_names": [f"attack: {names[1]} - {names[0]}", f"restoration: {names[2]} - {names[1]}"],
+                      "displacements": [[names[0], names[1]], [names[1], names[2]]],
+                      "buffers": "interpolated between the three models"})
     else:
         if spec.kind == "plane":
             w = [_flat(ctx, pv, m) for m in spec.models]
@@ -139,7 +211,7 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path) -> None:
     store.write_trajectories(log_path, spec.name, _project_trajectories(ctx, plane))
 
 
-def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints | LinePoints:
+def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints | LinePoints | AxisPoints:
     """The point set of a stored landscape, rebuilt from what the log holds (so a resume is exact)."""
     ls = store.read(log_path, name)
     spec = ls.spec
@@ -149,12 +221,19 @@ def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints 
                           ls.axes["segment"], ls.axes["frac"], ls.axes["t"])
     vec = store.read_vectors(log_path, name)
     dev = ctx.device
+    if ls.kind == "hessian_line":
+        return AxisPoints(torch.from_numpy(vec["origin"]).to(dev), torch.from_numpy(vec["directions"][0]).to(dev),
+                          ls.axes["t"], _buffers(ctx, spec.center))
     plane = Plane(torch.from_numpy(vec["origin"]).to(dev), torch.from_numpy(vec["directions"][0]).to(dev),
                   torch.from_numpy(vec["directions"][1]).to(dev))
-    if ls.kind == "plane":
+    if ls.kind in ("plane", "displacement"):
         return GridPoints(plane, ls.axes["x"], ls.axes["y"], anchor_buffers=[_buffers(ctx, m) for m in spec.models],
                           anchor_coords=[tuple(c) for c in ls.model_coords])
-    return GridPoints(plane, ls.axes["x"], ls.axes["y"], buffers=_buffers(ctx, spec.center))
+    center = _buffers(ctx, spec.center)
+    if ls.kind == "random" and spec.dir_type == "states":
+        moves = (state_directions(center, spec.seed, spec.norm), state_directions(center, spec.seed + 1, spec.norm))
+        return GridPoints(plane, ls.axes["x"], ls.axes["y"], buffers=center, buffer_directions=moves)
+    return GridPoints(plane, ls.axes["x"], ls.axes["y"], buffers=center)
 
 
 def make_evaluator(ctx: LogContext, spec: LandscapeSpec, precision: str = "fp32") -> PointEvaluator:
@@ -299,7 +378,13 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
             callback(LandscapeFinished(spec.name, "finished", 0.0, "already computed"))
             return old
     else:
-        _create(ctx, spec, log_path)
+        t0 = time.perf_counter()
+        try:
+            _create(ctx, spec, log_path, callback, control)
+        except Cancelled:  # while finding a Hessian kind's directions: nothing was stored
+            callback(LandscapeFinished(spec.name, "cancelled", time.perf_counter() - t0,
+                                       "cancelled while finding the directions (nothing stored)"))
+            return _nothing_stored(spec)
     ls = store.read(log_path, spec.name)
     done = ls.done.reshape(-1).copy()
     callback(LandscapeStarted(str(log_path), spec.name, spec.kind, tuple(ls.done.shape), int(done.sum())))
@@ -362,6 +447,13 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
     store.set_status(log_path, spec.name, "finished")
     callback(LandscapeFinished(spec.name, "finished", time.perf_counter() - start))
     return store.read(log_path, spec.name)
+
+
+def _nothing_stored(spec: LandscapeSpec) -> store.Landscape:
+    """A landscape cancelled before its group was written: status cancelled, no points."""
+    shape = (0,) if spec.kind in LINE_KINDS else (0, 0)
+    return store.Landscape(spec.name, spec.kind, "cancelled", spec, {}, {m: np.zeros(shape) for m in METRICS},
+                           np.zeros(shape, dtype=bool), {}, [], np.zeros((0, 2)))
 
 
 def _check_local_workers(ctx: Any, workers: int, ray_address: Any) -> None:

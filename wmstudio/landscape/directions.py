@@ -1,4 +1,5 @@
-"""Directions in parameter space: filter-normalised random ones, a plane through three models, PCA.
+"""Directions in parameter space: filter-normalised random ones, a plane through three models, PCA,
+and the running statistics' part of Li et al.'s "states" directions.
 
 Filter normalisation follows Li et al., "Visualizing the Loss Landscape of Neural Nets" (NeurIPS
 2018): each filter (the slice along the first axis of a weight of two or more dimensions) of a
@@ -6,6 +7,16 @@ random Gaussian direction is rescaled to the norm of the matching filter of the 
 One-dimensional parameters (biases and BatchNorm scales/shifts) are either left out (``ignore``:
 their direction is zero, Li et al.'s default) or scaled as one vector to the parameter's norm
 (``include``).
+
+``dir_type = "states"`` (Li et al.'s code: ``create_random_direction(dir_type='states')``) extends
+the direction to the model's state, BatchNorm running statistics included. Their code gives every
+one-dimensional state entry the entry itself as its direction (``d.copy_(w)``), so a step ``x``
+along the first axis and ``y`` along the second scales each running mean and variance by
+``1 + x + y``; ``state_directions`` follows that rule (their code zeroes these entries too when
+biases and BatchNorm are ignored, which would make "states" equal to "weights": here the
+statistics always move, and ``bias_bn`` governs the trainable one-dimensional parameters only).
+Floating-point buffers of two or more dimensions get a seeded Gaussian direction normalised like a
+weight of that shape.
 """
 
 from __future__ import annotations
@@ -105,3 +116,31 @@ def pca_plane(points: torch.Tensor, center: torch.Tensor) -> tuple[Plane, tuple[
     total = float(evals.clamp_min(0).sum())
     explained = (float(evals[0]) / total, float(evals[1]) / total)
     return Plane(center.float(), axes[0].float(), axes[1].float()), explained
+
+
+def state_directions(buffers: dict[str, torch.Tensor], seed: int, norm: str = "filter") -> dict[str, torch.Tensor]:
+    """One axis' direction for a model's floating-point buffers (``buffers``: name -> the centre's values)."""
+    gen = torch.Generator().manual_seed(int(seed))
+    out = {}
+    for name, w in sorted(buffers.items()):
+        if w.dim() <= 1:
+            out[name] = w.detach().clone().float()  # Li et al.: a one-dimensional entry's direction is itself
+            continue
+        d = torch.randn(w.shape, generator=gen, dtype=torch.float32).to(w.device)
+        if norm == "filter":
+            d2, w2 = d.view(w.shape[0], -1), w.float().reshape(w.shape[0], -1)
+            d2.mul_(w2.norm(dim=1, keepdim=True) / d2.norm(dim=1, keepdim=True).clamp_min(1e-12))
+        elif norm == "layer":
+            d.mul_(w.float().norm() / d.norm().clamp_min(1e-12))
+        out[name] = d
+    return out
+
+
+def orthonormal_rows(vectors: torch.Tensor) -> torch.Tensor:
+    """The rows of ``vectors`` (k, P) made orthonormal (Gram-Schmidt in float64, the order kept), each
+    with its largest-magnitude entry positive so the sign does not depend on the solver."""
+    q = torch.linalg.qr(vectors.double().T).Q.T.contiguous()
+    for i in range(q.shape[0]):
+        if q[i, int(q[i].abs().argmax())] < 0:
+            q[i].neg_()
+    return q.float()

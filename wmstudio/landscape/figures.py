@@ -31,7 +31,11 @@ def _pyplot():  # noqa: ANN202 - matplotlib's module
 
 def axis_names(ls: Landscape) -> tuple[str, str]:
     """The names of a 2D landscape's axes; for PCA with the share of the trajectory's variance each
-    explains (recorded by the engine as ``explained_variance``)."""
+    explains (recorded by the engine as ``explained_variance``); the Hessian and displacement kinds
+    record theirs (``axis_names``: the eigenvector and its eigenvalue, the stages of each displacement)."""
+    named = ls.attrs.get("axis_names")
+    if isinstance(named, list) and len(named) == 2 and all(isinstance(n, str) for n in named):
+        return named[0], named[1]
     explained = ls.attrs.get("explained_variance")
     if ls.kind == "pca" and isinstance(explained, (list, tuple)) and len(explained) == 2:
         return tuple(f"PC {k + 1} ({100 * float(v):.1f}% of variance)" for k, v in enumerate(explained))  # type: ignore[return-value]

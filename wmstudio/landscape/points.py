@@ -29,6 +29,10 @@ def _lerp_buffers(base: Buffers, terms: list[tuple[float, Buffers]]) -> Buffers:
     return out
 
 
+def _add(base: Buffers, step: Buffers) -> Buffers:
+    return {k: v + step[k] if k in step else v for k, v in base.items()}
+
+
 @dataclass
 class GridPoints:
     """The (ny, nx) grid ``plane.origin + x[j] * u + y[i] * v``; flat index ``i * nx + j``."""
@@ -39,6 +43,8 @@ class GridPoints:
     buffers: Buffers | None = None  # fixed statistics (random/pca: the centre's)
     anchor_buffers: list[Buffers] | None = None  # plane: the three models' statistics
     anchor_coords: list[tuple[float, float]] | None = None
+    # random with dir_type=states: the statistics move along these from ``buffers`` (x along the first, y the second)
+    buffer_directions: tuple[Buffers, Buffers] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -55,6 +61,10 @@ class GridPoints:
         return self.plane.point(*self.coords(k), out=out)
 
     def stats(self, k: int) -> Buffers | None:
+        if self.buffer_directions is not None and self.buffers is not None:
+            x, y = self.coords(k)
+            return _lerp_buffers(self.buffers, [(x, _add(self.buffers, self.buffer_directions[0])),
+                                                (y, _add(self.buffers, self.buffer_directions[1]))])
         if self.anchor_buffers is None or self.anchor_coords is None:
             return self.buffers
         x, y = self.coords(k)
@@ -94,6 +104,29 @@ class LinePoints:
             return None
         seg, f = int(self.segment[k]), min(max(float(self.frac[k]), 0.0), 1.0)
         return _lerp_buffers(self.anchor_buffers[seg], [(f, self.anchor_buffers[seg + 1])])
+
+
+@dataclass
+class AxisPoints:
+    """Points ``origin + t[k] * direction`` along one direction (hessian_line), the statistics fixed."""
+
+    origin: torch.Tensor
+    direction: torch.Tensor
+    t: np.ndarray
+    buffers: Buffers | None = None
+
+    @property
+    def shape(self) -> tuple[int]:
+        return (len(self.t),)
+
+    def __len__(self) -> int:
+        return len(self.t)
+
+    def params(self, k: int, out: torch.Tensor) -> torch.Tensor:
+        return torch.add(self.origin, self.direction, alpha=float(self.t[k]), out=out)
+
+    def stats(self, k: int) -> Buffers | None:
+        return self.buffers
 
 
 def line_layout(anchors: list[torch.Tensor], per_segment: int, extend: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

@@ -8,7 +8,15 @@ from dataclasses import asdict, dataclass, field, fields
 
 from wmstudio.errors import ConfigError, RunLogError
 
-KINDS = ("random", "plane", "pca", "line")
+KINDS = ("random", "plane", "pca", "line", "hessian", "hessian_line", "displacement")
+LINE_KINDS = ("line", "hessian_line")  # 1D landscapes: a path, not a grid
+CENTRED_KINDS = ("random", "pca", "hessian", "hessian_line", "displacement")  # those with a centre model
+LOSSES = ("clean", "trigger")  # hessian kinds: the loss whose Hessian gives the directions
+DIR_TYPES = ("weights", "states")  # random: states also moves the BatchNorm running statistics (Li et al.)
+# displacement: the three stages' roles (the defaults' names are filled from the log)
+DISPLACEMENT_ROLES = ("the watermarked model, start of the attack displacement",
+                      "the attacked model, end of the attack and start of the restoration displacement",
+                      "the restored model, end of the restoration displacement")
 METRICS = ("test_loss", "test_acc", "trigger_loss", "trigger_acc")
 PRECISIONS = ("auto", "fp32", "bf16")  # of the clean images' forward pass (the trigger set is always fp32)
 
@@ -33,12 +41,15 @@ def _number(value: object, whole: bool = False) -> bool:
 class LandscapeSpec:
     kind: str = "plane"
     name: str = ""  # group name under /landscapes; default: the kind
-    models: list[str] = field(default_factory=list)  # plane/line: the checkpoints; pca: the trajectories
-    center: str = ""  # random/pca: the centre model (a stage name)
-    resolution: int = 41  # points per axis (2D) or per segment (line)
-    span: float = 1.0  # random: the grid covers [-span, span] in direction units
-    margin: float = 0.3  # plane/pca: fraction of the models' extent added on each side; line: extension past the ends
-    seed: int = 0  # random directions
+    # plane/line: the checkpoints; pca: the trajectories; displacement: the three stages whose
+    # differences (second - first, third - second) are the axes
+    models: list[str] = field(default_factory=list)
+    center: str = ""  # random/pca/hessian/hessian_line/displacement: the centre model (a stage name)
+    resolution: int = 41  # points per axis (2D), per segment (line) or along the path (hessian_line)
+    span: float = 1.0  # random/hessian/hessian_line: the grid covers [-span, span] in direction units
+    # plane/pca/displacement: fraction of the models' extent added on each side; line: extension past the ends
+    margin: float = 0.3
+    seed: int = 0  # random directions; hessian: Lanczos' start vector
     norm: str = "filter"  # random: filter | layer | none
     bias_bn: str = "ignore"  # random: ignore | include (1-D parameters)
     bn: str = "running"  # running | recompute (re-estimate BatchNorm statistics at each point)
@@ -50,6 +61,10 @@ class LandscapeSpec:
     # auto: bf16 where the device has fast bf16 and a check at a few points agrees with fp32
     # (wmstudio.landscape.precision_check); the trigger metrics are always computed in fp32
     precision: str = "auto"
+    dir_type: str = "weights"  # random: weights | states (the running statistics move too, Li et al.'s rule)
+    loss: str = "clean"  # hessian/hessian_line: clean (the clean set named by data) | trigger
+    hessian_images: int = 1000  # hessian kinds, clean loss: the first images of the clean set (0 = all)
+    hessian_iter: int = 100  # hessian kinds: Lanczos steps at most
 
     def __post_init__(self) -> None:
         self.models = list(self.models)
@@ -68,13 +83,28 @@ class LandscapeSpec:
         if s.kind not in KINDS:
             raise ConfigError("kind", f"must be one of {', '.join(KINDS)}, got {s.kind!r}")
         trained = [n for n in ("embed", "finetune", "attack", "restore") if n in available]
+        if s.kind == "displacement":
+            if not s.models:
+                attack = "attack" if "attack" in available and "finetune" not in available else "finetune"
+                s.models = ["embed", attack, "restore"]
+            if len(s.models) != 3:
+                raise ConfigError("models", f"kind=displacement needs exactly 3 stages (watermarked, attacked, "
+                                            f"restored), got {s.models}")
+            for m, role in zip(s.models, DISPLACEMENT_ROLES, strict=True):
+                if m not in available:
+                    raise ConfigError("models", f"kind=displacement needs the stage {m!r} ({role}) with saved "
+                                                f"weights; this log has weights for: {', '.join(available) or 'none'}")
+            s.center = s.center or s.models[1]
+            if s.center not in s.models:
+                raise ConfigError("center", f"kind=displacement is centred on one of its stages {s.models}, "
+                                            f"got {s.center!r}")
         if not s.models:
             attack = "attack" if "attack" in available and "finetune" not in available else "finetune"
             s.models = [attack, "restore"] if s.kind == "pca" else trained
-        if not s.center and s.kind in ("random", "pca"):
+        if not s.center and s.kind in CENTRED_KINDS:
             s.center = trained[-1] if trained else ""
         s.name = s.name or s.kind
-        need = {"plane": 3, "line": 2, "pca": 1, "random": 0}[s.kind]
+        need = {"plane": 3, "line": 2, "pca": 1}.get(s.kind, 0)
         if s.kind in ("plane", "line", "pca") and len(s.models) < need:
             raise ConfigError("models", f"kind={s.kind} needs {'exactly 3' if s.kind == 'plane' else f'at least {need}'} "
                                         f"stage(s) with saved weights; got {s.models} (log has {available})")
@@ -83,7 +113,7 @@ class LandscapeSpec:
         for m in s.models + ([s.center] if s.center else []):
             if m not in available:
                 raise ConfigError("models", f"stage {m!r} has no saved weights in this log (available: {available})")
-        if s.kind in ("random", "pca") and not s.center:
+        if s.kind in CENTRED_KINDS and not s.center:
             raise ConfigError("center", "no stage with saved weights to centre the landscape on")
         s.check()
         return s
@@ -94,9 +124,9 @@ class LandscapeSpec:
         s = self
         if s.kind not in KINDS:
             raise ConfigError("kind", f"must be one of {', '.join(KINDS)}, got {s.kind!r}")
-        line = s.kind == "line"
+        line = s.kind in LINE_KINDS
         lo, hi = (2, MAX_RESOLUTION_LINE) if line else (3, MAX_RESOLUTION_2D)
-        why = "points per segment of the path" if line else \
+        why = ("points along the path" if s.kind == "hessian_line" else "points per segment of the path") if line else \
             f"a 2D grid evaluates resolution² points: {hi}² is already {hi * hi:,} model evaluations"
         checks = [("resolution", _number(s.resolution, True) and lo <= s.resolution <= hi,
                    f"a whole number from {lo} to {hi} ({why})"),
@@ -118,10 +148,19 @@ class LandscapeSpec:
                   ("precision", s.precision in PRECISIONS, ", ".join(PRECISIONS[:-1]) + " or " + PRECISIONS[-1]),
                   ("name", isinstance(s.name, str) and "/" not in s.name, "a name without '/'"),
                   ("center", isinstance(s.center, str), "a stage name"),
-                  ("models", all(isinstance(m, str) for m in s.models), "a list of stage names")]
+                  ("models", all(isinstance(m, str) for m in s.models), "a list of stage names"),
+                  ("dir_type", s.dir_type in DIR_TYPES, " or ".join(DIR_TYPES)),
+                  ("loss", s.loss in LOSSES, " or ".join(LOSSES)),
+                  ("hessian_images", _number(s.hessian_images, True) and 0 <= s.hessian_images <= 10**7,
+                   "a whole number from 0 (all) to 10000000"),
+                  ("hessian_iter", _number(s.hessian_iter, True) and 2 <= s.hessian_iter <= 10_000,
+                   "a whole number from 2 to 10000 (Lanczos steps, one Hessian-vector product each)")]
         for name, ok, expected in checks:
             if not ok:
                 raise ConfigError(name, f"must be {expected}, got {getattr(s, name)!r}")
+        if s.dir_type == "states" and s.kind != "random":
+            raise ConfigError("dir_type", f"states applies to kind=random only (the other kinds' directions are "
+                                          f"not random draws), got kind={s.kind}")
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)

@@ -16,7 +16,7 @@ import numpy as np
 
 from wmstudio import h5safe, safejson
 from wmstudio.errors import RunLogError
-from wmstudio.landscape.spec import METRICS, LandscapeSpec
+from wmstudio.landscape.spec import LINE_KINDS, METRICS, LandscapeSpec
 from wmstudio.runlog import check_space, create_dataset, now, open_log, read_dataset
 
 GROUP = "landscapes"
@@ -97,7 +97,7 @@ class Landscape:
 
     @property
     def is_2d(self) -> bool:
-        return self.kind != "line"
+        return self.kind not in LINE_KINDS
 
     @property
     def complete(self) -> bool:
