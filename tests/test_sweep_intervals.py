@@ -325,3 +325,13 @@ def test_parts_without_a_recorded_class_count_take_it_from_a_part_on_the_same_da
     rows = {r["run_id"]: r for r in collect_many([new, old])[2]}
     assert rows["o0"]["excluded"] and "within 0.1 of chance" in rows["o0"]["flag"]
     assert not rows["n0"]["excluded"]
+
+
+def test_a_stage_that_did_not_run_has_empty_control_cells_not_not_recorded() -> None:
+    from wmstudio.sweep.report import fmt_control
+
+    row = {"status": "finished", "attacked.trigger_acc": 0.6, "attacked.control_acc": None,
+           "restore.trigger_acc": None, "restore.control_acc": None}
+    assert fmt_control(row, "attacked.control_acc") == "not recorded"  # the stage ran, its log predates controls
+    assert fmt_control(row, "restore.control_acc") == ""  # a sweep without restoration
+    assert fmt_control({**row, "status": "failed"}, "attacked.control_acc") == ""

@@ -83,10 +83,13 @@ def fmt_value(v: Any) -> str:
 
 
 def fmt_control(row: dict[str, Any], key: str) -> str:
-    """A control or effect value; "not recorded" for a finished run whose log has none (older logs)."""
+    """A control or effect value; "not recorded" for a finished run whose log has none (older logs), empty
+    where the stage itself did not run (no trigger accuracy for it either: a sweep without restoration)."""
     v = row.get(key)
     if v is None or (isinstance(v, float) and math.isnan(v)):
-        return NOT_RECORDED if row["status"] == "finished" else ""
+        ran = row.get(f"{key.split('.')[0]}.trigger_acc")
+        ran = ran is not None and not (isinstance(ran, float) and math.isnan(ran))
+        return NOT_RECORDED if row["status"] == "finished" and ran else ""
     return fmt_value(v)
 
 
