@@ -218,3 +218,63 @@ def test_a_run_lost_with_its_worker_is_run_again_and_recorded(tmp_path) -> None:
     assert rec["status"] == "finished" and rec["ran_on"]["pid"] != killed[0]
     assert len(rec["attempts"]) == 1 and rec["attempts"][0]["ran_on"]["pid"] == killed[0]
     assert rec["finals"]["restore.trigger_acc"] is not None
+
+
+def test_attacks_on_finished_embeds_are_submitted_before_new_embeds(tmp_path, monkeypatch) -> None:
+    """Ray starts tasks in submission order: a resumed sweep first attacks the watermarked models it already
+    has, so stopping it part-way leaves whole embed groups (here: 'content' was embedded by an earlier run)."""
+    from wmstudio.sweep import runner
+    from wmstudio.sweep.dispatch import Finished
+
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP)
+    spec = load_sweep(f)
+    content = next(r.embed_id for r in spec.runs if r.values["trigger.scheme"] == "content")
+    submitted: list[tuple[str, str]] = []
+
+    class FakeRay:
+        def put(self, value: object) -> object:
+            return value
+
+        def remote(self, **_kw: object):
+            return lambda fn: fn
+
+        def cluster_resources(self) -> dict[str, float]:
+            return {"CPU": 1.0}
+
+    class FakeDispatcher:
+        def __init__(self, *_a: object, **_kw: object) -> None:
+            self.queue: list = []
+            self.retried: dict = {}
+            self.returned = 0
+
+        def __len__(self) -> int:
+            return len(self.queue)
+
+        def tasks(self) -> list:
+            return list(self.queue)
+
+        def submit(self, task, data_refs, embed=None, files=None) -> None:
+            submitted.append((task.kind, task.plan["values"].get("trigger.scheme")))
+            self.queue.append(task)
+
+        def poll(self, timeout: float) -> list:  # the one worker ends the oldest task
+            task = self.queue.pop(0)
+            return [Finished(task, {"status": "finished", "run_id": task.run_id, "seconds": 1.0}, b"log")]
+
+        def cancel(self) -> int:
+            return 0
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(runner, "init_ray", lambda *_a: FakeRay())
+    monkeypatch.setattr(runner, "shutdown_ray", lambda: None)
+    monkeypatch.setattr(runner, "Dispatcher", FakeDispatcher)
+    monkeypatch.setattr(runner, "is_finished", lambda rec, _log: rec.parent.name == "embeds" and rec.stem == content)
+    (tmp_path / "out" / "embeds").mkdir(parents=True)
+    (tmp_path / "out" / "embeds" / f"{content}.h5").write_bytes(b"log")  # sent to its attacks as bytes
+    summary = runner.run_sweep(spec, tmp_path / "out", workers=1)
+    assert summary.finished == 4
+    assert submitted == [("attack", "content"), ("attack", "content"), ("embed", "noise"),
+                         ("attack", "noise"), ("attack", "noise")]

@@ -240,6 +240,10 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
             embed_objs[embed_id] = ray.put(log)
             summary.bytes_sent += len(log)
 
+        # Ray starts tasks in the order they are submitted: the attacks whose watermarked model has
+        # already finished go first, then the new embeds (each releasing its attacks when it ends), so a
+        # sweep stopped part-way leaves whole embed groups rather than models nobody has attacked yet.
+        new_embeds: list[tuple[TaskState, dict[str, Any]]] = []
         for embed_id, plan in spec.embed_groups().items():
             if embed_id not in embed_needed:
                 continue
@@ -248,8 +252,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                 put_embed(embed_id, log_path.read_bytes())
                 continue
             p = {"run_id": embed_id, "values": plan.embed_values, "config": plan.config, "embed_id": embed_id}
-            jobs.submit(TaskState("embed", "embed", embed_id, p, rec_path, log_path), data_for(plan.config),
-                        files=files_for(plan.config, attack=False))
+            new_embeds.append((TaskState("embed", "embed", embed_id, p, rec_path, log_path), plan.config))
             waiting[embed_id] = []
         for r in todo:
             p = {"run_id": r.run_id, "values": r.values, "config": r.config, "embed_id": r.embed_id}
@@ -262,6 +265,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
             else:
                 jobs.submit(task, data_for(r.config), embed_objs.get(r.embed_id),
                             files_for(r.config, attack=task.call == "attack"))
+        for task, config in new_embeds:
+            jobs.submit(task, data_for(config), files=files_for(config, attack=False))
         n_tasks = len(jobs) + sum(len(v) for v in waiting.values())
         say(f"sweep {spec.name!r}: {len(todo)} runs to do ({summary.skipped} already finished), "
             f"{n_tasks - len(todo)} shared embeds, {parallel} workers")
