@@ -112,9 +112,10 @@ def build_parser() -> argparse.ArgumentParser:
     from wmstudio import cli_curvature, cli_sweep
 
     cli_curvature.add_parser(sub)
-    from wmstudio import cli_noise
+    from wmstudio import cli_noise, cli_sharpness
 
     cli_noise.add_parser(sub)
+    cli_sharpness.add_parser(sub)
     cli_sweep.add_parsers(sub)
     from wmstudio import cli_models
 
@@ -183,6 +184,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from wmstudio import cli_noise
 
             return cli_noise.cmd_noise_curve(args)
+        if args.command == "sharpness":
+            from wmstudio import cli_sharpness
+
+            return cli_sharpness.cmd_sharpness(args)
         if args.command in ("landscape", "export"):
             from wmstudio import cli_landscape
 
