@@ -64,6 +64,24 @@ def test_the_comparison_sweeps_expand_on_the_shipped_base(name: str, runs: int, 
     assert first["model"]["checkpoint"] == "base:cifar10_fastcnn" and first["trigger"]["label_mode"] == "random"
 
 
+def test_the_comparison_sweeps_share_their_watermarked_models() -> None:
+    """The pilot's seed-0 models are the persistence sweep's, and its plain models the restoration sweep's
+    (same embed config, same embed id): their logs are copied between the folders instead of trained again
+    (docs/attacks_cifar10.md)."""
+    from wmstudio.resources import example_config
+    from wmstudio.sweep import load_sweep
+
+    def ids(name: str) -> dict[tuple, str]:
+        return {tuple(sorted(r.embed_values.items())): r.embed_id for r in load_sweep(example_config(name)).runs}
+
+    pilot, persistence, restoration = ids("comparison_cifar10_pilot"), ids("comparison_cifar10_persistence"), \
+        ids("comparison_cifar10_restoration")
+    shared = {k: v for k, v in pilot.items() if k in persistence}
+    assert len(shared) == 3 and all(persistence[k] == v for k, v in shared.items())
+    plain = {dict(k)["seed"]: v for k, v in persistence.items() if dict(k)["embed.method"] == "plain"}
+    assert {dict(k)["seed"]: v for k, v in restoration.items()} == plain
+
+
 def test_app_embeds_from_the_shipped_base_its_batchnorm_pair_filled_from_the_plain_one() -> None:
     """APP's model has a clean and a trigger BatchNorm where the base has one: both start from the base's
     (a strict load, nothing missing or left over), and the clean route computes what the base does."""
