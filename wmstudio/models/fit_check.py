@@ -3,11 +3,12 @@
 Two narrow entry points, no Qt:
 
 - :func:`check_checkpoint` builds the model the config describes and loads ``model.checkpoint`` into
-  it through the engine's loader (:func:`wmstudio.models.pretrained.load_pretrained`), reporting
-  whether it fits and, if not, the loader's mismatch summary. It needs only the data set's shape and
-  class count: for the named data sets these are known without decoding a single image.
-- :func:`evaluate_checkpoint` loads the data the run would use, with the normalisation the run would
-  use, and measures the loaded model's test and trigger-set accuracy.
+  it as a run does (:mod:`wmstudio.assembly`, through the engine's loader), reporting whether it fits
+  and, if not, the loader's mismatch summary. It needs only the data set's shape and class count: for
+  the named data sets these are known without decoding a single image.
+- :func:`evaluate_checkpoint` assembles checkpoint, data, split, normalisation, model and trigger set
+  as a run would (:func:`wmstudio.assembly.assemble`) and measures the loaded model's test and
+  trigger-set accuracy.
 """
 
 from __future__ import annotations
@@ -54,9 +55,8 @@ def model_name(cfg: ExperimentConfig) -> str:
 
 def check_checkpoint(cfg: ExperimentConfig) -> CheckResult:
     """Whether ``cfg.model.checkpoint`` loads into the model ``cfg`` describes (no checkpoint: trivially yes)."""
-    from wmstudio.assembly import build_model, data_signature
+    from wmstudio.assembly import build_model, data_signature, load_weights
     from wmstudio.models.checkpoint import read_checkpoint
-    from wmstudio.models.pretrained import load_pretrained
 
     m, name = cfg.model, model_name(cfg)
     if not m.checkpoint:
@@ -72,7 +72,7 @@ def check_checkpoint(cfg: ExperimentConfig) -> CheckResult:
     except WmStudioError as exc:
         return CheckResult(m.checkpoint, name, False, f"the model cannot be built: {exc}", str(exc))
     try:
-        loaded = load_pretrained(model, ckpt, m.strict, m.reinit_head, m.trust_checkpoint_code)
+        loaded = load_weights(cfg, model, ckpt)
     except CheckpointError as exc:
         return CheckResult(m.checkpoint, name, False, f"does not fit {name}", str(exc), field="model.checkpoint")
     notes = tuple(loaded.messages())
