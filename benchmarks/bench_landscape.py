@@ -32,8 +32,8 @@ from torch.utils.data import DataLoader, TensorDataset
 from wmstudio.config import load_config
 from wmstudio.events import LandscapePoints
 from wmstudio.landscape import LandscapeSpec, compute_landscape
-from wmstudio.landscape.compute import make_evaluator, points_from_store
 from wmstudio.landscape.context import load_context
+from wmstudio.landscape.point_work import make_evaluator, points_from_store
 from wmstudio.pipeline import run_experiment
 from wmstudio.resources import example_config
 

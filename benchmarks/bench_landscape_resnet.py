@@ -43,9 +43,9 @@ from wmstudio.config import load_config
 from wmstudio.data.imagefolder import default_cache_dir
 from wmstudio.events import LandscapeFinished, LandscapePoints, LandscapeStarted
 from wmstudio.landscape import LandscapeSpec, batchsize, compute_landscape
-from wmstudio.landscape.compute import points_from_store
 from wmstudio.landscape.context import load_context
 from wmstudio.landscape.fold import fold_batchnorm
+from wmstudio.landscape.point_work import points_from_store
 from wmstudio.models import build_model
 from wmstudio.pipeline import run_experiment
 

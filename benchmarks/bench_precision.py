@@ -53,9 +53,9 @@ import bench_landscape_resnet as resnet_bench  # noqa: E402
 from wmstudio.config import load_config  # noqa: E402
 from wmstudio.events import LandscapeFinished, LandscapePoints, LandscapeStarted  # noqa: E402
 from wmstudio.landscape import LandscapeSpec, batchsize, compute_landscape  # noqa: E402
-from wmstudio.landscape.compute import make_evaluator  # noqa: E402
 from wmstudio.landscape.context import load_context  # noqa: E402
 from wmstudio.landscape.fold import fold_batchnorm  # noqa: E402
+from wmstudio.landscape.point_work import make_evaluator  # noqa: E402
 from wmstudio.models import build_model  # noqa: E402
 from wmstudio.pipeline import run_experiment  # noqa: E402
 from wmstudio.precision import bf16_fast  # noqa: E402

@@ -37,8 +37,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from wmstudio.config import config_from_json, load_config  # noqa: E402
 from wmstudio.data import load_dataset  # noqa: E402
 from wmstudio.data.batches import Normalizer  # noqa: E402
+from wmstudio.model_build import build_from_config  # noqa: E402
 from wmstudio.null_models import NullDistribution  # noqa: E402
-from wmstudio.pipeline import build_from_config, run_experiment  # noqa: E402
+from wmstudio.pipeline import run_experiment  # noqa: E402
 from wmstudio.runlog import RunLogReader  # noqa: E402
 from wmstudio.verify import Verification, add_null, verify  # noqa: E402
 

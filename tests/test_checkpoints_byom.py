@@ -141,6 +141,7 @@ def _image_folder(root: Path, classes: int, size: int = 8) -> Path:
 
 @pytest.mark.parametrize("dataset", ["digits", "imagefolder"])
 def test_the_checkpoint_is_checked_before_any_data_is_decoded(tmp_path, monkeypatch, dataset: str) -> None:
+    import wmstudio.assembly as assembly
     import wmstudio.pipeline as pipeline
     from wmstudio.preflight import probe_dims
 
@@ -157,7 +158,7 @@ def test_the_checkpoint_is_checked_before_any_data_is_decoded(tmp_path, monkeypa
     def no_data(*_a, **_k):
         raise AssertionError("data was decoded before the checkpoint was checked")
 
-    monkeypatch.setattr(pipeline, "load_split_data", no_data)
+    monkeypatch.setattr(assembly, "load_dataset", no_data)
     with pytest.raises(CheckpointError, match=r"(?s)fc.weight +checkpoint \(100, 64\).*head \(fc\) is for 100 classes"):
         pipeline.run_experiment(cfg, tmp_path / "run.h5")
     assert not (tmp_path / "run.h5").exists()

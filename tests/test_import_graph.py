@@ -1,5 +1,6 @@
 """The engine's import graph, read with `ast` (imports inside functions count too): no module takes a
-private name (`_x`) from another package, and no import cycle beyond the ones still being removed."""
+private name (`_x`) from another package, no import cycle, and no module outside `wmstudio/gui/`
+imports Qt (PySide6, PyQt, shiboken6, pyqtgraph)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,7 @@ import ast
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wmstudio"
-# Cycles that existed when this test was written (issue 25 removes them); a new one fails the test.
-KNOWN_CYCLES = [
-    {"wmstudio.export_model", "wmstudio.export_schema", "wmstudio.models.checkpoint", "wmstudio.models"},
-    {"wmstudio.landscape.distributed", "wmstudio.landscape.compute"},
-]
+QT = {"PySide6", "PyQt5", "PyQt6", "shiboken6", "pyqtgraph"}
 
 
 def _modules() -> dict[str, Path]:
@@ -87,9 +84,32 @@ def test_no_module_imports_another_packages_private_names() -> None:
     assert _graph()[1] == []
 
 
-def test_no_new_import_cycle() -> None:
-    new = [c for c in _cycles(_graph()[0]) if not any(c <= known for known in KNOWN_CYCLES)]
-    assert new == [], f"new import cycles: {new}"
+def test_no_import_cycle() -> None:
+    cycles = _cycles(_graph()[0])
+    assert cycles == [], f"import cycles: {cycles}"
+
+
+def _top_level_imports(source: str) -> set[str]:
+    """The top-level packages a module imports, at module level or inside functions (absolute imports only)."""
+    out = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            out |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and not node.level and node.module:
+            out.add(node.module.split(".")[0])
+    return out
+
+
+def test_no_engine_module_imports_qt() -> None:
+    engine = {m: p for m, p in _modules().items() if m != "wmstudio.gui" and not m.startswith("wmstudio.gui.")}
+    assert len(engine) > 100  # the engine is there to be read
+    offenders = {m: sorted(_top_level_imports(p.read_text()) & QT) for m, p in engine.items()}
+    assert {m: q for m, q in offenders.items() if q} == {}
+
+
+def test_the_qt_finder_finds_qt_inside_a_function() -> None:
+    source = "import torch\n\ndef show():\n    from PySide6.QtWidgets import QLabel\n    import pyqtgraph as pg\n"
+    assert _top_level_imports(source) & QT == {"PySide6", "pyqtgraph"}
 
 
 def test_the_cycle_finder_finds_a_cycle() -> None:

@@ -23,11 +23,11 @@ from wmstudio.events import (
     LandscapeFinished,
 )
 from wmstudio.landscape import LandscapeSpec, compute_landscape, list_landscapes, read
-from wmstudio.landscape.compute import points_from_store
 from wmstudio.landscape.context import load_context
 from wmstudio.landscape.directions import state_directions
 from wmstudio.landscape.flat import ParamVector, float_buffers
 from wmstudio.landscape.hessian_axes import top_eigenvectors
+from wmstudio.landscape.point_work import points_from_store
 from wmstudio.landscape.store import read_vectors
 from wmstudio.metrics import evaluate
 

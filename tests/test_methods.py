@@ -16,8 +16,9 @@ from wmstudio.landscape.flat import ParamVector
 from wmstudio.methods.common import layer_blocks
 from wmstudio.methods.dual_bn import DualBatchNorm2d, has_dual_bn
 from wmstudio.methods.ewe import Penultimate, snnl
+from wmstudio.model_build import build_from_config
 from wmstudio.models import build_model
-from wmstudio.pipeline import build_from_config, run_experiment
+from wmstudio.pipeline import run_experiment
 from wmstudio.resources import example_config
 from wmstudio.runlog import RunLogReader
 

@@ -9,13 +9,14 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import quick_config
+from wmstudio.assembly import load_split
 from wmstudio.config import load_config
 from wmstudio.data import load_dataset
 from wmstudio.data.normalization import PRESETS, choose_normalizer
 from wmstudio.errors import CheckpointError, ConfigError
 from wmstudio.landscape import LandscapeSpec, compute_landscape
 from wmstudio.models import build_model
-from wmstudio.pipeline import load_split_data, run_experiment
+from wmstudio.pipeline import run_experiment
 from wmstudio.runlog import RunLogReader
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
@@ -114,7 +115,7 @@ def test_imagenet_run_records_the_constants_and_every_reader_uses_them(tmp_path:
         assert declared is not None and declared.mean == pytest.approx(IMAGENET_MEAN)
         assert declared.std == pytest.approx(IMAGENET_STD)
     cfg2 = load_config(data=_tiny(data={"channels": 3}, model={"checkpoint": str(exported)}))
-    again = load_split_data(cfg2, download=False)[3]
+    again = load_split(cfg2).normalizer
     assert again.mode == "declared" and again.mean == pytest.approx(IMAGENET_MEAN)
 
 
@@ -127,11 +128,11 @@ def _declaring_checkpoint(path: Path, mean: list[float], std: list[float]) -> Pa
 def test_checkpoint_declared_normalisation_is_used_unless_the_config_says_otherwise(tmp_path: Path) -> None:
     ckpt = _declaring_checkpoint(tmp_path / "declared.pt", [0.25], [0.5])
     cfg = load_config(data=_tiny(model={"checkpoint": str(ckpt)}))
-    norm = load_split_data(cfg, download=False)[3]
+    norm = load_split(cfg).normalizer
     assert (norm.mean, norm.std, norm.mode) == ((0.25,), (0.5,), "declared")
     assert norm.source == f"checkpoint {ckpt}"
     cfg_fit = load_config(data=_tiny(model={"checkpoint": str(ckpt)}, data={"normalize": "fit"}))
-    fitted = load_split_data(cfg_fit, download=False)[3]
+    fitted = load_split(cfg_fit).normalizer
     assert fitted.mode == "fit" and fitted.mean != (0.25,)
     # the run records where it came from
     out = tmp_path / "declared.h5"
@@ -147,30 +148,30 @@ def test_safetensors_metadata_and_model_file_declare_normalisation(tmp_path: Pat
     model = build_model("small_cnn", 1, 10, 8, {"width": 8})
     st = tmp_path / "m.safetensors"
     save_file(dict(model.state_dict()), str(st), metadata={"wmstudio.mean": "[0.1]", "wmstudio.std": "[0.2]"})
-    norm = load_split_data(load_config(data=_tiny(model={"checkpoint": str(st)})), download=False)[3]
+    norm = load_split(load_config(data=_tiny(model={"checkpoint": str(st)}))).normalizer
     assert (norm.mean, norm.std, norm.source) == ((0.1,), (0.2,), f"checkpoint {st}")
     user = tmp_path / "net.py"
     user.write_text("from wmstudio.models.small_cnn import SmallCNN\n"
                     "NORMALIZATION = {'mean': [0.3], 'std': [0.4]}\n"
                     "def make(in_channels, num_classes):\n    return SmallCNN(in_channels, num_classes, 8)\n")
     cfg = load_config(data=_tiny(model={"file": str(user), "factory": "make"}))
-    norm = load_split_data(cfg, download=False)[3]
+    norm = load_split(cfg).normalizer
     assert (norm.mean, norm.std, norm.source) == ((0.3,), (0.4,), f"model file {user}")
     # a checkpoint's declaration wins over the model file's
     ckpt = _declaring_checkpoint(tmp_path / "c.pt", [0.6], [0.7])
     cfg = load_config(data=_tiny(model={"file": str(user), "factory": "make", "checkpoint": str(ckpt)}))
-    assert load_split_data(cfg, download=False)[3].mean == (0.6,)
+    assert load_split(cfg).normalizer.mean == (0.6,)
 
 
 def test_bad_declarations_name_the_file(tmp_path: Path) -> None:
     ckpt = _declaring_checkpoint(tmp_path / "bad.pt", [0.5, 0.5], [0.2])
     with pytest.raises(CheckpointError, match=r"bad\.pt: its declared normalisation needs one mean and one std"):
-        load_split_data(load_config(data=_tiny(model={"checkpoint": str(ckpt)})), download=False)
+        load_split(load_config(data=_tiny(model={"checkpoint": str(ckpt)})))
     rgb = _declaring_checkpoint(tmp_path / "rgb.pt", IMAGENET_MEAN, IMAGENET_STD)
     with pytest.raises(ConfigError, match=r"^data\.normalize: the normalisation declared by the checkpoint .*rgb\.pt "
                                           r"has 3 channel value\(s\) but the images have 1"):
-        load_split_data(load_config(data=_tiny(model={"checkpoint": str(rgb)})), download=False)
+        load_split(load_config(data=_tiny(model={"checkpoint": str(rgb)})))
     user = tmp_path / "net.py"
     user.write_text("NORMALIZATION = {'mean': MEAN}\n")
     with pytest.raises(ConfigError, match=r"^model\.file: .*net\.py: NORMALIZATION must be a literal"):
-        load_split_data(load_config(data=_tiny(model={"file": str(user), "factory": "make"})), download=False)
+        load_split(load_config(data=_tiny(model={"file": str(user), "factory": "make"})))

@@ -144,7 +144,7 @@ def test_files_the_config_names_travel_through_ray_and_the_log_names_them(tmp_pa
 
     from wmstudio.cli import main
     from wmstudio.config import load_config
-    from wmstudio.pipeline import build_from_config
+    from wmstudio.model_build import build_from_config
     from wmstudio.resources import example_config
     from wmstudio.runlog import RunLogReader
 

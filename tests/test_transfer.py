@@ -17,8 +17,9 @@ from tests.conftest import quick_config
 from wmstudio.config import load_config
 from wmstudio.errors import CheckpointError, ConfigError
 from wmstudio.events import StageFinished, Warning
+from wmstudio.model_build import build_from_config
 from wmstudio.models.pretrained import load_pretrained
-from wmstudio.pipeline import build_from_config, run_experiment
+from wmstudio.pipeline import run_experiment
 from wmstudio.runlog import RunLogReader
 
 ARCH = "shufflenet_v2_x0_5"

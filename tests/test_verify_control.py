@@ -42,7 +42,7 @@ def train_biased(log: Path, out: Path, share: float = 0.3, target: int = 0, epoc
     towards the target class for every input and never saw a trigger."""
     from wmstudio.data import load_dataset
     from wmstudio.data.batches import Normalizer
-    from wmstudio.pipeline import build_from_config
+    from wmstudio.model_build import build_from_config
     from wmstudio.runlog import RunLogReader
 
     r = RunLogReader(log)

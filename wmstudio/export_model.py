@@ -17,10 +17,9 @@ import torch
 from torch import nn
 
 from wmstudio.errors import CheckpointError, RunLogError
+from wmstudio.export_schema import EXPORT_FORMAT, EXPORT_VERSION
 from wmstudio.models.code_trust import CodeOrigin
 
-EXPORT_FORMAT = "wmstudio-model"
-EXPORT_VERSION = 1
 SUFFIXES = (".safetensors", ".pt", ".pth")
 
 

@@ -17,6 +17,8 @@ from wmstudio.config import MAX_IMAGE_SIZE
 from wmstudio.errors import CheckpointError
 from wmstudio.safejson import loads
 
+EXPORT_FORMAT = "wmstudio-model"  # the metadata's "format" (wmstudio.export_model writes it)
+EXPORT_VERSION = 1  # the newest metadata version this wmstudio reads and writes
 MAX_CHANNELS = 16
 MAX_CLASSES = 1_000_000
 MAX_OPTIONS_DEPTH = 8
@@ -42,8 +44,6 @@ def parse_export_metadata(meta: Any, source: str) -> dict[str, Any]:
 
     if not isinstance(meta, dict):
         raise bad("", "a JSON object", meta)
-    from wmstudio.export_model import EXPORT_FORMAT, EXPORT_VERSION
-
     if meta.get("format", EXPORT_FORMAT) != EXPORT_FORMAT:
         raise bad("format", repr(EXPORT_FORMAT), meta.get("format"))
     if not _whole(meta.get("version", EXPORT_VERSION), 1, EXPORT_VERSION):

@@ -3,36 +3,29 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
+from wmstudio.assembly import assemble, make_trigger_set, memory_format
 from wmstudio.attacks import run_attack
-from wmstudio.config import ExperimentConfig, check_against_data
+from wmstudio.config import ExperimentConfig
 from wmstudio.control import RunControl
-from wmstudio.data import load_dataset
-from wmstudio.data.batches import Augment, Normalizer
-from wmstudio.data.normalization import choose_normalizer
-from wmstudio.data.splits import Splits, make_splits
-from wmstudio.data.tensorset import DataPair, ImageTensors
+from wmstudio.data.batches import Augment
 from wmstudio.device import describe, resolve_device
 from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
 from wmstudio.methods import run_embed
-from wmstudio.model_build import build_from_config
-from wmstudio.models.checkpoint import LoadedCheckpoint
-from wmstudio.models.declared import declared_normalization
-from wmstudio.models.pretrained import LoadResult, load_pretrained
-from wmstudio.preflight import preflight_checkpoint, record_model
+from wmstudio.preflight import record_model
 from wmstudio.runlog import RunLogWriter, checkpoint_warnings, refuse_existing
 from wmstudio.session import Session
 from wmstudio.stages.embed import run_pretrain
 from wmstudio.stages.extract import run_extract
 from wmstudio.stages.finetune import run_finetune
 from wmstudio.stages.restore import run_restore
-from wmstudio.triggers import BuildContext, TriggerSet, build_trigger_set
+from wmstudio.triggers import TriggerSet
 from wmstudio.triggers.control import attach_control
 
 STAGES = ("pretrain", "embed", "finetune", "extract", "attack", "restore")
@@ -83,39 +76,6 @@ def chained_checkpoint(plan: Sequence[str], log: str | Path, logged: Sequence[st
     return None
 
 
-def load_from_config(cfg: ExperimentConfig, model: torch.nn.Module, ckpt: LoadedCheckpoint | None = None) -> LoadResult:
-    """``model.checkpoint`` into ``model`` (nothing when none is set), the head replaced if it must be.
-
-    ``ckpt``: the checkpoint as the pre-flight already read it (else it is read here)."""
-    m = cfg.model
-    if not m.checkpoint:
-        return LoadResult()
-    return load_pretrained(model, ckpt or m.checkpoint, m.strict, m.reinit_head, m.trust_checkpoint_code)
-
-
-def preferred_memory_format(cfg: ExperimentConfig) -> torch.memory_format:
-    """Channels-last for the registry's conv nets; a user's model may .view() its input, so it keeps NCHW."""
-    conv_net = not cfg.model.file and cfg.model.arch != "vit" and not cfg.model.arch.startswith("torchvision:vit")
-    return torch.channels_last if cfg.run.channels_last and conv_net else torch.contiguous_format
-
-
-def trigger_params(cfg: ExperimentConfig) -> dict[str, object]:
-    t = cfg.trigger
-    return {"label_mode": t.label_mode, "target_class": t.target_class, "eps": t.eps, "noise_std": t.noise_std,
-            "stamp_fraction": t.stamp_fraction, "folder": t.folder, "source_class": t.source_class}
-
-
-def source_loader(cfg: ExperimentConfig) -> Callable[[], ImageTensors]:
-    """Loads the unrelated scheme's other data set, only when that scheme asks for it."""
-    src, d = cfg.trigger.source, cfg.data
-
-    def load_source() -> ImageTensors:
-        pair = load_dataset(src.name, src.root or d.root, src.download, 0, d.cache_dir or None)
-        return pair.train if src.split == "train" else pair.test
-
-    return load_source
-
-
 def _use_triggers(s: Session, ts: TriggerSet) -> None:
     attach_control(ts, s.test)  # a matched control where the scheme has no paired one (triggers/control.py)
     s.set_trigger(ts)
@@ -124,10 +84,7 @@ def _use_triggers(s: Session, ts: TriggerSet) -> None:
 
 
 def build_triggers(s: Session) -> None:
-    cfg = s.cfg
-    ctx = BuildContext(s.owner.shape, s.num_classes, s.owner.to("cpu"), s.model, s.normalizer, s.device,
-                       source_loader(cfg))
-    _use_triggers(s, build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **trigger_params(cfg)))
+    _use_triggers(s, make_trigger_set(s.cfg, s.owner.to("cpu"), s.num_classes, s.model, s.normalizer, s.device))
 
 
 def triggers_from_log(s: Session, path: str | Path) -> None:
@@ -137,18 +94,6 @@ def triggers_from_log(s: Session, path: str | Path) -> None:
     ts = RunLogReader(path).trigger_set()
     ts.params = {**ts.params, "from_log": str(path)}
     _use_triggers(s, ts)
-
-
-def load_split_data(cfg: ExperimentConfig, download: bool) -> tuple[DataPair, Splits, ImageTensors, Normalizer]:
-    """The data set, its recorded split, the owner's images and the normaliser ``data.normalize`` chooses."""
-    d = cfg.data
-    declared = declared_normalization(cfg.model.checkpoint, cfg.model.file) if d.normalize == "auto" else None
-    data = load_dataset(d.dataset, d.root, download, d.image_size, d.cache_dir or None, d.channels)
-    splits = make_splits(len(data.train), len(data.test), seed=d.split_seed, attacker_fraction=d.attacker_fraction,
-                         attacker_size=d.attacker_size, owner_size=d.owner_size, test_size=d.test_size)
-    owner = data.train.subset(splits.owner, "owner")
-    normalizer = choose_normalizer(d.normalize, owner.images, declared, d.mean, d.std)[0]
-    return data, splits, owner, normalizer
 
 
 def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallback, control: RunControl,
@@ -164,17 +109,15 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
         torch.set_num_threads(cfg.run.threads)
     torch.manual_seed(cfg.run.seed)
     d = cfg.data
-    ckpt = preflight_checkpoint(cfg)  # refused or unfitting checkpoints fail before any data is decoded
-    data, splits, owner, normalizer = load_split_data(cfg, d.download)
-    check_against_data(cfg, data.shape, data.num_classes)
-    c, h, _ = data.shape
-    model = build_from_config(cfg, c, data.num_classes, h)
-    loaded = load_from_config(cfg, model, ckpt)
+    a = assemble(cfg, d.download)  # refused or unfitting checkpoints fail before any data is decoded
+    split, model, loaded = a.split, a.model, a.loaded
+    data, normalizer = split.data, split.normalizer
     if cfg.model.checkpoint:
         loaded.warnings += checkpoint_warnings(cfg.model.checkpoint)  # partial weights of a cancelled stage
     model.to(device)
-    memory_format = preferred_memory_format(cfg)
-    model.to(memory_format=memory_format)
+    fmt = memory_format(cfg)
+    model.to(memory_format=fmt)
+    h = data.shape[1]
     padding = d.crop_padding if d.crop_padding >= 0 else max(1, h // 8)
     augment = Augment(padding, d.flip) if d.augment else None
     log = RunLogWriter.create(out, cfg.to_toml(), json.dumps(cfg.to_dict()), cfg.run.name, describe(device),
@@ -185,17 +128,16 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
                         "std": list(normalizer.std), "normalize": normalizer.mode,
                         "normalize_source": normalizer.source, "head": loaded.head.message() if loaded.head else "",
                         "split_seed": d.split_seed, "warnings": data.warnings},
-                       splits.as_dict())
-        record_model(out, cfg, ckpt)
+                       split.splits.as_dict())
+        record_model(out, cfg, a.checkpoint)
     except BaseException as exc:
         _mark_failed(log, f"{type(exc).__name__}: {exc}")
         log.close()
         raise
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.run.seed)
-    s = Session(cfg, device, model, data, owner.to(device), data.train.subset(splits.attacker, "attacker").to(device),
-                data.test.subset(splits.test, "test").to(device), normalizer, augment, log, callback, control, gen,
-                memory_format=memory_format)
+    s = Session(cfg, device, model, data, split.owner.to(device), split.attacker().to(device),
+                split.test().to(device), normalizer, augment, log, callback, control, gen, memory_format=fmt)
     for w in data.warnings + loaded.messages():
         s.emit(Warning(w))
     s.snapshot("initial")
@@ -272,14 +214,8 @@ def preview_trigger_set(cfg: ExperimentConfig) -> tuple[TriggerSet, list[str]]:
     Adversarial triggers depend on the trained model; without a checkpoint they are previewed
     against the untrained model, and the returned set's ``params`` say so.
     """
-    ckpt = preflight_checkpoint(cfg)
-    data, _, owner, normalizer = load_split_data(cfg, download=False)
-    c, h, _ = data.shape
-    model = build_from_config(cfg, c, data.num_classes, h)
-    load_from_config(cfg, model, ckpt)
-    ctx = BuildContext(owner.shape, data.num_classes, owner, model.eval(), normalizer, torch.device("cpu"),
-                       source_loader(cfg))
-    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **trigger_params(cfg))
+    a = assemble(cfg)
+    ts = make_trigger_set(cfg, a.split.owner, a.split.num_classes, a.model.eval(), a.split.normalizer)
     if cfg.trigger.scheme == "adversarial" and not cfg.model.checkpoint:
         ts.params = {**ts.params, "preview_note": "made against the untrained model; a run uses the trained one"}
-    return ts, data.train.classes
+    return ts, a.split.data.train.classes

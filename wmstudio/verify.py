@@ -132,32 +132,28 @@ def _build(args: dict[str, Any], ckpt: LoadedCheckpoint, cfg: ExperimentConfig |
     if cfg is None:
         raise ConfigError("--arch", "the model's architecture is unknown: give --arch, --model-file/--factory, "
                                     "--config, or a trigger run log")
-    from wmstudio.model_build import build_from_config
+    from wmstudio.assembly import build_model as build_configured
 
     m = cfg.model
     # the trigger log's stored config is not the user's; a --config file is
     origin = None if args.get("config") else log_origin(args.get("trigger_log") or "", trusted, OPT_IN)
-    return build_from_config(cfg, c, k, s, origin), (f"{m.file}:{m.factory}" if m.file else m.arch) + ", from the config"
+    return build_configured(cfg, (c, s, s), k, origin), \
+        (f"{m.file}:{m.factory}" if m.file else m.arch) + ", from the config"
 
 
 def _test_data(src: _TriggerSource, cfg: ExperimentConfig | None) -> tuple[Any, Normalizer | None, str]:
     """(test images, the normaliser the run used, description); images None when there is no test data."""
-    from wmstudio.data import load_dataset
+    from wmstudio.assembly import load_split, split_from_log
 
     if cfg is None:
         return None, None, "no test data: give --config, or a trigger run log"
-    d = cfg.data
     if src.reader is not None and src.cfg is cfg:
-        info = src.reader.data_info()
-        norm = Normalizer(tuple(info["mean"]), tuple(info["std"]))
-        data = load_dataset(d.dataset, d.root, False, d.image_size, d.cache_dir or None)
-        test = data.test.subset(torch.from_numpy(src.reader.splits()["test"]), "test")
-        return test, norm, f"{len(test)} test images of {data.name}, the log's split"
-    from wmstudio.pipeline import load_split_data
-
-    data, splits, _owner, norm = load_split_data(cfg, download=False)
-    test = data.test.subset(splits.test, "test")
-    return test, norm, f"{len(test)} test images of {data.name}"
+        split = split_from_log(cfg, src.reader)
+        test = split.test()
+        return test, split.normalizer, f"{len(test)} test images of {split.data.name}, the log's split"
+    split = load_split(cfg)
+    test = split.test()
+    return test, split.normalizer, f"{len(test)} test images of {split.data.name}"
 
 
 def normalization_problem(mean: Any, std: Any) -> str:

@@ -88,7 +88,7 @@ def _run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, 
 
 
 def test_a_run_with_the_archive_fails_before_data_and_runs_nothing(tmp_path, capsys, monkeypatch) -> None:
-    import wmstudio.pipeline as pipeline
+    import wmstudio.assembly as assembly
 
     marker = tmp_path / "pwned"
     archive = malicious_torchscript(tmp_path / "evil.pt", marker)
@@ -98,7 +98,7 @@ def test_a_run_with_the_archive_fails_before_data_and_runs_nothing(tmp_path, cap
     def no_data(*_a, **_k):  # the checkpoint is refused before any data is decoded
         raise AssertionError("data was loaded before the checkpoint was checked")
 
-    monkeypatch.setattr(pipeline, "load_split_data", no_data)
+    monkeypatch.setattr(assembly, "load_dataset", no_data)
     code, err = _run_cli(["run", str(cfg_file), "--out", str(tmp_path / "run.h5"), "-q"], capsys)
     assert code == 2 and err.startswith("wmstudio: error: ") and "refused" in err and "Traceback" not in err
     assert not marker.exists() and not (tmp_path / "run.h5").exists()

@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from wmstudio.control import RunControl
-from wmstudio.data.imagefolder import default_cache_dir
 from wmstudio.errors import Cancelled, RunLogError
 from wmstudio.events import (
     EventCallback,
@@ -23,17 +22,18 @@ from wmstudio.events import (
 )
 from wmstudio.landscape import store
 from wmstudio.landscape.context import LogContext, load_context
-from wmstudio.landscape.directions import (
-    Plane,
-    pca_plane,
-    plane_through,
-    random_direction,
-    state_directions,
-)
+from wmstudio.landscape.directions import Plane, pca_plane, plane_through, random_direction
 from wmstudio.landscape.evaluator import PointEvaluator
-from wmstudio.landscape.flat import ParamVector, float_buffers, has_batchnorm
+from wmstudio.landscape.flat import ParamVector, has_batchnorm
 from wmstudio.landscape.grid import refinement_levels
-from wmstudio.landscape.points import AxisPoints, GridPoints, LinePoints, line_layout
+from wmstudio.landscape.point_work import (
+    evaluate_points,
+    make_evaluator,
+    points_from_store,
+    stage_vector,
+    stored_precision,
+)
+from wmstudio.landscape.points import line_layout
 from wmstudio.landscape.spec import LINE_KINDS, METRICS, LandscapeSpec
 from wmstudio.progress import estimate_text
 from wmstudio.runlog import WriterLock
@@ -42,15 +42,6 @@ COMMIT_SECONDS = 1.0
 
 
 # ---------------------------------------------------------------- set-up
-
-def _flat(ctx: LogContext, pv: ParamVector, stage: str) -> torch.Tensor:
-    return pv.from_state_dict(ctx.state(stage))
-
-
-def _buffers(ctx: LogContext, stage: str) -> dict[str, torch.Tensor]:
-    names = set(float_buffers(ctx.model))
-    return {k: v.float() for k, v in ctx.state(stage).items() if k in names}
-
 
 def _extent(coords: np.ndarray, margin: float) -> tuple[tuple[float, float], tuple[float, float]]:
     """A square box around the points (axes are true distances, so the picture keeps its aspect)."""
@@ -108,7 +99,7 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: Even
     arrays: dict[str, np.ndarray] = {}
     if spec.kind == "hessian_line":
         vectors, found = _hessian_axes(ctx, spec, log_path, callback, control)
-        center = _flat(ctx, pv, spec.center)
+        center = stage_vector(ctx, pv, spec.center)
         t = np.linspace(-spec.span, spec.span, spec.resolution)
         arrays.update({"t": t, "model_coords": np.zeros(1), "origin": center.cpu().numpy().astype(np.float32),
                        "directions": vectors.cpu().numpy().astype(np.float32)})
@@ -118,7 +109,7 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: Even
         store.create(log_path, spec, (len(t),), arrays, attrs)
         return
     if spec.kind == "line":
-        anchors = [_flat(ctx, pv, m) for m in spec.models]
+        anchors = [stage_vector(ctx, pv, m) for m in spec.models]
         seg, frac, t, starts = line_layout(anchors, spec.resolution, spec.margin)
         arrays.update({"t": t, "segment": seg, "frac": frac, "model_coords": starts})
         attrs.update({"model_names": spec.models, "axis_units": "parameter-space distance along the path",
@@ -126,7 +117,7 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: Even
         store.create(log_path, spec, (len(t),), arrays, attrs)
         return
     if spec.kind in ("random", "hessian"):
-        center = _flat(ctx, pv, spec.center)
+        center = stage_vector(ctx, pv, spec.center)
         if spec.kind == "random":
             d1 = random_direction(pv, center, spec.seed, spec.norm, spec.bias_bn)
             d2 = random_direction(pv, center, spec.seed + 1, spec.norm, spec.bias_bn)
@@ -149,11 +140,11 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: Even
         names = [spec.center]
         coords = np.zeros((1, 2))
     elif spec.kind == "displacement":
-        a, b, c = (_flat(ctx, pv, m) for m in spec.models)
+        a, b, c = (stage_vector(ctx, pv, m) for m in spec.models)
         if float((b - a).norm()) < 1e-12 or float((c - b).norm()) < 1e-12:
             raise RunLogError(f"{log_path}: kind=displacement: {spec.models[0]!r} and {spec.models[1]!r}, or "
                               f"{spec.models[1]!r} and {spec.models[2]!r}, have identical weights: no displacement")
-        plane = Plane(_flat(ctx, pv, spec.center), b - a, c - b)
+        plane = Plane(stage_vector(ctx, pv, spec.center), b - a, c - b)
         names = list(spec.models)
         projected = [plane.project(w) for w in (a, b, c)]
         if max(r for *_, r in projected) > 1e-3 * max(1.0, float((b - a).norm()), float((c - b).norm())):
@@ -168,7 +159,7 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: Even
                       "buffers": "interpolated between the three models"})
     else:
         if spec.kind == "plane":
-            w = [_flat(ctx, pv, m) for m in spec.models]
+            w = [stage_vector(ctx, pv, m) for m in spec.models]
             try:
                 plane = plane_through(*w)
             except ValueError as exc:
@@ -178,7 +169,7 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: Even
             attrs.update({"buffers": "interpolated between the three models"})
             fit = coords
         else:  # pca
-            center = _flat(ctx, pv, spec.center)
+            center = stage_vector(ctx, pv, spec.center)
             rows = [ctx.reader.trajectory(m) for m in spec.models]
             if any(len(r) == 0 for r in rows):
                 raise RunLogError(f"{log_path}: kind=pca needs recorded trajectories of {spec.models} "
@@ -190,7 +181,7 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: Even
                 raise RunLogError(f"{log_path}: {exc}") from exc
             available = ctx.stages_with_weights()
             names = [n for n in ("embed", "finetune", "restore") if n in available]
-            coords = [plane.project(_flat(ctx, pv, n))[:2] for n in names]
+            coords = [plane.project(stage_vector(ctx, pv, n))[:2] for n in names]
             if "embed" not in names and "finetune" in spec.models:
                 # an attack run started from another run's watermarked model: it is the first row
                 # of the fine-tuning trajectory
@@ -209,52 +200,6 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: Even
     attrs["model_names"] = names
     store.create(log_path, spec, (len(ys), len(xs)), arrays, attrs)
     store.write_trajectories(log_path, spec.name, _project_trajectories(ctx, plane))
-
-
-def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints | LinePoints | AxisPoints:
-    """The point set of a stored landscape, rebuilt from what the log holds (so a resume is exact)."""
-    ls = store.read(log_path, name)
-    spec = ls.spec
-    pv = ParamVector(ctx.model)
-    if ls.kind == "line":
-        return LinePoints([_flat(ctx, pv, m) for m in spec.models], [_buffers(ctx, m) for m in spec.models],
-                          ls.axes["segment"], ls.axes["frac"], ls.axes["t"])
-    vec = store.read_vectors(log_path, name)
-    dev = ctx.device
-    if ls.kind == "hessian_line":
-        return AxisPoints(torch.from_numpy(vec["origin"]).to(dev), torch.from_numpy(vec["directions"][0]).to(dev),
-                          ls.axes["t"], _buffers(ctx, spec.center))
-    plane = Plane(torch.from_numpy(vec["origin"]).to(dev), torch.from_numpy(vec["directions"][0]).to(dev),
-                  torch.from_numpy(vec["directions"][1]).to(dev))
-    if ls.kind in ("plane", "displacement"):
-        return GridPoints(plane, ls.axes["x"], ls.axes["y"], anchor_buffers=[_buffers(ctx, m) for m in spec.models],
-                          anchor_coords=[tuple(c) for c in ls.model_coords])
-    center = _buffers(ctx, spec.center)
-    if ls.kind == "random" and spec.dir_type == "states":
-        moves = (state_directions(center, spec.seed, spec.norm), state_directions(center, spec.seed + 1, spec.norm))
-        return GridPoints(plane, ls.axes["x"], ls.axes["y"], buffers=center, buffer_directions=moves)
-    return GridPoints(plane, ls.axes["x"], ls.axes["y"], buffers=center)
-
-
-def make_evaluator(ctx: LogContext, spec: LandscapeSpec, precision: str = "fp32") -> PointEvaluator:
-    """The evaluator of ``spec``'s points; ``precision``: the one chosen for the landscape (fp32 | bf16)."""
-    clean = ctx.test if spec.data == "test" else ctx.owner
-    n = len(clean) if spec.images == 0 else min(spec.images, len(clean))
-    bn_images = None
-    if spec.bn == "recompute":
-        gen = torch.Generator().manual_seed(spec.seed)
-        take = torch.randperm(len(ctx.owner), generator=gen)[:spec.bn_batches * 256].to(ctx.owner.images.device)
-        bn_images = ctx.owner.images[take]
-    cache = Path(ctx.cfg.data.cache_dir) if ctx.cfg.data.cache_dir else default_cache_dir()
-    ev = PointEvaluator(ctx.model, clean.images[:n], clean.labels[:n], ctx.trigger_images, ctx.trigger_labels,
-                        ctx.normalizer, ctx.memory_format, spec.batch_size, bn_images, cache_dir=cache)
-    ev.precision = precision
-    return ev
-
-
-def stored_precision(ls: store.Landscape) -> str:
-    """The precision a landscape's points are evaluated in, as recorded (fp32 before the setting existed)."""
-    return "bf16" if ls.attrs.get("eval_precision") == "bf16" else "fp32"
 
 
 def _choose_precision(ctx: LogContext, spec: LandscapeSpec, log_path: Path, ls: store.Landscape,
@@ -295,19 +240,6 @@ def estimate_points(ev: PointEvaluator, points: int) -> tuple[int, float, float,
     model = sum(p.numel() * p.element_size() for p in ev.model.parameters())
     memory = ev.inputs.numel() * ev.inputs.element_size() + 2 * model + 2 * ev.pv.numel * 4
     return points, per, points * per, memory
-
-
-def evaluate_points(ev: PointEvaluator, points: GridPoints | LinePoints, indices: np.ndarray,
-                    control: RunControl | None = None) -> dict[str, np.ndarray]:
-    buf = torch.empty(ev.pv.numel, device=ev.inputs.device)
-    out = {m: np.empty(len(indices)) for m in METRICS}
-    for n, k in enumerate(indices):
-        if control is not None:
-            control.checkpoint()
-        vals = ev.evaluate(points.params(int(k), buf), points.stats(int(k)))
-        for m in METRICS:
-            out[m][n] = vals[m]
-    return out
 
 
 _WORKER: dict[str, Any] = {}

@@ -64,8 +64,8 @@ def payload(log_path: Path, spec: LandscapeSpec, trust_code: bool = False) -> di
     """Everything an actor needs, on the CPU: model, normalizer, evaluation tensors, point set, spec and
     the landscape's precision (chosen by the driver)."""
     from wmstudio.landscape import store
-    from wmstudio.landscape.compute import points_from_store, stored_precision
     from wmstudio.landscape.context import load_context
+    from wmstudio.landscape.point_work import points_from_store, stored_precision
 
     ctx = load_context(log_path, "cpu", trust_code)
     clean = ctx.test if spec.data == "test" else ctx.owner
@@ -111,8 +111,8 @@ class LandscapeActor:
 
     def __init__(self, p: dict[str, Any], device: str, threads: int) -> None:
         from wmstudio.device import resolve_device
-        from wmstudio.landscape.compute import make_evaluator
         from wmstudio.landscape.context import LogContext
+        from wmstudio.landscape.point_work import make_evaluator
 
         torch.set_num_threads(max(1, threads))
         dev = resolve_device(device)
@@ -124,7 +124,7 @@ class LandscapeActor:
         self.points = _to(p["points"], dev)
 
     def evaluate(self, indices: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        from wmstudio.landscape.compute import evaluate_points
+        from wmstudio.landscape.point_work import evaluate_points
 
         return indices, evaluate_points(self.ev, self.points, indices)
 

@@ -3,18 +3,17 @@
 Two narrow entry points, no Qt:
 
 - :func:`check_checkpoint` builds the model the config describes and loads ``model.checkpoint`` into
-  it through the engine's loader (:func:`wmstudio.models.pretrained.load_pretrained`), reporting
-  whether it fits and, if not, the loader's mismatch summary. It needs only the data set's shape and
-  class count: for the named data sets these are known without decoding a single image.
-- :func:`evaluate_checkpoint` loads the data the run would use, with the normalisation the run would
-  use, and measures the loaded model's test and trigger-set accuracy.
+  it as a run does (:mod:`wmstudio.assembly`, through the engine's loader), reporting whether it fits
+  and, if not, the loader's mismatch summary. It needs only the data set's shape and class count: for
+  the named data sets these are known without decoding a single image.
+- :func:`evaluate_checkpoint` assembles checkpoint, data, split, normalisation, model and trigger set
+  as a run would (:func:`wmstudio.assembly.assemble`) and measures the loaded model's test and
+  trigger-set accuracy.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-
-import torch
 
 from wmstudio.config import ExperimentConfig
 from wmstudio.errors import CheckpointError, WmStudioError
@@ -54,27 +53,10 @@ def model_name(cfg: ExperimentConfig) -> str:
     return f"{m.file}:{m.factory}" if m.file else m.arch
 
 
-def data_signature(cfg: ExperimentConfig) -> tuple[int, int, int]:
-    """(channels, side, classes) of the data set as a run would load it: from the pre-flight's probe
-    (no image decoded), else by loading the data (an ImageFolder tree is decoded once and cached)."""
-    from wmstudio.preflight import probe_dims
-
-    d = cfg.data
-    dims = probe_dims(d)
-    if dims is not None and dims.exact_size:
-        return dims.channels, dims.size, dims.num_classes
-    from wmstudio.data import load_dataset
-
-    data = load_dataset(d.dataset, d.root, False, d.image_size, d.cache_dir or None, d.channels)
-    (c, side, _), k = data.shape, data.num_classes
-    return c, side, k
-
-
 def check_checkpoint(cfg: ExperimentConfig) -> CheckResult:
     """Whether ``cfg.model.checkpoint`` loads into the model ``cfg`` describes (no checkpoint: trivially yes)."""
-    from wmstudio.model_build import build_from_config
+    from wmstudio.assembly import build_model, data_signature, load_weights
     from wmstudio.models.checkpoint import read_checkpoint
-    from wmstudio.models.pretrained import load_pretrained
 
     m, name = cfg.model, model_name(cfg)
     if not m.checkpoint:
@@ -86,11 +68,11 @@ def check_checkpoint(cfg: ExperimentConfig) -> CheckResult:
                            field="model.checkpoint")
     try:
         c, side, k = data_signature(cfg)
-        model = build_from_config(cfg, c, k, side)
+        model = build_model(cfg, (c, side, side), k)
     except WmStudioError as exc:
         return CheckResult(m.checkpoint, name, False, f"the model cannot be built: {exc}", str(exc))
     try:
-        loaded = load_pretrained(model, ckpt, m.strict, m.reinit_head, m.trust_checkpoint_code)
+        loaded = load_weights(cfg, model, ckpt)
     except CheckpointError as exc:
         return CheckResult(m.checkpoint, name, False, f"does not fit {name}", str(exc), field="model.checkpoint")
     notes = tuple(loaded.messages())
@@ -113,31 +95,20 @@ def unusable_summary(checkpoint: str, message: str) -> str:
 def evaluate_checkpoint(cfg: ExperimentConfig) -> EvalResult:
     """Test and trigger-set loss/accuracy of the configured model with its checkpoint, as a run's first
     evaluation would measure them (same split, normalisation and trigger set)."""
+    from wmstudio.assembly import assemble, make_trigger_set
     from wmstudio.device import resolve_device
     from wmstudio.metrics.evaluate import evaluate
-    from wmstudio.pipeline import (
-        build_from_config,
-        load_from_config,
-        load_split_data,
-        source_loader,
-        trigger_params,
-    )
-    from wmstudio.triggers import BuildContext, build_trigger_set
 
     device = resolve_device(cfg.run.device)
-    data, splits, owner, normalizer = load_split_data(cfg, download=False)
-    c, side, _ = data.shape
-    model = build_from_config(cfg, c, data.num_classes, side)
-    loaded = load_from_config(cfg, model)
+    a = assemble(cfg)
+    split, model, normalizer = a.split, a.model, a.split.normalizer
     model.eval()  # on the CPU while the trigger set is made (adversarial triggers attack it)
-    ctx = BuildContext(owner.shape, data.num_classes, owner, model, normalizer, torch.device("cpu"),
-                       source_loader(cfg))
-    ts = build_trigger_set(cfg.trigger.scheme, ctx, cfg.trigger.size, cfg.trigger.seed, **trigger_params(cfg))
+    ts = make_trigger_set(cfg, split.owner, split.num_classes, model, normalizer)
     model.to(device).eval()
-    test = data.test.subset(splits.test, "test").to(device)
+    test = split.test().to(device)
     bs = cfg.run.eval_batch_size
     test_loss, test_acc = evaluate(model, test.images, test.labels, normalizer, bs)
     trig_loss, trig_acc = evaluate(model, ts.images.to(device), ts.labels.to(device), normalizer, bs)
     how = f"declared by {normalizer.source}" if normalizer.mode == "declared" else normalizer.mode
     return EvalResult(test_acc, test_loss, len(test), trig_acc, trig_loss, len(ts.labels), how,
-                      tuple(loaded.messages()))
+                      tuple(a.loaded.messages()))
