@@ -162,3 +162,44 @@ def test_the_whole_3d_surface_is_in_view_whatever_the_window_shape(qtbot, gl_ok,
     px, _ = project(lv.gl_vertices, lv.camera_matrix(), view.width(), view.height())
     assert (px[:, 0] >= 0).all() and (px[:, 0] <= view.width()).all(), (view.width(), px[:, 0].min(), px[:, 0].max())
     assert (px[:, 1] >= 0).all() and (px[:, 1] <= view.height()).all(), (view.height(), px[:, 1].min(), px[:, 1].max())
+
+
+def test_a_3d_export_is_light_with_dark_text_in_the_dark_theme_and_follows_the_export_font(
+        qtbot, qapp, tmp_path, gl_ok) -> None:  # noqa: ANN001
+    """Exports follow the export style (light unless asked), whatever the app's theme; the screen keeps its
+    dark view. The font size is the style's points at the style's width."""
+    from gui_helpers import image_array, pca_surface_view
+
+    from wmstudio.figures.style import ExportStyle
+    from wmstudio.gui import theme
+
+    theme.apply(qapp, "dark")
+    try:
+        lv, _ls = pca_surface_view(qtbot)
+        screen_bg = tuple(lv.gl_view.opts["bgcolor"])
+        assert max(screen_bg[:3]) < 0.3  # the view on screen is dark
+        out = tmp_path / "dark_theme.png"
+        assert lv.export_3d(str(out), (800, 600))
+        shot = image_array(QImage(str(out)))[..., :3].astype(int)
+        assert tuple(lv.gl_view.opts["bgcolor"]) == screen_bg  # the screen keeps its colours
+        for y, x in ((2, 2), (597, 2), (300, 5), (2, 797)):  # corners and the left edge: the background
+            assert shot[y, x].min() > 240, (y, x, shot[y, x])
+        dark = shot.max(-1) < 90
+        title = lv.export_label_rects[0]
+        assert dark[: int(title.bottom()) + 1].sum() > 30  # the title in dark ink
+        labels = lv.export_label_rects[1:]
+        assert labels and sum(dark[int(r.top()):int(r.bottom()) + 1, int(r.left()):int(r.right()) + 1].sum()
+                              for r in labels) > 100  # axis titles and ticks dark too
+        assert dark[:, int(0.93 * 800):].sum() > 50  # the colour bar's values and label
+        heights = {}
+        for size in (9.0, 16.0):
+            assert lv.export_3d(str(tmp_path / f"f{size}.png"), (800, 600),
+                                style=ExportStyle(font_size=size, width_in=8.0))
+            heights[size] = lv.export_label_rects[0].height()
+            assert QImage(str(tmp_path / f"f{size}.png")).dotsPerMeterX() == round(100 / 0.0254)  # 100 dpi
+        assert heights[16.0] / heights[9.0] == pytest.approx(16 / 9, rel=0.2)
+        # the style's dark theme (export settings: "follow the app's theme") exports dark
+        assert lv.export_3d(str(tmp_path / "d.png"), (800, 600), style=ExportStyle(theme="dark"))
+        assert image_array(QImage(str(tmp_path / "d.png")))[2, 2, :3].max() < 60
+    finally:
+        theme.apply(qapp, "light")

@@ -169,16 +169,19 @@ def test_export_3d_asks_again_saying_why_instead_of_a_traceback(qtbot, monkeypat
         return next(answers)
 
     class View:
-        def export_3d(self, path, size, overwrite=False):  # noqa: ANN001, ANN202
-            self.asked = (path, size, overwrite)
+        def export_3d(self, path, size, overwrite=False, style=None):  # noqa: ANN001, ANN202
+            self.asked, self.style = (path, size, overwrite), style
             return True
 
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(get_text))
     monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *_a, **_k: ("/tmp/x.png", "")))
     parent, view = QWidget(), View()
     qtbot.addWidget(parent)
-    said = file_dialogs.export_3d(parent, view)
+    from wmstudio.figures.style import ExportStyle
+
+    said = file_dialogs.export_3d(parent, view, ExportStyle(font_size=12.0))
     assert said == "Saved the 3D view (800x600 pixels) to /tmp/x.png" and view.asked == ("/tmp/x.png", (800, 600), True)
+    assert view.style == ExportStyle(font_size=12.0)  # drawn in the export style
     assert "expected WIDTHxHEIGHT" in prompts[1] and "0x0 is out of bounds" in prompts[2]
 
 

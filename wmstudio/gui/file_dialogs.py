@@ -129,14 +129,14 @@ def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, 
     written = export_all(plots, folder, style, overwrite=overwrite)
     if landscape_view is not None and landscape_view.has_3d:
         p = Path(folder) / "landscape_3d.png"
-        if landscape_view.export_3d(str(p), overwrite=overwrite):
+        if landscape_view.export_3d(str(p), overwrite=overwrite, style=style):
             written.append(p)
     return written
 
 
-def export_3d(parent: QWidget, landscape_view: Any) -> str:
+def export_3d(parent: QWidget, landscape_view: Any, style: ExportStyle | None = None) -> str:
     """Asks for the picture's size (again, saying why, until it is one ``label_layout.export_size`` takes)
-    and a file, then writes the 3D view there."""
+    and a file, then writes the 3D view there in the export style (light unless ``style`` says otherwise)."""
     from wmstudio.errors import ConfigError
     from wmstudio.gui.label_layout import SIZE_RULE, export_size
 
@@ -153,7 +153,7 @@ def export_3d(parent: QWidget, landscape_view: Any) -> str:
             prompt = f"{exc}\n\n{ask}"
     path, _ = QFileDialog.getSaveFileName(parent, "Export the 3D view as PNG", "landscape_3d.png", "PNG images (*.png)")
     try:  # the save dialog asked before replacing
-        saved = bool(path) and landscape_view.export_3d(path, (w, h), overwrite=True)
+        saved = bool(path) and landscape_view.export_3d(path, (w, h), overwrite=True, style=style)
     except OutputError as exc:
         return f"Not saved: {exc}"
     if saved:
