@@ -203,3 +203,38 @@ def test_a_3d_export_is_light_with_dark_text_in_the_dark_theme_and_follows_the_e
         assert image_array(QImage(str(tmp_path / "d.png")))[2, 2, :3].max() < 60
     finally:
         theme.apply(qapp, "light")
+
+
+def test_the_first_switch_to_3d_keeps_the_window_and_two_views_draw_without_gl_errors(qtbot, capfd, gl_ok) -> None:  # noqa: ANN001
+    """The 3D view draws in a native child window of its own: the first switch to it leaves the top-level
+    window as it is (a QOpenGLWidget made Qt destroy and re-create it: the window vanished and came back
+    black for a second or more). A second view (its own OpenGL context) draws with the first one's shader
+    programs without "GLError ... invalid value" (the app's contexts share their objects)."""
+    from gui_helpers import fake_landscape
+    from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
+
+    from wmstudio.gui.landscape_view import LandscapeView
+
+    views = []
+    for _ in range(2):
+        box = QWidget()
+        lv = LandscapeView()
+        QVBoxLayout(box).addWidget(lv)
+        qtbot.addWidget(box)
+        box.resize(900, 600)
+        box.show()
+        qtbot.waitExposed(box)
+        lv.show_landscape(fake_landscape("pca", n=11))
+        native, handle = int(box.winId()), box.windowHandle()
+        surface = handle.surfaceType()
+        lv.tabs.setCurrentIndex(1)
+        qtbot.waitUntil(lambda lv=lv: lv.has_3d, timeout=20_000)
+        qtbot.wait(200)  # a few frames drawn
+        assert box.windowHandle() is handle and int(box.winId()) == native  # not re-created
+        assert handle.surfaceType() == surface
+        views.append((box, lv))
+    for _box, lv in views:
+        lv.gl_view.update()
+    qtbot.wait(300)
+    QApplication.processEvents()
+    assert "GLError" not in capfd.readouterr().err

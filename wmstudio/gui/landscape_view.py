@@ -40,7 +40,7 @@ from wmstudio.events import Event, LandscapeFinished, LandscapePoints
 from wmstudio.figures.style import ExportStyle
 from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
 from wmstudio.gui.flow_layout import FlowLayout
-from wmstudio.gui.gl import opengl_status
+from wmstudio.gui.gl import gl_view_window, opengl_status
 from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.gui.surface_pick import pick, project
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
@@ -371,9 +371,10 @@ class LandscapeView(QWidget):
 
     @property
     def has_3d(self) -> bool:
-        """Whether a 3D surface is drawn (and so can be exported)."""
-        return self.gl_view is not None and self.gl_surface is not None and self.gl_surface.visible() \
-            and self.ls is not None and self.ls.is_2d and bool(self.ls.done.any())
+        """Whether a 3D surface is drawn (and so can be exported): the view has its OpenGL context (made the
+        first time its window is on screen) and shows a 2D landscape."""
+        return self.gl_view is not None and self.gl_view.isValid() and self.gl_surface is not None \
+            and self.gl_surface.visible() and self.ls is not None and self.ls.is_2d and bool(self.ls.done.any())
 
     def describe(self) -> str:
         """The status line for the shown landscape."""
@@ -699,8 +700,7 @@ class LandscapeView(QWidget):
         import pyqtgraph.opengl as gl
 
         self.gl = gl
-        self.gl_view = gl.GLViewWidget()
-        self.gl_view.setMouseTracking(True)
+        self.gl_view = gl_view_window(self.surface_page)  # its own native window: the main window is not re-created (see gl.py)
         self.gl_view.installEventFilter(self)  # before it joins a layout: its first resize is seen too
         self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 4), distance=GL_DISTANCE, elevation=38,
                                        azimuth=-60)
@@ -726,7 +726,9 @@ class LandscapeView(QWidget):
         self.gl_colorbar_widget.addItem(self.gl_colorbar)
         self.gl_colorbar_widget.setFixedWidth(120)
         row = QHBoxLayout()
-        row.addWidget(self.gl_view, 1)
+        self.gl_container = QWidget.createWindowContainer(self.gl_view, self.surface_page)
+        self.gl_container.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keys (arrows rotate) once clicked
+        row.addWidget(self.gl_container, 1)
         row.addWidget(self.gl_colorbar_widget)
         self.surface_layout.addLayout(row, 1)
         self.surface_readout = QLabel(" ")
