@@ -238,3 +238,35 @@ def test_the_first_switch_to_3d_keeps_the_window_and_two_views_draw_without_gl_e
     qtbot.wait(300)
     QApplication.processEvents()
     assert "GLError" not in capfd.readouterr().err
+
+
+def test_the_3d_view_follows_a_live_theme_switch_and_hides_its_colour_bar_without_a_surface(
+        qtbot, qapp, gl_ok) -> None:  # noqa: ANN001
+    """Switched to dark while shown: the 3D view's background and labels turn dark/light as the rest of
+    the app (they kept the start-up theme's). A 1D path shown next: the 3D view is empty and its colour
+    bar (the previous surface's range) is hidden."""
+    from gui_helpers import fake_landscape, pca_surface_view
+    from PySide6.QtWidgets import QApplication
+
+    from wmstudio.gui import theme
+
+    lv, _ls = pca_surface_view(qtbot)
+    assert min(lv.gl_view.opts["bgcolor"][:3]) > 0.8 and not lv.gl_colorbar_widget.isHidden()
+    try:
+        theme.apply(qapp, "dark")
+        QApplication.processEvents()
+        assert max(lv.gl_view.opts["bgcolor"][:3]) < 0.3
+        assert min(lv.gl_axes.color[:3]) > 0.7  # light axes and ticks on the dark view
+        ticks = [item for item, entry in zip(lv.gl_texts, lv.gl_text_data, strict=False) if len(entry) == 2]
+        assert ticks and all(item.color.lightness() > 180 for item in ticks)
+    finally:
+        theme.apply(qapp, "light")
+        QApplication.processEvents()
+    assert min(lv.gl_view.opts["bgcolor"][:3]) > 0.8
+    lv.show_landscape(fake_landscape("line"))
+    QApplication.processEvents()
+    assert not lv.has_3d and lv.gl_colorbar_widget.isHidden()  # hidden, not just on another tab
+    lv.show_landscape(fake_landscape("pca", name="again", n=11))
+    lv.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: lv.has_3d)
+    assert lv.gl_colorbar_widget.isVisible()

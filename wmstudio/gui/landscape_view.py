@@ -704,9 +704,7 @@ class LandscapeView(QWidget):
         self.gl_view.installEventFilter(self)  # before it joins a layout: its first resize is seen too
         self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 4), distance=GL_DISTANCE, elevation=38,
                                        azimuth=-60)
-        dark = self.palette().window().color().lightness() < 128
-        self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
-        self.gl_ink = (0.85, 0.85, 0.85, 1.0) if dark else (0.15, 0.15, 0.15, 1.0)
+        self.gl_ink = self._screen_3d_colours()
         # no floor grid: a grid drawn over the surface shows through it; axes with ticks stand in for it
         self.gl_surface = gl.GLSurfacePlotItem(shader=None, smooth=False, computeNormals=False)
         self.gl_view.addItem(self.gl_surface)
@@ -739,10 +737,27 @@ class LandscapeView(QWidget):
                                              "Heights and colours follow the colour bar; hover a point to read it."))
         QTimer.singleShot(0, self, self.fit_camera)  # once the new view has its size in the layout
 
+    def _screen_3d_colours(self) -> tuple[float, float, float, float]:
+        """Sets the 3D view's background for the app's theme (dark or light palette); returns the ink of
+        its axes and labels."""
+        dark = self.palette().window().color().lightness() < 128
+        self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
+        return (0.85, 0.85, 0.85, 1.0) if dark else (0.15, 0.15, 0.15, 1.0)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
+        """A theme switched live: the 3D view takes the new theme's colours (the 2D plots are restyled
+        by ``plot_theme.restyle_plots``)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.gl_view is not None:
+            self.gl_ink = self._screen_3d_colours()
+            self.gl_axes.setData(color=self.gl_ink)
+            self._set_gl_texts(self.gl_text_data)
+
     def _hide_3d(self) -> None:
-        """Empty the 3D view (the items stay for reuse)."""
+        """Empty the 3D view and hide its colour bar (the items stay for reuse)."""
         if self.gl_surface is None:
             return
+        self.gl_colorbar_widget.setVisible(False)  # no range of a landscape not shown
         self.gl_surface.setVisible(False)
         self.gl_vertices = np.zeros((0, 3))
         self.gl_models.setData(pos=np.zeros((0, 3)))
@@ -789,6 +804,7 @@ class LandscapeView(QWidget):
         gx, gy = np.meshgrid(xs, ys, indexing="ij")  # the vertices as drawn, for the hover read-out
         self.gl_vertices = np.column_stack([gx.ravel(), gy.ravel(), z.ravel()])
         self.gl_surface.setVisible(True)
+        self.gl_colorbar_widget.setVisible(True)
         self.gl_colorbar.setColorMap(cmap)
         self.gl_colorbar.setLevels((lo, hi if hi > lo else lo + 1e-9))
         self.gl_colorbar.axis.setLabel(label)
