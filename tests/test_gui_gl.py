@@ -270,3 +270,12 @@ def test_the_3d_view_follows_a_live_theme_switch_and_hides_its_colour_bar_withou
     lv.tabs.setCurrentIndex(1)
     qtbot.waitUntil(lambda: lv.has_3d)
     assert lv.gl_colorbar_widget.isVisible()
+
+
+def test_opening_the_3d_view_does_not_widen_the_windows_minimum(qtbot, gl_ok) -> None:  # noqa: ANN001
+    """The 3D page's help line wraps: it set the landscape view's minimum width to ~840 px (the window's
+    to ~1150 px) once the 3D tab had been opened."""
+    from gui_helpers import pca_surface_view
+
+    lv, _ls = pca_surface_view(qtbot)
+    assert lv.minimumSizeHint().width() < 400

@@ -733,8 +733,10 @@ class LandscapeView(QWidget):
         self.surface_readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the view
         self.surface_readout.setToolTip("the grid point under the mouse: its coordinates and every metric there")
         self.surface_layout.addWidget(self.surface_readout)
-        self.surface_layout.addWidget(QLabel("Drag to rotate, wheel to zoom; colour map and log scale as above. "
-                                             "Heights and colours follow the colour bar; hover a point to read it."))
+        hint = QLabel("Drag to rotate, wheel to zoom; colour map and log scale as above. "
+                      "Heights and colours follow the colour bar; hover a point to read it.")
+        hint.setWordWrap(True)  # one line when there is room; never sets the window's minimum width
+        self.surface_layout.addWidget(hint)
         QTimer.singleShot(0, self, self.fit_camera)  # once the new view has its size in the layout
 
     def _screen_3d_colours(self) -> tuple[float, float, float, float]:
