@@ -124,6 +124,14 @@ def test_a_filling_landscape_leaves_missing_cells_transparent_and_says_when_it_s
     ls.status = "running"  # opened from a log whose computation never ended (no job of this app computes it)
     view.redraw()
     assert view.map.titleLabel.text.endswith("(partial: 27/81 points)")
+    # stopped before its first point: not "(starting)" for ever
+    ls = fake_landscape("plane", name="early", n=9, status="running", done=False)
+    view.set_computing(True)
+    view.show_landscape(ls)
+    assert view.map.titleLabel.text.endswith("(starting)")
+    view.apply_events([LandscapeFinished(ls.name, "cancelled", 1.0)])
+    view.set_computing(False)
+    assert view.map.titleLabel.text.endswith("(stopped: 0/81 points)")
 
 
 def test_a_1d_path_or_no_landscape_clears_the_maps_axes_and_colour_bar(qtbot) -> None:  # noqa: ANN001

@@ -468,7 +468,8 @@ class LandscapeView(QWidget):
         ls = self.ls
         if not ls.done.any():  # a landscape just started: show nothing of the previous one meanwhile
             self._empty_views()
-            self._blank_map(f"{ls.kind} '{ls.name}' (starting)")
+            starting = self.computing and ls.status == "running"
+            self._blank_map(f"{ls.kind} '{ls.name}'" + (" (starting)" if starting else progress_words(ls, False)))
             return
         if not ls.is_2d:
             self._draw_path(ls)
