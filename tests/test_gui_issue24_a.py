@@ -164,7 +164,7 @@ def test_the_3d_export_size_is_checked_with_its_bounds_and_their_reason(text: st
     assert export_size(" 1600 x 1200 ") == (1600, 1200) and export_size("64x8192") == (64, 8192)
 
 
-def test_export_3d_asks_again_saying_why_instead_of_a_traceback(qtbot, monkeypatch) -> None:  # noqa: ANN001
+def test_export_3d_asks_again_saying_why_instead_of_a_traceback(qtbot, monkeypatch, tmp_path) -> None:  # noqa: ANN001
     from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
     from wmstudio.gui import file_dialogs
@@ -182,12 +182,15 @@ def test_export_3d_asks_again_saying_why_instead_of_a_traceback(qtbot, monkeypat
             return True
 
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(get_text))
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *_a, **_k: ("/tmp/x.png", "")))
+    offered: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda _p, _t, start, *_a, **_k: (offered.append(start), ("/tmp/x.png", ""))[1]))
     parent, view = QWidget(), View()
     qtbot.addWidget(parent)
     from wmstudio.figures.style import ExportStyle
 
-    said = file_dialogs.export_3d(parent, view, ExportStyle(font_size=12.0))
+    said = file_dialogs.export_3d(parent, view, ExportStyle(font_size=12.0), tmp_path / "runs")
+    assert offered == [str(tmp_path / "runs" / "landscape_3d.png")]  # in the runs folder, not the process's cwd
     assert said == "Saved the 3D view (800x600 pixels) to /tmp/x.png" and view.asked == ("/tmp/x.png", (800, 600), True)
     assert view.style == ExportStyle(font_size=12.0)  # drawn in the export style
     assert "expected WIDTHxHEIGHT" in prompts[1] and "0x0 is out of bounds" in prompts[2]

@@ -134,9 +134,10 @@ def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, 
     return written
 
 
-def export_3d(parent: QWidget, landscape_view: Any, style: ExportStyle | None = None) -> str:
+def export_3d(parent: QWidget, landscape_view: Any, style: ExportStyle | None = None, folder: Path | None = None) -> str:
     """Asks for the picture's size (again, saying why, until it is one ``label_layout.export_size`` takes)
-    and a file, then writes the 3D view there in the export style (light unless ``style`` says otherwise)."""
+    and a file (offered in ``folder``, the runs folder, as the other exports), then writes the 3D view there
+    in the export style (light unless ``style`` says otherwise)."""
     from wmstudio.errors import ConfigError
     from wmstudio.gui.label_layout import SIZE_RULE, export_size
 
@@ -151,7 +152,8 @@ def export_3d(parent: QWidget, landscape_view: Any, style: ExportStyle | None = 
             break
         except ConfigError as exc:
             prompt = f"{exc}\n\n{ask}"
-    path, _ = QFileDialog.getSaveFileName(parent, "Export the 3D view as PNG", "landscape_3d.png", "PNG images (*.png)")
+    start = str(Path(folder) / "landscape_3d.png") if folder is not None else "landscape_3d.png"
+    path, _ = QFileDialog.getSaveFileName(parent, "Export the 3D view as PNG", start, "PNG images (*.png)")
     try:  # the save dialog asked before replacing
         saved = bool(path) and landscape_view.export_3d(path, (w, h), overwrite=True, style=style)
     except OutputError as exc:
