@@ -307,3 +307,21 @@ def test_neural_cleanse_reports_its_progress_and_the_class_it_flagged() -> None:
 
     assert attack_findings(Log()) == ["Neural Cleanse flagged class 2 (anomaly index 3.20 > 2: detected; its "
                                       "reversed trigger sends 97% of clean images to it); unlearning its trigger"]
+
+
+def test_export_all_plots_writes_the_3d_view_as_wide_as_the_other_figures(tmp_path) -> None:  # noqa: ANN001
+    """The 3D PNG of File > Export all plots: the export style's width at its resolution (as the 2D figures),
+    in the style (it was always 1600x1200, whatever the width and resolution set)."""
+    from wmstudio.figures.style import ExportStyle
+    from wmstudio.gui.file_dialogs import write_plots
+
+    class View:
+        has_3d = True
+
+        def export_3d(self, path, size=(1600, 1200), labels=True, overwrite=False, style=None):  # noqa: ANN001, ANN202
+            self.asked = (size, style)
+            return True
+
+    view, style = View(), ExportStyle(width_in=3.3, dpi=300)
+    assert write_plots({}, view, tmp_path, style=style) == [tmp_path / "landscape_3d.png"]
+    assert view.asked == ((990, 742), style)

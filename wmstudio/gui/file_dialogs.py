@@ -120,7 +120,8 @@ def confirm_replace(parent: QWidget, files: list[Path]) -> bool:
 def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, overwrite: bool = False,
                 style: ExportStyle | None = None) -> list[Path]:
     """Every plot in the style's formats (PNG and SVG unless set otherwise) into ``folder`` (files there
-    already are refused unless ``overwrite``)."""
+    already are refused unless ``overwrite``); the 3D view as a PNG as wide as the others (the style's
+    width at its resolution), 4:3."""
     from wmstudio.gui.export import export_all  # pyqtgraph: loaded with the engine
     from wmstudio.safe_files import check_targets
 
@@ -129,7 +130,8 @@ def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, 
     written = export_all(plots, folder, style, overwrite=overwrite)
     if landscape_view is not None and landscape_view.has_3d:
         p = Path(folder) / "landscape_3d.png"
-        if landscape_view.export_3d(str(p), overwrite=overwrite, style=style):
+        size = (round(style.width_in * style.dpi), round(0.75 * style.width_in * style.dpi))  # the others' width
+        if landscape_view.export_3d(str(p), size, overwrite=overwrite, style=style):
             written.append(p)
     return written
 
