@@ -154,6 +154,7 @@ class CompareView(QWidget):
         for side in ("left", "bottom"):  # grid lines at major and minor ticks only: the finest level's lines
             self.plot.getAxis(side).setStyle(maxTickLevel=1)  # cost as much to paint as 100 curves
         self.plot.setLabel("bottom", "global step")
+        self.plot.setLabel("left", METRIC_NAMES[self.metric_box.currentData()])  # before any metric is chosen too
         self.hover_dot = hover_mark(pg.ScatterPlotItem(size=11, pen=pg.mkPen("#888888", width=2), brush=pg.mkBrush(None)))
         self.hover_dot.setZValue(50)
         self.plot.addItem(self.hover_dot, ignoreBounds=True)
