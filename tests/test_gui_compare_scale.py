@@ -215,3 +215,12 @@ def test_the_compare_plot_names_its_metric_on_the_vertical_axis_from_the_start(q
     view = CompareView()
     qtbot.addWidget(view)
     assert view.plot.getAxis("left").labelText == view.metric_box.currentText() == "trigger accuracy"
+
+
+def test_a_compare_export_lists_the_runs_as_the_legend_on_screen_does(qtbot) -> None:  # noqa: ANN001
+    """The compare plot's legend is filled by hand (its curves have no names): exports had no legend."""
+    from wmstudio.gui.export_spec import figure_of
+
+    view = _view(qtbot, _runs(3))
+    names = sorted(line.label for line in figure_of(view.plot).panels[0].lines if line.label)
+    assert names == sorted(label.text for _, label in view.legend.items) and len(names) == 3

@@ -150,6 +150,7 @@ class CompareView(QWidget):
         self.legend = title_legend(self.plot, "")
         self.legend.setColumnCount(LEGEND_COLUMNS)
         self.plot.legend = None  # entries are added here, not by every curve with a name
+        self.plot.entry_legend = self.legend  # what an export lists (export_spec.panel_of)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         for side in ("left", "bottom"):  # grid lines at major and minor ticks only: the finest level's lines
             self.plot.getAxis(side).setStyle(maxTickLevel=1)  # cost as much to paint as 100 curves
