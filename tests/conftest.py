@@ -13,6 +13,14 @@ MNIST = SHARED / "mnist"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """As the app does before its QApplication exists: OpenGL contexts share their objects (each test's
+    3D view has its own context; pyqtgraph reuses its shader programs in all of them)."""
+    from wmstudio.gui.app import share_gl_resources
+
+    share_gl_resources()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests marked ``package`` (the standalone app's build, ~40 minutes) run only when ``-m`` names them."""
     if "package" in (config.getoption("markexpr") or ""):

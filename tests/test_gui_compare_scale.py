@@ -206,3 +206,21 @@ def test_with_a_hundred_runs_a_toggle_recomputes_nothing_and_a_new_metric_arrive
     qtbot.waitUntil(lambda: len(view.curves) == 100, timeout=10_000)  # the rest in later turns of the event loop
     assert sorted(computed) == sorted(r.log_path for r in view.runs)
     assert all(np.allclose(c.getData()[1], 0.9) for c in view.curves.values())
+
+
+def test_the_compare_plot_names_its_metric_on_the_vertical_axis_from_the_start(qtbot) -> None:  # noqa: ANN001
+    """The left axis had no title (on screen and in exports) until another metric was chosen."""
+    from wmstudio.gui.compare_view import CompareView
+
+    view = CompareView()
+    qtbot.addWidget(view)
+    assert view.plot.getAxis("left").labelText == view.metric_box.currentText() == "trigger accuracy"
+
+
+def test_a_compare_export_lists_the_runs_as_the_legend_on_screen_does(qtbot) -> None:  # noqa: ANN001
+    """The compare plot's legend is filled by hand (its curves have no names): exports had no legend."""
+    from wmstudio.gui.export_spec import figure_of
+
+    view = _view(qtbot, _runs(3))
+    names = sorted(line.label for line in figure_of(view.plot).panels[0].lines if line.label)
+    assert names == sorted(label.text for _, label in view.legend.items) and len(names) == 3

@@ -52,8 +52,16 @@ def test_a_later_stage_alone_continues_from_the_shown_log_as_the_engine_plans(tm
     with pytest.raises(ConfigError, match=r"'Restore only' needs the model a finetune or extract or attack stage left, "
                                           r"and the shown log \(first.h5\) has no"):
         ctl.plan_run(load_config(example_config("demo")), _choice(("restore",)))
+    cfg = load_config(example_config("demo"))
+    cfg.attack.kind = "prune"
     with pytest.raises(ConfigError, match=r"Removal attack only.*has no embed stage.*model.checkpoint"):
+        ctl.plan_run(cfg, _choice(("attack",)))
+    # the demo's [attack] kind is fine-tuning: the attack stage alone would run nothing (an empty run log)
+    _shown(ctl, log, ["embed", "finetune", "restore"])
+    with pytest.raises(ConfigError, match=r"'Removal attack only \(\[attack\] kind\)' would run no stage: \[attack\] "
+                                          r"kind is 'finetune'.*'Fine-tune only'"):
         ctl.plan_run(load_config(example_config("demo")), _choice(("attack",)))
+    _shown(ctl, log, ["pretrain"])
     assert ctl.plan_run(load_config(example_config("demo")), _choice(("pretrain", "embed"))).stages  # a fresh embed
 
 

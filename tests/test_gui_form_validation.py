@@ -137,3 +137,34 @@ def test_the_engine_names_a_text_file_as_no_checkpoint(tmp_path: Path) -> None:
     fake.write_text("not weights")
     with pytest.raises(CheckpointError, match=r"model.pt: not a checkpoint: expected a state_dict saved by torch.save"):
         read_checkpoint(fake)
+
+
+def test_the_mouse_wheel_scrolls_the_form_instead_of_changing_an_unfocused_field(qtbot) -> None:  # noqa: ANN001
+    """Scrolling the settings with the wheel over a choice or number box changed it (the data set went from
+    digits to svhn in a real session); it changes only once the box has focus."""
+    from PySide6.QtCore import QPoint, QPointF, Qt
+    from PySide6.QtGui import QWheelEvent
+    from PySide6.QtWidgets import QApplication
+
+    from wmstudio.gui.config_form import ConfigForm
+
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    form.show()
+    qtbot.waitExposed(form)
+
+    def wheel(w) -> None:  # noqa: ANN001 - one notch down, as the pointer over the box gives it
+        event = QWheelEvent(QPointF(5, 5), QPointF(w.mapToGlobal(QPoint(5, 5))), QPoint(0, 0), QPoint(0, -120),
+                            Qt.MouseButton.NoButton, Qt.KeyboardModifier.NoModifier, Qt.ScrollPhase.NoScrollPhase, False)
+        QApplication.sendEvent(w, event)
+
+    data_set, epochs = form.widget("data.dataset"), form.widget("embed.epochs")
+    before = (data_set.currentText(), epochs.value())
+    for w in (data_set, epochs):
+        wheel(w)
+    assert (data_set.currentText(), epochs.value()) == before
+    assert all(w.focusPolicy() != Qt.FocusPolicy.WheelFocus for w in (data_set, epochs))  # nor takes focus
+    data_set.setFocus()
+    qtbot.waitUntil(data_set.hasFocus)
+    wheel(data_set)
+    assert data_set.currentText() != before[0]  # a focused box still takes the wheel

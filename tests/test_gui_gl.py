@@ -162,3 +162,120 @@ def test_the_whole_3d_surface_is_in_view_whatever_the_window_shape(qtbot, gl_ok,
     px, _ = project(lv.gl_vertices, lv.camera_matrix(), view.width(), view.height())
     assert (px[:, 0] >= 0).all() and (px[:, 0] <= view.width()).all(), (view.width(), px[:, 0].min(), px[:, 0].max())
     assert (px[:, 1] >= 0).all() and (px[:, 1] <= view.height()).all(), (view.height(), px[:, 1].min(), px[:, 1].max())
+
+
+def test_a_3d_export_is_light_with_dark_text_in_the_dark_theme_and_follows_the_export_font(
+        qtbot, qapp, tmp_path, gl_ok) -> None:  # noqa: ANN001
+    """Exports follow the export style (light unless asked), whatever the app's theme; the screen keeps its
+    dark view. The font size is the style's points at the style's width."""
+    from gui_helpers import image_array, pca_surface_view
+
+    from wmstudio.figures.style import ExportStyle
+    from wmstudio.gui import theme
+
+    theme.apply(qapp, "dark")
+    try:
+        lv, _ls = pca_surface_view(qtbot)
+        screen_bg = tuple(lv.gl_view.opts["bgcolor"])
+        assert max(screen_bg[:3]) < 0.3  # the view on screen is dark
+        out = tmp_path / "dark_theme.png"
+        assert lv.export_3d(str(out), (800, 600))
+        shot = image_array(QImage(str(out)))[..., :3].astype(int)
+        assert tuple(lv.gl_view.opts["bgcolor"]) == screen_bg  # the screen keeps its colours
+        for y, x in ((2, 2), (597, 2), (300, 5), (2, 797)):  # corners and the left edge: the background
+            assert shot[y, x].min() > 240, (y, x, shot[y, x])
+        dark = shot.max(-1) < 90
+        title = lv.export_label_rects[0]
+        assert dark[: int(title.bottom()) + 1].sum() > 30  # the title in dark ink
+        labels = lv.export_label_rects[1:]
+        assert labels and sum(dark[int(r.top()):int(r.bottom()) + 1, int(r.left()):int(r.right()) + 1].sum()
+                              for r in labels) > 100  # axis titles and ticks dark too
+        assert dark[:, int(0.93 * 800):].sum() > 50  # the colour bar's values and label
+        heights = {}
+        for size in (9.0, 16.0):
+            assert lv.export_3d(str(tmp_path / f"f{size}.png"), (800, 600),
+                                style=ExportStyle(font_size=size, width_in=8.0))
+            heights[size] = lv.export_label_rects[0].height()
+            assert QImage(str(tmp_path / f"f{size}.png")).dotsPerMeterX() == round(100 / 0.0254)  # 100 dpi
+        assert heights[16.0] / heights[9.0] == pytest.approx(16 / 9, rel=0.2)
+        # the style's dark theme (export settings: "follow the app's theme") exports dark
+        assert lv.export_3d(str(tmp_path / "d.png"), (800, 600), style=ExportStyle(theme="dark"))
+        assert image_array(QImage(str(tmp_path / "d.png")))[2, 2, :3].max() < 60
+    finally:
+        theme.apply(qapp, "light")
+
+
+def test_the_first_switch_to_3d_keeps_the_window_and_two_views_draw_without_gl_errors(qtbot, capfd, gl_ok) -> None:  # noqa: ANN001
+    """The 3D view draws in a native child window of its own: the first switch to it leaves the top-level
+    window as it is (a QOpenGLWidget made Qt destroy and re-create it: the window vanished and came back
+    black for a second or more). A second view (its own OpenGL context) draws with the first one's shader
+    programs without "GLError ... invalid value" (the app's contexts share their objects)."""
+    from gui_helpers import fake_landscape
+    from PySide6.QtWidgets import QApplication, QVBoxLayout, QWidget
+
+    from wmstudio.gui.landscape_view import LandscapeView
+
+    views = []
+    for _ in range(2):
+        box = QWidget()
+        lv = LandscapeView()
+        QVBoxLayout(box).addWidget(lv)
+        qtbot.addWidget(box)
+        box.resize(900, 600)
+        box.show()
+        qtbot.waitExposed(box)
+        lv.show_landscape(fake_landscape("pca", n=11))
+        native, handle = int(box.winId()), box.windowHandle()
+        surface = handle.surfaceType()
+        lv.tabs.setCurrentIndex(1)
+        qtbot.waitUntil(lambda lv=lv: lv.has_3d, timeout=20_000)
+        qtbot.wait(200)  # a few frames drawn
+        assert box.windowHandle() is handle and int(box.winId()) == native  # not re-created
+        assert handle.surfaceType() == surface
+        views.append((box, lv))
+    for _box, lv in views:
+        lv.gl_view.update()
+    qtbot.wait(300)
+    QApplication.processEvents()
+    assert "GLError" not in capfd.readouterr().err
+
+
+def test_the_3d_view_follows_a_live_theme_switch_and_hides_its_colour_bar_without_a_surface(
+        qtbot, qapp, gl_ok) -> None:  # noqa: ANN001
+    """Switched to dark while shown: the 3D view's background and labels turn dark/light as the rest of
+    the app (they kept the start-up theme's). A 1D path shown next: the 3D view is empty and its colour
+    bar (the previous surface's range) is hidden."""
+    from gui_helpers import fake_landscape, pca_surface_view
+    from PySide6.QtWidgets import QApplication
+
+    from wmstudio.gui import theme
+
+    lv, _ls = pca_surface_view(qtbot)
+    assert min(lv.gl_view.opts["bgcolor"][:3]) > 0.8 and not lv.gl_colorbar_widget.isHidden()
+    try:
+        theme.apply(qapp, "dark")
+        QApplication.processEvents()
+        assert max(lv.gl_view.opts["bgcolor"][:3]) < 0.3
+        assert min(lv.gl_axes.color[:3]) > 0.7  # light axes and ticks on the dark view
+        ticks = [item for item, entry in zip(lv.gl_texts, lv.gl_text_data, strict=False) if len(entry) == 2]
+        assert ticks and all(item.color.lightness() > 180 for item in ticks)
+    finally:
+        theme.apply(qapp, "light")
+        QApplication.processEvents()
+    assert min(lv.gl_view.opts["bgcolor"][:3]) > 0.8
+    lv.show_landscape(fake_landscape("line"))
+    QApplication.processEvents()
+    assert not lv.has_3d and lv.gl_colorbar_widget.isHidden()  # hidden, not just on another tab
+    lv.show_landscape(fake_landscape("pca", name="again", n=11))
+    lv.tabs.setCurrentIndex(1)
+    qtbot.waitUntil(lambda: lv.has_3d)
+    assert lv.gl_colorbar_widget.isVisible()
+
+
+def test_opening_the_3d_view_does_not_widen_the_windows_minimum(qtbot, gl_ok) -> None:  # noqa: ANN001
+    """The 3D page's help line wraps: it set the landscape view's minimum width to ~840 px (the window's
+    to ~1150 px) once the 3D tab had been opened."""
+    from gui_helpers import pca_surface_view
+
+    lv, _ls = pca_surface_view(qtbot)
+    assert lv.minimumSizeHint().width() < 400

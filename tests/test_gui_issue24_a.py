@@ -124,6 +124,14 @@ def test_a_filling_landscape_leaves_missing_cells_transparent_and_says_when_it_s
     ls.status = "running"  # opened from a log whose computation never ended (no job of this app computes it)
     view.redraw()
     assert view.map.titleLabel.text.endswith("(partial: 27/81 points)")
+    # stopped before its first point: not "(starting)" for ever
+    ls = fake_landscape("plane", name="early", n=9, status="running", done=False)
+    view.set_computing(True)
+    view.show_landscape(ls)
+    assert view.map.titleLabel.text.endswith("(starting)")
+    view.apply_events([LandscapeFinished(ls.name, "cancelled", 1.0)])
+    view.set_computing(False)
+    assert view.map.titleLabel.text.endswith("(stopped: 0/81 points)")
 
 
 def test_a_1d_path_or_no_landscape_clears_the_maps_axes_and_colour_bar(qtbot) -> None:  # noqa: ANN001
@@ -156,7 +164,7 @@ def test_the_3d_export_size_is_checked_with_its_bounds_and_their_reason(text: st
     assert export_size(" 1600 x 1200 ") == (1600, 1200) and export_size("64x8192") == (64, 8192)
 
 
-def test_export_3d_asks_again_saying_why_instead_of_a_traceback(qtbot, monkeypatch) -> None:  # noqa: ANN001
+def test_export_3d_asks_again_saying_why_instead_of_a_traceback(qtbot, monkeypatch, tmp_path) -> None:  # noqa: ANN001
     from PySide6.QtWidgets import QFileDialog, QInputDialog, QWidget
 
     from wmstudio.gui import file_dialogs
@@ -169,16 +177,22 @@ def test_export_3d_asks_again_saying_why_instead_of_a_traceback(qtbot, monkeypat
         return next(answers)
 
     class View:
-        def export_3d(self, path, size, overwrite=False):  # noqa: ANN001, ANN202
-            self.asked = (path, size, overwrite)
+        def export_3d(self, path, size, overwrite=False, style=None):  # noqa: ANN001, ANN202
+            self.asked, self.style = (path, size, overwrite), style
             return True
 
     monkeypatch.setattr(QInputDialog, "getText", staticmethod(get_text))
-    monkeypatch.setattr(QFileDialog, "getSaveFileName", staticmethod(lambda *_a, **_k: ("/tmp/x.png", "")))
+    offered: list[str] = []
+    monkeypatch.setattr(QFileDialog, "getSaveFileName",
+                        staticmethod(lambda _p, _t, start, *_a, **_k: (offered.append(start), ("/tmp/x.png", ""))[1]))
     parent, view = QWidget(), View()
     qtbot.addWidget(parent)
-    said = file_dialogs.export_3d(parent, view)
+    from wmstudio.figures.style import ExportStyle
+
+    said = file_dialogs.export_3d(parent, view, ExportStyle(font_size=12.0), tmp_path / "runs")
+    assert offered == [str(tmp_path / "runs" / "landscape_3d.png")]  # in the runs folder, not the process's cwd
     assert said == "Saved the 3D view (800x600 pixels) to /tmp/x.png" and view.asked == ("/tmp/x.png", (800, 600), True)
+    assert view.style == ExportStyle(font_size=12.0)  # drawn in the export style
     assert "expected WIDTHxHEIGHT" in prompts[1] and "0x0 is out of bounds" in prompts[2]
 
 
@@ -293,3 +307,21 @@ def test_neural_cleanse_reports_its_progress_and_the_class_it_flagged() -> None:
 
     assert attack_findings(Log()) == ["Neural Cleanse flagged class 2 (anomaly index 3.20 > 2: detected; its "
                                       "reversed trigger sends 97% of clean images to it); unlearning its trigger"]
+
+
+def test_export_all_plots_writes_the_3d_view_as_wide_as_the_other_figures(tmp_path) -> None:  # noqa: ANN001
+    """The 3D PNG of File > Export all plots: the export style's width at its resolution (as the 2D figures),
+    in the style (it was always 1600x1200, whatever the width and resolution set)."""
+    from wmstudio.figures.style import ExportStyle
+    from wmstudio.gui.file_dialogs import write_plots
+
+    class View:
+        has_3d = True
+
+        def export_3d(self, path, size=(1600, 1200), labels=True, overwrite=False, style=None):  # noqa: ANN001, ANN202
+            self.asked = (size, style)
+            return True
+
+    view, style = View(), ExportStyle(width_in=3.3, dpi=300)
+    assert write_plots({}, view, tmp_path, style=style) == [tmp_path / "landscape_3d.png"]
+    assert view.asked == ((990, 742), style)

@@ -141,3 +141,30 @@ def test_the_app_icon_comes_from_ui_and_renders(qtbot) -> None:
     assert not icon.isNull()
     image = icon.pixmap(32, 32).toImage()
     assert image.width() == 32 and image.pixelColor(16, 16).alpha() == 255  # drawn, not an empty pixmap
+
+
+def test_section_titles_take_each_themes_text_colour_when_switched_live(qtbot, qapp) -> None:  # noqa: ANN001
+    """The settings' section titles have a style sheet: they kept the previous theme's text colour after a
+    live switch (black on dark, then light grey on white: nearly invisible)."""
+    from PySide6.QtGui import QPalette
+    from PySide6.QtWidgets import QLabel
+
+    from wmstudio.gui.config_form import Section
+
+    section = Section("2b · Model extraction", "tip", QLabel("body"))
+    qtbot.addWidget(section)
+    section.show()
+
+    def text_lightness() -> int:
+        QApplication.processEvents()
+        return section.header.palette().color(QPalette.ColorRole.ButtonText).lightness()
+
+    try:
+        theme.apply(qapp, "light")
+        assert text_lightness() < 100
+        theme.apply(qapp, "dark")
+        assert text_lightness() > 160
+        theme.apply(qapp, "light")
+        assert text_lightness() < 100
+    finally:
+        theme.apply(qapp, "light")

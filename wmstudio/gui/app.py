@@ -53,6 +53,17 @@ def app_icon() -> QIcon:
         return QIcon()
 
 
+def share_gl_resources() -> None:
+    """Every OpenGL context of the app shares its objects (Qt's AA_ShareOpenGLContexts; set before the
+    QApplication exists). pyqtgraph compiles each shader program once and reuses its id in every
+    context: without sharing, a second context (a 3D view made again, or its context re-created)
+    draws with ids it does not have ("GLError 1281 invalid value" from glUseProgram)."""
+    from PySide6.QtCore import QCoreApplication, Qt
+
+    if QCoreApplication.instance() is None:
+        QCoreApplication.setAttribute(Qt.ApplicationAttribute.AA_ShareOpenGLContexts)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from PySide6.QtCore import QSettings
@@ -61,6 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from wmstudio.gui import theme
     from wmstudio.gui.main_window import MainWindow
 
+    share_gl_resources()
     app = QApplication.instance() or QApplication(sys.argv[:1])
     app.setApplicationName("Watermark Studio")
     app.setOrganizationName("wmstudio")

@@ -150,10 +150,12 @@ class CompareView(QWidget):
         self.legend = title_legend(self.plot, "")
         self.legend.setColumnCount(LEGEND_COLUMNS)
         self.plot.legend = None  # entries are added here, not by every curve with a name
+        self.plot.entry_legend = self.legend  # what an export lists (export_spec.panel_of)
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         for side in ("left", "bottom"):  # grid lines at major and minor ticks only: the finest level's lines
             self.plot.getAxis(side).setStyle(maxTickLevel=1)  # cost as much to paint as 100 curves
         self.plot.setLabel("bottom", "global step")
+        self.plot.setLabel("left", METRIC_NAMES[self.metric_box.currentData()])  # before any metric is chosen too
         self.hover_dot = hover_mark(pg.ScatterPlotItem(size=11, pen=pg.mkPen("#888888", width=2), brush=pg.mkBrush(None)))
         self.hover_dot.setZValue(50)
         self.plot.addItem(self.hover_dot, ignoreBounds=True)

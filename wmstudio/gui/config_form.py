@@ -22,6 +22,7 @@ import typing
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -122,15 +123,38 @@ class Section(QWidget):
         self.body.setVisible(opened)
 
 
+class ChoiceBox(QComboBox):
+    """A choice box that the mouse wheel changes only once it has focus (clicked or tabbed into): the
+    wheel over it, while scrolling the form, scrolls the form (it silently changed the data set)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # not WheelFocus: the wheel does not focus it
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt's name
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()  # to the scroll area
+
+
 class IntBox(QSpinBox):
     """A whole-number box that keeps any 32-bit number typed, also one outside the field's bounds (the
-    form's validation flags it with the bound and its reason); the arrows step only within the bounds."""
+    form's validation flags it with the bound and its reason); the arrows step only within the bounds.
+    The mouse wheel changes it only once it has focus (as ``ChoiceBox``)."""
 
     def __init__(self, lo: int | None, hi: int | None) -> None:
         super().__init__()
+        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.lo = int(lo) if lo is not None else -MAX_INT
         self.hi = int(hi) if hi is not None else MAX_INT
         self.setRange(-MAX_INT, MAX_INT)
+
+    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt's name
+        if self.hasFocus():
+            super().wheelEvent(event)
+        else:
+            event.ignore()
 
     def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt's name
         value = self.value()
@@ -225,12 +249,12 @@ class ConfigForm(QWidget):
             w.toggled.connect(self._edited)
             return w
         if choices:
-            w = QComboBox()
+            w = ChoiceBox()
             w.addItems([str(c) for c in choices])
             w.currentIndexChanged.connect(self._edited)
             return w
         if path == "model.arch":  # the registry (set_model_choices, once the engine is loaded), free text too
-            w = QComboBox()
+            w = ChoiceBox()
             w.setEditable(True)
             w.currentTextChanged.connect(self._edited)
             return w

@@ -73,9 +73,14 @@ class StudioController:
         """Names the run's log and, for a run of later stages only, continues from the shown log
         (the engine's plan says which stage each stage starts from)."""
         from wmstudio.errors import ConfigError
-        from wmstudio.pipeline import STARTS_FROM, chained_checkpoint
+        from wmstudio.pipeline import STARTS_FROM, chained_checkpoint, planned_stages
 
         label, stages = STAGE_CHOICES[choice]
+        if stages and not planned_stages(cfg, stages):  # e.g. the attack stage with [attack] kind "finetune"
+            why = (f"[attack] kind is '{cfg.attack.kind}', which the fine-tuning stage runs ('Fine-tune only'); set "
+                   "attack.kind to another attack" if "attack" in stages and cfg.attack.kind == "finetune"
+                   else "its stages are not enabled in the settings")
+            raise ConfigError("stages", f"'{label}' would run no stage: {why}")
         note = ""
         if stages and not cfg.model.checkpoint and self.log_path is not None:
             chained = chained_checkpoint(stages, self.log_path, [s.name for s in self.series.stages])

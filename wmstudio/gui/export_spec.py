@@ -77,19 +77,23 @@ def panel_of(plot: pg.PlotItem) -> Panel:
         panel.xticks = [(float(v), str(t)) for v, t in bottom._tickLevels[0]]
     if isinstance(top, StageAxis) and top.isVisible():
         panel.top_names = list(top.stages)
-    legend = plot.legend if plot.legend is not None and plot.legend.isVisible() else None
+    legend = plot.legend if plot.legend is not None else getattr(plot, "entry_legend", None)
+    legend = legend if legend is not None and legend.isVisible() else None
     listed = {label.text for _, label in legend.items} if legend is not None else set()
+    # a legend filled by hand (compare runs: the curves have no names) lists its entries by their sample's item
+    entries = {id(sample.item): label.text for sample, label in legend.items} if legend is not None else {}
     for it in list(plot.items):  # every item added to the plot (vb.addedItems leaves out those with ignoreBounds)
         if _hover(it) or not it.isVisible() or it.opacity() == 0:
             continue
-        _add(panel, it, listed, plot)
+        _add(panel, it, listed, plot, entries)
     return panel
 
 
-def _add(panel: Panel, it: object, listed: set[str], plot: pg.PlotItem) -> None:  # noqa: C901 - one branch per item kind
+def _add(panel: Panel, it: object, listed: set[str], plot: pg.PlotItem,  # noqa: C901 - one branch per item kind
+         entries: dict[int, str] | None = None) -> None:
     if isinstance(it, pg.PlotDataItem):
         x, y = it.getOriginalDataset()
-        name = it.opts.get("name") or ""
+        name = it.opts.get("name") or (entries or {}).get(id(it), "")
         if x is None or not len(x):
             if name not in listed:
                 return

@@ -120,7 +120,8 @@ def confirm_replace(parent: QWidget, files: list[Path]) -> bool:
 def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, overwrite: bool = False,
                 style: ExportStyle | None = None) -> list[Path]:
     """Every plot in the style's formats (PNG and SVG unless set otherwise) into ``folder`` (files there
-    already are refused unless ``overwrite``)."""
+    already are refused unless ``overwrite``); the 3D view as a PNG as wide as the others (the style's
+    width at its resolution), 4:3."""
     from wmstudio.gui.export import export_all  # pyqtgraph: loaded with the engine
     from wmstudio.safe_files import check_targets
 
@@ -129,14 +130,16 @@ def write_plots(plots: dict[str, Any], landscape_view: Any, folder: str | Path, 
     written = export_all(plots, folder, style, overwrite=overwrite)
     if landscape_view is not None and landscape_view.has_3d:
         p = Path(folder) / "landscape_3d.png"
-        if landscape_view.export_3d(str(p), overwrite=overwrite):
+        size = (round(style.width_in * style.dpi), round(0.75 * style.width_in * style.dpi))  # the others' width
+        if landscape_view.export_3d(str(p), size, overwrite=overwrite, style=style):
             written.append(p)
     return written
 
 
-def export_3d(parent: QWidget, landscape_view: Any) -> str:
+def export_3d(parent: QWidget, landscape_view: Any, style: ExportStyle | None = None, folder: Path | None = None) -> str:
     """Asks for the picture's size (again, saying why, until it is one ``label_layout.export_size`` takes)
-    and a file, then writes the 3D view there."""
+    and a file (offered in ``folder``, the runs folder, as the other exports), then writes the 3D view there
+    in the export style (light unless ``style`` says otherwise)."""
     from wmstudio.errors import ConfigError
     from wmstudio.gui.label_layout import SIZE_RULE, export_size
 
@@ -151,9 +154,10 @@ def export_3d(parent: QWidget, landscape_view: Any) -> str:
             break
         except ConfigError as exc:
             prompt = f"{exc}\n\n{ask}"
-    path, _ = QFileDialog.getSaveFileName(parent, "Export the 3D view as PNG", "landscape_3d.png", "PNG images (*.png)")
+    start = str(Path(folder) / "landscape_3d.png") if folder is not None else "landscape_3d.png"
+    path, _ = QFileDialog.getSaveFileName(parent, "Export the 3D view as PNG", start, "PNG images (*.png)")
     try:  # the save dialog asked before replacing
-        saved = bool(path) and landscape_view.export_3d(path, (w, h), overwrite=True)
+        saved = bool(path) and landscape_view.export_3d(path, (w, h), overwrite=True, style=style)
     except OutputError as exc:
         return f"Not saved: {exc}"
     if saved:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+from PySide6.QtCore import QObject
 from PySide6.QtGui import QGuiApplication, QOffscreenSurface, QOpenGLContext
 
 _cached: tuple[bool, str] | None = None
@@ -34,3 +35,32 @@ def opengl_status() -> tuple[bool, str]:
                 ctx.doneCurrent()
             _cached = (ok, "" if ok else "an OpenGL context was created but could not be made current")
     return _cached
+
+
+def gl_view_window(owner: QObject):  # noqa: ANN201 - a GLViewWindow; pyqtgraph.opengl loads here, once OpenGL works
+    """A pyqtgraph 3D view drawn in its own native window (``QOpenGLWindow``), to be put in a widget of
+    ``owner`` with ``QWidget.createWindowContainer``.
+
+    Not pyqtgraph's ``GLViewWidget`` (a ``QOpenGLWidget``): the first such widget put into a shown window
+    switches the whole window to OpenGL composition, which makes Qt destroy and re-create the window's
+    native window: under X11 it vanishes, comes back black and is drawn again a second or more later.
+    A ``QOpenGLWindow`` draws into a child window of its own and the main window stays as it is.
+
+    The window belongs to ``owner`` on the C++ side from the start (as it will to the container, which
+    deletes it): left to Python, PySide deletes it at exit before the widgets, and the container, still
+    on screen, touches a deleted window (a crash when the app or a test session ends).
+    """
+    from pyqtgraph.opengl.GLViewWidget import GLViewMixin
+    from PySide6.QtCore import QRect
+    from PySide6.QtOpenGL import QOpenGLWindow
+
+    class GLViewWindow(GLViewMixin, QOpenGLWindow):
+        def devicePixelRatioF(self) -> float:  # noqa: N802 - the QWidget name GLViewMixin calls
+            return float(self.devicePixelRatio())
+
+        def rect(self) -> QRect:  # GLTextItem projects onto the view's rect
+            return QRect(0, 0, self.width(), self.height())
+
+    window = GLViewWindow()
+    QObject.setParent(window, owner)  # QObject's, not QWindow's: ownership only (the container re-parents it)
+    return window

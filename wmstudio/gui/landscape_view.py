@@ -11,8 +11,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, QRectF, Qt, QTimer, Signal
-from PySide6.QtGui import QColor, QFont, QFontMetricsF, QImage, QMatrix4x4, QPainter, QVector3D
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtGui import (
+    QColor,
+    QFont,
+    QFontMetricsF,
+    QImage,
+    QMatrix4x4,
+    QPainter,
+    QPainterPath,
+    QPen,
+    QVector3D,
+)
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -27,9 +37,10 @@ from PySide6.QtWidgets import (
 )
 
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints
+from wmstudio.figures.style import ExportStyle
 from wmstudio.gui.contours import contour_segments, label_spots, nice_levels
 from wmstudio.gui.flow_layout import FlowLayout
-from wmstudio.gui.gl import opengl_status
+from wmstudio.gui.gl import gl_view_window, opengl_status
 from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.gui.surface_pick import pick, project
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE, axis_names
@@ -79,6 +90,7 @@ def progress_words(ls: Landscape, computing: bool) -> str:
 
 
 MISSING_RGBA = (0.55, 0.55, 0.55, 0.35)  # a 3D grid point not computed yet
+MIN_EXPORT_PX = 11  # the smallest label of a 3D export, in pixels
 GL_DISTANCE = 37.0  # the 3D camera's first distance, before fit_camera
 FIT_EXTENT = 0.92  # fit_camera: the scene fills at most this share of the view (in normalised coordinates)
 
@@ -362,9 +374,10 @@ class LandscapeView(QWidget):
 
     @property
     def has_3d(self) -> bool:
-        """Whether a 3D surface is drawn (and so can be exported)."""
-        return self.gl_view is not None and self.gl_surface is not None and self.gl_surface.visible() \
-            and self.ls is not None and self.ls.is_2d and bool(self.ls.done.any())
+        """Whether a 3D surface is drawn (and so can be exported): the view has its OpenGL context (made the
+        first time its window is on screen) and shows a 2D landscape."""
+        return self.gl_view is not None and self.gl_view.isValid() and self.gl_surface is not None \
+            and self.gl_surface.visible() and self.ls is not None and self.ls.is_2d and bool(self.ls.done.any())
 
     def describe(self) -> str:
         """The status line for the shown landscape."""
@@ -458,7 +471,8 @@ class LandscapeView(QWidget):
         ls = self.ls
         if not ls.done.any():  # a landscape just started: show nothing of the previous one meanwhile
             self._empty_views()
-            self._blank_map(f"{ls.kind} '{ls.name}' (starting)")
+            starting = self.computing and ls.status == "running"
+            self._blank_map(f"{ls.kind} '{ls.name}'" + (" (starting)" if starting else progress_words(ls, False)))
             return
         if not ls.is_2d:
             self._draw_path(ls)
@@ -690,14 +704,11 @@ class LandscapeView(QWidget):
         import pyqtgraph.opengl as gl
 
         self.gl = gl
-        self.gl_view = gl.GLViewWidget()
-        self.gl_view.setMouseTracking(True)
+        self.gl_view = gl_view_window(self.surface_page)  # its own native window: the main window is not re-created (see gl.py)
         self.gl_view.installEventFilter(self)  # before it joins a layout: its first resize is seen too
         self.gl_view.setCameraPosition(pos=pg.Vector(0, 0, SURFACE_HEIGHT / 4), distance=GL_DISTANCE, elevation=38,
                                        azimuth=-60)
-        dark = self.palette().window().color().lightness() < 128
-        self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
-        self.gl_ink = (0.85, 0.85, 0.85, 1.0) if dark else (0.15, 0.15, 0.15, 1.0)
+        self.gl_ink = self._screen_3d_colours()
         # no floor grid: a grid drawn over the surface shows through it; axes with ticks stand in for it
         self.gl_surface = gl.GLSurfacePlotItem(shader=None, smooth=False, computeNormals=False)
         self.gl_view.addItem(self.gl_surface)
@@ -717,21 +728,42 @@ class LandscapeView(QWidget):
         self.gl_colorbar_widget.addItem(self.gl_colorbar)
         self.gl_colorbar_widget.setFixedWidth(120)
         row = QHBoxLayout()
-        row.addWidget(self.gl_view, 1)
+        self.gl_container = QWidget.createWindowContainer(self.gl_view, self.surface_page)
+        self.gl_container.setFocusPolicy(Qt.FocusPolicy.ClickFocus)  # keys (arrows rotate) once clicked
+        row.addWidget(self.gl_container, 1)
         row.addWidget(self.gl_colorbar_widget)
         self.surface_layout.addLayout(row, 1)
         self.surface_readout = QLabel(" ")
         self.surface_readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # never widens the view
         self.surface_readout.setToolTip("the grid point under the mouse: its coordinates and every metric there")
         self.surface_layout.addWidget(self.surface_readout)
-        self.surface_layout.addWidget(QLabel("Drag to rotate, wheel to zoom; colour map and log scale as above. "
-                                             "Heights and colours follow the colour bar; hover a point to read it."))
+        hint = QLabel("Drag to rotate, wheel to zoom; colour map and log scale as above. "
+                      "Heights and colours follow the colour bar; hover a point to read it.")
+        hint.setWordWrap(True)  # one line when there is room; never sets the window's minimum width
+        self.surface_layout.addWidget(hint)
         QTimer.singleShot(0, self, self.fit_camera)  # once the new view has its size in the layout
 
+    def _screen_3d_colours(self) -> tuple[float, float, float, float]:
+        """Sets the 3D view's background for the app's theme (dark or light palette); returns the ink of
+        its axes and labels."""
+        dark = self.palette().window().color().lightness() < 128
+        self.gl_view.setBackgroundColor((30, 30, 33) if dark else (236, 236, 238))
+        return (0.85, 0.85, 0.85, 1.0) if dark else (0.15, 0.15, 0.15, 1.0)
+
+    def changeEvent(self, event: QEvent) -> None:  # noqa: N802 - Qt's name
+        """A theme switched live: the 3D view takes the new theme's colours (the 2D plots are restyled
+        by ``plot_theme.restyle_plots``)."""
+        super().changeEvent(event)
+        if event.type() == QEvent.Type.PaletteChange and self.gl_view is not None:
+            self.gl_ink = self._screen_3d_colours()
+            self.gl_axes.setData(color=self.gl_ink)
+            self._set_gl_texts(self.gl_text_data)
+
     def _hide_3d(self) -> None:
-        """Empty the 3D view (the items stay for reuse)."""
+        """Empty the 3D view and hide its colour bar (the items stay for reuse)."""
         if self.gl_surface is None:
             return
+        self.gl_colorbar_widget.setVisible(False)  # no range of a landscape not shown
         self.gl_surface.setVisible(False)
         self.gl_vertices = np.zeros((0, 3))
         self.gl_models.setData(pos=np.zeros((0, 3)))
@@ -778,6 +810,7 @@ class LandscapeView(QWidget):
         gx, gy = np.meshgrid(xs, ys, indexing="ij")  # the vertices as drawn, for the hover read-out
         self.gl_vertices = np.column_stack([gx.ravel(), gy.ravel(), z.ravel()])
         self.gl_surface.setVisible(True)
+        self.gl_colorbar_widget.setVisible(True)
         self.gl_colorbar.setColorMap(cmap)
         self.gl_colorbar.setLevels((lo, hi if hi > lo else lo + 1e-9))
         self.gl_colorbar.axis.setLabel(label)
@@ -847,48 +880,61 @@ class LandscapeView(QWidget):
         self._set_gl_texts(texts)
 
     def export_3d(self, path: str, size: tuple[int, int] = (1600, 1200), labels: bool = True,
-                  overwrite: bool = False) -> bool:
-        """Render the 3D view to a PNG of the given size; False when no 3D surface is drawn.
+                  overwrite: bool = False, style: ExportStyle | None = None) -> bool:
+        """Render the 3D view to a PNG of the given size in the export style; False when no 3D surface is drawn.
 
         An existing file is replaced only with ``overwrite`` (the app asks first); written aside and
         renamed, never through a link (``wmstudio.safe_files.atomic_output``). A size outside
         ``label_layout.check_export_size``'s bounds is a ConfigError.
 
+        ``style`` (``ExportStyle``, light unless given) sets the colours, whatever the app's theme: its
+        background behind the scene, its text colour for the title, labels, axes and colour bar. Its
+        font family and size are used as on paper: the picture is taken to be printed ``width_in``
+        inches wide (the PNG records that resolution), so a 9 pt label is 9 pt there at any pixel size;
+        never under ``MIN_EXPORT_PX`` pixels, so that small pictures stay legible on screen. The title is
+        1.2 times the labels' size.
+        The view on screen keeps its own colours.
+
         The landscape's title runs across the top; below it the surface takes the left of the picture
-        and the colour bar its right. The tick values, axis titles and model names (drawn over the
-        OpenGL scene on screen) are painted on at the same places, scaled with the picture, none over
-        another (``label_layout.place_labels``); ``labels=False`` leaves them and the title out.
+        and the colour bar (drawn here: gradient, ticks, values, label) its right. The tick values, axis
+        titles and model names (drawn over the OpenGL scene on screen) are painted on at the same places,
+        none over another (``label_layout.place_labels``); ``labels=False`` leaves them and the title out.
         """
         from wmstudio.gui.label_layout import check_export_size
 
         w, h = check_export_size(int(size[0]), int(size[1]))
         if not self.has_3d:
             return False
-        scale = max(1.0, h / max(1, self.gl_view.height()))
-        title_font = QFont()
-        title_font.setPointSizeF(11.0 * scale)
+        style = style or ExportStyle()
+        background, ink = QColor(style.colors["background"]), QColor(style.colors["foreground"])
+        px_per_pt = w / (72.0 * style.width_in)
+        font = QFont(style.font_family)
+        font.setPixelSize(max(MIN_EXPORT_PX, round(style.font_size * px_per_pt)))
+        title_font = QFont(font)
+        title_font.setPixelSize(max(round(1.2 * MIN_EXPORT_PX), round(1.2 * style.font_size * px_per_pt)))
         band = int(QFontMetricsF(title_font).height() * 1.6) if labels else 0  # the title's row
-        bar = self.gl_colorbar.sceneBoundingRect()
-        bar_h = 0.85 * (h - band)
-        bar_w = min(0.3 * w, bar_h * bar.width() / max(1.0, bar.height()))
+        bar_w = self._colorbar_width(QFontMetricsF(font), w)
         gl_w, gl_h = max(16, int(w - bar_w - 0.02 * w)), max(16, h - band)
-        arr = self.gl_view.renderToArray((gl_w, gl_h))  # BGRA
+        arr = self._render_scene((gl_w, gl_h), background, ink)
         scene_img = pg.functions.makeQImage(arr, transpose=arr.shape[:2] != (gl_h, gl_w))
         img = QImage(w, h, QImage.Format.Format_ARGB32)
-        img.fill(QColor.fromRgbF(*self.gl_view.opts["bgcolor"]))
+        img.fill(background)
+        dots_per_metre = round(w / style.width_in / 0.0254)
+        img.setDotsPerMeterX(dots_per_metre)
+        img.setDotsPerMeterY(dots_per_metre)
         painter = QPainter(img)
         painter.setRenderHints(QPainter.RenderHint.Antialiasing | QPainter.RenderHint.TextAntialiasing)
         painter.drawImage(0, band, scene_img)
         self.export_label_rects = []
         if labels:
             painter.setFont(title_font)
-            painter.setPen(QColor(*(int(255 * c) for c in self.gl_ink)))
+            painter.setPen(ink)
             title = QRectF(0, 0, w, band)
             painter.drawText(title, int(Qt.AlignmentFlag.AlignCenter), self.title_text)
             self.export_label_rects.append(painter.boundingRect(title, int(Qt.AlignmentFlag.AlignCenter), self.title_text))
-            self._paint_labels(painter, gl_w, gl_h, band, scale)
-        self.gl_colorbar_widget.scene().render(painter, QRectF(w - bar_w - 0.01 * w, band + (gl_h - bar_h) / 2, bar_w,
-                                                                bar_h), bar)
+            self._paint_labels(painter, gl_w, gl_h, band, font, ink, background)
+        bar_h = 0.8 * gl_h
+        self._paint_colorbar(painter, QRectF(w - bar_w - 0.01 * w, band + (gl_h - bar_h) / 2, bar_w, bar_h), font, ink)
         painter.end()
         from wmstudio.safe_files import atomic_output
 
@@ -897,16 +943,74 @@ class LandscapeView(QWidget):
                 raise OSError(f"{path}: cannot write the PNG")
         return True
 
-    def _paint_labels(self, painter: QPainter, w: int, h: int, top: int, scale: float) -> None:
-        """The 3D view's texts, projected as the view projects them onto the scene's ``w`` x ``h`` part of the
-        picture (which starts ``top`` pixels down), none over another or over the title."""
+    def _render_scene(self, size: tuple[int, int], background: QColor, ink: QColor) -> np.ndarray:
+        """The OpenGL scene (surface, axes, paths, models; not its texts, which the export paints) at ``size``,
+        on ``background`` with the axes in ``ink``; the view on screen keeps its colours."""
+        view = self.gl_view
+        screen_bg, screen_axes = view.opts["bgcolor"], self.gl_axes.color
+        shown = [item.visible() for item in self.gl_texts]
+        view.setBackgroundColor(background)
+        self.gl_axes.setData(color=ink.getRgbF())
+        for item in self.gl_texts:
+            item.setVisible(False)
+        try:
+            return view.renderToArray(size)  # BGRA
+        finally:
+            view.setBackgroundColor(QColor.fromRgbF(*screen_bg))  # kept as 0..1 floats
+            self.gl_axes.setData(color=screen_axes)
+            for item, visible in zip(self.gl_texts, shown, strict=True):
+                item.setVisible(visible)
+
+    def _colorbar_ticks(self) -> tuple[float, float, np.ndarray]:
+        lo, hi = self.gl_colorbar.levels()
+        return lo, hi, nice_levels(lo, hi, 5)
+
+    def _colorbar_width(self, metrics: QFontMetricsF, w: int) -> float:
+        """The exported colour bar's width: gradient, ticks, the widest value and the rotated label."""
+        _lo, _hi, ticks = self._colorbar_ticks()
+        text_w = max((metrics.horizontalAdvance(f"{t:.3g}") for t in ticks), default=0.0)
+        return max(12.0, 0.03 * w) + 0.6 * metrics.height() + text_w + 1.6 * metrics.height()
+
+    def _paint_colorbar(self, painter: QPainter, rect: QRectF, font: QFont, ink: QColor) -> None:
+        """The colour bar of the 3D view in ``rect``: the colour map (its top the highest value), a frame and
+        ticks in ``ink``, the values beside the ticks and the metric's name up its right side."""
+        lo, hi, ticks = self._colorbar_ticks()
+        metrics = QFontMetricsF(font)
+        grad = QRectF(rect.left(), rect.top(), max(12.0, rect.width() - 2.2 * metrics.height()
+                                                      - max((metrics.horizontalAdvance(f"{t:.3g}") for t in ticks),
+                                                            default=0.0)), rect.height())
+        colours = self.gl_colorbar.colorMap().map(np.linspace(1.0, 0.0, max(2, int(grad.height()))), mode="qcolor")
+        step = grad.height() / len(colours)
+        for k, colour in enumerate(colours):
+            painter.fillRect(QRectF(grad.left(), grad.top() + k * step, grad.width(), step + 1), colour)
+        painter.setPen(ink)
+        painter.setBrush(Qt.BrushStyle.NoBrush)
+        painter.drawRect(grad)
+        painter.setFont(font)
+        tick = 0.3 * metrics.height()
+        span = hi - lo if hi > lo else 1.0
+        for t in ticks:
+            y = grad.bottom() - (t - lo) / span * grad.height()
+            painter.drawLine(QPointF(grad.right(), y), QPointF(grad.right() + tick, y))
+            painter.drawText(QRectF(grad.right() + 2 * tick, y - metrics.height() / 2, rect.right(), metrics.height()),
+                             int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), f"{t:.3g}")
+        painter.save()
+        painter.translate(rect.right() - 0.2 * metrics.height(), rect.center().y())
+        painter.rotate(90)
+        painter.drawText(QRectF(-rect.height() / 2, 0, rect.height(), metrics.height()),
+                         int(Qt.AlignmentFlag.AlignCenter), self.gl_colorbar.axis.labelText)
+        painter.restore()
+
+    def _paint_labels(self, painter: QPainter, w: int, h: int, top: int, font: QFont, ink: QColor,
+                      halo: QColor) -> None:
+        """The 3D view's texts in ``font``, projected as the view projects them onto the scene's ``w`` x ``h`` part
+        of the picture (which starts ``top`` pixels down), none over another or over the title; in ``ink``,
+        the model names on a ``halo`` (they may lie on the surface's dark colours or beside it)."""
         from wmstudio.gui.label_layout import place_labels
 
         to_image = QMatrix4x4()
         to_image.viewport(0, h, w, -h)
         mvp = to_image * self.gl_view.projectionMatrix((0, 0, w, h), (0, 0, w, h)) * self.gl_view.viewMatrix()
-        font = QFont(self.gl_texts[0].font) if self.gl_texts else QFont()
-        font.setPointSizeF(font.pointSizeF() * scale)
         painter.setFont(font)
         metrics = QFontMetricsF(font)
         ranks = self.gl_text_rank if len(self.gl_text_rank) == len(self.gl_text_data) else [2] * len(self.gl_text_data)
@@ -919,8 +1023,15 @@ class LandscapeView(QWidget):
         for entry, rect in zip(self.gl_text_data, placed, strict=True):
             if rect is None:
                 continue  # a tick value that would cover another label
-            ink = entry[2] if len(entry) > 2 else tuple(int(255 * c) for c in self.gl_ink)
-            painter.setPen(QColor(*ink))
-            painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
-                             | int(Qt.TextFlag.TextDontClip), entry[1])
+            if len(entry) > 2:  # a model name: on the surface or beside it, so ink on a halo of the background
+                outline = QPainterPath()
+                outline.addText(rect.left(), rect.top() + metrics.ascent() + (rect.height() - metrics.height()) / 2,
+                                font, entry[1])
+                painter.strokePath(outline, QPen(halo, max(2.0, 0.25 * metrics.height()), Qt.PenStyle.SolidLine,
+                                                 Qt.PenCapStyle.RoundCap, Qt.PenJoinStyle.RoundJoin))
+                painter.fillPath(outline, ink)
+            else:
+                painter.setPen(ink)
+                painter.drawText(rect, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter)
+                                 | int(Qt.TextFlag.TextDontClip), entry[1])
             self.export_label_rects.append(rect)

@@ -98,7 +98,8 @@ class MainWindow(QMainWindow):
             "Every plot as PNG and SVG (and PDF if chosen) into a folder")
         act(fm, "Export settin&gs…", self.export_settings, None,
             "Light or the app's theme, font, size and formats of exported figures")
-        self.export_3d_action = x3d = act(fm, "Export &3D view…", lambda: say(file_dialogs.export_3d(self, self.tabs.landscape_view)), None,
+        self.export_3d_action = x3d = act(fm, "Export &3D view…", lambda: say(file_dialogs.export_3d(
+            self, self.tabs.landscape_view, self.export_style(), self.ctl.runs_dir)), None,
                   "The 3D surface as a PNG of a chosen size (once a 2D landscape is shown in 3D)")
         fm.aboutToShow.connect(lambda: x3d.setEnabled(self.tabs.ready and self.tabs.landscape_view.has_3d))
         act(fm, "Set runs &folder…", self.choose_runs_dir, None, "Where new run logs are written")

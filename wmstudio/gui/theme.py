@@ -40,6 +40,10 @@ def apply(app: QApplication, theme: str) -> str:
     mode = resolve(theme)
     app.setStyle("Fusion")
     app.setPalette(_dark_palette() if mode == "dark" else app.style().standardPalette())
+    for widget in app.allWidgets():  # a widget with a style sheet resolved its colours from the palette before:
+        if widget.styleSheet():      # polished again, it takes the new one (section titles stayed the old theme's)
+            widget.style().unpolish(widget)
+            widget.style().polish(widget)
     if "pyqtgraph" in sys.modules:  # else the plot views call configure_plots when they are made
         configure_plots(mode)
     return mode
