@@ -18,6 +18,8 @@ from typing import TextIO
 from wmstudio.events import (
     CurvatureFinished,
     CurvatureStarted,
+    CurveTrainingProgress,
+    CurveTrainingStarted,
     Error,
     Event,
     LandscapeEstimate,
@@ -180,6 +182,20 @@ class ProgressTracker:
         if isinstance(e, LandscapeEstimate):
             return f"landscape {e.name}: estimate: " + estimate_text((e.points, e.point_seconds, e.seconds,
                                                                        e.memory_bytes))
+        if isinstance(e, CurveTrainingStarted):
+            from wmstudio.memory import gib
+
+            self.state = ProgressState(kind="landscape", stage=e.name, paused=s.paused)
+            self._restart_clock()
+            return (f"landscape {e.name}: training the curve's bend: estimate: {e.steps} steps x "
+                    f"{e.step_seconds:.3g} s = {fmt_time(e.seconds)}, memory about {gib(e.memory_bytes)}")
+        if isinstance(e, CurveTrainingProgress):
+            if s.kind != "landscape" or s.stage != e.name:
+                s = self.state = ProgressState(kind="landscape", stage=e.name, paused=s.paused)
+                self._restart_clock()
+            s.epoch, s.loss = e.epoch, e.loss
+            self._advance(e.done, e.total)
+            return None
         if isinstance(e, CurvatureStarted):
             from wmstudio.memory import gib
 
