@@ -71,7 +71,8 @@ def test_training_the_bend_lowers_the_loss_along_the_curve_below_the_straight_li
                          data="owner", images=400, bn_batches=1, batch_size=256)
     ls = compute_landscape(demo_copy, spec)
     curve, line = ls.metrics["test_loss"][1:-1], ls.line_metrics["test_loss"][1:-1]
-    assert curve.mean() < line.mean() and curve.max() < line.max()
+    # the demo: about 0.77 of the line's mean (an untrained bend, lr 1e-9: 1.0000002); the ends are shared
+    assert curve.mean() < 0.9 * line.mean() and curve.max() < line.max()
     history = ls.attrs["curve_loss_history"]
     assert history[-1] < history[0]
 
