@@ -100,7 +100,7 @@ def test_a_cancel_while_training_the_bend_stores_nothing_and_a_rerun_computes_it
     assert points and "line_test_loss" in points[0].values  # the app hears the straight segment too
 
 
-def test_curve_settings_are_checked_naming_the_field(demo_copy) -> None:
+def test_curve_settings_are_checked_naming_the_field() -> None:
     with pytest.raises(ConfigError, match="models: kind=curve connects exactly 2"):
         LandscapeSpec(kind="curve", models=["embed"]).resolved(["embed", "finetune"])
     with pytest.raises(ConfigError, match="'finetune'"):
@@ -148,3 +148,17 @@ def test_the_app_draws_the_curve_and_the_straight_line_and_offers_the_kind(demo_
     lv.show_landscape(read(demo_copy, "line"))  # a plain path: no straight-line companion drawn
     assert not lv.straight_curves
     assert "clean loss, straight line" not in [lab.text for _, lab in lv.path_loss.legend.items]
+
+
+def test_progress_words_for_the_bend_training() -> None:
+    from wmstudio.progress import ProgressTracker
+
+    clock = [0.0]
+    tracker = ProgressTracker(lambda: clock[0])
+    line = tracker.update(CurveTrainingStarted("curve", 16, 0.5, 8.0, 1 << 20))
+    assert line is not None and "training the curve's bend: estimate: 16 steps x 0.5 s = 00:08" in line
+    clock[0] = 2.0
+    assert tracker.update(CurveTrainingProgress("curve", 1, 4, 16, 0.25)) is None
+    status = tracker.status_line()
+    assert "landscape curve · training the curve's bend · epoch 1 · step 4/16 · loss 0.250" in status
+    assert tracker.state.fraction == 0.25
