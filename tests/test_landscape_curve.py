@@ -120,6 +120,14 @@ def test_curve_from_the_cli_prints_the_curve_beside_the_straight_line(demo_copy,
     assert "test_loss: curve mean" in out and "straight line mean" in out
     ls = read(demo_copy, "curve")
     assert ls.spec.models == ["finetune", "restore"]
+    from wmstudio.landscape.figures import LABELS, _line_figure, _pyplot
+
+    plt = _pyplot()
+    fig = _line_figure(plt, ls, "test_loss", False)  # an exported figure draws the straight line too, dashed
+    dashed = {line.get_label(): line.get_linestyle() for line in fig.axes[0].lines}
+    plt.close(fig)
+    assert dashed.get(f"{LABELS['test_loss']}, straight line") == "--"
+    assert dashed.get(f"{LABELS['trigger_loss']}, straight line") == "--"
 
 
 def test_the_app_draws_the_curve_and_the_straight_line_and_offers_the_kind(demo_copy, qtbot) -> None:
@@ -144,10 +152,11 @@ def test_the_app_draws_the_curve_and_the_straight_line_and_offers_the_kind(demo_
         x, y = lv.straight_curves[m].getData()
         assert len(x) == 3 and np.array_equal(y, read(demo_copy, "curve").line_metrics[m])
     names = [lab.text for _, lab in lv.path_loss.legend.items]
-    assert "clean loss, straight line" in names and "clean loss" in names
+    assert "clean loss, straight line" in names and "clean loss, curve" in names
     lv.show_landscape(read(demo_copy, "line"))  # a plain path: no straight-line companion drawn
     assert not lv.straight_curves
-    assert "clean loss, straight line" not in [lab.text for _, lab in lv.path_loss.legend.items]
+    names = [lab.text for _, lab in lv.path_loss.legend.items]
+    assert "clean loss, straight line" not in names and "clean loss" in names
 
 
 def test_progress_words_for_the_bend_training() -> None:

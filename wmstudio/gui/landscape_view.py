@@ -575,7 +575,14 @@ class LandscapeView(QWidget):
         self.map.setRange(xRange=(x[0], x[-1]), yRange=(y[0], y[-1]), padding=0.02)
 
     def _draw_straight(self, ls: Landscape) -> None:
-        """A curve landscape's straight segment, dashed, beside the curve (removed for other paths)."""
+        """A curve landscape's straight segment, dashed, beside the curve (removed for other paths); the
+        solid lines' legend says "curve" while a curve is shown."""
+        for plot in (self.path_loss, self.path_acc):
+            for sample, label in plot.legend.items if plot.legend is not None else []:
+                name = next((n for n, item in self.path_curves.items() if item is sample.item), "")
+                if name:
+                    words = f"{'clean' if name.startswith('test') else 'trigger'} {name.split('_')[1]}"
+                    label.setText(f"{words}, curve" if ls.line_metrics else words)
         if not ls.line_metrics:
             for name, item in self.straight_curves.items():
                 (self.path_loss if name.endswith("loss") else self.path_acc).removeItem(item)
