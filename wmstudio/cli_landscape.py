@@ -17,14 +17,16 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     ls = sub.add_parser("landscape", help="compute a loss landscape into a run log (resumable)",
                         description="Compute a 1D path, 2D plane, PCA plane, random-direction surface, the plane "
                                     "(or path) of the top Hessian eigenvectors, or the plane of the attack and "
-                                    "restoration displacements of a run's models, storing clean and trigger "
+                                    "restoration displacements of a run's models, or train a connecting curve between two stages, storing clean and trigger "
                                     "loss/accuracy per point in the log.")
     ls.add_argument("log", help="the run log (HDF5)")
     ls.add_argument("--kind", choices=KINDS, default=d.kind,
                     help="plane: through 3 checkpoints; line: the path through checkpoints; random: two filter-"
                          "normalised random directions; pca: principal directions of the trajectories; hessian: "
                          "the top two Hessian eigenvectors at the centre (hessian_line: the top one); displacement: "
-                         "the attack (finetune - embed) and restoration (restore - finetune) displacements")
+                         "the attack (finetune - embed) and restoration (restore - finetune) displacements; curve: a "
+                         "Bezier curve with one trained bend between two stages (--models, default embed,finetune), "
+                         "next to the straight segment (Garipov et al.)")
     ls.add_argument("--preset", choices=("published",), help="published: the PCA plane of the fine-tuning and "
                     "restoration checkpoints centred on the restored model (overrides --kind/--models/--center)")
     ls.add_argument("--name", default="", help="group name under /landscapes (default: the kind)")
@@ -52,6 +54,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="hessian kinds, clean loss: images of the clean set in the loss (0 = all)")
     ls.add_argument("--hessian-iter", type=int, default=d.hessian_iter,
                     help="hessian kinds: Lanczos steps at most (one Hessian-vector product each)")
+    ls.add_argument("--curve-epochs", type=int, default=d.curve_epochs,
+                    help="curve: passes over the owner's data training the bend")
+    ls.add_argument("--curve-lr", type=float, default=d.curve_lr, help="curve: the bend's SGD learning rate")
+    ls.add_argument("--curve-batch", type=int, default=d.curve_batch, help="curve: the bend's training batch")
     ls.add_argument("--bn", choices=("running", "recompute"), default=d.bn,
                     help="BatchNorm statistics: the models' running ones, or re-estimated at each point")
     ls.add_argument("--data", choices=("test", "owner"), default=d.data, help="the clean set evaluated")
@@ -107,7 +113,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
                          seed=args.seed, norm=args.norm, bias_bn=args.bias_bn, bn=args.bn, data=args.data,
                          images=args.images, batch_size=args.batch_size,
                          precision=args.precision, dir_type=args.dir_type, loss=args.loss,
-                         hessian_images=args.hessian_images, hessian_iter=args.hessian_iter)
+                         hessian_images=args.hessian_images, hessian_iter=args.hessian_iter,
+                         curve_epochs=args.curve_epochs, curve_lr=args.curve_lr, curve_batch=args.curve_batch)
     if args.preset == "published":
         published = LandscapeSpec.published(args.resolution)
         spec.kind, spec.name, spec.models, spec.center = published.kind, args.name or published.name, \
@@ -161,7 +168,18 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         state = "converged" if ls.attrs.get("hessian_converged") else "not converged"
         print(f"  Hessian of the {ls.attrs.get('hessian_loss')} loss at {ls.attrs.get('hessian_stage')}: eigenvalues "
               f"[{values}] ({ls.attrs.get('hessian_iterations')} Lanczos steps, {state})")
-    if not args.quiet and ls.status == "finished" and ls.complete:
+    if not args.quiet and "curve_loss_history" in ls.attrs:
+        history = ", ".join(f"{v:.4g}" for v in ls.attrs["curve_loss_history"])
+        print(f"  bend: {ls.attrs.get('curve_steps')} steps in {ls.attrs.get('curve_train_seconds')} s, training loss by "
+              f"epoch [{history}]; the bend is {ls.attrs.get('bend_offset', 0):.4g} from the midpoint (ends "
+              f"{ls.attrs.get('ends_distance', 0):.4g} apart)")
+    if not args.quiet and ls.status == "finished" and ls.complete and ls.line_metrics:
+        for m in ("test_loss", "test_acc", "trigger_loss", "trigger_acc"):
+            c, s = ls.metrics[m], ls.line_metrics[m]
+            worst = (c.max(), s.max()) if m.endswith("loss") else (c.min(), s.min())
+            print(f"  {m}: curve mean {c.mean():.4g}, {'max' if m.endswith('loss') else 'min'} {worst[0]:.4g}; "
+                  f"straight line mean {s.mean():.4g}, {'max' if m.endswith('loss') else 'min'} {worst[1]:.4g}")
+    elif not args.quiet and ls.status == "finished" and ls.complete:
         for m in ("test_loss", "trigger_acc"):
             v = ls.metrics[m]
             print(f"  {m}: min {v.min():.4g}, max {v.max():.4g}")

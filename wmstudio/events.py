@@ -150,6 +150,28 @@ class LandscapeFinished(Event):
 
 
 @dataclass(frozen=True)
+class CurveTrainingStarted(Event):
+    """A connecting curve's bend is about to be trained: the estimate, from one timed training step."""
+
+    name: str
+    steps: int  # training steps in all
+    step_seconds: float
+    seconds: float  # the training's estimated time (the points' evaluation is estimated after it)
+    memory_bytes: int
+
+
+@dataclass(frozen=True)
+class CurveTrainingProgress(Event):
+    """Steps of a curve's bend training done so far, and the mean training loss of the current epoch."""
+
+    name: str
+    epoch: int
+    done: int
+    total: int
+    loss: float
+
+
+@dataclass(frozen=True)
 class CurvatureStarted(Event):
     """A curvature job starts: its estimate (from a quick timing of the model) comes first."""
 

@@ -18,6 +18,8 @@ from typing import TextIO
 from wmstudio.events import (
     CurvatureFinished,
     CurvatureStarted,
+    CurveTrainingProgress,
+    CurveTrainingStarted,
     Error,
     Event,
     LandscapeEstimate,
@@ -180,6 +182,20 @@ class ProgressTracker:
         if isinstance(e, LandscapeEstimate):
             return f"landscape {e.name}: estimate: " + estimate_text((e.points, e.point_seconds, e.seconds,
                                                                        e.memory_bytes))
+        if isinstance(e, CurveTrainingStarted):
+            from wmstudio.memory import gib
+
+            self.state = ProgressState(kind="landscape", stage=e.name, paused=s.paused)
+            self._restart_clock()
+            return (f"landscape {e.name}: training the curve's bend: estimate: {e.steps} steps x "
+                    f"{e.step_seconds:.3g} s = {fmt_time(e.seconds)}, memory about {gib(e.memory_bytes)}")
+        if isinstance(e, CurveTrainingProgress):
+            if s.kind != "landscape" or s.stage != e.name:
+                s = self.state = ProgressState(kind="landscape", stage=e.name, paused=s.paused)
+                self._restart_clock()
+            s.epoch, s.loss, s.phase = e.epoch, e.loss, "training the curve's bend"
+            self._advance(e.done, e.total)
+            return None
         if isinstance(e, CurvatureStarted):
             from wmstudio.memory import gib
 
@@ -203,7 +219,9 @@ class ProgressTracker:
         s = self.state
         if not s.kind:
             return ""
-        if s.kind == "landscape":
+        if s.kind == "landscape" and s.phase:  # a curve's bend training, before its points
+            text = f"landscape {s.stage} · {s.phase} · epoch {s.epoch} · step {s.done}/{s.total} · loss {s.loss:.3f}"
+        elif s.kind == "landscape":
             text = f"landscape {s.stage} · level {s.epoch} · {s.done}/{s.total} points"
         elif s.phase:
             text = f"{s.stage} · {s.phase} · step {s.done}/{s.total}"
@@ -250,13 +268,14 @@ class ProgressPrinter:
         line = self.tracker.update(event)
         if line is not None:
             self._line(line)
-        elif isinstance(event, LandscapePoints) and not self.tty:
+        elif isinstance(event, (LandscapePoints, CurveTrainingProgress)) and not self.tty:
             # a log file or pipe: a plain line when a level starts and every few seconds, no bar
             now = time.monotonic()
-            if event.level != self._plain_level or now - self._last_draw >= self.PLAIN_INTERVAL:
-                self._plain_level, self._last_draw = event.level, now
+            level = event.level if isinstance(event, LandscapePoints) else -2
+            if level != self._plain_level or now - self._last_draw >= self.PLAIN_INTERVAL:
+                self._plain_level, self._last_draw = level, now
                 self._line("  " + self.tracker.status_line())
-        elif isinstance(event, (Step, Phase, LandscapePoints)) and self.tty:
+        elif isinstance(event, (Step, Phase, LandscapePoints, CurveTrainingProgress)) and self.tty:
             s = self.tracker.state
             now = time.monotonic()
             if now - self._last_draw < self.interval and s.done < s.total:

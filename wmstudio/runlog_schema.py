@@ -32,10 +32,12 @@ RUNLOG_RULES: tuple[Rule, ...] = (
     Rule(_S + r"/trajectory", "f", (2,), what="float (n_eval, n_params)"),
     Rule(_S + r"/weights/.+", "biuf", what="a tensor of numbers"),
     Rule(_L + r"/metrics/[^/]+", "f", (1, 2), max_elements=MAX_POINTS, what=f"float (ny, nx) or (n,), <= {MAX_POINTS:,} points"),
+    Rule(_L + r"/line_metrics/[^/]+", "f", (1,), max_elements=MAX_POINTS, what=f"float (n,), <= {MAX_POINTS:,} points"),
     Rule(_L + r"/done", "b", (1, 2), max_elements=MAX_POINTS, what=f"bool (ny, nx) or (n,), <= {MAX_POINTS:,} points"),
     Rule(_L + r"/(x|y|t|segment|frac)", "iuf", (1,), max_elements=MAX_POINTS, what="coordinates (n,)"),
     Rule(_L + r"/model_coords", "f", (1, 2), (10_000, 2), what="float (k, 2) or (k,)"),
     Rule(_L + r"/origin", "f", (1,), what="float (P,)"),
+    Rule(_L + r"/bend", "f", (1,), what="float (P,)"),
     Rule(_L + r"/directions", "f", (2,), (2, None), what="float (2, P)"),
     Rule(_L + r"/trajectory/[^/]+/[^/]+", "iuf", (1, 2), (None, 2), what="(n,) or (n, 2)"),
 )

@@ -130,7 +130,9 @@ class LandscapeView(QWidget):
                              "of the recorded trajectory; line: the straight path through the checkpoints; "
                              "hessian: the top two eigenvectors of the clean loss's Hessian at the last model "
                              "(hessian_line: the top one); displacement: the attack (fine-tuned - watermarked) and "
-                             "restoration (restored - fine-tuned) displacements, centred on the fine-tuned model")
+                             "restoration (restored - fine-tuned) displacements, centred on the fine-tuned model; curve: a "
+                             "connecting curve with one trained bend between the watermarked and fine-tuned models, "
+                             "drawn with the straight segment in the 1D path tab")
         self.resolution = QSpinBox()
         self.resolution.setRange(3, 401)
         self.resolution.setValue(31)
@@ -257,6 +259,7 @@ class LandscapeView(QWidget):
             self.path_curves[f"test_{kind}"] = plot.plot(pen=pg.mkPen("#2f7ed8", width=2), name=f"clean {kind}")
             self.path_curves[f"trigger_{kind}"] = plot.plot(pen=pg.mkPen("#e4572e", width=2), name=f"trigger {kind}")
         self.path_lines: list[pg.InfiniteLine] = []
+        self.straight_curves: dict[str, pg.PlotDataItem] = {}  # a curve landscape's straight segment (dashed)
         self.path_readout = QLabel(" ")
         self.path_readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long read-out never widens the plots
         path_page = QWidget()
@@ -444,6 +447,8 @@ class LandscapeView(QWidget):
                 done[idx] = True
                 for m in METRICS:
                     self.ls.metrics[m].reshape(-1)[idx] = e.values[m]
+                    if self.ls.line_metrics and f"line_{m}" in e.values:  # a curve's straight segment
+                        self.ls.line_metrics[m].reshape(-1)[idx] = e.values[f"line_{m}"]
                 self.status.setText(f"{self.ls.name}: level {e.level}, {e.done}/{e.total} points")
                 self.dirty = True
             elif isinstance(e, LandscapeFinished) and self.ls is not None and e.name == self.ls.name:
@@ -583,11 +588,39 @@ class LandscapeView(QWidget):
             self.map.legend.setVisible(bool(self.trajectory_items))  # no empty box
         self.map.setRange(xRange=(x[0], x[-1]), yRange=(y[0], y[-1]), padding=0.02)
 
+    def _draw_straight(self, ls: Landscape) -> None:
+        """A curve landscape's straight segment, dashed, beside the curve (removed for other paths); the
+        solid lines' legend says "curve" while a curve is shown."""
+        for plot in (self.path_loss, self.path_acc):
+            for sample, label in plot.legend.items if plot.legend is not None else []:
+                name = next((n for n, item in self.path_curves.items() if item is sample.item), "")
+                if name:
+                    words = f"{'clean' if name.startswith('test') else 'trigger'} {name.split('_')[1]}"
+                    label.setText(f"{words}, curve" if ls.line_metrics else words)
+        if not ls.line_metrics:
+            for name, item in self.straight_curves.items():
+                (self.path_loss if name.endswith("loss") else self.path_acc).removeItem(item)
+            self.straight_curves = {}
+            return
+        for name in self.path_curves:
+            if name not in self.straight_curves:
+                plot = self.path_loss if name.endswith("loss") else self.path_acc
+                colour = "#2f7ed8" if name.startswith("test") else "#e4572e"
+                label = f"{'clean' if name.startswith('test') else 'trigger'} {name.split('_')[1]}, straight line"
+                self.straight_curves[name] = plot.plot(pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine),
+                                                       name=label)
+            v = ls.line_metrics[name]
+            ok = np.isfinite(v) & ls.done
+            self.straight_curves[name].setData(ls.axes["t"][ok], v[ok])
+
     def _draw_path(self, ls: Landscape) -> None:
         t = ls.axes["t"]
         for name, curve in self.path_curves.items():
             v = ls.metrics[name].copy()
             curve.setData(t[np.isfinite(v)], v[np.isfinite(v)])
+        self._draw_straight(ls)
+        self.path_acc.setLabel("bottom", ls.attrs.get("axis_units", "") if ls.kind == "curve" else
+                               "distance along the path (parameter space)")
         self.path_loss.setLogMode(y=self.log_scale.isChecked())
         self._clear_path_lines()
         models = sorted((float(pos), MODEL_STYLE.get(name, ("", name))[1])
@@ -606,13 +639,15 @@ class LandscapeView(QWidget):
         t = self.ls.axes["t"]
         i = nearest(t, x)
         kind = "loss" if plot is self.path_loss else "acc"
-        parts = [f"distance {t[i]:.4g}"]
+        parts = [f"{'t' if self.ls.kind == 'curve' else 'distance'} {t[i]:.4g}"]
         models = [MODEL_STYLE.get(n, ("", n))[1] for n, pos in zip(self.ls.model_names, self.ls.model_coords,
                                                                     strict=False) if abs(float(pos) - t[i]) < 1e-9]
         parts += models
         for m in (f"test_{kind}", f"trigger_{kind}"):
             v = float(self.ls.metrics[m][i])
             parts.append(f"{LABELS[m]} {v:.4g}" if np.isfinite(v) else f"{LABELS[m]} not computed yet")
+            if self.ls.line_metrics and np.isfinite(self.ls.line_metrics[m][i]):
+                parts.append(f"(straight line {float(self.ls.line_metrics[m][i]):.4g})")
         return float(t[i]), "   ".join(parts)
 
     def _clear_path_lines(self) -> None:

@@ -11,8 +11,10 @@ import numpy as np
 import torch
 
 from wmstudio.control import RunControl
-from wmstudio.errors import Cancelled, RunLogError
+from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import (
+    CurveTrainingProgress,
+    CurveTrainingStarted,
     EventCallback,
     LandscapeEstimate,
     LandscapeFinished,
@@ -22,6 +24,7 @@ from wmstudio.events import (
 )
 from wmstudio.landscape import store
 from wmstudio.landscape.context import LogContext, load_context
+from wmstudio.landscape.curve import BendTrainer
 from wmstudio.landscape.directions import Plane, pca_plane, plane_through, random_direction
 from wmstudio.landscape.evaluator import PointEvaluator
 from wmstudio.landscape.flat import ParamVector, has_batchnorm
@@ -34,7 +37,7 @@ from wmstudio.landscape.point_work import (
     stored_precision,
 )
 from wmstudio.landscape.points import line_layout
-from wmstudio.landscape.spec import LINE_KINDS, METRICS, LandscapeSpec
+from wmstudio.landscape.spec import LINE_KINDS, LINE_METRICS, METRICS, LandscapeSpec
 from wmstudio.progress import estimate_text
 from wmstudio.runlog import WriterLock
 
@@ -89,6 +92,44 @@ def _hessian_axes(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback
     return axes.vectors, attrs
 
 
+def _create_curve(ctx: LogContext, spec: LandscapeSpec, log_path: Path, attrs: dict[str, Any],
+                  callback: EventCallback, control: RunControl | None) -> None:
+    """Train the bend of the curve between the two stages (the estimate first; ``control`` can cancel,
+    and then nothing is stored), and write the empty landscape group with the bend."""
+    pv = ParamVector(ctx.model)
+    w0, w1 = (stage_vector(ctx, pv, m) for m in spec.models)
+    if float((w1 - w0).norm()) < 1e-12:
+        raise RunLogError(f"{log_path}: kind=curve: {spec.models[0]!r} and {spec.models[1]!r} have identical "
+                          "weights: nothing to connect")
+    owner = ctx.owner
+    trainer = BendTrainer(ctx.model, w0, w1, owner.images, owner.labels, ctx.normalizer, spec.curve_lr,
+                          spec.curve_batch, spec.seed)
+    steps = spec.curve_epochs * trainer.steps_per_epoch
+    per = trainer.time_step()
+    batch_bytes = owner.images[:spec.curve_batch].numel() * owner.images.element_size()
+    memory = 7 * pv.numel * 4 + owner.images.numel() * owner.images.element_size() + 4 * batch_bytes
+    callback(CurveTrainingStarted(spec.name, steps, per, steps * per, memory))
+    last = [0.0]
+
+    def on_step(epoch: int, done: int, total: int, loss: float) -> None:
+        now = time.perf_counter()
+        if done == total or now - last[0] >= 0.25:  # a few events a second at most
+            last[0] = now
+            callback(CurveTrainingProgress(spec.name, epoch, done, total, loss))
+
+    trained = trainer.train(spec.curve_epochs, control, on_step)
+    t = np.linspace(0.0, 1.0, spec.resolution)
+    attrs.update(trained.attrs(spec.curve_epochs, spec.curve_lr, spec.curve_batch, len(owner.labels)))
+    attrs.update({"model_names": list(spec.models), "curve_estimate": estimate_text((steps, per, steps * per, memory)),
+                  "axis_units": f"curve parameter t (0: {spec.models[0]}, 1: {spec.models[1]})",
+                  "buffers": f"re-estimated at each point on {spec.bn_batches} batches of the owner's data, "
+                             "along the curve and the straight segment alike",
+                  "ends_distance": float((w1 - w0).norm()),
+                  "bend_offset": float((trained.bend - (w0 + w1) / 2).norm())})
+    store.create(log_path, spec, (len(t),), {"t": t, "model_coords": np.array([0.0, 1.0]),
+                                             "bend": trained.bend.cpu().numpy().astype(np.float32)}, attrs)
+
+
 def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: EventCallback = ignore,
             control: RunControl | None = None) -> None:
     """Build the directions and the grid, and write the empty landscape group (the Hessian kinds first
@@ -97,6 +138,9 @@ def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: Even
     attrs: dict[str, Any] = {"bn_stats": spec.bn if has_batchnorm(ctx.model) else "none (no BatchNorm)",
                              "data": spec.data, "models_json": spec.models}
     arrays: dict[str, np.ndarray] = {}
+    if spec.kind == "curve":
+        _create_curve(ctx, spec, log_path, attrs, callback, control)
+        return
     if spec.kind == "hessian_line":
         vectors, found = _hessian_axes(ctx, spec, log_path, callback, control)
         center = stage_vector(ctx, pv, spec.center)
@@ -300,6 +344,9 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
     ctx = load_context(log_path, device, trust_code)
     _check_local_workers(ctx, workers, ray_address)
     spec = spec.resolved(ctx.stages_with_weights())
+    if spec.kind == "curve" and ray_address is not None:
+        raise ConfigError("ray", "kind=curve runs in one process (its points are few; the bend's training is one "
+                                 "sequence of steps): drop --ray")
     exists = spec.name in store.list_landscapes(log_path)
     if exists and not overwrite:
         old = store.read(log_path, spec.name)
@@ -313,24 +360,26 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
         t0 = time.perf_counter()
         try:
             _create(ctx, spec, log_path, callback, control)
-        except Cancelled:  # while finding a Hessian kind's directions: nothing was stored
+        except Cancelled:  # while finding a Hessian kind's directions or training a curve: nothing was stored
+            what = "training the curve's bend" if spec.kind == "curve" else "finding the directions"
             callback(LandscapeFinished(spec.name, "cancelled", time.perf_counter() - t0,
-                                       "cancelled while finding the directions (nothing stored)"))
+                                       f"cancelled while {what} (nothing stored)"))
             return _nothing_stored(spec)
     ls = store.read(log_path, spec.name)
     done = ls.done.reshape(-1).copy()
     callback(LandscapeStarted(str(log_path), spec.name, spec.kind, tuple(ls.done.shape), int(done.sum())))
     levels = [lv[~done[lv]] for lv in _levels(tuple(ls.done.shape), spec.coarse)]
     start = time.perf_counter()
-    state = {"since": time.perf_counter(), "idx": [], "vals": {m: [] for m in METRICS}, "done": int(done.sum())}
+    keys = METRICS + LINE_METRICS if spec.kind == "curve" else METRICS  # a curve: its straight segment's too
+    state = {"since": time.perf_counter(), "idx": [], "vals": {m: [] for m in keys}, "done": int(done.sum())}
 
     def record(level: int, idx: np.ndarray, vals: dict[str, np.ndarray], force: bool = False) -> None:
         state["idx"].append(idx)
-        for m in METRICS:
+        for m in keys:
             state["vals"][m].append(vals[m])
         state["done"] += len(idx)
         callback(LandscapePoints(spec.name, level, tuple(int(i) for i in idx),
-                                 {m: tuple(float(v) for v in vals[m]) for m in METRICS}, state["done"], len(done)))
+                                 {m: tuple(float(v) for v in vals[m]) for m in keys}, state["done"], len(done)))
         if force or time.perf_counter() - state["since"] >= COMMIT_SECONDS:
             flush()
 
@@ -340,8 +389,8 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
                 lock.check()  # the lock file or the log removed or replaced meanwhile: stop, never share the log
             now = time.perf_counter()
             store.commit_points(log_path, spec.name, np.concatenate(state["idx"]),
-                                {m: np.concatenate(state["vals"][m]) for m in METRICS}, now - state["since"])
-            state["since"], state["idx"], state["vals"] = now, [], {m: [] for m in METRICS}
+                                {m: np.concatenate(state["vals"][m]) for m in keys}, now - state["since"])
+            state["since"], state["idx"], state["vals"] = now, [], {m: [] for m in keys}
 
     try:
         local = ray_address is None and workers <= 1
@@ -357,6 +406,8 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
             store.set_attrs(log_path, spec.name, ev.notes)  # the layout, folding and batch size used
             points = points_from_store(ctx, log_path, spec.name)
             estimate = estimate_points(ev, len(done) - int(done.sum()))
+            if spec.kind == "curve":  # each point is evaluated twice: on the curve and on the straight segment
+                estimate = (estimate[0], 2 * estimate[1], 2 * estimate[2], estimate[3])
             store.set_attrs(log_path, spec.name, {"estimate": estimate_text(estimate)})
             callback(LandscapeEstimate(spec.name, *estimate))
             chunk = 16

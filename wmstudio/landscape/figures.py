@@ -125,13 +125,15 @@ def _line_figure(plt, ls: Landscape, metric: str, log_scale: bool):  # noqa: ANN
     other = metric.replace("test", "trigger") if metric.startswith("test") else metric.replace("trigger", "test")
     for m, color in ((metric, "C0"), (other, "C1")):
         ax.plot(t, ls.metrics[m], color=color, label=LABELS[m])
+        if ls.line_metrics:  # a curve: the straight segment between the same models, dashed
+            ax.plot(t, ls.line_metrics[m], color=color, ls="--", label=f"{LABELS[m]}, straight line")
     if log_scale and metric.endswith("loss"):
         ax.set_yscale("log")
     for name, pos in zip(ls.model_names, ls.model_coords, strict=False):
         ax.axvline(pos, color="grey", ls="--", lw=0.8)
         ax.annotate(MODEL_STYLE.get(name, ("", name))[1], (pos, 1.0), xycoords=("data", "axes fraction"),
                     xytext=(2, -12), textcoords="offset points", fontsize=8)
-    ax.set_xlabel("distance along the path (parameter space)")
+    ax.set_xlabel(ls.attrs.get("axis_units", "t") if ls.kind == "curve" else "distance along the path (parameter space)")
     ax.set_ylabel("loss" if metric.endswith("loss") else "accuracy")
     ax.set_title(_title(ls, metric), fontsize=9)
     ax.legend(fontsize=8)

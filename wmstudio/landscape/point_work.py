@@ -13,11 +13,12 @@ from wmstudio.control import RunControl
 from wmstudio.data.imagefolder import default_cache_dir
 from wmstudio.landscape import store
 from wmstudio.landscape.context import LogContext
+from wmstudio.landscape.curve import CurvePoints
 from wmstudio.landscape.directions import Plane, state_directions
 from wmstudio.landscape.evaluator import PointEvaluator
 from wmstudio.landscape.flat import ParamVector, float_buffers
 from wmstudio.landscape.points import AxisPoints, GridPoints, LinePoints
-from wmstudio.landscape.spec import METRICS, LandscapeSpec
+from wmstudio.landscape.spec import LINE_METRICS, METRICS, LandscapeSpec
 
 
 def stage_vector(ctx: LogContext, pv: ParamVector, stage: str) -> torch.Tensor:
@@ -31,7 +32,7 @@ def stage_buffers(ctx: LogContext, stage: str) -> dict[str, torch.Tensor]:
     return {k: v.float() for k, v in ctx.state(stage).items() if k in names}
 
 
-def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints | LinePoints | AxisPoints:
+def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints | LinePoints | AxisPoints | CurvePoints:
     """The point set of a stored landscape, rebuilt from what the log holds (so a resume is exact)."""
     ls = store.read(log_path, name)
     spec = ls.spec
@@ -41,6 +42,9 @@ def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints 
                           ls.axes["segment"], ls.axes["frac"], ls.axes["t"])
     vec = store.read_vectors(log_path, name)
     dev = ctx.device
+    if ls.kind == "curve":
+        return CurvePoints(stage_vector(ctx, pv, spec.models[0]), torch.from_numpy(vec["bend"]).to(dev),
+                           stage_vector(ctx, pv, spec.models[1]), ls.axes["t"])
     if ls.kind == "hessian_line":
         return AxisPoints(torch.from_numpy(vec["origin"]).to(dev), torch.from_numpy(vec["directions"][0]).to(dev),
                           ls.axes["t"], stage_buffers(ctx, spec.center))
@@ -77,14 +81,20 @@ def stored_precision(ls: store.Landscape) -> str:
     return "bf16" if ls.attrs.get("eval_precision") == "bf16" else "fp32"
 
 
-def evaluate_points(ev: PointEvaluator, points: GridPoints | LinePoints | AxisPoints, indices: np.ndarray,
-                    control: RunControl | None = None) -> dict[str, np.ndarray]:
+def evaluate_points(ev: PointEvaluator, points: GridPoints | LinePoints | AxisPoints | CurvePoints,
+                    indices: np.ndarray, control: RunControl | None = None) -> dict[str, np.ndarray]:
+    """The metrics at ``indices``; a curve's also at the straight segment's points (``line_<metric>``)."""
     buf = torch.empty(ev.pv.numel, device=ev.inputs.device)
-    out = {m: np.empty(len(indices)) for m in METRICS}
+    curve = isinstance(points, CurvePoints)
+    keys = METRICS + LINE_METRICS if curve else METRICS
+    out = {m: np.empty(len(indices)) for m in keys}
     for n, k in enumerate(indices):
         if control is not None:
             control.checkpoint()
         vals = ev.evaluate(points.params(int(k), buf), points.stats(int(k)))
-        for m in METRICS:
+        if curve:
+            assert isinstance(points, CurvePoints)
+            vals.update({f"line_{m}": v for m, v in ev.evaluate(points.line_params(int(k), buf)).items()})
+        for m in keys:
             out[m][n] = vals[m]
     return out

@@ -8,8 +8,8 @@ from dataclasses import asdict, dataclass, field, fields
 
 from wmstudio.errors import ConfigError, RunLogError
 
-KINDS = ("random", "plane", "pca", "line", "hessian", "hessian_line", "displacement")
-LINE_KINDS = ("line", "hessian_line")  # 1D landscapes: a path, not a grid
+KINDS = ("random", "plane", "pca", "line", "hessian", "hessian_line", "displacement", "curve")
+LINE_KINDS = ("line", "hessian_line", "curve")  # 1D landscapes: a path, not a grid
 CENTRED_KINDS = ("random", "pca", "hessian", "hessian_line", "displacement")  # those with a centre model
 LOSSES = ("clean", "trigger")  # hessian kinds: the loss whose Hessian gives the directions
 DIR_TYPES = ("weights", "states")  # random: states also moves the BatchNorm running statistics (Li et al.)
@@ -18,6 +18,7 @@ DISPLACEMENT_ROLES = ("the watermarked model, start of the attack displacement",
                       "the attacked model, end of the attack and start of the restoration displacement",
                       "the restored model, end of the restoration displacement")
 METRICS = ("test_loss", "test_acc", "trigger_loss", "trigger_acc")
+LINE_METRICS = tuple(f"line_{m}" for m in METRICS)  # curve: the same metrics along the straight segment
 PRECISIONS = ("auto", "fp32", "bf16")  # of the clean images' forward pass (the trigger set is always fp32)
 
 # Bounds that keep one landscape within memory and time. A 2D grid evaluates resolution² points
@@ -65,6 +66,10 @@ class LandscapeSpec:
     loss: str = "clean"  # hessian/hessian_line: clean (the clean set named by data) | trigger
     hessian_images: int = 1000  # hessian kinds, clean loss: the first images of the clean set (0 = all)
     hessian_iter: int = 100  # hessian kinds: Lanczos steps at most
+    # curve: the quadratic Bezier curve's bend, trained on the owner's clean data (Garipov et al. 2018)
+    curve_epochs: int = 2  # passes over the owner's data
+    curve_lr: float = 0.01  # SGD (momentum 0.9) learning rate; constant, then down to 1% (Garipov's schedule)
+    curve_batch: int = 128
 
     def __post_init__(self) -> None:
         self.models = list(self.models)
@@ -98,6 +103,19 @@ class LandscapeSpec:
             if s.center not in s.models:
                 raise ConfigError("center", f"kind=displacement is centred on one of its stages {s.models}, "
                                             f"got {s.center!r}")
+        if s.kind == "curve":
+            attack = "attack" if "attack" in available and "finetune" not in available else "finetune"
+            s.models = s.models or ["embed", attack]
+            if len(s.models) != 2 or s.models[0] == s.models[1]:
+                raise ConfigError("models", f"kind=curve connects exactly 2 different stages (e.g. embed,finetune or "
+                                            f"finetune,restore), got {s.models}")
+            for m in s.models:
+                if m not in available:
+                    raise ConfigError("models", f"kind=curve needs the stage {m!r} with saved weights; this log has "
+                                                f"weights for: {', '.join(available) or 'none'}")
+            # BatchNorm statistics are always re-estimated along a curve (its points are no stage's model), and
+            # the points are evaluated in fp32
+            s.bn, s.precision, s.center = "recompute", "fp32", ""
         if not s.models:
             attack = "attack" if "attack" in available and "finetune" not in available else "finetune"
             s.models = [attack, "restore"] if s.kind == "pca" else trained
@@ -126,7 +144,7 @@ class LandscapeSpec:
             raise ConfigError("kind", f"must be one of {', '.join(KINDS)}, got {s.kind!r}")
         line = s.kind in LINE_KINDS
         lo, hi = (2, MAX_RESOLUTION_LINE) if line else (3, MAX_RESOLUTION_2D)
-        why = ("points along the path" if s.kind == "hessian_line" else "points per segment of the path") if line else \
+        why = ("points along the path" if s.kind in ("hessian_line", "curve") else "points per segment of the path") if line else \
             f"a 2D grid evaluates resolution² points: {hi}² is already {hi * hi:,} model evaluations"
         checks = [("resolution", _number(s.resolution, True) and lo <= s.resolution <= hi,
                    f"a whole number from {lo} to {hi} ({why})"),
@@ -154,7 +172,12 @@ class LandscapeSpec:
                   ("hessian_images", _number(s.hessian_images, True) and 0 <= s.hessian_images <= 10**7,
                    "a whole number from 0 (all) to 10000000"),
                   ("hessian_iter", _number(s.hessian_iter, True) and 2 <= s.hessian_iter <= 10_000,
-                   "a whole number from 2 to 10000 (Lanczos steps, one Hessian-vector product each)")]
+                   "a whole number from 2 to 10000 (Lanczos steps, one Hessian-vector product each)"),
+                  ("curve_epochs", _number(s.curve_epochs, True) and 1 <= s.curve_epochs <= 10_000,
+                   "a whole number from 1 to 10000 (passes over the owner's data)"),
+                  ("curve_lr", _number(s.curve_lr) and 0 < s.curve_lr <= 10, "a finite number > 0 and <= 10"),
+                  ("curve_batch", _number(s.curve_batch, True) and 1 <= s.curve_batch <= 65536,
+                   "a whole number from 1 to 65536 (a batch is held on the device at once)")]
         for name, ok, expected in checks:
             if not ok:
                 raise ConfigError(name, f"must be {expected}, got {getattr(s, name)!r}")

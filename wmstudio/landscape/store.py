@@ -16,7 +16,7 @@ import numpy as np
 
 from wmstudio import h5safe, safejson
 from wmstudio.errors import RunLogError
-from wmstudio.landscape.spec import LINE_KINDS, METRICS, LandscapeSpec
+from wmstudio.landscape.spec import LINE_KINDS, LINE_METRICS, METRICS, LandscapeSpec
 from wmstudio.runlog import check_space, create_dataset, now, open_log, read_dataset
 
 GROUP = "landscapes"
@@ -44,6 +44,10 @@ def create(path: str | Path, spec: LandscapeSpec, shape: tuple[int, ...], arrays
         m = g.create_group("metrics")
         for name in METRICS:
             create_dataset(m, name, np.full(shape, np.nan, dtype=np.float64))
+        if spec.kind == "curve":  # the straight segment between the same ends, at the same t
+            lm = g.create_group("line_metrics")
+            for name in METRICS:
+                create_dataset(lm, name, np.full(shape, np.nan, dtype=np.float64))
         create_dataset(g, "done", np.zeros(shape, dtype=bool))
         for k, v in arrays.items():
             create_dataset(g, k, v)
@@ -51,6 +55,8 @@ def create(path: str | Path, spec: LandscapeSpec, shape: tuple[int, ...], arrays
 
 def commit_points(path: str | Path, name: str, indices: np.ndarray, values: dict[str, np.ndarray],
                   seconds: float) -> None:
+    """Store the metrics of the points ``indices`` (a curve's ``values`` also hold its straight segment's,
+    as ``line_<metric>``) and mark them done."""
     check_space(Path(path), 0)
     with open_log(Path(path), "a") as f:
         g = f[GROUP][name]
@@ -62,6 +68,12 @@ def commit_points(path: str | Path, name: str, indices: np.ndarray, values: dict
             flat = read_dataset(g["metrics"][m]).reshape(-1)
             flat[indices] = values[m]
             g["metrics"][m][...] = flat.reshape(shape)
+        for key in LINE_METRICS:
+            if key in values and "line_metrics" in g:
+                ds = g["line_metrics"][key[len("line_"):]]
+                flat = read_dataset(ds).reshape(-1)
+                flat[indices] = values[key]
+                ds[...] = flat.reshape(shape)
         g.attrs["points_done"] = int(done.sum())
         g.attrs["seconds"] = float(g.attrs["seconds"]) + seconds
 
@@ -94,6 +106,7 @@ class Landscape:
     model_names: list[str]
     model_coords: np.ndarray  # (k, 2) for 2D, (k,) for line
     trajectories: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)  # stage -> xy, residual, step
+    line_metrics: dict[str, np.ndarray] = field(default_factory=dict)  # curve: the straight segment's metrics
 
     @property
     def is_2d(self) -> bool:
@@ -135,17 +148,18 @@ def read(path: str | Path, name: str) -> Landscape:
         if "trajectory" in g:
             for stage in g["trajectory"]:
                 traj[stage] = {k: read_dataset(g["trajectory"][stage][k]) for k in g["trajectory"][stage]}
+        line = {m: read_dataset(g["line_metrics"][m]) for m in METRICS} if "line_metrics" in g else {}
         return Landscape(name, str(attrs["kind"]), str(attrs["status"]), LandscapeSpec.from_json(raw["spec_json"]),
                          attrs, {m: read_dataset(g["metrics"][m]) for m in METRICS}, read_dataset(g["done"]), axes,
                          list(attrs.get("model_names", [])),
-                         read_dataset(g["model_coords"]) if "model_coords" in g else np.zeros((0, 2)), traj)
+                         read_dataset(g["model_coords"]) if "model_coords" in g else np.zeros((0, 2)), traj, line)
 
 
 def read_vectors(path: str | Path, name: str) -> dict[str, np.ndarray]:
-    """The stored origin and directions of a 2D landscape (large: read only when needed)."""
+    """The stored origin and directions of a landscape, or a curve's bend (large: read only when needed)."""
     with open_log(Path(path), "r") as f:
         g = f[GROUP][name]
-        return {k: read_dataset(g[k]) for k in ("origin", "directions") if k in g}
+        return {k: read_dataset(g[k]) for k in ("origin", "directions", "bend") if k in g}
 
 
 def write_trajectories(path: str | Path, name: str, trajectories: dict[str, dict[str, np.ndarray]]) -> None:
