@@ -131,7 +131,7 @@ def test_cancel_mid_stage_keeps_a_readable_log(qtbot, tmp_path) -> None:
 
 def test_run_one_stage_continues_from_the_previous_log(qtbot, tmp_path) -> None:
     win = make_window(qtbot, tmp_path)
-    win.run_panel.stages_combo.setCurrentIndex(3)  # removal attack only, with no log shown: refused, nothing runs
+    win.run_panel.stages_combo.setCurrentIndex(4)  # restore only, with no log shown: refused, nothing runs
     qtbot.mouseClick(win.run_panel.run_button, Qt.MouseButton.LeftButton)
     assert not win.busy and win.ctl.log_path is None
     assert "Not started" in win.statusBar().currentMessage() and "no log is shown" in win.statusBar().currentMessage()
