@@ -82,3 +82,20 @@ def test_the_cli_measures_the_embed_curvature_and_writes_the_table(demo_run, tmp
     assert {r["measure"] for r in saved} == {"clean top eigenvalue", "trigger top eigenvalue", "clean trace",
                                              "trigger trace"}
     assert (folder / "sharpness.md").read_text().startswith("# Sharpness after embedding")
+
+
+def test_a_link_planted_as_an_output_in_someone_elses_sweep_folder_is_refused_not_written_through(
+        tmp_path, monkeypatch, capsys) -> None:
+    sharp = {f"e{i}": {"trigger top eigenvalue": float(i)} for i in range(4)}
+    _fake(tmp_path / "sweep", {f"e{i}": {"sgd": 0.1 * i} for i in range(4)})
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep me")
+    (tmp_path / "sweep" / "sharpness.md").symlink_to(outside)
+    from wmstudio.cli import main
+    from wmstudio.sweep import sharpness as module
+
+    real = module.correlations
+    monkeypatch.setattr(module, "correlations", lambda folder: real(folder, sharp))
+    assert main(["sharpness", str(tmp_path / "sweep"), "-q"]) == 2
+    assert "sharpness.md: is a symbolic link" in capsys.readouterr().err
+    assert outside.read_text() == "keep me"

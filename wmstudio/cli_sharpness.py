@@ -28,6 +28,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def cmd_sharpness(args: argparse.Namespace) -> int:
     import json
 
+    from wmstudio.safe_files import write_text
     from wmstudio.sweep.sharpness import as_json, correlations, markdown, measure_embeds
 
     folder = Path(args.folder)
@@ -41,9 +42,11 @@ def cmd_sharpness(args: argparse.Namespace) -> int:
         say(f"{made} curvature measurements made")
     rows = correlations(folder)
     md = markdown(rows)
-    (folder / "sharpness.md").write_text("# Sharpness after embedding against the watermark left by each attack\n\n"
-                                         "Spearman's rho over the watermarked models (Fieller 95% interval); positive: "
-                                         "sharper models keep more of the watermark.\n\n" + md)
-    (folder / "sharpness.json").write_text(json.dumps(as_json(rows), indent=1, allow_nan=False))
+    # the folder may come from someone else: each file is written aside and renamed into place, and a link
+    # planted under its name is refused with the file named (safe_files); a rerun replaces its own outputs
+    write_text(folder / "sharpness.md", "# Sharpness after embedding against the watermark left by each attack\n\n"
+               "Spearman's rho over the watermarked models (Fieller 95% interval); positive: sharper models keep "
+               "more of the watermark.\n\n" + md, overwrite=True)
+    write_text(folder / "sharpness.json", json.dumps(as_json(rows), indent=1, allow_nan=False), overwrite=True)
     print(md, end="")
     return 0
