@@ -25,8 +25,7 @@ from torch.func import functional_call
 from wmstudio.control import RunControl
 from wmstudio.data.batches import Normalizer
 from wmstudio.landscape.flat import ParamVector
-
-Buffers = dict[str, torch.Tensor]
+from wmstudio.landscape.points import AlongT, Buffers
 
 
 def coefficients(t: float) -> tuple[float, float, float]:
@@ -43,7 +42,7 @@ def bezier(w0: torch.Tensor, bend: torch.Tensor, w1: torch.Tensor, t: float,
 
 
 @dataclass
-class CurvePoints:
+class CurvePoints(AlongT):
     """Points ``phi(t[k])`` of the curve, and ``line_params``: the straight segment at the same ``t``.
     BatchNorm statistics are not given (``stats`` is None): the evaluator re-estimates them at each point."""
 
@@ -51,13 +50,6 @@ class CurvePoints:
     bend: torch.Tensor
     w1: torch.Tensor
     t: np.ndarray
-
-    @property
-    def shape(self) -> tuple[int]:
-        return (len(self.t),)
-
-    def __len__(self) -> int:
-        return len(self.t)
 
     def params(self, k: int, out: torch.Tensor) -> torch.Tensor:
         return bezier(self.w0, self.bend, self.w1, float(self.t[k]), out)

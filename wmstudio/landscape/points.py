@@ -76,15 +76,10 @@ class GridPoints:
         return _lerp_buffers(b0, [(float(s), b1), (float(t), b2)])
 
 
-@dataclass
-class LinePoints:
-    """Points along the polyline through checkpoints: ``w[seg] + frac * (w[seg+1] - w[seg])``."""
+class AlongT:
+    """A 1D landscape's point set: one point per value of ``t``, its shape and length from it."""
 
-    anchors: list[torch.Tensor]
-    anchor_buffers: list[Buffers]
-    segment: np.ndarray
-    frac: np.ndarray
-    t: np.ndarray  # distance along the path from the first checkpoint (negative before it)
+    t: np.ndarray
 
     @property
     def shape(self) -> tuple[int]:
@@ -92,6 +87,17 @@ class LinePoints:
 
     def __len__(self) -> int:
         return len(self.t)
+
+
+@dataclass
+class LinePoints(AlongT):
+    """Points along the polyline through checkpoints: ``w[seg] + frac * (w[seg+1] - w[seg])``."""
+
+    anchors: list[torch.Tensor]
+    anchor_buffers: list[Buffers]
+    segment: np.ndarray
+    frac: np.ndarray
+    t: np.ndarray  # distance along the path from the first checkpoint (negative before it)
 
     def params(self, k: int, out: torch.Tensor) -> torch.Tensor:
         seg, f = int(self.segment[k]), float(self.frac[k])
@@ -107,20 +113,13 @@ class LinePoints:
 
 
 @dataclass
-class AxisPoints:
+class AxisPoints(AlongT):
     """Points ``origin + t[k] * direction`` along one direction (hessian_line), the statistics fixed."""
 
     origin: torch.Tensor
     direction: torch.Tensor
     t: np.ndarray
     buffers: Buffers | None = None
-
-    @property
-    def shape(self) -> tuple[int]:
-        return (len(self.t),)
-
-    def __len__(self) -> int:
-        return len(self.t)
 
     def params(self, k: int, out: torch.Tensor) -> torch.Tensor:
         return torch.add(self.origin, self.direction, alpha=float(self.t[k]), out=out)
