@@ -220,17 +220,11 @@ def test_a_run_lost_with_its_worker_is_run_again_and_recorded(tmp_path) -> None:
     assert rec["finals"]["restore.trigger_acc"] is not None
 
 
-def test_attacks_on_finished_embeds_are_submitted_before_new_embeds(tmp_path, monkeypatch) -> None:
-    """Ray starts tasks in submission order: a resumed sweep first attacks the watermarked models it already
-    has, so stopping it part-way leaves whole embed groups (here: 'content' was embedded by an earlier run)."""
+def _fake_ray_runner(monkeypatch, submitted: list[tuple[str, str]]) -> None:
+    """run_sweep with Ray and its dispatcher replaced: one worker ends tasks in submission order at once."""
     from wmstudio.sweep import runner
     from wmstudio.sweep.dispatch import Finished
-
-    f = tmp_path / "s.toml"
-    f.write_text(SWEEP)
-    spec = load_sweep(f)
-    content = next(r.embed_id for r in spec.runs if r.values["trigger.scheme"] == "content")
-    submitted: list[tuple[str, str]] = []
+    from wmstudio.sweep.records import write_json
 
     class FakeRay:
         def put(self, value: object) -> object:
@@ -258,9 +252,11 @@ def test_attacks_on_finished_embeds_are_submitted_before_new_embeds(tmp_path, mo
             submitted.append((task.kind, task.plan["values"].get("trigger.scheme")))
             self.queue.append(task)
 
-        def poll(self, timeout: float) -> list:  # the one worker ends the oldest task
+        def poll(self, timeout: float) -> list:  # the one worker ends the oldest task; its record is written
             task = self.queue.pop(0)
-            return [Finished(task, {"status": "finished", "run_id": task.run_id, "seconds": 1.0}, b"log")]
+            rec = {**task.base_record(), "status": "finished", "seconds": 1.0, "finals": {}}
+            write_json(task.rec_path, rec)
+            return [Finished(task, rec, b"log")]
 
         def cancel(self) -> int:
             return 0
@@ -271,6 +267,20 @@ def test_attacks_on_finished_embeds_are_submitted_before_new_embeds(tmp_path, mo
     monkeypatch.setattr(runner, "init_ray", lambda *_a: FakeRay())
     monkeypatch.setattr(runner, "shutdown_ray", lambda: None)
     monkeypatch.setattr(runner, "Dispatcher", FakeDispatcher)
+
+
+def test_attacks_on_finished_embeds_are_submitted_before_new_embeds(tmp_path, monkeypatch) -> None:
+    """Ray starts tasks in submission order: a resumed sweep first attacks the watermarked models it already
+    has, so stopping it part-way leaves whole embed groups (here: 'content' was embedded by an earlier run)."""
+    from wmstudio.sweep import runner
+
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP)
+    spec = load_sweep(f)
+    content = next(r.embed_id for r in spec.runs if r.values["trigger.scheme"] == "content")
+    submitted: list[tuple[str, str]] = []
+
+    _fake_ray_runner(monkeypatch, submitted)
     monkeypatch.setattr(runner, "is_finished", lambda rec, _log: rec.parent.name == "embeds" and rec.stem == content)
     (tmp_path / "out" / "embeds").mkdir(parents=True)
     (tmp_path / "out" / "embeds" / f"{content}.h5").write_bytes(b"log")  # sent to its attacks as bytes
@@ -278,3 +288,42 @@ def test_attacks_on_finished_embeds_are_submitted_before_new_embeds(tmp_path, mo
     assert summary.finished == 4
     assert submitted == [("attack", "content"), ("attack", "content"), ("embed", "noise"),
                          ("attack", "noise"), ("attack", "noise")]
+
+
+def test_only_runs_part_of_a_sweep_and_the_rest_later_into_the_same_folder(tmp_path, monkeypatch) -> None:
+    """--only AXIS=VALUE: a long sweep run part by part (e.g. seed by seed) into one folder; sweep.json lists
+    every run, so the report shows the rest as pending, and a later part resumes into the folder."""
+    from wmstudio.sweep import runner
+    from wmstudio.sweep.spec import select_runs
+
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP)
+    spec = load_sweep(f)
+    assert select_runs(spec, []) is None
+    only = select_runs(spec, ["trigger.scheme=noise"])
+    assert only == {r.run_id for r in spec.runs if r.values["trigger.scheme"] == "noise"} and len(only) == 2
+    assert select_runs(spec, ["trigger.scheme=noise", "trigger.scheme=content", "finetune.lr=0.03"]) == {
+        r.run_id for r in spec.runs if r.values["finetune.lr"] == 0.03}
+    with pytest.raises(ConfigError, match=r"--only.*'seed' is not an axis.*trigger.scheme, finetune.lr"):
+        select_runs(spec, ["seed=1"])
+    with pytest.raises(ConfigError, match=r"--only.*'stamp' is not a value of axis 'trigger.scheme'.*content, noise"):
+        select_runs(spec, ["trigger.scheme=stamp"])
+    with pytest.raises(ConfigError, match="--only.*AXIS=VALUE"):
+        select_runs(spec, ["noise"])
+
+    submitted: list[tuple[str, str]] = []
+    _fake_ray_runner(monkeypatch, submitted)
+    finished: set[str] = set()
+    monkeypatch.setattr(runner, "is_finished", lambda rec, _log: rec.stem in finished)
+    out = tmp_path / "out"
+    summary = runner.run_sweep(spec, out, workers=1, only=only)
+    assert (summary.total, summary.finished) == (2, 2)
+    assert submitted == [("embed", "noise"), ("attack", "noise"), ("attack", "noise")]
+    assert len(read_json(out / "sweep.json")["runs"]) == 4
+    _, _, rows = collect(out)
+    assert sorted(r["status"] for r in rows) == ["finished", "finished", "pending", "pending"]
+    finished |= {p.stem for p in (out / "runs").glob("*.json")} | {p.stem for p in (out / "embeds").glob("*.json")}
+    submitted.clear()
+    summary = runner.run_sweep(spec, out, workers=1)  # the rest: only the content half runs
+    assert (summary.total, summary.skipped, summary.finished) == (4, 2, 2)
+    assert submitted == [("embed", "content"), ("attack", "content"), ("attack", "content")]

@@ -24,6 +24,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     sw.add_argument("--shared-data", action="store_true", help="data.root (and trigger.folder, model.file, "
                     "model.checkpoint) exist at the same path on every node: workers read them there instead of "
                     "receiving the decoded data set and the files from this machine")
+    sw.add_argument("--only", action="append", default=[], metavar="AXIS=VALUE",
+                    help="run only the runs with this axis value (a case by its name), e.g. --only seed=\"seed 1\"; "
+                         "repeatable: several values of one axis are any of them, several axes all of them. The "
+                         "rest of the sweep can run later into the same folder")
     sw.add_argument("--no-report", action="store_true", help="do not write the report at the end")
     sw.add_argument("--overwrite", action="store_true", help="run every run again, replacing what --out holds "
                     "(needed for a folder that holds another sweep)")
@@ -75,8 +79,10 @@ def interrupt_on_signals() -> dict[int, Any]:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from wmstudio.errors import ConfigError
     from wmstudio.sweep import load_sweep, run_sweep, write_report
+    from wmstudio.sweep.spec import select_runs
 
     spec = load_sweep(args.sweep)
+    only = select_runs(spec, args.only)
     resources = parse_resources(args.resource)
     if args.address:
         from wmstudio.sweep.ray_address import check_ray_address
@@ -87,7 +93,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     previous = interrupt_on_signals()
     try:
         summary = run_sweep(spec, args.out, args.address, args.workers, overwrite=args.overwrite,
-                            resources=resources, retries=args.retries, shared_data=args.shared_data)
+                            resources=resources, retries=args.retries, shared_data=args.shared_data, only=only)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)

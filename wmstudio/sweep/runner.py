@@ -165,7 +165,7 @@ def _decode_data(ray: Any, keys: set[tuple[str, str, int]], configs: list[dict[s
 def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, workers: int = 0,
               progress: Callable[[str], None] | None = None, shutdown: bool = True,
               overwrite: bool = False, resources: dict[str, float] | None = None, retries: int = 1,
-              shared_data: bool = False) -> SweepSummary:
+              shared_data: bool = False, only: set[str] | None = None) -> SweepSummary:
     """Run the sweep into ``out``, skipping the runs a previous invocation finished there.
 
     ``overwrite``: run every run again, replacing what ``out`` holds (also another sweep's folder,
@@ -175,6 +175,8 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
     ``shared_data``: the data roots and the files the config names exist on every node: workers read
     them there, instead of this process decoding each data set once and sending it, and the files,
     through the object store.
+    ``only``: the ids of the runs to run now (``spec.select_runs``); the others are left for later, and
+    sweep.json still lists every run of the sweep.
     """
     out = Path(out)
     if not overwrite:
@@ -182,13 +184,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
     (out / "runs").mkdir(parents=True, exist_ok=True)
     (out / "embeds").mkdir(parents=True, exist_ok=True)
     write_json(out / "sweep.json", {**json.loads(spec.to_json()), "out": str(out)})
-    summary = SweepSummary(total=len(spec.runs))
+    selected = [r for r in spec.runs if only is None or r.run_id in only]
+    summary = SweepSummary(total=len(selected))
     start = time.time()
     say = progress or (lambda text: print(text, file=sys.stderr, flush=True))
 
     # invalid combinations are recorded at once and never run
     todo = []
-    for r in spec.runs:
+    for r in selected:
         rec_path, log_path = out / "runs" / f"{r.run_id}.json", out / "runs" / f"{r.run_id}.h5"
         if r.error:
             write_json(rec_path, {"run_id": r.run_id, "values": r.values, "status": "failed", "error": r.error,

@@ -228,3 +228,35 @@ def load_sweep(path: str | Path) -> SweepSpec:
 
         spec.decision = parse_rule(raw["decision"], list(spec.axes)).as_dict()  # checked before any run
     return spec
+
+
+def _value_name(value: Any) -> str:
+    """How ``--only`` names an axis value: a case by its name, any other value as TOML would print it."""
+    if isinstance(value, dict):
+        return case_name(value)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def select_runs(spec: SweepSpec, only: list[str]) -> set[str] | None:
+    """The ids of the runs of ``spec`` whose axis values match every ``AXIS=VALUE`` in ``only`` (one axis
+    given several times: any of its values); None when ``only`` is empty (every run). The sweep itself stays
+    whole, so a folder filled part by part is one sweep: its later parts resume into it and one report
+    reads them all (runs not yet run show as pending)."""
+    wanted: dict[str, set[str]] = {}
+    for item in only:
+        axis, sep, name = item.partition("=")
+        axis, name = axis.strip(), name.strip().strip('"')
+        if not sep or not axis or not name:
+            raise ConfigError("--only", f"expected AXIS=VALUE (e.g. seed=\"seed 1\"), got {item!r}")
+        if axis not in spec.axes:
+            raise ConfigError("--only", f"{axis!r} is not an axis of this sweep; its axes: {', '.join(spec.axes)}")
+        names = [_value_name(v) for v in spec.axes[axis]]
+        if name not in names:
+            raise ConfigError("--only", f"{name!r} is not a value of axis {axis!r}; its values: {', '.join(names)}")
+        wanted.setdefault(axis, set()).add(name)
+    if not wanted:
+        return None
+    return {r.run_id for r in spec.runs
+            if all(_value_name(r.values.get(axis)) in names for axis, names in wanted.items())}
