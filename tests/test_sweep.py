@@ -327,3 +327,19 @@ def test_only_runs_part_of_a_sweep_and_the_rest_later_into_the_same_folder(tmp_p
     summary = runner.run_sweep(spec, out, workers=1)  # the rest: only the content half runs
     assert (summary.total, summary.skipped, summary.finished) == (4, 2, 2)
     assert submitted == [("embed", "content"), ("attack", "content"), ("attack", "content")]
+
+
+def test_new_embeds_wait_for_a_free_worker_so_attacks_run_before_the_next_embed(tmp_path, monkeypatch) -> None:
+    """Embeds are held back by the driver (Ray would start them all before any attack): each embed's attacks
+    run before the next embed starts, so a sweep stopped part-way leaves whole embed groups."""
+    from wmstudio.sweep import runner
+
+    f = tmp_path / "s.toml"
+    f.write_text(SWEEP)
+    submitted: list[tuple[str, str]] = []
+    _fake_ray_runner(monkeypatch, submitted)
+    monkeypatch.setattr(runner, "is_finished", lambda _rec, _log: False)
+    summary = runner.run_sweep(load_sweep(f), tmp_path / "out", workers=1)
+    assert summary.finished == 4
+    assert submitted == [("embed", "content"), ("attack", "content"), ("attack", "content"),
+                         ("embed", "noise"), ("attack", "noise"), ("attack", "noise")]

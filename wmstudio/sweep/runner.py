@@ -243,9 +243,11 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
             embed_objs[embed_id] = ray.put(log)
             summary.bytes_sent += len(log)
 
-        # Ray starts tasks in the order they are submitted: the attacks whose watermarked model has
-        # already finished go first, then the new embeds (each releasing its attacks when it ends), so a
-        # sweep stopped part-way leaves whole embed groups rather than models nobody has attacked yet.
+        # Ray starts tasks in the order they are submitted, so the driver holds new embeds back: one is
+        # submitted only while a worker would otherwise idle (fewer tasks out than the cluster runs at a
+        # time). The attacks on finished watermarked models always go first, and each embed's attacks
+        # are submitted the moment it ends, ahead of the next embed: a sweep stopped part-way leaves
+        # whole embed groups, not watermarked models nobody has attacked yet.
         new_embeds: list[tuple[TaskState, dict[str, Any]]] = []
         for embed_id, plan in spec.embed_groups().items():
             if embed_id not in embed_needed:
@@ -268,14 +270,18 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
             else:
                 jobs.submit(task, data_for(r.config), embed_objs.get(r.embed_id),
                             files_for(r.config, attack=task.call == "attack"))
-        for task, config in new_embeds:
-            jobs.submit(task, data_for(config), files=files_for(config, attack=False))
-        n_tasks = len(jobs) + sum(len(v) for v in waiting.values())
+        def submit_embeds() -> None:
+            while new_embeds and len(jobs) < parallel:
+                task, config = new_embeds.pop(0)
+                jobs.submit(task, data_for(config), files=files_for(config, attack=False))
+
+        n_tasks = len(jobs) + len(new_embeds) + sum(len(v) for v in waiting.values())
+        submit_embeds()
         say(f"sweep {spec.name!r}: {len(todo)} runs to do ({summary.skipped} already finished), "
             f"{n_tasks - len(todo)} shared embeds, {parallel} workers")
         durations: dict[str, list[float]] = {"embed": [], "attack": []}
         last_print = 0.0
-        while len(jobs) or any(waiting.values()):
+        while len(jobs) or new_embeds or any(waiting.values()):
             for done in jobs.poll(timeout=1.0):
                 task, rec = done.task, done.record
                 durations[task.kind].append(float(rec.get("seconds", 0.0)))
@@ -301,10 +307,13 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                                             "finals": {}})
                     summary.failed += 1
                     summary.failures[a.run_id] = error
+            submit_embeds()
             now = time.time()
             if now - last_print >= 2.0 or not len(jobs):
                 last_print = now
-                kinds = [t.kind for t in jobs.tasks()] + ["attack"] * sum(len(v) for v in waiting.values())
+                parallel = _parallel(ray, resources)  # nodes may have joined or left the cluster
+                kinds = ([t.kind for t in jobs.tasks()] + ["embed"] * len(new_embeds)
+                         + ["attack"] * sum(len(v) for v in waiting.values()))
                 running = min(parallel, len(jobs))
                 eta = _eta(durations, kinds, parallel)
                 eta_text = f", ~{eta / 60:.1f} min left" if eta == eta and kinds else ""
