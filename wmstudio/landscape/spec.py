@@ -52,29 +52,29 @@ def _opt(default: Any, help: str, *, choices: tuple[str, ...] | None = None, min
     return field(default=default, metadata=meta)
 
 
-WHY_BATCH = "a batch is held on the device at once"
-WHY_GRID = f"a 2D grid evaluates resolution² points: {MAX_RESOLUTION_2D}² is already {MAX_RESOLUTION_2D ** 2:,} model evaluations"
-KIND_HELP = ("plane: through the watermarked, fine-tuned and restored models; random: two filter-normalised random "
+_WHY_BATCH = "a batch is held on the device at once"
+_WHY_GRID = f"a 2D grid evaluates resolution² points: {MAX_RESOLUTION_2D}² is already {MAX_RESOLUTION_2D ** 2:,} model evaluations"
+_KIND_HELP = ("plane: through the watermarked, fine-tuned and restored models; random: two filter-normalised random "
              "directions around one model; pca: principal directions of the recorded trajectory; line: the straight "
              "path through the checkpoints; hessian: the top two eigenvectors of the clean loss's Hessian at the last "
              "model (hessian_line: the top one); displacement: the attack (fine-tuned - watermarked) and restoration "
              "(restored - fine-tuned) displacements, centred on the fine-tuned model; curve: a connecting curve with "
              "one trained bend between the watermarked and fine-tuned models, drawn with the straight segment")
-PRECISION_HELP = ("arithmetic of the clean images' forward pass: auto takes bf16 where the processor has it and the "
+_PRECISION_HELP = ("arithmetic of the clean images' forward pass: auto takes bf16 where the processor has it and the "
                   "centre and 3 grid points agree with fp32 (loss within 0.5%, accuracy within 0.002), else fp32; "
                   "trigger metrics are always fp32")
 
 
 @dataclass
 class LandscapeSpec:
-    kind: str = _opt("plane", KIND_HELP, choices=KINDS)
+    kind: str = _opt("plane", _KIND_HELP, choices=KINDS)
     name: str = _opt("", "group name under /landscapes; default: the kind")
     # plane/line: the checkpoints; pca: the trajectories; displacement: the three stages whose
     # differences (second - first, third - second) are the axes
     models: list[str] = _opt([], "the stages the landscape is built from (default: from the kind and the log)")
     center: str = _opt("", "random/pca/hessian/hessian_line/displacement: the centre model (a stage name)")
     resolution: int = _opt(41, "points per axis (per segment for a line, along the path for hessian_line and curve)",
-                           min=3, max=MAX_RESOLUTION_2D, why=WHY_GRID, line=(2, MAX_RESOLUTION_LINE))
+                           min=3, max=MAX_RESOLUTION_2D, why=_WHY_GRID, line=(2, MAX_RESOLUTION_LINE))
     span: float = _opt(1.0, "random/hessian/hessian_line: the grid covers [-span, span] in direction units",
                        min=0, max=MAX_SPAN, min_exclusive=True, why="in units of the direction's norm")
     margin: float = _opt(0.3, "plane/pca/displacement: fraction of the models' extent added on each side; "
@@ -90,11 +90,11 @@ class LandscapeSpec:
                      choices=("test", "owner"))
     images: int = _opt(500, "clean images evaluated per point (0 = all)", min=0, max=10**7, zero="all")
     batch_size: int = _opt(0, "images per batch (0: the fastest on this machine, measured once)", min=0, max=65536,
-                           why=WHY_BATCH, zero="fastest")
+                           why=_WHY_BATCH, zero="fastest")
     coarse: int = _opt(11, "points per axis of the first, coarse level", min=2, max=MAX_RESOLUTION_2D)
     # auto: bf16 where the device has fast bf16 and a check at a few points agrees with fp32
     # (wmstudio.landscape.precision_check); the trigger metrics are always computed in fp32
-    precision: str = _opt("auto", PRECISION_HELP, choices=PRECISIONS)
+    precision: str = _opt("auto", _PRECISION_HELP, choices=PRECISIONS)
     dir_type: str = _opt("weights", "random: weights | states (the running statistics move too, Li et al.'s rule)",
                          choices=DIR_TYPES)
     loss: str = _opt("clean", "hessian/hessian_line: clean (the clean set named by data) | trigger", choices=LOSSES)
@@ -107,7 +107,7 @@ class LandscapeSpec:
                              why="passes over the owner's data")
     curve_lr: float = _opt(0.01, "curve: SGD (momentum 0.9) learning rate; constant, then down to 1% (Garipov's "
                                  "schedule)", min=0, max=10, min_exclusive=True)
-    curve_batch: int = _opt(128, "curve: the bend's training batch", min=1, max=65536, why=WHY_BATCH)
+    curve_batch: int = _opt(128, "curve: the bend's training batch", min=1, max=65536, why=_WHY_BATCH)
 
     def __post_init__(self) -> None:
         self.models = list(self.models)
