@@ -255,7 +255,7 @@ def test_landscape_computed_in_the_app_fills_in_and_matches_the_log(qtbot, tmp_p
     np.testing.assert_allclose(lv.image.image, stored.metrics["test_acc"])
     lv.show_landscape(read(log, "random-13"))
     # hover shows the values under the mouse
-    lv._hover((lv.map.vb.mapViewToScene(pg_point(0.0, 0.0)),))
+    lv.map_panel.hover_at((lv.map.vb.mapViewToScene(pg_point(0.0, 0.0)),))
     assert "trigger-set loss" in lv.hover.text()
 
 
@@ -414,7 +414,9 @@ def test_sweep_view_shows_the_matrix_and_opens_a_run(qtbot, tmp_path) -> None:
     run_sweep(spec, tmp_path / "sweep", workers=2)
     win = make_window(qtbot, tmp_path)
     sv = win.tabs.sweep_view
-    assert sv.open_folder(tmp_path / "sweep")
+    with qtbot.waitSignal(sv.refreshed, timeout=60_000) as read:  # the folder is read on a worker
+        assert sv.open_folder(tmp_path / "sweep")
+    assert read.args == [True]
     assert sv.table.rowCount() == 2 and sv.table.columnCount() == 1
     from wmstudio.sweep.report import collect
 

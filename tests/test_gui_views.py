@@ -162,7 +162,7 @@ def test_landscape_views_are_cleared_for_another_log_and_a_new_run(qtbot, tmp_pa
     for switch in ("open", "run"):
         lv.show_landscape(fake_landscape("line"))
         lv.show_landscape(fake_landscape("plane"))
-        lv._hover((lv.map.vb.mapViewToScene(QPointF(0.0, 0.0)),))
+        lv.map_panel.hover_at((lv.map.vb.mapViewToScene(QPointF(0.0, 0.0)),))
         assert lv.image.image is not None and lv.trajectory_items and "trigger-set loss" in lv.hover.text()
         assert "landscape_2d" in win.tabs.all_plots()
         if switch == "open":
@@ -197,7 +197,7 @@ def test_landscape_status_and_hover_describe_the_shown_surface(qtbot, tmp_path) 
     lv = win.tabs.landscape_view
     lv.show_landscape(fake_landscape("plane", "first"))
     assert lv.status.text().startswith("first") and "81/81" in lv.status.text()
-    lv._hover((lv.map.vb.mapViewToScene(QPointF(1.0, 1.0)),))
+    lv.map_panel.hover_at((lv.map.vb.mapViewToScene(QPointF(1.0, 1.0)),))
     first = lv.hover.text()
     assert "2.1" in first  # the loss at the corner of the bowl
     second = fake_landscape("plane", "second")
@@ -205,7 +205,7 @@ def test_landscape_status_and_hover_describe_the_shown_surface(qtbot, tmp_path) 
         second.metrics[m] = second.metrics[m] * 0 + 7.0
     lv.show_landscape(second)
     assert lv.status.text().startswith("second") and lv.hover.text().strip() == ""
-    lv._hover((lv.map.vb.mapViewToScene(QPointF(1.0, 1.0)),))
+    lv.map_panel.hover_at((lv.map.vb.mapViewToScene(QPointF(1.0, 1.0)),))
     assert "7" in lv.hover.text() and lv.hover.text() != first
 
 
@@ -284,7 +284,7 @@ def test_published_view_sets_the_kind_box(qtbot, tmp_path) -> None:
     lv.kind.setCurrentText("random")
     requested = []
     lv.compute_requested.connect(requested.append)
-    lv._request_published()
+    lv.controls.request_published()
     assert requested and lv.kind.currentText() == requested[0].kind == "pca"
 
 

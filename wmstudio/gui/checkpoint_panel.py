@@ -16,34 +16,16 @@ import html
 import json
 from typing import Any
 
-from PySide6.QtCore import QCoreApplication, QTimer, Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import QGroupBox, QLabel, QPlainTextEdit, QPushButton, QVBoxLayout, QWidget
 
 from wmstudio.config import ExperimentConfig
-from wmstudio.gui.worker import JobThread
+from wmstudio.gui.worker import JobThread, start_thread
 from wmstudio.models.fit_check import CheckResult, EvalResult, check_checkpoint, evaluate_checkpoint
 
 DEBOUNCE_MS = 250  # edits closer together than this are checked once
 OK_COLOR, BAD_COLOR = "#2e7d32", "#d9534f"
-
-_live: set[JobThread] = set()  # threads still running, kept referenced until they end (even if the panel goes)
-
-
-def _keep_until_finished(job: JobThread) -> None:
-    _live.add(job)
-    job.finished.connect(lambda j=job: _live.discard(j))
-    app = QCoreApplication.instance()
-    if app is not None and not app.property("wmstudio_checkpoint_threads_joined"):
-        app.setProperty("wmstudio_checkpoint_threads_joined", True)
-        app.aboutToQuit.connect(_join_all)
-    job.start()
-
-
-def _join_all() -> None:
-    for job in list(_live):
-        job.wait()
-
 
 def _check_key(cfg: ExperimentConfig) -> str:
     """The settings a fit check depends on (model, data, and the method that may change the model)."""
@@ -137,7 +119,7 @@ class CheckpointPanel(QGroupBox):
         self._eval_job = job
         self.eval_label.setText("Evaluating …")
         self._update_button()
-        _keep_until_finished(job)
+        start_thread(job)
 
     def set_busy(self, busy: bool) -> None:
         """While a run trains, Evaluate waits (it would compete for the same cores)."""
@@ -161,7 +143,7 @@ class CheckpointPanel(QGroupBox):
         job.done.connect(self._on_checked)
         job.failed.connect(self._on_check_failed)
         self._check_job = job
-        _keep_until_finished(job)
+        start_thread(job)
 
     def _on_checked(self, outcome: tuple[str, CheckResult]) -> None:
         self._check_job = None

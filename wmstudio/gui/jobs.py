@@ -10,7 +10,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
-from wmstudio.gui.worker import Job, JobThread
+from wmstudio.gui.worker import Job, JobThread, start_thread
 
 DRAIN_MS = 50
 
@@ -36,11 +36,11 @@ class JobRunner(QObject):
         if self.thread is not None:
             raise RuntimeError("a job is already running")
         self.kind = kind
-        self.thread = JobThread(job, kind, self)
+        self.thread = JobThread(job, kind)  # kept alive by start_thread until it has ended
         self.thread.done.connect(lambda result: self._end(result, None))
         self.thread.failed.connect(lambda m, d, u: self._end(None, (m, d, u)))
         self.thread.finished.connect(self._ended)  # after done/failed (queued in that order)
-        self.thread.start()
+        start_thread(self.thread)
         self._timer.start()
 
     def drain(self) -> None:
@@ -64,12 +64,9 @@ class JobRunner(QObject):
 
     def _end(self, result: Any, error: tuple[str, str, bool] | None) -> None:
         self.drain()
-        thread, kind = self.thread, self.kind
+        kind = self.kind
         self.thread, self.kind = None, ""
         self._timer.stop()
-        if thread is not None:
-            thread.wait(5000)  # the signal came at the end of run(): it returns at once
-            thread.deleteLater()
         if error is None:
             self.done.emit(kind, result)
         else:

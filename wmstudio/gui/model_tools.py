@@ -67,7 +67,6 @@ class _ToolDialog(QDialog):
         self.details.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.details.setVisible(False)
         layout.addWidget(self.details)
-        self._thread: Any = None
 
     def _busy(self, text: str) -> None:
         self.action_button.setEnabled(False)
@@ -139,8 +138,8 @@ class ExportModelDialog(_ToolDialog):
             self.exported.emit(out)
             self.said.emit(f"Exported the {meta.get('stage')} model to {out}")
 
-        self._thread = in_background(self, lambda: export_model(spec, out, overwrite=True), done, self._failed,
-                                     "export")
+        in_background(self, lambda: export_model(spec, out, overwrite=True), done, self._failed,
+                      "export")
 
 
 class VerifyDialog(_ToolDialog):
@@ -232,8 +231,8 @@ class VerifyDialog(_ToolDialog):
             self.said.emit(f"Verification of {model}: {headline.lower()}, p-value {v.p_value:.3g}")
 
         trust = self.trust.isChecked()
-        self._thread = in_background(self, lambda: verify(model, trigger, fpr, null=null, trust_code=trust), done,
-                                     self._failed, "verify")
+        in_background(self, lambda: verify(model, trigger, fpr, null=null, trust_code=trust), done,
+                      self._failed, "verify")
 
 
 def open_model_dialog(kind: str, log: Path | None, stages: list[str], parent: QWidget, say: Any) -> QDialog:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pyqtgraph as pg
 from PySide6.QtWidgets import QWidget
 
-LEGEND_ALPHA = 225  # a legend box with a fill is the background, nearly opaque (landscape_view.legend_brush)
+LEGEND_ALPHA = 225  # a legend box with a fill is the background, nearly opaque (landscape_parts.legend_brush)
 
 
 def restyle_plots(root: QWidget) -> int:

@@ -70,7 +70,6 @@ class SetupPanel(QWidget):
         self.preview_button.setEnabled(False)
         self.preview_button.clicked.connect(self.preview_triggers)
         self.form.changed.connect(self._form_changed)
-        self._preview_thread: Any = None
 
     # ------------------------------------------------------------ settings files
     def load_demo_config(self) -> None:
@@ -181,7 +180,7 @@ class SetupPanel(QWidget):
             self.trigger_grid.caption.setText(f"Cannot preview: {message}")
             self.preview_button.setEnabled(True)
 
-        self._preview_thread = in_background(self, lambda: preview_trigger_set(cfg), shown, failed, "preview")
+        in_background(self, lambda: preview_trigger_set(cfg), shown, failed, "preview")
 
     def _form_changed(self) -> None:
         err = self.form.error

@@ -1,5 +1,8 @@
 """The persistence matrix of a sweep folder, live while the sweep runs; a click opens that run.
 
+The folder is read on a worker thread (``in_background``), one read at a time, every ``REFRESH_MS``
+while runs are still to go; the UI thread only draws what was read.
+
 A heat map: one cell per combination of the two swept values, coloured on the scale shown beside
 it (accuracies on 0 .. 1, other values on 0 .. their largest), with its value written in it.
 """
@@ -28,16 +31,19 @@ from PySide6.QtWidgets import (
 )
 
 from wmstudio.errors import WmStudioError
+from wmstudio.gui.worker import in_background
 from wmstudio.metric_names import metric_label
 from wmstudio.sweep.intervals import REPLICATE_AXES
 from wmstudio.sweep.report import collect
 
 METRICS = {k: metric_label(k) for k in ("restore.trigger_acc", "attacked.trigger_acc", "gain", "restore.test_acc",
                                         "attacked.drift_rel")}  # "attacked": whichever attack a run made
+REFRESH_MS = 2000
 
 
 class SweepView(QWidget):
     open_run = Signal(str)  # the run log to open
+    refreshed = Signal(bool)  # a read of the folder ended: True when it was read and drawn
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -45,6 +51,7 @@ class SweepView(QWidget):
         self.rows: list[dict[str, Any]] = []
         self.axes: list[str] = []
         self.cells: dict[tuple[int, int], list[dict[str, Any]]] = {}
+        self.reading = False  # a read of the folder is in flight (one at a time: a slow disk never piles them up)
         layout = QVBoxLayout(self)
         bar = QHBoxLayout()
         self.open_button = QPushButton("Open sweep folder…")
@@ -84,7 +91,7 @@ class SweepView(QWidget):
         self.hint.setWordWrap(True)
         layout.addWidget(self.hint)
         self.timer = QTimer(self)
-        self.timer.setInterval(2000)
+        self.timer.setInterval(REFRESH_MS)
         self.timer.timeout.connect(self.refresh)
         self.open_button.clicked.connect(self._choose)
         self.metric_box.currentIndexChanged.connect(lambda _i: self.draw())
@@ -96,21 +103,41 @@ class SweepView(QWidget):
             self.open_folder(folder)
 
     def open_folder(self, folder: str | Path) -> bool:
+        """Show the sweep in ``folder``: read on a worker, then drawn (``refreshed`` says how it went) and read
+        again every ``REFRESH_MS`` while runs are to go. True: the read is under way (after the one in flight)."""
         self.folder = Path(folder)
-        ok = self.refresh()
-        if ok:
-            self.timer.start()
-        return ok
+        self.timer.stop()
+        self.refresh()
+        return True
 
-    def refresh(self) -> bool:
-        if self.folder is None:
-            return False
-        try:
-            meta, self.axes, self.rows = collect(self.folder)
-        except (WmStudioError, OSError) as exc:
-            self.status.setText(str(exc))
+    def refresh(self) -> None:
+        """Read the folder again on a worker (skipped while a read is in flight)."""
+        if self.folder is None or self.reading:
+            return
+        folder = self.folder
+        self.reading = True
+
+        def read() -> Any:
+            try:
+                return collect(folder)
+            except (WmStudioError, OSError) as exc:
+                return exc
+
+        in_background(self, read, lambda result: self._show(folder, result),
+                      lambda message, _d, _u: self._show(folder, OSError(message)), "sweep")
+
+    def _show(self, folder: Path, result: Any) -> None:
+        """Draw what a read of ``folder`` found (its records, or the error that stopped it)."""
+        self.reading = False
+        if folder != self.folder:  # another folder was opened meanwhile
+            self.refresh()
+            return
+        if isinstance(result, Exception):
+            self.status.setText(str(result))
             self.timer.stop()
-            return False
+            self.refreshed.emit(False)
+            return
+        meta, self.axes, self.rows = result
         counts = {s: sum(r["status"] == s for r in self.rows)
                   for s in ("finished", "failed", "queued", "running", "pending")}
         to_go = counts["queued"] + counts["running"] + counts["pending"]
@@ -119,8 +146,10 @@ class SweepView(QWidget):
         self.status.setToolTip(self.status.text())
         if to_go == 0:
             self.timer.stop()
+        elif not self.timer.isActive():
+            self.timer.start()
         self.draw()
-        return True
+        self.refreshed.emit(True)
 
     def matrix_axes(self) -> tuple[str, str]:
         axes = [a for a in self.axes if a not in REPLICATE_AXES] or self.axes  # seeds replicate cells

@@ -44,7 +44,6 @@ class ViewTabs(QTabWidget):
         self._waiting.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.addTab(self._waiting, TAB_NAMES[0])
         self.addTab(self.messages, TAB_NAMES[-1])
-        self._read: Any = None
         self._series = RunSeries()
         self._turns = Turns(self)  # show_run's drawing, one view per turn of the event loop
 
@@ -137,8 +136,8 @@ class ViewTabs(QTabWidget):
     def refresh_landscapes(self, log: Path, wanted: str = "") -> None:
         """Re-reads the stored landscapes (on a worker) after one was computed."""
         self.log_path = log
-        self._read = in_background(self, lambda: read_landscapes(log, wanted or self.landscape_view.current_name),
-                                   lambda r: self._landscapes_read(r, wanted))
+        in_background(self, lambda: read_landscapes(log, wanted or self.landscape_view.current_name),
+                      lambda r: self._landscapes_read(r, wanted))
 
     def _landscapes_read(self, result: tuple[list[str], Any], wanted: str) -> None:
         names, ls = result

@@ -8,12 +8,14 @@ flood the event loop. Completion and failure arrive as queued Qt signals.
 from __future__ import annotations
 
 import sys
+import threading
 import traceback
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
-from PySide6.QtCore import QObject, QThread, Signal, Slot
+from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
 from wmstudio.control import RunControl
 from wmstudio.errors import WmStudioError
@@ -21,6 +23,31 @@ from wmstudio.events import Event, EventCallback
 
 Job = Callable[[EventCallback, RunControl], Any]
 SWITCH_INTERVAL_S = 0.001
+
+
+_switch_lock = threading.Lock()
+_switch_users = 0  # job threads running with the short switch interval
+_switch_saved = 0.0  # the interval before the first of them started
+
+
+@contextmanager
+def short_switch_interval() -> Iterator[None]:
+    """Python's GIL switch interval at ``SWITCH_INTERVAL_S`` while any job thread runs, and back to what it
+    was once the last one has ended. The interval is the whole process's: with several threads at once, the
+    first sets it and the last restores it."""
+    global _switch_users, _switch_saved
+    with _switch_lock:
+        if _switch_users == 0:
+            _switch_saved = sys.getswitchinterval()
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
+        _switch_users += 1
+    try:
+        yield
+    finally:
+        with _switch_lock:
+            _switch_users -= 1
+            if _switch_users == 0:
+                sys.setswitchinterval(_switch_saved)
 
 
 def stopped_by(exc: BaseException) -> str:
@@ -49,8 +76,11 @@ class JobThread(QThread):
     def run(self) -> None:  # the worker thread
         # Python's default 5 ms GIL switch interval lets a busy worker keep the UI thread waiting
         # that long at every hand-over; a shorter one keeps redraws smooth (see
-        # benchmarks/bench_gui_responsiveness.py).
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
+        # benchmarks/bench_gui_responsiveness.py). It is restored when the last job thread ends.
+        with short_switch_interval():
+            self._run()
+
+    def _run(self) -> None:
         try:
             self.result = self.job(self.events.append, self.control)
         except WmStudioError as exc:
@@ -76,13 +106,17 @@ class JobThread(QThread):
 
 
 class _Keeper(QObject):
-    """Holds the threads ``in_background`` started until each has ended, then lets it go (on the UI
-    thread, after waiting the moment it takes to return from ``run``): no thread is destroyed while
-    it runs, and none is deleted twice (a parent and a ``deleteLater`` both owning it)."""
+    """Holds every worker thread the app starts until it has ended, then lets it go (on the UI thread,
+    after waiting the moment it takes to return from ``run``): no thread is destroyed while it runs, and
+    none is deleted twice (a parent and a ``deleteLater`` both owning it). When the app quits, it waits
+    for those still running (a check or a read; the window cancels a run or landscape before it closes)."""
 
     def __init__(self) -> None:
         super().__init__()
         self.threads: set[JobThread] = set()
+        app = QCoreApplication.instance()
+        if app is not None:
+            app.aboutToQuit.connect(self.join_all)
 
     def keep(self, thread: JobThread) -> None:
         self.threads.add(thread)
@@ -94,24 +128,36 @@ class _Keeper(QObject):
             t.wait()
             self.threads.discard(t)
 
+    @Slot()
+    def join_all(self) -> None:
+        for t in list(self.threads):
+            t.wait()
+        self.release()
+
 
 _keeper: _Keeper | None = None
+
+
+def start_thread(thread: JobThread) -> JobThread:
+    """Start ``thread``, kept referenced until it has ended: the one way the app keeps its worker threads
+    alive (a job, a background read, a check). ``thread`` has no Qt parent."""
+    global _keeper
+    if _keeper is None:
+        _keeper = _Keeper()
+    _keeper.keep(thread)
+    thread.start()
+    return thread
 
 
 def in_background(parent: Any, work: Callable[[], Any], done: Callable[[Any], None],
                   failed: Callable[[str, str, bool], None] | None = None, name: str = "read") -> JobThread:
     """Runs ``work()`` on a worker thread; ``done(result)`` or ``failed(message, details, user_error)``
     are called on the UI thread (only while ``parent`` still exists)."""
-    global _keeper
-    if _keeper is None:
-        _keeper = _Keeper()
     thread = JobThread(lambda _cb, _ctl: work(), name)
     thread.done.connect(done if parent is None else _guarded(parent, done))
     if failed is not None:
         thread.failed.connect(failed if parent is None else _guarded(parent, failed))
-    _keeper.keep(thread)
-    thread.start()
-    return thread
+    return start_thread(thread)
 
 
 def _guarded(parent: Any, slot: Callable[..., None]) -> Callable[..., None]:

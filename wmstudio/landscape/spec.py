@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
+from typing import Any
 
 from wmstudio.errors import ConfigError, RunLogError
 
@@ -38,38 +39,75 @@ def _number(value: object, whole: bool = False) -> bool:
     return isinstance(value, (int, float)) and math.isfinite(value)
 
 
+def _opt(default: Any, help: str, *, choices: tuple[str, ...] | None = None, min: float | None = None,
+         max: float | None = None, min_exclusive: bool = False, why: str = "", zero: str = "",
+         line: tuple[int, int] | None = None) -> Any:
+    """A setting with its help text and limits, as ``wmstudio.config.opt`` describes a config field (the
+    app's landscape form is built from them, and ``check`` enforces them): ``zero``, what 0 means;
+    ``line``, the (min, max) that replace ``min`` and ``max`` for a path (``LINE_KINDS``)."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive, "why": why,
+            "zero": zero, "line": line}
+    if isinstance(default, list):
+        return field(default_factory=list, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+_WHY_BATCH = "a batch is held on the device at once"
+_WHY_GRID = f"a 2D grid evaluates resolution² points: {MAX_RESOLUTION_2D}² is already {MAX_RESOLUTION_2D ** 2:,} model evaluations"
+_KIND_HELP = ("plane: through the watermarked, fine-tuned and restored models; random: two filter-normalised random "
+             "directions around one model; pca: principal directions of the recorded trajectory; line: the straight "
+             "path through the checkpoints; hessian: the top two eigenvectors of the clean loss's Hessian at the last "
+             "model (hessian_line: the top one); displacement: the attack (fine-tuned - watermarked) and restoration "
+             "(restored - fine-tuned) displacements, centred on the fine-tuned model; curve: a connecting curve with "
+             "one trained bend between the watermarked and fine-tuned models, drawn with the straight segment")
+_PRECISION_HELP = ("arithmetic of the clean images' forward pass: auto takes bf16 where the processor has it and the "
+                  "centre and 3 grid points agree with fp32 (loss within 0.5%, accuracy within 0.002), else fp32; "
+                  "trigger metrics are always fp32")
+
+
 @dataclass
 class LandscapeSpec:
-    kind: str = "plane"
-    name: str = ""  # group name under /landscapes; default: the kind
+    kind: str = _opt("plane", _KIND_HELP, choices=KINDS)
+    name: str = _opt("", "group name under /landscapes; default: the kind")
     # plane/line: the checkpoints; pca: the trajectories; displacement: the three stages whose
     # differences (second - first, third - second) are the axes
-    models: list[str] = field(default_factory=list)
-    center: str = ""  # random/pca/hessian/hessian_line/displacement: the centre model (a stage name)
-    resolution: int = 41  # points per axis (2D), per segment (line) or along the path (hessian_line)
-    span: float = 1.0  # random/hessian/hessian_line: the grid covers [-span, span] in direction units
-    # plane/pca/displacement: fraction of the models' extent added on each side; line: extension past the ends
-    margin: float = 0.3
-    seed: int = 0  # random directions; hessian: Lanczos' start vector
-    norm: str = "filter"  # random: filter | layer | none
-    bias_bn: str = "ignore"  # random: ignore | include (1-D parameters)
-    bn: str = "running"  # running | recompute (re-estimate BatchNorm statistics at each point)
-    bn_batches: int = 4
-    data: str = "test"  # test | owner: the clean set evaluated at each point
-    images: int = 500  # how many clean images (0 = all)
-    batch_size: int = 0  # 0: the fastest on this machine, measured once
-    coarse: int = 11  # points per axis of the first, coarse level
+    models: list[str] = _opt([], "the stages the landscape is built from (default: from the kind and the log)")
+    center: str = _opt("", "random/pca/hessian/hessian_line/displacement: the centre model (a stage name)")
+    resolution: int = _opt(41, "points per axis (per segment for a line, along the path for hessian_line and curve)",
+                           min=3, max=MAX_RESOLUTION_2D, why=_WHY_GRID, line=(2, MAX_RESOLUTION_LINE))
+    span: float = _opt(1.0, "random/hessian/hessian_line: the grid covers [-span, span] in direction units",
+                       min=0, max=MAX_SPAN, min_exclusive=True, why="in units of the direction's norm")
+    margin: float = _opt(0.3, "plane/pca/displacement: fraction of the models' extent added on each side; "
+                              "line: extension past the ends", min=0, max=MAX_MARGIN,
+                         why="a fraction of the models' extent")
+    seed: int = _opt(0, "random directions; hessian: Lanczos' start vector", min=0, max=2**31 - 2)
+    norm: str = _opt("filter", "random: how the directions are normalised", choices=("filter", "layer", "none"))
+    bias_bn: str = _opt("ignore", "random: 1-D parameters (biases, BatchNorm)", choices=("ignore", "include"))
+    bn: str = _opt("running", "re-estimate BatchNorm statistics at each point (recompute) or keep them",
+                   choices=("running", "recompute"))
+    bn_batches: int = _opt(4, "batches that re-estimate the BatchNorm statistics", min=1, max=1000)
+    data: str = _opt("test", "the clean set evaluated at each point (the trigger set always is)",
+                     choices=("test", "owner"))
+    images: int = _opt(500, "clean images evaluated per point (0 = all)", min=0, max=10**7, zero="all")
+    batch_size: int = _opt(0, "images per batch (0: the fastest on this machine, measured once)", min=0, max=65536,
+                           why=_WHY_BATCH, zero="fastest")
+    coarse: int = _opt(11, "points per axis of the first, coarse level", min=2, max=MAX_RESOLUTION_2D)
     # auto: bf16 where the device has fast bf16 and a check at a few points agrees with fp32
     # (wmstudio.landscape.precision_check); the trigger metrics are always computed in fp32
-    precision: str = "auto"
-    dir_type: str = "weights"  # random: weights | states (the running statistics move too, Li et al.'s rule)
-    loss: str = "clean"  # hessian/hessian_line: clean (the clean set named by data) | trigger
-    hessian_images: int = 1000  # hessian kinds, clean loss: the first images of the clean set (0 = all)
-    hessian_iter: int = 100  # hessian kinds: Lanczos steps at most
+    precision: str = _opt("auto", _PRECISION_HELP, choices=PRECISIONS)
+    dir_type: str = _opt("weights", "random: weights | states (the running statistics move too, Li et al.'s rule)",
+                         choices=DIR_TYPES)
+    loss: str = _opt("clean", "hessian/hessian_line: clean (the clean set named by data) | trigger", choices=LOSSES)
+    hessian_images: int = _opt(1000, "hessian kinds, clean loss: the first images of the clean set (0 = all)",
+                               min=0, max=10**7, zero="all")
+    hessian_iter: int = _opt(100, "hessian kinds: Lanczos steps at most", min=2, max=10_000,
+                             why="Lanczos steps, one Hessian-vector product each")
     # curve: the quadratic Bezier curve's bend, trained on the owner's clean data (Garipov et al. 2018)
-    curve_epochs: int = 2  # passes over the owner's data
-    curve_lr: float = 0.01  # SGD (momentum 0.9) learning rate; constant, then down to 1% (Garipov's schedule)
-    curve_batch: int = 128
+    curve_epochs: int = _opt(2, "curve: passes over the owner's data", min=1, max=10_000,
+                             why="passes over the owner's data")
+    curve_lr: float = _opt(0.01, "curve: SGD (momentum 0.9) learning rate; constant, then down to 1% (Garipov's "
+                                 "schedule)", min=0, max=10, min_exclusive=True)
+    curve_batch: int = _opt(128, "curve: the bend's training batch", min=1, max=65536, why=_WHY_BATCH)
 
     def __post_init__(self) -> None:
         self.models = list(self.models)
@@ -142,45 +180,23 @@ class LandscapeSpec:
         s = self
         if s.kind not in KINDS:
             raise ConfigError("kind", f"must be one of {', '.join(KINDS)}, got {s.kind!r}")
-        line = s.kind in LINE_KINDS
-        lo, hi = (2, MAX_RESOLUTION_LINE) if line else (3, MAX_RESOLUTION_2D)
-        why = ("points along the path" if s.kind in ("hessian_line", "curve") else "points per segment of the path") if line else \
-            f"a 2D grid evaluates resolution² points: {hi}² is already {hi * hi:,} model evaluations"
-        checks = [("resolution", _number(s.resolution, True) and lo <= s.resolution <= hi,
-                   f"a whole number from {lo} to {hi} ({why})"),
-                  ("span", _number(s.span) and 0 < s.span <= MAX_SPAN,
-                   f"a finite number > 0 and <= {MAX_SPAN:g} (in units of the direction's norm)"),
-                  ("margin", _number(s.margin) and 0 <= s.margin <= MAX_MARGIN,
-                   f"a finite number >= 0 and <= {MAX_MARGIN:g} (a fraction of the models' extent)"),
-                  ("seed", _number(s.seed, True) and 0 <= s.seed < 2**31 - 1, "a whole number >= 0 and < 2147483647"),
-                  ("norm", s.norm in ("filter", "layer", "none"), "filter, layer or none"),
-                  ("bias_bn", s.bias_bn in ("ignore", "include"), "ignore or include"),
-                  ("bn", s.bn in ("running", "recompute"), "running or recompute"),
-                  ("bn_batches", _number(s.bn_batches, True) and 1 <= s.bn_batches <= 1000, "a whole number from 1 to 1000"),
-                  ("data", s.data in ("test", "owner"), "test or owner"),
-                  ("images", _number(s.images, True) and 0 <= s.images <= 10**7, "a whole number from 0 (all) to 10000000"),
-                  ("batch_size", _number(s.batch_size, True) and 0 <= s.batch_size <= 65536,
-                   "a whole number from 0 (fastest) to 65536 (a batch is held on the device at once)"),
-                  ("coarse", _number(s.coarse, True) and 2 <= s.coarse <= MAX_RESOLUTION_2D,
-                   f"a whole number from 2 to {MAX_RESOLUTION_2D}"),
-                  ("precision", s.precision in PRECISIONS, ", ".join(PRECISIONS[:-1]) + " or " + PRECISIONS[-1]),
-                  ("name", isinstance(s.name, str) and "/" not in s.name, "a name without '/'"),
-                  ("center", isinstance(s.center, str), "a stage name"),
-                  ("models", all(isinstance(m, str) for m in s.models), "a list of stage names"),
-                  ("dir_type", s.dir_type in DIR_TYPES, " or ".join(DIR_TYPES)),
-                  ("loss", s.loss in LOSSES, " or ".join(LOSSES)),
-                  ("hessian_images", _number(s.hessian_images, True) and 0 <= s.hessian_images <= 10**7,
-                   "a whole number from 0 (all) to 10000000"),
-                  ("hessian_iter", _number(s.hessian_iter, True) and 2 <= s.hessian_iter <= 10_000,
-                   "a whole number from 2 to 10000 (Lanczos steps, one Hessian-vector product each)"),
-                  ("curve_epochs", _number(s.curve_epochs, True) and 1 <= s.curve_epochs <= 10_000,
-                   "a whole number from 1 to 10000 (passes over the owner's data)"),
-                  ("curve_lr", _number(s.curve_lr) and 0 < s.curve_lr <= 10, "a finite number > 0 and <= 10"),
-                  ("curve_batch", _number(s.curve_batch, True) and 1 <= s.curve_batch <= 65536,
-                   "a whole number from 1 to 65536 (a batch is held on the device at once)")]
-        for name, ok, expected in checks:
+        for f in fields(LandscapeSpec):
+            value, expected = getattr(s, f.name), expected_text(f.name, s.kind)
+            meta = f.metadata
+            if meta.get("choices"):
+                ok = value in meta["choices"]
+            elif meta.get("min") is not None:
+                lo, hi = limits(f.name, s.kind)
+                whole = f.type in ("int", int)
+                ok = _number(value, whole) and (lo < value if meta["min_exclusive"] else lo <= value) and value <= hi
+            elif f.name == "name":
+                ok = isinstance(value, str) and "/" not in value
+            elif f.name == "models":
+                ok = all(isinstance(m, str) for m in value)
+            else:
+                ok = isinstance(value, str)
             if not ok:
-                raise ConfigError(name, f"must be {expected}, got {getattr(s, name)!r}")
+                raise ConfigError(f.name, f"must be {expected}, got {value!r}")
         if s.dir_type == "states" and s.kind != "random":
             raise ConfigError("dir_type", f"states applies to kind=random only (the other kinds' directions are "
                                           f"not random draws), got kind={s.kind}")
@@ -201,3 +217,35 @@ class LandscapeSpec:
             return LandscapeSpec(**data)
         except (ValueError, TypeError, RecursionError, RunLogError) as exc:
             raise RunLogError(f"the stored landscape settings are unreadable ({exc})") from None
+
+
+_FIELDS = {f.name: f for f in fields(LandscapeSpec)}
+
+
+def limits(name: str, kind: str = "plane") -> tuple[float, float]:
+    """The lowest and highest value of the number setting ``name`` for a landscape of ``kind`` (a path's
+    resolution has its own); the form's boxes and ``check`` both read them here."""
+    meta = _FIELDS[name].metadata
+    if meta.get("line") and kind in LINE_KINDS:
+        return meta["line"]
+    return meta["min"], meta["max"]
+
+
+def expected_text(name: str, kind: str = "plane") -> str:
+    """What setting ``name`` must be, in words, for an error message or a tooltip ("a whole number from 3
+    to 501 (a 2D grid evaluates ...)")."""
+    meta = _FIELDS[name].metadata
+    if meta.get("choices"):
+        c = [str(x) for x in meta["choices"]]
+        return ", ".join(c[:-1]) + " or " + c[-1]
+    if meta.get("min") is None:
+        return {"name": "a name without '/'", "models": "a list of stage names"}.get(name, "a stage name")
+    lo, hi = limits(name, kind)
+    why = meta["why"]
+    if name == "resolution" and kind in LINE_KINDS:
+        why = "points along the path" if kind in ("hessian_line", "curve") else "points per segment of the path"
+    tail = f" ({why})" if why else ""
+    if _FIELDS[name].type in ("int", int):
+        zero = f" ({meta['zero']})" if meta["zero"] and lo == 0 else ""
+        return f"a whole number from {lo}{zero} to {hi}{tail}"
+    return f"a finite number {'>' if meta['min_exclusive'] else '>='} {lo:g} and <= {hi:g}{tail}"
