@@ -56,9 +56,9 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(_args: argparse.Namespace) -> int:
-    from wmstudio.models import MODELS
+    from wmstudio.catalog import MODELS
 
-    for name, (_, desc) in MODELS.items():
+    for name, desc in MODELS.list():
         print(f"{name:<12} {desc}")
     print(f"{'torchvision:<name>':<12} any torchvision classification model, e.g. torchvision:resnet50")
     return 0

@@ -37,6 +37,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from wmstudio.catalog import DATASETS
 from wmstudio.errors import RunLogError
 from wmstudio.metric_names import metric_label
 from wmstudio.metrics.collapse import collapse_reason
@@ -70,8 +71,6 @@ COUNT_COLUMNS = ["n_trigger", "n_test", "num_classes", "seed.run", "seed.trigger
 PER_RUN_INTERVALS = {"attacked.trigger_acc": "n_trigger", "restore.trigger_acc": "n_trigger",
                      "attacked.test_acc": "n_test", "restore.test_acc": "n_test"}
 NOT_RECORDED = "not recorded"
-# class counts of the built-in data sets, for records written before the log's class count was recorded
-KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "mnist": 10, "fashion-mnist": 10, "svhn": 10}
 
 
 def fmt_value(v: Any) -> str:
@@ -102,7 +101,10 @@ def _class_count(meta: dict[str, Any]) -> int | None:
     model = base.get("model") or {}
     if model.get("num_classes"):
         return int(model["num_classes"])
-    return KNOWN_CLASSES.get(str((base.get("data") or {}).get("dataset", "digits")))
+    # the data set's own class count (catalog.DATASETS), for records written before the log's was recorded
+    dataset = str((base.get("data") or {}).get("dataset", "digits"))
+    native = DATASETS.get(dataset).native if dataset in DATASETS else None
+    return native[1] if native else None
 
 
 def _config_counts(meta: dict[str, Any]) -> dict[str, int]:
