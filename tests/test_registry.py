@@ -107,3 +107,13 @@ def test_the_catalog_and_the_config_load_without_torch() -> None:
     code = "import sys, wmstudio.catalog, wmstudio.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_landscape_kinds_are_registered_objects_and_the_kind_tuples_follow_them() -> None:
+    from wmstudio.landscape.spec import CENTRED_KINDS, KINDS, LANDSCAPE_KINDS, LINE_KINDS
+
+    assert LANDSCAPE_KINDS.names() == KINDS
+    assert LINE_KINDS == ("line", "hessian_line", "curve")
+    assert CENTRED_KINDS == ("random", "pca", "hessian", "hessian_line", "displacement")
+    with pytest.raises(ConfigError, match="^kind: unknown landscape kind 'nope'; known: random, plane"):
+        LANDSCAPE_KINDS.get("nope")
