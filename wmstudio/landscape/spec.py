@@ -42,6 +42,7 @@ DISPLACEMENT_ROLES = ("the watermarked model, start of the attack displacement",
                       "the restored model, end of the restoration displacement")
 METRICS = ("test_loss", "test_acc", "trigger_loss", "trigger_acc")
 LINE_METRICS = tuple(f"line_{m}" for m in METRICS)  # curve: the same metrics along the straight segment
+BN_MODES = ("running", "recompute")  # keep the BatchNorm statistics, or re-estimate them at each point
 PRECISIONS = ("auto", "fp32", "bf16")  # of the clean images' forward pass (the trigger set is always fp32)
 
 # Bounds that keep one landscape within memory and time. A 2D grid evaluates resolution² points
@@ -178,7 +179,7 @@ class LandscapeSpec:
                   ("seed", _number(s.seed, True) and 0 <= s.seed < 2**31 - 1, "a whole number >= 0 and < 2147483647"),
                   ("norm", s.norm in ("filter", "layer", "none"), "filter, layer or none"),
                   ("bias_bn", s.bias_bn in ("ignore", "include"), "ignore or include"),
-                  ("bn", s.bn in ("running", "recompute"), "running or recompute"),
+                  ("bn", s.bn in BN_MODES, " or ".join(BN_MODES)),
                   ("bn_batches", _number(s.bn_batches, True) and 1 <= s.bn_batches <= 1000, "a whole number from 1 to 1000"),
                   ("data", s.data in ("test", "owner"), "test or owner"),
                   ("images", _number(s.images, True) and 0 <= s.images <= 10**7, "a whole number from 0 (all) to 10000000"),
