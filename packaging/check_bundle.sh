@@ -35,8 +35,8 @@ fail() { echo "check_bundle: FAILED: $*" >&2; exit 1; }
 step "version";  clean "$APP/wmstudio" --version | tee "$OUT/version.txt"
 grep -qx "wmstudio $(cat "$APP/VERSION")" "$OUT/version.txt" || fail "--version does not name $(cat "$APP/VERSION")"
 step "flavour $(cat "$APP/_internal/FLAVOUR")"
-step "contents"  # Qt's xcb and offscreen platforms, the forms, the examples, the built-in digits
-for f in PySide6/Qt/plugins/platforms/libqxcb.so PySide6/Qt/plugins/platforms/libqoffscreen.so ui/main_window.ui \
+step "contents"  # Qt's xcb and offscreen platforms, the icon, the examples, the built-in digits
+for f in PySide6/Qt/plugins/platforms/libqxcb.so PySide6/Qt/plugins/platforms/libqoffscreen.so ui/icons/wmstudio.svg \
          resources/examples/demo.toml sklearn/datasets/data/digits.csv.gz; do
   [ -f "$APP/_internal/$f" ] || fail "missing from the app: _internal/$f"
 done

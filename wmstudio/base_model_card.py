@@ -19,6 +19,7 @@ from wmstudio.base_models import (
     tensors_hash,
 )
 from wmstudio.errors import CheckpointError
+from wmstudio.status import Status
 
 
 def make_card(log: Path, recipe: Path, weights: Path, name: str) -> dict[str, Any]:
@@ -33,7 +34,7 @@ def make_card(log: Path, recipe: Path, weights: Path, name: str) -> dict[str, An
 
     reader = RunLogReader(log)
     rec = reader.stage(STAGE)
-    if rec.status != "finished":
+    if rec.status != Status.FINISHED:
         raise CheckpointError(f"{log}: the {STAGE} stage is {rec.status}, not finished; no base model to describe")
     cfg = config_from_json(reader.config_json)
     splits = reader.splits()

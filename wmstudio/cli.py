@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wmstudio.errors import WmStudioError
+from wmstudio.status import Status
 
 
 def _cmd_run(args: argparse.Namespace, config_path: str | Path) -> int:
@@ -39,7 +40,7 @@ def _cmd_run(args: argparse.Namespace, config_path: str | Path) -> int:
         from wmstudio.inspect_log import summarize
 
         print(summarize(str(args.out)))
-    return 0 if result.status == "finished" else 130
+    return 0 if result.status == Status.FINISHED else 130
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
@@ -56,9 +57,9 @@ def _cmd_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_models(_args: argparse.Namespace) -> int:
-    from wmstudio.models import MODELS
+    from wmstudio.catalog import MODELS
 
-    for name, (_, desc) in MODELS.items():
+    for name, desc in MODELS.list():
         print(f"{name:<12} {desc}")
     print(f"{'torchvision:<name>':<12} any torchvision classification model, e.g. torchvision:resnet50")
     return 0

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 
 from wmstudio import base_models
+from wmstudio.status import Status
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -61,7 +62,7 @@ def _train(recipe: Path, log: Path, overrides: list[str], quiet: bool, overwrite
                                                 "embed.clean_epochs > 0")
     result = run_experiment(cfg, log, (lambda e: None) if quiet else ProgressPrinter(), stages=[base_models.STAGE],
                             overwrite=overwrite)
-    if result.status != "finished":
+    if result.status != Status.FINISHED:
         raise StageFailed(f"{log}: the base model's training ended {result.status}")
 
 

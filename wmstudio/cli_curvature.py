@@ -6,6 +6,8 @@ import argparse
 import signal
 import sys
 
+from wmstudio.status import Status
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from wmstudio.curvature.spec import LOSSES, CurvatureSpec
@@ -55,7 +57,7 @@ def cmd_curvature(args: argparse.Namespace) -> int:
         if isinstance(e, CurvatureProgress) and e.phase != last["phase"]:
             last["phase"] = e.phase
             print(f"  {e.phase} ...", flush=True)
-        elif isinstance(e, CurvatureFinished) and e.status != "finished":
+        elif isinstance(e, CurvatureFinished) and e.status != Status.FINISHED:
             print(f"curvature {e.stage} {e.key}: {e.status}" + (f" ({e.message})" if e.message else ""))
 
     def on_estimate(est: CostEstimate) -> None:

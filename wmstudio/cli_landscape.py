@@ -6,12 +6,22 @@ import argparse
 import signal
 import sys
 
+from wmstudio.status import Status
+
 FIGURE_FORMATS = ("png", "svg", "pdf")
 MESH_FORMATS = ("vts", "vtu", "vtp", "obj")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
-    from wmstudio.landscape.spec import DIR_TYPES, KINDS, LOSSES, METRICS, PRECISIONS, LandscapeSpec
+    from wmstudio.landscape.spec import (
+        BN_MODES,
+        DIR_TYPES,
+        KINDS,
+        LOSSES,
+        METRICS,
+        PRECISIONS,
+        LandscapeSpec,
+    )
 
     d = LandscapeSpec()
     ls = sub.add_parser("landscape", help="compute a loss landscape into a run log (resumable)",
@@ -58,7 +68,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="curve: passes over the owner's data training the bend")
     ls.add_argument("--curve-lr", type=float, default=d.curve_lr, help="curve: the bend's SGD learning rate")
     ls.add_argument("--curve-batch", type=int, default=d.curve_batch, help="curve: the bend's training batch")
-    ls.add_argument("--bn", choices=("running", "recompute"), default=d.bn,
+    ls.add_argument("--bn", choices=BN_MODES, default=d.bn,
                     help="BatchNorm statistics: the models' running ones, or re-estimated at each point")
     ls.add_argument("--data", choices=("test", "owner"), default=d.data, help="the clean set evaluated")
     ls.add_argument("--images", type=int, default=d.images, help="clean images per point (0 = all)")
@@ -173,17 +183,17 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         print(f"  bend: {ls.attrs.get('curve_steps')} steps in {ls.attrs.get('curve_train_seconds')} s, training loss by "
               f"epoch [{history}]; the bend is {ls.attrs.get('bend_offset', 0):.4g} from the midpoint (ends "
               f"{ls.attrs.get('ends_distance', 0):.4g} apart)")
-    if not args.quiet and ls.status == "finished" and ls.complete and ls.line_metrics:
+    if not args.quiet and ls.status == Status.FINISHED and ls.complete and ls.line_metrics:
         for m in ("test_loss", "test_acc", "trigger_loss", "trigger_acc"):
             c, s = ls.metrics[m], ls.line_metrics[m]
             worst = (c.max(), s.max()) if m.endswith("loss") else (c.min(), s.min())
             print(f"  {m}: curve mean {c.mean():.4g}, {'max' if m.endswith('loss') else 'min'} {worst[0]:.4g}; "
                   f"straight line mean {s.mean():.4g}, {'max' if m.endswith('loss') else 'min'} {worst[1]:.4g}")
-    elif not args.quiet and ls.status == "finished" and ls.complete:
+    elif not args.quiet and ls.status == Status.FINISHED and ls.complete:
         for m in ("test_loss", "trigger_acc"):
             v = ls.metrics[m]
             print(f"  {m}: min {v.min():.4g}, max {v.max():.4g}")
-    return 0 if ls.status == "finished" else 130
+    return 0 if ls.status == Status.FINISHED else 130
 
 
 def cmd_export(args: argparse.Namespace) -> int:

@@ -3,6 +3,8 @@
 Configs are TOML (or JSON) files. Every field carries its help text, allowed values and range, so
 that validation errors name the field (``finetune.lr: expected a number > 0, got -1``) and
 ``wmstudio config --example`` prints a complete, commented file generated from this schema.
+The choices of a field that names an implementation (data set, trigger scheme, method, attack) are
+the names its registry holds (``wmstudio.catalog``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from wmstudio import catalog
 from wmstudio.errors import ConfigError
 
 if sys.version_info >= (3, 11):
@@ -25,18 +28,14 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - exercised on Python 3.10 only
     import tomli as tomllib
 
-DATASETS = ("digits", "cifar10", "cifar100", "mnist", "fashion-mnist", "svhn", "imagefolder", "idx")
-SCHEMES = ("abstract", "content", "noise", "unrelated", "adversarial", "folder")
 LABEL_MODES = ("auto", "target", "random", "random_wrong", "reached", "true", "random_other")
 OPTIMIZERS = ("sgd", "adam", "adamw")
-METHODS = ("plain", "certified", "rowback", "app", "ewe")
 SCHEDULERS = ("none", "cosine", "step", "onecycle")
 VARIANTS = ("FTAL", "FTLL", "RTAL", "RTLL")
 PRECISIONS = ("fp32", "bf16")
 CURVATURE_MODES = ("off", "stage_ends")
 SEED_SCOPES = ("model", "all")
 NORMALIZE_MODES = ("auto", "fit", "imagenet", "cifar10", "custom")
-ATTACKS = ("finetune", "prune", "channel_prune", "fine_prune", "quantize", "noise", "distill", "neural_cleanse")
 
 # Upper bounds that keep a config from allocating the machine away or never finishing. Each bound
 # comes with the reason the error message gives. Whole numbers without a bound of their own stop
@@ -74,7 +73,7 @@ def opt(default: Any, help: str, *, choices: tuple[Any, ...] | None = None,
 class DatasetSpec:
     """A data set other than the main one (trigger source, attacker's external data)."""
 
-    name: str = opt("mnist", "data set name", choices=DATASETS)
+    name: str = opt("mnist", "data set name", choices=catalog.DATASETS.names())
     root: str = opt("", "folder or archive holding it (empty: the main data set's root)")
     download: bool = opt(False, "download when missing (needs network)")
     split: str = opt("train", "which split to take images from", choices=("train", "test"))
@@ -115,7 +114,7 @@ class RunSection:
 
 @dataclass
 class DataSection:
-    dataset: str = opt("digits", "digits is built in (no download); torchvision names read from root", choices=DATASETS)
+    dataset: str = opt("digits", "digits is built in (no download); torchvision names read from root", choices=catalog.DATASETS.names())
     root: str = opt("", "data folder, ImageFolder tree (train/<class>/*, test/<class>/*) or .tar/.tar.gz of one")
     download: bool = opt(False, "download a torchvision data set when missing (needs network)")
     image_size: int = opt(0, "resize every image to this side, any data set (0: keep their size; ImageFolder: "
@@ -159,7 +158,7 @@ class ModelSection:
 
 @dataclass
 class TriggerSection:
-    scheme: str = opt("abstract", "how the trigger images are made", choices=SCHEMES)
+    scheme: str = opt("abstract", "how the trigger images are made", choices=catalog.TRIGGER_SCHEMES.names())
     size: int = opt(100, "number of trigger images", min=1, max=MAX_TRIGGERS, why=WHY_TRIGGERS)
     seed: int = opt(1, "seed the trigger set is built from", min=0)
     label_mode: str = opt("auto", "labels: target (one class), random (per sample), or for adversarial "
@@ -209,7 +208,7 @@ class EmbedSection(TrainSection):
                                    why="at least 10% of each batch stays clean training data")
     augment_triggers: bool = opt(False, "apply the training augmentation to trigger images too")
     method: str = opt("plain", "how the watermark is embedded: plain backdoor training (Adi et al.), certified "
-                      "(Bansal et al.), rowback (Chattopadhyay), app (Gan et al.), ewe (Jia et al.)", choices=METHODS)
+                      "(Bansal et al.), rowback (Chattopadhyay), app (Gan et al.), ewe (Jia et al.)", choices=catalog.METHODS.names())
     cert_warmup_epochs: int = opt(2, "certified: epochs of plain training before the robust passes", min=0,
                                   max=MAX_EPOCHS, why=WHY_EPOCHS)
     cert_levels: int = opt(21, "certified: noise levels sigma = step * j, j = 0 .. levels-1", min=1, max=1000,
@@ -276,7 +275,7 @@ class AttackSection:
                                 "the last conv layer's least active channels, then fine-tune with [finetune]), quantize "
                                 "(int weights), noise (Gaussian weight noise), distill (soft labels into a fresh "
                                 "[extract] student), neural_cleanse (reverse-engineered trigger unlearning with "
-                                "[finetune]'s recipe)", choices=ATTACKS)
+                                "[finetune]'s recipe)", choices=catalog.ATTACKS.names())
     sparsity: float = opt(0.5, "prune: fraction of all conv/linear weights zeroed; channel_prune: fraction of each "
                                "conv layer's filters; fine_prune: fraction of the last conv layer's channels",
                           min=0.0, max=0.99, why="pruning every weight leaves no model")
@@ -448,7 +447,7 @@ def validate(cfg: ExperimentConfig) -> ExperimentConfig:
     if cfg.extract.enabled and cfg.attack.kind != "finetune":
         raise ConfigError("attack.kind", f"one attack per run: {cfg.attack.kind!r} replaces the attack stage; "
                                          "disable extract (extract.enabled = false)")
-    if cfg.data.dataset in ("imagefolder", "idx") and not cfg.data.root:
+    if catalog.DATASETS.get(cfg.data.dataset).needs_root and not cfg.data.root:
         raise ConfigError("data.root", f"the {cfg.data.dataset} data set needs a folder or archive path")
     _check_normalization(cfg.data)
     from wmstudio.model_options import check_options  # the registry models' own option tables

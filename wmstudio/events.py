@@ -78,7 +78,7 @@ class CheckpointSaved(Event):
 @dataclass(frozen=True)
 class StageFinished(Event):
     stage: str
-    status: str  # "finished" | "stopped_early" | "cancelled" | "failed"
+    status: str  # a Status: FINISHED | STOPPED_EARLY | CANCELLED | FAILED
     final: dict[str, float] = field(default_factory=dict)
     message: str = ""
 
@@ -105,7 +105,7 @@ class Error(Event):
 @dataclass(frozen=True)
 class RunFinished(Event):
     log_path: str
-    status: str  # "finished" | "cancelled" | "failed"
+    status: str  # a Status: FINISHED | CANCELLED | FAILED
     message: str = ""
 
 

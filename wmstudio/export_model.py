@@ -19,6 +19,7 @@ from torch import nn
 from wmstudio.errors import CheckpointError, RunLogError
 from wmstudio.export_schema import EXPORT_FORMAT, EXPORT_VERSION
 from wmstudio.models.code_trust import CodeOrigin
+from wmstudio.status import Status
 
 SUFFIXES = (".safetensors", ".pt", ".pth")
 
@@ -67,7 +68,7 @@ def export_metadata(log: Path, stage: str) -> tuple[dict[str, torch.Tensor], dic
             "architecture": stage_architecture(cfg, stage, names), "in_channels": c, "image_size": h,
             "num_classes": int(info["num_classes"]), "classes": [str(x) for x in info.get("classes", [])],
             "dataset": str(info.get("name", "")), "normalization": normalization,
-            "partial": reader.stage(stage).status != "finished", "wmstudio_version": wmstudio.__version__}
+            "partial": reader.stage(stage).status != Status.FINISHED, "wmstudio_version": wmstudio.__version__}
     return reader.weights(stage), meta
 
 

@@ -8,6 +8,7 @@ import math
 from wmstudio.errors import WmStudioError
 from wmstudio.metrics.collapse import collapse_reason
 from wmstudio.runlog import RunLogReader, StageRecord
+from wmstudio.status import Status
 
 
 def _f(value: float, fmt: str = ".3f") -> str:
@@ -58,7 +59,7 @@ def summarize(path: str) -> str:
              + (f" ({a['status_message']})" if a.get("status_message") else ""),
              f"created   {a.get('created', '')}   device: {a.get('device', '')}   precision: {_precision(cfg)}",
              f"versions  wmstudio {a.get('version_wmstudio')}, torch {a.get('version_torch')}, h5py {a.get('version_h5py')}"]
-    if r.status == "running":
+    if r.status == Status.RUNNING:
         lines.append("          (still running, or the process ended without closing the log: "
                      "everything up to the last evaluation is below)")
     if r.has("data"):  # a run that stopped early may have neither

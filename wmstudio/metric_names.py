@@ -24,6 +24,13 @@ METRIC_LABELS: dict[str, str] = {
     "gain": "restoration gain (restored - attacked trigger accuracy)",
 }
 
+# the short words of the app's curve readouts (the value beside the cursor)
+SHORT_LABELS: dict[str, str] = {
+    **{k: METRIC_LABELS[k] for k in ("test_acc", "trigger_acc", "train_loss", "test_loss", "trigger_loss", "p_value")},
+    "control_acc": "control", "trigger_effect": "effect", "collapsed": "collapsed",
+    "drift_l2": "L2 distance", "drift_cos": "cosine similarity",
+}
+
 # the same metrics as the loss-landscape figures word them (the model evaluated on clean test images)
 SURFACE_LABELS: dict[str, str] = {"test_loss": "clean loss", "test_acc": "clean accuracy",
                                   "trigger_loss": "trigger-set loss", "trigger_acc": "trigger-set accuracy"}

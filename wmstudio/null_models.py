@@ -37,6 +37,7 @@ from wmstudio.null_distribution import (  # noqa: F401 - the file format, re-exp
     empirical_p_value,
     empirical_threshold,
 )
+from wmstudio.status import Status
 
 
 def _null_config_data(data: dict, i: int, base_seed: int) -> dict:
@@ -85,7 +86,7 @@ def train_null_models(config: str | Path, count: int, out: str | Path, trigger_l
         cfg = load_config(data=_null_config_data(raw, i, base.run.seed))
         log = folder / f"null_{i:03d}.h5"
         result = run_experiment(cfg, log, stages=["embed"], trigger_from=trigger_log, overwrite=overwrite)
-        if result.status != "finished":
+        if result.status != Status.FINISHED:
             raise RunLogError(f"{log}: null model {i} did not finish ({result.status}: {result.message})")
         r = RunLogReader(log)
         ts = r.trigger()

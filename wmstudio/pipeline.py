@@ -21,15 +21,15 @@ from wmstudio.methods import run_embed
 from wmstudio.preflight import record_model
 from wmstudio.runlog import RunLogWriter, checkpoint_warnings, refuse_existing
 from wmstudio.session import Session
+from wmstudio.stage_order import AFTER_EMBED, STAGES, STARTS_FROM
 from wmstudio.stages.embed import run_pretrain
 from wmstudio.stages.extract import run_extract
 from wmstudio.stages.finetune import run_finetune
 from wmstudio.stages.restore import run_restore
+from wmstudio.status import Status
 from wmstudio.triggers import TriggerSet
 from wmstudio.triggers.control import attach_control
 
-STAGES = ("pretrain", "embed", "finetune", "extract", "attack", "restore")
-ATTACK_STAGES = ("finetune", "extract", "attack")  # stage 2: the attack the restore stage answers
 _RUNNERS = {"pretrain": run_pretrain, "embed": run_embed, "finetune": run_finetune, "extract": run_extract,
             "attack": run_attack, "restore": run_restore}
 
@@ -37,7 +37,7 @@ _RUNNERS = {"pretrain": run_pretrain, "embed": run_embed, "finetune": run_finetu
 @dataclass
 class RunResult:
     log_path: Path
-    status: str  # finished | cancelled | failed
+    status: Status  # FINISHED | CANCELLED | FAILED
     message: str = ""
 
 
@@ -56,12 +56,6 @@ def planned_stages(cfg: ExperimentConfig, only: Sequence[str] | None = None) -> 
             raise ConfigError("stages", f"unknown stage(s) {unknown}; known: {', '.join(STAGES)}")
         plan = [n for n in plan if n in only]
     return plan
-
-
-# the stages whose weights a stage starts from when a run begins with it (the plan's order:
-# fine-tuning and extraction attack the watermarked model, restoration repairs the attacked one)
-STARTS_FROM: dict[str, tuple[str, ...]] = {"finetune": ("embed",), "extract": ("embed",), "attack": ("embed",),
-                                          "restore": ("finetune", "extract", "attack")}
 
 
 def chained_checkpoint(plan: Sequence[str], log: str | Path, logged: Sequence[str]) -> str | None:
@@ -148,8 +142,8 @@ def _mark_failed(log: RunLogWriter, message: str, stage: str = "") -> None:
     """Record a failure in the log where that can still be written (not after the disk filled up)."""
     try:
         if stage:
-            log.end_stage(stage, "failed", message)
-        log.set_status("failed", message)
+            log.end_stage(stage, Status.FAILED, message)
+        log.set_status(Status.FAILED, message)
     except RunLogError:
         pass  # the error being raised says what went wrong; the log keeps everything committed before
 
@@ -181,7 +175,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
         for name in plan:
             if name == "embed" and s.trigger is None:
                 build_triggers(s)  # adversarial: against the model pre-training produced
-            if name in (*ATTACK_STAGES, "restore") and "watermarked" not in s.references:
+            if name in AFTER_EMBED and "watermarked" not in s.references:
                 # fine-tuning a loaded, already watermarked model: the stage measures drift from its own start
                 s.snapshot("watermarked", recorded_as=f"{name}_start")
             current = name
@@ -190,19 +184,19 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
             current = ""
             if name == "embed":
                 s.snapshot("watermarked")
-        s.log.set_status("finished")
-        s.emit(RunFinished(str(out), "finished"))
-        return RunResult(Path(out), "finished")
+        s.log.set_status(Status.FINISHED)
+        s.emit(RunFinished(str(out), Status.FINISHED))
+        return RunResult(Path(out), Status.FINISHED)
     except Cancelled:
-        s.log.set_status("cancelled", "cancelled by the user")
-        s.emit(RunFinished(str(out), "cancelled", "cancelled by the user"))
-        return RunResult(Path(out), "cancelled", "cancelled by the user")
+        s.log.set_status(Status.CANCELLED, "cancelled by the user")
+        s.emit(RunFinished(str(out), Status.CANCELLED, "cancelled by the user"))
+        return RunResult(Path(out), Status.CANCELLED, "cancelled by the user")
     except Exception as exc:
         message = str(exc) if isinstance(exc, RunLogError) else f"{type(exc).__name__}: {exc}"
         # a stage stopped by its own error has marked itself; one stopped by a failed write has not
         _mark_failed(s.log, message, current if isinstance(exc, RunLogError) else "")
         s.emit(Error(message))
-        s.emit(RunFinished(str(out), "failed", message))
+        s.emit(RunFinished(str(out), Status.FAILED, message))
         raise
     finally:
         s.log.close()

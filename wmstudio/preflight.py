@@ -18,16 +18,13 @@ from typing import Any
 
 import torch
 
+from wmstudio.catalog import DATASETS
 from wmstudio.config import DataSection, ExperimentConfig
 from wmstudio.errors import CheckpointError
 from wmstudio.models.checkpoint import LoadedCheckpoint, read_checkpoint
 from wmstudio.models.fit import compare, describe_mismatch, head_name
 from wmstudio.models.pretrained import load_pretrained
 from wmstudio.models.registry import head_change
-
-# channels, classes, side of the built-in and torchvision data sets
-NATIVE_DIMS = {"digits": (1, 10, 8), "cifar10": (3, 10, 32), "cifar100": (3, 100, 32), "mnist": (1, 10, 28),
-               "fashion-mnist": (1, 10, 28), "svhn": (3, 10, 32)}
 
 
 @dataclass
@@ -125,8 +122,9 @@ def probe_dims(d: DataSection) -> DataDims | None:
 
 
 def _native_dims(d: DataSection) -> DataDims | None:
-    if d.dataset in NATIVE_DIMS:
-        c, k, s = NATIVE_DIMS[d.dataset]
+    native = DATASETS.get(d.dataset).native if d.dataset in DATASETS else None  # (channels, classes, side)
+    if native is not None:
+        c, k, s = native
         return DataDims(c, k, d.image_size or s, exact_size=not d.image_size or d.image_size == s)
     if d.dataset == "imagefolder":
         try:

@@ -36,6 +36,7 @@ from wmstudio.events import (
     Step,
     Warning,
 )
+from wmstudio.status import Status
 
 
 def fmt_time(seconds: float) -> str:
@@ -163,7 +164,7 @@ class ProgressTracker:
             return f"error: {e.message}"
         if isinstance(e, RunFinished):
             s.finished = e.status
-            if e.status == "finished":
+            if e.status == Status.FINISHED:
                 s.overall = 1.0
             return f"run {e.status}" + (f": {e.message}" if e.message else "") + f" -> {e.log_path}"
         if isinstance(e, LandscapeStarted):
@@ -207,7 +208,7 @@ class ProgressTracker:
             return f"[{e.stage}] curvature {e.key} {e.status} in {fmt_time(e.seconds)}" + (f" ({values})" if values else "") + extra
         if isinstance(e, LandscapeFinished):
             s.finished = e.status
-            if e.status == "finished":
+            if e.status == Status.FINISHED:
                 s.overall = 1.0
             extra = f": {e.message}" if e.message else ""
             return f"landscape {e.name} {e.status} in {fmt_time(e.seconds)}{extra}"

@@ -51,6 +51,7 @@ from wmstudio.runlog_schema import (
     check_stage_attrs,
     check_trigger,
 )
+from wmstudio.status import Status
 
 FORMAT = "wmstudio-runlog"
 FORMAT_VERSION = 2  # 2: checksums on every dataset; 1 (no checksums) is still read
@@ -535,7 +536,7 @@ class RunLogWriter:
             check_space(p, 0)
             with atomic_output(p, overwrite) as tmp, _open(tmp, "w") as f:  # written aside, renamed: no link
                 h5safe.set_attrs(f, {"format": FORMAT, "format_version": FORMAT_VERSION, "created": now(),
-                                     "status": "running", "status_message": "", "run_name": run_name,
+                                     "status": str(Status.RUNNING), "status_message": "", "run_name": run_name,
                                      "device": device, "config_toml": config_toml, "config_json": config_json})
                 for k, v in library_versions().items():
                     f.attrs[f"version_{k}"] = str(v)
@@ -594,7 +595,7 @@ class RunLogWriter:
             if name in stages:
                 del stages[name]
             g = stages.create_group(name)
-            h5safe.set_attrs(g, {"order": order, "status": "running", "started": now(), "finished": "",
+            h5safe.set_attrs(g, {"order": order, "status": str(Status.RUNNING), "started": now(), "finished": "",
                             "message": "", "config_json": json.dumps(config), "epochs": epochs,
                             "steps_per_epoch": steps_per_epoch, "layer_names": json.dumps(layer_names),
                             "drift_reference": drift_reference})
@@ -639,7 +640,7 @@ class RunLogWriter:
     def end_stage(self, stage: str, status: str, message: str = "") -> None:
         check_space(self.path, 0, STATUS_RESERVE)
         with self._commit() as f:
-            f["stages"][stage].attrs.update({"status": status, "finished": now(), "message": message})
+            f["stages"][stage].attrs.update({"status": str(status), "finished": now(), "message": message})
 
     def set_stage_json(self, stage: str, key: str, value: Any) -> None:
         """A JSON attribute on a stage (e.g. the certified watermark's verification)."""
@@ -650,7 +651,7 @@ class RunLogWriter:
     def set_status(self, status: str, message: str = "") -> None:
         check_space(self.path, len(message), STATUS_RESERVE)
         with self._commit() as f:
-            f.attrs.update({"status": status, "status_message": message, "finished": now()})
+            f.attrs.update({"status": str(status), "status_message": message, "finished": now()})
 
 
 # ---------------------------------------------------------------- reading

@@ -10,19 +10,12 @@ fine-tuning.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from wmstudio.catalog import ATTACKS
 from wmstudio.session import Session
 
 STAGE = "attack"
 
 
-def runner(kind: str) -> Callable[[Session], dict[str, float]]:
-    """The stage function of ``[attack] kind`` (imported lazily: only the chosen attack's module loads)."""
-    import importlib
-
-    return importlib.import_module(f"wmstudio.attacks.{kind}").run  # type: ignore[no-any-return]
-
-
 def run_attack(s: Session) -> dict[str, float]:
-    return runner(s.cfg.attack.kind)(s)
+    """The stage function ``[attack] kind`` registers (catalog.ATTACKS; only the chosen attack's module loads)."""
+    return ATTACKS.get(s.cfg.attack.kind)(s)

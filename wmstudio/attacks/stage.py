@@ -16,6 +16,7 @@ from wmstudio.events import CheckpointSaved, Metrics, StageFinished, StageStarte
 from wmstudio.metrics import DriftTracker, evaluate
 from wmstudio.session import Session
 from wmstudio.stages.training import evaluation_row
+from wmstudio.status import Status
 
 
 def accuracies(s: Session) -> dict[str, float]:
@@ -88,7 +89,7 @@ def one_shot(s: Session, modify: Callable[[], dict[str, Any]]) -> dict[str, floa
     last = commit(1.0)
     record(s, {"before": {k: before[k] for k in ("test_acc", "trigger_acc")}, **info})
     s.emit(CheckpointSaved(STAGE, s.log.save_weights(STAGE, s.model.state_dict())))
-    s.log.end_stage(STAGE, "finished")
-    s.emit(StageFinished(STAGE, "finished", last))
+    s.log.end_stage(STAGE, Status.FINISHED)
+    s.emit(StageFinished(STAGE, Status.FINISHED, last))
     record_at_stage_end(s, STAGE)
     return last

@@ -40,6 +40,7 @@ from wmstudio.events import (
     ignore,
 )
 from wmstudio.memory import gib, memory_budget
+from wmstudio.status import Status
 
 
 @dataclass
@@ -169,10 +170,10 @@ def run(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, spec: Curv
         finally:
             hvp.release()
     except Cancelled:
-        callback(CurvatureFinished(stage, spec.key, "cancelled", time.perf_counter() - t0))
+        callback(CurvatureFinished(stage, spec.key, Status.CANCELLED, time.perf_counter() - t0))
         raise
     except Exception as exc:
-        callback(CurvatureFinished(stage, spec.key, "failed", time.perf_counter() - t0, message=str(exc)))
+        callback(CurvatureFinished(stage, spec.key, Status.FAILED, time.perf_counter() - t0, message=str(exc)))
         raise
     finally:
         model.train(was_training)
@@ -181,7 +182,7 @@ def run(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, spec: Curv
 
     result["created"] = now()
     values = {"top_eigenvalue": result["eigenvalues"][0] or math.nan, "trace": result.get("trace", math.nan)}
-    callback(CurvatureFinished(stage, spec.key, "finished", time.perf_counter() - t0, values))
+    callback(CurvatureFinished(stage, spec.key, Status.FINISHED, time.perf_counter() - t0, values))
     return result
 
 

@@ -1,4 +1,4 @@
-"""One entry point for every data source: ``load_dataset(name, root, ...)``."""
+"""One entry point for every data source: ``load_dataset(name, root, ...)`` (the sources: catalog.DATASETS)."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from wmstudio.catalog import DATASETS
 from wmstudio.data.tensorset import DataPair
 from wmstudio.errors import DataError
 
@@ -46,20 +47,7 @@ def load_dataset(name: str, root: str | Path = "", download: bool = False, image
 
 
 def _load(name: str, root: str | Path, download: bool, image_size: int, cache_dir: str | Path | None) -> DataPair:
-    if name == "digits":
-        from wmstudio.data.builtin import load_digits
-
-        return load_digits()
-    if name == "imagefolder":
-        from wmstudio.data.imagefolder import load_imagefolder
-
-        return load_imagefolder(root, image_size=image_size, cache_dir=cache_dir or None)
-    if name == "idx":
-        from wmstudio.data.idx import load_idx
-
-        return load_idx(root)
-    from wmstudio.data.torchvision_sets import _NAMES, load_torchvision
-
-    if name in _NAMES:
-        return load_torchvision(name, root, download)
-    raise DataError(f"unknown data set {name!r}")
+    if name not in DATASETS:
+        raise DataError(f"unknown data set {name!r}; known: {DATASETS.choices_text()}")
+    return DATASETS.get(name).load(name=name, root=root, download=download, image_size=image_size,
+                                   cache_dir=cache_dir or None)

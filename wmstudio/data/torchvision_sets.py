@@ -9,14 +9,15 @@ import numpy as np
 from wmstudio.data.tensorset import DataPair, ImageTensors
 from wmstudio.errors import DataError
 
-_NAMES = {"cifar10": "CIFAR10", "cifar100": "CIFAR100", "mnist": "MNIST",
-          "fashion-mnist": "FashionMNIST", "svhn": "SVHN"}
+# the catalog's torchvision data sets (catalog.DATASETS) -> torchvision's class names
+TORCHVISION_CLASSES = {"cifar10": "CIFAR10", "cifar100": "CIFAR100", "mnist": "MNIST",
+                       "fashion-mnist": "FashionMNIST", "svhn": "SVHN"}
 
 
 def _split(name: str, root: Path, train: bool, download: bool) -> ImageTensors:
     import torchvision.datasets as tvd
 
-    cls = getattr(tvd, _NAMES[name])
+    cls = getattr(tvd, TORCHVISION_CLASSES[name])
     split_name = "train" if train else "test"
     try:
         if name == "svhn":
@@ -33,8 +34,8 @@ def _split(name: str, root: Path, train: bool, download: bool) -> ImageTensors:
 
 
 def load_torchvision(name: str, root: str | Path, download: bool = False) -> DataPair:
-    if name not in _NAMES:
-        raise DataError(f"unknown torchvision data set {name!r}; known: {', '.join(_NAMES)}")
+    if name not in TORCHVISION_CLASSES:
+        raise DataError(f"unknown torchvision data set {name!r}; known: {', '.join(TORCHVISION_CLASSES)}")
     path = Path(root or ".").expanduser()
     if not download and not path.is_dir():
         raise DataError(f"{path}: no such folder for {name} (set data.root, or download = true when online)")

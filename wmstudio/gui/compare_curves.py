@@ -25,9 +25,10 @@ from typing import Any
 
 import numpy as np
 
+from wmstudio.stage_order import ATTACK_STAGES
+
 GLOBAL = ""  # the alignment key of "global step"
 ATTACK = "attack"  # finetune, extract and attack stages align together: each is a run's attack
-ATTACK_STAGES = ("finetune", "extract", "attack")
 ALIGN_LABELS = {GLOBAL: "global step", "pretrain": "steps since clean pre-training began",
                 "embed": "steps since embedding began", ATTACK: "steps since the attack began",
                 "restore": "steps since restoration began"}

@@ -57,6 +57,7 @@ from wmstudio.gui.metrics_view import stage_at
 from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest, title_legend
 from wmstudio.gui.series import RunSeries
 from wmstudio.metric_names import METRIC_LABELS, STAGE_LABELS
+from wmstudio.status import COMPLETE, Status
 
 METRIC_NAMES = {k: METRIC_LABELS[k] for k in ("trigger_acc", "test_acc", "trigger_loss", "test_loss", "drift_l2",
                                               "drift_cos", "p_value")}
@@ -556,7 +557,7 @@ def _title(series: RunSeries, counts: Counter[str]) -> str:
     name = series.label or series.log_path
     if counts[name] > 1:
         name = f"{name} ({Path(series.log_path).name})"
-    unfinished = [s.name for s in series.stages if s.status not in ("finished", "stopped_early")]
-    if series.log_status and series.log_status != "finished":
+    unfinished = [s.name for s in series.stages if s.status not in COMPLETE]
+    if series.log_status and series.log_status != Status.FINISHED:
         return f"{name} ⚠ {series.log_status}"
     return f"{name} ⚠ partial ({', '.join(unfinished)})" if unfinished else name

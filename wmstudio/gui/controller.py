@@ -17,10 +17,12 @@ from typing import Any
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints, LandscapeStarted, RunStarted
 from wmstudio.gui.series import RunSeries
 from wmstudio.progress import ProgressTracker
+from wmstudio.stage_order import EMBED_STAGES, STARTS_FROM
+from wmstudio.status import COMPLETE, Status
 
 # the run-panel's stage choices: (label, the stages to run; None = every enabled stage)
 STAGE_CHOICES: tuple[tuple[str, tuple[str, ...] | None], ...] = (
-    ("All enabled stages", None), ("Embed only", ("pretrain", "embed")),
+    ("All enabled stages", None), ("Embed only", EMBED_STAGES),
     ("Fine-tune only (the attack)", ("finetune",)), ("Removal attack only ([attack] kind)", ("attack",)),
     ("Restore only", ("restore",)))
 LANDSCAPE_EVENTS = (LandscapeStarted, LandscapePoints, LandscapeFinished)
@@ -73,7 +75,7 @@ class StudioController:
         """Names the run's log and, for a run of later stages only, continues from the shown log
         (the engine's plan says which stage each stage starts from)."""
         from wmstudio.errors import ConfigError
-        from wmstudio.pipeline import STARTS_FROM, chained_checkpoint, planned_stages
+        from wmstudio.pipeline import chained_checkpoint, planned_stages
 
         label, stages = STAGE_CHOICES[choice]
         if stages and not planned_stages(cfg, stages):  # e.g. the attack stage with [attack] kind "finetune"
@@ -133,7 +135,7 @@ class StudioController:
         if self.busy:
             return False
         self.series, self.log_path = series, Path(series.log_path)
-        self.following = series.log_status == "running"
+        self.following = series.log_status == Status.RUNNING
         return True
 
     def merge(self, rows: Any) -> bool:
@@ -142,19 +144,19 @@ class StudioController:
         if self.busy or not self.following or rows.path != self.series.log_path:
             return False
         changed = self.series.merge(rows)
-        self.following = self.series.log_status == "running"
+        self.following = self.series.log_status == Status.RUNNING
         return changed
 
     def stages_with_weights(self) -> list[str]:
         """The shown run's stages that ended (their weights can be exported)."""
-        return [s.name for s in self.series.stages if s.status in ("finished", "stopped_early")]
+        return [s.name for s in self.series.stages if s.status in COMPLETE]
 
     def title(self) -> str:
         """The window title: the app and the log it shows (and its state when not finished)."""
         if self.log_path is None:
             return "Watermark Studio"
-        state = "running" if self.job == "run" else self.series.log_status
-        extra = f" ({state})" if state and state != "finished" else ""
+        state = Status.RUNNING if self.job == "run" else self.series.log_status
+        extra = f" ({state})" if state and state != Status.FINISHED else ""
         return f"{self.log_path.name}{extra} — Watermark Studio"
 
     def stage_names(self) -> list[str]:

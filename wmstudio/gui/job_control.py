@@ -16,6 +16,7 @@ from wmstudio.gui.controller import StudioController
 from wmstudio.gui.jobs import JobRunner
 from wmstudio.gui.run_panel import RunPanel
 from wmstudio.gui.view_tabs import ViewTabs
+from wmstudio.status import Status
 
 
 def named_model_file(log: Path) -> str:
@@ -142,16 +143,16 @@ class JobControl(QObject):
 
     def _done(self, kind: str, result: Any) -> None:
         self.ctl.end()
-        status = getattr(result, "status", "finished")
+        status = getattr(result, "status", Status.FINISHED)
         if kind == "run":
             self.tabs.show_run(self.ctl.series)
             self.run_panel.show_result(f"run {status}: {self.ctl.log_path.name if self.ctl.log_path else ''}",
-                                       status == "finished")
+                                       status == Status.FINISHED)
             self.said.emit(f"Run {status}; log: {self.ctl.log_path}")
             self._logged()
         else:
             self.tabs.refresh_landscapes(self.ctl.log_path, getattr(result, "name", ""))
-            self.run_panel.show_result(f"landscape: {status}", status == "finished")
+            self.run_panel.show_result(f"landscape: {status}", status == Status.FINISHED)
             self.said.emit(f"Landscape {getattr(result, 'name', '')} {status}")
         self.changed.emit()
 

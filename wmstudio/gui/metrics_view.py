@@ -30,7 +30,7 @@ from wmstudio.gui.plot_parts import (
 )
 from wmstudio.gui.series import RunSeries, StageSpan
 from wmstudio.gui.theme import plot_colors
-from wmstudio.metric_names import STAGE_LABELS
+from wmstudio.metric_names import METRIC_LABELS, SHORT_LABELS, STAGE_LABELS
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 LABEL_PX = 26  # vertical room one p-value tick label needs
@@ -260,12 +260,6 @@ class SeriesView(QWidget):
         return best, "   ".join(parts)
 
 
-CURVE_LABELS = {"test_acc": "test accuracy", "trigger_acc": "trigger accuracy", "train_loss": "training loss",
-                "control_acc": "control", "trigger_effect": "effect", "collapsed": "collapsed",
-                "test_loss": "test loss", "trigger_loss": "trigger loss", "p_value": "p-value",
-                "drift_l2": "L2 distance", "drift_cos": "cosine similarity"}
-
-
 class MetricsView(SeriesView):
     """Accuracy, loss and p-value over global steps, all stages on one axis."""
 
@@ -288,14 +282,14 @@ class MetricsView(SeriesView):
         self.pval.setLabel("bottom", "global step")
         align_left_axes(self.acc, self.loss, self.pval)
         self.curves = {
-            "test_acc": marked_curve(self.acc, c["test"], "test accuracy"),
-            "trigger_acc": marked_curve(self.acc, c["trigger"], "trigger accuracy"),
+            "test_acc": marked_curve(self.acc, c["test"], METRIC_LABELS["test_acc"]),
+            "trigger_acc": marked_curve(self.acc, c["trigger"], METRIC_LABELS["trigger_acc"]),
             "control_acc": self.acc.plot(pen=pg.mkPen(c["trigger"], width=2, style=Qt.PenStyle.DashLine),
                                          name="control: trigger labels without the trigger"),
-            "train_loss": self.loss.plot(pen=pg.mkPen(c["train"], width=1), name="training loss (per step)"),
-            "test_loss": self.loss.plot(pen=pg.mkPen(c["test"], width=2), name="test loss"),
-            "trigger_loss": self.loss.plot(pen=pg.mkPen(c["trigger"], width=2), name="trigger loss"),
-            "p_value": marked_curve(self.pval, c["pvalue"], "p-value"),
+            "train_loss": self.loss.plot(pen=pg.mkPen(c["train"], width=1), name=f"{METRIC_LABELS['train_loss']} (per step)"),
+            "test_loss": self.loss.plot(pen=pg.mkPen(c["test"], width=2), name=METRIC_LABELS["test_loss"]),
+            "trigger_loss": self.loss.plot(pen=pg.mkPen(c["trigger"], width=2), name=METRIC_LABELS["trigger_loss"]),
+            "p_value": marked_curve(self.pval, c["pvalue"], METRIC_LABELS["p_value"]),
         }
         self.marked = {"test_acc", "trigger_acc", "p_value"}
         self.marks = [StageMarks(self.acc, True), StageMarks(self.loss, False), StageMarks(self.pval, False)]
@@ -319,7 +313,7 @@ class MetricsView(SeriesView):
     def _describe(self, plot: pg.PlotItem, x: float, _y: float) -> tuple[float, str]:
         names = {self.acc: ["test_acc", "trigger_acc", "control_acc", "trigger_effect", "collapsed"], self.loss: ["train_loss", "test_loss", "trigger_loss"],
                  self.pval: ["p_value"]}[plot]
-        return self._read(names, x, CURVE_LABELS.__getitem__)
+        return self._read(names, x, SHORT_LABELS.__getitem__)
 
     def show_log(self, series: RunSeries) -> None:
         """A whole run (finished, or opened from a log): drawn, the step axis fitted to it."""
@@ -455,7 +449,7 @@ class DriftView(SeriesView):
 
     def _describe(self, plot: pg.PlotItem, x: float, y: float) -> tuple[float, str]:
         if plot is not self.heat:
-            return self._read(["drift_l2"] if plot is self.l2 else ["drift_cos"], x, CURVE_LABELS.__getitem__)
+            return self._read(["drift_l2"] if plot is self.l2 else ["drift_cos"], x, SHORT_LABELS.__getitem__)
         if not self.shown.size:
             return x, ""
         j = self.column_at(x)

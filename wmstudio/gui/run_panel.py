@@ -16,6 +16,7 @@ from PySide6.QtWidgets import (
 from wmstudio.gui.controller import STAGE_CHOICES
 from wmstudio.gui.series import RunSeries
 from wmstudio.progress import ProgressState
+from wmstudio.status import Status
 
 
 class RunPanel(QWidget):
@@ -90,13 +91,13 @@ class RunPanel(QWidget):
         """The row speaks of an opened log, not of the last job: a log another process still writes is
         followed (a busy bar, its last stage), else its status (a full bar once finished)."""
         status = series.log_status or "unknown status"
-        if status == "running":
+        if status == Status.RUNNING:
             self.progress.setRange(0, 0)  # busy: how much of the writer's plan is left is not in the log
             stage = series.stages[-1].name if series.stages else "starting"
             self.progress_label.setText(f"following: {name} (running, {stage})")
         else:
             self.progress.setRange(0, 1)
-            self.progress.setValue(1 if status == "finished" else 0)
+            self.progress.setValue(1 if status == Status.FINISHED else 0)
             self.progress_label.setText(f"opened: {name} ({status})")
         if series.device:
             self.device_label.setText(series.device)

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from wmstudio.events import Event, Metrics, RunStarted, StageFinished, StageStarted, Step
+from wmstudio.status import Status
 
 SERIES = ("test_acc", "trigger_acc", "test_loss", "trigger_loss", "drift_l2", "drift_rel", "drift_cos", "p_value",
           "control_acc", "trigger_effect", "majority_share", "collapsed")
@@ -26,7 +27,7 @@ class StageSpan:
     name: str
     start_step: int
     end_step: int
-    status: str = "running"
+    status: str = Status.RUNNING
     epochs: int = 0
     steps_per_epoch: int = 0
     drift_reference: str = ""  # what its drift is measured from, as the log records it ("" when it does not say)
@@ -65,7 +66,7 @@ class RunSeries:
         if isinstance(event, RunStarted):
             self.log_path, self.device = event.log_path, event.device
         elif isinstance(event, StageStarted):
-            self.stages.append(StageSpan(event.stage, event.global_step, event.global_step, "running",
+            self.stages.append(StageSpan(event.stage, event.global_step, event.global_step, Status.RUNNING,
                                          event.epochs, event.steps_per_epoch, event.drift_reference))
             if event.layer_names:
                 self.layer_names = list(event.layer_names)

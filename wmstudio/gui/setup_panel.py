@@ -111,11 +111,11 @@ class SetupPanel(QWidget):
     # ------------------------------------------------------------ public API
     def engine_ready(self) -> None:
         """The engine is loaded: the model choices, the checkpoint check and the preview can work."""
+        from wmstudio.catalog import MODELS
         from wmstudio.gui.checkpoint_panel import CheckpointPanel
-        from wmstudio.models import MODELS
 
         self._engine = True
-        self.form.set_model_choices(list(MODELS))
+        self.form.set_model_choices(list(MODELS.names()))
         self.checkpoint_panel = CheckpointPanel()
         self.checkpoint_panel.attach(self.form)
         self._column.insertWidget(1, self.checkpoint_panel)

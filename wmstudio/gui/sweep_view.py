@@ -33,6 +33,7 @@ from PySide6.QtWidgets import (
 from wmstudio.errors import WmStudioError
 from wmstudio.gui.worker import in_background
 from wmstudio.metric_names import metric_label
+from wmstudio.status import Status
 from wmstudio.sweep.intervals import REPLICATE_AXES
 from wmstudio.sweep.report import collect
 
@@ -139,10 +140,10 @@ class SweepView(QWidget):
             return
         meta, self.axes, self.rows = result
         counts = {s: sum(r["status"] == s for r in self.rows)
-                  for s in ("finished", "failed", "queued", "running", "pending")}
-        to_go = counts["queued"] + counts["running"] + counts["pending"]
-        self.status.setText(f"{meta.get('name', '')}: {len(self.rows)} runs, {counts['finished']} finished, "
-                            f"{counts['failed']} failed, {to_go} to go")
+                  for s in (Status.FINISHED, Status.FAILED, Status.QUEUED, Status.RUNNING, Status.PENDING)}
+        to_go = counts[Status.QUEUED] + counts[Status.RUNNING] + counts[Status.PENDING]
+        self.status.setText(f"{meta.get('name', '')}: {len(self.rows)} runs, {counts[Status.FINISHED]} finished, "
+                            f"{counts[Status.FAILED]} failed, {to_go} to go")
         self.status.setToolTip(self.status.text())
         if to_go == 0:
             self.timer.stop()
@@ -187,9 +188,9 @@ class SweepView(QWidget):
             for j, b in enumerate(cv):
                 runs = [r for r in self.rows if r[row_axis] == a and (not col_axis or r[col_axis] == b)]
                 self.cells[(i, j)] = runs
-                vals = [r[key] for r in runs if r["status"] == "finished" and r[key] is not None
+                vals = [r[key] for r in runs if r["status"] == Status.FINISHED and r[key] is not None
                         and not r.get("excluded")]
-                failed = sum(r["status"] == "failed" for r in runs)
+                failed = sum(r["status"] == Status.FAILED for r in runs)
                 collapsed = sum(bool(r.get("excluded")) for r in runs)
                 item = QTableWidgetItem()
                 notes = ([f"{failed} failed"] if failed else []) + ([f"{collapsed} collapsed, left out"] if collapsed else [])

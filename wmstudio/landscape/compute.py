@@ -40,6 +40,7 @@ from wmstudio.landscape.points import line_layout
 from wmstudio.landscape.spec import LINE_KINDS, LINE_METRICS, METRICS, LandscapeSpec
 from wmstudio.progress import estimate_text
 from wmstudio.runlog import WriterLock
+from wmstudio.status import Status
 
 COMMIT_SECONDS = 1.0
 
@@ -353,8 +354,8 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
         if old.spec.resolved(ctx.stages_with_weights()).to_json() != spec.to_json():
             raise RunLogError(f"{log_path}: landscape {spec.name!r} exists with other settings; "
                               "choose another name or overwrite it")
-        if old.status == "finished":
-            callback(LandscapeFinished(spec.name, "finished", 0.0, "already computed"))
+        if old.status == Status.FINISHED:
+            callback(LandscapeFinished(spec.name, Status.FINISHED, 0.0, "already computed"))
             return old
     else:
         t0 = time.perf_counter()
@@ -362,7 +363,7 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
             _create(ctx, spec, log_path, callback, control)
         except Cancelled:  # while finding a Hessian kind's directions or training a curve: nothing was stored
             what = "training the curve's bend" if spec.kind == "curve" else "finding the directions"
-            callback(LandscapeFinished(spec.name, "cancelled", time.perf_counter() - t0,
+            callback(LandscapeFinished(spec.name, Status.CANCELLED, time.perf_counter() - t0,
                                        f"cancelled while {what} (nothing stored)"))
             return _nothing_stored(spec)
     ls = store.read(log_path, spec.name)
@@ -418,24 +419,24 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
                 flush()
     except Cancelled:
         flush()
-        store.set_status(log_path, spec.name, "cancelled", "cancelled by the user")
-        callback(LandscapeFinished(spec.name, "cancelled", time.perf_counter() - start))
+        store.set_status(log_path, spec.name, Status.CANCELLED, "cancelled by the user")
+        callback(LandscapeFinished(spec.name, Status.CANCELLED, time.perf_counter() - start))
         return store.read(log_path, spec.name)
     except Exception as exc:
         flush()
-        store.set_status(log_path, spec.name, "failed", f"{type(exc).__name__}: {exc}")
-        callback(LandscapeFinished(spec.name, "failed", time.perf_counter() - start, str(exc)))
+        store.set_status(log_path, spec.name, Status.FAILED, f"{type(exc).__name__}: {exc}")
+        callback(LandscapeFinished(spec.name, Status.FAILED, time.perf_counter() - start, str(exc)))
         raise
     flush()
-    store.set_status(log_path, spec.name, "finished")
-    callback(LandscapeFinished(spec.name, "finished", time.perf_counter() - start))
+    store.set_status(log_path, spec.name, Status.FINISHED)
+    callback(LandscapeFinished(spec.name, Status.FINISHED, time.perf_counter() - start))
     return store.read(log_path, spec.name)
 
 
 def _nothing_stored(spec: LandscapeSpec) -> store.Landscape:
     """A landscape cancelled before its group was written: status cancelled, no points."""
     shape = (0,) if spec.kind in LINE_KINDS else (0, 0)
-    return store.Landscape(spec.name, spec.kind, "cancelled", spec, {}, {m: np.zeros(shape) for m in METRICS},
+    return store.Landscape(spec.name, spec.kind, str(Status.CANCELLED), spec, {}, {m: np.zeros(shape) for m in METRICS},
                            np.zeros(shape, dtype=bool), {}, [], np.zeros((0, 2)))
 
 

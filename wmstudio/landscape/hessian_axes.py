@@ -32,6 +32,7 @@ from wmstudio.events import (
 )
 from wmstudio.landscape.directions import orthonormal_rows
 from wmstudio.landscape.flat import ParamVector
+from wmstudio.status import Status
 
 TOL = 1e-4  # Lanczos stops when each top value's residual bound is below this share of its size
 
@@ -76,7 +77,7 @@ def top_eigenvectors(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
         finally:
             hvp.release()
     except Exception as exc:
-        callback(CurvatureFinished(stage, key, "cancelled" if isinstance(exc, Cancelled) else "failed",
+        callback(CurvatureFinished(stage, key, Status.CANCELLED if isinstance(exc, Cancelled) else Status.FAILED,
                                    time.perf_counter() - t0, message=str(exc)))
         raise
     finally:
@@ -93,6 +94,6 @@ def top_eigenvectors(model: nn.Module, inputs: torch.Tensor, labels: torch.Tenso
         offset += p.numel()
     seconds = time.perf_counter() - t0
     values = [float(v) for v in eig.values]
-    callback(CurvatureFinished(stage, key, "finished", seconds, {f"eigenvalue_{i + 1}": v for i, v in enumerate(values)}))
+    callback(CurvatureFinished(stage, key, Status.FINISHED, seconds, {f"eigenvalue_{i + 1}": v for i, v in enumerate(values)}))
     return HessianAxes(orthonormal_rows(full), values, [float(r) for r in eig.residuals], eig.iterations,
                        eig.converged, est.line(), seconds)

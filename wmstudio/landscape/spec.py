@@ -8,10 +8,33 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from wmstudio.errors import ConfigError, RunLogError
+from wmstudio.registry import Registry
 
-KINDS = ("random", "plane", "pca", "line", "hessian", "hessian_line", "displacement", "curve")
-LINE_KINDS = ("line", "hessian_line", "curve")  # 1D landscapes: a path, not a grid
-CENTRED_KINDS = ("random", "pca", "hessian", "hessian_line", "displacement")  # those with a centre model
+
+@dataclass(frozen=True)
+class LandscapeKind:
+    """What the rest of the engine and the app need to know of a landscape kind."""
+
+    line: bool = False  # 1D: a path, not a grid
+    centred: bool = False  # has a centre model (LandscapeSpec.center)
+
+
+LANDSCAPE_KINDS: Registry[LandscapeKind] = Registry("landscape kind", "kind")
+LANDSCAPE_KINDS.register("random", LandscapeKind(centred=True), help="random directions around a centre model")
+LANDSCAPE_KINDS.register("plane", LandscapeKind(), help="the plane through three stages' models")
+LANDSCAPE_KINDS.register("pca", LandscapeKind(centred=True), help="the trajectories' two principal components")
+LANDSCAPE_KINDS.register("line", LandscapeKind(line=True), help="the straight path through the stages' models")
+LANDSCAPE_KINDS.register("hessian", LandscapeKind(centred=True), help="the top two Hessian eigenvectors")
+LANDSCAPE_KINDS.register("hessian_line", LandscapeKind(line=True, centred=True),
+                         help="along the top Hessian eigenvector")
+LANDSCAPE_KINDS.register("displacement", LandscapeKind(centred=True),
+                         help="the attack's and the restoration's displacements")
+LANDSCAPE_KINDS.register("curve", LandscapeKind(line=True),
+                         help="a quadratic Bezier curve with one trained bend between two stages")
+
+KINDS = LANDSCAPE_KINDS.names()
+LINE_KINDS = tuple(k for k in KINDS if LANDSCAPE_KINDS.get(k).line)  # 1D landscapes: a path, not a grid
+CENTRED_KINDS = tuple(k for k in KINDS if LANDSCAPE_KINDS.get(k).centred)  # those with a centre model
 LOSSES = ("clean", "trigger")  # hessian kinds: the loss whose Hessian gives the directions
 DIR_TYPES = ("weights", "states")  # random: states also moves the BatchNorm running statistics (Li et al.)
 # displacement: the three stages' roles (the defaults' names are filled from the log)
@@ -20,6 +43,7 @@ DISPLACEMENT_ROLES = ("the watermarked model, start of the attack displacement",
                       "the restored model, end of the restoration displacement")
 METRICS = ("test_loss", "test_acc", "trigger_loss", "trigger_acc")
 LINE_METRICS = tuple(f"line_{m}" for m in METRICS)  # curve: the same metrics along the straight segment
+BN_MODES = ("running", "recompute")  # keep the BatchNorm statistics, or re-estimate them at each point
 PRECISIONS = ("auto", "fp32", "bf16")  # of the clean images' forward pass (the trigger set is always fp32)
 
 # Bounds that keep one landscape within memory and time. A 2D grid evaluates resolution² points
@@ -84,7 +108,7 @@ class LandscapeSpec:
     norm: str = _opt("filter", "random: how the directions are normalised", choices=("filter", "layer", "none"))
     bias_bn: str = _opt("ignore", "random: 1-D parameters (biases, BatchNorm)", choices=("ignore", "include"))
     bn: str = _opt("running", "re-estimate BatchNorm statistics at each point (recompute) or keep them",
-                   choices=("running", "recompute"))
+                   choices=BN_MODES)
     bn_batches: int = _opt(4, "batches that re-estimate the BatchNorm statistics", min=1, max=1000)
     data: str = _opt("test", "the clean set evaluated at each point (the trigger set always is)",
                      choices=("test", "owner"))

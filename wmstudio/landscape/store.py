@@ -18,6 +18,7 @@ from wmstudio import h5safe, safejson
 from wmstudio.errors import RunLogError
 from wmstudio.landscape.spec import LINE_KINDS, LINE_METRICS, METRICS, LandscapeSpec
 from wmstudio.runlog import check_space, create_dataset, now, open_log, read_dataset
+from wmstudio.status import Status
 
 GROUP = "landscapes"
 
@@ -37,7 +38,7 @@ def create(path: str | Path, spec: LandscapeSpec, shape: tuple[int, ...], arrays
         if spec.name in root:
             del root[spec.name]
         g = root.create_group(spec.name)
-        h5safe.set_attrs(g, {"kind": spec.kind, "status": "running", "message": "", "created": now(), "finished": "",
+        h5safe.set_attrs(g, {"kind": spec.kind, "status": str(Status.RUNNING), "message": "", "created": now(), "finished": "",
                         "spec_json": spec.to_json(), "points_done": 0, "points_total": int(np.prod(shape)),
                         "seconds": 0.0})
         h5safe.set_attrs(g, {k: (json.dumps(v) if isinstance(v, (list, dict, tuple)) else v) for k, v in attrs.items()})
@@ -88,7 +89,7 @@ def set_attrs(path: str | Path, name: str, attrs: dict[str, str]) -> None:
 def set_status(path: str | Path, name: str, status: str, message: str = "") -> None:
     check_space(Path(path), 0, 64 << 10)
     with open_log(Path(path), "a") as f:
-        f[GROUP][name].attrs.update({"status": status, "message": message, "finished": now()})
+        f[GROUP][name].attrs.update({"status": str(status), "message": message, "finished": now()})
 
 
 @dataclass

@@ -1,10 +1,11 @@
-"""Models by name, a user's own model file, and the classifier head of any model."""
+"""Models by name (the factories catalog.MODELS registers), a user's own model file, and the classifier
+head of any model."""
 
 from __future__ import annotations
 
 import importlib.util
 import inspect
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,57 +13,56 @@ from typing import Any
 
 from torch import nn
 
+from wmstudio.catalog import MODELS
 from wmstudio.errors import ConfigError
 from wmstudio.model_options import check_options
 
 
-def _small_cnn(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+# The factories catalog.MODELS registers: factory(in_channels, num_classes, image_size, **options).
+# Each imports its model's module when called, so listing the registry loads no model code.
+def small_cnn(c: int, k: int, s: int, **kw: Any) -> nn.Module:
     from wmstudio.models.small_cnn import SmallCNN
 
     return SmallCNN(c, k, **kw)
 
 
-def _resnet(depth: int) -> Callable[..., nn.Module]:
-    def make(c: int, k: int, s: int, **kw: Any) -> nn.Module:
-        from wmstudio.models.resnet_cifar import CifarResNet
+def _resnet(depth: int, c: int, k: int, **kw: Any) -> nn.Module:
+    from wmstudio.models.resnet_cifar import CifarResNet
 
-        return CifarResNet(depth, c, k, **kw)
-
-    return make
+    return CifarResNet(depth, c, k, **kw)
 
 
-def _fastcnn(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+def resnet20(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+    return _resnet(20, c, k, **kw)
+
+
+def resnet32(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+    return _resnet(32, c, k, **kw)
+
+
+def resnet56(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+    return _resnet(56, c, k, **kw)
+
+
+def fastcnn(c: int, k: int, s: int, **kw: Any) -> nn.Module:
     from wmstudio.models.fast_cnn import FastCNN
 
     return FastCNN(c, k, **kw)
 
 
-def _resnet18(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+def resnet18(c: int, k: int, s: int, **kw: Any) -> nn.Module:
     from wmstudio.models.resnet_cifar import ResNet18Cifar
 
     return ResNet18Cifar(c, k, **kw)
 
 
-def _vit(c: int, k: int, s: int, **kw: Any) -> nn.Module:
+def vit(c: int, k: int, s: int, **kw: Any) -> nn.Module:
     from wmstudio.models.vit import SmallViT
 
     kw.setdefault("patch", 4 if s % 4 == 0 else 2 if s % 2 == 0 else 1)
     if s % kw["patch"]:
         raise ConfigError("model.options.patch", f"the image side {s} is not a multiple of the patch size {kw['patch']}")
     return SmallViT(c, k, s, **kw)
-
-
-# name -> (factory(in_channels, num_classes, image_size, **options), description)
-MODELS: dict[str, tuple[Callable[..., nn.Module], str]] = {
-    "small_cnn": (_small_cnn, "4-layer CNN with BatchNorm; for digits and quick CPU runs"),
-    "fastcnn": (_fastcnn, "fast wide-shallow CIFAR net (3 conv-pool blocks, 64/128/128 channels), 0.58M "
-                          "parameters; the CPU base model's architecture"),
-    "resnet20": (_resnet(20), "CIFAR ResNet-20 (He et al. 2016), 0.27M parameters"),
-    "resnet32": (_resnet(32), "CIFAR ResNet-32, 0.46M parameters"),
-    "resnet56": (_resnet(56), "CIFAR ResNet-56, 0.85M parameters"),
-    "resnet18": (_resnet18, "ResNet-18 with a CIFAR stem (3x3 conv, no max-pool), 11M parameters"),
-    "vit": (_vit, "small ViT for 32x32 inputs (patch 4, width 192, depth 6, 8 heads by default)"),
-}
 
 
 def _torchvision(name: str, c: int, k: int, **kw: Any) -> nn.Module:
@@ -125,13 +125,12 @@ def build_model(arch: str, in_channels: int, num_classes: int, image_size: int,
     if file:
         return _user_model(file, factory, in_channels, num_classes, image_size, **opts)
     if not arch.startswith("torchvision:"):
-        if arch not in MODELS:
-            raise ConfigError("model.arch", f"unknown model {arch!r}; known: {', '.join(MODELS)}, or torchvision:<name>")
+        make = MODELS.get(arch)  # an unknown name: ConfigError naming model.arch and the known names
         opts = check_options(arch, opts, field)
     try:
         if arch.startswith("torchvision:"):
             return _torchvision(arch.split(":", 1)[1], in_channels, num_classes, **opts)
-        return MODELS[arch][0](in_channels, num_classes, image_size, **opts)
+        return make(in_channels, num_classes, image_size, **opts)
     except (TypeError, ValueError, RuntimeError, AssertionError) as exc:  # a constructor refusing the options
         raise ConfigError(field, f"{arch} cannot be built with options {opts}: {exc}") from exc
 

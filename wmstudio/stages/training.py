@@ -26,6 +26,7 @@ from wmstudio.metrics import (
 from wmstudio.metrics.collapse import collapse_reason, majority_share
 from wmstudio.precision import training_autocast
 from wmstudio.session import Session
+from wmstudio.status import Status
 from wmstudio.triggers.control import control_rate
 
 
@@ -166,7 +167,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
         return row
 
     last = commit(0.0)  # the starting point, before any step of this stage
-    status = "finished"
+    status = Status.FINISHED
     try:
         hooks.after_evaluation(last, 0, t.epochs == 0)
         for epoch in range(t.epochs):
@@ -199,11 +200,11 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
             last = commit(float(epoch + 1))
             hooks.after_evaluation(last, epoch + 1, epoch + 1 == t.epochs)
             if plateau is not None and plateau.should_stop(last["trigger_acc"]):
-                status = "stopped_early"
+                status = Status.STOPPED_EARLY
                 break
     except (Cancelled, StageFailed) as exc:
-        kind = "cancelled" if isinstance(exc, Cancelled) else "failed"
-        message = "" if kind == "cancelled" else str(exc)
+        kind = Status.CANCELLED if isinstance(exc, Cancelled) else Status.FAILED
+        message = "" if kind == Status.CANCELLED else str(exc)
         s.log.append(name, train_rows)
         s.log.save_weights(name, model.state_dict(), partial=True)
         s.log.end_stage(name, kind, message)
@@ -211,7 +212,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
         raise
     location = s.log.save_weights(name, model.state_dict())
     s.emit(CheckpointSaved(name, location))
-    message = f"trigger accuracy plateaued after {int(last['epoch'])} epochs" if status == "stopped_early" else ""
+    message = f"trigger accuracy plateaued after {int(last['epoch'])} epochs" if status == Status.STOPPED_EARLY else ""
     s.log.end_stage(name, status, message)
     s.emit(StageFinished(name, status, last, message))
     record_at_stage_end(s, name)  # run.curvature: after the stage is recorded as ended (a cancel here ends the run)

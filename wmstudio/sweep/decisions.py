@@ -31,6 +31,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from wmstudio.errors import ConfigError
+from wmstudio.status import Status
 from wmstudio.sweep.intervals import Interval, holm, mover, newcombe, welch_p
 
 RULES = ("persistence", "restoration")
@@ -111,7 +112,7 @@ def _screen(rule: DecisionRule, rows: list[dict[str, Any]]) -> tuple[list[dict[s
     failed: set[tuple[Any, Any]] = set()
     for r in rows:
         key = (r.get(rule.method_axis), r.get(rule.seed_axis))
-        if r.get("status") != "finished":
+        if r.get("status") != Status.FINISHED:
             notes.append(f"{r.get('run_id')}: {r.get('status')} (not finished)")
             continue
         if r.get("excluded"):

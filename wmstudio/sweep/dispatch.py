@@ -19,6 +19,7 @@ from typing import Any
 
 from wmstudio.errors import RunLogError
 from wmstudio.runlog import RunLogWriter, WriterLock
+from wmstudio.status import Status
 from wmstudio.sweep import delta, staging
 from wmstudio.sweep.records import write_json
 
@@ -126,7 +127,7 @@ class Dispatcher:
         stream = self.remote.remote(task.call, {**task.plan, "run_id": task.run_id}, self.threads, data_refs, embed,
                                     files or {})
         self.streams[stream] = task
-        write_json(task.rec_path, {**task.base_record(), "status": "queued", "attempts": task.attempts})
+        write_json(task.rec_path, {**task.base_record(), "status": str(Status.QUEUED), "attempts": task.attempts})
 
     def poll(self, timeout: float) -> list[Finished]:
         """Handle what the tasks streamed within ``timeout`` seconds; returns the tasks that ended."""
@@ -169,7 +170,7 @@ class Dispatcher:
             if task.embed_path is not None and scratch:
                 task.relabels.insert(0, (f"{scratch}/embed.h5", str(task.embed_path)))
             task.ran_on = {k: message.get(k) for k in ("node", "host", "pid", "cwd")}
-            write_json(task.rec_path, {**task.base_record(), "status": "running", "ran_on": task.ran_on,
+            write_json(task.rec_path, {**task.base_record(), "status": str(Status.RUNNING), "ran_on": task.ran_on,
                                        "attempts": task.attempts})
         elif event == "stage":
             self._write_log(task, message["log"])
@@ -203,10 +204,10 @@ class Dispatcher:
                 self.submit(task, *task.args)
                 return None
             error = f"lost {len(task.attempts)} time(s) with its worker or node; last: {error}"
-        record = {**task.base_record(), "status": "failed", "error": error, "attempts": task.attempts,
+        record = {**task.base_record(), "status": str(Status.FAILED), "error": error, "attempts": task.attempts,
                   "seconds": time.time() - task.submitted, "finals": {}, "ran_on": task.ran_on,
                   "bytes_returned": task.returned}
-        self._mark_log(task, "failed", error)
+        self._mark_log(task, Status.FAILED, error)
         write_json(task.rec_path, record)
         self._release(task)
         return Finished(task, record, None)
@@ -228,8 +229,8 @@ class Dispatcher:
         for stream, task in list(self.streams.items()):
             with contextlib.suppress(Exception):
                 self.ray.cancel(stream, force=True)
-            self._mark_log(task, "cancelled", "the sweep was interrupted")
-            write_json(task.rec_path, {**task.base_record(), "status": "cancelled", "error": "",
+            self._mark_log(task, Status.CANCELLED, "the sweep was interrupted")
+            write_json(task.rec_path, {**task.base_record(), "status": str(Status.CANCELLED), "error": "",
                                        "attempts": task.attempts, "finals": {}})
             self._release(task)
             attacks += task.kind == "attack"

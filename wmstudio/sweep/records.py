@@ -37,6 +37,8 @@ from typing import Any
 import numpy as np
 
 from wmstudio.errors import RunLogError
+from wmstudio.stage_order import ATTACK_STAGES
+from wmstudio.status import Status
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
@@ -49,7 +51,7 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 MAX_JSON_BYTES = 64 * 2**20
 MAX_RUNS = 1_000_000
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._=+,-]{0,199}")
-STATUSES = ("queued", "running", "finished", "failed", "cancelled", "pending")
+STATUSES = (Status.QUEUED, Status.RUNNING, Status.FINISHED, Status.FAILED, Status.CANCELLED, Status.PENDING)
 
 
 def read_json(path: Path) -> dict[str, Any] | None:
@@ -99,7 +101,7 @@ def check_record(path: Path, rec: dict[str, Any], run_id: str) -> None:
 
     if rec.get("run_id", run_id) != run_id:
         raise bad("run_id", f"{run_id!r} (the name in sweep.json)")
-    if rec.get("status", "pending") not in STATUSES:
+    if rec.get("status", Status.PENDING) not in STATUSES:
         raise bad("status", " | ".join(STATUSES))
     if not isinstance(rec.get("error") or "", str):
         raise bad("error", "text")
@@ -118,12 +120,12 @@ def check_record(path: Path, rec: dict[str, Any], run_id: str) -> None:
 def is_finished(record_path: Path, log_path: Path) -> bool:
     """Finished by its record and by its log (a log that was deleted or damaged is run again)."""
     rec = read_json(record_path)
-    if not rec or rec.get("status") != "finished" or not log_path.is_file():
+    if not rec or rec.get("status") != Status.FINISHED or not log_path.is_file():
         return False
     from wmstudio.runlog import RunLogReader
 
     try:
-        return RunLogReader(log_path).status == "finished"
+        return RunLogReader(log_path).status == Status.FINISHED
     except (RunLogError, OSError):
         return False
 
@@ -139,7 +141,7 @@ def load_sweep_folder(folder: str | Path) -> tuple[dict[str, Any], list[dict[str
         path = folder / "runs" / f"{r['run_id']}.json"
         rec = read_json(path)
         if rec is None:
-            rec = {**r, "status": "pending"}
+            rec = {**r, "status": str(Status.PENDING)}
         else:
             check_record(path, rec, r["run_id"])
             rec.setdefault("run_id", r["run_id"])
@@ -158,7 +160,7 @@ def refresh_finals(folder: str | Path) -> int:
         for rec_path in sorted((folder / kind).glob("*.json")):
             rec = read_json(rec_path)
             log = rec_path.with_suffix(".h5")
-            if not rec or rec.get("status") != "finished" or not log.is_file():
+            if not rec or rec.get("status") != Status.FINISHED or not log.is_file():
                 continue
             rec["finals"] = finals(log)
             write_json(rec_path, rec)
@@ -168,7 +170,6 @@ def refresh_finals(folder: str | Path) -> int:
 
 STAGE_COLUMNS = ("test_acc", "trigger_acc", "drift_rel", "drift_l2", "p_value",
                  "control_acc", "trigger_effect", "majority_share", "collapsed")
-ATTACKS = ("finetune", "extract", "attack")  # the stages an attack run's "attacked" metrics come from
 
 
 def finals(log: str | Path) -> dict[str, Any]:
@@ -180,7 +181,7 @@ def finals(log: str | Path) -> dict[str, Any]:
     for rec in reader.stages():
         for col in STAGE_COLUMNS:
             out[f"{rec.name}.{col}"] = rec.final(col)
-            if rec.name in ATTACKS:  # whichever attack ran: the report's "attacked" columns
+            if rec.name in ATTACK_STAGES:  # whichever attack ran: the report's "attacked" columns
                 out[f"attacked.{col}"] = rec.final(col)
         if rec.name == "finetune" and len(rec.eval.get("trigger_acc", [])):
             for col in STAGE_COLUMNS:  # the stage's first evaluation is its starting point

@@ -37,9 +37,11 @@ import math
 from pathlib import Path
 from typing import Any
 
+from wmstudio.catalog import DATASETS
 from wmstudio.errors import RunLogError
 from wmstudio.metric_names import metric_label
 from wmstudio.metrics.collapse import collapse_reason
+from wmstudio.status import Status
 from wmstudio.sweep.intervals import (
     ALPHA,
     ATANH_T,
@@ -70,8 +72,6 @@ COUNT_COLUMNS = ["n_trigger", "n_test", "num_classes", "seed.run", "seed.trigger
 PER_RUN_INTERVALS = {"attacked.trigger_acc": "n_trigger", "restore.trigger_acc": "n_trigger",
                      "attacked.test_acc": "n_test", "restore.test_acc": "n_test"}
 NOT_RECORDED = "not recorded"
-# class counts of the built-in data sets, for records written before the log's class count was recorded
-KNOWN_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "mnist": 10, "fashion-mnist": 10, "svhn": 10}
 
 
 def fmt_value(v: Any) -> str:
@@ -89,7 +89,7 @@ def fmt_control(row: dict[str, Any], key: str) -> str:
     if v is None or (isinstance(v, float) and math.isnan(v)):
         ran = row.get(f"{key.split('.')[0]}.trigger_acc")
         ran = ran is not None and not (isinstance(ran, float) and math.isnan(ran))
-        return NOT_RECORDED if row["status"] == "finished" and ran else ""
+        return NOT_RECORDED if row["status"] == Status.FINISHED and ran else ""
     return fmt_value(v)
 
 
@@ -102,7 +102,10 @@ def _class_count(meta: dict[str, Any]) -> int | None:
     model = base.get("model") or {}
     if model.get("num_classes"):
         return int(model["num_classes"])
-    return KNOWN_CLASSES.get(str((base.get("data") or {}).get("dataset", "digits")))
+    # the data set's own class count (catalog.DATASETS), for records written before the log's was recorded
+    dataset = str((base.get("data") or {}).get("dataset", "digits"))
+    native = DATASETS.get(dataset).native if dataset in DATASETS else None
+    return native[1] if native else None
 
 
 def _config_counts(meta: dict[str, Any]) -> dict[str, int]:
@@ -146,7 +149,7 @@ def collect(folder: str | Path) -> tuple[dict[str, Any], list[str], list[dict[st
     classes = _class_count(meta)
     rows = []
     for rec in records:
-        row: dict[str, Any] = {"run_id": rec["run_id"], "status": rec.get("status", "pending"),
+        row: dict[str, Any] = {"run_id": rec["run_id"], "status": rec.get("status", str(Status.PENDING)),
                                "error": (rec.get("error") or "").splitlines()[0] if rec.get("error") else ""}
         row.update({a: rec.get("values", {}).get(a) for a in axes})
         finals = dict(rec.get("finals") or {})
@@ -187,7 +190,7 @@ def _apply_flags(row: dict[str, Any], classes: int | None) -> None:
     flags = collapse_flags(row, row.get("num_classes") or classes)
     row["flags"] = flags
     row["flag"] = "; ".join(f"{STAGES[s]} model collapsed: {why}" for s, why in flags.items() if why)
-    row["excluded"] = row["status"] == "finished" and bool(row["flag"])
+    row["excluded"] = row["status"] == Status.FINISHED and bool(row["flag"])
 
 
 def collect_many(folders: list[str | Path]) -> tuple[dict[str, Any], list[str], list[dict[str, Any]]]:
@@ -280,7 +283,7 @@ def metric_args(key: str, members: list[dict[str, Any]]) -> dict[str, Any]:
 
 def included_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Finished runs that are not flagged: the only runs cells, comparisons and figures count."""
-    return [r for r in rows if r["status"] == "finished" and not r.get("excluded")]
+    return [r for r in rows if r["status"] == Status.FINISHED and not r.get("excluded")]
 
 
 def _seed_label(r: dict[str, Any], seeds: list[str]) -> str:
@@ -295,7 +298,7 @@ def cells(axes: list[str], rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     seeds = replicate_axes(axes)
     groups: dict[tuple, list[dict[str, Any]]] = {}
     for r in rows:
-        if r["status"] == "finished":
+        if r["status"] == Status.FINISHED:
             groups.setdefault(tuple(repr(r[a]) for a in keep), []).append(r)
     out = []
     for finished in groups.values():

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from wmstudio.status import Status
 from wmstudio.sweep.intervals import ATANH_T, LOGIT_T, REPLICATE_AXES, Interval, seed_interval
 from wmstudio.sweep.report import cells, included_rows, metric_args, replicate_axes
 
@@ -40,7 +41,7 @@ def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) 
     matplotlib.use("Agg", force=True)
     import matplotlib.pyplot as plt
 
-    finished = [r for r in rows if r["status"] == "finished"]
+    finished = [r for r in rows if r["status"] == Status.FINISHED]
     done = included_rows(rows)
     if not done:
         return []

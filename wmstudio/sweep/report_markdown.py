@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wmstudio.metrics.collapse import COLLAPSE_MAJORITY, COLLAPSE_MARGIN
+from wmstudio.status import Status
 from wmstudio.sweep.intervals import (
     ALPHA,
     ATANH_T,
@@ -90,7 +91,7 @@ def write_markdown(path: Path, meta: dict[str, Any], axes: list[str], rows: list
                   + ", ".join(f"`{p}`" for p in parts) + ".", ""]
     lines += [
              f"{len(rows)} runs over {', '.join(f'`{a}`' for a in axes)}; "
-             f"{sum(r['status'] == 'finished' for r in rows)} finished, {sum(r['status'] == 'failed' for r in rows)} "
+             f"{sum(r['status'] == Status.FINISHED for r in rows)} finished, {sum(r['status'] == Status.FAILED for r in rows)} "
              f"failed, {sum(bool(r.get('excluded')) for r in rows)} excluded as collapsed.", "",
              "Control: the rate at which a model gives the trigger labels to the control images (the same images "
              "without the trigger, or matched clean images); effect = trigger accuracy - control rate. Logs written "

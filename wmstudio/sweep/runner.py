@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from wmstudio.errors import RunLogError
+from wmstudio.status import Status
 from wmstudio.sweep import staging
 from wmstudio.sweep.dispatch import Dispatcher, TaskState
 from wmstudio.sweep.records import is_finished, read_json, write_json
@@ -194,7 +195,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
     for r in selected:
         rec_path, log_path = out / "runs" / f"{r.run_id}.json", out / "runs" / f"{r.run_id}.h5"
         if r.error:
-            write_json(rec_path, {"run_id": r.run_id, "values": r.values, "status": "failed", "error": r.error,
+            write_json(rec_path, {"run_id": r.run_id, "values": r.values, "status": str(Status.FAILED), "error": r.error,
                                   "kind": "attack", "seconds": 0.0, "finals": {}})
             summary.failed += 1
             summary.failures[r.run_id] = r.error
@@ -266,7 +267,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                              embed_path=out / "embeds" / f"{r.embed_id}.h5" if r.embed_id in embed_needed else None)
             if r.embed_id in waiting:
                 waiting[r.embed_id].append(task)
-                write_json(task.rec_path, {**task.base_record(), "status": "queued"})
+                write_json(task.rec_path, {**task.base_record(), "status": str(Status.QUEUED)})
             else:
                 jobs.submit(task, data_for(r.config), embed_objs.get(r.embed_id),
                             files_for(r.config, attack=task.call == "attack"))
@@ -286,14 +287,14 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                 task, rec = done.task, done.record
                 durations[task.kind].append(float(rec.get("seconds", 0.0)))
                 if task.kind == "attack":
-                    if rec["status"] == "finished":
+                    if rec["status"] == Status.FINISHED:
                         summary.finished += 1
                     else:
                         summary.failed += 1
                         summary.failures[rec["run_id"]] = rec.get("error", "")
                     continue
                 attacks = waiting.pop(task.run_id, [])
-                if rec["status"] == "finished" and done.log is not None:
+                if rec["status"] == Status.FINISHED and done.log is not None:
                     put_embed(task.run_id, done.log)
                     for a in attacks:
                         jobs.submit(a, data_for(a.plan["config"]), embed_objs[task.run_id],
@@ -303,7 +304,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
                 for a in attacks:  # recorded failed without running: their watermarked model is missing
                     error = (f"its watermarked model (embed {task.run_id}) did not finish: "
                              f"{rec.get('error') or rec.get('status')}")
-                    write_json(a.rec_path, {**a.base_record(), "status": "failed", "error": error, "seconds": 0.0,
+                    write_json(a.rec_path, {**a.base_record(), "status": str(Status.FAILED), "error": error, "seconds": 0.0,
                                             "finals": {}})
                     summary.failed += 1
                     summary.failures[a.run_id] = error

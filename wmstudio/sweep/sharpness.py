@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from wmstudio.errors import RunLogError
+from wmstudio.status import Status
 from wmstudio.sweep.records import is_finished, load_sweep_folder, read_json
 
 STAGE = "embed"
@@ -137,7 +138,7 @@ def correlations(folder: str | Path, sharpness: dict[str, dict[str, float]] | No
     for rec in records:
         finals = rec.get("finals") or {}
         effect = finals.get(OUTCOME)
-        if rec.get("kind") != "attack" or rec.get("status") != "finished" or not isinstance(effect, (int, float)):
+        if rec.get("kind") != "attack" or rec.get("status") != Status.FINISHED or not isinstance(effect, (int, float)):
             continue
         if finals.get("attacked.collapsed"):
             continue

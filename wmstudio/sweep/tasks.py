@@ -31,11 +31,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from wmstudio.stage_order import AFTER_EMBED, EMBED_STAGES
+from wmstudio.status import Status
 from wmstudio.sweep import delta, staging
 from wmstudio.sweep.records import finals
-
-EMBED_STAGES = ["pretrain", "embed"]
-ATTACK_STAGES = ["finetune", "extract", "attack", "restore"]
 
 
 def _where() -> dict[str, Any]:
@@ -59,7 +58,7 @@ def _execute(kind: str, plan: dict[str, Any], log: Path, threads: int, embed_log
     from wmstudio.events import StageFinished
     from wmstudio.pipeline import run_experiment
 
-    record: dict[str, Any] = {"status": "failed", "error": ""}
+    record: dict[str, Any] = {"status": str(Status.FAILED), "error": ""}
     cpu = time.thread_time()
 
     def callback(event: object) -> None:
@@ -75,13 +74,13 @@ def _execute(kind: str, plan: dict[str, Any], log: Path, threads: int, embed_log
                 result = run_experiment(cfg, log, callback, stages=EMBED_STAGES, overwrite=True)
             elif embed_log is not None:
                 cfg.model.checkpoint = f"{embed_log}:embed"
-                result = run_experiment(cfg, log, callback, stages=ATTACK_STAGES, trigger_from=embed_log,
+                result = run_experiment(cfg, log, callback, stages=AFTER_EMBED, trigger_from=embed_log,
                                         overwrite=True)
             else:  # no shared embed (embedding disabled): the run's own pipeline
                 result = run_experiment(cfg, log, callback, overwrite=True)
-        record.update(status=result.status, error=result.message if result.status != "finished" else "")
+        record.update(status=str(result.status), error=result.message if result.status != Status.FINISHED else "")
     except Exception as exc:  # noqa: BLE001 - a failed run is recorded, the sweep goes on
-        record.update(status="failed", error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
+        record.update(status=str(Status.FAILED), error=f"{type(exc).__name__}: {exc}", traceback=traceback.format_exc())
     record["cpu_seconds"] = time.thread_time() - cpu  # of the run's thread: how much of a core it got
     return record
 
