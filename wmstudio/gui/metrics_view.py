@@ -65,7 +65,9 @@ class PValueAxis(pg.AxisItem):
 
 
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str,
-          left: pg.AxisItem | None = None) -> pg.PlotItem:
+          left: pg.AxisItem | None = None, legend: bool = True) -> pg.PlotItem:
+    """A plot of the view; ``legend``: a legend on the right of the title row (a plot of one curve that its
+    axis title names has none: its long title, such as the drift's references, would run under it)."""
     p = layout.addPlot(row=row, col=0, axisItems={"left": left if left is not None else RoomyAxis("left")})
     p.showGrid(x=True, y=True, alpha=0.2)
     for side in ("left", "bottom"):
@@ -73,7 +75,10 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str,
     p.setLabel("left", ylabel)
     p.setDownsampling(auto=True, mode="peak")
     p.setClipToView(True)
-    title_legend(p, title)
+    if legend:
+        title_legend(p, title)
+    else:
+        p.setTitle(title, justify="left", size="10pt")
     return p
 
 
@@ -369,8 +374,8 @@ class DriftView(SeriesView):
         row.addWidget(self.per_stage_box)
         row.addStretch(1)
         self.layout().insertLayout(1, row)
-        self.l2 = _plot(self.layout_widget, 0, drift_title([]), "L2 distance")
-        self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine")
+        self.l2 = _plot(self.layout_widget, 0, drift_title([]), "L2 distance", legend=False)
+        self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine similarity", legend=False)
         self.heat = self.layout_widget.addPlot(row=2, col=0, axisItems={"left": RoomyAxis("left")})  # names thinned to fit
         self.heat.setTitle("Per-layer drift (L2 from the stage's reference)", justify="left", size="10pt")
         self.heat.setLabel("bottom", "global step")
