@@ -42,3 +42,31 @@ def test_the_drift_plots_titles_are_not_under_their_legends(qtbot, tmp_path) -> 
     assert len(view.l2.titleLabel.text) > 80  # "Weight drift from: embed: ...; fine-tune ...; restore ..."
     for plot in view.plots.values():
         _title_clear_of_legend(plot)
+
+
+def test_no_collapsed_mark_at_a_stage_s_starting_point(qtbot) -> None:
+    """The demo's step 0 evaluates an untrained model (near chance, so flagged by its row): the stage's
+    name above the plots said "collapsed" until the first epoch. Collapse is judged once the stage has
+    trained; a model still collapsed after an epoch is marked."""
+    from wmstudio.events import Metrics, RunStarted
+    from wmstudio.gui.metrics_view import COLLAPSED_MARK, MetricsView, stage_title
+    from wmstudio.gui.series import RunSeries
+
+    def row(epoch: float, collapsed: float) -> dict[str, float]:
+        return {"epoch": epoch, "test_acc": 0.1, "trigger_acc": 0.1, "test_loss": 2.3, "trigger_loss": 2.3,
+                "p_value": 0.5, "majority_share": 0.9, "collapsed": collapsed}
+
+    view = MetricsView()
+    qtbot.addWidget(view)
+    series = RunSeries()
+    series.apply(RunStarted(log_path="", device="cpu", stages=("embed",)))
+    series.apply(StageStarted(stage="embed", global_step=0, epochs=2, steps_per_epoch=5, layer_names=("fc",)))
+    series.apply(Metrics(stage="embed", epoch=0.0, global_step=0, values=row(0.0, 1.0)))
+    view.show_series(series)
+    assert COLLAPSED_MARK not in stage_title(series, 0)
+    assert all(COLLAPSED_MARK not in name for _, name in view.marks[0].axis.stages)
+    assert "YES" not in view._describe(view.acc, 0.0, 0.5)[1]
+    series.apply(Metrics(stage="embed", epoch=1.0, global_step=5, values=row(1.0, 1.0)))
+    view.show_series(series)
+    assert any(COLLAPSED_MARK in name for _, name in view.marks[0].axis.stages)
+    assert "YES" in view._describe(view.acc, 5.0, 0.5)[1]

@@ -28,7 +28,7 @@ from wmstudio.gui.plot_parts import (
     set_marked_data,
     title_legend,
 )
-from wmstudio.gui.series import RunSeries, StageSpan
+from wmstudio.gui.series import NOT_JUDGED, RunSeries, StageSpan
 from wmstudio.gui.theme import plot_colors
 from wmstudio.metric_names import STAGE_LABELS
 
@@ -192,7 +192,8 @@ def _fmt(name: str, v: float) -> str:
     if not math.isfinite(v):
         return "not recorded" if name in ("control_acc", "trigger_effect", "collapsed") else "–"
     if name == "collapsed":
-        return "YES (near chance or one class)" if v == 1.0 else "no"
+        return ("not judged (the stage's starting point)" if v == NOT_JUDGED else
+                "YES (near chance or one class)" if v == 1.0 else "no")
     if name == "trigger_effect":
         return f"{v:+.3f}"
     if name == "p_value":
@@ -338,8 +339,8 @@ class MetricsView(SeriesView):
         self.stages = series.stages
         for name in ("test_acc", "trigger_acc", "control_acc", "test_loss", "trigger_loss"):
             self._set(name, *series.column(name))
-        for name in ("trigger_effect", "collapsed"):  # read out under the mouse, not drawn
-            self.data[name] = series.column(name)
+        self.data["trigger_effect"] = series.column("trigger_effect")  # read out under the mouse, not drawn
+        self.data["collapsed"] = series.collapse_column()
         x, p = series.column("p_value")
         keep = np.isfinite(p)
         set_marked_data(self.curves["p_value"], x[keep], np.clip(p[keep], 1e-300, 1.0))
