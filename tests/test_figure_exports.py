@@ -207,3 +207,37 @@ def test_export_font_and_size_are_the_ones_chosen(tmp_path) -> None:
         ExportStyle(font_size=1)
     with pytest.raises(Exception, match="export.theme"):
         ExportStyle(theme="sepia")
+
+
+def test_long_axis_titles_are_wrapped_inside_the_figure(tmp_path) -> None:
+    """The 2D map's x title names the axis and the units both share; on a square map it is wider than the
+    figure, and the PNG and SVG exports cut it off at both sides. Each title is broken into lines at
+    spaces so it fits its panel (never at a hyphen), and every text lies inside the figure."""
+    import matplotlib
+
+    from wmstudio.figures.spec import Raster
+
+    xlabel = ("eigenvector 1 (λ = 12.34 of the clean loss); both axes: parameter-space distance along unit "
+              "Hessian eigenvectors")
+    ylabel = "eigenvector 2 (λ = 3.1); " + "a long vertical title " * 6
+    title = "test loss: hessian landscape 'a name long enough to run past the figure's right edge' " * 2
+    panel = Panel(title=title, xlabel=xlabel, ylabel=ylabel, equal_aspect=True,
+                  raster=Raster(np.arange(121.0).reshape(11, 11), (-1, 1, -1, 1), np.array([[0.0] * 3, [1.0] * 3]),
+                                (0, 120), "test loss"))
+    spec = FigureSpec([panel], aspect=0.8)
+    style = ExportStyle()
+    with matplotlib.rc_context(rc_params(style)):
+        fig = build(spec, style)
+        fig.canvas.draw()
+        renderer = fig.canvas.get_renderer()
+        ax = fig.axes[0]
+        page = fig.bbox
+        for text in (ax.xaxis.label, ax.yaxis.label, ax._left_title, *ax.texts):
+            box = text.get_window_extent(renderer)
+            assert page.x0 - 1 <= box.x0 and box.x1 <= page.x1 + 1 and page.y0 - 1 <= box.y0 and box.y1 <= page.y1 + 1, \
+                (text.get_text(), box.bounds, page.bounds)
+        assert ax.xaxis.label.get_window_extent(renderer).width <= ax.get_window_extent(renderer).width + 1
+        assert "\n" in ax.xaxis.label.get_text() and "parameter-space" in ax.xaxis.label.get_text()
+        assert ax.xaxis.label.get_text().replace("\n", " ") == xlabel
+    for fmt in ("png", "svg"):
+        assert write(spec, tmp_path / f"map.{fmt}", style).stat().st_size > 0

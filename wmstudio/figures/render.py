@@ -44,9 +44,55 @@ def build(spec: FigureSpec, style: ExportStyle) -> Any:  # noqa: ANN401 - a matp
     fig = Figure(figsize=(style.width_in, height), dpi=style.dpi, layout="constrained")
     axes = fig.subplots(len(spec.panels), 1, squeeze=False, sharex=spec.share_x,
                         gridspec_kw={"height_ratios": [max(0.05, p.height) for p in spec.panels]})[:, 0]
-    for ax, panel in zip(axes, spec.panels, strict=True):
-        _panel(fig, ax, panel, style)
+    titles = [_panel(fig, ax, panel, style) for ax, panel in zip(axes, spec.panels, strict=True)]
+    fit_texts(fig, titles)
     return fig
+
+
+def fit_texts(fig: Any, titles: list[Any]) -> None:  # noqa: ANN401 - a matplotlib Figure
+    """Breaks each axis title and panel title that would run past its room into lines at spaces: an x
+    title within its panel's width, a y title within its height, a title about as wide as its panel and
+    within the figure (``titles``: the panels' title texts). Matplotlib never wraps them itself: a long title ran off the figure and was cut off in every
+    export (the 2D map's x title with its units)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    canvas = fig.canvas if isinstance(fig.canvas, FigureCanvasAgg) else FigureCanvasAgg(fig)
+    for _ in range(4):  # wrapped titles are taller: the layout moves the panels, so measure again
+        fig.draw_without_rendering()
+        renderer = canvas.get_renderer()
+        changed = False
+        for ax in fig.axes:
+            box = ax.get_window_extent(renderer)
+            changed |= _wrap(ax.xaxis.label, box.width, renderer)
+            changed |= _wrap(ax.yaxis.label, box.height, renderer)
+        for title in titles:
+            box = title.axes.get_window_extent(renderer)
+            changed |= _wrap(title, min(box.width * 1.15, fig.bbox.width - box.x0), renderer)
+        if not changed:
+            return
+
+
+def _wrap(text: Any, room_px: float, renderer: Any) -> bool:  # noqa: ANN401
+    """Breaks ``text`` (a matplotlib Text) into lines at spaces so each fits ``room_px``; True if it changed."""
+    import textwrap
+
+    s = text.get_text()
+    if not s or room_px <= 0:
+        return False
+    size = text.get_window_extent(renderer)
+    extent = size.width if text.get_rotation() % 180 == 0 else size.height
+    if extent <= room_px:
+        return False
+    longest = max(len(line) for line in s.split("\n"))
+    chars = max(8, int(longest * room_px / extent * 0.97))
+    while chars >= 8:
+        wrapped = "\n".join(textwrap.fill(line, chars, break_long_words=False, break_on_hyphens=False) for line in s.split("\n"))
+        text.set_text(wrapped)
+        size = text.get_window_extent(renderer)
+        if (size.width if text.get_rotation() % 180 == 0 else size.height) <= room_px:
+            break
+        chars = int(chars * 0.9)
+    return True
 
 
 def write(spec: FigureSpec, path: str | Path, style: ExportStyle | None = None, overwrite: bool = False) -> Path:
@@ -93,7 +139,7 @@ def _line(ax: Any, line: Line) -> None:  # noqa: ANN401
             ms=line.marker_size * PT_PER_PX, mec=line.color, mfc=line.color, label=line.label or None, zorder=line.z)
 
 
-def _panel(fig: Any, ax: Any, p: Panel, style: ExportStyle) -> None:  # noqa: ANN401
+def _panel(fig: Any, ax: Any, p: Panel, style: ExportStyle) -> Any:  # noqa: ANN401 - returns the title's Text
     from matplotlib.colors import ListedColormap
 
     c, fs = style.colors, style.font_size
@@ -150,7 +196,7 @@ def _panel(fig: Any, ax: Any, p: Panel, style: ExportStyle) -> None:  # noqa: AN
     ax.set_xlabel(p.xlabel)
     ax.set_ylabel(p.ylabel)
     rows = _top_names(ax, p, fs)
-    ax.set_title(p.title, loc="left", pad=4 + rows * fs * 1.3)
+    title = ax.set_title(p.title, loc="left", pad=4 + rows * fs * 1.3)
     handles = [h for h in ax.get_lines() if not h.get_label().startswith("_")]
     if handles and p.raster is None:  # below the panel: a legend never hides a curve
         from matplotlib.transforms import ScaledTranslation
@@ -162,6 +208,7 @@ def _panel(fig: Any, ax: Any, p: Panel, style: ExportStyle) -> None:  # noqa: AN
     elif handles:  # on a heat map (its colour bar takes the right): where it covers the fewest points
         ax.legend(loc="best", facecolor=c["background"], edgecolor=c["grid"], framealpha=0.85,
                   labelcolor=c["foreground"])
+    return title
 
 
 def _top_names(ax: Any, p: Panel, fs: float) -> int:  # noqa: ANN401

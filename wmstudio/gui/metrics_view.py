@@ -28,7 +28,7 @@ from wmstudio.gui.plot_parts import (
     set_marked_data,
     title_legend,
 )
-from wmstudio.gui.series import RunSeries, StageSpan
+from wmstudio.gui.series import NOT_JUDGED, RunSeries, StageSpan
 from wmstudio.gui.theme import plot_colors
 from wmstudio.metric_names import METRIC_LABELS, SHORT_LABELS, STAGE_LABELS
 
@@ -65,7 +65,9 @@ class PValueAxis(pg.AxisItem):
 
 
 def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str,
-          left: pg.AxisItem | None = None) -> pg.PlotItem:
+          left: pg.AxisItem | None = None, legend: bool = True) -> pg.PlotItem:
+    """A plot of the view; ``legend``: a legend on the right of the title row (a plot of one curve that its
+    axis title names has none: its long title, such as the drift's references, would run under it)."""
     p = layout.addPlot(row=row, col=0, axisItems={"left": left if left is not None else RoomyAxis("left")})
     p.showGrid(x=True, y=True, alpha=0.2)
     for side in ("left", "bottom"):
@@ -73,7 +75,10 @@ def _plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str,
     p.setLabel("left", ylabel)
     p.setDownsampling(auto=True, mode="peak")
     p.setClipToView(True)
-    title_legend(p, title)
+    if legend:
+        title_legend(p, title)
+    else:
+        p.setTitle(title, justify="left", size="10pt")
     return p
 
 
@@ -187,7 +192,8 @@ def _fmt(name: str, v: float) -> str:
     if not math.isfinite(v):
         return "not recorded" if name in ("control_acc", "trigger_effect", "collapsed") else "–"
     if name == "collapsed":
-        return "YES (near chance or one class)" if v == 1.0 else "no"
+        return ("not judged (the stage's starting point)" if v == NOT_JUDGED else
+                "YES (near chance or one class)" if v == 1.0 else "no")
     if name == "trigger_effect":
         return f"{v:+.3f}"
     if name == "p_value":
@@ -327,8 +333,8 @@ class MetricsView(SeriesView):
         self.stages = series.stages
         for name in ("test_acc", "trigger_acc", "control_acc", "test_loss", "trigger_loss"):
             self._set(name, *series.column(name))
-        for name in ("trigger_effect", "collapsed"):  # read out under the mouse, not drawn
-            self.data[name] = series.column(name)
+        self.data["trigger_effect"] = series.column("trigger_effect")  # read out under the mouse, not drawn
+        self.data["collapsed"] = series.collapse_column()
         x, p = series.column("p_value")
         keep = np.isfinite(p)
         set_marked_data(self.curves["p_value"], x[keep], np.clip(p[keep], 1e-300, 1.0))
@@ -363,8 +369,8 @@ class DriftView(SeriesView):
         row.addWidget(self.per_stage_box)
         row.addStretch(1)
         self.layout().insertLayout(1, row)
-        self.l2 = _plot(self.layout_widget, 0, drift_title([]), "L2 distance")
-        self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine")
+        self.l2 = _plot(self.layout_widget, 0, drift_title([]), "L2 distance", legend=False)
+        self.cos = _plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine similarity", legend=False)
         self.heat = self.layout_widget.addPlot(row=2, col=0, axisItems={"left": RoomyAxis("left")})  # names thinned to fit
         self.heat.setTitle("Per-layer drift (L2 from the stage's reference)", justify="left", size="10pt")
         self.heat.setLabel("bottom", "global step")

@@ -177,9 +177,18 @@ class RunSeries:
 
     def stage_collapsed(self, k: int) -> bool:
         """Whether stage ``k``'s latest evaluated model is flagged as collapsed (metrics/collapse.py);
-        False where the log did not record the flag."""
-        rows = [r for r in self.eval_rows if int(r["stage"]) == k]
+        False where the log did not record the flag, and before the stage's first epoch: its starting point
+        (``epoch`` 0) is a fresh initialisation, near chance by design, or the model the stage before
+        ended with, judged there (../shared/design/measurement.md: collapse says a model cannot keep or
+        lose a watermark; an untrained one has none yet)."""
+        rows = [r for r in self.eval_rows if int(r["stage"]) == k and not starting_point(r)]
         return bool(rows) and rows[-1].get("collapsed", math.nan) == 1.0
+
+    def collapse_column(self) -> tuple[np.ndarray, np.ndarray]:
+        """The ``collapsed`` flag at each evaluation, ``NOT_JUDGED`` at a stage's starting point."""
+        x, y = self.column("collapsed")
+        start = np.fromiter((starting_point(r) for r in self.eval_rows), dtype=bool, count=len(self.eval_rows))
+        return x, np.where(start, NOT_JUDGED, y)
 
     def has_control(self) -> bool:
         """Whether the run recorded a control rate (logs before controls were recorded did not)."""
@@ -204,6 +213,14 @@ class RunSeries:
                 name = self.stages[int(r["stage"])].name if self.stages else ""
                 w.writerow([name, *(_cell(r.get(c, math.nan), c in ("global_step", "epoch")) for c in EVAL_COLUMNS)])
         return path
+
+
+NOT_JUDGED = -1.0  # collapse_column's value at a stage's starting point
+
+
+def starting_point(row: dict[str, float]) -> bool:
+    """Whether an evaluation row is its stage's starting point, before any step of it (epoch 0)."""
+    return row.get("epoch", math.nan) == 0.0
 
 
 def _cell(value: float, counter: bool) -> str:
