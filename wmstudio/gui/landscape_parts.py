@@ -12,6 +12,7 @@ import pyqtgraph as pg
 from wmstudio.landscape.figures import LABELS, axis_names
 from wmstudio.landscape.spec import METRICS
 from wmstudio.landscape.store import Landscape
+from wmstudio.status import Status
 
 VISIBLE_SPAN = 0.01  # a trajectory spanning less than this share of the map is a dot: not drawn nor listed
 TRAJECTORY_COLORS = {"pretrain": "#bbbbbb", "embed": "#4fc3f7", "finetune": "#ff7043", "restore": "#66bb6a"}
@@ -43,9 +44,9 @@ def progress_words(ls: Landscape, computing: bool) -> str:
     computes it, else the points it holds and why it stopped ("(stopped: 120/441 points)")."""
     if ls.complete:
         return ""
-    if computing and ls.status == "running":
+    if computing and ls.status == Status.RUNNING:
         return " (filling in)"
-    why = {"cancelled": "stopped", "running": "partial"}.get(ls.status, ls.status or "partial")
+    why = {Status.CANCELLED: "stopped", Status.RUNNING: "partial"}.get(ls.status, ls.status or "partial")
     return f" ({why}: {int(ls.done.sum())}/{ls.done.size} points)"
 
 

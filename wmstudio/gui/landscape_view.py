@@ -44,6 +44,7 @@ from wmstudio.gui.landscape_path import LandscapePath
 from wmstudio.gui.landscape_surface import SURFACE_HEIGHT, SURFACE_SIZE, LandscapeSurface
 from wmstudio.landscape.spec import METRICS, LandscapeSpec
 from wmstudio.landscape.store import Landscape
+from wmstudio.status import Status
 
 __all__ = ["COLORMAPS", "CONTOUR_LEVELS", "SURFACE_HEIGHT", "SURFACE_SIZE", "TRAJECTORY_COLORS", "VISIBLE_SPAN",
            "LandscapeMeta", "LandscapeView", "legend_brush", "legend_text", "map_axis_labels", "progress_words"]
@@ -272,7 +273,7 @@ class LandscapeView(QWidget):
         ls = self.ls
         if not ls.done.any():  # a landscape just started: show nothing of the previous one meanwhile
             self._empty_views()
-            starting = self.computing and ls.status == "running"
+            starting = self.computing and ls.status == Status.RUNNING
             self.map_panel.blank(f"{ls.kind} '{ls.name}'" + (" (starting)" if starting else progress_words(ls, False)))
             return
         if not ls.is_2d:
