@@ -76,3 +76,51 @@ def test_a_model_file_calling_sys_exit_on_import_is_a_config_error_naming_it(tmp
     model.write_text("import sys\nsys.exit(3)\n")
     with pytest.raises(ConfigError, match=r"model.file: .*exits.py called sys.exit\(3\) while being imported"):
         build_model("", 1, 10, 8, file=str(model), factory="make")
+
+
+QUIT_DURING_RUN = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication, QMessageBox
+
+    from wmstudio.gui.main_window import MainWindow
+
+    folder = Path(sys.argv[1])
+    app = QApplication([])
+    win = MainWindow(folder / "runs", QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat),
+                     background_engine=True)
+    win.quits_app = True  # as wmstudio.gui.app.main sets it
+    win.setup.load_demo_config()
+    win.setup.form.set_value("embed.epochs", 60)
+    QMessageBox.question = lambda *a, **k: QMessageBox.StandardButton.Yes  # "Cancel it and close?" Yes
+    win.show()
+    win.engine_ready.connect(lambda: print("STARTED", win.start_run(), flush=True))
+
+    def poll():
+        if win.ctl.busy and win.ctl.series.last_step >= 2:
+            print("QUIT", flush=True)
+            win.close()
+        else:
+            QTimer.singleShot(200, poll)
+
+    QTimer.singleShot(200, poll)
+    code = app.exec()
+    print("LOOP ENDED", win.ctl.log_path, flush=True)
+    sys.exit(code)
+""")
+
+
+def test_quit_during_a_run_cancels_it_keeps_the_log_and_the_process_exits(tmp_path: Path) -> None:
+    """The window hides at once and closes for good when the cancelled run has stopped; that close must end
+    the event loop (before the fix the process lived on with no window)."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", QUIT_DURING_RUN, str(tmp_path)], capture_output=True, text=True,
+                          timeout=240, env=env, cwd=tmp_path)
+    assert "QUIT" in proc.stdout and "LOOP ENDED" in proc.stdout, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stderr
+    from wmstudio.runlog import RunLogReader
+
+    log = proc.stdout.split("LOOP ENDED", 1)[1].split()[0]
+    assert RunLogReader(log).status == "cancelled"

@@ -82,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     settings.setValue("theme", chosen)
     mode = theme.apply(app, chosen)
     win = MainWindow(args.runs_dir, settings, mode, background_engine=True)  # torch loads after the window shows
+    win.quits_app = True
     install_error_hook(win)
     if args.config:
         win.setup.load_config_file(args.config)

@@ -13,7 +13,14 @@ from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
-from PySide6.QtWidgets import QMainWindow, QMessageBox, QSplitter, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QApplication,
+    QMainWindow,
+    QMessageBox,
+    QSplitter,
+    QVBoxLayout,
+    QWidget,
+)
 
 from wmstudio.gui import file_dialogs, theme
 from wmstudio.gui.controller import StudioController
@@ -40,6 +47,9 @@ class MainWindow(QMainWindow):
     def __init__(self, runs_dir: str | Path | None = None, settings: QSettings | None = None,
                  mode: str = "light", background_engine: bool = False) -> None:
         super().__init__()
+        # the application's own window (set by wmstudio.gui.app.main): closing it ends the event loop even
+        # when it was hidden first to wait for a cancelled job; windows made by tests leave the loop alone
+        self.quits_app = False
         self.settings = settings or QSettings("wmstudio", "Watermark Studio")
         self.ctl = StudioController(Path(runs_dir or self.settings.value("runs_dir", Path.home() / "wmstudio-runs")))
         self.mode, self.engine, self._pending = mode, False, []  # _pending: logs asked for before the engine loaded
@@ -273,8 +283,13 @@ class MainWindow(QMainWindow):
         if self.ctl.busy or self.loader.busy or not self.engine:
             self.control.cancel()
             self.hide()  # gone from the screen at once; closed for good when the work has stopped
+            self._closed_hidden = True
             for signal in (self.control.changed, self.loader.idle, self.engine_ready):
                 signal.connect(self.close, Qt.ConnectionType.QueuedConnection)
             event.ignore()
             return
         event.accept()
+        if getattr(self, "_closed_hidden", False) and self.quits_app:
+            # a hidden window's close is not "the last window closed" to Qt: the event loop would run on
+            # with no window (the process stayed alive after Quit during a run)
+            QApplication.quit()
