@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
         # the application's own window (set by wmstudio.gui.app.main): closing it ends the event loop even
         # when it was hidden first to wait for a cancelled job; windows made by tests leave the loop alone
         self.quits_app = False
+        self._closed_hidden = False  # hidden by a close that waits for a cancelled job to stop
         self.settings = settings or QSettings("wmstudio", "Watermark Studio")
         self.ctl = StudioController(Path(runs_dir or self.settings.value("runs_dir", Path.home() / "wmstudio-runs")))
         self.mode, self.engine, self._pending = mode, False, []  # _pending: logs asked for before the engine loaded
@@ -289,7 +290,7 @@ class MainWindow(QMainWindow):
             event.ignore()
             return
         event.accept()
-        if getattr(self, "_closed_hidden", False) and self.quits_app:
+        if self._closed_hidden and self.quits_app:
             # a hidden window's close is not "the last window closed" to Qt: the event loop would run on
             # with no window (the process stayed alive after Quit during a run)
             QApplication.quit()

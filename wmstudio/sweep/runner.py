@@ -176,7 +176,7 @@ def run_sweep(spec: SweepSpec, out: str | Path, address: str | None = None, work
     ``shared_data``: the data roots and the files the config names exist on every node: workers read
     them there, instead of this process decoding each data set once and sending it, and the files,
     through the object store.
-    ``only``: the ids of the runs to run now (``spec.select_runs``); the others are left for later, and
+    ``only``: the ids of the runs to run now (``wmstudio.sweep.spec.select_runs``); the others are left for later, and
     sweep.json still lists every run of the sweep.
     """
     out = Path(out)
