@@ -224,3 +224,24 @@ def test_a_compare_export_lists_the_runs_as_the_legend_on_screen_does(qtbot) -> 
     view = _view(qtbot, _runs(3))
     names = sorted(line.label for line in figure_of(view.plot).panels[0].lines if line.label)
     assert names == sorted(label.text for _, label in view.legend.items) and len(names) == 3
+
+
+def test_long_run_names_are_shortened_to_their_legend_column_and_kept_whole_in_the_tooltip(qtbot) -> None:  # noqa: ANN001
+    """Issue 24: four runs named like sweep cells ran under each other and off the plot's right edge."""
+    runs = _runs(4)
+    for k, (s, _c) in enumerate(runs):
+        s.label = f"CIFAR-10 realistic base: persistence sweep, method certified, seed {k}, sgd lr 0.01"
+    view = _view(qtbot, runs)
+    labels = [label for _s, label in view.legend.items]
+    assert len(labels) == 4
+    for (s, _c), label in zip(runs, labels, strict=True):
+        assert "…" in label.text and label.toolTip() == s.label
+        assert label.text.startswith("CIFAR") and label.text.endswith(s.label[-4:])  # shortened in the middle
+    boxes = sorted((label.sceneBoundingRect() for label in labels), key=lambda r: (r.top(), r.left()))
+    for a, b in zip(boxes, boxes[1:]):  # side by side in a row, none over its neighbour
+        assert a.top() != b.top() or a.right() <= b.left() + 1
+    assert view.legend.sceneBoundingRect().right() <= view.plot.sceneBoundingRect().right() + 1
+    wider = view.legend_text_px()
+    view.resize(1600, 700)  # more room: longer texts once resizing pauses
+    qtbot.waitUntil(lambda: view.legend_text_px() > wider)
+    qtbot.waitUntil(lambda: len(view.legend.items[0][1].text) > len(labels[0].text) or "…" not in view.legend.items[0][1].text)

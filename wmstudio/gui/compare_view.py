@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtGui import QColor, QIcon, QPixmap
+from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -63,6 +63,8 @@ METRIC_NAMES = {k: METRIC_LABELS[k] for k in ("trigger_acc", "test_acc", "trigge
                                               "drift_cos", "p_value")}
 LEGEND_COLUMNS = 4
 LEGEND_MAX_ENTRIES = 8  # more drawn runs than this: no legend above the plot (the run list names the colours)
+LEGEND_POINT_SIZE = 8  # the legend's text size (title_legend's default, 8pt)
+LEGEND_SAMPLE_PX = 34  # a legend entry's colour sample and gaps, beside its text
 MARKS_MAX_RUNS = 10  # more drawn runs than this: lines without a dot on each point
 MARK_POINTS_MAX = 150  # a curve with more points is a line only (as in the other views)
 HOVER_PX = 40  # the read-out names the run whose point is nearest the mouse, within this many pixels
@@ -180,6 +182,7 @@ class CompareView(QWidget):
         self.table.horizontalHeader().setStretchLastSection(True)
         layout.addWidget(self.table, 1)
         self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS, timeout=self._refresh)
+        self._legend_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS, timeout=self._update_legend)
         self._more_timer = QTimer(self, singleShot=True, interval=0, timeout=self._update_curves)
         self._keep: set[int] = set()  # the runs the filter keeps
         self._table_rows: list[int] = []  # the rows filled since the runs last changed
@@ -414,18 +417,36 @@ class CompareView(QWidget):
             for text, color in self._color_key[:LEGEND_MAX_ENTRIES]:
                 sample = pg.PlotDataItem(pen=pg.mkPen(color, width=3))
                 self._key_items.append(sample)
-                self.legend.addItem(sample, f"{key.rsplit('.', 1)[-1]} = {text}" if text != "not recorded" else text)
+                self._add_entry(sample, f"{key.rsplit('.', 1)[-1]} = {text}" if text != "not recorded" else text)
             self.plot.setTitle(f"colour: {key}", justify="left", size="10pt")
         elif len(drawn) <= LEGEND_MAX_ENTRIES:
             for r, title in zip(self.runs, run_titles(self.runs), strict=True):
                 if r.log_path in drawn:
-                    self.legend.addItem(drawn[r.log_path], title)
+                    self._add_entry(drawn[r.log_path], title)
             self.plot.setTitle("", justify="left", size="10pt")
         else:
             self.plot.setTitle(f"{len(drawn)} runs: the run list names each colour", justify="left", size="10pt")
         entries = len(self.legend.items)
         rows = max(1, math.ceil(entries / LEGEND_COLUMNS))
         self.plot.layout.setRowFixedHeight(0, max(30, 22 * rows + 6))  # the legend's rows above the data
+
+    def legend_text_px(self) -> int:
+        """The width one legend entry's text may take: the plot's width shared by the legend's columns."""
+        return max(60, (self.plot_widget.width() - 40) // LEGEND_COLUMNS - LEGEND_SAMPLE_PX)
+
+    def _add_entry(self, sample: pg.PlotDataItem, text: str) -> None:
+        """A legend entry whose text is shortened in the middle to its column's width (a long run name
+        used to run under its neighbour and off the plot); the whole text is the entry's tooltip."""
+        font = QFont()
+        font.setPointSize(LEGEND_POINT_SIZE)
+        shown = QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideMiddle, self.legend_text_px())
+        self.legend.addItem(sample, shown)
+        self.legend.items[-1][1].setToolTip(text)
+
+    def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
+        super().resizeEvent(event)
+        if self.legend.items and event.size().width() != event.oldSize().width():
+            self._legend_timer.start()  # the entries' room changed: shorten them again once resizing pauses
 
     def _fill_table(self, keep: set[int], titles: list[str]) -> None:
         """One row per run; a run's final values are recomputed only when it changed (its revision)."""
