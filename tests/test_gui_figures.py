@@ -140,6 +140,10 @@ def test_series_views_say_what_to_do_when_empty_and_clear_back_to_it(qtbot) -> N
         view.clear()
         assert view.empty.isVisible() and all(len(c.getData()[0] or []) == 0 for c in view.curves.values())
         assert not any(m.lines for m in view.marks) and view.marks[0].axis.stages == []
+    # an empty heat map names no layers: no "layer (x0.001)" with ticks at -400 .. 400
+    axis = DriftView().heat.getAxis("left")
+    assert axis.labelText == "layer" and not axis.autoSIPrefix and axis._tickLevels == [[]]  # pyqtgraph's set ticks
+    assert view.heat.getAxis("left")._tickLevels == [[]]  # cleared back to no layer names
 
 
 # ------------------------------------------------------------------ landscape

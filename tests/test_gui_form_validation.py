@@ -168,3 +168,14 @@ def test_the_mouse_wheel_scrolls_the_form_instead_of_changing_an_unfocused_field
     qtbot.waitUntil(data_set.hasFocus)
     wheel(data_set)
     assert data_set.currentText() != before[0]  # a focused box still takes the wheel
+
+
+def test_every_form_label_is_written_for_people_not_a_raw_field_name(qtbot) -> None:  # noqa: ANN001
+    """Issue 24: curvature_top_k, curvature_probes and curvature_images were shown as their snake_case names."""
+    from wmstudio.gui.config_form import ConfigForm
+
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    raw = {path: label.text() for path, label in form.labels.items() if "_" in label.text()}
+    assert not raw, raw
+    assert form.labels["run.curvature_top_k"].text() == "curvature: top eigenvalues"

@@ -414,15 +414,17 @@ class CompareView(QWidget):
         key = self.color_box.currentData() or BY_RUN
         drawn = self.curves
         if key != BY_RUN:
-            for text, color in self._color_key[:LEGEND_MAX_ENTRIES]:
+            keys = self._color_key[:LEGEND_MAX_ENTRIES]
+            for text, color in keys:
                 sample = pg.PlotDataItem(pen=pg.mkPen(color, width=3))
                 self._key_items.append(sample)
-                self._add_entry(sample, f"{key.rsplit('.', 1)[-1]} = {text}" if text != "not recorded" else text)
+                self._add_entry(sample, f"{key.rsplit('.', 1)[-1]} = {text}" if text != "not recorded" else text,
+                                len(keys))
             self.plot.setTitle(f"colour: {key}", justify="left", size="10pt")
         elif len(drawn) <= LEGEND_MAX_ENTRIES:
             for r, title in zip(self.runs, run_titles(self.runs), strict=True):
                 if r.log_path in drawn:
-                    self._add_entry(drawn[r.log_path], title)
+                    self._add_entry(drawn[r.log_path], title, len(drawn))
             self.plot.setTitle("", justify="left", size="10pt")
         else:
             self.plot.setTitle(f"{len(drawn)} runs: the run list names each colour", justify="left", size="10pt")
@@ -430,16 +432,18 @@ class CompareView(QWidget):
         rows = max(1, math.ceil(entries / LEGEND_COLUMNS))
         self.plot.layout.setRowFixedHeight(0, max(30, 22 * rows + 6))  # the legend's rows above the data
 
-    def legend_text_px(self) -> int:
-        """The width one legend entry's text may take: the plot's width shared by the legend's columns."""
-        return max(60, (self.plot_widget.width() - 40) // LEGEND_COLUMNS - LEGEND_SAMPLE_PX)
+    def legend_text_px(self, entries: int = LEGEND_COLUMNS) -> int:
+        """The width one legend entry's text may take: the plot's width shared by the legend's columns
+        (as many as there are entries, up to ``LEGEND_COLUMNS``)."""
+        columns = min(LEGEND_COLUMNS, max(1, entries))
+        return max(60, (self.plot_widget.width() - 40) // columns - LEGEND_SAMPLE_PX)
 
-    def _add_entry(self, sample: pg.PlotDataItem, text: str) -> None:
+    def _add_entry(self, sample: pg.PlotDataItem, text: str, entries: int) -> None:
         """A legend entry whose text is shortened in the middle to its column's width (a long run name
         used to run under its neighbour and off the plot); the whole text is the entry's tooltip."""
         font = QFont()
         font.setPointSize(LEGEND_POINT_SIZE)
-        shown = QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideMiddle, self.legend_text_px())
+        shown = QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideMiddle, self.legend_text_px(entries))
         self.legend.addItem(sample, shown)
         self.legend.items[-1][1].setToolTip(text)
 

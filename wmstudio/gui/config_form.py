@@ -73,13 +73,21 @@ FIELD_LABELS = {"name": "run name", "eval_batch_size": "evaluation batch size", 
                 "data_size": "attacker images", "mix_owner_fraction": "owner data mixed in",
                 "owner_step_every": "owner step every", "stop_on_plateau": "stop on plateau", "min_delta": "smallest change that counts",
                 "source.name": "source data set", "source.root": "source data folder",
-                "source.download": "download the source", "source.split": "source split"}
+                "source.download": "download the source", "source.split": "source split",
+                "curvature_top_k": "curvature: top eigenvalues", "curvature_probes": "curvature: trace probes",
+                "curvature_images": "curvature: clean images"}
 INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"
 SECTION_TITLES = {"run": "Run", "data": "Data set", "model": "Model", "trigger": "Trigger set",
                   "embed": "1 · Embed the watermark", "finetune": "2 · Fine-tune (the attack)",
                   "extract": "2b · Model extraction (alternative attack)",
                   "attack": "2c · Removal attack (kind: finetune uses 2 / 2b)", "restore": "3 · Restore (owner's data only)"}
 OPEN_AT_START = ("run", "data", "model")
+
+
+def field_label(key: str, name: str) -> str:
+    """The form's label of a field (``key``: its path below the section, ``name``: the field's own name):
+    the written label, else the name with spaces for underscores (never a raw ``snake_case`` name)."""
+    return FIELD_LABELS.get(key) or FIELD_LABELS.get(name if "." not in key else key) or key.replace("_", " ")
 
 
 class Section(QWidget):
@@ -223,8 +231,7 @@ class ConfigForm(QWidget):
             w.setToolTip(self.tips[path])
             w.setObjectName(path)
             key = path.split(".", 1)[1]
-            label = QLabel(FIELD_LABELS.get(key, FIELD_LABELS.get(f.name, f.name) if "." not in key
-                                            else key.replace("_", " ")))
+            label = QLabel(field_label(key, f.name))
             self.labels[path] = label
             if path in PATH_FIELDS:
                 row = QWidget()

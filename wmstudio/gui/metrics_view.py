@@ -375,6 +375,8 @@ class DriftView(SeriesView):
         self.heat.setTitle("Per-layer drift (L2 from the stage's reference)", justify="left", size="10pt")
         self.heat.setLabel("bottom", "global step")
         self.heat.setLabel("left", "layer")
+        self.heat.getAxis("left").enableAutoSIPrefix(False)
+        self.heat.getAxis("left").setTicks([[]])  # its ticks name the layers; with no run there are none
         self.heat.invertY(True)  # the first layer on top
         for p in (self.cos, self.heat):
             p.setXLink(self.l2)
@@ -415,6 +417,7 @@ class DriftView(SeriesView):
         self._series = None
         self.matrix, self.shown, self.steps = np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0)
         self.image.clear()
+        self.heat.getAxis("left").setTicks([[]])  # no layers: no numbers (they read as "layer x0.001, -400")
         for m in self.marks:
             m.clear()
         self.x_axis.reset()
