@@ -124,3 +124,39 @@ def test_quit_during_a_run_cancels_it_keeps_the_log_and_the_process_exits(tmp_pa
 
     log = proc.stdout.split("LOOP ENDED", 1)[1].split()[0]
     assert RunLogReader(log).status == "cancelled"
+
+
+QUIT_IDLE = textwrap.dedent("""
+    import atexit, sys, threading, time
+    from PySide6.QtCore import QTimer
+    from wmstudio.gui import app, main_window
+
+    atexit.register(lambda: print("PYTHON SHUTDOWN", flush=True))
+    shown = main_window.MainWindow.show
+
+    def quit(self):
+        if sys.argv[1] == "busy":  # a thread of ours still working: Python's shutdown waits for it
+            threading.Thread(target=time.sleep, args=(2.0,)).start()
+        self.close()
+
+    def show(self):
+        shown(self)
+        self.engine_ready.connect(lambda: QTimer.singleShot(100, lambda: quit(self)))  # Quit once the engine is in
+
+    main_window.MainWindow.show = show
+    print("EXIT CODE", app.main(["--runs-dir", sys.argv[2], "--theme", "dark"]), flush=True)
+""")
+
+
+@pytest.mark.parametrize("busy", [False, True])
+def test_quit_when_idle_ends_the_process_at_once_with_its_settings_saved(tmp_path: Path, busy: bool) -> None:
+    """Idle Quit skipped Python's shutdown (3-5 s of tearing down widgets, PyTorch and CUDA libraries after
+    the window had gone); with a thread of ours still working the ordinary shutdown waits for it."""
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT), "HOME": str(tmp_path),
+           "XDG_CONFIG_HOME": str(tmp_path / "config")}
+    proc = subprocess.run([sys.executable, "-c", QUIT_IDLE, "busy" if busy else "idle", str(tmp_path / "runs")],
+                          capture_output=True, text=True, timeout=180, env=env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert ("PYTHON SHUTDOWN" in proc.stdout) == busy and ("EXIT CODE 0" in proc.stdout) == busy, proc.stdout
+    ini = (tmp_path / "config" / "wmstudio" / "Watermark Studio.conf").read_text()
+    assert "theme=dark" in ini and "runs" in ini  # what the window saved as it closed is on disk
