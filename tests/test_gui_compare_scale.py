@@ -238,7 +238,7 @@ def test_long_run_names_are_shortened_to_their_legend_column_and_kept_whole_in_t
         assert "…" in label.text and label.toolTip() == s.label
         assert label.text.startswith("CIFAR") and label.text.endswith(s.label[-4:])  # shortened in the middle
     boxes = sorted((label.sceneBoundingRect() for label in labels), key=lambda r: (r.top(), r.left()))
-    for a, b in zip(boxes, boxes[1:]):  # side by side in a row, none over its neighbour
+    for a, b in zip(boxes, boxes[1:], strict=False):  # side by side in a row, none over its neighbour
         assert a.top() != b.top() or a.right() <= b.left() + 1
     assert view.legend.sceneBoundingRect().right() <= view.plot.sceneBoundingRect().right() + 1
     wider = view.legend_text_px()

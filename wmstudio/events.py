@@ -1,7 +1,9 @@
 """Typed progress events the engine emits through a callback.
 
 The GUI adapts these to Qt signals, the CLI prints them; both only read them. Events are frozen
-dataclasses of plain values (no tensors), so they cross threads and processes safely.
+dataclasses of plain values and NumPy arrays (no tensors), so they cross threads and processes safely.
+A run's events carry what the app shows of it (its config, its trigger set, which stages saved
+weights), so the app never reads back the log of a run it watched.
 """
 
 from __future__ import annotations
@@ -21,6 +23,17 @@ class RunStarted(Event):
     log_path: str
     device: str
     stages: tuple[str, ...]
+    config: dict[str, Any] = field(default_factory=dict)  # the config the log records (ExperimentConfig.to_dict)
+
+
+@dataclass(frozen=True)
+class TriggerSetRecorded(Event):
+    """The run's trigger set, as its log records it (images and labels as stored, the data set's class names)."""
+
+    scheme: str
+    images: Any  # numpy array (N, C, H, W)
+    labels: Any  # numpy array (N,)
+    class_names: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,6 +86,7 @@ class Metrics(Event):
 class CheckpointSaved(Event):
     stage: str
     location: str
+    partial: bool = False  # the weights of a cancelled or failed stage
 
 
 @dataclass(frozen=True)

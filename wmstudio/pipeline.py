@@ -16,7 +16,15 @@ from wmstudio.control import RunControl
 from wmstudio.data.batches import Augment
 from wmstudio.device import describe, resolve_device
 from wmstudio.errors import Cancelled, ConfigError, RunLogError
-from wmstudio.events import Error, EventCallback, RunFinished, RunStarted, Warning, ignore
+from wmstudio.events import (
+    Error,
+    EventCallback,
+    RunFinished,
+    RunStarted,
+    TriggerSetRecorded,
+    Warning,
+    ignore,
+)
 from wmstudio.methods import run_embed
 from wmstudio.preflight import record_model
 from wmstudio.runlog import RunLogWriter, checkpoint_warnings, refuse_existing
@@ -75,6 +83,7 @@ def _use_triggers(s: Session, ts: TriggerSet) -> None:
     s.set_trigger(ts)
     s.log.write_trigger(ts.images.numpy(), ts.labels.numpy(), ts.source_labels.numpy(), ts.scheme, ts.seed, ts.params,
                         ts.control_images.numpy() if ts.control_images is not None else None, ts.control_kind)
+    s.emit(TriggerSetRecorded(ts.scheme, ts.images.numpy(), ts.labels.numpy(), tuple(s.data.train.classes or ())))
 
 
 def build_triggers(s: Session) -> None:
@@ -167,7 +176,7 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
     s = prepare_session(cfg, out, callback, control, overwrite)
     current = ""
     try:
-        s.emit(RunStarted(str(out), describe(s.device), tuple(plan)))
+        s.emit(RunStarted(str(out), describe(s.device), tuple(plan), cfg.to_dict()))
         if trigger_from:
             triggers_from_log(s, trigger_from)
         elif cfg.trigger.scheme != "adversarial" or "pretrain" not in plan:

@@ -14,7 +14,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wmstudio.events import Event, LandscapeFinished, LandscapePoints, LandscapeStarted, RunStarted
+from wmstudio.events import (
+    CheckpointSaved,
+    Event,
+    LandscapeFinished,
+    LandscapePoints,
+    LandscapeStarted,
+    RunStarted,
+    TriggerSetRecorded,
+)
+from wmstudio.gui.log_reading import LogSnapshot
 from wmstudio.gui.series import RunSeries
 from wmstudio.progress import ProgressTracker
 from wmstudio.stage_order import EMBED_STAGES, STARTS_FROM
@@ -61,6 +70,7 @@ class StudioController:
     tracker: ProgressTracker = field(default_factory=ProgressTracker)
     following: bool = False  # the shown log is being written by another process
     own_logs: set[Path] = field(default_factory=set)  # the logs this session's runs wrote (from the form's settings)
+    watched: LogSnapshot | None = None  # what the running run's events said of its log (the app never reads it back)
 
     @property
     def busy(self) -> bool:
@@ -106,6 +116,7 @@ class StudioController:
         if request is not None:
             self.series, self.log_path = RunSeries(label=request.cfg.run.name), request.out
             self.own_logs.add(request.out)
+            self.watched = LogSnapshot(request.out, self.series)
 
     def apply(self, events: Iterable[Event]) -> list[str]:
         """The job's events: into the series (a run's) and the progress; returns the lines worth a message."""
@@ -115,10 +126,31 @@ class StudioController:
                 self.series.apply(e)
                 if isinstance(e, RunStarted):
                     self.series.log_path = e.log_path
+                self._note(e)
             line = self.tracker.update(e)
             if line is not None:
                 lines.append(line)
         return lines
+
+    def _note(self, e: Event) -> None:
+        """What a run's event says of its log beyond the series: its config, trigger set, saved weights."""
+        snap = self.watched
+        if snap is None:
+            return
+        if isinstance(e, RunStarted):
+            snap.path, snap.config = Path(e.log_path), dict(e.config)
+        elif isinstance(e, TriggerSetRecorded):
+            snap.trigger = (e.images, e.labels, e.scheme, list(e.class_names) or None)
+        elif isinstance(e, CheckpointSaved) and e.stage not in snap.stages_with_weights:
+            snap.stages_with_weights.append(e.stage)
+
+    def watched_log(self) -> LogSnapshot | None:
+        """The log of the run that just ended, as its events described it (None: no run wrote one)."""
+        snap, self.watched = self.watched, None
+        if snap is None or not snap.path.exists():
+            return None
+        snap.series = self.series
+        return snap
 
     def set_paused(self, paused: bool) -> None:
         self.tracker.set_paused(paused)

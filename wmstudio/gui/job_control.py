@@ -55,7 +55,7 @@ class JobControl(QObject):
     changed = Signal()  # a job started or ended: the window updates its controls
     said = Signal(str)  # a line for the status bar and the Messages tab
     error = Signal(str, str, str, bool, object)  # title, message, details, user_error, the log that kept the work
-    run_logged = Signal(object)  # a run ended with a log on disk (Path)
+    run_logged = Signal(object)  # a run ended with a log on disk (a LogSnapshot built from its events)
 
     def __init__(self, ctl: StudioController, run_panel: RunPanel, tabs: ViewTabs, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -145,11 +145,10 @@ class JobControl(QObject):
         self.ctl.end()
         status = getattr(result, "status", Status.FINISHED)
         if kind == "run":
-            self.tabs.show_run(self.ctl.series)
             self.run_panel.show_result(f"run {status}: {self.ctl.log_path.name if self.ctl.log_path else ''}",
                                        status == Status.FINISHED)
             self.said.emit(f"Run {status}; log: {self.ctl.log_path}")
-            self._logged()
+            self._logged()  # shows the run (from its events) in every view
         else:
             self.tabs.refresh_landscapes(self.ctl.log_path, getattr(result, "name", ""))
             self.run_panel.show_result(f"landscape: {status}", status == Status.FINISHED)
@@ -162,14 +161,16 @@ class JobControl(QObject):
         self.run_panel.show_result("failed", False)
         log = self.ctl.log_path if self.ctl.log_path is not None and self.ctl.log_path.exists() else None
         if kind == "run":
-            self.tabs.show_run(self.ctl.series)
-            if log is not None:
-                self._logged()
+            self._logged()
         self.changed.emit()
         self.error.emit("The run failed" if kind == "run" else "The landscape failed", message, details, user_error, log)
 
     def _logged(self) -> None:
-        log = self.ctl.log_path
-        if log is not None and log.exists():
-            self.ctl.series.log_path = str(log)
-            self.run_logged.emit(log)
+        """The run that ended, shown from what its events said (its log is never read back); a run that wrote
+        no log is shown as its events drew it."""
+        snap = self.ctl.watched_log()
+        if snap is None:
+            self.tabs.show_run(self.ctl.series)
+            return
+        self.ctl.series.log_path = str(snap.path)
+        self.run_logged.emit(snap)

@@ -74,7 +74,7 @@ class MainWindow(QMainWindow):
                              (self.tabs.compute_requested, self.control.compute_landscape),
                              (self.tabs.stop_requested, self.control.cancel), (self.tabs.open_run, self.open_log),
                              (self.control.changed, self._update), (self.control.said, self.say),
-                             (self.control.error, self.show_error), (self.control.run_logged, self.open_log),
+                             (self.control.error, self.show_error), (self.control.run_logged, self._log_read),
                              (self.loader.opened, self._log_read), (self.loader.failed, self._log_not_read),
                              (self.loader.grew, self._log_grew)):
             signal.connect(slot)
@@ -241,7 +241,8 @@ class MainWindow(QMainWindow):
                                      else f"Opened {snap.path}", 10000)  # the Messages tab gets the summary
 
     def _opened(self, snap: LogSnapshot) -> None:
-        self.tabs.message(f"Opened {snap.path}\n{snap.summary}")
+        if snap.summary:  # a log read from disk (a run this window watched has said all of it already)
+            self.tabs.message(f"Opened {snap.path}\n{snap.summary}")
         self.state.add_recent(snap.path)
         self.state.fill_menu(self.recent_menu, self.open_log)
         self._update()

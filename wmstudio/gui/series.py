@@ -15,7 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from wmstudio.events import Event, Metrics, RunStarted, StageFinished, StageStarted, Step
+from wmstudio.events import (
+    Event,
+    Metrics,
+    RunFinished,
+    RunStarted,
+    StageFinished,
+    StageStarted,
+    Step,
+)
 from wmstudio.status import Status
 
 SERIES = ("test_acc", "trigger_acc", "test_loss", "trigger_loss", "drift_l2", "drift_rel", "drift_cos", "p_value",
@@ -89,6 +97,8 @@ class RunSeries:
                 if span.name == event.stage:
                     span.status = event.status
                     break
+        elif isinstance(event, RunFinished):
+            self.log_status = event.status
         else:
             return
         self.revision += 1

@@ -206,7 +206,7 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
         kind = Status.CANCELLED if isinstance(exc, Cancelled) else Status.FAILED
         message = "" if kind == Status.CANCELLED else str(exc)
         s.log.append(name, train_rows)
-        s.log.save_weights(name, model.state_dict(), partial=True)
+        s.emit(CheckpointSaved(name, s.log.save_weights(name, model.state_dict(), partial=True), partial=True))
         s.log.end_stage(name, kind, message)
         s.emit(StageFinished(name, kind, last, message))
         raise
