@@ -10,7 +10,7 @@ import threading
 import numpy as np
 import pytest
 from gui_helpers import fake_landscape
-from PySide6.QtWidgets import QComboBox, QSpinBox
+from PySide6.QtWidgets import QComboBox, QDoubleSpinBox, QSpinBox
 
 from wmstudio.landscape.spec import KINDS, LINE_KINDS, PRECISIONS, LandscapeSpec, limits
 
@@ -28,6 +28,9 @@ def test_the_controls_form_is_generated_from_the_spec_limits(qtbot) -> None:  # 
         if meta[name]["choices"]:
             assert isinstance(w, QComboBox)
             assert [w.itemText(i) for i in range(w.count())] == list(meta[name]["choices"])
+        elif isinstance(w, QDoubleSpinBox):  # a float setting: its bounds, an excluded lower one kept out
+            lo, hi = limits(name, controls.kind.currentText())
+            assert w.maximum() == hi and (w.minimum() > lo if meta[name]["min_exclusive"] else w.minimum() == lo)
         else:
             assert isinstance(w, QSpinBox)
             assert (w.minimum(), w.maximum()) == limits(name, controls.kind.currentText())
@@ -261,3 +264,34 @@ def test_a_sweep_folder_is_read_off_the_ui_thread(qtbot, tmp_path, monkeypatch) 
         assert sv.open_folder(tmp_path)
     assert read.args == [False] and "no sweep here" in sv.status.text() and not sv.timer.isActive()
     assert readers and readers[0] is not threading.main_thread()
+
+
+def test_the_controls_show_each_kinds_own_settings_and_pass_them_on(qtbot) -> None:  # noqa: ANN001
+    """Issue 26: the span of the Hessian (and random) grids, the Hessian's loss and the curve's training could
+    be set from the CLI only; the form now shows them while such a kind is chosen."""
+    from wmstudio.gui.landscape_controls import KIND_FIELDS, LandscapeControls
+
+    controls = LandscapeControls()
+    qtbot.addWidget(controls)
+    controls.show()
+    for kind in KINDS:
+        controls.kind.setCurrentText(kind)
+        for name, kinds in KIND_FIELDS.items():
+            assert controls.fields[name].isVisible() == (kind in kinds), (kind, name)
+            assert controls.labels[name].isVisible() == (kind in kinds)
+    controls.kind.setCurrentText("hessian")
+    controls.fields["span"].setValue(0.25)
+    controls.fields["loss"].setCurrentText("trigger")
+    spec = controls.spec()
+    assert (spec.kind, spec.span, spec.loss, spec.name) == ("hessian", 0.25, "trigger", "hessian-31-span0.25-trigger")
+    spec.check()
+    controls.kind.setCurrentText("curve")
+    controls.fields["curve_epochs"].setValue(5)
+    controls.fields["curve_lr"].setValue(0.05)
+    spec = controls.spec()
+    assert (spec.curve_epochs, spec.curve_lr, spec.span, spec.name) == (5, 0.05, 1.0, "curve-31-5ep-lr0.05")
+    spec.check()
+    span = controls.fields["span"]
+    assert span.minimum() > 0 and span.maximum() == limits("span")[1]  # the engine refuses span 0
+    controls.kind.setCurrentText("plane")
+    assert controls.spec().name == "plane-31" and controls.spec().span == LandscapeSpec().span

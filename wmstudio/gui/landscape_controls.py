@@ -4,18 +4,22 @@ experiment form is built from the config schema), Compute / Published view / Sto
 
 The form's choices, ranges and tooltips come from the fields' metadata (``wmstudio.landscape.spec``), so
 the boxes never allow a value the engine refuses nor refuse one it allows; the resolution's range follows
-the kind (a path allows more points than a grid).
+the kind (a path allows more points than a grid). Settings of some kinds only (the span of the random and
+Hessian grids, the Hessian's loss, the random directions' type, the curve's training) are shown while such
+a kind is chosen.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import html
+import math
 
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
+    QDoubleSpinBox,
     QLabel,
     QPushButton,
     QSpinBox,
@@ -30,7 +34,12 @@ from wmstudio.landscape.spec import METRICS, LandscapeSpec, expected_text, limit
 COLORMAPS = ("viridis", "inferno", "plasma", "magma", "cividis", "turbo")
 # the settings the form shows, in order, with their labels; the others keep LandscapeSpec's defaults
 FORM_FIELDS = {"kind": "Kind", "resolution": "Resolution", "data": "Clean data", "images": "Images",
-               "precision": "Precision"}
+               "precision": "Precision", "span": "Span", "loss": "Hessian of", "dir_type": "Directions move",
+               "curve_epochs": "Curve epochs", "curve_lr": "Curve rate"}
+# fields shown only for these kinds (the engine ignores them for the others)
+KIND_FIELDS = {"span": ("random", "hessian", "hessian_line"), "loss": ("hessian", "hessian_line"),
+               "dir_type": ("random",), "curve_epochs": ("curve",), "curve_lr": ("curve",)}
+NAME_TAGS = {"span": "span{}", "loss": "{}", "dir_type": "{}", "curve_epochs": "{}ep", "curve_lr": "lr{}"}
 FORM_DEFAULTS = {"resolution": 31}  # a quicker first landscape than the engine's default (41)
 COMPUTE_TIP = "Compute this landscape into the current run log (resumes an unfinished one)"
 
@@ -59,12 +68,13 @@ class LandscapeControls(QWidget):
         outer.setContentsMargins(0, 0, 0, 0)
         # ---- what to compute
         row = FlowLayout()  # wraps in a narrow window
-        self.fields: dict[str, QComboBox | QSpinBox] = {}
+        self.fields: dict[str, QComboBox | QSpinBox | QDoubleSpinBox] = {}
+        self.labels: dict[str, QLabel] = {}
         defaults = LandscapeSpec()
         for name, label in FORM_FIELDS.items():
             w = self._make_field(name, FORM_DEFAULTS.get(name, getattr(defaults, name)))
-            self.fields[name] = w
-            row.addWidget(QLabel(label))
+            self.fields[name], self.labels[name] = w, QLabel(label)
+            row.addWidget(self.labels[name])
             row.addWidget(w)
         self.kind, self.resolution, self.data, self.images, self.precision = (
             self.fields[n] for n in ("kind", "resolution", "data", "images", "precision"))
@@ -117,13 +127,22 @@ class LandscapeControls(QWidget):
             check.toggled.connect(lambda _on: self.display_changed.emit())
         self.stored.activated.connect(lambda _i: self.landscape_selected.emit(self.stored.currentText()))
 
-    def _make_field(self, name: str, value: object) -> QComboBox | QSpinBox:
-        """The box for LandscapeSpec field ``name``: its choices, or a whole-number box within its limits."""
+    def _make_field(self, name: str, value: object) -> QComboBox | QSpinBox | QDoubleSpinBox:
+        """The box for LandscapeSpec field ``name``: its choices, or a number box within its limits."""
         meta = _SPEC_FIELDS[name].metadata
         if meta.get("choices"):
-            w: QComboBox | QSpinBox = QComboBox()
+            w: QComboBox | QSpinBox | QDoubleSpinBox = QComboBox()
             w.addItems([str(c) for c in meta["choices"]])
             w.setCurrentText(str(value))
+        elif _SPEC_FIELDS[name].type in ("float", float):
+            w = QDoubleSpinBox()
+            lo, hi = limits(name)
+            w.setDecimals(4)
+            step = 10 ** math.floor(math.log10(float(value)))  # type: ignore[arg-type]
+            w.setSingleStep(step)
+            # a bound the engine excludes (span > 0, rate > 0) is kept out by one step of the box's precision
+            w.setRange(lo + (10 ** -w.decimals() if meta.get("min_exclusive") else 0), hi)
+            w.setValue(float(value))  # type: ignore[arg-type]
         else:
             w = QSpinBox()
             lo, hi = limits(name)
@@ -139,14 +158,31 @@ class LandscapeControls(QWidget):
                 lo, hi = limits(name, kind)
                 w.setRange(int(lo), int(hi))
                 w.setToolTip(field_tip(name, kind))
+            shown = kind in KIND_FIELDS.get(name, (kind,))
+            w.setVisible(shown)
+            self.labels[name].setVisible(shown)
+
+    def kind_values(self, kind: str) -> dict[str, object]:
+        """The values of the fields only ``kind`` uses, as the form holds them."""
+        out: dict[str, object] = {}
+        for name, kinds in KIND_FIELDS.items():
+            if kind in kinds:
+                w = self.fields[name]
+                out[name] = w.currentText() if isinstance(w, QComboBox) else w.value()
+        return out
 
     # ------------------------------------------------------------ requests
     def spec(self) -> LandscapeSpec:
         """The landscape the form describes (named after its kind and resolution)."""
         kind = self.kind.currentText()
-        return LandscapeSpec(kind=kind, name=f"{kind}-{self.resolution.value()}", resolution=self.resolution.value(),
-                             data=self.data.currentText(), images=self.images.value(),
-                             precision=self.precision.currentText())
+        extra = self.kind_values(kind)
+        defaults = LandscapeSpec()
+        # named after what differs from the defaults, so a second landscape of the kind is not a resume of the first
+        tags = [NAME_TAGS[k].format(f"{v:g}" if isinstance(v, float) else v) for k, v in extra.items()
+                if v != getattr(defaults, k)]
+        return LandscapeSpec(kind=kind, name="-".join([kind, str(self.resolution.value()), *tags]),
+                             resolution=self.resolution.value(), data=self.data.currentText(), images=self.images.value(),
+                             precision=self.precision.currentText(), **extra)  # type: ignore[arg-type]
 
     def request_published(self) -> None:
         """The published view with the form's resolution, data, images and precision; the form then shows
