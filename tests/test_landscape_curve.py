@@ -112,8 +112,17 @@ def test_curve_settings_are_checked_naming_the_field() -> None:
 
 
 def test_curve_from_the_cli_prints_the_curve_beside_the_straight_line(demo_copy, capsys) -> None:
-    rc = main(["landscape", str(demo_copy), "--kind", "curve", "--models", "finetune,restore", "--resolution", "3",
-               "--curve-epochs", "1", "--images", "100", "--batch-size", "256"])
+    import torch
+
+    before = torch.get_num_threads()
+    assert main(["landscape", str(demo_copy), "--kind", "curve", "--threads", "-1"]) == 2
+    assert "--threads" in capsys.readouterr().err  # refused, naming the option
+    try:
+        rc = main(["landscape", str(demo_copy), "--kind", "curve", "--models", "finetune,restore", "--resolution", "3",
+                   "--curve-epochs", "1", "--images", "100", "--batch-size", "256", "--threads", "1"])
+        assert torch.get_num_threads() == 1  # the curve trained and evaluated on the threads asked for
+    finally:
+        torch.set_num_threads(before)
     out = capsys.readouterr().out
     assert rc == 0
     assert "training the curve's bend: estimate:" in out and "bend:" in out

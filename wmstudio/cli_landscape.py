@@ -86,6 +86,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     add_ray_options(ls)
     ls.add_argument("--device", default="auto")
+    ls.add_argument("--threads", type=int, default=0, help="CPU threads for PyTorch (0: its default, one per core), shared among "
+                    "local --workers; e.g. 1 while another job uses the other cores")
     ls.add_argument("--overwrite", action="store_true", help="replace a stored landscape of the same name")
     ls.add_argument("--trust", action="store_true", help="import the Python model file (model.file) the log's "
                     "config names; refused otherwise, since a log may come from someone else (docs/checkpoints.md)")
@@ -112,6 +114,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
 
 def cmd_landscape(args: argparse.Namespace) -> int:
+    from wmstudio.config import MAX_THREADS, WHY_THREADS
     from wmstudio.control import RunControl
     from wmstudio.errors import ConfigError
     from wmstudio.landscape import LandscapeSpec, compute_landscape
@@ -130,6 +133,9 @@ def cmd_landscape(args: argparse.Namespace) -> int:
         spec.kind, spec.name, spec.models, spec.center = published.kind, args.name or published.name, \
             published.models, published.center
     spec.check()  # bounds and finite numbers, before the log is opened or anything is written
+    if not 0 <= args.threads <= MAX_THREADS:
+        raise ConfigError("--threads", f"must be a whole number from 0 (PyTorch's default) to {MAX_THREADS} "
+                                       f"({WHY_THREADS}), got {args.threads}")
     if not 1 <= args.workers <= MAX_WORKERS:
         raise ConfigError("--workers", f"must be a whole number from 1 to {MAX_WORKERS} (each worker is a "
                                        f"process holding the model and the data), got {args.workers}")
@@ -160,7 +166,8 @@ def cmd_landscape(args: argparse.Namespace) -> int:
     previous = {sig: signal.signal(sig, on_sigint) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         ls = compute_landscape(args.log, spec, (lambda e: None) if args.quiet else ProgressPrinter(sys.stdout), control,
-                               args.device, args.workers, args.overwrite, ray_address=target, trust_code=args.trust)
+                               args.device, args.workers, args.overwrite, args.threads, ray_address=target,
+                               trust_code=args.trust)
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
