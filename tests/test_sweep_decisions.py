@@ -91,9 +91,44 @@ def test_restoration_reproduced_partly_and_not() -> None:
     first = res["cells"][0]["seeds"][0]
     assert first["gain"] == pytest.approx(0.77) and 0 < first["gain_lo"] < 0.77 < first["gain_hi"] <= 2
     assert first["peak_trigger"] == pytest.approx(0.99) and first["full"]
-    assert "Up to 100% (a restored model ends at trigger accuracy >= 0.95): reproduced" in res["verdict"]
+    assert "Up to 100% (restoration brings a lost watermark back to trigger accuracy >= 0.95): reproduced" in res["verdict"]
     text = markdown(res)
     assert "| sgd 1e-2 | seed 0 | +0.10 | +0.87 | +0.77 [" in text and "0.97 (0.99)" in text
+
+
+def test_an_attack_that_left_the_watermark_has_nothing_to_restore_and_is_not_up_to_100() -> None:
+    """Seed 0 of the CIFAR-10 restoration sweep: SGD at 3e-3 left trigger accuracy at 0.97 and restoration ended
+    at 0.99, which the literal rule read as "up to 100%: reproduced" and as restoration "not reproduced"."""
+    rows = [restore_row("sgd 3e-3", f"seed {i}", 0.97, 0.99) for i in range(3)]
+    rows += [restore_row("sgd 1e-2", "seed 0", 0.62, 0.88), restore_row("sgd 1e-2", "seed 1", 0.95, 0.99),
+             restore_row("sgd 1e-2", "seed 2", 0.50, 0.80)]
+    res = decide(RESTORE, ["attack", "seed"], rows)
+    readings = {c["attack"]: c["reading"] for c in res["cells"]}
+    assert readings["sgd 3e-3"].startswith("nothing to restore: the attack left the watermark")
+    assert readings["sgd 1e-2"] == "reproduced (1 seed(s) where the attack left the watermark not counted)"
+    assert res["verdict"].endswith("Up to 100% (restoration brings a lost watermark back to trigger accuracy >= "
+                                   "0.95): not reproduced")  # 0.99 after 0.97 is no watermark brought back
+    rows.append(restore_row("sgd 5e-2", "seed 0", 0.30, 0.97))
+    assert decide(RESTORE, ["attack", "seed"], rows)["verdict"].endswith("reproduced")
+
+
+def test_the_report_carries_the_restorations_peak_into_the_decision(tmp_path) -> None:
+    """The records held the peak along the restoration but the report's rows dropped it ("n/a" in decision.md)."""
+    import json
+
+    from wmstudio.sweep.report import collect
+
+    folder = tmp_path / "sweep"
+    (folder / "runs").mkdir(parents=True)
+    (folder / "sweep.json").write_text(json.dumps({"name": "s", "axes": {"attack": ["sgd"]}, "runs": [
+        {"run_id": "r1", "values": {"attack": "sgd"}}]}))
+    (folder / "runs" / "r1.json").write_text(json.dumps({
+        "run_id": "r1", "status": "finished", "values": {"attack": "sgd"},
+        "finals": {"attacked.trigger_acc": 0.6, "restore.trigger_acc": 0.88, "restore.peak_trigger_acc": 0.94,
+                   "restore.peak_trigger_acc_at": 6.0, "restore.peak_trigger_effect": 0.92}}))
+    _meta, _axes, rows = collect(folder)
+    assert rows[0]["restore.peak_trigger_acc"] == 0.94 and rows[0]["restore.peak_trigger_acc_at"] == 6.0
+    assert rows[0]["restore.peak_trigger_effect"] == 0.92
 
 
 def test_a_gain_of_the_control_is_not_a_restored_watermark() -> None:

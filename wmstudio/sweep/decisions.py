@@ -17,8 +17,14 @@ scale, as the report's comparisons) gets Holm's correction over every (method, a
 the ``baseline`` method, G = E after restoration - E after the attack, with the MOVER interval of
 the two effects' Newcombe intervals. Per attack: *reproduced* where G >= ``min_gain`` and the
 interval excludes 0 in every seed, *partly* where that holds in some, *not reproduced* otherwise.
-"Up to 100%" holds where a restored model ends at trigger accuracy >= ``full``. The peak along the
-restoration is reported beside the end and decides nothing (choosing the best point is optimistic).
+A run whose watermark the attack left working (trigger accuracy >= ``min_trigger_acc`` after it,
+the bar a watermarked model must meet) has nothing to restore: it is listed but not counted, and an
+attack that left it in every seed reads *nothing to restore*. "Up to 100%" holds where restoration
+brought a lost watermark back (the gain meets the rule) to trigger accuracy >= ``full``; a model the
+attack never took the watermark from does not count. (Both were made explicit after the first
+restoration runs, in which a model the weakest attack left at 0.97 "reached 0.99 after restoration";
+docs/attacks_cifar10.md.) The peak along the restoration is reported beside the end and decides
+nothing (choosing the best point is optimistic).
 
 Both rules first drop runs the report flags as collapsed and method-seeds whose watermarked model
 misses ``min_test_acc`` or ``min_trigger_acc`` ("embedding failed"), and count them.
@@ -201,8 +207,10 @@ def restoration(rule: DecisionRule, rows: list[dict[str, Any]]) -> dict[str, Any
             if ea is None or er is None:
                 continue
             g = mover(_effect_interval(r, "restore"), _effect_interval(r, "attacked"))
-            end = _f(r.get("restore.trigger_acc"))
-            full = end is not None and end >= rule.full
+            end, attacked = _f(r.get("restore.trigger_acc")), _f(r.get("attacked.trigger_acc"))
+            survived = attacked is not None and attacked >= rule.min_trigger_acc
+            holds = not survived and (er - ea) >= rule.min_gain and math.isfinite(g.lo) and g.lo > 0
+            full = holds and end is not None and end >= rule.full
             any_full |= full
             per_seed.append({"seed": r.get(rule.seed_axis), "effect_attacked": ea, "effect_restored": er,
                              "gain": er - ea, "gain_lo": g.lo, "gain_hi": g.hi,
@@ -211,22 +219,24 @@ def restoration(rule: DecisionRule, rows: list[dict[str, Any]]) -> dict[str, Any
                              "peak_effect": _f(r.get("restore.peak_trigger_effect")),
                              "drift_attacked": _f(r.get("attacked.drift_rel")),
                              "drift_restored": _f(r.get("restore.drift_rel")), "full": full,
-                             "holds": (er - ea) >= rule.min_gain and math.isfinite(g.lo) and g.lo > 0})
-        holds = [p["holds"] for p in per_seed]
+                             "survived": survived, "holds": holds})
+        holds = [p["holds"] for p in per_seed if not p["survived"]]
+        left = len(per_seed) - len(holds)
         if not per_seed:
             reading = "not decided: no finished run with a working watermark"
-        elif all(holds):
-            reading = "reproduced"
-        elif any(holds):
-            reading = "partly"
+        elif not holds:
+            reading = (f"nothing to restore: the attack left the watermark (trigger accuracy >= "
+                       f"{rule.min_trigger_acc:g} after it) in every seed")
         else:
-            reading = "not reproduced"
+            reading = "reproduced" if all(holds) else "partly" if any(holds) else "not reproduced"
+            if left:
+                reading += f" ({left} seed(s) where the attack left the watermark not counted)"
         cells.append({"attack": a, "seeds": per_seed, "reading": reading})
     readings = [c["reading"] for c in cells if not c["reading"].startswith("not decided")]
     verdict = ("; ".join(f"{c['attack']}: {c['reading']}" for c in cells) if readings
                else "not decided: too few finished runs with a working watermark")
-    verdict += f". Up to 100% (a restored model ends at trigger accuracy >= {rule.full:g}): " + (
-        "reproduced" if any_full else "not reproduced")
+    verdict += (f". Up to 100% (restoration brings a lost watermark back to trigger accuracy >= {rule.full:g}): "
+                + ("reproduced" if any_full else "not reproduced"))
     return {"rule": rule.as_dict(), "cells": cells, "left_out": notes, "verdict": verdict}
 
 

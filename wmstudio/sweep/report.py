@@ -68,6 +68,8 @@ STAGES = {"watermarked": "watermarked", "attacked": "attacked", "restore": "rest
 CONTROL_COLUMNS = [f"{stage}.{col}" for stage in STAGES for col in ("control_acc", "trigger_effect")]
 FLAG_COLUMNS = [f"{stage}.{col}" for stage in STAGES for col in ("majority_share", "collapsed")]
 COUNT_COLUMNS = ["n_trigger", "n_test", "num_classes", "seed.run", "seed.trigger", "seed.split"]
+# the best evaluation along the restoration and where it was (reported beside the end; decides nothing)
+PEAK_COLUMNS = [f"restore.peak_{col}{at}" for col in ("trigger_acc", "trigger_effect") for at in ("", "_at")]
 # per run: k/n accuracies with Wilson intervals (n: n_trigger or n_test), and the gain with Newcombe's
 PER_RUN_INTERVALS = {"attacked.trigger_acc": "n_trigger", "restore.trigger_acc": "n_trigger",
                      "attacked.test_acc": "n_test", "restore.test_acc": "n_test"}
@@ -163,7 +165,7 @@ def collect(folder: str | Path) -> tuple[dict[str, Any], list[str], list[dict[st
                     finals[key] = embed["finals"].get(key)
         for col in ("test_acc", "trigger_acc", "drift_rel", "drift_l2", "p_value"):  # records older than "attacked"
             finals.setdefault(f"attacked.{col}", finals.get(f"finetune.{col}", finals.get(f"extract.{col}")))
-        for key in [k for k, _ in COLUMNS] + CONTROL_COLUMNS + FLAG_COLUMNS + COUNT_COLUMNS:
+        for key in [k for k, _ in COLUMNS] + CONTROL_COLUMNS + FLAG_COLUMNS + COUNT_COLUMNS + PEAK_COLUMNS:
             row[key] = finals.get(key)
         for stage in STAGES:  # an effect the log did not write, from its trigger accuracy and control rate
             t, c = row.get(f"{stage}.trigger_acc"), row.get(f"{stage}.control_acc")
