@@ -109,7 +109,10 @@ def test_an_attack_that_left_the_watermark_has_nothing_to_restore_and_is_not_up_
     assert res["verdict"].endswith("Up to 100% (restoration brings a lost watermark back to trigger accuracy >= "
                                    "0.95): not reproduced")  # 0.99 after 0.97 is no watermark brought back
     rows.append(restore_row("sgd 5e-2", "seed 0", 0.30, 0.97))
-    assert decide(RESTORE, ["attack", "seed"], rows)["verdict"].endswith("reproduced")
+    res = decide(RESTORE, ["attack", "seed"], rows)
+    assert res["verdict"].endswith("reproduced")  # that one restored model counts for "up to 100%"
+    # one seed decides nothing about "in every seed" (the others pending)
+    assert res["cells"][-1]["reading"] == "not decided: 1 seed with a removed watermark, 2 needed (G >= 0.2 there)"
 
 
 def test_the_report_carries_the_restorations_peak_into_the_decision(tmp_path) -> None:

@@ -19,7 +19,8 @@ the two effects' Newcombe intervals. Per attack: *reproduced* where G >= ``min_g
 interval excludes 0 in every seed, *partly* where that holds in some, *not reproduced* otherwise.
 A run whose watermark the attack left working (trigger accuracy >= ``min_trigger_acc`` after it,
 the bar a watermarked model must meet) has nothing to restore: it is listed but not counted, and an
-attack that left it in every seed reads *nothing to restore*. "Up to 100%" holds where restoration
+attack that left it in every seed reads *nothing to restore*; an attack with fewer than 2 seeds that
+removed it is *not decided*. "Up to 100%" holds where restoration
 brought a lost watermark back (the gain meets the rule) to trigger accuracy >= ``full``; a model the
 attack never took the watermark from does not count. (Both were made explicit after the first
 restoration runs, in which a model the weakest attack left at 0.97 "reached 0.99 after restoration";
@@ -227,6 +228,9 @@ def restoration(rule: DecisionRule, rows: list[dict[str, Any]]) -> dict[str, Any
         elif not holds:
             reading = (f"nothing to restore: the attack left the watermark (trigger accuracy >= "
                        f"{rule.min_trigger_acc:g} after it) in every seed")
+        elif len(holds) < 2:  # as for persistence: one seed decides nothing ("in every seed" needs seeds)
+            reading = (f"not decided: {len(holds)} seed with a removed watermark, 2 needed (G "
+                       f"{'>=' if holds[0] else '<'} {rule.min_gain:g} there)")
         else:
             reading = "reproduced" if all(holds) else "partly" if any(holds) else "not reproduced"
             if left:
