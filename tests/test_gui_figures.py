@@ -353,3 +353,18 @@ def test_control_is_a_dashed_curve_and_a_collapsed_stage_is_marked(qtbot) -> Non
     qtbot.waitUntil(lambda: "step 140" in view.readout.text())
     text = view.readout.text()
     assert "control 0.250" in text and f"effect {row['trigger_acc'] - 0.25:+.3f}" in text and "collapsed YES" in text
+
+
+def test_metric_axes_read_the_values_themselves_without_an_si_factor(qtbot) -> None:  # noqa: ANN001
+    """A CIFAR-10 attack's losses of 0.1-0.8 were drawn as "cross-entropy (x0.001)" with ticks at 100 .. 800."""
+    from wmstudio.gui.metrics_view import DriftView, MetricsView
+
+    for cls in (MetricsView, DriftView):
+        view, series = _series_view(qtbot, cls)
+        for rows in series.eval_rows:
+            for k in ("test_loss", "trigger_loss"):
+                rows[k] = 0.1 + 0.7 * rows.get(k, 0.0) / 10  # losses of a realistic model, well below 1
+        view.show_series(series)
+        for name, plot in view.plots.items():
+            axis = plot.getAxis("left")
+            assert not axis.autoSIPrefix and "x0.0" not in axis.labelString(), (cls.__name__, name)

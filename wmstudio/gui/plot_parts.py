@@ -244,7 +244,12 @@ def _nicer(spacing: float) -> float:
 class RoomyAxis(pg.AxisItem):
     """A vertical axis whose tick labels never overlap: in a short plot (a window 500 pixels high) the
     tick spacing widens to round steps that leave each label ``TICK_LABEL_PX``, and fixed ticks (a heat
-    map's layer names) are thinned to every k-th."""
+    map's layer names) are thinned to every k-th. Its ticks read the values themselves: pyqtgraph's SI
+    prefix turned losses of 0.1-0.8 into "cross-entropy (x0.001)" with ticks at 100 .. 800."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)
+        self.enableAutoSIPrefix(False)
 
     def tickSpacing(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802 - pyqtgraph's name
         levels = super().tickSpacing(minVal, maxVal, size)
