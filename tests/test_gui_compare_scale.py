@@ -245,3 +245,17 @@ def test_long_run_names_are_shortened_to_their_legend_column_and_kept_whole_in_t
     view.resize(1600, 700)  # more room: longer texts once resizing pauses
     qtbot.waitUntil(lambda: view.legend_text_px() > wider)
     qtbot.waitUntil(lambda: len(view.legend.items[0][1].text) > len(labels[0].text) or "…" not in view.legend.items[0][1].text)
+
+
+def test_the_run_list_shortens_long_names_in_the_middle_not_at_the_end(qtbot) -> None:  # noqa: ANN001
+    """Four runs of one sweep share a long name: the list cut them all at the same place, before the file name
+    that tells them apart (and scrolled sideways)."""
+    from PySide6.QtCore import Qt
+
+    runs = _runs(4)
+    for s, _c in runs:
+        s.label = "CIFAR-10 comparison on the realistic base, a sweep with a long name"
+    view = _view(qtbot, runs)
+    assert view.list.textElideMode() == Qt.TextElideMode.ElideMiddle
+    assert view.list.horizontalScrollBarPolicy() == Qt.ScrollBarPolicy.ScrollBarAlwaysOff
+    assert view.list.horizontalScrollBar().maximum() == 0

@@ -144,6 +144,9 @@ class CompareView(QWidget):
         sv.addLayout(buttons)
         self.list = QListWidget()
         self.list.setToolTip("runs opened in this session, in their colours; uncheck to hide one")
+        # long names shortened in the middle, so the end that tells same-named runs apart stays in view
+        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         sv.addWidget(self.list, 1)
         self.count_label = QLabel("")
         sv.addWidget(self.count_label)
