@@ -241,9 +241,9 @@ def test_long_run_names_are_shortened_to_their_legend_column_and_kept_whole_in_t
     for a, b in zip(boxes, boxes[1:], strict=False):  # side by side in a row, none over its neighbour
         assert a.top() != b.top() or a.right() <= b.left() + 1
     assert view.legend.sceneBoundingRect().right() <= view.plot.sceneBoundingRect().right() + 1
-    wider = view.legend_text_px()
+    wider = view.key.text_px()
     view.resize(1600, 700)  # more room: longer texts once resizing pauses
-    qtbot.waitUntil(lambda: view.legend_text_px() > wider)
+    qtbot.waitUntil(lambda: view.key.text_px() > wider)
     qtbot.waitUntil(lambda: len(view.legend.items[0][1].text) > len(labels[0].text) or "…" not in view.legend.items[0][1].text)
 
 

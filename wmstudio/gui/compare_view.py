@@ -16,14 +16,12 @@ from __future__ import annotations
 
 import math
 import time
-from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
-from PySide6.QtGui import QColor, QFont, QFontMetrics, QIcon, QPixmap, QResizeEvent
+from PySide6.QtGui import QColor, QIcon, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
@@ -35,8 +33,6 @@ from PySide6.QtWidgets import (
     QSizePolicy,
     QSlider,
     QSplitter,
-    QTableWidget,
-    QTableWidgetItem,
     QVBoxLayout,
     QWidget,
 )
@@ -51,20 +47,19 @@ from wmstudio.gui.compare_curves import (
     run_matches,
     setting_colors,
 )
+from wmstudio.gui.compare_legend import MAX_ENTRIES as LEGEND_MAX_ENTRIES
+from wmstudio.gui.compare_legend import ColumnLegend
+from wmstudio.gui.compare_table import RunTable
 from wmstudio.gui.controller import differing_keys, flatten_config
 from wmstudio.gui.flow_layout import FlowLayout
 from wmstudio.gui.metrics_view import stage_at
-from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest, title_legend
+from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest
+from wmstudio.gui.run_titles import metric_fmt, run_title, run_titles
 from wmstudio.gui.series import RunSeries
 from wmstudio.metric_names import METRIC_LABELS, STAGE_LABELS
-from wmstudio.status import COMPLETE, Status
 
 METRIC_NAMES = {k: METRIC_LABELS[k] for k in ("trigger_acc", "test_acc", "trigger_loss", "test_loss", "drift_l2",
                                               "drift_cos", "p_value")}
-LEGEND_COLUMNS = 4
-LEGEND_MAX_ENTRIES = 8  # more drawn runs than this: no legend above the plot (the run list names the colours)
-LEGEND_POINT_SIZE = 8  # the legend's text size (title_legend's default, 8pt)
-LEGEND_SAMPLE_PX = 34  # a legend entry's colour sample and gaps, beside its text
 MARKS_MAX_RUNS = 10  # more drawn runs than this: lines without a dot on each point
 MARK_POINTS_MAX = 150  # a curve with more points is a line only (as in the other views)
 HOVER_PX = 40  # the read-out names the run whose point is nearest the mouse, within this many pixels
@@ -94,7 +89,6 @@ class CompareView(QWidget):
         self._differing: list[str] = []
         self._key_items: list[pg.PlotDataItem] = []  # legend samples of a colour-by-setting key
         self._columns: dict[str, tuple[tuple[int, int], dict[str, np.ndarray]]] = {}  # _column's arrays
-        self._finals: dict[str, tuple[tuple[int, int], list[str]]] = {}  # each run's table cells after its name
         self._color_key: list[tuple[str, str]] = []  # (value, colour) of the setting the runs are coloured by
         layout = QVBoxLayout(self)
         row = FlowLayout()  # wraps in a narrow window
@@ -153,10 +147,8 @@ class CompareView(QWidget):
         split.addWidget(side)
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
-        self.legend = title_legend(self.plot, "")
-        self.legend.setColumnCount(LEGEND_COLUMNS)
-        self.plot.legend = None  # entries are added here, not by every curve with a name
-        self.plot.entry_legend = self.legend  # what an export lists (export_spec.panel_of)
+        self.key = ColumnLegend(self.plot, self.plot_widget)
+        self.legend = self.key.items
         self.plot.showGrid(x=True, y=True, alpha=0.25)
         for side in ("left", "bottom"):  # grid lines at major and minor ticks only: the finest level's lines
             self.plot.getAxis(side).setStyle(maxTickLevel=1)  # cost as much to paint as 100 curves
@@ -178,17 +170,12 @@ class CompareView(QWidget):
         split.addWidget(plot_box)
         split.setStretchFactor(1, 4)
         layout.addWidget(split, 3)
-        self.table = QTableWidget(0, 8)
-        self.table.setHorizontalHeaderLabels(["run", "settings that differ", "stages", "test acc",
-                                              "trigger after embed", "after fine-tune", "after restore",
-                                              "final drift (rel)"])
-        self.table.horizontalHeader().setStretchLastSection(True)
+        self.table = RunTable()
         layout.addWidget(self.table, 1)
         self._filter_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS, timeout=self._refresh)
         self._legend_timer = QTimer(self, singleShot=True, interval=FILTER_DELAY_MS, timeout=self._update_legend)
         self._more_timer = QTimer(self, singleShot=True, interval=0, timeout=self._update_curves)
         self._keep: set[int] = set()  # the runs the filter keeps
-        self._table_rows: list[int] = []  # the rows filled since the runs last changed
         self.metric_box.currentIndexChanged.connect(self.redraw)
         self.align_box.currentIndexChanged.connect(self.redraw)
         self.color_box.currentIndexChanged.connect(self._refresh)
@@ -223,7 +210,7 @@ class CompareView(QWidget):
             self.list.blockSignals(False)
         known = [c for c in self.configs if c]
         self._differing = differing_keys(known) if len(known) > 1 else []
-        self._table_rows = []  # every row again: a name or what differs may have changed
+        self.table.runs_changed()  # every row again: a name or what differs may have changed
         self._update_alignments()
         self._refresh()
 
@@ -344,7 +331,7 @@ class CompareView(QWidget):
             self.list.blockSignals(False)
         self._update_curves()
         self.empty.setVisible(not self.runs)
-        self._fill_table(self._keep, titles)
+        self.table.fill(self.runs, titles, self.differences, self._keep)
 
     def _update_curves(self) -> None:
         """Shows the checked runs the filter keeps, and hides the others. A shown curve whose run, metric,
@@ -412,83 +399,27 @@ class CompareView(QWidget):
             self.align_box.blockSignals(False)
 
     def _update_legend(self) -> None:
-        self.legend.clear()
-        self._key_items = []
         key = self.color_box.currentData() or BY_RUN
         drawn = self.curves
+        entries: list[tuple[pg.PlotDataItem, str]] = []
         if key != BY_RUN:
-            keys = self._color_key[:LEGEND_MAX_ENTRIES]
-            for text, color in keys:
-                sample = pg.PlotDataItem(pen=pg.mkPen(color, width=3))
-                self._key_items.append(sample)
-                self._add_entry(sample, f"{key.rsplit('.', 1)[-1]} = {text}" if text != "not recorded" else text,
-                                len(keys))
+            self._key_items = [pg.PlotDataItem(pen=pg.mkPen(color, width=3))
+                               for _text, color in self._color_key[:LEGEND_MAX_ENTRIES]]
+            entries = [(sample, f"{key.rsplit('.', 1)[-1]} = {text}" if text != "not recorded" else text)
+                       for sample, (text, _c) in zip(self._key_items, self._color_key, strict=False)]
             self.plot.setTitle(f"colour: {key}", justify="left", size="10pt")
         elif len(drawn) <= LEGEND_MAX_ENTRIES:
-            for r, title in zip(self.runs, run_titles(self.runs), strict=True):
-                if r.log_path in drawn:
-                    self._add_entry(drawn[r.log_path], title, len(drawn))
+            entries = [(drawn[r.log_path], title) for r, title in zip(self.runs, run_titles(self.runs), strict=True)
+                       if r.log_path in drawn]
             self.plot.setTitle("", justify="left", size="10pt")
         else:
             self.plot.setTitle(f"{len(drawn)} runs: the run list names each colour", justify="left", size="10pt")
-        entries = len(self.legend.items)
-        rows = max(1, math.ceil(entries / LEGEND_COLUMNS))
-        self.plot.layout.setRowFixedHeight(0, max(30, 22 * rows + 6))  # the legend's rows above the data
-
-    def legend_text_px(self, entries: int = LEGEND_COLUMNS) -> int:
-        """The width one legend entry's text may take: the plot's width shared by the legend's columns
-        (as many as there are entries, up to ``LEGEND_COLUMNS``)."""
-        columns = min(LEGEND_COLUMNS, max(1, entries))
-        return max(60, (self.plot_widget.width() - 40) // columns - LEGEND_SAMPLE_PX)
-
-    def _add_entry(self, sample: pg.PlotDataItem, text: str, entries: int) -> None:
-        """A legend entry whose text is shortened in the middle to its column's width (a long run name
-        used to run under its neighbour and off the plot); the whole text is the entry's tooltip."""
-        font = QFont()
-        font.setPointSize(LEGEND_POINT_SIZE)
-        shown = QFontMetrics(font).elidedText(text, Qt.TextElideMode.ElideMiddle, self.legend_text_px(entries))
-        self.legend.addItem(sample, shown)
-        self.legend.items[-1][1].setToolTip(text)
+        self.key.set_entries(entries)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)
         super().resizeEvent(event)
         if self.legend.items and event.size().width() != event.oldSize().width():
             self._legend_timer.start()  # the entries' room changed: shorten them again once resizing pauses
-
-    def _fill_table(self, keep: set[int], titles: list[str]) -> None:
-        """One row per run; a run's final values are recomputed only when it changed (its revision)."""
-        def fmt(v: float) -> str:
-            return "" if math.isnan(v) else f"{v:.3f}"
-
-        if len(self._table_rows) == len(self.runs):  # only the filter changed
-            for i in range(len(self.runs)):
-                self.table.setRowHidden(i, i not in keep)
-            return
-        self._table_rows = list(range(len(self.runs)))
-        changed = self.table.rowCount() != len(self.runs)
-        self.table.setUpdatesEnabled(False)
-        try:
-            self.table.setRowCount(len(self.runs))
-            for i, r in enumerate(self.runs):
-                cached = self._finals.get(r.log_path)
-                if cached is None or cached[0] != (id(r), r.revision):
-                    finals = [" → ".join(s.name for s in r.stages), fmt(r.final("test_acc")),
-                              fmt(r.final("trigger_acc", "embed")), fmt(r.final("trigger_acc", "finetune")),
-                              fmt(r.final("trigger_acc", "restore")), fmt(r.final("drift_rel"))]
-                    self._finals[r.log_path] = cached = ((id(r), r.revision), finals)
-                for j, v in enumerate([titles[i], self.differences(i), *cached[1]]):
-                    cell = self.table.item(i, j)
-                    if cell is None:
-                        self.table.setItem(i, j, QTableWidgetItem(v))
-                        changed = True
-                    elif cell.text() != v:
-                        cell.setText(v)
-                        changed = True
-                self.table.setRowHidden(i, i not in keep)
-            if changed:
-                self.table.resizeColumnsToContents()
-        finally:
-            self.table.setUpdatesEnabled(True)
 
     # ------------------------------------------------------------ controls
     def _toggled(self, item: QListWidgetItem) -> None:
@@ -562,30 +493,3 @@ class CompareView(QWidget):
 def _xy(p: QPointF) -> tuple[float, float]:
     return p.x(), p.y()
 
-
-def metric_fmt(metric: str, value: float) -> str:
-    if metric == "p_value":
-        return f"{value:.2e}"
-    return f"{value:.3f}" if metric.endswith("acc") or metric == "drift_cos" else f"{value:.4g}"
-
-
-def run_title(series: RunSeries, runs: list[RunSeries] | None = None) -> str:
-    """The run's name (with its log's file name when another of ``runs`` has the same name), flagged
-    when it did not finish (cancelled, failed, still running, partial stages)."""
-    return _title(series, Counter(r.label or r.log_path for r in runs or []))
-
-
-def run_titles(runs: list[RunSeries]) -> list[str]:
-    """:func:`run_title` of every run (the names counted once)."""
-    counts = Counter(r.label or r.log_path for r in runs)
-    return [_title(r, counts) for r in runs]
-
-
-def _title(series: RunSeries, counts: Counter[str]) -> str:
-    name = series.label or series.log_path
-    if counts[name] > 1:
-        name = f"{name} ({Path(series.log_path).name})"
-    unfinished = [s.name for s in series.stages if s.status not in COMPLETE]
-    if series.log_status and series.log_status != Status.FINISHED:
-        return f"{name} ⚠ {series.log_status}"
-    return f"{name} ⚠ partial ({', '.join(unfinished)})" if unfinished else name
