@@ -117,3 +117,17 @@ def test_landscape_kinds_are_registered_objects_and_the_kind_tuples_follow_them(
     assert CENTRED_KINDS == ("random", "pca", "hessian", "hessian_line", "displacement")
     with pytest.raises(ConfigError, match="^kind: unknown landscape kind 'nope'; known: random, plane"):
         LANDSCAPE_KINDS.get("nope")
+
+
+def test_the_method_and_attack_fields_describe_every_entry_from_the_registry() -> None:
+    """The attack and method help texts listed the entries by hand (a second place to edit when one is added)."""
+    import dataclasses
+
+    from wmstudio import catalog
+    from wmstudio.config import AttackSection, EmbedSection
+
+    helps = {f.name: f.metadata["help"] for c in (AttackSection, EmbedSection) for f in dataclasses.fields(c)}
+    for name, text in catalog.ATTACKS.list():
+        assert f"{name}: {text}" in helps["kind"]
+    for name, text in catalog.METHODS.list():
+        assert f"{name}: {text}" in helps["method"]

@@ -47,26 +47,26 @@ MODELS.register("vit", Lazy("wmstudio.models.registry:vit"),
 
 METHODS: Registry[StageRun] = Registry("embedding method", "embed.method")
 METHODS.register("plain", Lazy("wmstudio.methods.plain:run"), help="plain backdoor training (Adi et al.)")
-METHODS.register("certified", Lazy("wmstudio.methods.certified:run"), help="certified (Bansal et al.)")
-METHODS.register("rowback", Lazy("wmstudio.methods.rowback:run"), help="rowback (Chattopadhyay)")
-METHODS.register("app", Lazy("wmstudio.methods.app:run"), help="app (Gan et al.)")
-METHODS.register("ewe", Lazy("wmstudio.methods.ewe:run"), help="ewe (Jia et al.)")
+METHODS.register("certified", Lazy("wmstudio.methods.certified:run"), help="certifiable watermark: robust passes under Gaussian weight noise (Bansal et al.)")
+METHODS.register("rowback", Lazy("wmstudio.methods.rowback:run"), help="rotating layer freezes after plain epochs (Chattopadhyay et al.)")
+METHODS.register("app", Lazy("wmstudio.methods.app:run"), help="adversarial parameter perturbation during embedding (Gan et al.)")
+METHODS.register("ewe", Lazy("wmstudio.methods.ewe:run"), help="entangled watermarks: the triggers share features with the task (Jia et al.)")
 
 # ---------------------------------------------------------------- removal attacks (stage 2)
 
 ATTACKS: Registry[StageRun] = Registry("attack", "attack.kind")
 ATTACKS.register("finetune", Lazy("wmstudio.stages.finetune:run_finetune"),
                  help="the fine-tuning stage itself ([finetune] / [extract] as set)")
-ATTACKS.register("prune", Lazy("wmstudio.attacks.prune:run"), help="global magnitude pruning")
+ATTACKS.register("prune", Lazy("wmstudio.attacks.prune:run"), help="global magnitude pruning of the conv and linear weights")
 ATTACKS.register("channel_prune", Lazy("wmstudio.attacks.channel_prune:run"),
                  help="structured pruning of the smallest-L1 filters")
 ATTACKS.register("fine_prune", Lazy("wmstudio.attacks.fine_prune:run"),
-                 help="Liu et al. 2018: prune the last conv layer's least active channels, then fine-tune")
-ATTACKS.register("quantize", Lazy("wmstudio.attacks.quantize:run"), help="int weights")
+                 help="Liu et al. 2018: prune the last conv layer's least active channels, then fine-tune with [finetune]")
+ATTACKS.register("quantize", Lazy("wmstudio.attacks.quantize:run"), help="int weights, symmetric, per output channel")
 ATTACKS.register("noise", Lazy("wmstudio.attacks.noise:run"), help="Gaussian weight noise")
-ATTACKS.register("distill", Lazy("wmstudio.attacks.distill:run"), help="soft labels into a fresh student")
+ATTACKS.register("distill", Lazy("wmstudio.attacks.distill:run"), help="soft labels into a fresh [extract] student")
 ATTACKS.register("neural_cleanse", Lazy("wmstudio.attacks.neural_cleanse:run"),
-                 help="reverse-engineered trigger unlearning")
+                 help="reverse-engineered trigger unlearning with [finetune]'s recipe")
 
 # ---------------------------------------------------------------- trigger-set schemes
 

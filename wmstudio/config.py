@@ -207,8 +207,8 @@ class EmbedSection(TrainSection):
     trigger_fraction: float = opt(0.2, "fraction of each batch drawn from the trigger set", min=0.0, max=0.9,
                                    why="at least 10% of each batch stays clean training data")
     augment_triggers: bool = opt(False, "apply the training augmentation to trigger images too")
-    method: str = opt("plain", "how the watermark is embedded: plain backdoor training (Adi et al.), certified "
-                      "(Bansal et al.), rowback (Chattopadhyay), app (Gan et al.), ewe (Jia et al.)", choices=catalog.METHODS.names())
+    method: str = opt("plain", "how the watermark is embedded: " + catalog.METHODS.described(),
+                      choices=catalog.METHODS.names())
     cert_warmup_epochs: int = opt(2, "certified: epochs of plain training before the robust passes", min=0,
                                   max=MAX_EPOCHS, why=WHY_EPOCHS)
     cert_levels: int = opt(21, "certified: noise levels sigma = step * j, j = 0 .. levels-1", min=1, max=1000,
@@ -270,12 +270,7 @@ class AttackSection:
     """Which removal attack stage 2 runs. ``finetune`` keeps today's plan ([finetune] or [extract]); every other
     kind replaces the fine-tune stage with a stage named ``attack`` (finetune.enabled is then not used)."""
 
-    kind: str = opt("finetune", "the attack: finetune ([finetune] / [extract] as set), prune (global magnitude), "
-                                "channel_prune (structured, smallest-L1 filters), fine_prune (Liu et al. 2018: prune "
-                                "the last conv layer's least active channels, then fine-tune with [finetune]), quantize "
-                                "(int weights), noise (Gaussian weight noise), distill (soft labels into a fresh "
-                                "[extract] student), neural_cleanse (reverse-engineered trigger unlearning with "
-                                "[finetune]'s recipe)", choices=catalog.ATTACKS.names())
+    kind: str = opt("finetune", "the attack: " + catalog.ATTACKS.described(), choices=catalog.ATTACKS.names())
     sparsity: float = opt(0.5, "prune: fraction of all conv/linear weights zeroed; channel_prune: fraction of each "
                                "conv layer's filters; fine_prune: fraction of the last conv layer's channels",
                           min=0.0, max=0.99, why="pruning every weight leaves no model")

@@ -89,6 +89,11 @@ class Registry(Generic[T]):
     def help(self, name: str) -> str:
         return self._help.get(name, "")
 
+    def described(self) -> str:
+        """Every entry with its help ("a: what a is; b: what b is"), for a config field's help text, so the
+        registry is the one place an entry is described."""
+        return "; ".join(f"{n}: {h}" if h else n for n, h in self.list())
+
     def choices_text(self) -> str:
         text = ", ".join(self._entries)
         return f"{text}, or {self.also}" if self.also else text
