@@ -28,10 +28,16 @@ class KindFacts(Protocol):
     def resolve(self, s: LandscapeSpec, available: list[str]) -> None: ...
 
 
-LANDSCAPE_KINDS: Registry[KindFacts] = Registry("landscape kind", "kind")
-for _name in BUILTIN:
-    _kind: KindFacts = Lazy(f"wmstudio.landscape.kinds.{_name}:KIND").load()
-    LANDSCAPE_KINDS.register(_name, _kind, help=_kind.help)
+def _builtin_kinds() -> Registry[KindFacts]:
+    """The registry with the built-in kinds (``kinds.BUILTIN``), each under its name with its help."""
+    registry: Registry[KindFacts] = Registry("landscape kind", "kind")
+    for name in BUILTIN:
+        kind: KindFacts = Lazy(f"wmstudio.landscape.kinds.{name}:KIND").load()
+        registry.register(name, kind, help=kind.help)
+    return registry
+
+
+LANDSCAPE_KINDS = _builtin_kinds()
 
 # the built-in kinds (a kind registered later, by a plug-in or a test, is in LANDSCAPE_KINDS only)
 KINDS = LANDSCAPE_KINDS.names()
