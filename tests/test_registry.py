@@ -35,6 +35,18 @@ def test_register_get_names_list_and_the_decorator() -> None:
     assert "a" in reg and "c" not in reg
 
 
+def test_unregister_removes_the_entry_and_its_help() -> None:
+    reg: Registry[int] = Registry("widget", "widgets.kind")
+    reg.register("a", 1, help="the first")
+    reg.register("b", 2)
+    reg.unregister("a")
+    assert reg.names() == ("b",) and reg.help("a") == "" and "a" not in reg
+    reg.register("a", 3)  # the name is free again
+    assert reg.get("a") == 3
+    with pytest.raises(KeyError):
+        reg.unregister("c")
+
+
 def test_a_second_entry_of_one_name_is_refused() -> None:
     reg: Registry[int] = Registry("widget", "widgets.kind")
     reg.register("a", 1)
@@ -117,6 +129,11 @@ def test_landscape_kinds_are_registered_objects_and_the_kind_tuples_follow_them(
     assert CENTRED_KINDS == ("random", "pca", "hessian", "hessian_line", "displacement")
     with pytest.raises(ConfigError, match="^kind: unknown landscape kind 'nope'; known: random, plane"):
         LANDSCAPE_KINDS.get("nope")
+    from wmstudio.landscape.kinds import BUILTIN
+    from wmstudio.landscape.kinds.base import LandscapeKind
+
+    assert KINDS == BUILTIN and all(isinstance(LANDSCAPE_KINDS.get(k), LandscapeKind) for k in KINDS)
+    assert all(LANDSCAPE_KINDS.help(k) == LANDSCAPE_KINDS.get(k).help != "" for k in KINDS)
 
 
 def test_the_method_and_attack_fields_describe_every_entry_from_the_registry() -> None:

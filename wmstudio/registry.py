@@ -68,6 +68,11 @@ class Registry(Generic[T]):
         self._help[name] = help
         return obj
 
+    def unregister(self, name: str) -> None:
+        """Remove the entry ``name`` (a plug-in unloaded, a test's entry removed); KeyError if absent."""
+        del self._entries[name]
+        del self._help[name]
+
     def get(self, name: str) -> T:
         """The entry ``name`` (a Lazy one imported now, once); ConfigError for a name not registered."""
         try:

@@ -13,8 +13,6 @@ import torch
 from wmstudio.control import RunControl
 from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import (
-    CurveTrainingProgress,
-    CurveTrainingStarted,
     EventCallback,
     LandscapeEstimate,
     LandscapeFinished,
@@ -24,20 +22,18 @@ from wmstudio.events import (
 )
 from wmstudio.landscape import store
 from wmstudio.landscape.context import LogContext, load_context
-from wmstudio.landscape.curve import BendTrainer
-from wmstudio.landscape.directions import Plane, pca_plane, plane_through, random_direction
+from wmstudio.landscape.directions import Plane
 from wmstudio.landscape.evaluator import PointEvaluator
-from wmstudio.landscape.flat import ParamVector, has_batchnorm
+from wmstudio.landscape.flat import has_batchnorm
 from wmstudio.landscape.grid import refinement_levels
+from wmstudio.landscape.kinds.base import kind_of
 from wmstudio.landscape.point_work import (
     evaluate_points,
     make_evaluator,
     points_from_store,
-    stage_vector,
     stored_precision,
 )
-from wmstudio.landscape.points import line_layout
-from wmstudio.landscape.spec import LINE_KINDS, LINE_METRICS, METRICS, LandscapeSpec
+from wmstudio.landscape.spec import LINE_METRICS, METRICS, LandscapeSpec
 from wmstudio.progress import estimate_text
 from wmstudio.runlog import WriterLock
 from wmstudio.status import Status
@@ -46,13 +42,6 @@ COMMIT_SECONDS = 1.0
 
 
 # ---------------------------------------------------------------- set-up
-
-def _extent(coords: np.ndarray, margin: float) -> tuple[tuple[float, float], tuple[float, float]]:
-    """A square box around the points (axes are true distances, so the picture keeps its aspect)."""
-    lo, hi = coords.min(0), coords.max(0)
-    mid, half = (lo + hi) / 2, max(float((hi - lo).max()), 1e-12) * (0.5 + margin)
-    return (mid[0] - half, mid[0] + half), (mid[1] - half, mid[1] + half)
-
 
 def _project_trajectories(ctx: LogContext, plane: Plane) -> dict[str, dict[str, np.ndarray]]:
     out = {}
@@ -70,181 +59,18 @@ def _project_trajectories(ctx: LogContext, plane: Plane) -> dict[str, dict[str, 
     return out
 
 
-def _hessian_axes(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: EventCallback,
-                  control: RunControl | None) -> tuple[torch.Tensor, dict[str, Any]]:
-    """The top eigenvectors (two for hessian, one for hessian_line) of the chosen loss at the centre
-    model, and the attributes recording them (loss, images, eigenvalues, Lanczos' residuals and steps)."""
-    from wmstudio.curvature.job import loss_inputs
-    from wmstudio.landscape.hessian_axes import top_eigenvectors
-
-    if spec.loss == "trigger":
-        if len(ctx.trigger_labels) == 0:
-            raise RunLogError(f"{log_path}: the log holds no trigger set (loss=trigger needs one)")
-        x, y = loss_inputs(ctx.trigger_images, ctx.trigger_labels, ctx.normalizer)
-    else:
-        clean = ctx.test if spec.data == "test" else ctx.owner
-        x, y = loss_inputs(clean.images, clean.labels, ctx.normalizer, spec.hessian_images)
-    ctx.model.load_state_dict(ctx.state(spec.center))
-    k = 2 if spec.kind == "hessian" else 1
-    axes = top_eigenvectors(ctx.model, x, y, k, spec.hessian_iter, spec.seed, spec.loss, spec.center, callback, control)
-    attrs = axes.record(spec.loss, len(y), spec.center)
-    attrs["axis_names"] = [f"Hessian eigenvector {i + 1} ({spec.loss} loss, eigenvalue {v:.4g})"
-                           for i, v in enumerate(axes.values)]
-    return axes.vectors, attrs
-
-
-def _create_curve(ctx: LogContext, spec: LandscapeSpec, log_path: Path, attrs: dict[str, Any],
-                  callback: EventCallback, control: RunControl | None) -> None:
-    """Train the bend of the curve between the two stages (the estimate first; ``control`` can cancel,
-    and then nothing is stored), and write the empty landscape group with the bend."""
-    pv = ParamVector(ctx.model)
-    w0, w1 = (stage_vector(ctx, pv, m) for m in spec.models)
-    if float((w1 - w0).norm()) < 1e-12:
-        raise RunLogError(f"{log_path}: kind=curve: {spec.models[0]!r} and {spec.models[1]!r} have identical "
-                          "weights: nothing to connect")
-    owner = ctx.owner
-    trainer = BendTrainer(ctx.model, w0, w1, owner.images, owner.labels, ctx.normalizer, spec.curve_lr,
-                          spec.curve_batch, spec.seed)
-    steps = spec.curve_epochs * trainer.steps_per_epoch
-    per = trainer.time_step()
-    batch_bytes = owner.images[:spec.curve_batch].numel() * owner.images.element_size()
-    memory = 7 * pv.numel * 4 + owner.images.numel() * owner.images.element_size() + 4 * batch_bytes
-    callback(CurveTrainingStarted(spec.name, steps, per, steps * per, memory))
-    last = [0.0]
-
-    def on_step(epoch: int, done: int, total: int, loss: float) -> None:
-        now = time.perf_counter()
-        if done == total or now - last[0] >= 0.25:  # a few events a second at most
-            last[0] = now
-            callback(CurveTrainingProgress(spec.name, epoch, done, total, loss))
-
-    trained = trainer.train(spec.curve_epochs, control, on_step)
-    t = np.linspace(0.0, 1.0, spec.resolution)
-    attrs.update(trained.attrs(spec.curve_epochs, spec.curve_lr, spec.curve_batch, len(owner.labels)))
-    attrs.update({"model_names": list(spec.models), "curve_estimate": estimate_text((steps, per, steps * per, memory)),
-                  "axis_units": f"curve parameter t (0: {spec.models[0]}, 1: {spec.models[1]})",
-                  "buffers": f"re-estimated at each point on {spec.bn_batches} batches of the owner's data, "
-                             "along the curve and the straight segment alike",
-                  "ends_distance": float((w1 - w0).norm()),
-                  "bend_offset": float((trained.bend - (w0 + w1) / 2).norm())})
-    store.create(log_path, spec, (len(t),), {"t": t, "model_coords": np.array([0.0, 1.0]),
-                                             "bend": trained.bend.cpu().numpy().astype(np.float32)}, attrs)
-
-
 def _create(ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: EventCallback = ignore,
             control: RunControl | None = None) -> None:
-    """Build the directions and the grid, and write the empty landscape group (the Hessian kinds first
-    find their eigenvectors: ``callback`` hears the estimate and ``control`` can cancel)."""
-    pv = ParamVector(ctx.model)
+    """Build the directions and the grid (the kind's ``create``: the Hessian kinds first find their
+    eigenvectors, a curve trains its bend; ``callback`` hears the estimate and ``control`` can cancel), and
+    write the empty landscape group, with the stages' trajectories projected on a 2D kind's plane."""
     attrs: dict[str, Any] = {"bn_stats": spec.bn if has_batchnorm(ctx.model) else "none (no BatchNorm)",
                              "data": spec.data, "models_json": spec.models}
-    arrays: dict[str, np.ndarray] = {}
-    if spec.kind == "curve":
-        _create_curve(ctx, spec, log_path, attrs, callback, control)
-        return
-    if spec.kind == "hessian_line":
-        vectors, found = _hessian_axes(ctx, spec, log_path, callback, control)
-        center = stage_vector(ctx, pv, spec.center)
-        t = np.linspace(-spec.span, spec.span, spec.resolution)
-        arrays.update({"t": t, "model_coords": np.zeros(1), "origin": center.cpu().numpy().astype(np.float32),
-                       "directions": vectors.cpu().numpy().astype(np.float32)})
-        attrs.update(found)
-        attrs.update({"model_names": [spec.center], "buffers": f"fixed: {spec.center}",
-                      "axis_units": "parameter-space distance along the top Hessian eigenvector (unit norm)"})
-        store.create(log_path, spec, (len(t),), arrays, attrs)
-        return
-    if spec.kind == "line":
-        anchors = [stage_vector(ctx, pv, m) for m in spec.models]
-        seg, frac, t, starts = line_layout(anchors, spec.resolution, spec.margin)
-        arrays.update({"t": t, "segment": seg, "frac": frac, "model_coords": starts})
-        attrs.update({"model_names": spec.models, "axis_units": "parameter-space distance along the path",
-                      "buffers": "interpolated between checkpoints"})
-        store.create(log_path, spec, (len(t),), arrays, attrs)
-        return
-    if spec.kind in ("random", "hessian"):
-        center = stage_vector(ctx, pv, spec.center)
-        if spec.kind == "random":
-            d1 = random_direction(pv, center, spec.seed, spec.norm, spec.bias_bn)
-            d2 = random_direction(pv, center, spec.seed + 1, spec.norm, spec.bias_bn)
-            attrs.update({"axis_units": "direction units (filter-normalised)" if spec.norm == "filter" else
-                          f"direction units ({spec.norm} normalisation)", "direction_seeds": [spec.seed, spec.seed + 1],
-                          "norm": spec.norm, "bias_bn": spec.bias_bn, "dir_type": spec.dir_type,
-                          "buffers": f"fixed: {spec.center}"})
-            if spec.dir_type == "states":
-                attrs["buffers"] = (f"{spec.center}'s, moved along the directions: each running statistic's "
-                                    "direction is the statistic itself (Li et al.'s states rule), so a point (x, y) "
-                                    "scales them by 1 + x + y (variances clipped at 0)")
-        else:
-            vectors, found = _hessian_axes(ctx, spec, log_path, callback, control)
-            d1, d2 = vectors[0], vectors[1]
-            attrs.update(found)
-            attrs.update({"axis_units": "parameter-space distance along unit Hessian eigenvectors",
-                          "buffers": f"fixed: {spec.center}"})
-        plane = Plane(center, d1, d2)
-        xs = ys = np.linspace(-spec.span, spec.span, spec.resolution)
-        names = [spec.center]
-        coords = np.zeros((1, 2))
-    elif spec.kind == "displacement":
-        a, b, c = (stage_vector(ctx, pv, m) for m in spec.models)
-        if float((b - a).norm()) < 1e-12 or float((c - b).norm()) < 1e-12:
-            raise RunLogError(f"{log_path}: kind=displacement: {spec.models[0]!r} and {spec.models[1]!r}, or "
-                              f"{spec.models[1]!r} and {spec.models[2]!r}, have identical weights: no displacement")
-        plane = Plane(stage_vector(ctx, pv, spec.center), b - a, c - b)
-        names = list(spec.models)
-        projected = [plane.project(w) for w in (a, b, c)]
-        if max(r for *_, r in projected) > 1e-3 * max(1.0, float((b - a).norm()), float((c - b).norm())):
-            raise RunLogError(f"{log_path}: kind=displacement: the two displacements are parallel: no plane "
-                              "(use kind=line)")
-        coords = np.asarray([p[:2] for p in projected])
-        half = float(np.abs(coords).max()) * (1 + spec.margin)
-        xs = ys = np.linspace(-half, half, spec.resolution)
-        attrs.update({"axis_units": "multiples of each displacement (1 = the whole step)",
-                      "axis_names": [f"attack: {names[1]} - {names[0]}", f"restoration: {names[2]} - {names[1]}"],
-                      "displacements": [[names[0], names[1]], [names[1], names[2]]],
-                      "buffers": "interpolated between the three models"})
-    else:
-        if spec.kind == "plane":
-            w = [stage_vector(ctx, pv, m) for m in spec.models]
-            try:
-                plane = plane_through(*w)
-            except ValueError as exc:
-                raise RunLogError(f"{log_path}: {exc}") from exc
-            names = list(spec.models)
-            coords = np.asarray([plane.project(v)[:2] for v in w])
-            attrs.update({"buffers": "interpolated between the three models"})
-            fit = coords
-        else:  # pca
-            center = stage_vector(ctx, pv, spec.center)
-            rows = [ctx.reader.trajectory(m) for m in spec.models]
-            if any(len(r) == 0 for r in rows):
-                raise RunLogError(f"{log_path}: kind=pca needs recorded trajectories of {spec.models} "
-                                  "(run with run.record_trajectory = true)")
-            pts = torch.from_numpy(np.concatenate(rows)).to(center.device)
-            try:
-                plane, explained = pca_plane(pts, center)
-            except ValueError as exc:
-                raise RunLogError(f"{log_path}: {exc}") from exc
-            available = ctx.stages_with_weights()
-            names = [n for n in ("embed", "finetune", "restore") if n in available]
-            coords = [plane.project(stage_vector(ctx, pv, n))[:2] for n in names]
-            if "embed" not in names and "finetune" in spec.models:
-                # an attack run started from another run's watermarked model: it is the first row
-                # of the fine-tuning trajectory
-                names.insert(0, "embed")
-                first = torch.from_numpy(ctx.reader.trajectory("finetune")[0]).to(center.device)
-                coords.insert(0, plane.project(first)[:2])
-            coords = np.asarray(coords)
-            fit = np.concatenate([coords, np.asarray([plane.project(r)[:2] for r in pts])])
-            attrs.update({"explained_variance": list(explained), "buffers": f"fixed: {spec.center}"})
-        (x0, x1), (y0, y1) = _extent(fit, spec.margin)
-        xs, ys = np.linspace(x0, x1, spec.resolution), np.linspace(y0, y1, spec.resolution)
-        attrs["axis_units"] = "parameter-space distance (orthonormal axes)"
-    arrays.update({"x": xs, "y": ys, "model_coords": coords,
-                   "origin": plane.origin.cpu().numpy().astype(np.float32),
-                   "directions": torch.stack([plane.u, plane.v]).cpu().numpy().astype(np.float32)})
-    attrs["model_names"] = names
-    store.create(log_path, spec, (len(ys), len(xs)), arrays, attrs)
-    store.write_trajectories(log_path, spec.name, _project_trajectories(ctx, plane))
+    made = kind_of(spec.kind).create(ctx, spec, log_path, callback, control)
+    attrs.update(made.attrs)
+    store.create(log_path, spec, made.shape, made.arrays, attrs)
+    if made.plane is not None:
+        store.write_trajectories(log_path, spec.name, _project_trajectories(ctx, made.plane))
 
 
 def _choose_precision(ctx: LogContext, spec: LandscapeSpec, log_path: Path, ls: store.Landscape,
@@ -345,9 +171,9 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
     ctx = load_context(log_path, device, trust_code)
     _check_local_workers(ctx, workers, ray_address)
     spec = spec.resolved(ctx.stages_with_weights())
-    if spec.kind == "curve" and ray_address is not None:
-        raise ConfigError("ray", "kind=curve runs in one process (its points are few; the bend's training is one "
-                                 "sequence of steps): drop --ray")
+    kind = kind_of(spec.kind)
+    if kind.ray_refusal and ray_address is not None:
+        raise ConfigError("ray", kind.ray_refusal)
     exists = spec.name in store.list_landscapes(log_path)
     if exists and not overwrite:
         old = store.read(log_path, spec.name)
@@ -362,16 +188,15 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
         try:
             _create(ctx, spec, log_path, callback, control)
         except Cancelled:  # while finding a Hessian kind's directions or training a curve: nothing was stored
-            what = "training the curve's bend" if spec.kind == "curve" else "finding the directions"
             callback(LandscapeFinished(spec.name, Status.CANCELLED, time.perf_counter() - t0,
-                                       f"cancelled while {what} (nothing stored)"))
+                                       f"cancelled while {kind.setup_text} (nothing stored)"))
             return _nothing_stored(spec)
     ls = store.read(log_path, spec.name)
     done = ls.done.reshape(-1).copy()
     callback(LandscapeStarted(str(log_path), spec.name, spec.kind, tuple(ls.done.shape), int(done.sum())))
     levels = [lv[~done[lv]] for lv in _levels(tuple(ls.done.shape), spec.coarse)]
     start = time.perf_counter()
-    keys = METRICS + LINE_METRICS if spec.kind == "curve" else METRICS  # a curve: its straight segment's too
+    keys = METRICS + LINE_METRICS if kind.straight_segment else METRICS  # a curve: its straight segment's too
     state = {"since": time.perf_counter(), "idx": [], "vals": {m: [] for m in keys}, "done": int(done.sum())}
 
     def record(level: int, idx: np.ndarray, vals: dict[str, np.ndarray], force: bool = False) -> None:
@@ -407,7 +232,7 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
             store.set_attrs(log_path, spec.name, ev.notes)  # the layout, folding and batch size used
             points = points_from_store(ctx, log_path, spec.name)
             estimate = estimate_points(ev, len(done) - int(done.sum()))
-            if spec.kind == "curve":  # each point is evaluated twice: on the curve and on the straight segment
+            if kind.straight_segment:  # each point is evaluated twice: on the path and on the straight segment
                 estimate = (estimate[0], 2 * estimate[1], 2 * estimate[2], estimate[3])
             store.set_attrs(log_path, spec.name, {"estimate": estimate_text(estimate)})
             callback(LandscapeEstimate(spec.name, *estimate))
@@ -435,7 +260,7 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
 
 def _nothing_stored(spec: LandscapeSpec) -> store.Landscape:
     """A landscape cancelled before its group was written: status cancelled, no points."""
-    shape = (0,) if spec.kind in LINE_KINDS else (0, 0)
+    shape = (0,) if kind_of(spec.kind).line else (0, 0)
     return store.Landscape(spec.name, spec.kind, str(Status.CANCELLED), spec, {}, {m: np.zeros(shape) for m in METRICS},
                            np.zeros(shape, dtype=bool), {}, [], np.zeros((0, 2)))
 

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from wmstudio.errors import ConfigError
+from wmstudio.landscape.kinds.base import stored_kind
 from wmstudio.landscape.spec import METRICS
 from wmstudio.landscape.store import Landscape
 from wmstudio.metric_names import SURFACE_LABELS
@@ -36,9 +37,9 @@ def axis_names(ls: Landscape) -> tuple[str, str]:
     named = ls.attrs.get("axis_names")
     if isinstance(named, list) and len(named) == 2 and all(isinstance(n, str) for n in named):
         return named[0], named[1]
-    explained = ls.attrs.get("explained_variance")
-    if ls.kind == "pca" and isinstance(explained, (list, tuple)) and len(explained) == 2:
-        return tuple(f"PC {k + 1} ({100 * float(v):.1f}% of variance)" for k, v in enumerate(explained))  # type: ignore[return-value]
+    own = stored_kind(ls.kind).axis_names(ls.attrs)
+    if own is not None:
+        return own
     return "direction 1", "direction 2"
 
 
@@ -102,7 +103,7 @@ def export_figure(ls: Landscape, metric: str, out: str | Path, style: str = "con
             ax.annotate(text, (mx, my), textcoords="offset points", xytext=(6, 6), color="white", fontsize=9)
         ax.set_xlim(x[0], x[-1])
         ax.set_ylim(y[0], y[-1])
-        if ls.kind in ("plane", "pca"):
+        if stored_kind(ls.kind).equal_aspect:
             ax.set_aspect("equal")
         xlabel, ylabel = axis_labels(ls)
         ax.set_xlabel(xlabel, fontsize=8)
@@ -133,7 +134,7 @@ def _line_figure(plt, ls: Landscape, metric: str, log_scale: bool):  # noqa: ANN
         ax.axvline(pos, color="grey", ls="--", lw=0.8)
         ax.annotate(MODEL_STYLE.get(name, ("", name))[1], (pos, 1.0), xycoords=("data", "axes fraction"),
                     xytext=(2, -12), textcoords="offset points", fontsize=8)
-    ax.set_xlabel(ls.attrs.get("axis_units", "t") if ls.kind == "curve" else "distance along the path (parameter space)")
+    ax.set_xlabel(stored_kind(ls.kind).path_label(ls.attrs))
     ax.set_ylabel("loss" if metric.endswith("loss") else "accuracy")
     ax.set_title(_title(ls, metric), fontsize=9)
     ax.legend(fontsize=8)

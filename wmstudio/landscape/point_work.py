@@ -1,6 +1,6 @@
-"""A stored landscape's points and their evaluation: the point set rebuilt from the log, the evaluator,
-a batch of points evaluated. Shared by the driver and its pool workers (``compute``) and the Ray actors
-(``distributed``), so neither of those imports the other for it."""
+"""A stored landscape's points and their evaluation: the point set rebuilt from the log (by its kind),
+the evaluator, a batch of points evaluated. Shared by the driver and its pool workers (``compute``) and
+the Ray actors (``distributed``), so neither of those imports the other for it."""
 
 from __future__ import annotations
 
@@ -14,50 +14,17 @@ from wmstudio.data.imagefolder import default_cache_dir
 from wmstudio.landscape import store
 from wmstudio.landscape.context import LogContext
 from wmstudio.landscape.curve import CurvePoints
-from wmstudio.landscape.directions import Plane, state_directions
 from wmstudio.landscape.evaluator import PointEvaluator
-from wmstudio.landscape.flat import ParamVector, float_buffers
+from wmstudio.landscape.kinds.base import kind_of
 from wmstudio.landscape.points import AxisPoints, GridPoints, LinePoints
 from wmstudio.landscape.spec import LINE_METRICS, METRICS, LandscapeSpec
 
 
-def stage_vector(ctx: LogContext, pv: ParamVector, stage: str) -> torch.Tensor:
-    """A stage's parameters as one flat vector (``pv``'s layout), on the context's device."""
-    return pv.from_state_dict(ctx.state(stage))
-
-
-def stage_buffers(ctx: LogContext, stage: str) -> dict[str, torch.Tensor]:
-    """A stage's floating-point buffers (BatchNorm statistics), as float."""
-    names = set(float_buffers(ctx.model))
-    return {k: v.float() for k, v in ctx.state(stage).items() if k in names}
-
-
 def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints | LinePoints | AxisPoints | CurvePoints:
-    """The point set of a stored landscape, rebuilt from what the log holds (so a resume is exact)."""
+    """The point set of a stored landscape, rebuilt from what the log holds (so a resume is exact): its
+    kind's ``points``."""
     ls = store.read(log_path, name)
-    spec = ls.spec
-    pv = ParamVector(ctx.model)
-    if ls.kind == "line":
-        return LinePoints([stage_vector(ctx, pv, m) for m in spec.models], [stage_buffers(ctx, m) for m in spec.models],
-                          ls.axes["segment"], ls.axes["frac"], ls.axes["t"])
-    vec = store.read_vectors(log_path, name)
-    dev = ctx.device
-    if ls.kind == "curve":
-        return CurvePoints(stage_vector(ctx, pv, spec.models[0]), torch.from_numpy(vec["bend"]).to(dev),
-                           stage_vector(ctx, pv, spec.models[1]), ls.axes["t"])
-    if ls.kind == "hessian_line":
-        return AxisPoints(torch.from_numpy(vec["origin"]).to(dev), torch.from_numpy(vec["directions"][0]).to(dev),
-                          ls.axes["t"], stage_buffers(ctx, spec.center))
-    plane = Plane(torch.from_numpy(vec["origin"]).to(dev), torch.from_numpy(vec["directions"][0]).to(dev),
-                  torch.from_numpy(vec["directions"][1]).to(dev))
-    if ls.kind in ("plane", "displacement"):
-        return GridPoints(plane, ls.axes["x"], ls.axes["y"], anchor_buffers=[stage_buffers(ctx, m) for m in spec.models],
-                          anchor_coords=[tuple(c) for c in ls.model_coords])
-    center = stage_buffers(ctx, spec.center)
-    if ls.kind == "random" and spec.dir_type == "states":
-        moves = (state_directions(center, spec.seed, spec.norm), state_directions(center, spec.seed + 1, spec.norm))
-        return GridPoints(plane, ls.axes["x"], ls.axes["y"], buffers=center, buffer_directions=moves)
-    return GridPoints(plane, ls.axes["x"], ls.axes["y"], buffers=center)
+    return kind_of(ls.kind).points(ctx, ls, lambda: store.read_vectors(log_path, name))
 
 
 def make_evaluator(ctx: LogContext, spec: LandscapeSpec, precision: str = "fp32") -> PointEvaluator:

@@ -5,42 +5,46 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import Any, Protocol
 
 from wmstudio.errors import ConfigError, RunLogError
-from wmstudio.registry import Registry
+from wmstudio.landscape.kinds import BUILTIN
+from wmstudio.registry import Lazy, Registry
 
 
-@dataclass(frozen=True)
-class LandscapeKind:
-    """What the rest of the engine and the app need to know of a landscape kind."""
+class KindFacts(Protocol):
+    """What the settings and the stored landscapes read of a landscape kind. The kinds are
+    ``wmstudio.landscape.kinds.base.LandscapeKind`` objects, one module each (that package's docstring
+    tells how to add one); they sit above this module (they read ``LandscapeSpec``), so it loads them by
+    module path."""
 
-    line: bool = False  # 1D: a path, not a grid
-    centred: bool = False  # has a centre model (LandscapeSpec.center)
+    help: str
+    line: bool  # 1D: a path, not a grid
+    centred: bool  # has a centre model (LandscapeSpec.center)
+    state_directions: bool  # dir_type=states applies
+    straight_segment: bool  # also evaluated on the straight segment between its ends (line_<metric>)
+    resolution_why: str  # a path's resolution, in words
+
+    def resolve(self, s: LandscapeSpec, available: list[str]) -> None: ...
 
 
-LANDSCAPE_KINDS: Registry[LandscapeKind] = Registry("landscape kind", "kind")
-LANDSCAPE_KINDS.register("random", LandscapeKind(centred=True), help="random directions around a centre model")
-LANDSCAPE_KINDS.register("plane", LandscapeKind(), help="the plane through three stages' models")
-LANDSCAPE_KINDS.register("pca", LandscapeKind(centred=True), help="the trajectories' two principal components")
-LANDSCAPE_KINDS.register("line", LandscapeKind(line=True), help="the straight path through the stages' models")
-LANDSCAPE_KINDS.register("hessian", LandscapeKind(centred=True), help="the top two Hessian eigenvectors")
-LANDSCAPE_KINDS.register("hessian_line", LandscapeKind(line=True, centred=True),
-                         help="along the top Hessian eigenvector")
-LANDSCAPE_KINDS.register("displacement", LandscapeKind(centred=True),
-                         help="the attack's and the restoration's displacements")
-LANDSCAPE_KINDS.register("curve", LandscapeKind(line=True),
-                         help="a quadratic Bezier curve with one trained bend between two stages")
+def _builtin_kinds() -> Registry[KindFacts]:
+    """The registry with the built-in kinds (``kinds.BUILTIN``), each under its name with its help."""
+    registry: Registry[KindFacts] = Registry("landscape kind", "kind")
+    for name in BUILTIN:
+        kind: KindFacts = Lazy(f"wmstudio.landscape.kinds.{name}:KIND").load()
+        registry.register(name, kind, help=kind.help)
+    return registry
 
+
+LANDSCAPE_KINDS = _builtin_kinds()
+
+# the built-in kinds (a kind registered later, by a plug-in or a test, is in LANDSCAPE_KINDS only)
 KINDS = LANDSCAPE_KINDS.names()
 LINE_KINDS = tuple(k for k in KINDS if LANDSCAPE_KINDS.get(k).line)  # 1D landscapes: a path, not a grid
 CENTRED_KINDS = tuple(k for k in KINDS if LANDSCAPE_KINDS.get(k).centred)  # those with a centre model
 LOSSES = ("clean", "trigger")  # hessian kinds: the loss whose Hessian gives the directions
 DIR_TYPES = ("weights", "states")  # random: states also moves the BatchNorm running statistics (Li et al.)
-# displacement: the three stages' roles (the defaults' names are filled from the log)
-DISPLACEMENT_ROLES = ("the watermarked model, start of the attack displacement",
-                      "the attacked model, end of the attack and start of the restoration displacement",
-                      "the restored model, end of the restoration displacement")
 METRICS = ("test_loss", "test_acc", "trigger_loss", "trigger_acc")
 LINE_METRICS = tuple(f"line_{m}" for m in METRICS)  # curve: the same metrics along the straight segment
 BN_MODES = ("running", "recompute")  # keep the BatchNorm statistics, or re-estimate them at each point
@@ -145,55 +149,16 @@ class LandscapeSpec:
                              resolution=resolution, margin=0.3)
 
     def resolved(self, available: list[str]) -> LandscapeSpec:
-        """Fill defaults from the stages a log holds, and validate."""
+        """Fill defaults from the stages a log holds, and validate (the kind's own step first:
+        ``KindFacts.resolve``)."""
         s = LandscapeSpec(**asdict(self))
-        if s.kind not in KINDS:
-            raise ConfigError("kind", f"must be one of {', '.join(KINDS)}, got {s.kind!r}")
-        trained = [n for n in ("embed", "finetune", "attack", "restore") if n in available]
-        if s.kind == "displacement":
-            if not s.models:
-                attack = "attack" if "attack" in available and "finetune" not in available else "finetune"
-                s.models = ["embed", attack, "restore"]
-            if len(s.models) != 3:
-                raise ConfigError("models", f"kind=displacement needs exactly 3 stages (watermarked, attacked, "
-                                            f"restored), got {s.models}")
-            for m, role in zip(s.models, DISPLACEMENT_ROLES, strict=True):
-                if m not in available:
-                    raise ConfigError("models", f"kind=displacement needs the stage {m!r} ({role}) with saved "
-                                                f"weights; this log has weights for: {', '.join(available) or 'none'}")
-            s.center = s.center or s.models[1]
-            if s.center not in s.models:
-                raise ConfigError("center", f"kind=displacement is centred on one of its stages {s.models}, "
-                                            f"got {s.center!r}")
-        if s.kind == "curve":
-            attack = "attack" if "attack" in available and "finetune" not in available else "finetune"
-            s.models = s.models or ["embed", attack]
-            if len(s.models) != 2 or s.models[0] == s.models[1]:
-                raise ConfigError("models", f"kind=curve connects exactly 2 different stages (e.g. embed,finetune or "
-                                            f"finetune,restore), got {s.models}")
-            for m in s.models:
-                if m not in available:
-                    raise ConfigError("models", f"kind=curve needs the stage {m!r} with saved weights; this log has "
-                                                f"weights for: {', '.join(available) or 'none'}")
-            # BatchNorm statistics are always re-estimated along a curve (its points are no stage's model), and
-            # the points are evaluated in fp32
-            s.bn, s.precision, s.center = "recompute", "fp32", ""
-        if not s.models:
-            attack = "attack" if "attack" in available and "finetune" not in available else "finetune"
-            s.models = [attack, "restore"] if s.kind == "pca" else trained
-        if not s.center and s.kind in CENTRED_KINDS:
-            s.center = trained[-1] if trained else ""
+        kind = _kind_or_error(s.kind)
+        kind.resolve(s, available)
         s.name = s.name or s.kind
-        need = {"plane": 3, "line": 2, "pca": 1}.get(s.kind, 0)
-        if s.kind in ("plane", "line", "pca") and len(s.models) < need:
-            raise ConfigError("models", f"kind={s.kind} needs {'exactly 3' if s.kind == 'plane' else f'at least {need}'} "
-                                        f"stage(s) with saved weights; got {s.models} (log has {available})")
-        if s.kind == "plane" and len(s.models) != 3:
-            raise ConfigError("models", f"kind=plane needs exactly 3 stages, got {s.models}")
         for m in s.models + ([s.center] if s.center else []):
             if m not in available:
                 raise ConfigError("models", f"stage {m!r} has no saved weights in this log (available: {available})")
-        if s.kind in CENTRED_KINDS and not s.center:
+        if kind.centred and not s.center:
             raise ConfigError("center", "no stage with saved weights to centre the landscape on")
         s.check()
         return s
@@ -202,9 +167,10 @@ class LandscapeSpec:
         """The settings that do not depend on the log: types, finite numbers and the bounds that
         protect memory and time. Called before anything is read or written."""
         s = self
-        if s.kind not in KINDS:
-            raise ConfigError("kind", f"must be one of {', '.join(KINDS)}, got {s.kind!r}")
+        kind = _kind_or_error(s.kind)
         for f in fields(LandscapeSpec):
+            if f.name == "kind":
+                continue  # checked above, against the registry (its choices are the built-in kinds)
             value, expected = getattr(s, f.name), expected_text(f.name, s.kind)
             meta = f.metadata
             if meta.get("choices"):
@@ -221,8 +187,9 @@ class LandscapeSpec:
                 ok = isinstance(value, str)
             if not ok:
                 raise ConfigError(f.name, f"must be {expected}, got {value!r}")
-        if s.dir_type == "states" and s.kind != "random":
-            raise ConfigError("dir_type", f"states applies to kind=random only (the other kinds' directions are "
+        if s.dir_type == "states" and not kind.state_directions:
+            which = " or kind=".join(k for k in LANDSCAPE_KINDS if LANDSCAPE_KINDS.get(k).state_directions)
+            raise ConfigError("dir_type", f"states applies to kind={which} only (the other kinds' directions are "
                                           f"not random draws), got kind={s.kind}")
 
     def to_json(self) -> str:
@@ -246,11 +213,24 @@ class LandscapeSpec:
 _FIELDS = {f.name: f for f in fields(LandscapeSpec)}
 
 
+def _kind_or_error(name: object) -> KindFacts:
+    """The registered kind ``name``; ConfigError naming the field ``kind`` with the known kinds."""
+    if not isinstance(name, str) or name not in LANDSCAPE_KINDS:
+        raise ConfigError("kind", f"must be one of {', '.join(LANDSCAPE_KINDS)}, got {name!r}")
+    return LANDSCAPE_KINDS.get(name)
+
+
+def _path_kind(name: str) -> KindFacts | None:
+    """The kind ``name`` if it is a registered 1D kind (a path), else None."""
+    kind = LANDSCAPE_KINDS.get(name) if isinstance(name, str) and name in LANDSCAPE_KINDS else None
+    return kind if kind is not None and kind.line else None
+
+
 def limits(name: str, kind: str = "plane") -> tuple[float, float]:
     """The lowest and highest value of the number setting ``name`` for a landscape of ``kind`` (a path's
     resolution has its own); the form's boxes and ``check`` both read them here."""
     meta = _FIELDS[name].metadata
-    if meta.get("line") and kind in LINE_KINDS:
+    if meta.get("line") and _path_kind(kind):
         return meta["line"]
     return meta["min"], meta["max"]
 
@@ -266,8 +246,9 @@ def expected_text(name: str, kind: str = "plane") -> str:
         return {"name": "a name without '/'", "models": "a list of stage names"}.get(name, "a stage name")
     lo, hi = limits(name, kind)
     why = meta["why"]
-    if name == "resolution" and kind in LINE_KINDS:
-        why = "points along the path" if kind in ("hessian_line", "curve") else "points per segment of the path"
+    path = _path_kind(kind)
+    if name == "resolution" and path:
+        why = path.resolution_why
     tail = f" ({why})" if why else ""
     if _FIELDS[name].type in ("int", int):
         zero = f" ({meta['zero']})" if meta["zero"] and lo == 0 else ""

@@ -16,7 +16,7 @@ import numpy as np
 
 from wmstudio import h5safe, safejson
 from wmstudio.errors import RunLogError
-from wmstudio.landscape.spec import LINE_KINDS, LINE_METRICS, METRICS, LandscapeSpec
+from wmstudio.landscape.spec import LANDSCAPE_KINDS, LINE_METRICS, METRICS, LandscapeSpec
 from wmstudio.runlog import check_space, create_dataset, now, open_log, read_dataset
 from wmstudio.status import Status
 
@@ -45,7 +45,7 @@ def create(path: str | Path, spec: LandscapeSpec, shape: tuple[int, ...], arrays
         m = g.create_group("metrics")
         for name in METRICS:
             create_dataset(m, name, np.full(shape, np.nan, dtype=np.float64))
-        if spec.kind == "curve":  # the straight segment between the same ends, at the same t
+        if LANDSCAPE_KINDS.get(spec.kind).straight_segment:  # the straight segment between the same ends, at the same t
             lm = g.create_group("line_metrics")
             for name in METRICS:
                 create_dataset(lm, name, np.full(shape, np.nan, dtype=np.float64))
@@ -111,7 +111,8 @@ class Landscape:
 
     @property
     def is_2d(self) -> bool:
-        return self.kind not in LINE_KINDS
+        """A grid, not a path (a kind this version does not know reads as a grid)."""
+        return not (self.kind in LANDSCAPE_KINDS and LANDSCAPE_KINDS.get(self.kind).line)
 
     @property
     def complete(self) -> bool:
