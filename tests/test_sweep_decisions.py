@@ -111,6 +111,11 @@ def test_an_attack_that_left_the_watermark_has_nothing_to_restore_and_is_not_up_
     rows.append(restore_row("sgd 5e-2", "seed 0", 0.30, 0.97))
     res = decide(RESTORE, ["attack", "seed"], rows)
     assert res["verdict"].endswith("reproduced")  # that one restored model counts for "up to 100%"
+    # two seeds run of three: the reading says it may change
+    rows.append({**restore_row("prune 70%", "seed 2", 0.3, 0.9), "status": "pending"})
+    rows += [restore_row("prune 70%", f"seed {i}", 0.3, 0.9) for i in range(2)]
+    prune = next(c for c in decide(RESTORE, ["attack", "seed"], rows)["cells"] if c["attack"] == "prune 70%")
+    assert prune["reading"] == "reproduced so far (1 seed(s) not run yet)"
     # one seed decides nothing about "in every seed" (the others pending)
     assert res["cells"][-1]["reading"] == "not decided: 1 seed with a removed watermark, 2 needed (G >= 0.2 there)"
 

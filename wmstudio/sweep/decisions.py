@@ -20,7 +20,7 @@ interval excludes 0 in every seed, *partly* where that holds in some, *not repro
 A run whose watermark the attack left working (trigger accuracy >= ``min_trigger_acc`` after it,
 the bar a watermarked model must meet) has nothing to restore: it is listed but not counted, and an
 attack that left it in every seed reads *nothing to restore*; an attack with fewer than 2 seeds that
-removed it is *not decided*. "Up to 100%" holds where restoration
+removed it is *not decided*; a reading while seeds are still to run says so ("so far"). "Up to 100%" holds where restoration
 brought a lost watermark back (the gain meets the rule) to trigger accuracy >= ``full``; a model the
 attack never took the watermark from does not count. (Both were made explicit after the first
 restoration runs, in which a model the weakest attack left at 0.97 "reached 0.99 after restoration";
@@ -233,6 +233,10 @@ def restoration(rule: DecisionRule, rows: list[dict[str, Any]]) -> dict[str, Any
                        f"{'>=' if holds[0] else '<'} {rule.min_gain:g} there)")
         else:
             reading = "reproduced" if all(holds) else "partly" if any(holds) else "not reproduced"
+            pending = sum(1 for r in rows if r.get(rule.attack_axis) == a and r.get("status") != Status.FINISHED
+                          and r.get(rule.method_axis, rule.baseline) in (rule.baseline, None))
+            if pending:  # "in every seed" is read over the seeds run so far: a pending one can change it
+                reading += f" so far ({pending} seed(s) not run yet)"
             if left:
                 reading += f" ({left} seed(s) where the attack left the watermark not counted)"
         cells.append({"attack": a, "seeds": per_seed, "reading": reading})
