@@ -61,7 +61,7 @@ def test_a_recorded_split_reads_back_as_the_run_drew_it(tmp_path: Path, one_thre
 
     cfg = load_config(data=quick_config(data={"normalize": "fit", "test_size": 300}))
     s = prepare_session(cfg, tmp_path / "run.h5", ignore, RunControl())
-    s.log.close()
+    s.recorder.close()
     fresh, back = load_split(cfg), split_from_log(cfg, RunLogReader(tmp_path / "run.h5"))
     for name in ("owner", "attacker", "test"):
         assert (getattr(back.splits, name) == getattr(fresh.splits, name)).all()

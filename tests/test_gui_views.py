@@ -28,8 +28,7 @@ from PySide6.QtGui import QColor, QImage, QPainter
 from PySide6.QtSvg import QSvgRenderer
 from PySide6.QtWidgets import QApplication, QMenu
 
-from wmstudio.events import LandscapeFinished, LandscapePoints
-from wmstudio.gui.landscape_view import LandscapeMeta
+from wmstudio.events import LandscapeFinished, LandscapePoints, LandscapeStarted
 from wmstudio.gui.theme import plot_colors
 from wmstudio.landscape.spec import METRICS
 
@@ -219,7 +218,7 @@ def test_landscape_progress_reaches_the_status_bar_and_replaces_an_old_failure(q
     seen: list[tuple[str, str, int]] = []
 
     def job(callback, _control):  # noqa: ANN001, ANN202
-        callback(LandscapeMeta(ls))
+        callback(LandscapeStarted("run.h5", ls.name, ls.kind, ls.done.shape, 0, ls))
         for k in range(3):
             idx = tuple(range(3 * k, 3 * k + 3))
             callback(LandscapePoints("plane-3", 0, idx, {m: (0.5,) * 3 for m in METRICS}, 3 * k + 3, 9))

@@ -83,3 +83,26 @@ def test_a_cancelled_run_lists_its_partial_weights_as_the_log_does(qtbot, tmp_pa
 
     assert offered == [k for k in (kinds.itemText(i) for i in range(kinds.count()))
                        if not landscape_kinds(disk.stages_with_weights).get(k)]
+
+
+def test_a_computed_landscape_is_shown_from_its_events_without_reading_it_back(qtbot, tmp_path, demo_copy,  # noqa: ANN001
+                                                                               reads) -> None:
+    """The landscape's start event carries its axes, models and trajectories, and the job returns it as
+    stored: the app's own thread never opens the log for it (the computing worker reads the weights)."""
+    from gui_helpers import open_log
+
+    from wmstudio.landscape import LandscapeSpec
+
+    win = make_window(qtbot, tmp_path)
+    open_log(qtbot, win, demo_copy)
+    reads.clear()
+    with qtbot.waitSignal(win.control.changed, timeout=RUN_TIMEOUT, check_params_cb=lambda *a: not win.busy):
+        win.control.compute_landscape(LandscapeSpec(kind="plane", name="watched", resolution=5, images=100))
+    qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
+    mine = [r for r in reads if r[0] == str(demo_copy) and r[1] == threading.main_thread().name]
+    assert mine == []
+    view = win.tabs.landscape_view
+    assert view.current_name == "watched" and view.ls.complete and view.ls.model_names
+    stored = view.controls.stored
+    assert [stored.itemText(i) for i in range(stored.count())] == ["watched"] and stored.currentText() == "watched"
+    assert {r[1] for r in reads if r[0] == str(demo_copy)} - {threading.main_thread().name}  # the worker's reads

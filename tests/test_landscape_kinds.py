@@ -138,6 +138,13 @@ def test_the_generic_landscape_modules_compare_no_kind_names() -> None:
     assert {f: c for f, c in found.items() if c} == {}
 
 
+def test_the_landscape_panels_compare_no_kind_names() -> None:
+    """The app's landscape panels ask the kind object (equal_aspect, path_label, position_word), not its name."""
+    gui = PACKAGE.parent / "gui"
+    found = {p.name: _name_comparisons(p.read_text()) for p in sorted(gui.glob("landscape*.py"))}
+    assert len(found) >= 5 and {f: c for f, c in found.items() if c} == {}
+
+
 def test_the_comparison_finder_finds_kind_chains() -> None:
     source = ("if spec.kind == 'curve': pass\nx = 1 if ls.kind in ('plane', 'pca') else 2\n"
               "if kind != 'random': pass\nif spec.kind == other: pass\nif mode == 'curve': pass\n")

@@ -190,8 +190,8 @@ def test_the_surface_panel_draws_in_opengl_and_the_export_helper_paints_its_labe
 
 
 def test_the_view_composes_the_panels_and_keeps_its_names(qtbot) -> None:  # noqa: ANN001
-    from wmstudio.events import LandscapeFinished, LandscapePoints
-    from wmstudio.gui.landscape_view import LandscapeMeta, LandscapeView
+    from wmstudio.events import LandscapeFinished, LandscapePoints, LandscapeStarted
+    from wmstudio.gui.landscape_view import LandscapeView
 
     view = LandscapeView()
     qtbot.addWidget(view)
@@ -204,7 +204,7 @@ def test_the_view_composes_the_panels_and_keeps_its_names(qtbot) -> None:  # noq
         view.published_button.click()
     assert asked.args[0].kind == "pca" and view.tabs.currentIndex() == 0
     ls = fake_landscape("plane", status="running", done=False)
-    view.apply_events([LandscapeMeta(ls)])
+    view.apply_events([LandscapeStarted("run.h5", ls.name, ls.kind, ls.done.shape, 0, ls)])
     assert view.current_name == ls.name and "(filling in)" not in view.map.titleLabel.text
     idx = np.arange(ls.done.size // 2)
     values = {m: np.full(len(idx), 0.5) for m in ls.metrics}

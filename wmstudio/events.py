@@ -2,8 +2,10 @@
 
 The GUI adapts these to Qt signals, the CLI prints them; both only read them. Events are frozen
 dataclasses of plain values and NumPy arrays (no tensors), so they cross threads and processes safely.
-A run's events carry what the app shows of it (its config, its trigger set, which stages saved
-weights), so the app never reads back the log of a run it watched.
+A run's events carry every fact its log records (``wmstudio.run_recorder.RunRecorder`` is the one
+subscriber that writes the log, and writes only what events carry): the app shows a run it watched
+from its events and never reads that log back. Bulky facts (splits, trigger images, weights, a
+trajectory point) are NumPy copies the subscribers only read.
 """
 
 from __future__ import annotations
@@ -24,6 +26,24 @@ class RunStarted(Event):
     device: str
     stages: tuple[str, ...]
     config: dict[str, Any] = field(default_factory=dict)  # the config the log records (ExperimentConfig.to_dict)
+    config_toml: str = ""  # the same config as TOML (what `wmstudio inspect` and a rerun read)
+    run_name: str = ""
+
+
+@dataclass(frozen=True)
+class DataRecorded(Event):
+    """The data a run uses: what the data set is (``info``: name, classes, normalisation, warnings)
+    and the split (``splits``: image indices of owner, attacker and test, NumPy int arrays)."""
+
+    info: dict[str, Any]
+    splits: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ModelRecorded(Event):
+    """Where the run's model came from (``wmstudio.preflight.model_record``)."""
+
+    record: dict[str, Any]
 
 
 @dataclass(frozen=True)
@@ -34,6 +54,11 @@ class TriggerSetRecorded(Event):
     images: Any  # numpy array (N, C, H, W)
     labels: Any  # numpy array (N,)
     class_names: tuple[str, ...] = ()
+    source_labels: Any = None  # numpy array (N,): the class each trigger image was made from (-1: none)
+    seed: int = 0
+    params: dict[str, Any] = field(default_factory=dict)
+    control_images: Any = None  # numpy array or None: the matched control (wmstudio.triggers.control)
+    control_kind: str = ""
 
 
 @dataclass(frozen=True)
@@ -44,6 +69,8 @@ class StageStarted(Event):
     global_step: int
     layer_names: tuple[str, ...] = ()  # the columns of Metrics.layer_l2 / layer_cos
     drift_reference: str = ""  # what drift is measured from, as the log records it (RunLogWriter.begin_stage)
+    order: int = 0  # the stage's place in the run (1 first)
+    config: dict[str, Any] = field(default_factory=dict)  # the stage's settings as the log records them
 
 
 @dataclass(frozen=True)
@@ -68,6 +95,7 @@ class Step(Event):
     loss: float
     lr: float
     total_steps: int
+    epoch_position: float = 0.0  # epochs into the stage after this step (epoch - 1 + step in epoch / steps per epoch)
 
 
 @dataclass(frozen=True)
@@ -80,6 +108,7 @@ class Metrics(Event):
     values: dict[str, float]
     layer_l2: tuple[float, ...] = ()
     layer_cos: tuple[float, ...] = ()
+    trajectory: Any = None  # numpy float32 (n_params,): the flat weights, where run.record_trajectory keeps them
 
 
 @dataclass(frozen=True)
@@ -87,6 +116,17 @@ class CheckpointSaved(Event):
     stage: str
     location: str
     partial: bool = False  # the weights of a cancelled or failed stage
+    weights: dict[str, Any] = field(default_factory=dict, repr=False)  # name -> numpy copy of the state dict
+
+
+@dataclass(frozen=True)
+class StageDetail(Event):
+    """A finding or setting of a stage the log keeps as JSON beside it (``key``: the attribute, e.g.
+    ``attack_json``, ``extraction_json``, ``rowback_json``, ``certified_json``)."""
+
+    stage: str
+    key: str
+    value: Any
 
 
 @dataclass(frozen=True)
@@ -130,6 +170,9 @@ class LandscapeStarted(Event):
     kind: str
     shape: tuple[int, ...]  # (ny, nx) or (n,)
     done: int  # points already computed (a resumed surface)
+    # the landscape as stored when its points start (a wmstudio.landscape.store.Landscape, the subscriber's own
+    # copy): its settings, axes, the models and trajectories projected onto it, the points a resume finds done
+    landscape: Any = field(default=None, repr=False)
 
 
 @dataclass(frozen=True)
@@ -213,6 +256,7 @@ class CurvatureFinished(Event):
     seconds: float
     values: dict[str, float] = field(default_factory=dict)  # top_eigenvalue, trace
     message: str = ""
+    result: dict[str, Any] = field(default_factory=dict, repr=False)  # the whole result a log stores (finished)
 
 
 EventCallback = Callable[[Event], Any]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from wmstudio.assembly import assemble, make_trigger_set, memory_format
@@ -17,17 +17,21 @@ from wmstudio.data.batches import Augment
 from wmstudio.device import describe, resolve_device
 from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import (
+    DataRecorded,
     Error,
     EventCallback,
+    ModelRecorded,
     RunFinished,
     RunStarted,
+    StageFinished,
     TriggerSetRecorded,
     Warning,
     ignore,
 )
 from wmstudio.methods import run_embed
-from wmstudio.preflight import record_model
-from wmstudio.runlog import RunLogWriter, checkpoint_warnings, refuse_existing
+from wmstudio.preflight import model_record
+from wmstudio.run_recorder import RunRecorder
+from wmstudio.runlog import checkpoint_warnings, refuse_existing
 from wmstudio.session import Session
 from wmstudio.stage_order import AFTER_EMBED, STAGES, STARTS_FROM
 from wmstudio.stages.embed import run_pretrain
@@ -81,9 +85,9 @@ def chained_checkpoint(plan: Sequence[str], log: str | Path, logged: Sequence[st
 def _use_triggers(s: Session, ts: TriggerSet) -> None:
     attach_control(ts, s.test)  # a matched control where the scheme has no paired one (triggers/control.py)
     s.set_trigger(ts)
-    s.log.write_trigger(ts.images.numpy(), ts.labels.numpy(), ts.source_labels.numpy(), ts.scheme, ts.seed, ts.params,
-                        ts.control_images.numpy() if ts.control_images is not None else None, ts.control_kind)
-    s.emit(TriggerSetRecorded(ts.scheme, ts.images.numpy(), ts.labels.numpy(), tuple(s.data.train.classes or ())))
+    control = ts.control_images.numpy() if ts.control_images is not None else None
+    s.emit(TriggerSetRecorded(ts.scheme, ts.images.numpy(), ts.labels.numpy(), tuple(s.data.train.classes or ()),
+                              ts.source_labels.numpy(), ts.seed, ts.params, control, ts.control_kind))
 
 
 def build_triggers(s: Session) -> None:
@@ -100,11 +104,11 @@ def triggers_from_log(s: Session, path: str | Path) -> None:
 
 
 def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallback, control: RunControl,
-                    overwrite: bool = False) -> Session:
-    """Load data and model, split, and create the log. Config and data errors surface before any file is written.
+                    overwrite: bool = False, stages: Sequence[str] = ()) -> Session:
+    """Load data and model, split, and start the log. Config and data errors surface before any file is written.
 
-    The returned session's log holds the writer lock on ``out`` until ``s.log.close()``; an existing
-    ``out`` is refused unless ``overwrite``.
+    The session's recorder holds the writer lock on ``out`` until ``s.recorder.close()``; an existing
+    ``out`` is refused unless ``overwrite``. ``stages``: the plan ``RunStarted`` announces.
     """
     refuse_existing(out, overwrite)  # before the (possibly slow) data loading
     device = resolve_device(cfg.run.device)
@@ -123,38 +127,38 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     h = data.shape[1]
     padding = d.crop_padding if d.crop_padding >= 0 else max(1, h // 8)
     augment = Augment(padding, d.flip) if d.augment else None
-    log = RunLogWriter.create(out, cfg.to_toml(), json.dumps(cfg.to_dict()), cfg.run.name, describe(device),
-                              overwrite=overwrite)
-    try:
-        log.write_data({"dataset": d.dataset, "root": d.root, "name": data.name, "num_classes": data.num_classes,
-                        "shape": list(data.shape), "classes": data.train.classes, "mean": list(normalizer.mean),
-                        "std": list(normalizer.std), "normalize": normalizer.mode,
-                        "normalize_source": normalizer.source, "head": loaded.head.message() if loaded.head else "",
-                        "split_seed": d.split_seed, "warnings": data.warnings},
-                       split.splits.as_dict())
-        record_model(out, cfg, a.checkpoint)
-    except BaseException as exc:
-        _mark_failed(log, f"{type(exc).__name__}: {exc}")
-        log.close()
-        raise
     gen = torch.Generator(device=device)
     gen.manual_seed(cfg.run.seed)
+    recorder = RunRecorder(out, describe(device), overwrite)
     s = Session(cfg, device, model, data, split.owner.to(device), split.attacker().to(device),
-                split.test().to(device), normalizer, augment, log, callback, control, gen, memory_format=fmt)
+                split.test().to(device), normalizer, augment, recorder, callback, control, gen, memory_format=fmt)
+    s.emit(RunStarted(str(out), describe(device), tuple(stages), cfg.to_dict(), cfg.to_toml(), cfg.run.name))
+    try:
+        s.emit(DataRecorded({"dataset": d.dataset, "root": d.root, "name": data.name,
+                             "num_classes": data.num_classes, "shape": list(data.shape),
+                             "classes": data.train.classes, "mean": list(normalizer.mean),
+                             "std": list(normalizer.std), "normalize": normalizer.mode,
+                             "normalize_source": normalizer.source,
+                             "head": loaded.head.message() if loaded.head else "", "split_seed": d.split_seed,
+                             "warnings": data.warnings},
+                            {k: np.asarray(v, dtype=np.int64) for k, v in split.splits.as_dict().items()}))
+        s.emit(ModelRecorded(model_record(cfg, a.checkpoint)))
+    except BaseException as exc:
+        _mark_failed(s, f"{type(exc).__name__}: {exc}")
+        recorder.close()
+        raise
     for w in data.warnings + loaded.messages():
         s.emit(Warning(w))
     s.snapshot("initial")
     return s
 
 
-def _mark_failed(log: RunLogWriter, message: str, stage: str = "") -> None:
+def _mark_failed(s: Session, message: str, stage: str = "") -> None:
     """Record a failure in the log where that can still be written (not after the disk filled up)."""
-    try:
-        if stage:
-            log.end_stage(stage, Status.FAILED, message)
-        log.set_status(Status.FAILED, message)
-    except RunLogError:
-        pass  # the error being raised says what went wrong; the log keeps everything committed before
+    if stage:
+        s.emit(StageFinished(stage, Status.FAILED, message=message), best_effort=True)
+    s.emit(Error(message, stage))
+    s.emit(RunFinished(str(s.recorder.path), Status.FAILED, message), best_effort=True)
 
 
 def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallback = ignore,
@@ -166,17 +170,16 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
     sweep's attacks on a shared watermarked model use the triggers that were embedded in it).
     ``overwrite``: replace an existing ``out`` (otherwise it is refused with a ``RunLogError``,
     so a caller such as the app can ask first). The log is locked against a second writer while
-    the run goes on.
+    the run goes on; it is written by the session's recorder from the events the stages emit.
 
     Returns the result for a finished or cancelled run; re-raises errors after recording them in the
     log (a write failure, such as a full disk, ends the run with a ``RunLogError``).
     """
     control = control or RunControl()
     plan = planned_stages(cfg, stages)
-    s = prepare_session(cfg, out, callback, control, overwrite)
+    s = prepare_session(cfg, out, callback, control, overwrite, plan)
     current = ""
     try:
-        s.emit(RunStarted(str(out), describe(s.device), tuple(plan), cfg.to_dict()))
         if trigger_from:
             triggers_from_log(s, trigger_from)
         elif cfg.trigger.scheme != "adversarial" or "pretrain" not in plan:
@@ -193,22 +196,18 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
             current = ""
             if name == "embed":
                 s.snapshot("watermarked")
-        s.log.set_status(Status.FINISHED)
         s.emit(RunFinished(str(out), Status.FINISHED))
         return RunResult(Path(out), Status.FINISHED)
     except Cancelled:
-        s.log.set_status(Status.CANCELLED, "cancelled by the user")
         s.emit(RunFinished(str(out), Status.CANCELLED, "cancelled by the user"))
         return RunResult(Path(out), Status.CANCELLED, "cancelled by the user")
     except Exception as exc:
         message = str(exc) if isinstance(exc, RunLogError) else f"{type(exc).__name__}: {exc}"
         # a stage stopped by its own error has marked itself; one stopped by a failed write has not
-        _mark_failed(s.log, message, current if isinstance(exc, RunLogError) else "")
-        s.emit(Error(message))
-        s.emit(RunFinished(str(out), Status.FAILED, message))
+        _mark_failed(s, message, current if isinstance(exc, RunLogError) else "")
         raise
     finally:
-        s.log.close()
+        s.recorder.close()
 
 
 def preview_trigger_set(cfg: ExperimentConfig) -> tuple[TriggerSet, list[str]]:

@@ -10,7 +10,6 @@ listing and one image header), builds the model and checks the checkpoint agains
 from __future__ import annotations
 
 import hashlib
-import json
 import tarfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -199,13 +198,3 @@ def model_record(cfg: ExperimentConfig, ckpt: LoadedCheckpoint | None) -> dict[s
                                 "trust_checkpoint_code": bool(m.trust_checkpoint_code),
                                 "sha256": _sha256(path) if path.is_file() else ""}
     return record
-
-
-def record_model(log_path: str | Path, cfg: ExperimentConfig, ckpt: LoadedCheckpoint | None) -> None:
-    """Store ``model_record`` as the log's ``model_json`` attribute."""
-    from wmstudio.runlog import open_log
-
-    with open_log(Path(log_path), "a") as f:
-        from wmstudio.h5safe import set_attrs
-
-        set_attrs(f, {"model_json": json.dumps(model_record(cfg, ckpt))})

@@ -625,16 +625,18 @@ class RunLogWriter:
             if flat_weights is not None:
                 _append(g, "trajectory", flat_weights[None].astype(np.float32))
 
-    def save_weights(self, stage: str, state_dict: dict[str, torch.Tensor], partial: bool = False) -> str:
-        check_space(self.path, sum(v.numel() * v.element_size() for v in state_dict.values()))
+    def save_weights(self, stage: str, state_dict: dict[str, torch.Tensor | np.ndarray], partial: bool = False) -> str:
+        arrays = {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else np.asarray(v)
+                  for k, v in state_dict.items()}
+        check_space(self.path, sum(a.nbytes for a in arrays.values()))
         with self._commit() as f:
             g = f["stages"][stage]
             if "weights" in g:
                 del g["weights"]
             w = g.create_group("weights")
             w.attrs["partial"] = partial
-            for k, v in state_dict.items():
-                create_dataset(w, k, v.detach().cpu().numpy())
+            for k, a in arrays.items():
+                create_dataset(w, k, a)
         return f"{self.path}:/stages/{stage}/weights"
 
     def end_stage(self, stage: str, status: str, message: str = "") -> None:
@@ -647,6 +649,12 @@ class RunLogWriter:
         check_space(self.path, 0, STATUS_RESERVE)
         with self._commit() as f:
             h5safe.set_attrs(f["stages"][stage], {key: json.dumps(value)})
+
+    def set_run_json(self, key: str, value: Any) -> None:
+        """A JSON attribute of the whole run (``model_json``: where the model came from)."""
+        check_space(self.path, 0, STATUS_RESERVE)
+        with self._commit() as f:
+            h5safe.set_attrs(f, {key: json.dumps(value)})
 
     def set_status(self, status: str, message: str = "") -> None:
         check_space(self.path, len(message), STATUS_RESERVE)

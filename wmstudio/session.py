@@ -1,4 +1,4 @@
-"""What the stages of one run share: model, device-resident data, trigger set, log, events, control."""
+"""What the stages of one run share: model, device-resident data, trigger set, events (and the log they write), control."""
 
 from __future__ import annotations
 
@@ -12,8 +12,9 @@ from wmstudio.config import ExperimentConfig
 from wmstudio.control import RunControl
 from wmstudio.data.batches import Augment, Normalizer, Source
 from wmstudio.data.tensorset import DataPair, ImageTensors
+from wmstudio.errors import RunLogError
 from wmstudio.events import Event, EventCallback
-from wmstudio.runlog import RunLogWriter
+from wmstudio.run_recorder import RunRecorder
 from wmstudio.triggers import TriggerSet
 
 
@@ -34,7 +35,7 @@ class Session:
     test: ImageTensors  # on device
     normalizer: Normalizer
     augment: Augment | None
-    log: RunLogWriter
+    recorder: RunRecorder  # writes the log from the events (Session.emit)
     callback: EventCallback
     control: RunControl
     generator: torch.Generator
@@ -54,7 +55,14 @@ class Session:
     def num_classes(self) -> int:
         return self.data.num_classes
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: Event, best_effort: bool = False) -> None:
+        """Record ``event`` in the log, then pass it to the callback. A failed write raises ``RunLogError``
+        and the callback is not told; ``best_effort`` (a failure being reported) tells it anyway."""
+        try:
+            self.recorder(event)
+        except RunLogError:
+            if not best_effort:
+                raise
         self.callback(event)
 
     def set_trigger(self, ts: TriggerSet) -> None:

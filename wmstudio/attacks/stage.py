@@ -12,8 +12,9 @@ from torch import nn
 
 from wmstudio.attacks import STAGE
 from wmstudio.curvature.job import record_at_stage_end
-from wmstudio.events import CheckpointSaved, Metrics, StageFinished, StageStarted
+from wmstudio.events import CheckpointSaved, Metrics, StageDetail, StageFinished, StageStarted
 from wmstudio.metrics import DriftTracker, evaluate
+from wmstudio.run_recorder import weights_location, weights_of
 from wmstudio.session import Session
 from wmstudio.stages.training import evaluation_row
 from wmstudio.status import Status
@@ -31,8 +32,8 @@ def accuracies(s: Session) -> dict[str, float]:
 
 def record(s: Session, info: dict[str, Any]) -> None:
     """The attack's parameters and findings on the stage (``attack_json``)."""
-    s.log.set_stage_json(STAGE, "attack_json", {"kind": s.cfg.attack.kind,
-                                                "params": dataclasses.asdict(s.cfg.attack), **info})
+    s.emit(StageDetail(STAGE, "attack_json", {"kind": s.cfg.attack.kind, "params": dataclasses.asdict(s.cfg.attack),
+                                              **info}))
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
@@ -74,12 +75,11 @@ def one_shot(s: Session, modify: Callable[[], dict[str, Any]]) -> dict[str, floa
     drift = DriftTracker(s.reference_model("watermarked"))
     s.stage_order += 1
     reference = s.recorded_reference("watermarked")
-    s.log.begin_stage(STAGE, s.stage_order, dataclasses.asdict(s.cfg.attack), 1, 1, drift.layer_names, reference)
-    s.emit(StageStarted(STAGE, 1, 1, s.global_step, tuple(drift.layer_names), reference))
+    s.emit(StageStarted(STAGE, 1, 1, s.global_step, tuple(drift.layer_names), reference, s.stage_order,
+                        dataclasses.asdict(s.cfg.attack)))
 
     def commit(epoch: float) -> dict[str, float]:
         row, l2, cos = evaluation_row(s, drift, epoch)
-        s.log.append(STAGE, [], row, l2, cos)
         s.emit(Metrics(STAGE, epoch, s.global_step, row, tuple(l2), tuple(cos)))
         return row
 
@@ -88,8 +88,7 @@ def one_shot(s: Session, modify: Callable[[], dict[str, Any]]) -> dict[str, floa
     s.global_step += 1
     last = commit(1.0)
     record(s, {"before": {k: before[k] for k in ("test_acc", "trigger_acc")}, **info})
-    s.emit(CheckpointSaved(STAGE, s.log.save_weights(STAGE, s.model.state_dict())))
-    s.log.end_stage(STAGE, Status.FINISHED)
+    s.emit(CheckpointSaved(STAGE, weights_location(s.recorder.path, STAGE), False, weights_of(s.model.state_dict())))
     s.emit(StageFinished(STAGE, Status.FINISHED, last))
     record_at_stage_end(s, STAGE)
     return last

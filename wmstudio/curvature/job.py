@@ -182,7 +182,7 @@ def run(model: nn.Module, inputs: torch.Tensor, labels: torch.Tensor, spec: Curv
 
     result["created"] = now()
     values = {"top_eigenvalue": result["eigenvalues"][0] or math.nan, "trace": result.get("trace", math.nan)}
-    callback(CurvatureFinished(stage, spec.key, Status.FINISHED, time.perf_counter() - t0, values))
+    callback(CurvatureFinished(stage, spec.key, Status.FINISHED, time.perf_counter() - t0, values, result=result))
     return result
 
 
@@ -234,8 +234,7 @@ def record_at_stage_end(s: Any, stage: str) -> None:
         spec = CurvatureSpec(loss=loss, top_k=r.curvature_top_k, probes=r.curvature_probes, images=limit,
                              batch_size=r.eval_batch_size, seed=r.seed)
         x, y = loss_inputs(images, labels, s.normalizer, limit)
-        result = run(s.model, x, y, spec, stage, s.callback, s.control)
-        store(s.log, stage, spec.key, result)
+        run(s.model, x, y, spec, stage, s.emit, s.control)  # its CurvatureFinished carries the result to the log
 
 
 def _num(value: Any, fmt: str = ".4g") -> str:

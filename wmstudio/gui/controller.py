@@ -71,6 +71,7 @@ class StudioController:
     following: bool = False  # the shown log is being written by another process
     own_logs: set[Path] = field(default_factory=set)  # the logs this session's runs wrote (from the form's settings)
     watched: LogSnapshot | None = None  # what the running run's events said of its log (the app never reads it back)
+    log_config: dict[str, Any] | None = None  # the shown log's config, as read or as its run's events said it
 
     @property
     def busy(self) -> bool:
@@ -115,6 +116,7 @@ class StudioController:
         self.tracker = ProgressTracker()
         if request is not None:
             self.series, self.log_path = RunSeries(label=request.cfg.run.name), request.out
+            self.log_config = request.cfg.to_dict()
             self.own_logs.add(request.out)
             self.watched = LogSnapshot(request.out, self.series)
 
@@ -162,11 +164,13 @@ class StudioController:
         return kind
 
     # ------------------------------------------------------------ logs
-    def adopt(self, series: RunSeries) -> bool:
-        """An opened log becomes the shown one (not while a job writes another); False if not adopted."""
+    def adopt(self, series: RunSeries, config: dict[str, Any] | None = None) -> bool:
+        """An opened log becomes the shown one (not while a job writes another); False if not adopted.
+        ``config``: the config the log records, as read or as the run's events said it."""
         if self.busy:
             return False
         self.series, self.log_path = series, Path(series.log_path)
+        self.log_config = dict(config) if isinstance(config, dict) else None
         self.following = series.log_status == Status.RUNNING
         return True
 

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from wmstudio.events import Event, LandscapeStarted, RunFinished, StageFinished
+from wmstudio.events import Event, RunFinished, StageFinished
 from wmstudio.gui.controller import StudioController
 from wmstudio.gui.jobs import JobRunner
 from wmstudio.gui.run_panel import RunPanel
@@ -19,28 +19,31 @@ from wmstudio.gui.view_tabs import ViewTabs
 from wmstudio.status import Status
 
 
-def named_model_file(log: Path) -> str:
-    """The Python model file the log's stored config names ("" when none or unreadable)."""
+def named_model_file(log: Path, config: dict[str, Any] | None = None) -> str:
+    """The Python model file the log's stored config names ("" when none or unreadable). ``config``: that
+    config where the app already holds it (the log is then not read)."""
     import json
 
     from wmstudio.errors import WmStudioError
     from wmstudio.runlog import RunLogReader
 
-    try:
-        cfg = json.loads(RunLogReader(log).config_json)
-    except (WmStudioError, OSError, ValueError):
-        return ""  # the landscape itself will say what is wrong with the log
+    cfg: Any = config
+    if cfg is None:
+        try:
+            cfg = json.loads(RunLogReader(log).config_json)
+        except (WmStudioError, OSError, ValueError):
+            return ""  # the landscape itself will say what is wrong with the log
     model = cfg.get("model") if isinstance(cfg, dict) else None
     file = model.get("file") if isinstance(model, dict) else ""
     return file if isinstance(file, str) else ""
 
 
-def confirm_model_file(parent: Any, log: Path) -> bool | None:
+def confirm_model_file(parent: Any, log: Path, config: dict[str, Any] | None = None) -> bool | None:
     """The app's ``--trust``: a log whose config names a Python model file needs that file imported (its code
     runs); the user is asked first. True: trusted; False: nothing to trust; None: the user declined."""
     from PySide6.QtWidgets import QMessageBox
 
-    file = named_model_file(log)
+    file = named_model_file(log, config)
     if not file:
         return False
     answer = QMessageBox.question(
@@ -90,26 +93,19 @@ class JobControl(QObject):
         self.changed.emit()
 
     def compute_landscape(self, spec: Any) -> None:
-        from wmstudio.gui.landscape_view import LandscapeMeta
         from wmstudio.landscape import compute_landscape
-        from wmstudio.landscape.store import read
 
         log = self.ctl.log_path
         if self.ctl.busy or log is None:
             self.said.emit("Open or run an experiment first")
             return
-        trust = confirm_model_file(self.tabs, log)
+        trust = confirm_model_file(self.tabs, log, self.ctl.log_config)
         if trust is None:
             self.said.emit("Landscape not computed: its model file was not trusted")
             return
 
-        def job(callback: Any, control: Any) -> Any:
-            def relay(e: Event) -> None:
-                callback(e)
-                if isinstance(e, LandscapeStarted):  # the worker reads the new group; the UI never touches the file
-                    callback(LandscapeMeta(read(log, e.name)))
-
-            return compute_landscape(log, spec, relay, control, trust_code=trust)
+        def job(callback: Any, control: Any) -> Any:  # LandscapeStarted carries what the view draws first
+            return compute_landscape(log, spec, callback, control, trust_code=trust)
 
         self.tabs.setCurrentWidget(self.tabs.landscape_view)
         self.start("landscape", job)
@@ -150,7 +146,7 @@ class JobControl(QObject):
             self.said.emit(f"Run {status}; log: {self.ctl.log_path}")
             self._logged()  # shows the run (from its events) in every view
         else:
-            self.tabs.refresh_landscapes(self.ctl.log_path, getattr(result, "name", ""))
+            self.tabs.landscape_computed(self.ctl.log_path, result if hasattr(result, "done") else None)
             self.run_panel.show_result(f"landscape: {status}", status == Status.FINISHED)
             self.said.emit(f"Landscape {getattr(result, 'name', '')} {status}")
         self.changed.emit()

@@ -21,6 +21,7 @@ from wmstudio.gui.landscape_parts import (
 )
 from wmstudio.gui.plot_parts import title_legend
 from wmstudio.landscape.figures import MODEL_STYLE
+from wmstudio.landscape.kinds.base import stored_kind
 from wmstudio.landscape.store import Landscape
 
 CONTOUR_LEVELS = 8  # about this many contour lines on the map
@@ -110,7 +111,7 @@ class LandscapeMap(QWidget):
         self.colorbar.axis.setLabel(label)
         self.colorbar.setVisible(True)
         self.map.setTitle(title)
-        self.map.setAspectLocked(ls.kind in ("plane", "pca"))
+        self.map.setAspectLocked(stored_kind(ls.kind).equal_aspect)
         xlabel, ylabel = map_axis_labels(ls)
         self.map.setLabel("bottom", xlabel)
         self.map.setLabel("left", ylabel)

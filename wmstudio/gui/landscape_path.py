@@ -11,6 +11,7 @@ from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 from wmstudio.gui.landscape_parts import legend_brush, legend_text
 from wmstudio.gui.plot_parts import Crosshair, StageAxis, align_left_axes, nearest, title_legend
 from wmstudio.landscape.figures import LABELS, MODEL_STYLE
+from wmstudio.landscape.kinds.base import stored_kind
 from wmstudio.landscape.store import Landscape
 
 CLEAN_COLOR, TRIGGER_COLOR = "#2f7ed8", "#e4572e"
@@ -36,13 +37,13 @@ class LandscapePath(QWidget):
         align_left_axes(self.path_loss, self.path_acc)
         self.path_acc.setLabel("bottom", "distance along the path (parameter space)")
         self.path_curves: dict[str, pg.PlotDataItem] = {}
-        for plot, kind in ((self.path_loss, "loss"), (self.path_acc, "acc")):
-            title_legend(plot, "Loss along the path" if kind == "loss" else "Accuracy along the path", size="9pt",
+        for plot, which in ((self.path_loss, "loss"), (self.path_acc, "acc")):
+            title_legend(plot, "Loss along the path" if which == "loss" else "Accuracy along the path", size="9pt",
                          brush=legend_brush(), pen=pg.mkPen(legend_text()), labelTextColor=legend_text())
             plot.showGrid(x=True, y=True, alpha=0.25)
             plot.getAxis("bottom").enableAutoSIPrefix(False)  # both plots read the same distances
-            self.path_curves[f"test_{kind}"] = plot.plot(pen=pg.mkPen(CLEAN_COLOR, width=2), name=f"clean {kind}")
-            self.path_curves[f"trigger_{kind}"] = plot.plot(pen=pg.mkPen(TRIGGER_COLOR, width=2), name=f"trigger {kind}")
+            self.path_curves[f"test_{which}"] = plot.plot(pen=pg.mkPen(CLEAN_COLOR, width=2), name=f"clean {which}")
+            self.path_curves[f"trigger_{which}"] = plot.plot(pen=pg.mkPen(TRIGGER_COLOR, width=2), name=f"trigger {which}")
         self.path_lines: list[pg.InfiniteLine] = []
         self.straight_curves: dict[str, pg.PlotDataItem] = {}  # a curve landscape's straight segment (dashed)
         self.path_readout = QLabel(" ")
@@ -75,8 +76,7 @@ class LandscapePath(QWidget):
             v = ls.metrics[name].copy()
             curve.setData(t[np.isfinite(v)], v[np.isfinite(v)])
         self._draw_straight(ls)
-        self.path_acc.setLabel("bottom", ls.attrs.get("axis_units", "") if ls.kind == "curve" else
-                               "distance along the path (parameter space)")
+        self.path_acc.setLabel("bottom", stored_kind(ls.kind).path_label(ls.attrs))
         self.path_loss.setLogMode(y=log_scale)
         self._clear_lines()
         models = sorted((float(pos), MODEL_STYLE.get(name, ("", name))[1])
@@ -118,11 +118,11 @@ class LandscapePath(QWidget):
             return x, ""
         t = ls.axes["t"]
         i = nearest(t, x)
-        kind = "loss" if plot is self.path_loss else "acc"
-        parts = [f"{'t' if ls.kind == 'curve' else 'distance'} {t[i]:.4g}"]
+        which = "loss" if plot is self.path_loss else "acc"
+        parts = [f"{stored_kind(ls.kind).position_word} {t[i]:.4g}"]
         parts += [MODEL_STYLE.get(n, ("", n))[1] for n, pos in zip(ls.model_names, ls.model_coords, strict=False)
                   if abs(float(pos) - t[i]) < 1e-9]
-        for m in (f"test_{kind}", f"trigger_{kind}"):
+        for m in (f"test_{which}", f"trigger_{which}"):
             v = float(ls.metrics[m][i])
             parts.append(f"{LABELS[m]} {v:.4g}" if np.isfinite(v) else f"{LABELS[m]} not computed yet")
             if ls.line_metrics and np.isfinite(ls.line_metrics[m][i]):

@@ -20,6 +20,7 @@ from wmstudio.gui.gl import gl_view_window, opengl_status
 from wmstudio.gui.landscape_parts import TRAJECTORY_COLORS, point_text
 from wmstudio.gui.surface_pick import pick, project
 from wmstudio.landscape.figures import MODEL_STYLE, axis_names
+from wmstudio.landscape.kinds.base import stored_kind
 from wmstudio.landscape.store import Landscape
 
 MODEL_INK = (255, 255, 255)  # model names on the surface (the models sit in its dark, low-loss parts)
@@ -241,7 +242,7 @@ class LandscapeSurface(QWidget):
         x, y = ls.axes["x"], ls.axes["y"]
         sx = SURFACE_SIZE / max(x[-1] - x[0], 1e-12)
         sy = SURFACE_SIZE / max(y[-1] - y[0], 1e-12)
-        if ls.kind in ("plane", "pca"):
+        if stored_kind(ls.kind).equal_aspect:
             sx = sy = min(sx, sy)
         xc, yc = (x[0] + x[-1]) / 2, (y[0] + y[-1]) / 2
         xs, ys = (x - xc) * sx, (y - yc) * sy

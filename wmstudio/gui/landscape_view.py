@@ -15,7 +15,6 @@ coarse level and sharpens with every next one.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -23,7 +22,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
 
-from wmstudio.events import Event, LandscapeFinished, LandscapePoints
+from wmstudio.events import Event, LandscapeFinished, LandscapePoints, LandscapeStarted
 from wmstudio.figures.style import ExportStyle
 from wmstudio.gui.landscape_controls import COLORMAPS, LandscapeControls
 from wmstudio.gui.landscape_map import CONTOUR_LEVELS, LandscapeMap
@@ -47,16 +46,10 @@ from wmstudio.landscape.store import Landscape
 from wmstudio.status import Status
 
 __all__ = ["COLORMAPS", "CONTOUR_LEVELS", "SURFACE_HEIGHT", "SURFACE_SIZE", "TRAJECTORY_COLORS", "VISIBLE_SPAN",
-           "LandscapeMeta", "LandscapeView", "legend_brush", "legend_text", "map_axis_labels", "progress_words"]
+           "LandscapeView", "legend_brush", "legend_text", "map_axis_labels", "progress_words"]
 
 MAP_TAB, SURFACE_TAB, PATH_TAB = 0, 1, 2
 
-
-@dataclass
-class LandscapeMeta:
-    """A landscape's axes, models and trajectories, read by the worker right after it was created."""
-
-    landscape: Landscape
 
 
 class _Via:
@@ -233,9 +226,9 @@ class LandscapeView(QWidget):
             self.tabs.setCurrentIndex(PATH_TAB)
         self.redraw()
 
-    def apply_events(self, events: list[Event | LandscapeMeta]) -> None:
+    def apply_events(self, events: list[Event]) -> None:
         for e in events:
-            if isinstance(e, LandscapeMeta):
+            if isinstance(e, LandscapeStarted) and e.landscape is not None:
                 self.show_landscape(e.landscape)
             elif isinstance(e, LandscapePoints) and self.ls is not None and e.name == self.ls.name:
                 done = self.ls.done.reshape(-1)

@@ -229,7 +229,7 @@ class MainWindow(QMainWindow):
 
     def _log_read(self, snap: LogSnapshot) -> None:
         """Shown in steps, a turn of the event loop each (the visible plot first); ``log_opened`` after the last."""
-        adopted = self.ctl.adopt(snap.series)
+        adopted = self.ctl.adopt(snap.series, snap.config)
         own = self.ctl.wrote(snap.path)
         self._turns.run([lambda: self.tabs.show_log(snap, adopted), *([lambda: self.setup.show_log(snap, own), lambda:
                          self._adopted(snap)] if adopted else []), lambda: self._opened(snap)])

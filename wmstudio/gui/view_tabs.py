@@ -146,6 +146,17 @@ class ViewTabs(QTabWidget):
                                or self.landscape_view.current_name == ls.name):
             self.landscape_view.show_landscape(ls)
 
+    def landscape_computed(self, log: Path, ls: Any) -> None:
+        """A landscape the app just computed, shown as its job returned it (``ls``: a stored Landscape, or
+        None). Its log is not read back: the view already holds what the events said."""
+        self.log_path = log
+        if ls is None or not ls.name or ls.done.size == 0:  # failed, or cancelled before anything was stored
+            return
+        stored = self.landscape_view.controls.stored
+        names = sorted({stored.itemText(i) for i in range(stored.count())} | {ls.name})  # as list_landscapes
+        self.landscape_view.set_stored(names, ls.name)
+        self.landscape_view.show_landscape(ls)
+
     def show_stored_landscape(self, name: str) -> None:
         if self.log_path is not None and name:
             self.refresh_landscapes(self.log_path, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from pathlib import Path
@@ -193,7 +194,8 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
             return _nothing_stored(spec)
     ls = store.read(log_path, spec.name)
     done = ls.done.reshape(-1).copy()
-    callback(LandscapeStarted(str(log_path), spec.name, spec.kind, tuple(ls.done.shape), int(done.sum())))
+    callback(LandscapeStarted(str(log_path), spec.name, spec.kind, tuple(ls.done.shape), int(done.sum()),
+                              copy.deepcopy(ls)))
     levels = [lv[~done[lv]] for lv in _levels(tuple(ls.done.shape), spec.coarse)]
     start = time.perf_counter()
     keys = METRICS + LINE_METRICS if kind.straight_segment else METRICS  # a curve: its straight segment's too

@@ -24,6 +24,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from wmstudio.data.batches import Normalizer
+from wmstudio.events import StageDetail
 from wmstudio.methods.common import embed_stream
 from wmstudio.session import Session
 from wmstudio.stages.training import StageHooks, train_stage
@@ -132,7 +133,7 @@ def run(s: Session) -> dict[str, float]:
     assert s.trigger_images is not None and s.trigger_labels is not None
     cert = certify(s.model, s.trigger_images, s.trigger_labels, s.normalizer, s.cfg.embed.cert_sigma,
                    seed=s.cfg.run.seed, memory_format=s.memory_format)
-    s.log.set_stage_json("embed", "certified_json", cert)
+    s.emit(StageDetail("embed", "certified_json", cert))
     s.certificate = cert  # type: ignore[attr-defined]
     from wmstudio.events import Warning as Note
 

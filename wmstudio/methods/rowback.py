@@ -7,6 +7,7 @@ through the groups, while the classifier head always trains.
 from __future__ import annotations
 
 from wmstudio.errors import ConfigError
+from wmstudio.events import StageDetail
 from wmstudio.methods.common import embed_stream, layer_blocks
 from wmstudio.models import last_linear_name
 from wmstudio.session import Session
@@ -65,5 +66,5 @@ def run(s: Session) -> dict[str, float]:
     finally:
         for p in s.model.parameters():
             p.requires_grad_(True)
-    s.log.set_stage_json("embed", "rowback_json", hooks.record())
+    s.emit(StageDetail("embed", "rowback_json", hooks.record()))
     return last

@@ -13,6 +13,7 @@ import dataclasses
 import torch
 
 from wmstudio.data.batches import BatchStream, Source
+from wmstudio.events import StageDetail
 from wmstudio.models import build_model
 from wmstudio.models.registry import output_count
 from wmstudio.session import Session
@@ -58,7 +59,7 @@ def run_extract(s: Session) -> dict[str, float]:
                          memory_format=s.memory_format)
     t = dataclasses.replace(x)
     last = train_stage(s, "extract", t, stream, drift_reference="copy_initial")
-    s.log.set_stage_json("extract", "extraction_json", {"arch": arch, "options": options, "queries": len(pool),
-                                                        "teacher_agreement_with_true_labels": agreement})
+    s.emit(StageDetail("extract", "extraction_json", {"arch": arch, "options": options, "queries": len(pool),
+                                                      "teacher_agreement_with_true_labels": agreement}))
     s.snapshot("stolen")
     return last

@@ -25,6 +25,7 @@ from wmstudio.metrics import (
 )
 from wmstudio.metrics.collapse import collapse_reason, majority_share
 from wmstudio.precision import training_autocast
+from wmstudio.run_recorder import weights_location, weights_of
 from wmstudio.session import Session
 from wmstudio.status import Status
 from wmstudio.triggers.control import control_rate
@@ -152,18 +153,16 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     total_steps = t.epochs * steps_per_epoch
     s.stage_order += 1
     reference = s.recorded_reference(drift_reference)
-    s.log.begin_stage(name, s.stage_order, dataclasses.asdict(t), t.epochs, steps_per_epoch, drift.layer_names, reference)
-    s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step, tuple(drift.layer_names), reference))
-    train_rows: list[tuple[float, ...]] = []
+    s.emit(StageStarted(name, t.epochs, steps_per_epoch, s.global_step, tuple(drift.layer_names), reference,
+                        s.stage_order, dataclasses.asdict(t)))
     hooks.opt = opt
     hooks.label_smoothing = t.label_smoothing
     precision = s.cfg.run.precision
 
     def commit(epoch: float) -> dict[str, float]:
         row, layer_l2, layer_cos = evaluation_row(s, drift, epoch)
-        s.log.append(name, train_rows, row, layer_l2, layer_cos, _flat_weights(model) if record else None)
-        train_rows.clear()
-        s.emit(Metrics(name, epoch, s.global_step, row, tuple(layer_l2), tuple(layer_cos)))
+        s.emit(Metrics(name, epoch, s.global_step, row, tuple(layer_l2), tuple(layer_cos),
+                       _flat_weights(model) if record else None))
         return row
 
     last = commit(0.0)  # the starting point, before any step of this stage
@@ -192,8 +191,8 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
                 sched.step()
                 s.global_step += 1
                 step = epoch * steps_per_epoch + i + 1
-                train_rows.append((s.global_step, epoch + (i + 1) / steps_per_epoch, value, lr))
-                s.emit(Step(name, epoch + 1, step, s.global_step, value, lr, total_steps))
+                s.emit(Step(name, epoch + 1, step, s.global_step, value, lr, total_steps,
+                            epoch + (i + 1) / steps_per_epoch))
                 if t.eval_every_steps and step % t.eval_every_steps == 0 and i + 1 < steps_per_epoch:
                     last = commit(epoch + (i + 1) / steps_per_epoch)
             hooks.after_epoch(epoch, opt)
@@ -205,15 +204,11 @@ def train_stage(s: Session, name: str, t: TrainSection, stream: BatchStream, dri
     except (Cancelled, StageFailed) as exc:
         kind = Status.CANCELLED if isinstance(exc, Cancelled) else Status.FAILED
         message = "" if kind == Status.CANCELLED else str(exc)
-        s.log.append(name, train_rows)
-        s.emit(CheckpointSaved(name, s.log.save_weights(name, model.state_dict(), partial=True), partial=True))
-        s.log.end_stage(name, kind, message)
+        s.emit(CheckpointSaved(name, weights_location(s.recorder.path, name), True, weights_of(model.state_dict())))
         s.emit(StageFinished(name, kind, last, message))
         raise
-    location = s.log.save_weights(name, model.state_dict())
-    s.emit(CheckpointSaved(name, location))
+    s.emit(CheckpointSaved(name, weights_location(s.recorder.path, name), False, weights_of(model.state_dict())))
     message = f"trigger accuracy plateaued after {int(last['epoch'])} epochs" if status == Status.STOPPED_EARLY else ""
-    s.log.end_stage(name, status, message)
     s.emit(StageFinished(name, status, last, message))
     record_at_stage_end(s, name)  # run.curvature: after the stage is recorded as ended (a cancel here ends the run)
     return last

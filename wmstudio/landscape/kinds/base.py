@@ -71,6 +71,7 @@ class LandscapeKind:
     straight_segment: bool = False  # each point is also evaluated on the straight segment (line_<metric>)
     equal_aspect: bool = False  # 2D: both axes are distances in one unit, drawn at the same scale
     resolution_why: str = "points along the path"  # a path's resolution, in words (``line`` kinds)
+    position_word: str = "distance"  # a point's place on a path, in a hover read-out (``line`` kinds)
     setup_text: str = "finding the directions"  # what a cancel during ``create`` interrupted
     ray_refusal: str = ""  # why the kind refuses Ray workers (empty: it accepts them)
 

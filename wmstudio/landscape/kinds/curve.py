@@ -27,6 +27,7 @@ class CurveKind(LandscapeKind):
     help = "a quadratic Bezier curve with one trained bend between two stages"
     line = True
     straight_segment = True
+    position_word = "t"
     setup_text = "training the curve's bend"
     ray_refusal = ("kind=curve runs in one process (its points are few; the bend's training is one sequence of "
                    "steps): drop --ray")
