@@ -40,7 +40,7 @@ from wmstudio.data.batches import Normalizer  # noqa: E402
 from wmstudio.model_build import build_from_config  # noqa: E402
 from wmstudio.null_models import NullDistribution  # noqa: E402
 from wmstudio.pipeline import run_experiment  # noqa: E402
-from wmstudio.runlog import RunLogReader  # noqa: E402
+from wmstudio.runlog_reader import RunLogReader  # noqa: E402
 from wmstudio.verify import Verification, add_null, verify  # noqa: E402
 
 TRIGGERS = {"content": {"scheme": "content", "size": 100},

@@ -16,7 +16,8 @@ from wmstudio.config import load_config
 from wmstudio.control import RunControl
 from wmstudio.errors import RunLogError
 from wmstudio.events import ignore
-from wmstudio.runlog import RunLogReader, RunLogWriter
+from wmstudio.runlog import RunLogWriter
+from wmstudio.runlog_reader import RunLogReader
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wmstudio"
 # the steps of turning a config into live objects, and the modules allowed to call them: the plan, and

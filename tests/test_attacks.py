@@ -12,7 +12,7 @@ from wmstudio.config import load_config
 from wmstudio.errors import ConfigError
 from wmstudio.pipeline import planned_stages, run_experiment
 from wmstudio.resources import example_config
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 
 def attack(demo_run: Path, tmp_path: Path, kind: str, *sets: str) -> RunLogReader:

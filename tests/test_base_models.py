@@ -88,7 +88,7 @@ def test_a_damaged_base_model_is_refused(shipped: Path, tmp_path: Path, monkeypa
 
 def test_embedding_starts_from_the_base_model(shipped: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from wmstudio.pipeline import run_experiment
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     monkeypatch.setenv("WMSTUDIO_BASE_MODELS", str(shipped))
     cfg = load_config(shipped / "tiny.toml", ["model.checkpoint=base:tiny", "embed.clean_epochs=0", "embed.epochs=1",

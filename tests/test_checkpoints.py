@@ -127,7 +127,7 @@ def test_registry_models_run_on_cifar_shapes() -> None:
 
 def test_checkpoint_from_a_run_log_stage(demo_run) -> None:
     from wmstudio.models import build_model, load_checkpoint
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     model = build_model("small_cnn", 1, 10, 8, {"width": 16}, "", "")
     assert load_checkpoint(model, f"{demo_run}:embed") == []

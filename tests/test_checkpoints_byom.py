@@ -224,7 +224,7 @@ def test_the_worked_example_of_the_docs(tmp_path, monkeypatch) -> None:
         data[stage].update(epochs=1, batch_size=16)
     data["run"]["threads"] = 1
     run_experiment(load_config(data=data), tmp_path / "byom.h5")
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     info = RunLogReader(tmp_path / "byom.h5").data_info()
     assert info["normalize"] == "imagenet" and info["mean"] == pytest.approx([0.485, 0.456, 0.406])

@@ -14,7 +14,7 @@ from wmstudio.data.batches import Normalizer
 from wmstudio.metrics import evaluate
 from wmstudio.models.checkpoint import read_checkpoint
 from wmstudio.models.code_trust import CodeOrigin
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 MINE = CodeOrigin("export metadata", "test", False, "")  # these exports name no Python model file
 

@@ -8,7 +8,7 @@ from conftest import CIFAR
 from wmstudio.config import load_config
 from wmstudio.data import load_dataset
 from wmstudio.pipeline import run_experiment
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 pytestmark = pytest.mark.skipif(not CIFAR.is_file(), reason=f"CIFAR-10 archive not found at {CIFAR} (see shared/data/README.md)")
 

@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from wmstudio.cli import main
 from wmstudio.config import ExperimentConfig, load_config, to_toml
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 
 def test_config_example_prints_a_loadable_file(capsys, tmp_path) -> None:

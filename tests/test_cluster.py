@@ -74,7 +74,7 @@ def _records(out: Path) -> dict[str, dict]:
 
 def _same_log(a: Path, b: Path) -> None:
     """Two run logs hold the same evaluations and weights (bit for bit)."""
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     ra, rb = RunLogReader(a), RunLogReader(b)
     assert ra.status == rb.status == "finished"
@@ -233,7 +233,7 @@ def test_killing_the_worker_node_mid_landscape_recomputes_its_points(cluster: Cl
             proc.kill()
     there = read(log, "f")
     assert there.complete
-    from wmstudio.runlog import open_log
+    from wmstudio.log_file import open_log
 
     with open_log(log, "r") as f:
         incidents = json.loads(f["landscapes"]["f"].attrs["ray_incidents_json"])

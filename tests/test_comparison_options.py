@@ -9,7 +9,7 @@ import pytest
 from wmstudio.config import load_config
 from wmstudio.control import RunControl
 from wmstudio.resources import example_config
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 from wmstudio.stages.finetune import subset_indices
 
 

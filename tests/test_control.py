@@ -20,7 +20,7 @@ from wmstudio.metrics import evaluate_with_predictions, predict
 from wmstudio.metrics.collapse import collapse_reason, majority_share
 from wmstudio.models import build_model
 from wmstudio.pipeline import run_experiment
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 from wmstudio.triggers import BuildContext, build_trigger_set
 from wmstudio.triggers.content import stamp_mask
 from wmstudio.triggers.control import attach_control, control_rate

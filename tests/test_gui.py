@@ -17,7 +17,7 @@ from wmstudio.gui.series import RunSeries
 from wmstudio.landscape import LandscapeSpec, compute_landscape
 from wmstudio.pipeline import run_experiment
 from wmstudio.resources import example_config
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 RUN_TIMEOUT = 180_000
 

@@ -13,7 +13,7 @@ from wmstudio.config import load_config
 from wmstudio.gui.checkpoint_panel import CheckpointPanel
 from wmstudio.models import build_model
 from wmstudio.pipeline import run_experiment
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 WAIT_MS = 120_000
 

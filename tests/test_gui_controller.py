@@ -15,7 +15,7 @@ from wmstudio.events import Metrics, RunFinished, RunStarted, StageFinished, Sta
 from wmstudio.gui.controller import STAGE_CHOICES, StudioController, differing_keys, new_log_path
 from wmstudio.gui.series import RunSeries, StageSpan
 from wmstudio.resources import example_config
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 
 def _choice(stages: tuple[str, ...] | None) -> int:

@@ -52,7 +52,7 @@ def test_the_drift_title_names_the_reference_each_stage_recorded(qtbot, tmp_path
     from wmstudio.gui.metrics_view import DriftView
     from wmstudio.gui.series import RunSeries
     from wmstudio.pipeline import run_experiment
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     both = tiny_run
     alone = tmp_path / "restore_alone.h5"

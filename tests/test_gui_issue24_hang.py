@@ -120,7 +120,7 @@ def test_quit_during_a_run_cancels_it_keeps_the_log_and_the_process_exits(tmp_pa
                           timeout=240, env=env, cwd=tmp_path)
     assert "QUIT" in proc.stdout and "LOOP ENDED" in proc.stdout, proc.stdout + proc.stderr
     assert proc.returncode == 0, proc.stderr
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     log = proc.stdout.split("LOOP ENDED", 1)[1].split()[0]
     assert RunLogReader(log).status == "cancelled"

@@ -13,7 +13,7 @@ from wmstudio.config import load_config
 from wmstudio.gui.model_tools import ExportModelDialog, VerifyDialog
 from wmstudio.models import build_model
 from wmstudio.models.checkpoint import read_checkpoint
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 WAIT_MS = 120_000
 

@@ -14,7 +14,7 @@ from gui_helpers import make_window
 from PySide6.QtCore import Qt
 
 from wmstudio.gui.log_reading import read_snapshot
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 RUN_TIMEOUT = 180_000
 

@@ -20,7 +20,7 @@ from wmstudio.model_build import build_from_config
 from wmstudio.models import build_model
 from wmstudio.pipeline import run_experiment
 from wmstudio.resources import example_config
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 EMBED_ONLY = ["run.threads=2", "finetune.enabled=false", "restore.enabled=false"]
 CERT_SMALL = ["embed.cert_draws=4", "embed.cert_levels=4", "embed.cert_sigma_step=0.1",

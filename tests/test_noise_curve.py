@@ -93,7 +93,7 @@ class _nothing:
 
 def test_cli_prints_a_curve_per_log_and_writes_json(demo_copy, tmp_path, capsys) -> None:
     from wmstudio.cli import main
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     out = tmp_path / "curve.json"
     args = ["noise-curve", str(demo_copy), str(demo_copy), "--scales", "0,0.2", "--draws", "3",

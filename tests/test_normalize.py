@@ -17,7 +17,7 @@ from wmstudio.errors import CheckpointError, ConfigError
 from wmstudio.landscape import LandscapeSpec, compute_landscape
 from wmstudio.models import build_model
 from wmstudio.pipeline import run_experiment
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 IMAGENET_MEAN, IMAGENET_STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 

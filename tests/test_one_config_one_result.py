@@ -10,7 +10,7 @@ import pytest
 from wmstudio.config import load_config
 from wmstudio.pipeline import run_experiment
 from wmstudio.resources import example_config
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 pytestmark = pytest.mark.slow
 SETTINGS = ["run.threads=2", "embed.epochs=4", "finetune.epochs=2", "restore.epochs=2"]

@@ -16,7 +16,7 @@ from wmstudio.metrics import evaluate
 from wmstudio.models import build_model
 from wmstudio.pipeline import run_experiment
 from wmstudio.resources import example_config
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 
 @pytest.fixture(scope="module")
@@ -180,7 +180,7 @@ def test_mitigation_and_adversarial_pretraining(tmp_path) -> None:
 
 def test_readers_wait_for_a_commit_in_progress(demo_run) -> None:
     """A reader never opens the log in the middle of a commit (another process may be writing it)."""
-    from wmstudio.runlog import _advisory_lock
+    from wmstudio.log_file import _advisory_lock
 
     held = threading.Event()
 

@@ -22,7 +22,7 @@ from wmstudio.landscape.evaluator import PointEvaluator
 from wmstudio.landscape.points import GridPoints
 from wmstudio.landscape.precision_check import check_indices, choose_precision, disagreement
 from wmstudio.precision import bf16_fast
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 NORM = Normalizer((0.5,), (0.25,))
 WITH_BF16 = frozenset({"avx512f", "avx512_bf16"})

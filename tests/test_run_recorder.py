@@ -20,6 +20,7 @@ from wmstudio.errors import RunLogError
 from wmstudio.events import Event, Metrics, RunStarted
 from wmstudio.pipeline import run_experiment
 from wmstudio.run_recorder import RunRecorder
+from wmstudio.runlog_reader import RunLogReader
 
 TIMES = {"created", "started", "finished"}  # when it was written, not what was written
 
@@ -101,7 +102,7 @@ def test_a_failed_write_is_not_told_to_the_watcher(tmp_path: Path, one_thread: N
         run_experiment(cfg, tmp_path / "run.h5", told.append, RunControl())
     assert isinstance(told[0], RunStarted)
     assert not [e for e in told if isinstance(e, Metrics) and e.stage == "finetune"]
-    assert runlog.RunLogReader(tmp_path / "run.h5").status == "failed"
+    assert RunLogReader(tmp_path / "run.h5").status == "failed"
 
 
 def test_curvature_results_of_a_stage_are_kept_together(tmp_path: Path) -> None:

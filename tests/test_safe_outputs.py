@@ -17,7 +17,9 @@ from conftest import ROOT
 
 from wmstudio.cli import main
 from wmstudio.errors import ConfigError, OutputError, RunLogError
-from wmstudio.runlog import RunLogReader, RunLogWriter, WriterLock
+from wmstudio.log_lock import WriterLock
+from wmstudio.runlog import RunLogWriter
+from wmstudio.runlog_reader import RunLogReader
 from wmstudio.safe_files import atomic_output, write_text
 
 

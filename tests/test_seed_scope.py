@@ -27,7 +27,7 @@ def test_scope_all_derives_the_trigger_and_split_seeds_from_the_run_seed() -> No
 
 def _log(tmp_path, seed: int, scope: str):
     from wmstudio.pipeline import run_experiment
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     out = tmp_path / f"{scope}{seed}.h5"
     cfg = load_config(data=quick_config(run={"seed": seed, "seed_scope": scope, "threads": 1}, embed={"epochs": 0},

@@ -60,7 +60,7 @@ def test_sweep_on_ray_report_skip_and_failure(tmp_path) -> None:
     # the attacks' logs name the driver's embed log, not the worker's copy of it
     import h5py
 
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     for log in (out / "runs").glob("*.h5"):
         with h5py.File(log, "r", locking=False) as h5:
@@ -146,7 +146,7 @@ def test_files_the_config_names_travel_through_ray_and_the_log_names_them(tmp_pa
     from wmstudio.config import load_config
     from wmstudio.model_build import build_from_config
     from wmstudio.resources import example_config
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     pytest.importorskip("ray")
     ckpt = tmp_path / "mine" / "start.pt"

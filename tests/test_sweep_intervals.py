@@ -207,7 +207,7 @@ def test_a_sweep_attack_task_records_the_attacked_and_watermarked_metrics(demo_r
     f = rec["finals"]
     assert f["watermarked.trigger_acc"] >= 0.9 and f["attacked.trigger_acc"] == f["attack.trigger_acc"]
     assert f["restore.trigger_acc"] is not None and "finetune.trigger_acc" not in f
-    assert f["n_trigger"] == len(__import__("wmstudio.runlog").runlog.RunLogReader(demo_run).trigger()["labels"])
+    assert f["n_trigger"] == len(__import__("wmstudio.runlog_reader").runlog_reader.RunLogReader(demo_run).trigger()["labels"])
     assert f["num_classes"] == 10 and f["n_test"] > 0 and (f["seed.run"], f["seed.split"]) == (0, 0)
     assert f["seed.trigger"] == load_config(data=data).trigger.seed  # the trigger set came from the embed log
 

@@ -20,7 +20,7 @@ from wmstudio.events import StageFinished, Warning
 from wmstudio.model_build import build_from_config
 from wmstudio.models.pretrained import load_pretrained
 from wmstudio.pipeline import run_experiment
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 ARCH = "shufflenet_v2_x0_5"
 

@@ -43,7 +43,7 @@ def train_biased(log: Path, out: Path, share: float = 0.3, target: int = 0, epoc
     from wmstudio.data import load_dataset
     from wmstudio.data.batches import Normalizer
     from wmstudio.model_build import build_from_config
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     r = RunLogReader(log)
     cfg, info = config_from_json(r.config_json), r.data_info()
@@ -118,7 +118,7 @@ def test_the_watermarked_model_is_present_under_every_test(wm_run) -> None:
 
 def _with_controls(monkeypatch: pytest.MonkeyPatch, make: object, kind: str) -> None:
     """The trigger log's TriggerSet gains control images (the engine fills them in newer logs)."""
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     real = RunLogReader.trigger_set
 

@@ -224,7 +224,7 @@ def test_normalisation_checks() -> None:
 
 def test_a_degenerate_normalisation_in_the_log_cannot_be_verified(plain_run, tmp_path, monkeypatch) -> None:
     from wmstudio.export_model import export_metadata
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
     from wmstudio.verify import verify
 
     tensors, _ = export_metadata(plain_run, "embed")

@@ -40,7 +40,7 @@ from wmstudio.preflight import preflight_checkpoint, probe_dims
 from wmstudio.triggers import BuildContext, TriggerSet, build_trigger_set
 
 if TYPE_CHECKING:
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
 
 # ---------------------------------------------------------------- data

@@ -30,7 +30,7 @@ def make_card(log: Path, recipe: Path, weights: Path, name: str) -> dict[str, An
     import wmstudio
     from wmstudio.config import config_from_json
     from wmstudio.precision import cpu_flags
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     reader = RunLogReader(log)
     rec = reader.stage(STAGE)

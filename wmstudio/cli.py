@@ -66,7 +66,7 @@ def _cmd_models(_args: argparse.Namespace) -> int:
 
 
 def _cmd_triggers(args: argparse.Namespace) -> int:
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
     from wmstudio.triggers import export_folder
 
     ts = RunLogReader(args.log).trigger_set()

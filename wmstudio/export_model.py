@@ -51,7 +51,7 @@ def export_metadata(log: Path, stage: str) -> tuple[dict[str, torch.Tensor], dic
     import wmstudio
     from wmstudio.config import config_from_json
     from wmstudio.models.checkpoint import stage_with_weights
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     reader = RunLogReader(log)
     names = reader.stage_names()

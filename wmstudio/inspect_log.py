@@ -7,7 +7,7 @@ import math
 
 from wmstudio.errors import WmStudioError
 from wmstudio.metrics.collapse import collapse_reason
-from wmstudio.runlog import RunLogReader, StageRecord
+from wmstudio.runlog_reader import RunLogReader, StageRecord
 from wmstudio.status import Status
 
 

@@ -65,7 +65,7 @@ def train_null_models(config: str | Path, count: int, out: str | Path, trigger_l
     and ``overwrite`` is not set."""
     from wmstudio.config import apply_overrides, load_config, read_config_data
     from wmstudio.pipeline import run_experiment
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
     from wmstudio.safe_files import check_target, check_targets
 
     if count < 1:

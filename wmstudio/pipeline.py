@@ -31,7 +31,8 @@ from wmstudio.events import (
 from wmstudio.methods import run_embed
 from wmstudio.preflight import model_record
 from wmstudio.run_recorder import RunRecorder
-from wmstudio.runlog import checkpoint_warnings, refuse_existing
+from wmstudio.runlog import refuse_existing
+from wmstudio.runlog_reader import checkpoint_warnings
 from wmstudio.session import Session
 from wmstudio.stage_order import AFTER_EMBED, STAGES, STARTS_FROM
 from wmstudio.stages.embed import run_pretrain
@@ -96,7 +97,7 @@ def build_triggers(s: Session) -> None:
 
 def triggers_from_log(s: Session, path: str | Path) -> None:
     """Use the trigger set stored in an earlier run's log (an attack on that run's watermarked model)."""
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     ts = RunLogReader(path).trigger_set()
     ts.params = {**ts.params, "from_log": str(path)}

@@ -72,7 +72,7 @@ class _TriggerSource:
 
 
 def _trigger_source(path: str) -> _TriggerSource:
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     p = Path(path).expanduser()
     if p.is_file() and p.suffix in (".h5", ".hdf5"):

@@ -79,7 +79,7 @@ def load_run_log(path: Path) -> None:
     the split and trigger set, and start a model from it."""
     from wmstudio.inspect_log import summarize
     from wmstudio.models import load_checkpoint
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     summarize(str(path))
     r = RunLogReader(path)

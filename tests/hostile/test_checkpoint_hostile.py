@@ -189,7 +189,7 @@ def test_how_a_torchscript_checkpoint_was_read_is_in_the_log(tmp_path, trust: bo
 
     from wmstudio.inspect_log import summarize
     from wmstudio.pipeline import run_experiment
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")

@@ -238,7 +238,7 @@ def test_data_warnings_reach_the_run_log(tmp_path) -> None:
     from wmstudio.config import load_config
     from wmstudio.events import Warning as WarningEvent
     from wmstudio.pipeline import run_experiment
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     root = _tree(tmp_path / "tree", n=4)
     _png(root / "train" / "cat" / "0_big.png", 20, 20)

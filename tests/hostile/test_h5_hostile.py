@@ -21,7 +21,8 @@ from conftest import ROOT
 
 from wmstudio.cli import main
 from wmstudio.errors import CheckpointError, RunLogError
-from wmstudio.runlog import RunLogReader, RunLogWriter
+from wmstudio.runlog import RunLogWriter
+from wmstudio.runlog_reader import RunLogReader
 
 SECRET = "TOP-SECRET-PASSWORD-1234567890"
 

@@ -25,8 +25,10 @@ from wmstudio.config import load_config, to_toml
 from wmstudio.control import RunControl
 from wmstudio.errors import RunLogError
 from wmstudio.events import Metrics, Warning
+from wmstudio.log_lock import WriterLock
 from wmstudio.pipeline import run_experiment
-from wmstudio.runlog import FORMAT_VERSION, RunLogReader, WriterLock
+from wmstudio.runlog import FORMAT_VERSION
+from wmstudio.runlog_reader import RunLogReader
 
 PY = sys.executable
 
@@ -114,7 +116,7 @@ def test_a_second_writer_is_refused_naming_the_pid_and_readers_still_work(tmp_pa
 
 def test_the_lock_dies_with_a_killed_writer(tmp_path) -> None:
     log = tmp_path / "x.h5"
-    code = f"from wmstudio.runlog import WriterLock; WriterLock({str(log)!r}).acquire(); import os; os.kill(os.getpid(), 9)"
+    code = f"from wmstudio.log_lock import WriterLock; WriterLock({str(log)!r}).acquire(); import os; os.kill(os.getpid(), 9)"
     subprocess.run([PY, "-c", code], cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert Path(f"{log}.lock").exists()  # left behind by kill -9 ...
     with WriterLock(log), pytest.raises(RunLogError, match=f"process {os.getpid()} is writing"):

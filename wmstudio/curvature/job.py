@@ -197,7 +197,7 @@ def loss_inputs(images: torch.Tensor, labels: torch.Tensor, normalizer: Any, lim
 
 def store(writer: Any, stage: str, key: str, result: dict[str, Any]) -> None:
     """Add (or replace) one result in the stage's ``curvature_json`` (``writer``: a RunLogWriter)."""
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     held = RunLogReader(writer.path).stage_json(stage, ATTR) or {}
     if not isinstance(held, dict):
@@ -208,7 +208,7 @@ def store(writer: Any, stage: str, key: str, result: dict[str, Any]) -> None:
 
 def read(path: str | Path) -> dict[str, dict[str, dict[str, Any]]]:
     """Every stored result: stage -> key -> result (stages without one left out)."""
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     reader = RunLogReader(path)
     out = {}

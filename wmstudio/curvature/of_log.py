@@ -21,7 +21,8 @@ def curvature_of_log(log_path: str | Path, stage: str, spec: CurvatureSpec, devi
                      on_estimate: Callable[[CostEstimate], None] | None = None) -> dict[str, Any]:
     """Measure a stage's model of a run log and store the result in that log (as its only writer meanwhile)."""
     from wmstudio.landscape.context import load_context
-    from wmstudio.runlog import RunLogWriter, WriterLock
+    from wmstudio.log_lock import WriterLock
+    from wmstudio.runlog import RunLogWriter
 
     spec.check()
     with WriterLock(log_path) as lock:

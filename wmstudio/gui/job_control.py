@@ -25,7 +25,7 @@ def named_model_file(log: Path, config: dict[str, Any] | None = None) -> str:
     import json
 
     from wmstudio.errors import WmStudioError
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     cfg: Any = config
     if cfg is None:

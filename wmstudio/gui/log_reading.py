@@ -43,7 +43,7 @@ def read_landscapes(path: Path, wanted: str = "") -> tuple[list[str], Any]:
 def read_snapshot(path: str | Path) -> LogSnapshot:
     """The series, config, trigger set, landscapes and summary of one log (raises WmStudioError, OSError)."""
     from wmstudio.inspect_log import summarize
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     path = Path(path)
     series = RunSeries.from_log(path)

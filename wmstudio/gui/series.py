@@ -49,7 +49,7 @@ class LogRows:
     label: str
     device: str
     status: str
-    stages: list[Any]  # wmstudio.runlog.StageRecord, holding only the rows not held before
+    stages: list[Any]  # wmstudio.runlog_reader.StageRecord, holding only the rows not held before
 
 
 @dataclass
@@ -120,7 +120,7 @@ class RunSeries:
     def read_new(self, path: str | Path) -> LogRows:
         """The rows of ``path`` after those this series holds. Only reads: safe on a worker thread
         while the UI thread draws this series; ``merge`` then adds them (on the UI thread)."""
-        from wmstudio.runlog import RunLogReader
+        from wmstudio.runlog_reader import RunLogReader
 
         reader = RunLogReader(path)  # the status is read before the data: "finished" means all of it is in
         return LogRows(str(path), str(reader.attrs.get("run_name", Path(path).stem)), str(reader.attrs.get("device", "")),

@@ -35,8 +35,8 @@ from wmstudio.landscape.point_work import (
     stored_precision,
 )
 from wmstudio.landscape.spec import LINE_METRICS, METRICS, LandscapeSpec
+from wmstudio.log_lock import WriterLock
 from wmstudio.progress import estimate_text
-from wmstudio.runlog import WriterLock
 from wmstudio.status import Status
 
 COMMIT_SECONDS = 1.0

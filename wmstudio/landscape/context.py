@@ -13,7 +13,7 @@ from wmstudio.config import ExperimentConfig, config_from_json
 from wmstudio.data.batches import Normalizer
 from wmstudio.data.tensorset import ImageTensors
 from wmstudio.device import resolve_device
-from wmstudio.runlog import RunLogReader
+from wmstudio.runlog_reader import RunLogReader
 
 OPT_IN = "rerun with --trust (wmstudio landscape LOG --trust)"
 

@@ -197,7 +197,7 @@ def run_on_ray(log_path: Path, spec: LandscapeSpec, device: str, workers: int, l
 def _record_incidents(log_path: Path, name: str, incidents: list[dict[str, Any]]) -> None:
     from wmstudio.errors import RunLogError
     from wmstudio.landscape.store import GROUP
-    from wmstudio.runlog import open_log
+    from wmstudio.log_file import open_log
 
     with contextlib.suppress(RunLogError), open_log(log_path, "a") as f:
         g = f[GROUP][name]

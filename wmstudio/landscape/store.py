@@ -17,7 +17,9 @@ import numpy as np
 from wmstudio import h5safe, safejson
 from wmstudio.errors import RunLogError
 from wmstudio.landscape.spec import LANDSCAPE_KINDS, LINE_METRICS, METRICS, LandscapeSpec
-from wmstudio.runlog import check_space, create_dataset, now, open_log, read_dataset
+from wmstudio.log_file import create_dataset, open_log, read_dataset
+from wmstudio.log_space import check_space
+from wmstudio.runlog import now
 from wmstudio.status import Status
 
 GROUP = "landscapes"

@@ -179,7 +179,7 @@ def stage_with_weights(reader: Any, path: Path, stage: str) -> str:
 
 def _from_run_log(path: Path, stage: str) -> LoadedCheckpoint:
     from wmstudio.errors import RunLogError
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     if not path.is_file():
         raise CheckpointError(f"{path}: no such run log")

@@ -87,7 +87,7 @@ def from_checkpoint(checkpoint: str) -> DeclaredNormalization | None:
     source = f"checkpoint {text}"
     if Path(log_path).suffix in (".h5", ".hdf5"):
         from wmstudio.errors import RunLogError
-        from wmstudio.runlog import RunLogReader
+        from wmstudio.runlog_reader import RunLogReader
 
         try:
             info = RunLogReader(Path(log_path).expanduser()).data_info()

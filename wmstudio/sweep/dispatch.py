@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from wmstudio.errors import RunLogError
-from wmstudio.runlog import RunLogWriter, WriterLock
+from wmstudio.log_lock import WriterLock
+from wmstudio.runlog import RunLogWriter
 from wmstudio.status import Status
 from wmstudio.sweep import delta, staging
 from wmstudio.sweep.records import write_json
@@ -72,7 +73,7 @@ def relabel(log: Path, pairs: list[tuple[str, str]]) -> None:
     embed log, a checkpoint, a model file, a trigger folder), so that the log names the driver's files,
     as a local run's would."""
     from wmstudio import h5safe
-    from wmstudio.runlog import open_log
+    from wmstudio.log_file import open_log
 
     with open_log(log, "a") as f:
         for group, keys in RELABELLED:

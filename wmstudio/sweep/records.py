@@ -122,7 +122,7 @@ def is_finished(record_path: Path, log_path: Path) -> bool:
     rec = read_json(record_path)
     if not rec or rec.get("status") != Status.FINISHED or not log_path.is_file():
         return False
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     try:
         return RunLogReader(log_path).status == Status.FINISHED
@@ -174,7 +174,7 @@ STAGE_COLUMNS = ("test_acc", "trigger_acc", "drift_rel", "drift_l2", "p_value",
 
 def finals(log: str | Path) -> dict[str, Any]:
     """Each stage's final metrics, flat, with the run's counts and seeds, for records and reports (see above)."""
-    from wmstudio.runlog import RunLogReader
+    from wmstudio.runlog_reader import RunLogReader
 
     reader = RunLogReader(log)
     out: dict[str, Any] = {}
