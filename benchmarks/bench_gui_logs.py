@@ -30,7 +30,7 @@ def long_run(folder: Path, epochs: int) -> Path:
     out = folder / f"longrun-{epochs}ep.h5"
     if out.exists():
         return out
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.pipeline import run_experiment
     from wmstudio.resources import example_config
 

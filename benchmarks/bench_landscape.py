@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.events import LandscapePoints
 from wmstudio.landscape import LandscapeSpec, compute_landscape
 from wmstudio.landscape.context import load_context

@@ -39,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.data.imagefolder import default_cache_dir
 from wmstudio.events import LandscapeFinished, LandscapePoints, LandscapeStarted
 from wmstudio.landscape import LandscapeSpec, batchsize, compute_landscape

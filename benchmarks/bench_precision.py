@@ -50,7 +50,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench_landscape_resnet as resnet_bench  # noqa: E402
 
-from wmstudio.config import load_config  # noqa: E402
+from wmstudio.config_io import load_config  # noqa: E402
 from wmstudio.events import LandscapeFinished, LandscapePoints, LandscapeStarted  # noqa: E402
 from wmstudio.landscape import LandscapeSpec, batchsize, compute_landscape  # noqa: E402
 from wmstudio.landscape.context import load_context  # noqa: E402

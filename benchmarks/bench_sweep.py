@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 
-from wmstudio.config import load_config  # noqa: E402
+from wmstudio.config_io import load_config  # noqa: E402
 from wmstudio.resources import example_config  # noqa: E402
 from wmstudio.sweep import expand, run_sweep  # noqa: E402
 

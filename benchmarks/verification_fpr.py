@@ -34,7 +34,7 @@ import torch.nn.functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from wmstudio.config import config_from_json, load_config  # noqa: E402
+from wmstudio.config_io import config_from_json, load_config  # noqa: E402
 from wmstudio.data import load_dataset  # noqa: E402
 from wmstudio.data.batches import Normalizer  # noqa: E402
 from wmstudio.model_build import build_from_config  # noqa: E402

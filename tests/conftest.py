@@ -65,7 +65,7 @@ def quick_config(**sections: dict) -> dict:
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The built-in demo, run once per test session (a few seconds); copy it before writing to it."""
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.pipeline import run_experiment
     from wmstudio.resources import example_config
 

@@ -12,7 +12,7 @@ from torch import nn
 
 from tests.conftest import quick_config
 from wmstudio.assembly import build_model, load_split, log_model, memory_format, split_from_log
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config, to_toml
 from wmstudio.control import RunControl
 from wmstudio.errors import RunLogError
 from wmstudio.events import ignore
@@ -73,7 +73,7 @@ def test_a_recorded_split_reads_back_as_the_run_drew_it(tmp_path: Path, one_thre
 
 def test_a_log_without_its_data_record_is_named(tmp_path: Path) -> None:
     cfg = load_config(data=quick_config())
-    RunLogWriter.create(tmp_path / "cut.h5", cfg.to_toml(), "{}", "cut", "cpu").close()
+    RunLogWriter.create(tmp_path / "cut.h5", to_toml(cfg), "{}", "cut", "cpu").close()
     with pytest.raises(RunLogError, match=r"cut\.h5: damaged or not a complete run log"):
         split_from_log(cfg, RunLogReader(tmp_path / "cut.h5"))
 

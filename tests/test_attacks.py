@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.errors import ConfigError
 from wmstudio.pipeline import planned_stages, run_experiment
 from wmstudio.resources import example_config

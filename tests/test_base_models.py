@@ -10,7 +10,7 @@ import pytest
 
 from wmstudio import base_models
 from wmstudio.cli import main
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.errors import CheckpointError, ConfigError
 
 RECIPE = """

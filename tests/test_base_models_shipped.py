@@ -8,7 +8,7 @@ import torch
 from conftest import CIFAR
 
 from wmstudio import base_models
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.models import build_model, load_state_dict_file
 
 SHIPPED = base_models.available()

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from tests.conftest import quick_config
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.errors import CheckpointError
 from wmstudio.models import build_model, load_checkpoint
 
@@ -199,7 +199,7 @@ DOCS = Path(__file__).resolve().parents[1] / "docs" / "byom"
 def test_the_worked_example_of_the_docs(tmp_path, monkeypatch) -> None:
     """docs/bring_your_own_model.md: its model file takes an old-format public-style ResNet-20 checkpoint
     under strict loading, and its config runs (on a tiny ImageFolder standing in for CIFAR-10)."""
-    from wmstudio.config import read_config_data
+    from wmstudio.config_io import read_config_data
     from wmstudio.inspect_log import summarize
     from wmstudio.pipeline import run_experiment
 

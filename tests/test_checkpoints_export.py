@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from tests.conftest import quick_config
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config, to_toml
 from wmstudio.data.batches import Normalizer
 from wmstudio.metrics import evaluate
 from wmstudio.models.checkpoint import read_checkpoint
@@ -125,7 +125,7 @@ def test_verify_decides_at_the_false_positive_rate(small_run, tmp_path, capsys) 
     # a trigger folder, with the config for the architecture, normalisation and test data
     _cli(["triggers", str(small_run), "--out", str(tmp_path / "trig")], capsys)
     cfg = tmp_path / "c.toml"
-    cfg.write_text(load_config(data=quick_config()).to_toml())
+    cfg.write_text(to_toml(load_config(data=quick_config())))
     code, out, _ = _cli(["verify", "-m", str(tmp_path / "wm.safetensors"), "-t", str(tmp_path / "trig"),
                          "--config", str(cfg), "--fpr", "1e-6"], capsys)
     assert code == 0 and f"({k}/{n})" in out and "test acc     0." in out

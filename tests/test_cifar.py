@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from conftest import CIFAR
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.data import load_dataset
 from wmstudio.pipeline import run_experiment
 from wmstudio.runlog_reader import RunLogReader

@@ -10,7 +10,8 @@ import pytest
 from conftest import ROOT
 
 from wmstudio.cli import main
-from wmstudio.config import ExperimentConfig, load_config, to_toml
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_io import load_config, to_toml
 from wmstudio.runlog_reader import RunLogReader
 
 

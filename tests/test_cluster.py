@@ -204,7 +204,7 @@ def test_killing_the_worker_node_mid_landscape_recomputes_its_points(cluster: Cl
     source = next((cluster.driver / "match" / "runs").glob("*.h5"), None) if (cluster.driver / "match").is_dir() \
         else None
     if source is None:  # this test alone: make a run log here
-        from wmstudio.config import load_config
+        from wmstudio.config_io import load_config
         from wmstudio.pipeline import run_experiment
         from wmstudio.resources import example_config
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.control import RunControl
 from wmstudio.resources import example_config
 from wmstudio.runlog_reader import RunLogReader

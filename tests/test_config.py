@@ -4,7 +4,8 @@ import sys
 
 import pytest
 
-from wmstudio.config import ExperimentConfig, load_config, to_toml
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_io import load_config, to_toml
 from wmstudio.errors import ConfigError
 from wmstudio.resources import example_config
 
@@ -15,7 +16,7 @@ else:
 
 
 def test_example_is_complete_commented_and_round_trips() -> None:
-    text = ExperimentConfig().to_toml(comments=True)
+    text = to_toml(ExperimentConfig(), comments=True)
     assert "# the watermark's trigger set" in text
     assert "variant = \"FTAL\"" in text and "FTLL" in text  # choices listed in the comment
     assert load_config(data=tomllib.loads(text)) == ExperimentConfig()

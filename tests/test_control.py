@@ -12,7 +12,7 @@ import torch
 from conftest import quick_config
 from torch import nn
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.data import load_dataset
 from wmstudio.data.batches import Normalizer
 from wmstudio.inspect_log import summarize

@@ -145,7 +145,7 @@ def test_cli_prints_the_estimate_and_stores_the_result(demo_copy, capsys) -> Non
 def test_stage_ends_record_curvature_and_a_cancel_stops_it(tmp_path) -> None:
     from conftest import quick_config
 
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.control import RunControl
     from wmstudio.curvature import job
     from wmstudio.events import CurvatureProgress, CurvatureStarted

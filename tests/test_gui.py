@@ -12,7 +12,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QLabel, QMessageBox
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.gui.series import RunSeries
 from wmstudio.landscape import LandscapeSpec, compute_landscape
 from wmstudio.pipeline import run_experiment
@@ -152,7 +152,7 @@ def test_run_one_stage_continues_from_the_previous_log(qtbot, tmp_path) -> None:
 
 
 def load_config_from_log(reader: RunLogReader):  # noqa: ANN201
-    from wmstudio.config import config_from_json
+    from wmstudio.config_io import config_from_json
 
     return config_from_json(reader.config_json)
 

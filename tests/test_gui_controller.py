@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.errors import ConfigError
 from wmstudio.events import Metrics, RunFinished, RunStarted, StageFinished, StageStarted, Step
 from wmstudio.gui.controller import STAGE_CHOICES, StudioController, differing_keys, new_log_path

@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 from PySide6.QtGui import QTextDocument
 
-from wmstudio.config import ExperimentConfig, load_config
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_io import load_config
 from wmstudio.resources import example_config
 
 WAIT_MS = 120_000

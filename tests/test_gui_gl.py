@@ -10,7 +10,7 @@ import pytest
 from gui_helpers import export_plots, make_window, open_log
 from PySide6.QtGui import QImage
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.landscape import LandscapeSpec, compute_landscape, read
 from wmstudio.pipeline import run_experiment
 from wmstudio.resources import example_config

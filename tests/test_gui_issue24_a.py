@@ -35,7 +35,7 @@ def tiny_run(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     """embed and fine-tune, one epoch each, of the small digits experiment (shared by this file's tests)."""
     from conftest import quick_config
 
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.pipeline import run_experiment
 
     out = tmp_path_factory.mktemp("tiny") / "both.h5"
@@ -48,7 +48,7 @@ def test_the_drift_title_names_the_reference_each_stage_recorded(qtbot, tmp_path
     watermarked model"); the stages of one run keep their references."""
     from conftest import quick_config
 
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.gui.metrics_view import DriftView
     from wmstudio.gui.series import RunSeries
     from wmstudio.pipeline import run_experiment

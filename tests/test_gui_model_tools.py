@@ -9,7 +9,7 @@ import torch
 from PySide6.QtCore import Qt, QTimer
 
 from tests.conftest import quick_config
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.gui.model_tools import ExportModelDialog, VerifyDialog
 from wmstudio.models import build_model
 from wmstudio.models.checkpoint import read_checkpoint

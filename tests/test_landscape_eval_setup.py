@@ -14,7 +14,7 @@ from conftest import quick_config
 from torch import nn
 
 from tests.conftest import eval_rel
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.data.batches import Normalizer
 from wmstudio.errors import UntrustedCodeError
 from wmstudio.landscape import LandscapeSpec, compute_landscape

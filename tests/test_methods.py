@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.data.batches import Normalizer
 from wmstudio.landscape.flat import ParamVector
 from wmstudio.methods.common import layer_blocks

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from tests.conftest import quick_config
 from wmstudio.assembly import load_split
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.data import load_dataset
 from wmstudio.data.normalization import PRESETS, choose_normalizer
 from wmstudio.errors import CheckpointError, ConfigError

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.pipeline import run_experiment
 from wmstudio.resources import example_config
 from wmstudio.runlog_reader import RunLogReader

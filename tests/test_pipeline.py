@@ -8,7 +8,7 @@ import pytest
 import torch
 from conftest import quick_config
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.control import RunControl
 from wmstudio.errors import StageFailed
 from wmstudio.events import Metrics, RunFinished, StageFinished, StageStarted, Step

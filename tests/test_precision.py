@@ -11,7 +11,7 @@ from torch import nn
 
 from wmstudio import precision as precision_mod
 from wmstudio.cli import main
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.control import RunControl
 from wmstudio.data.batches import Normalizer
 from wmstudio.errors import ConfigError

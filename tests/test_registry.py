@@ -11,7 +11,8 @@ import sys
 import pytest
 
 from wmstudio import catalog
-from wmstudio.config import ExperimentConfig, load_config
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_io import load_config, to_toml
 from wmstudio.errors import ConfigError
 from wmstudio.registry import Lazy, Registry
 
@@ -101,7 +102,7 @@ def test_the_config_choices_are_the_registries_names() -> None:
     assert _choices(TriggerSection, "scheme") == catalog.TRIGGER_SCHEMES.names()
     assert _choices(EmbedSection, "method") == catalog.METHODS.names()
     assert _choices(AttackSection, "kind") == catalog.ATTACKS.names()
-    example = ExperimentConfig().to_toml(comments=True)
+    example = to_toml(ExperimentConfig(), comments=True)
     assert " | ".join(catalog.ATTACKS.names()) in example  # the commented example lists them too
     with pytest.raises(ConfigError, match="embed.method: expected one of " + ", ".join(catalog.METHODS.names())):
         load_config(data={"embed": {"method": "nope"}})

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from conftest import ROOT, quick_config
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.control import RunControl
 from wmstudio.errors import RunLogError
 from wmstudio.events import Event, Metrics, RunStarted

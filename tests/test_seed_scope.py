@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tests.conftest import quick_config
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.errors import ConfigError
 
 

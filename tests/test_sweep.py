@@ -143,7 +143,7 @@ def test_files_the_config_names_travel_through_ray_and_the_log_names_them(tmp_pa
     from PIL import Image
 
     from wmstudio.cli import main
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.model_build import build_from_config
     from wmstudio.resources import example_config
     from wmstudio.runlog_reader import RunLogReader

@@ -11,7 +11,7 @@ import math
 import numpy as np
 import pytest
 
-from wmstudio.config import load_config, read_config_data
+from wmstudio.config_io import load_config, read_config_data
 from wmstudio.resources import example_config
 from wmstudio.sweep import expand, write_report
 from wmstudio.sweep import report as report_module

@@ -14,7 +14,7 @@ import torch
 import torchvision.models as tvm
 
 from tests.conftest import quick_config
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.errors import CheckpointError, ConfigError
 from wmstudio.events import StageFinished, Warning
 from wmstudio.model_build import build_from_config

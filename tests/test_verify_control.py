@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from tests.conftest import quick_config
-from wmstudio.config import config_from_json, load_config
+from wmstudio.config_io import config_from_json, load_config
 from wmstudio.metrics.verification import fisher_p_value, mcnemar_p_value
 
 

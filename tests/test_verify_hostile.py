@@ -13,7 +13,7 @@ import torch
 
 from tests.conftest import quick_config
 from wmstudio.cli import main
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.errors import CheckpointError, ConfigError, UntrustedCodeError
 
 MODEL_FILE = '''

@@ -24,7 +24,8 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from wmstudio.config import ExperimentConfig, check_against_data
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_check import check_against_data
 from wmstudio.data import load_dataset
 from wmstudio.data.batches import Normalizer
 from wmstudio.data.normalization import choose_normalizer

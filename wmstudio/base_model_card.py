@@ -28,7 +28,7 @@ def make_card(log: Path, recipe: Path, weights: Path, name: str) -> dict[str, An
     import torch
 
     import wmstudio
-    from wmstudio.config import config_from_json
+    from wmstudio.config_io import config_from_json
     from wmstudio.precision import cpu_flags
     from wmstudio.runlog_reader import RunLogReader
 

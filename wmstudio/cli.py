@@ -13,7 +13,7 @@ from wmstudio.status import Status
 
 
 def _cmd_run(args: argparse.Namespace, config_path: str | Path) -> int:
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.control import RunControl
     from wmstudio.pipeline import run_experiment
     from wmstudio.progress import ProgressPrinter
@@ -44,15 +44,16 @@ def _cmd_run(args: argparse.Namespace, config_path: str | Path) -> int:
 
 
 def _cmd_config(args: argparse.Namespace) -> int:
-    from wmstudio.config import ExperimentConfig, load_config
+    from wmstudio.config import ExperimentConfig
+    from wmstudio.config_io import load_config, to_toml
 
     if args.check:
         cfg = load_config(args.check, args.set)
         print(f"{args.check}: valid")
         if args.set:
-            print(cfg.to_toml(comments=False))
+            print(to_toml(cfg, comments=False))
         return 0
-    print(ExperimentConfig().to_toml(comments=True), end="")
+    print(to_toml(ExperimentConfig(), comments=True), end="")
     return 0
 
 

@@ -49,7 +49,7 @@ def _list() -> int:
 
 
 def _train(recipe: Path, log: Path, overrides: list[str], quiet: bool, overwrite: bool) -> None:
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.errors import StageFailed
     from wmstudio.pipeline import run_experiment
     from wmstudio.progress import ProgressPrinter

@@ -49,7 +49,7 @@ def stage_architecture(cfg: Any, stage: str, stage_names: list[str]) -> dict[str
 def export_metadata(log: Path, stage: str) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """A stage's weights and the metadata describing them."""
     import wmstudio
-    from wmstudio.config import config_from_json
+    from wmstudio.config_io import config_from_json
     from wmstudio.models.checkpoint import stage_with_weights
     from wmstudio.runlog_reader import RunLogReader
 

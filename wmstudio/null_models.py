@@ -44,7 +44,7 @@ def _null_config_data(data: dict, i: int, base_seed: int) -> dict:
     d = copy.deepcopy(data)
     d.setdefault("run", {})["seed"] = base_seed + 1000 + i
     if d["run"].get("seed_scope") == "all":  # the null models vary their own seed, never the suspect's triggers/split
-        from wmstudio.config import derived_seeds
+        from wmstudio.config_check import derived_seeds
 
         d["run"]["seed_scope"] = "model"
         d.setdefault("trigger", {})["seed"], d.setdefault("data", {})["split_seed"] = derived_seeds(base_seed)
@@ -63,7 +63,7 @@ def train_null_models(config: str | Path, count: int, out: str | Path, trigger_l
 
     ``out`` and the null models' run logs are refused up front, before any training, when they exist
     and ``overwrite`` is not set."""
-    from wmstudio.config import apply_overrides, load_config, read_config_data
+    from wmstudio.config_io import apply_overrides, load_config, read_config_data, to_toml
     from wmstudio.pipeline import run_experiment
     from wmstudio.runlog_reader import RunLogReader
     from wmstudio.safe_files import check_target, check_targets
@@ -101,7 +101,7 @@ def train_null_models(config: str | Path, count: int, out: str | Path, trigger_l
         progress(f"null model {i + 1}/{count}: trigger acc {acc:.3f}, test acc {tests[-1]:.3f}")
     nd = NullDistribution(np.asarray(accs), np.asarray(correct), n, classes, label,
                           "the config's recipe without the watermark (embed: plain, trigger_fraction 0), "
-                          "seeds run.seed + 1000 + i", base.to_toml(comments=False), np.asarray(tests),
+                          "seeds run.seed + 1000 + i", to_toml(base, comments=False), np.asarray(tests),
                           np.asarray(seeds), sources)
     nd.save(out, overwrite)
     return nd

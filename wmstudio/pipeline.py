@@ -12,6 +12,7 @@ import torch
 from wmstudio.assembly import assemble, make_trigger_set, memory_format
 from wmstudio.attacks import run_attack
 from wmstudio.config import ExperimentConfig
+from wmstudio.config_io import to_toml
 from wmstudio.control import RunControl
 from wmstudio.data.batches import Augment
 from wmstudio.device import describe, resolve_device
@@ -133,7 +134,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     recorder = RunRecorder(out, describe(device), overwrite)
     s = Session(cfg, device, model, data, split.owner.to(device), split.attacker().to(device),
                 split.test().to(device), normalizer, augment, recorder, callback, control, gen, memory_format=fmt)
-    s.emit(RunStarted(str(out), describe(device), tuple(stages), cfg.to_dict(), cfg.to_toml(), cfg.run.name))
+    s.emit(RunStarted(str(out), describe(device), tuple(stages), cfg.to_dict(), to_toml(cfg), cfg.run.name))
     try:
         s.emit(DataRecorded({"dataset": d.dataset, "root": d.root, "name": data.name,
                              "num_classes": data.num_classes, "shape": list(data.shape),

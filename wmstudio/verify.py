@@ -40,7 +40,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from wmstudio.config import ExperimentConfig, config_from_json, load_config
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_io import config_from_json, load_config
 from wmstudio.data.batches import Normalizer
 from wmstudio.errors import ConfigError, TriggerError, WmStudioError
 from wmstudio.metrics import binomial_p_value

@@ -13,7 +13,7 @@ import pytest
 import torch
 from torch import nn
 
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.errors import CheckpointError
 from wmstudio.models import build_model, load_checkpoint
 

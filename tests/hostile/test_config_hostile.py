@@ -8,7 +8,8 @@ import json
 import pytest
 
 from wmstudio.cli import main
-from wmstudio.config import ExperimentConfig, load_config, to_toml
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_io import load_config, to_toml
 from wmstudio.errors import ConfigError, RunLogError
 
 
@@ -187,7 +188,7 @@ def test_landscape_spec_checks_types_from_a_stored_log() -> None:
 # ---------------------------------------------------------------- checks against the data set
 
 def test_batches_too_large_for_the_images_are_refused() -> None:
-    from wmstudio.config import check_against_data
+    from wmstudio.config_check import check_against_data
 
     cfg = load_config(data={"embed": {"batch_size": 4096}})
     check_against_data(cfg, (3, 32, 32), 10, budget=2**30)  # 48 MiB: fine

@@ -235,7 +235,7 @@ def test_empty_idx_files_are_refused(tmp_path) -> None:
 
 
 def test_data_warnings_reach_the_run_log(tmp_path) -> None:
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.events import Warning as WarningEvent
     from wmstudio.pipeline import run_experiment
     from wmstudio.runlog_reader import RunLogReader

@@ -23,7 +23,10 @@ from pathlib import Path
 import pytest
 
 from wmstudio.cli import main
-from wmstudio.config import ExperimentConfig, check_against_data, load_config
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_check import check_against_data
+from wmstudio.config_io import load_config
+from wmstudio.config_io import to_toml as config_toml
 from wmstudio.errors import WmStudioError
 
 from .fuzz_worker import mutate
@@ -176,7 +179,7 @@ def _report(capsys: pytest.CaptureFixture[str], what: str, outcomes: Counter) ->
 def test_fuzz_config_mutations(tmp_path, capsys) -> None:
     """Mutated configs through load_config (in-process) and `wmstudio config --check` (TOML and JSON
     files, --set overrides, and byte flips of the example file)."""
-    example = ExperimentConfig().to_toml(comments=True).encode()
+    example = config_toml(ExperimentConfig(), comments=True).encode()
     outcomes: Counter = Counter()
     failures = []
     for i in range(CONFIG_CASES):

@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT, quick_config
 
 from tests.ray_cluster import cmdline
-from wmstudio.config import load_config
+from wmstudio.config_io import load_config
 from wmstudio.pipeline import run_experiment
 from wmstudio.sweep.watchdog import alive, descendants
 

@@ -21,7 +21,7 @@ import pytest
 from conftest import ROOT, quick_config
 
 from wmstudio.cli import main
-from wmstudio.config import load_config, to_toml
+from wmstudio.config_io import load_config, to_toml
 from wmstudio.control import RunControl
 from wmstudio.errors import RunLogError
 from wmstudio.events import Metrics, Warning

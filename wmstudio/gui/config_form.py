@@ -39,7 +39,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from wmstudio.config import MAX_INT, ExperimentConfig, from_dict, validate
+from wmstudio.config import MAX_INT, ExperimentConfig
+from wmstudio.config_check import from_dict, validate
 from wmstudio.errors import ConfigError
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt *.pth *.th *.safetensors);;Run logs (*.h5 *.hdf5);;All files (*)"
@@ -342,7 +343,7 @@ class ConfigForm(QWidget):
         if typing.get_origin(tp) is dict or tp is dict:
             if not text:
                 return {}
-            from wmstudio.config import tomllib
+            from wmstudio.config_io import tomllib
 
             try:
                 return tomllib.loads(f"v = {text}")["v"]

@@ -38,7 +38,7 @@ def choose_config(parent: QWidget) -> str:
 
 
 def save_config(parent: QWidget, cfg: Any) -> str:
-    from wmstudio.config import save_config as write
+    from wmstudio.config_io import save_config as write
 
     path, _ = QFileDialog.getSaveFileName(parent, "Save the settings as a TOML config", "experiment.toml",
                                           "TOML configs (*.toml)")

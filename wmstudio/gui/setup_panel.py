@@ -73,7 +73,7 @@ class SetupPanel(QWidget):
 
     # ------------------------------------------------------------ settings files
     def load_demo_config(self) -> None:
-        from wmstudio.config import load_config
+        from wmstudio.config_io import load_config
         from wmstudio.resources import example_config
 
         self.form.set_config(load_config(example_config("demo")))
@@ -85,7 +85,7 @@ class SetupPanel(QWidget):
         self.load_config_file(choose_config(self))
 
     def load_config_file(self, path: str | Path) -> bool:
-        from wmstudio.config import load_config
+        from wmstudio.config_io import load_config
 
         if not path:
             return False
@@ -140,7 +140,7 @@ class SetupPanel(QWidget):
         the user chooses that file themselves."""
         import copy
 
-        from wmstudio.config import load_config
+        from wmstudio.config_io import load_config
 
         data = copy.deepcopy(config)
         model = data.get("model") if isinstance(data.get("model"), dict) else {}

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from wmstudio.assembly import log_model, memory_format, missing_in_log, split_from_log
-from wmstudio.config import ExperimentConfig, config_from_json
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_io import config_from_json
 from wmstudio.data.batches import Normalizer
 from wmstudio.data.tensorset import ImageTensors
 from wmstudio.device import resolve_device

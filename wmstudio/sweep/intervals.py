@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 # Axes a report averages over instead of showing: each value is a replicate of the same cell.
 # `run.seed` varies initialisation and data order, and with run.seed_scope = "all" also the trigger
-# set and the split (see wmstudio.config.derived_seeds); `trigger.seed` and `data.split_seed` as
+# set and the split (see wmstudio.config_check.derived_seeds); `trigger.seed` and `data.split_seed` as
 # axes of their own vary those alone.
 REPLICATE_AXES = ("run.seed", "trigger.seed", "data.split_seed")
 LEVEL = 0.95

@@ -42,14 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wmstudio.config import (
-    ExperimentConfig,
-    from_dict,
-    read_config_data,
-    set_path,
-    tomllib,
-    validate,
-)
+from wmstudio.config import ExperimentConfig
+from wmstudio.config_check import from_dict, validate
+from wmstudio.config_io import read_config_data, set_path, tomllib
 from wmstudio.errors import ConfigError
 from wmstudio.resources import example_config
 

@@ -53,7 +53,7 @@ def _execute(kind: str, plan: dict[str, Any], log: Path, threads: int, embed_log
     """Run the pipeline into ``log``; returns the record (a failure is recorded, never raised)."""
     import torch
 
-    from wmstudio.config import load_config
+    from wmstudio.config_io import load_config
     from wmstudio.data.registry import provided
     from wmstudio.events import StageFinished
     from wmstudio.pipeline import run_experiment
