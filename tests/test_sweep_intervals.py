@@ -335,3 +335,18 @@ def test_a_stage_that_did_not_run_has_empty_control_cells_not_not_recorded() -> 
     assert fmt_control(row, "attacked.control_acc") == "not recorded"  # the stage ran, its log predates controls
     assert fmt_control(row, "restore.control_acc") == ""  # a sweep without restoration
     assert fmt_control({**row, "status": "failed"}, "attacked.control_acc") == ""
+
+
+def test_the_drift_figure_plots_the_effect_with_its_interval_and_falls_back_without_a_control() -> None:
+    """measurement.md: a watermark figure shows the effect (trigger acc - control) with its interval."""
+    from wmstudio.sweep.intervals import newcombe, wilson_of
+    from wmstudio.sweep.report_figures import drift_points
+
+    row = {"attacked.drift_rel": 0.3, "restore.trigger_acc": 0.9, "restore.control_acc": 0.1, "n_trigger": 100}
+    (d, y, lo, hi), = drift_points([row], "restore", with_control=True)
+    c = newcombe(0.9, 0.1, 100, 100)
+    assert (d, y, lo, hi) == pytest.approx((0.3, 0.8, c.lo, c.hi)) and lo < 0.8 < hi
+    (_, y, lo, hi), = drift_points([row], "restore", with_control=False)
+    w = wilson_of(0.9, 100)
+    assert (y, lo, hi) == pytest.approx((0.9, w.lo, w.hi))
+    assert drift_points([{**row, "attacked.drift_rel": None}], "restore", True).shape == (0, 4)

@@ -9,7 +9,15 @@ from typing import Any
 import numpy as np
 
 from wmstudio.status import Status
-from wmstudio.sweep.intervals import ATANH_T, LOGIT_T, REPLICATE_AXES, Interval, seed_interval
+from wmstudio.sweep.intervals import (
+    ATANH_T,
+    LOGIT_T,
+    REPLICATE_AXES,
+    Interval,
+    newcombe,
+    seed_interval,
+    wilson_of,
+)
 from wmstudio.sweep.report import cells, included_rows, metric_args, replicate_axes
 
 
@@ -33,6 +41,24 @@ def _matrix(rows: list[dict[str, Any]], row_axis: str, col_axis: str, key: str
                 m[i, j] = float(np.mean([r[key] for r in members]))
                 ci[i][j] = seed_interval(**metric_args(key, members))
     return rv, cv, m, ci
+
+
+def drift_points(rows: list[dict[str, Any]], stage: str, with_control: bool) -> np.ndarray:
+    """Per run (drift after the attack, y, y's 95% interval): y is the watermark effect after ``stage``
+    (trigger accuracy - control, Newcombe's interval of the difference, each of ``n_trigger``), or the
+    trigger accuracy with Wilson's interval where ``with_control`` is False (logs without a control)."""
+    out = []
+    for r in rows:
+        d, acc, n = r.get("attacked.drift_rel"), r.get(f"{stage}.trigger_acc"), r.get("n_trigger")
+        if d is None or acc is None:
+            continue
+        if with_control:
+            c = newcombe(acc, r.get(f"{stage}.control_acc"), n, n)
+        else:
+            c = wilson_of(acc, n)
+        y = c.mean if c.n else (acc - (r.get(f"{stage}.control_acc") or 0.0) if with_control else acc)
+        out.append((d, y, c.lo if c.n else y, c.hi if c.n else y))
+    return np.asarray(out, dtype=float).reshape(-1, 4)
 
 
 def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) -> list[str]:
@@ -91,22 +117,25 @@ def draw_figures(folder: Path, axes_all: list[str], rows: list[dict[str, Any]]) 
     plt.close(fig)
     fig, ax = plt.subplots(figsize=(6.5, 4.5), constrained_layout=True)
     group = row_axis if "scheme" in row_axis or "kind" in row_axis or not col_axis else col_axis
+    with_control = all(r.get("restore.control_acc") is not None for r in done)
     for k, value in enumerate(sorted({r[group] for r in done}, key=str)):
-        pts = [(r["attacked.drift_rel"], r["restore.trigger_acc"], r["attacked.trigger_acc"]) for r in done
-               if r[group] == value and r["attacked.drift_rel"] is not None and r["restore.trigger_acc"] is not None
-               and r["attacked.trigger_acc"] is not None]
-        if pts:
-            d, restored, attacked = np.asarray(pts, dtype=float).T
-            ax.scatter(d, restored, label=f"{group.split('.')[-1]}={value}", color=f"C{k % 10}", s=40)
-            ax.scatter(d, attacked, color=f"C{k % 10}", s=18, marker="x", alpha=0.6)
-    out = [(r["attacked.drift_rel"], r["restore.trigger_acc"]) for r in flagged
-           if r["attacked.drift_rel"] is not None and r["restore.trigger_acc"] is not None]
-    if out:
-        d, restored = np.asarray(out, dtype=float).T
-        ax.scatter(d, restored, facecolors="none", edgecolors="grey", s=40, label="collapsed (excluded)")
+        members = [r for r in done if r[group] == value]
+        for stage, marker, size, alpha in (("attacked", "x", 22, 0.6), ("restore", "o", 40, 1.0)):
+            pts = drift_points(members, stage, with_control)
+            if len(pts):
+                d, y, lo, hi = pts.T
+                ax.errorbar(d, y, yerr=[y - lo, hi - y], fmt="none", ecolor=f"C{k % 10}", alpha=0.35 * alpha,
+                            elinewidth=1)
+                ax.scatter(d, y, color=f"C{k % 10}", s=size, marker=marker, alpha=alpha,
+                           label=f"{group.split('.')[-1]}={value}" if stage == "restore" else None)
+    pts = drift_points(flagged, "restore", with_control)
+    if len(pts):
+        ax.scatter(pts[:, 0], pts[:, 1], facecolors="none", edgecolors="grey", s=40, label="collapsed (excluded)")
     ax.set_xlabel("relative weight drift after the attack (L2 / ||watermarked||)")
-    ax.set_ylabel("trigger accuracy  (o restored, x attacked)")
-    ax.set_ylim(-0.03, 1.03)
+    what = "watermark effect (trigger acc - control)" if with_control else "trigger accuracy (no control recorded)"
+    ax.set_ylabel(f"{what}\n(o restored, x attacked; bars: 95% {'Newcombe' if with_control else 'Wilson'})")
+    ax.set_ylim(-0.1 if with_control else -0.03, 1.03)
+    ax.axhline(0, color="grey", lw=0.6)
     ax.set_title("Does drift predict restorability?" + (f"\n(grey: {len(flagged)} collapsed runs, excluded from "
                                                          "every cell)" if flagged else ""), fontsize=10)
     ax.legend(fontsize=8)
