@@ -108,7 +108,10 @@ QUIT_DURING_RUN = textwrap.dedent("""
     QTimer.singleShot(200, poll)
     code = app.exec()
     print("LOOP ENDED", win.ctl.log_path, flush=True)
-    sys.exit(code)
+    from wmstudio.gui.app import leave_now, nothing_left_to_finish
+
+    print("NOTHING LEFT", nothing_left_to_finish(), flush=True)  # the cancelled run's thread has stopped
+    leave_now(code)  # as wmstudio.gui.app.main ends then (Python's teardown of Qt and torch is not waited for)
 """)
 
 
@@ -119,7 +122,7 @@ def test_quit_during_a_run_cancels_it_keeps_the_log_and_the_process_exits(tmp_pa
     proc = subprocess.run([sys.executable, "-c", QUIT_DURING_RUN, str(tmp_path)], capture_output=True, text=True,
                           timeout=240, env=env, cwd=tmp_path)
     assert "QUIT" in proc.stdout and "LOOP ENDED" in proc.stdout, proc.stdout + proc.stderr
-    assert proc.returncode == 0, proc.stderr
+    assert "NOTHING LEFT True" in proc.stdout and proc.returncode == 0, proc.stdout + proc.stderr
     from wmstudio.runlog_reader import RunLogReader
 
     log = proc.stdout.split("LOOP ENDED", 1)[1].split()[0]
