@@ -51,7 +51,7 @@ def _advisory_lock(path: Path, exclusive: bool) -> Iterator[None]:
         os.close(fd)
 
 
-def _short(exc: BaseException) -> str:
+def short_error(exc: BaseException) -> str:
     """An exception as one short line (h5py's messages carry the whole HDF5 error stack)."""
     text = " ".join(str(exc).split())
     if isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EACCES, errno.EIO, errno.EROFS, errno.EDQUOT):
@@ -67,7 +67,7 @@ def _key(path: Path) -> str:
 
 
 @contextmanager
-def _open(path: Path, mode: str) -> Iterator[h5py.File]:
+def open_log(path: Path, mode: str) -> Iterator[h5py.File]:
     """One commit or read: open, use, close. Every failure inside becomes one ``RunLogError`` naming the file.
 
     The file is checked as untrusted data first (``wmstudio.h5safe.check_file`` with the run log's
@@ -87,7 +87,7 @@ def _open(path: Path, mode: str) -> Iterator[h5py.File]:
             f = h5py.File(path, mode, locking=False)
         except OSError as exc:
             what = "cannot open as HDF5" if reading or path.exists() else "cannot create"
-            raise RunLogError(f"{path}: {what} ({_short(exc)})") from exc
+            raise RunLogError(f"{path}: {what} ({short_error(exc)})") from exc
         failed = broken = False
         try:
             if mode != "w":
@@ -102,8 +102,8 @@ def _open(path: Path, mode: str) -> Iterator[h5py.File]:
                 isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)))
             what = "damaged or not a complete run log" if reading else "write failed"
             if broken:
-                _broken[_key(path)] = f"write failed ({_short(exc)})"
-            raise RunLogError(f"{path}: {what} ({_short(exc)})") from exc
+                _broken[_key(path)] = f"write failed ({short_error(exc)})"
+            raise RunLogError(f"{path}: {what} ({short_error(exc)})") from exc
         finally:
             if broken:
                 _detach(f)
@@ -112,10 +112,10 @@ def _open(path: Path, mode: str) -> Iterator[h5py.File]:
                     f.close()
                 except Exception as exc:  # noqa: BLE001 - a failed flush on close is the commit failing
                     if not reading:
-                        _broken[_key(path)] = f"write failed ({_short(exc)})"
+                        _broken[_key(path)] = f"write failed ({short_error(exc)})"
                         _detach(f)
                     if not failed:
-                        raise RunLogError(f"{path}: {'close' if reading else 'write'} failed ({_short(exc)})") from exc
+                        raise RunLogError(f"{path}: {'close' if reading else 'write'} failed ({short_error(exc)})") from exc
                 else:
                     if not reading:
                         h5safe.mark_checked(path, RUNLOG_RULES)
@@ -141,7 +141,6 @@ def _detach(f: h5py.File) -> None:
 _detached: list[h5py.File] = []
 
 
-open_log = _open  # public name: the landscape store commits to the same file the same way
 
 
 def read_dataset(ds: h5py.Dataset) -> np.ndarray:
@@ -150,7 +149,7 @@ def read_dataset(ds: h5py.Dataset) -> np.ndarray:
         value = ds[()]
     except OSError as exc:
         raise RunLogError(f"{ds.file.filename}: dataset {ds.name} is damaged (checksum mismatch or unreadable "
-                          f"data: {_short(exc)})") from exc
+                          f"data: {short_error(exc)})") from exc
     crc = ds.attrs.get("crc32")
     if crc is not None and zlib.crc32(np.ascontiguousarray(value).tobytes()) != int(crc):
         raise RunLogError(f"{ds.file.filename}: dataset {ds.name} is damaged (crc32 mismatch)")

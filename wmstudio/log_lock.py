@@ -8,7 +8,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from wmstudio.errors import RunLogError
-from wmstudio.log_file import _short
+from wmstudio.log_file import short_error
 
 
 class WriterLock:
@@ -47,7 +47,7 @@ class WriterLock:
             try:
                 fd = open_lock_file(self.path)
             except OSError as exc:
-                why = ("it is a symbolic link; remove it" if exc.errno == errno.ELOOP else _short(exc))
+                why = ("it is a symbolic link; remove it" if exc.errno == errno.ELOOP else short_error(exc))
                 raise RunLogError(f"{self.log_path}: cannot create its lock file {self.path.name} ({why})") from exc
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -91,7 +91,7 @@ class WriterLock:
         except FileNotFoundError:
             return  # not created yet: ``create`` calls again once it is
         except OSError as exc:
-            raise RunLogError(f"{self.log_path}: cannot open for writing ({_short(exc)})") from exc
+            raise RunLogError(f"{self.log_path}: cannot open for writing ({short_error(exc)})") from exc
         if not _ofd_lock(fd):
             os.close(fd)
             raise RunLogError(f"{self.log_path}: another process is writing this log (its lock file {self.path.name} "

@@ -43,7 +43,7 @@ import torch
 import wmstudio
 from wmstudio import h5safe
 from wmstudio.errors import OutputError, RunLogError
-from wmstudio.log_file import _open, _short, create_dataset
+from wmstudio.log_file import create_dataset, open_log, short_error
 from wmstudio.log_lock import WriterLock
 from wmstudio.log_space import STATUS_RESERVE, check_space
 from wmstudio.status import Status
@@ -133,14 +133,14 @@ class RunLogWriter:
         try:
             p.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise RunLogError(f"{p}: cannot create its folder ({_short(exc)})") from exc
+            raise RunLogError(f"{p}: cannot create its folder ({short_error(exc)})") from exc
         from wmstudio.safe_files import atomic_output
 
         lock = WriterLock(p).acquire()
         try:
             refuse_existing(p, overwrite)
             check_space(p, 0)
-            with atomic_output(p, overwrite) as tmp, _open(tmp, "w") as f:  # written aside, renamed: no link
+            with atomic_output(p, overwrite) as tmp, open_log(tmp, "w") as f:  # written aside, renamed: no link
                 h5safe.set_attrs(f, {"format": FORMAT, "format_version": FORMAT_VERSION, "created": now(),
                                      "status": str(Status.RUNNING), "status_message": "", "run_name": run_name,
                                      "device": device, "config_toml": config_toml, "config_json": config_json})
@@ -157,7 +157,7 @@ class RunLogWriter:
         """One append commit (``open_log(path, "a")``), after checking that this writer still owns the log."""
         if self.lock is not None:
             self.lock.check()
-        return _open(self.path, "a")
+        return open_log(self.path, "a")
 
     def close(self) -> None:
         """Release the writer's lock (the file itself is closed after every commit)."""

@@ -14,8 +14,7 @@ import torch
 
 from wmstudio import h5safe, safejson
 from wmstudio.errors import RunLogError
-from wmstudio.log_file import open_log as _open
-from wmstudio.log_file import read_dataset
+from wmstudio.log_file import open_log, read_dataset
 from wmstudio.runlog import check_format
 from wmstudio.runlog_schema import (
     check_data_info,
@@ -49,7 +48,7 @@ class StageRecord:
 class RunLogReader:
     """Reads a run log; safe on a log that another process is still writing.
 
-    The file is data from whoever wrote it: every open checks it against the format (``_open``),
+    The file is data from whoever wrote it: every open checks it against the format (``open_log``),
     JSON attributes are parsed with bounded size and depth and their checksums verified, and the
     values (labels, splits, the data record) are checked before they are returned.
     """
@@ -64,7 +63,7 @@ class RunLogReader:
 
     @contextmanager
     def _open(self) -> Iterator[h5py.File]:
-        with _open(self.path, "r") as f:
+        with open_log(self.path, "r") as f:
             yield f
 
     def _json(self, text: Any, where: str) -> Any:
