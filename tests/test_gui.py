@@ -105,10 +105,14 @@ def test_pause_and_resume(qtbot, tmp_path) -> None:
     qtbot.wait(800)
     assert win.ctl.series.last_step == held  # nothing trains while paused
     assert win.ctl.busy
+    line, value = win.run_panel.progress_label.text(), win.run_panel.progress.value()
+    win.switch_theme("dark")  # a theme switch while paused set the line to "starting…", the bar to 0
+    after = win.run_panel.progress_label.text(), win.run_panel.progress.value()
     qtbot.mouseClick(win.run_panel.pause_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: win.ctl.series.last_step > held, timeout=30_000)
     qtbot.mouseClick(win.run_panel.cancel_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
+    assert "paused" in line and value > 0 and after == (line, value)  # asserted once the run has ended
 
 
 def test_cancel_mid_stage_keeps_a_readable_log(qtbot, tmp_path) -> None:

@@ -49,7 +49,7 @@ def test_a_later_stage_alone_continues_from_the_shown_log_as_the_engine_plans(tm
     assert ctl.plan_run(cfg, _choice(("finetune",))).cfg.model.checkpoint == "mine.pt"
     # a log without the stage a stage follows: nothing to continue from, so nothing is attacked or restored
     _shown(ctl, log, ["pretrain"])
-    with pytest.raises(ConfigError, match=r"'Restore only' needs the model a finetune or extract or attack stage left, "
+    with pytest.raises(ConfigError, match=r"'Restore only' needs the weights an earlier finetune or extract or attack stage left, "
                                           r"and the shown log \(first.h5\) has no"):
         ctl.plan_run(load_config(example_config("demo")), _choice(("restore",)))
     cfg = load_config(example_config("demo"))

@@ -180,3 +180,23 @@ def test_every_form_label_is_written_for_people_not_a_raw_field_name(qtbot) -> N
     raw = {path: label.text() for path, label in form.labels.items() if "_" in label.text()}
     assert not raw, raw
     assert form.labels["run.curvature_top_k"].text() == "curvature: top eigenvalues"
+
+
+def test_the_labels_row_says_what_auto_means_for_the_scheme(qtbot) -> None:
+    """A log records the mode "auto" resolved to ("target" for content) while the form showed only "auto"."""
+    from wmstudio.catalog import AUTO_LABEL_MODE
+    from wmstudio.gui.config_form import ConfigForm
+    from wmstudio.triggers.abstract import build
+    from wmstudio.triggers.base import BuildContext
+
+    form = ConfigForm()
+    qtbot.addWidget(form)
+    label = form.labels["trigger.label_mode"]
+    for scheme, text in (("abstract", "labels (auto: random)"), ("content", "labels (auto: target)"),
+                         ("adversarial", "labels (auto: random_other)"), ("folder", "labels (auto: the folder's own)")):
+        form.set_value("trigger.scheme", scheme)
+        assert label.text() == text
+    form.set_value("trigger.label_mode", "random_wrong")
+    assert label.text() == "labels"
+    ctx = BuildContext((3, 8, 8), 10)  # the scheme builds with the mode the form says
+    assert build(ctx, 4, 0, label_mode="auto").params["label_mode"] == AUTO_LABEL_MODE["abstract"]

@@ -163,3 +163,95 @@ def test_quit_when_idle_ends_the_process_at_once_with_its_settings_saved(tmp_pat
     assert ("PYTHON SHUTDOWN" in proc.stdout) == busy and ("EXIT CODE 0" in proc.stdout) == busy, proc.stdout
     ini = (tmp_path / "config" / "wmstudio" / "Watermark Studio.conf").read_text()
     assert "theme=dark" in ini and "runs" in ini  # what the window saved as it closed is on disk
+
+
+SLOW_IMPORT = textwrap.dedent("""
+    import sys, time
+    from pathlib import Path
+
+    from PySide6.QtCore import QSettings, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from wmstudio.gui.main_window import MainWindow
+
+    folder = Path(sys.argv[1])
+    app = QApplication([])
+    win = MainWindow(folder / "runs", QSettings(str(folder / "settings.ini"), QSettings.Format.IniFormat),
+                     background_engine=True)
+    win.quits_app = True
+    win.setup.load_config_file(str(folder / "cfg.toml"))
+    win.show()
+    began = []
+
+    def started():
+        print("STARTED", win.start_run(), flush=True)
+        QTimer.singleShot(1500, lambda: (began.append(time.monotonic()), win.control.cancel()))
+
+    def changed():
+        if began and not win.ctl.busy:
+            print(f"ENDED after {time.monotonic() - began[0]:.1f}s:", win.run_panel.progress_label.text(), flush=True)
+            QTimer.singleShot(100, win.close)  # Quit: the import is still sleeping in its abandoned thread
+
+    win.engine_ready.connect(started)
+    win.control.changed.connect(changed)
+    win.control.error.connect(lambda title, message, *_: print("ERROR", title, "|", message, flush=True))
+    code = app.exec()
+    from wmstudio.gui.app import leave_now, nothing_left_to_finish
+
+    print("NOTHING LEFT", nothing_left_to_finish(), flush=True)
+    leave_now(code)
+""")
+
+
+def test_cancel_and_quit_do_not_wait_for_a_model_file_whose_import_hangs(tmp_path: Path) -> None:
+    """Issue 24 (seen after the sys.exit() fix): a model file sleeping at import left Cancel saying
+    "Cancelling…" until the import returned, and the process alive after Quit."""
+    model = tmp_path / "slow.py"
+    model.write_text("import time\ntime.sleep(600)\n\ndef make(in_channels, num_classes, image_size):\n    pass\n")
+    (tmp_path / "cfg.toml").write_text(
+        f'[run]\nthreads = 2\n[model]\nfile = "{model}"\nfactory = "make"\n[embed]\nepochs = 1\n')
+    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-c", SLOW_IMPORT, str(tmp_path)], capture_output=True, text=True,
+                          timeout=240, env=env, cwd=tmp_path)  # before the fix: 600 s, then a failed run
+    assert "STARTED" in proc.stdout, proc.stdout + proc.stderr
+    ended = [line for line in proc.stdout.splitlines() if line.startswith("ENDED")]
+    assert ended and "cancelled" in ended[0], proc.stdout + proc.stderr
+    assert float(ended[0].split()[2].rstrip("s:")) < 10, ended
+    assert "NOTHING LEFT True" in proc.stdout and proc.returncode == 0, proc.stdout + proc.stderr
+
+
+def test_a_cancellable_call_ends_at_the_cancel_and_passes_on_what_it_raised() -> None:
+    import threading
+    import time
+
+    from wmstudio.control import RunControl, cancellable, controlling
+    from wmstudio.errors import Cancelled
+
+    assert cancellable(lambda: 3) == 3  # no job control: called here
+    control = RunControl()
+    with controlling(control):
+        assert cancellable(lambda: 4) == 4
+        with pytest.raises(SystemExit):
+            cancellable(lambda: sys.exit(5))
+        with pytest.raises(ZeroDivisionError):
+            cancellable(lambda: 1 / 0)
+        threading.Timer(0.3, control.cancel).start()
+        t0 = time.monotonic()
+        with pytest.raises(Cancelled):
+            cancellable(lambda: time.sleep(30))
+        assert time.monotonic() - t0 < 5
+
+
+def test_a_cancelled_slow_model_import_is_cancelled_not_a_config_error(tmp_path: Path) -> None:
+    import threading
+
+    from wmstudio.control import RunControl, controlling
+    from wmstudio.errors import Cancelled
+    from wmstudio.models.registry import build_model
+
+    model = tmp_path / "slow.py"
+    model.write_text("import time\ntime.sleep(30)\n")
+    control = RunControl()
+    threading.Timer(0.3, control.cancel).start()
+    with controlling(control), pytest.raises(Cancelled):
+        build_model("", 1, 10, 8, file=str(model), factory="make")

@@ -560,9 +560,17 @@ def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
         _line, ticks, _texts = axis.generateDrawSpecs(None)
         for _pen, top, bottom in ticks:
             for r in rects:
-                if abs(r.left() - 2 - top.x()) > 0.01:  # not the tick's own name
+                if min(abs(r.left() - 2 - top.x()), abs(r.right() + 2 - top.x())) > 0.01:  # not the tick's own name
                     crosses = r.left() <= top.x() <= r.right() and top.y() < r.bottom() and bottom.y() > r.top()
                     assert not crosses, (x_max, top, bottom, r)
+    # a stage starting near the right edge is named left of its tick, whole (it was cut off at the edge)
+    last = win.ctl.series.stages[-1].start_step
+    win.tabs.metrics_view.acc.setXRange(0, last + 3, padding=0)
+    qtbot.wait(30)
+    bounds = axis.mapRectFromParent(axis.geometry())
+    boxes = axis.label_boxes()
+    assert boxes[-1][0] == "restore" and boxes[-1][1].right() <= bounds.right() + 0.01, (boxes, bounds)
+    assert all(bounds.left() - 0.01 <= r.left() for _, r in boxes)
 
 
 def test_compare_names_runs_says_what_differs_and_flags_unfinished_ones(qtbot) -> None:
@@ -632,3 +640,32 @@ def test_long_progress_words_never_run_into_the_device_name(qtbot, tmp_path) -> 
     QApplication.processEvents()
     assert bar.device_label.geometry().left() - bar.progress_label.geometry().right() >= 8  # a visible gap
     assert win.width() == 1280  # nor widen the window
+
+
+def test_a_small_window_keeps_titles_legends_and_plots_readable(qtbot, tmp_path) -> None:
+    """At 800x550 the Metrics legends had covered their titles, the data areas had shrunk to ~20 px and the
+    2D map to ~40 px; now a legend moves under its title where both do not fit on one line, the plots keep a
+    readable height (the tab scrolls), and the landscape controls scroll above a map of full height."""
+    from wmstudio.gui.landscape_view import MIN_PLOT_PX
+    from wmstudio.gui.metrics_view import MIN_ROW_PX
+
+    win = make_window(qtbot, tmp_path, quick=False)
+    win.resize(800, 550)
+    win.show()
+    show_synthetic_run(win)
+    qtbot.wait(100)
+    mv = win.tabs.metrics_view
+    for plot in (mv.acc, mv.loss, mv.pval):
+        title = plot.titleLabel.mapRectToScene(plot.titleLabel.item.mapRectToParent(plot.titleLabel.item.boundingRect()))
+        legend = plot.legend.mapRectToScene(plot.legend.boundingRect())
+        assert not title.intersects(legend), (plot.titleLabel.text, title, legend)
+        assert plot.legend.mapRectToScene(plot.legend.boundingRect()).bottom() <= plot.vb.sceneBoundingRect().top() + 1
+    assert mv.layout_widget.height() >= 3 * MIN_ROW_PX
+    assert min(p.vb.height() for p in (mv.acc, mv.loss)) >= 60
+    win.resize(1450, 950)  # room again: each legend back on its title's line
+    qtbot.wait(100)
+    assert not any(p.legend_fit.below for p in (mv.acc, mv.loss, mv.pval))
+    win.resize(800, 550)
+    win.tabs.setCurrentWidget(win.tabs.landscape_view)
+    qtbot.wait(100)
+    assert win.tabs.landscape_view.tabs.height() >= MIN_PLOT_PX

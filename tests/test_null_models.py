@@ -91,7 +91,10 @@ def test_the_settings_form_offers_the_attack_section(qtbot) -> None:
     form.set_value("attack.bits", 4)
     cfg = form.config()
     assert cfg.attack.kind == "quantize" and cfg.attack.bits == 4
-    assert form.sections["attack"].title.startswith("2c · Removal attack")
+    assert form.sections["attack"].title == "2c · Removal attack: quantize (replaces sections 2 / 2b)"
+    assert form.sections["attack"].header.text() == form.sections["attack"].title  # the header follows the kind
+    form.set_value("attack.kind", "finetune")
+    assert form.sections["attack"].header.text() == "2c · Removal attack: not run (kind finetune: stage 2 is section 2 or 2b)"
 
 
 def test_null_models_from_given_checkpoints(demo_run, tmp_path, capsys) -> None:

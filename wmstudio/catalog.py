@@ -78,6 +78,9 @@ TRIGGER_SCHEMES.register("unrelated", Lazy("wmstudio.triggers.unrelated:build"),
 TRIGGER_SCHEMES.register("adversarial", Lazy("wmstudio.triggers.adversarial:build"),
                          help="FGSM examples of a trained clean model")
 TRIGGER_SCHEMES.register("folder", Lazy("wmstudio.triggers.folder:build"), help="a folder of images")
+# what trigger.label_mode "auto" means for each scheme that labels its images (a folder's images keep their own)
+AUTO_LABEL_MODE = {"abstract": "random", "content": "target", "noise": "target", "unrelated": "target",
+                   "adversarial": "random_other"}
 
 # ---------------------------------------------------------------- data sets
 

@@ -179,7 +179,10 @@ def run_experiment(cfg: ExperimentConfig, out: str | Path, callback: EventCallba
     """
     control = control or RunControl()
     plan = planned_stages(cfg, stages)
-    s = prepare_session(cfg, out, callback, control, overwrite, plan)
+    try:
+        s = prepare_session(cfg, out, callback, control, overwrite, plan)
+    except Cancelled:  # while the model or the data were being loaded (e.g. a model file's slow import)
+        return RunResult(Path(out), Status.CANCELLED, "cancelled by the user before the run's log was started")
     current = ""
     try:
         if trigger_from:

@@ -21,7 +21,7 @@ SAMPLE_PX = 34  # an entry's colour sample and gaps, beside its text
 class ColumnLegend:
     def __init__(self, plot: pg.PlotItem, widget: pg.GraphicsView) -> None:
         self.plot, self.widget = plot, widget
-        self.items = title_legend(plot, "")
+        self.items = title_legend(plot, "", fit=False)
         self.items.setColumnCount(COLUMNS)
         plot.legend = None  # entries are added here, not by every curve with a name
         plot.entry_legend = self.items  # what an export lists (export_spec.panel_of)

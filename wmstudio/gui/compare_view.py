@@ -53,7 +53,7 @@ from wmstudio.gui.compare_table import RunTable
 from wmstudio.gui.controller import differing_keys, flatten_config
 from wmstudio.gui.flow_layout import FlowLayout
 from wmstudio.gui.metrics_view import stage_at
-from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest
+from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest, set_title
 from wmstudio.gui.run_titles import metric_fmt, run_title, run_titles
 from wmstudio.gui.series import RunSeries
 from wmstudio.metric_names import METRIC_LABELS, STAGE_LABELS
@@ -407,13 +407,13 @@ class CompareView(QWidget):
                                for _text, color in self._color_key[:LEGEND_MAX_ENTRIES]]
             entries = [(sample, f"{key.rsplit('.', 1)[-1]} = {text}" if text != "not recorded" else text)
                        for sample, (text, _c) in zip(self._key_items, self._color_key, strict=False)]
-            self.plot.setTitle(f"colour: {key}", justify="left", size="10pt")
+            set_title(self.plot, f"colour: {key}")
         elif len(drawn) <= LEGEND_MAX_ENTRIES:
             entries = [(drawn[r.log_path], title) for r, title in zip(self.runs, run_titles(self.runs), strict=True)
                        if r.log_path in drawn]
-            self.plot.setTitle("", justify="left", size="10pt")
+            set_title(self.plot, "")
         else:
-            self.plot.setTitle(f"{len(drawn)} runs: the run list names each colour", justify="left", size="10pt")
+            set_title(self.plot, f"{len(drawn)} runs: the run list names each colour")
         self.key.set_entries(entries)
 
     def resizeEvent(self, event: QResizeEvent) -> None:  # noqa: N802 (Qt's name)

@@ -81,7 +81,7 @@ INVALID_STYLE = "border: 2px solid #d9534f; border-radius: 3px;"
 SECTION_TITLES = {"run": "Run", "data": "Data set", "model": "Model", "trigger": "Trigger set",
                   "embed": "1 · Embed the watermark", "finetune": "2 · Fine-tune (the attack)",
                   "extract": "2b · Model extraction (alternative attack)",
-                  "attack": "2c · Removal attack (kind: finetune uses 2 / 2b)", "restore": "3 · Restore (owner's data only)"}
+                  "attack": "2c · Removal attack", "restore": "3 · Restore (owner's data only)"}
 OPEN_AT_START = ("run", "data", "model")
 
 
@@ -408,6 +408,8 @@ class ConfigForm(QWidget):
                 w.setStyleSheet("")
                 w.setToolTip(self.tips[path])
         self._follow_model_file()
+        self._follow_attack_kind()
+        self._follow_label_mode()
         try:
             self.config()
             self.config_error = None
@@ -440,6 +442,29 @@ class ConfigForm(QWidget):
                                    f"({html.escape(file_box.text().strip())}) builds the model"
                                    if uses_file else self._arch_tip)
         arch.setToolTip(self.tips["model.arch"])
+
+    def _follow_attack_kind(self) -> None:
+        """The removal attack's title says what stage 2 runs: the kind chosen, or (kind finetune) sections 2 / 2b."""
+        kind = str(self._raw("attack.kind"))
+        section = self.sections.get("attack")
+        if section is None:
+            return
+        title = SECTION_TITLES["attack"] + (": not run (kind finetune: stage 2 is section 2 or 2b)"
+                                            if kind == "finetune" else f": {kind} (replaces sections 2 / 2b)")
+        if title != section.title:
+            section.title = title
+            section.set_invalid(section.invalid)
+
+    def _follow_label_mode(self) -> None:
+        """The labels' row says what "auto" means for the chosen scheme (a log records the mode it resolved to)."""
+        from wmstudio.catalog import AUTO_LABEL_MODE
+
+        if self._raw("trigger.label_mode") != "auto":
+            text = FIELD_LABELS.get("label_mode") or "label mode"
+        else:
+            mode = AUTO_LABEL_MODE.get(str(self._raw("trigger.scheme")))
+            text = f"labels (auto: {mode})" if mode else "labels (auto: the folder's own)"
+        self.labels["trigger.label_mode"].setText(text)
 
     def reveal_error(self) -> None:
         """Open the section holding the field at fault and focus it."""

@@ -104,7 +104,7 @@ class StudioController:
             # an attack (or a restoration) of a freshly initialised model measures nothing: refused, not run
             after = " or ".join(STARTS_FROM[stages[0]])
             shown = f"the shown log ({self.log_path.name}) has no {after} stage" if self.log_path else "no log is shown"
-            raise ConfigError("model.checkpoint", f"'{label}' needs the model a {after} stage left, and {shown}: open "
+            raise ConfigError("model.checkpoint", f"'{label}' needs the weights an earlier {after} stage left, and {shown}: open "
                               f"a log that has one, set model.checkpoint (e.g. RUN.h5:{STARTS_FROM[stages[0]][0]}), "
                               "or run all enabled stages")
         self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -149,6 +149,8 @@ class StudioController:
     def watched_log(self) -> LogSnapshot | None:
         """The log of the run that just ended, as its events described it (None: no run wrote one)."""
         snap, self.watched = self.watched, None
+        if self.log_path is not None and not self.log_path.exists():
+            self.log_path = None  # the run ended before writing its log: the title names no file
         if snap is None or not snap.path.exists():
             return None
         snap.series = self.series

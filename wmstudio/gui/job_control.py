@@ -141,9 +141,10 @@ class JobControl(QObject):
         self.ctl.end()
         status = getattr(result, "status", Status.FINISHED)
         if kind == "run":
-            self.run_panel.show_result(f"run {status}: {self.ctl.log_path.name if self.ctl.log_path else ''}",
+            log = self.ctl.log_path if self.ctl.log_path is not None and self.ctl.log_path.exists() else None
+            self.run_panel.show_result(f"run {status}: {log.name if log else 'no log was written'}",
                                        status == Status.FINISHED)
-            self.said.emit(f"Run {status}; log: {self.ctl.log_path}")
+            self.said.emit(f"Run {status}; log: {log}" if log else f"Run {status} before its log was started")
             self._logged()  # shows the run (from its events) in every view
         else:
             self.tabs.landscape_computed(self.ctl.log_path, result if hasattr(result, "done") else None)

@@ -19,7 +19,7 @@ from wmstudio.gui.landscape_parts import (
     map_axis_labels,
     point_text,
 )
-from wmstudio.gui.plot_parts import title_legend
+from wmstudio.gui.plot_parts import set_title, title_legend
 from wmstudio.landscape.figures import MODEL_STYLE
 from wmstudio.landscape.kinds.base import stored_kind
 from wmstudio.landscape.store import Landscape
@@ -78,7 +78,7 @@ class LandscapeMap(QWidget):
 
     def blank(self, title: str) -> None:
         """The map with nothing of an earlier landscape: no axis titles, no colour bar, only ``title``."""
-        self.map.setTitle(title)
+        set_title(self.map, title)
         for side in ("bottom", "left"):
             self.map.setLabel(side, "")
             self.map.showLabel(side, False)
@@ -110,7 +110,7 @@ class LandscapeMap(QWidget):
         self.colorbar.setLevels((lo, hi if hi > lo else lo + 1e-9))
         self.colorbar.axis.setLabel(label)
         self.colorbar.setVisible(True)
-        self.map.setTitle(title)
+        set_title(self.map, title)
         self.map.setAspectLocked(stored_kind(ls.kind).equal_aspect)
         xlabel, ylabel = map_axis_labels(ls)
         self.map.setLabel("bottom", xlabel)

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
-from PySide6.QtWidgets import QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
 
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints, LandscapeStarted
 from wmstudio.figures.style import ExportStyle
@@ -65,6 +65,8 @@ class _Via:
         return getattr(getattr(obj, self.panel), self.name)
 
 
+MIN_PLOT_PX = 240  # the 2D map, 3D surface and 1D path keep at least this height; the controls above them scroll
+
 # the panels' widgets and methods that the tab offered before it was split, still read through the view
 FORWARDED = {
     "controls": ("kind", "resolution", "data", "images", "precision", "compute_button", "published_button",
@@ -102,9 +104,21 @@ class LandscapeView(QWidget):
         self.export_label_rects: list = []  # where the last 3D export painted its title and labels (QRectF each)
         outer = QVBoxLayout(self)
         self.controls = LandscapeControls()
-        outer.addWidget(self.controls)
         self.tabs = QTabWidget()
-        outer.addWidget(self.tabs, 1)
+        self.tabs.setMinimumHeight(MIN_PLOT_PX)
+        # the controls scroll, the plots keep their height: in an 800x550 window the map had shrunk to 40 px
+        controls = QScrollArea()
+        controls.setWidget(self.controls)
+        controls.setWidgetResizable(True)
+        controls.setFrameShape(QFrame.Shape.NoFrame)
+        controls.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        controls.setMinimumHeight(60)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(controls)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setChildrenCollapsible(False)
+        self.splitter.setStretchFactor(1, 1)
+        outer.addWidget(self.splitter)
         self.map_panel = LandscapeMap()
         self.surface = LandscapeSurface()
         self.path = LandscapePath()

@@ -14,7 +14,16 @@ import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QRectF, Qt
 from PySide6.QtGui import QFont, QFontMetricsF
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QScrollArea,
+    QSizePolicy,
+    QVBoxLayout,
+    QWidget,
+)
 
 from wmstudio.gui.plot_parts import (
     LEFT_AXIS_PX,
@@ -35,6 +44,7 @@ from wmstudio.metric_names import METRIC_LABELS, SHORT_LABELS, STAGE_LABELS
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 LABEL_PX = 26  # vertical room one p-value tick label needs
 P_MIN_DECADES = 2.0  # the p-value plot's smallest height, in decades (two labelled ticks at least)
+MIN_ROW_PX = 200  # a plot of the view (title, legend and data area) keeps at least this height
 
 
 class PValueAxis(pg.AxisItem):
@@ -205,6 +215,7 @@ class SeriesView(QWidget):
     """The plots of a run on one global-step axis, with a hover read-out and an empty-state note."""
 
     EMPTY = "No run to show: open a run log (File ▸ Open…, Ctrl+O) or press Run."
+    ROWS = 3  # plots stacked in the view
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -217,7 +228,15 @@ class SeriesView(QWidget):
         box = QVBoxLayout(self)
         box.setContentsMargins(0, 0, 0, 0)  # the plots keep the room they had before the read-out
         box.setSpacing(2)
-        box.addWidget(self.layout_widget, 1)
+        # the plots keep a readable height; a window too low for them scrolls them (at 800x550 the
+        # data areas had shrunk to 20 px under their titles and legends)
+        self.layout_widget.setMinimumHeight(self.ROWS * MIN_ROW_PX)
+        self.scroll = QScrollArea()
+        self.scroll.setWidget(self.layout_widget)
+        self.scroll.setWidgetResizable(True)
+        self.scroll.setFrameShape(QFrame.Shape.NoFrame)
+        self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        box.addWidget(self.scroll, 1)
         box.addWidget(self.readout)
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.marked: set[str] = set()  # the curves made by marked_curve (dots while they have few points)

@@ -26,19 +26,109 @@ def align_left_axes(*plots: pg.PlotItem, width: int = LEFT_AXIS_PX) -> None:
         p.getAxis("left").setWidth(width)
 
 
-def title_legend(plot: pg.PlotItem, title: str, size: str = "8pt", **legend_opts: object) -> pg.LegendItem:
-    """The plot's title on the left of its title row and a one-line legend on the right of it.
+TITLE_ROW_PX = 30  # pyqtgraph's title row
+LEGEND_COLUMNS = 8  # a legend on the title's line lists at most this many entries a line
 
-    Both sit above the data area, so the legend never hides a curve; being part of the plot item,
-    the legend is in every export of the plot.
+
+def title_legend(plot: pg.PlotItem, title: str, size: str = "8pt", fit: bool = True,
+                 **legend_opts: object) -> pg.LegendItem:
+    """The plot's title on the left of its title row and a one-line legend on the right of it; where the plot
+    is too narrow for both on one line, the legend moves under the title in as many columns as fit and the
+    title row grows (:class:`LegendFit`).
+
+    Both sit above the data area, so the legend never hides a curve or the title; being part of the plot
+    item, the legend is in every export of the plot. Change the title with :func:`set_title`. ``fit``: False
+    for a legend whose caller lays it out itself (Compare's columns).
     """
     plot.setTitle(title, justify="left", size="10pt")
-    legend = pg.LegendItem(colCount=8, labelTextSize=size, **legend_opts)
+    legend = pg.LegendItem(colCount=LEGEND_COLUMNS, labelTextSize=size, **legend_opts)
     legend.layout.setContentsMargins(2, 0, 2, 0)  # one text line high: it fits the title row
     legend.setParentItem(plot)  # the plot item, not its data area (pyqtgraph's default)
     legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-6, 3))
     plot.legend = legend  # curves added with a name are listed
+    if fit:
+        plot.legend_fit = LegendFit(plot, legend)
     return legend
+
+
+def set_title(plot: pg.PlotItem, title: str, size: str = "10pt") -> None:
+    """A new title for ``plot`` (left-justified), its title-row legend placed again for the title's width."""
+    plot.setTitle(title, justify="left", size=size)
+    fit = getattr(plot, "legend_fit", None)
+    if fit is not None:
+        fit.refit(force=True)
+
+
+def columns_that_fit(cells: list[float], room: float) -> int:
+    """The most columns (up to ``LEGEND_COLUMNS``) a grid of entries ``cells`` wide (in order, row by row;
+    each column as wide as its widest entry) takes within ``room``; at least 1."""
+    for cols in range(min(LEGEND_COLUMNS, len(cells)), 1, -1):
+        if sum(max(cells[j::cols]) for j in range(cols)) <= room:
+            return cols
+    return 1
+
+
+def set_columns(legend: pg.LegendItem, cols: int) -> None:
+    """Lays ``legend`` out in ``cols`` columns. pyqtgraph's own ``setColumnCount`` sizes the legend from its
+    entries' current geometry, which a layout of fewer columns had stretched (a one-column legend made
+    wide again kept every column as wide as its longest entry); each entry takes its preferred size first."""
+    if cols == legend.columnCount:
+        return
+    legend.setColumnCount(cols)
+    for sample, label in legend.items:
+        for part in (sample, label):
+            part.resize(part.effectiveSizeHint(Qt.SizeHint.PreferredSize))
+    legend.updateSize()
+
+
+class LegendFit(QObject):
+    """Keeps a title-row legend clear of the title at any width: on the title's line while both fit, else
+    under the title in as many columns as the plot's width takes, the title row as high as they need
+    (at 800 px windows the legends had covered the titles). Refits when the plot is resized and when
+    entries are added or removed (the legend's own size changes)."""
+
+    def __init__(self, plot: pg.PlotItem, legend: pg.LegendItem) -> None:
+        super().__init__()
+        self.plot, self.legend = plot, legend
+        self.below = False  # the legend is under the title (the narrow layout)
+        self._busy = False
+        plot.layout.setAlignment(plot.titleLabel, Qt.AlignmentFlag.AlignTop | Qt.AlignmentFlag.AlignLeft)
+        plot.geometryChanged.connect(self.refit)
+        legend.geometryChanged.connect(self.refit)
+
+    def refit(self, force: bool = False) -> None:
+        if self._busy:
+            return
+        self._busy = True
+        try:
+            self._refit(force)
+        finally:
+            self._busy = False
+
+    def _refit(self, force: bool) -> None:
+        items = list(self.legend.items)
+        width = self.plot.geometry().width()
+        if width <= 0:
+            return
+        title_w = self.plot.titleLabel.item.boundingRect().width() if self.plot.titleLabel.isVisible() else 0.0
+        cells = [20.0 + label.item.boundingRect().width() + 8.0 for _sample, label in items]
+        on_line = sum(cells[:LEGEND_COLUMNS]) + 25.0
+        below = bool(items) and title_w + on_line + 16.0 > width
+        if below:
+            cols = columns_that_fit(cells, width - 30.0)
+            rows = math.ceil(len(items) / cols)
+            row_h = max(20.0, max(label.item.boundingRect().height() for _s, label in items))
+            set_columns(self.legend, cols)
+            self.plot.layout.setRowFixedHeight(0, TITLE_ROW_PX + rows * row_h)
+            if force or not self.below:
+                self.legend.anchor(itemPos=(0, 0), parentPos=(0, 0), offset=(6, TITLE_ROW_PX - 4))
+        else:
+            set_columns(self.legend, LEGEND_COLUMNS)
+            if self.plot.titleLabel.isVisible():
+                self.plot.layout.setRowFixedHeight(0, TITLE_ROW_PX)
+            if force or self.below:
+                self.legend.anchor(itemPos=(1, 0), parentPos=(1, 0), offset=(-6, 3))
+        self.below = below
 
 
 def marked_curve(plot: pg.PlotItem, color: str, name: str, width: int = 2) -> pg.PlotDataItem:
@@ -133,6 +223,11 @@ class StageAxis(pg.AxisItem):
 
     def label_boxes(self) -> list[tuple[str, QRectF]]:
         """(name, rectangle in this axis' coordinates) of each stage name drawn."""
+        return [(text, rect) for text, rect, _tick in self._laid_out()]
+
+    def _laid_out(self) -> list[tuple[str, QRectF, float]]:
+        """Each name drawn: (name, its rectangle, the x of its tick). A name starts right of its tick; one that
+        would run past the right edge ends left of it instead (it had been cut off there)."""
         view = self.linkedView()
         if view is None or not self.stages:
             return []
@@ -149,25 +244,26 @@ class StageAxis(pg.AxisItem):
             if px >= bounds.right() - 4:
                 break
             width = metrics.horizontalAdvance(text) + 4
-            row = next((r for r in (k % 2, 1 - k % 2) if rows[r] <= px), None)
+            left = px + 2 if px + 2 + width <= bounds.right() else max(bounds.left(), px - 2 - width)
+            row = next((r for r in (k % 2, 1 - k % 2) if rows[r] <= left), None)
             if row is None:
                 continue
-            rows[row] = px + width + 6
-            out.append((text, QRectF(px + 2, bounds.top() + 1 + row * self.row_px, width, self.row_px)))
+            rows[row] = max(px, left + width) + 6
+            out.append((text, QRectF(left, bounds.top() + 1 + row * self.row_px, width, self.row_px), px))
         return out
 
     def generateDrawSpecs(self, p: QPainter) -> tuple:  # noqa: N802 - pyqtgraph's name
         bounds = self.mapRectFromParent(self.geometry())
         pen = self.pen()
-        boxes = self.label_boxes()
-        lower = [r for _, r in boxes if r.top() > bounds.top() + 1.5]  # the second row's names
+        boxes = self._laid_out()
+        lower = [r for _, r, _x in boxes if r.top() > bounds.top() + 1.5]  # the second row's names
 
-        def tick_end(r: QRectF) -> float:  # a first-row name's tick stops above a second-row name it would cross
-            x = r.left() - 2
-            return r.bottom() if any(o.left() - 2 <= x <= o.right() for o in lower if o is not r) else bounds.bottom()
+        def tick_end(r: QRectF, x: float) -> float:  # a first-row name's tick stops above a second-row name it crosses
+            return r.bottom() if any(o.left() - 2 <= x <= o.right() + 2 for o in lower if o is not r) else bounds.bottom()
 
-        ticks = [(pen, QPointF(r.left() - 2, r.top()), QPointF(r.left() - 2, tick_end(r))) for _, r in boxes]
-        texts = [(r, int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter), t) for t, r in boxes]
+        ticks = [(pen, QPointF(x, r.top()), QPointF(x, tick_end(r, x))) for _, r, x in boxes]
+        texts = [(r, int((Qt.AlignmentFlag.AlignLeft if x <= r.left() else Qt.AlignmentFlag.AlignRight)
+                         | Qt.AlignmentFlag.AlignVCenter), t) for t, r, x in boxes]
         return (pen, bounds.bottomLeft(), bounds.bottomRight()), ticks, texts
 
 

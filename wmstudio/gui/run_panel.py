@@ -59,6 +59,7 @@ class RunPanel(QWidget):
         self.run_button.clicked.connect(self.run_requested)
         self.pause_button.toggled.connect(self._paused)
         self.cancel_button.clicked.connect(self.cancel_requested)
+        self._job = ""  # the job the row shows
         self.set_busy("", False, "loading the engine…")
 
     # ------------------------------------------------------------ public API
@@ -76,10 +77,11 @@ class RunPanel(QWidget):
             self.pause_button.setChecked(False)
             self.pause_button.setText("Pause")
             self.pause_button.blockSignals(False)
-        if job:
+        if job and job != self._job:  # a job starts (a repeat call, e.g. after a theme switch, keeps its progress)
             self.progress.setRange(0, 1000)
             self.progress.setValue(0)
             self.progress_label.setText("starting…")
+        self._job = job
 
     def show_progress(self, state: ProgressState, text: str) -> None:
         self.progress.setRange(0, 1000)

@@ -17,7 +17,7 @@ from typing import Any
 
 from PySide6.QtCore import QCoreApplication, QObject, QThread, Signal, Slot
 
-from wmstudio.control import RunControl
+from wmstudio.control import RunControl, controlling
 from wmstudio.errors import WmStudioError
 from wmstudio.events import Event, EventCallback
 
@@ -77,7 +77,7 @@ class JobThread(QThread):
         # Python's default 5 ms GIL switch interval lets a busy worker keep the UI thread waiting
         # that long at every hand-over; a shorter one keeps redraws smooth (see
         # benchmarks/bench_gui_responsiveness.py). It is restored when the last job thread ends.
-        with short_switch_interval():
+        with short_switch_interval(), controlling(self.control):  # a call the engine cannot check is cancelled too
             self._run()
 
     def _run(self) -> None:

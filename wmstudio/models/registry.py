@@ -14,7 +14,8 @@ from typing import Any
 from torch import nn
 
 from wmstudio.catalog import MODELS
-from wmstudio.errors import ConfigError
+from wmstudio.control import cancellable
+from wmstudio.errors import Cancelled, ConfigError
 from wmstudio.model_options import check_options
 
 
@@ -90,10 +91,13 @@ def _user_model(file: str, factory: str, c: int, k: int, s: int, **kw: Any) -> n
     if spec is None or spec.loader is None:
         raise ConfigError("model.file", f"{path} cannot be imported as a Python module")
     module = importlib.util.module_from_spec(spec)
-    try:
-        spec.loader.exec_module(module)
+    loader = spec.loader
+    try:  # a slow or hanging import is cancelled with its job (the app's Cancel and Quit do not wait for it)
+        cancellable(lambda: loader.exec_module(module))
     except SystemExit as exc:  # the file's own sys.exit() must not end (or silently stop) the run, the app or a worker
         raise ConfigError("model.file", f"{path} called sys.exit({_exit_code(exc)}) while being imported") from exc
+    except Cancelled:
+        raise
     except Exception as exc:
         raise ConfigError("model.file", f"{path} failed to import: {type(exc).__name__}: {exc}") from exc
     fn = getattr(module, factory, None)
@@ -107,7 +111,7 @@ def _user_model(file: str, factory: str, c: int, k: int, s: int, **kw: Any) -> n
     except (TypeError, ValueError):
         args = offered
     try:
-        model = fn(**args)
+        model = cancellable(lambda: fn(**args))
     except SystemExit as exc:
         raise ConfigError("model.factory",
                           f"{path}:{factory} called sys.exit({_exit_code(exc)}) while building the model") from exc

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wmstudio.catalog import AUTO_LABEL_MODE
 from wmstudio.triggers.base import BuildContext, TriggerSet, assign_labels, rng_for
 
 
@@ -42,7 +43,7 @@ def build(ctx: BuildContext, size: int, seed: int, label_mode: str = "random", t
     rng = rng_for(seed, "abstract")
     c, h, w = ctx.shape
     images = np.stack([_abstract_image(rng, c, h, w) for _ in range(size)])
-    mode = "random" if label_mode == "auto" else label_mode
+    mode = AUTO_LABEL_MODE["abstract"] if label_mode == "auto" else label_mode
     labels = assign_labels(mode, rng, ctx.num_classes, size, target_class)
     return TriggerSet(torch.from_numpy(np.rint(images * 255).astype(np.uint8)), torch.from_numpy(labels),
                       torch.full((size,), -1, dtype=torch.long), "abstract", seed, {"label_mode": mode})

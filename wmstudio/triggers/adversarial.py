@@ -12,6 +12,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wmstudio.catalog import AUTO_LABEL_MODE
 from wmstudio.errors import TriggerError
 from wmstudio.triggers.base import (
     BuildContext,
@@ -53,7 +54,7 @@ def build(ctx: BuildContext, size: int, seed: int, label_mode: str = "random_oth
     if ctx.model is None or ctx.normalizer is None:
         raise TriggerError("adversarial triggers are made against a trained model: none was given")
     rng = rng_for(seed, "adversarial")
-    mode = "random_other" if label_mode == "auto" else label_mode
+    mode = AUTO_LABEL_MODE["adversarial"] if label_mode == "auto" else label_mode
     images, true = pick_from_pool(ctx, rng, size, None, "adversarial", source_class)
     adv, reached = fgsm(ctx, images, torch.from_numpy(true), eps)
     reached_np = reached.numpy()

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from wmstudio.catalog import AUTO_LABEL_MODE
 from wmstudio.triggers.base import BuildContext, TriggerSet, assign_labels, pick_from_pool, rng_for
 
 # A 7x7 "WM"-like glyph; scaled to the stamp's size with nearest-neighbour sampling.
@@ -32,7 +33,7 @@ def stamp_mask(h: int, w: int, fraction: float) -> torch.Tensor:
 def build(ctx: BuildContext, size: int, seed: int, label_mode: str = "target", target_class: int = 0,
           stamp_fraction: float = 0.35, source_class: int = -1, **_: object) -> TriggerSet:
     rng = rng_for(seed, "content")
-    mode = "target" if label_mode == "auto" else label_mode
+    mode = AUTO_LABEL_MODE["content"] if label_mode == "auto" else label_mode
     images, true = pick_from_pool(ctx, rng, size, target_class if mode == "target" else None, "content", source_class)
     mask = stamp_mask(images.shape[2], images.shape[3], stamp_fraction).bool()
     stamped = images.clone()

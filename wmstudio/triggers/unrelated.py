@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from wmstudio.catalog import AUTO_LABEL_MODE
 from wmstudio.errors import TriggerError
 from wmstudio.triggers.base import BuildContext, TriggerSet, assign_labels, rng_for
 from wmstudio.triggers.imageops import fit_shape
@@ -20,7 +21,7 @@ def build(ctx: BuildContext, size: int, seed: int, label_mode: str = "target", t
     rng = rng_for(seed, "unrelated")
     idx = np.sort(rng.choice(len(source), size=size, replace=False))
     images = fit_shape(source.images[torch.as_tensor(idx)], ctx.shape)
-    mode = "target" if label_mode == "auto" else label_mode
+    mode = AUTO_LABEL_MODE["unrelated"] if label_mode == "auto" else label_mode
     labels = assign_labels(mode, rng, ctx.num_classes, size, target_class)
     return TriggerSet(images, torch.from_numpy(labels), torch.full((size,), -1, dtype=torch.long), "unrelated",
                       seed, {"label_mode": mode, "source": source.name})
