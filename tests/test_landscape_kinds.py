@@ -7,7 +7,7 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,40 +21,25 @@ from wmstudio.landscape import LandscapeSpec, compute_landscape, read
 from wmstudio.landscape.context import LogContext, load_context
 from wmstudio.landscape.flat import ParamVector
 from wmstudio.landscape.kinds import BUILTIN
-from wmstudio.landscape.kinds.base import Created, LandscapeKind
+from wmstudio.landscape.kinds.base import CentredLineKind
 from wmstudio.landscape.point_work import points_from_store
 from wmstudio.landscape.points import AxisPoints
 from wmstudio.landscape.spec import LANDSCAPE_KINDS
-from wmstudio.landscape.stage_weights import stage_buffers, stage_vector
-from wmstudio.landscape.store import Landscape
+from wmstudio.landscape.stage_weights import stage_vector
 
 PACKAGE = Path(__file__).resolve().parents[1] / "wmstudio" / "landscape"
 GENERIC = ("compute.py", "point_work.py", "spec.py", "figures.py", "store.py")
 
 
-class ToyLineKind(LandscapeKind):
+class ToyLineKind(CentredLineKind):
     """The line through the centre model along one fixed random unit direction (seeded by ``seed``)."""
 
     help = "a toy: the line through the centre model along one seeded random direction"
-    line = True
-    centred = True
 
-    def create(self, ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: EventCallback,
-               control: RunControl | None) -> Created:
-        pv = ParamVector(ctx.model)
-        center = stage_vector(ctx, pv, spec.center)
-        d = torch.randn(pv.numel, generator=torch.Generator().manual_seed(spec.seed))
-        d = (d / d.norm()).to(center.device)
-        t = np.linspace(-spec.span, spec.span, spec.resolution)
-        arrays = {"t": t, "model_coords": np.zeros(1), "origin": center.cpu().numpy(),
-                  "directions": d[None].cpu().numpy()}
-        return Created((len(t),), arrays, {"model_names": [spec.center], "axis_units": "toy direction units"})
-
-    def points(self, ctx: LogContext, ls: Landscape, vectors: Callable[[], dict[str, np.ndarray]]) -> AxisPoints:
-        vec = vectors()
-        return AxisPoints(torch.from_numpy(vec["origin"]).to(ctx.device),
-                          torch.from_numpy(vec["directions"][0]).to(ctx.device), ls.axes["t"],
-                          stage_buffers(ctx, ls.spec.center))
+    def direction(self, ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: EventCallback,
+                  control: RunControl | None) -> tuple[torch.Tensor, dict]:
+        d = torch.randn(ParamVector(ctx.model).numel, generator=torch.Generator().manual_seed(spec.seed))
+        return d / d.norm(), {"axis_units": "toy direction units"}
 
 
 @pytest.fixture()

@@ -116,6 +116,44 @@ class LandscapeKind:
         return "distance along the path (parameter space)"
 
 
+class CentredLineKind(LandscapeKind):
+    """A path through the centre model along one unit direction, over [-span, span], the centre's BatchNorm
+    statistics at every point. A subclass gives the direction (``direction``); ``create`` and ``points``
+    are shared (hessian_line, and the toy kind of tests/test_landscape_kinds.py)."""
+
+    line = True
+    centred = True
+
+    def direction(self, ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: EventCallback,
+                  control: RunControl | None) -> tuple[Any, dict[str, Any]]:
+        """The path's unit direction (a flat parameter vector, torch) and the attributes that describe it."""
+        raise NotImplementedError
+
+    def create(self, ctx: LogContext, spec: LandscapeSpec, log_path: Path, callback: EventCallback,
+               control: RunControl | None) -> Created:
+        import numpy as np
+
+        from wmstudio.landscape.flat import ParamVector
+        from wmstudio.landscape.stage_weights import stage_vector
+
+        d, attrs = self.direction(ctx, spec, log_path, callback, control)
+        center = stage_vector(ctx, ParamVector(ctx.model), spec.center)
+        t = np.linspace(-spec.span, spec.span, spec.resolution)
+        arrays = {"t": t, "model_coords": np.zeros(1), "origin": center.cpu().numpy().astype(np.float32),
+                  "directions": d.reshape(1, -1).cpu().numpy().astype(np.float32)}
+        return Created((len(t),), arrays, {"model_names": [spec.center], "buffers": f"fixed: {spec.center}", **attrs})
+
+    def points(self, ctx: LogContext, ls: Landscape, vectors: Callable[[], dict[str, np.ndarray]]) -> AxisPoints:
+        import torch
+
+        from wmstudio.landscape.points import AxisPoints
+        from wmstudio.landscape.stage_weights import stage_buffers
+
+        vec, dev = vectors(), ctx.device
+        return AxisPoints(torch.from_numpy(vec["origin"]).to(dev), torch.from_numpy(vec["directions"][0]).to(dev),
+                          ls.axes["t"], stage_buffers(ctx, ls.spec.center))
+
+
 def kind_of(name: str) -> LandscapeKind:
     """The registered kind ``name`` (ConfigError naming the field ``kind`` for an unknown one)."""
     from wmstudio.landscape.spec import LANDSCAPE_KINDS
