@@ -6,7 +6,7 @@ A synthetic run grows by one evaluation per redraw, as during training; each vie
     QT_QPA_PLATFORM=offscreen .venv/bin/python benchmarks/bench_plot_redraw.py [--baseline ../main] [--evals 600]
 
 With ``--baseline`` the same redraws run, interleaved, on the views of that checkout's
-``wmstudio/gui/metrics_view.py`` and the medians are printed side by side with their ratio (the
+``wmstudio/gui/metrics_view.py`` (and ``drift_view.py`` where it has one) and the medians are printed side by side with their ratio (the
 figure to read on a shared machine).
 """
 
@@ -63,15 +63,21 @@ def main() -> int:
     ap.add_argument("--layers", type=int, default=20)
     args = ap.parse_args()
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    from types import SimpleNamespace
+
     from PySide6.QtWidgets import QApplication
 
-    from wmstudio.gui import metrics_view
+    from wmstudio.gui.drift_view import DriftView
+    from wmstudio.gui.metrics_view import MetricsView
     from wmstudio.gui.series import RunSeries
 
     app = QApplication(sys.argv[:1])
-    sets = {"this": metrics_view}
+    sets: dict = {"this": SimpleNamespace(MetricsView=MetricsView, DriftView=DriftView)}
     if args.baseline:
-        sets["baseline"] = load_views(args.baseline / "wmstudio" / "gui" / "metrics_view.py", "baseline_metrics_view")
+        gui = args.baseline / "wmstudio" / "gui"
+        metrics = load_views(gui / "metrics_view.py", "baseline_metrics_view")
+        drift = load_views(gui / "drift_view.py", "baseline_drift_view") if (gui / "drift_view.py").exists() else metrics
+        sets["baseline"] = SimpleNamespace(MetricsView=metrics.MetricsView, DriftView=drift.DriftView)
     views = {(who, kind): getattr(m, kind)() for who, m in sets.items() for kind in ("MetricsView", "DriftView")}
     for v in views.values():
         v.resize(1400, 850)

@@ -66,7 +66,8 @@ def test_metrics_hover_reads_step_stage_and_values_with_a_crosshair(qtbot) -> No
 def test_live_redraws_add_no_plot_items(qtbot) -> None:
     """The crosshair, stage names and heat map are made once: a growing run redrawn many times keeps
     the same items in every plot (the live redraw stays as cheap as before)."""
-    from wmstudio.gui.metrics_view import DriftView, MetricsView
+    from wmstudio.gui.drift_view import DriftView
+    from wmstudio.gui.metrics_view import MetricsView
 
     events = synthetic_run(3)
     views = [_shown(qtbot, MetricsView()), _shown(qtbot, DriftView())]
@@ -83,7 +84,8 @@ def test_live_redraws_add_no_plot_items(qtbot) -> None:
     assert len(counts) > 5 and all(c == counts[0] for c in counts), counts
 
 def test_stage_names_and_legends_stay_off_the_data(qtbot) -> None:
-    from wmstudio.gui.metrics_view import DriftView, MetricsView
+    from wmstudio.gui.drift_view import DriftView
+    from wmstudio.gui.metrics_view import MetricsView
 
     for cls in (MetricsView, DriftView):
         view, _ = _series_view(qtbot, cls)
@@ -105,7 +107,7 @@ def test_stage_names_and_legends_stay_off_the_data(qtbot) -> None:
 
 
 def test_drift_heat_map_shares_the_step_axis_and_one_colour_scale(qtbot) -> None:
-    from wmstudio.gui.metrics_view import DriftView
+    from wmstudio.gui.drift_view import DriftView
 
     view, series = _series_view(qtbot, DriftView)
     rect = view.image.mapRectToParent(view.image.boundingRect())
@@ -130,7 +132,8 @@ def test_drift_heat_map_shares_the_step_axis_and_one_colour_scale(qtbot) -> None
 
 
 def test_series_views_say_what_to_do_when_empty_and_clear_back_to_it(qtbot) -> None:
-    from wmstudio.gui.metrics_view import DriftView, MetricsView
+    from wmstudio.gui.drift_view import DriftView
+    from wmstudio.gui.metrics_view import MetricsView
 
     for cls in (MetricsView, DriftView):
         view = _shown(qtbot, cls())
@@ -329,7 +332,8 @@ def test_control_is_a_dashed_curve_and_a_collapsed_stage_is_marked(qtbot) -> Non
     """Issue 21: the control rate is drawn beside trigger accuracy, the effect is read out, and a
     stage whose model collapsed says so above the plots."""
     from wmstudio.events import Metrics
-    from wmstudio.gui.metrics_view import COLLAPSED_MARK, MetricsView
+    from wmstudio.gui.metrics_view import MetricsView
+    from wmstudio.gui.series_view import COLLAPSED_MARK
 
     series = RunSeries()
     for e in synthetic_run(1):
@@ -357,7 +361,8 @@ def test_control_is_a_dashed_curve_and_a_collapsed_stage_is_marked(qtbot) -> Non
 
 def test_metric_axes_read_the_values_themselves_without_an_si_factor(qtbot) -> None:  # noqa: ANN001
     """A CIFAR-10 attack's losses of 0.1-0.8 were drawn as "cross-entropy (x0.001)" with ticks at 100 .. 800."""
-    from wmstudio.gui.metrics_view import DriftView, MetricsView
+    from wmstudio.gui.drift_view import DriftView
+    from wmstudio.gui.metrics_view import MetricsView
 
     for cls in (MetricsView, DriftView):
         view, series = _series_view(qtbot, cls)

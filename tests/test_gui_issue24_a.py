@@ -49,7 +49,7 @@ def test_the_drift_title_names_the_reference_each_stage_recorded(qtbot, tmp_path
     from conftest import quick_config
 
     from wmstudio.config_io import load_config
-    from wmstudio.gui.metrics_view import DriftView
+    from wmstudio.gui.drift_view import DriftView
     from wmstudio.gui.series import RunSeries
     from wmstudio.pipeline import run_experiment
     from wmstudio.runlog_reader import RunLogReader

@@ -49,8 +49,9 @@ def test_no_collapsed_mark_at_a_stage_s_starting_point(qtbot) -> None:
     name above the plots said "collapsed" until the first epoch. Collapse is judged once the stage has
     trained; a model still collapsed after an epoch is marked."""
     from wmstudio.events import Metrics, RunStarted
-    from wmstudio.gui.metrics_view import COLLAPSED_MARK, MetricsView, stage_title
+    from wmstudio.gui.metrics_view import MetricsView
     from wmstudio.gui.series import RunSeries
+    from wmstudio.gui.series_view import COLLAPSED_MARK, stage_title
 
     def row(epoch: float, collapsed: float) -> dict[str, float]:
         return {"epoch": epoch, "test_acc": 0.1, "trigger_acc": 0.1, "test_loss": 2.3, "trigger_loss": 2.3,

@@ -149,7 +149,7 @@ def test_section_titles_take_each_themes_text_colour_when_switched_live(qtbot, q
     from PySide6.QtGui import QPalette
     from PySide6.QtWidgets import QLabel
 
-    from wmstudio.gui.config_form import Section
+    from wmstudio.gui.form_parts import Section
 
     section = Section("2b · Model extraction", "tip", QLabel("body"))
     qtbot.addWidget(section)

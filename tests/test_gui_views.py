@@ -647,7 +647,7 @@ def test_a_small_window_keeps_titles_legends_and_plots_readable(qtbot, tmp_path)
     2D map to ~40 px; now a legend moves under its title where both do not fit on one line, the plots keep a
     readable height (the tab scrolls), and the landscape controls scroll above a map of full height."""
     from wmstudio.gui.landscape_view import MIN_PLOT_PX
-    from wmstudio.gui.metrics_view import MIN_ROW_PX
+    from wmstudio.gui.series_view import MIN_ROW_PX
 
     win = make_window(qtbot, tmp_path, quick=False)
     win.resize(800, 550)

@@ -52,10 +52,10 @@ from wmstudio.gui.compare_legend import ColumnLegend
 from wmstudio.gui.compare_table import RunTable
 from wmstudio.gui.controller import differing_keys, flatten_config
 from wmstudio.gui.flow_layout import FlowLayout
-from wmstudio.gui.metrics_view import stage_at
 from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest, set_title
 from wmstudio.gui.run_titles import metric_fmt, run_title, run_titles
 from wmstudio.gui.series import RunSeries
+from wmstudio.gui.series_view import stage_at
 from wmstudio.metric_names import METRIC_LABELS, STAGE_LABELS
 
 METRIC_NAMES = {k: METRIC_LABELS[k] for k in ("trigger_acc", "test_acc", "trigger_loss", "test_loss", "drift_l2",

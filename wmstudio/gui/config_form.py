@@ -21,8 +21,7 @@ import html
 import typing
 from typing import Any
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -32,16 +31,15 @@ from PySide6.QtWidgets import (
     QLabel,
     QLineEdit,
     QPushButton,
-    QSizePolicy,
     QSpinBox,
-    QToolButton,
     QVBoxLayout,
     QWidget,
 )
 
-from wmstudio.config import MAX_INT, ExperimentConfig
+from wmstudio.config import ExperimentConfig
 from wmstudio.config_check import from_dict, validate
 from wmstudio.errors import ConfigError
+from wmstudio.gui.form_parts import ChoiceBox, IntBox, Section, bounds_text, format_float
 
 CHECKPOINT_FILTER = "Checkpoints (*.pt *.pth *.th *.safetensors);;Run logs (*.h5 *.hdf5);;All files (*)"
 # the fields chosen with a file dialog: (folder or the file filter, the dialog's title)
@@ -89,99 +87,6 @@ def field_label(key: str, name: str) -> str:
     """The form's label of a field (``key``: its path below the section, ``name``: the field's own name):
     the written label, else the name with spaces for underscores (never a raw ``snake_case`` name)."""
     return FIELD_LABELS.get(key) or FIELD_LABELS.get(name if "." not in key else key) or key.replace("_", " ")
-
-
-class Section(QWidget):
-    """A titled part of the form that opens and closes on a click; several can be open at once."""
-
-    def __init__(self, title: str, tip: str, body: QWidget, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        self.title, self.body = title, body
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.setSpacing(2)
-        self.header = QToolButton()
-        self.header.setCheckable(True)
-        self.header.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
-        self.header.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Fixed)  # a long title never widens the form
-        self.header.setToolTip(tip)
-        layout.addWidget(self.header)
-        layout.addWidget(body)
-        self.header.toggled.connect(self._toggled)
-        self.set_invalid("")
-        self._toggled(False)
-
-    @property
-    def is_open(self) -> bool:
-        return self.header.isChecked()
-
-    def set_open(self, opened: bool) -> None:
-        self.header.setChecked(opened)
-
-    def set_invalid(self, message: str) -> None:
-        """Marks the title while a field of this section is invalid (seen also when it is closed)."""
-        self.invalid = message
-        self.header.setText(f"⚠ {self.title}" if message else self.title)
-        self.header.setStyleSheet("QToolButton { font-weight: bold; text-align: left; border: none; padding: 3px; "
-                                  + ("color: #d9534f; " if message else "") + "}")
-        if message:
-            self.header.setToolTip(f"<span style='color:#d9534f'>{html.escape(message)}</span>")
-
-    def _toggled(self, opened: bool) -> None:
-        self.header.setArrowType(Qt.ArrowType.DownArrow if opened else Qt.ArrowType.RightArrow)
-        self.body.setVisible(opened)
-
-
-class ChoiceBox(QComboBox):
-    """A choice box that the mouse wheel changes only once it has focus (clicked or tabbed into): the
-    wheel over it, while scrolling the form, scrolls the form (it silently changed the data set)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)  # not WheelFocus: the wheel does not focus it
-
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt's name
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()  # to the scroll area
-
-
-class IntBox(QSpinBox):
-    """A whole-number box that keeps any 32-bit number typed, also one outside the field's bounds (the
-    form's validation flags it with the bound and its reason); the arrows step only within the bounds.
-    The mouse wheel changes it only once it has focus (as ``ChoiceBox``)."""
-
-    def __init__(self, lo: int | None, hi: int | None) -> None:
-        super().__init__()
-        self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
-        self.lo = int(lo) if lo is not None else -MAX_INT
-        self.hi = int(hi) if hi is not None else MAX_INT
-        self.setRange(-MAX_INT, MAX_INT)
-
-    def wheelEvent(self, event: QWheelEvent) -> None:  # noqa: N802 - Qt's name
-        if self.hasFocus():
-            super().wheelEvent(event)
-        else:
-            event.ignore()
-
-    def stepBy(self, steps: int) -> None:  # noqa: N802 - Qt's name
-        value = self.value()
-        self.setValue(min(max(value + steps, self.lo), self.hi) if self.lo <= value <= self.hi else value + steps)
-
-
-def bounds_text(meta: dict[str, Any]) -> str:
-    """The field's bounds and the reason for the upper one, for its tooltip ("" when it has none)."""
-    lo, hi, why = meta.get("min"), meta.get("max"), meta.get("why") or ""
-    if lo is None and hi is None:
-        return ""
-    low = f"{'>' if meta.get('min_exclusive') else '>='} {lo:g}" if lo is not None else ""
-    high = f"<= {hi:g}" + (f" ({why})" if why else "") if hi is not None else ""
-    return "allowed: " + " and ".join(filter(None, [low, high]))
-
-
-def _format_float(v: float) -> str:
-    return repr(float(v)) if (abs(v) >= 1e-3 or v == 0) else f"{v:.3g}"
 
 
 class ConfigForm(QWidget):
@@ -319,7 +224,7 @@ class ConfigForm(QWidget):
                 w.setText("{ " + ", ".join(f"{k} = {v!r}".replace("'", '"') for k, v in value.items()) + " }"
                           if value else "")
             elif tp is float:
-                w.setText(_format_float(value))
+                w.setText(format_float(value))
             else:
                 w.setText(str(value))
             w.setCursorPosition(0)  # a value longer than the field shows its beginning, not its end

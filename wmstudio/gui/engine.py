@@ -20,6 +20,7 @@ def load_engine() -> None:
     from wmstudio.gui import (  # noqa: F401
         checkpoint_panel,
         compare_view,
+        drift_view,
         landscape_view,
         metrics_view,
         sweep_view,

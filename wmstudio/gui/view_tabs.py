@@ -54,8 +54,9 @@ class ViewTabs(QTabWidget):
     def build(self) -> None:
         """Makes the plot views (the engine is loaded: the OpenGL probe may load its LLVM now)."""
         from wmstudio.gui.compare_view import CompareView
+        from wmstudio.gui.drift_view import DriftView
         from wmstudio.gui.landscape_view import LandscapeView
-        from wmstudio.gui.metrics_view import DriftView, MetricsView
+        from wmstudio.gui.metrics_view import MetricsView
         from wmstudio.gui.sweep_view import SweepView
         from wmstudio.gui.theme import configure_plots
 
