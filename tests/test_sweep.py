@@ -73,6 +73,11 @@ def test_sweep_on_ray_report_skip_and_failure(tmp_path) -> None:
     rep = write_report(out)
     rows = rep["rows"]
     assert len(rows) == 4 and all(r["status"] == "finished" for r in rows)
+    from wmstudio.source_pin import source_fingerprint
+
+    # every run ran the source the sweep started with
+    assert {r["source"] for r in rows} == {source_fingerprint()}
+    assert f"The 4 runs that recorded it ran one engine source, {source_fingerprint()}" in (out / "report.md").read_text()
     for r in rows:
         for key in ("watermarked.trigger_acc", "finetune.trigger_acc", "restore.trigger_acc", "restore.test_acc",
                     "finetune.drift_rel", "restore.p_value"):

@@ -107,7 +107,10 @@ def _lost(exc: BaseException) -> bool:
 class Dispatcher:
     def __init__(self, ray: Any, remote: Any, threads: int, retries: int,
                  say: Callable[[str], None]) -> None:
+        from wmstudio.source_pin import source_fingerprint
+
         self.ray, self.remote, self.threads, self.retries, self.say = ray, remote, threads, retries, say
+        self.source = source_fingerprint()  # the engine's source as the sweep starts: every run must run it
         self.streams: dict[Any, TaskState] = {}
         self.retried: dict[str, list[str]] = {}
         self.returned = 0
@@ -125,8 +128,8 @@ class Dispatcher:
         task.args = (data_refs, embed, files or {})
         task.staged = bool(files)
         task.submitted = time.time()
-        stream = self.remote.remote(task.call, {**task.plan, "run_id": task.run_id}, self.threads, data_refs, embed,
-                                    files or {})
+        plan = {**task.plan, "run_id": task.run_id, "source": self.source}
+        stream = self.remote.remote(task.call, plan, self.threads, data_refs, embed, files or {})
         self.streams[stream] = task
         write_json(task.rec_path, {**task.base_record(), "status": str(Status.QUEUED), "attempts": task.attempts})
 

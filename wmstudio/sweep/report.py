@@ -34,6 +34,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -154,6 +155,8 @@ def collect(folder: str | Path) -> tuple[dict[str, Any], list[str], list[dict[st
         row: dict[str, Any] = {"run_id": rec["run_id"], "status": rec.get("status", str(Status.PENDING)),
                                "error": (rec.get("error") or "").splitlines()[0] if rec.get("error") else ""}
         row.update({a: rec.get("values", {}).get(a) for a in axes})
+        source = rec.get("source")  # the engine's source fingerprint (wmstudio.source_pin); a record may be crafted
+        row["source"] = source if isinstance(source, str) and re.fullmatch(r"[0-9a-f]{1,64}", source) else ""
         finals = dict(rec.get("finals") or {})
         embed = read_json(folder / "embeds" / f"{rec.get('embed_id', '')}.json") if rec.get("embed_id") else None
         if embed and embed.get("finals"):

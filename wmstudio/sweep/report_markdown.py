@@ -66,6 +66,18 @@ def _exclusions(rows: list[dict[str, Any]], axes: list[str]) -> list[str]:
     return lines
 
 
+def _source_lines(rows: list[dict[str, Any]]) -> list[str]:
+    """Which engine source the runs ran (records written before it was recorded say nothing)."""
+    sources = sorted({r["source"] for r in rows if r.get("source")})
+    if len(sources) > 1:
+        return [f"**The runs ran {len(sources)} versions of the engine's source** ({', '.join(sources)}; "
+                "`wmstudio.source_pin`): numbers from different versions may not be comparable.", ""]
+    if sources:
+        told = sum(bool(r.get("source")) for r in rows)
+        return [f"The {told} runs that recorded it ran one engine source, {sources[0]} (`wmstudio.source_pin`).", ""]
+    return []
+
+
 def _cell_text(c: dict[str, Any], key: str) -> str:
     iv = c[key]
     if iv.n == 0:
@@ -96,7 +108,7 @@ def write_markdown(path: Path, meta: dict[str, Any], axes: list[str], rows: list
              "Control: the rate at which a model gives the trigger labels to the control images (the same images "
              "without the trigger, or matched clean images); effect = trigger accuracy - control rate. Logs written "
              f"before controls were recorded read \"{NOT_RECORDED}\".", ""]
-    lines += _exclusions(rows, axes) + [""]
+    lines += _exclusions(rows, axes) + [""] + _source_lines(rows)
     seeds = replicate_axes(axes)
     if seeds:
         keep = [a for a in axes if a not in REPLICATE_AXES]

@@ -94,10 +94,23 @@ def run_task(kind: str, plan: dict[str, Any], threads: int, data_refs: dict[Any,
     ``files``: the files the config names, as ``wmstudio.sweep.staging.wanted`` lists them (empty:
     read the config's paths here).
     """
+    from wmstudio.source_pin import pin_engine
+
     start = time.time()
+    source = pin_engine()  # the engine this worker runs, whatever is edited on disk later
     scratch = Path(tempfile.mkdtemp(prefix="wmstudio-run-"))
     try:
         yield {"event": "started", **_where(), "scratch": str(scratch)}
+        wanted = plan.get("source", "")
+        if wanted and wanted != source:
+            yield {"event": "done", "log": None, "record": {
+                "run_id": plan["run_id"], "kind": kind, "values": plan["values"], "embed_id": plan.get("embed_id", ""),
+                "started": start, "status": str(Status.FAILED), "source": source, "finals": {},
+                "seconds": time.time() - start, "ran_on": _where(),
+                "error": f"the engine this worker loaded (source {source}) is not the one the sweep started with "
+                         f"(source {wanted}): the source was edited after the sweep started, or this node has "
+                         "another version; nothing ran. Run the sweep again (its finished runs are kept)"}}
+            return
         data = _fetch(data_refs)
         if files:
             plan = {**plan, "config": staging.materialise(scratch, files, plan["config"], _fetch_one)}
@@ -130,7 +143,7 @@ def run_task(kind: str, plan: dict[str, Any], threads: int, data_refs: dict[Any,
         worker.join()
         record: dict[str, Any] = {"run_id": plan["run_id"], "kind": kind, "values": plan["values"],
                                   "embed_id": plan.get("embed_id", ""), "started": start, **result,
-                                  "seconds": time.time() - start, "ran_on": _where()}
+                                  "seconds": time.time() - start, "ran_on": _where(), "source": source}
         try:
             record["finals"] = finals(log)
         except Exception:  # noqa: BLE001 - no log (failed before it was written)
