@@ -6,6 +6,14 @@ metric is called the same everywhere. Qt-free and torch-free.
 
 from __future__ import annotations
 
+# the columns of a stage's evaluation rows in a run log, in order: the one list of them (wmstudio.runlog
+# writes them, the app's series and its CSV export read them)
+EVAL_COLUMNS = ("global_step", "epoch", "test_loss", "test_acc", "trigger_loss", "trigger_acc",
+                "drift_l2", "drift_rel", "drift_cos", "p_value",
+                # format 2 logs written from 0.x on: the watermark's control and collapse flags
+                # (absent in older logs: read as "not recorded")
+                "control_acc", "trigger_effect", "majority_share", "collapsed")
+
 # column name -> label (lower case: it is used inside sentences, legends and axis titles)
 METRIC_LABELS: dict[str, str] = {
     "test_acc": "test accuracy",

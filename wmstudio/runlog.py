@@ -46,17 +46,13 @@ from wmstudio.errors import OutputError, RunLogError
 from wmstudio.log_file import create_dataset, open_log, short_error
 from wmstudio.log_lock import WriterLock
 from wmstudio.log_space import STATUS_RESERVE, check_space
+from wmstudio.metric_names import EVAL_COLUMNS
 from wmstudio.status import Status
 
 FORMAT = "wmstudio-runlog"
 FORMAT_VERSION = 2  # 2: checksums on every dataset; 1 (no checksums) is still read
 READABLE_VERSIONS = (1, 2)
 TRAIN_COLUMNS = ("global_step", "epoch", "loss", "lr")
-EVAL_COLUMNS = ("global_step", "epoch", "test_loss", "test_acc", "trigger_loss", "trigger_acc",
-                "drift_l2", "drift_rel", "drift_cos", "p_value",
-                # format 2 logs written from 0.x on: the watermark's control and collapse flags
-                # (absent in older logs: read as "not recorded")
-                "control_acc", "trigger_effect", "majority_share", "collapsed")
 
 
 def library_versions() -> dict[str, str]:

@@ -26,9 +26,6 @@ from wmstudio.events import (
 )
 from wmstudio.status import Status
 
-SERIES = ("test_acc", "trigger_acc", "test_loss", "trigger_loss", "drift_l2", "drift_rel", "drift_cos", "p_value",
-          "control_acc", "trigger_effect", "majority_share", "collapsed")
-
 
 @dataclass
 class StageSpan:
@@ -128,7 +125,7 @@ class RunSeries:
 
     def merge(self, rows: LogRows) -> bool:
         """Adds rows ``read_new`` read; returns whether anything changed."""
-        from wmstudio.runlog import EVAL_COLUMNS
+        from wmstudio.metric_names import EVAL_COLUMNS
 
         before = (self.log_status, len(self.train_steps), len(self.eval_rows), [sp.status for sp in self.stages])
         self.label, self.log_path, self.device, self.log_status = rows.label, rows.path, rows.device, rows.status
@@ -212,7 +209,7 @@ class RunSeries:
         """Every evaluation row, one line each, with its stage name; steps and whole epochs as integers.
 
         An existing file is replaced only with ``overwrite``; written aside and renamed (``safe_files``)."""
-        from wmstudio.runlog import EVAL_COLUMNS
+        from wmstudio.metric_names import EVAL_COLUMNS
         from wmstudio.safe_files import atomic_output
 
         path = Path(path)
