@@ -661,7 +661,13 @@ def test_a_small_window_keeps_titles_legends_and_plots_readable(qtbot, tmp_path)
         assert not title.intersects(legend), (plot.titleLabel.text, title, legend)
         assert plot.legend.mapRectToScene(plot.legend.boundingRect()).bottom() <= plot.vb.sceneBoundingRect().top() + 1
     assert mv.layout_widget.height() >= 3 * MIN_ROW_PX
-    assert min(p.vb.height() for p in (mv.acc, mv.loss)) >= 60
+    assert min(p.vb.height() for p in (mv.acc, mv.loss)) >= 90
+    # no plot is wider than the view (the p-value plot's long title had held them wider: steps cut off)
+    assert mv.layout_widget.width() <= mv.scroll.viewport().width()
+    for plot in (mv.acc, mv.loss, mv.pval):
+        assert plot.sceneBoundingRect().right() <= mv.layout_widget.viewport().width() + 1, plot.sceneBoundingRect()
+    dv = win.tabs.drift_view
+    assert all(p.sceneBoundingRect().right() <= dv.layout_widget.viewport().width() + 1 for p in (dv.l2, dv.cos, dv.heat))
     win.resize(1450, 950)  # room again: each legend back on its title's line
     qtbot.wait(100)
     assert not any(p.legend_fit.below for p in (mv.acc, mv.loss, mv.pval))

@@ -91,10 +91,11 @@ def test_the_settings_form_offers_the_attack_section(qtbot) -> None:
     form.set_value("attack.bits", 4)
     cfg = form.config()
     assert cfg.attack.kind == "quantize" and cfg.attack.bits == 4
-    assert form.sections["attack"].title == "2c · Removal attack: quantize (replaces sections 2 / 2b)"
+    assert form.sections["attack"].title == "2c · Removal attack: quantize"
     assert form.sections["attack"].header.text() == form.sections["attack"].title  # the header follows the kind
+    assert "in place of sections 2 and 2b" in form.sections["attack"].header.toolTip()
     form.set_value("attack.kind", "finetune")
-    assert form.sections["attack"].header.text() == "2c · Removal attack: not run (kind finetune: stage 2 is section 2 or 2b)"
+    assert form.sections["attack"].header.text() == "2c · Removal attack: off"
 
 
 def test_null_models_from_given_checkpoints(demo_run, tmp_path, capsys) -> None:

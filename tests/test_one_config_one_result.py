@@ -59,3 +59,19 @@ def test_every_path_gives_the_metrics_of_one_process(runs, path: str) -> None:  
 def test_the_attack_changes_something(runs) -> None:  # noqa: ANN001 - the comparison is not vacuous
     r = runs["one process"]
     assert r["finetune"]["trigger_acc"] != r["embed"]["trigger_acc"] or r["finetune"]["test_loss"] != r["embed"]["test_loss"]
+
+
+def test_a_run_with_threads_0_uses_the_process_default_not_an_earlier_runs_count() -> None:
+    """In the app, one run with run.threads = 1 (a CIFAR-10 log's settings) left every later run with
+    threads = 0 on 1 thread (seen in a long session: 0.71 instead of the CLI's 0.72 trigger accuracy)."""
+    import torch
+
+    from wmstudio import device
+
+    default = device._DEFAULT_THREADS
+    try:
+        assert device.use_threads(1) == 1 and torch.get_num_threads() == 1
+        assert device.use_threads(0) == default and torch.get_num_threads() == default
+        assert device.describe(torch.device("cpu")) == f"cpu ({default} threads)"
+    finally:
+        torch.set_num_threads(default)

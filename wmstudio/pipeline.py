@@ -15,7 +15,7 @@ from wmstudio.config import ExperimentConfig
 from wmstudio.config_io import to_toml
 from wmstudio.control import RunControl
 from wmstudio.data.batches import Augment
-from wmstudio.device import describe, resolve_device
+from wmstudio.device import describe, resolve_device, use_threads
 from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import (
     DataRecorded,
@@ -114,8 +114,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
     """
     refuse_existing(out, overwrite)  # before the (possibly slow) data loading
     device = resolve_device(cfg.run.device)
-    if cfg.run.threads:
-        torch.set_num_threads(cfg.run.threads)
+    use_threads(cfg.run.threads)  # 0: the process's default, never what an earlier run of the app set
     torch.manual_seed(cfg.run.seed)
     d = cfg.data
     a = assemble(cfg, d.download)  # refused or unfitting checkpoints fail before any data is decoded

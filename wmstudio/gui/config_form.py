@@ -354,11 +354,14 @@ class ConfigForm(QWidget):
         section = self.sections.get("attack")
         if section is None:
             return
-        title = SECTION_TITLES["attack"] + (": not run (kind finetune: stage 2 is section 2 or 2b)"
-                                            if kind == "finetune" else f": {kind} (replaces sections 2 / 2b)")
+        title = SECTION_TITLES["attack"] + (": off" if kind == "finetune" else f": {kind}")
         if title != section.title:
             section.title = title
             section.set_invalid(section.invalid)
+            if not section.invalid:  # an error's tooltip stays while the error does
+                section.header.setToolTip("kind finetune: stage 2 is section 2 (or 2b); this section runs "
+                                          "nothing" if kind == "finetune" else f"the {kind} attack runs as stage 2, "
+                                          "in place of sections 2 and 2b")
 
     def _follow_label_mode(self) -> None:
         """The labels' row says what "auto" means for the chosen scheme (a log records the mode it resolved to)."""

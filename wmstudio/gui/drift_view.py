@@ -21,6 +21,7 @@ from wmstudio.gui.plot_parts import (
     RoomyAxis,
     align_left_axes,
     marked_curve,
+    shrinkable_title,
 )
 from wmstudio.gui.series import RunSeries, StageSpan
 from wmstudio.gui.series_view import GrowingXAxis, SeriesView, StageMarks, series_plot, stage_at
@@ -78,6 +79,7 @@ class DriftView(SeriesView):
         self.cos = series_plot(self.layout_widget, 1, "Cosine similarity to the reference", "cosine similarity", legend=False)
         self.heat = self.layout_widget.addPlot(row=2, col=0, axisItems={"left": RoomyAxis("left")})  # names thinned to fit
         self.heat.setTitle("Per-layer drift (L2 from the stage's reference)", justify="left", size="10pt")
+        shrinkable_title(self.heat)
         self.heat.setLabel("bottom", "global step")
         self.heat.setLabel("left", "layer")
         self.heat.getAxis("left").enableAutoSIPrefix(False)

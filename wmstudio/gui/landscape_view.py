@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QFrame, QScrollArea, QSplitter, QTabWidget, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
+from PySide6.QtWidgets import QFrame, QScrollArea, QSizePolicy, QTabWidget, QVBoxLayout, QWidget
 
 from wmstudio.events import Event, LandscapeFinished, LandscapePoints, LandscapeStarted
 from wmstudio.figures.style import ExportStyle
@@ -65,6 +65,33 @@ class _Via:
         return getattr(getattr(obj, self.panel), self.name)
 
 
+class ControlsArea(QScrollArea):
+    """The landscape controls in a vertical scroll area as high as they are (their rows wrap with the
+    width), and shrinking, with a scroll bar, only where the plots below would get less than
+    ``MIN_PLOT_PX``."""
+
+    def __init__(self, controls: QWidget) -> None:
+        super().__init__()
+        self.setWidget(controls)
+        self.setWidgetResizable(True)
+        self.setFrameShape(QFrame.Shape.NoFrame)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setSizePolicy(QSizePolicy.Policy.Preferred, QSizePolicy.Policy.Maximum)
+        self.setMinimumHeight(60)
+        controls.installEventFilter(self)
+
+    def sizeHint(self) -> QSize:  # noqa: N802 - Qt's name
+        w = self.widget()
+        width = max(1, self.viewport().width())
+        height = w.heightForWidth(width) if w.hasHeightForWidth() else -1
+        return QSize(super().sizeHint().width(), max(height, w.sizeHint().height()) + 2 * self.frameWidth())
+
+    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
+        if obj is self.widget() and event.type() in (QEvent.Type.LayoutRequest, QEvent.Type.Resize):
+            self.updateGeometry()  # the controls' height changed (a row wrapped, a kind's fields shown)
+        return super().eventFilter(obj, event)
+
+
 MIN_PLOT_PX = 240  # the 2D map, 3D surface and 1D path keep at least this height; the controls above them scroll
 
 # the panels' widgets and methods that the tab offered before it was split, still read through the view
@@ -106,19 +133,11 @@ class LandscapeView(QWidget):
         self.controls = LandscapeControls()
         self.tabs = QTabWidget()
         self.tabs.setMinimumHeight(MIN_PLOT_PX)
-        # the controls scroll, the plots keep their height: in an 800x550 window the map had shrunk to 40 px
-        controls = QScrollArea()
-        controls.setWidget(self.controls)
-        controls.setWidgetResizable(True)
-        controls.setFrameShape(QFrame.Shape.NoFrame)
-        controls.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        controls.setMinimumHeight(60)
-        self.splitter = QSplitter(Qt.Orientation.Vertical)
-        self.splitter.addWidget(controls)
-        self.splitter.addWidget(self.tabs)
-        self.splitter.setChildrenCollapsible(False)
-        self.splitter.setStretchFactor(1, 1)
-        outer.addWidget(self.splitter)
+        # the controls take the height they need and scroll only where the window is too low for them and
+        # the plots (in an 800x550 window the map had shrunk to 40 px)
+        self.controls_area = ControlsArea(self.controls)
+        outer.addWidget(self.controls_area)
+        outer.addWidget(self.tabs, 1)
         self.map_panel = LandscapeMap()
         self.surface = LandscapeSurface()
         self.path = LandscapePath()

@@ -147,7 +147,7 @@ class MainWindow(QMainWindow):
 
             restyle_plots(self)
         self._update()
-        self.say(f"Theme: {name} ({mode})")
+        self.say(f"Theme: {name} ({mode})" if name == "system" else f"Theme: {name}")
         return mode
 
     def export_style(self) -> Any:

@@ -51,6 +51,22 @@ def title_legend(plot: pg.PlotItem, title: str, size: str = "8pt", fit: bool = T
     return legend
 
 
+def shrinkable_title(plot: pg.PlotItem) -> None:
+    """Lets ``plot`` be narrower than its title (the title is cut at the plot's right edge). pyqtgraph makes a
+    title's text width the plot's minimum width: in a narrow window the p-value plot's long title held the
+    stacked plots wider than their view, which cut off their right-hand steps with no scroll bar."""
+    label = plot.titleLabel
+    own = label.updateMin
+
+    def update_min() -> None:
+        own()
+        label.setMinimumWidth(0)
+        label.updateGeometry()
+
+    label.updateMin = update_min
+    update_min()
+
+
 def set_title(plot: pg.PlotItem, title: str, size: str = "10pt") -> None:
     """A new title for ``plot`` (left-justified), its title-row legend placed again for the title's width."""
     plot.setTitle(title, justify="left", size=size)

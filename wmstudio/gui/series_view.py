@@ -26,12 +26,13 @@ from wmstudio.gui.plot_parts import (
     StageAxis,
     nearest,
     set_marked_data,
+    shrinkable_title,
     title_legend,
 )
 from wmstudio.gui.series import NOT_JUDGED, RunSeries, StageSpan
 from wmstudio.metric_names import STAGE_LABELS
 
-MIN_ROW_PX = 200  # a plot of the view (title, legend and data area) keeps at least this height
+MIN_ROW_PX = 240  # a plot of the view (title, legend and data area) keeps at least this height
 
 
 def series_plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: str,
@@ -49,6 +50,7 @@ def series_plot(layout: pg.GraphicsLayoutWidget, row: int, title: str, ylabel: s
         title_legend(p, title)
     else:
         p.setTitle(title, justify="left", size="10pt")
+    shrinkable_title(p)
     return p
 
 

@@ -12,6 +12,7 @@ import numpy as np
 import torch
 
 from wmstudio.control import RunControl
+from wmstudio.device import use_threads
 from wmstudio.errors import Cancelled, ConfigError, RunLogError
 from wmstudio.events import (
     EventCallback,
@@ -167,8 +168,7 @@ def compute_landscape(log_path: str | Path, spec: LandscapeSpec, callback: Event
 def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, control: RunControl, device: str,
              workers: int, overwrite: bool, threads: int, ray_address: Any, trust_code: bool,
              lock: WriterLock | None = None) -> store.Landscape:
-    if threads:
-        torch.set_num_threads(threads)
+    use_threads(threads)  # 0: the process's default, never what an earlier job of the app set
     ctx = load_context(log_path, device, trust_code)
     _check_local_workers(ctx, workers, ray_address)
     spec = spec.resolved(ctx.stages_with_weights())
