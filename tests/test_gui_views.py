@@ -675,3 +675,19 @@ def test_a_small_window_keeps_titles_legends_and_plots_readable(qtbot, tmp_path)
     win.tabs.setCurrentWidget(win.tabs.landscape_view)
     qtbot.wait(100)
     assert win.tabs.landscape_view.tabs.height() >= MIN_PLOT_PX
+
+
+def test_a_run_that_has_not_evaluated_yet_is_not_called_no_run(qtbot) -> None:
+    """During a Neural Cleanse run (it evaluates at its end) Metrics said "No run to show: open a run log"."""
+    from wmstudio.gui.drift_view import DriftView
+    from wmstudio.gui.metrics_view import MetricsView
+
+    for cls in (MetricsView, DriftView):
+        view = cls()
+        qtbot.addWidget(view)
+        view.note_rows(SimpleNamespace(eval_rows=[], train_steps=[], stages=["attack"]))
+        assert view.empty.text() == view.WAITING and not view.empty.isHidden()
+        view.note_rows(SimpleNamespace(eval_rows=[], train_steps=[], stages=[]))
+        assert view.empty.text() == view.EMPTY
+        view.note_rows(SimpleNamespace(eval_rows=[1], train_steps=[], stages=["attack"]))
+        assert view.empty.isHidden()

@@ -295,3 +295,22 @@ def test_the_controls_show_each_kinds_own_settings_and_pass_them_on(qtbot) -> No
     assert span.minimum() > 0 and span.maximum() == limits("span")[1]  # the engine refuses span 0
     controls.kind.setCurrentText("plane")
     assert controls.spec().name == "plane-31" and controls.spec().span == LandscapeSpec().span
+
+
+def test_the_3d_surface_of_a_landscape_filling_in_is_its_finest_complete_subgrid() -> None:
+    """The points not computed yet were drawn at the floor between the computed ones (a spiky sheet)."""
+    import numpy as np
+
+    from wmstudio.gui.landscape_surface import complete_subgrid
+
+    x, y = np.linspace(-1, 1, 9), np.linspace(-2, 2, 9)
+    v = np.full((9, 9), np.nan)
+    v[::4, ::4] = 1.0  # the coarse level only
+    sx, sy, sv = complete_subgrid(x, y, v)
+    assert sv.shape == (3, 3) and np.isfinite(sv).all() and list(sx) == [-1, 0, 1] and list(sy) == [-2, 0, 2]
+    v[::2, ::2] = 2.0  # the next level
+    assert complete_subgrid(x, y, v)[2].shape == (5, 5)
+    v[:] = 3.0
+    assert complete_subgrid(x, y, v)[2].shape == (9, 9)  # complete: the whole grid
+    v[0, 0] = np.nan  # no complete sub-grid: drawn as it is
+    assert complete_subgrid(x, y, v)[2].shape == (9, 9)

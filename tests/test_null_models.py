@@ -73,6 +73,8 @@ def test_the_histogram_widget_shows_the_nulls_the_suspect_and_the_threshold(qtbo
     assert w.suspect_line is not None and w.suspect_line.value() == pytest.approx(0.9)
     assert w.threshold_line is not None and w.threshold_line.value() == pytest.approx(0.35)
     assert "5 null models" in w.caption.text() and "beaten or tied by 0" in w.caption.text()
+    ticks = w.plot.getAxis("left").tickValues(0, 2.3, 200)  # whole models only (0.5 steps had been shown)
+    assert ticks and all(float(v).is_integer() for _spacing, values in ticks for v in values), ticks
     w.show([0.1, 0.2], suspect_acc=0.15)
     assert w.threshold_line is None and w.counts.sum() == 2 and "no threshold reachable" in w.caption.text()
 

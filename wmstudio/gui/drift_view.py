@@ -238,4 +238,4 @@ class DriftView(SeriesView):
             m.update(series)
         self.x_axis.update(series.last_step)
         self._draw_heat(series)
-        self.empty.setVisible(not (series.eval_rows or series.train_steps))
+        self.note_rows(series)

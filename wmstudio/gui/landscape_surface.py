@@ -30,6 +30,22 @@ GL_DISTANCE = 37.0  # the 3D camera's first distance, before fit_camera
 FIT_EXTENT = 0.92  # fit_camera: the scene fills at most this share of the view (in normalised coordinates)
 
 
+def complete_subgrid(x: np.ndarray, y: np.ndarray, v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """While a landscape fills in, the finest sub-grid of every ``stride``-th point (a power of two, as the
+    points are computed coarse to fine) whose points are all computed, with its axes; the whole grid when
+    complete, or when no such sub-grid has 2 points an axis yet. Drawn in 3D, the points not computed yet
+    had been spikes down to the floor between the computed ones."""
+    if np.isfinite(v).all():
+        return x, y, v
+    stride = 2
+    while (len(x) - 1) // stride >= 1 and (len(y) - 1) // stride >= 1:
+        sub = v[::stride, ::stride]
+        if np.isfinite(sub).all():
+            return x[::stride], y[::stride], sub
+        stride *= 2
+    return x, y, v
+
+
 class LandscapeSurface(QWidget):
     """The 3D surface's page. ``gl_view`` and the items in it exist once ``ensure_gl`` made them."""
 
@@ -239,7 +255,7 @@ class LandscapeSurface(QWidget):
 
     def _draw_surface(self, ls: Landscape, v: np.ndarray, cmap: pg.ColorMap, lo: float, hi: float, label: str,
                       trajectories: dict[str, np.ndarray]) -> None:
-        x, y = ls.axes["x"], ls.axes["y"]
+        x, y, v = complete_subgrid(ls.axes["x"], ls.axes["y"], v)
         sx = SURFACE_SIZE / max(x[-1] - x[0], 1e-12)
         sy = SURFACE_SIZE / max(y[-1] - y[0], 1e-12)
         if stored_kind(ls.kind).equal_aspect:

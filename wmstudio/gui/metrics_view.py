@@ -142,5 +142,5 @@ class MetricsView(SeriesView):
         for m in self.marks:
             m.update(series)
         self.x_axis.update(series.last_step)
-        self.empty.setVisible(not (series.eval_rows or series.train_steps))
+        self.note_rows(series)
 

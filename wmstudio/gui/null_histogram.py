@@ -73,7 +73,10 @@ class NullHistogram(QWidget):
                                                 labelOpts={"position": 0.95, "color": SUSPECT_COLOR})
             self.plot.addItem(self.suspect_line)
         self.plot.setXRange(0, 1, padding=0.02)
-        self.plot.setYRange(0, max(1, int(self.counts.max()) if len(self.counts) else 1) * 1.15, padding=0)
+        top = max(1, int(self.counts.max()) if len(self.counts) else 1)
+        self.plot.setYRange(0, top * 1.15, padding=0)
+        step = max(1, int(np.ceil(top / 5)))  # counts are whole models: whole-number ticks (0.5 had been shown)
+        self.plot.getAxis("left").setTickSpacing(major=step, minor=step)
         text = f"{len(accs)} null models: mean {accs.mean():.3f}, max {accs.max():.3f}" if len(accs) else "no null models"
         if suspect_acc is not None:
             text += f"; suspect {suspect_acc:.3f} (beaten or tied by {int((accs >= suspect_acc).sum())})"

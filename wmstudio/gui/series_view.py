@@ -155,6 +155,7 @@ class SeriesView(QWidget):
     """The plots of a run on one global-step axis, with a hover read-out and an empty-state note."""
 
     EMPTY = "No run to show: open a run log (File ▸ Open…, Ctrl+O) or press Run."
+    WAITING = "Nothing to plot yet: the run's first evaluation is still to come."
     ROWS = 3  # plots stacked in the view
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -183,6 +184,15 @@ class SeriesView(QWidget):
         self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each curve shows, for the read-out
         self.stages: list[StageSpan] = []
         self.revision = -1
+
+    def note_rows(self, series: RunSeries) -> None:
+        """The note over the plots while ``series`` has no rows: a run that has started but not evaluated yet
+        (Neural Cleanse evaluates at its end) is said to be one, not "no run to show"."""
+        if series.eval_rows or series.train_steps:
+            self.empty.setVisible(False)
+            return
+        self.empty.setText(self.WAITING if series.stages else self.EMPTY)
+        self.empty.setVisible(True)
 
     def show_empty(self, text: str | None = None) -> None:
         """Say in the view what to do to fill it (the plots stay, empty)."""
