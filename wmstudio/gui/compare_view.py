@@ -23,20 +23,21 @@ import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPixmap, QResizeEvent
 from PySide6.QtWidgets import (
-    QComboBox,
-    QHBoxLayout,
     QLabel,
-    QLineEdit,
-    QListWidget,
     QListWidgetItem,
-    QPushButton,
     QSizePolicy,
-    QSlider,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
+from wmstudio.gui.compare_controls import (
+    BY_RUN,
+    METRIC_NAMES,
+    SMOOTH_STEPS,
+    CompareOptions,
+    RunList,
+)
 from wmstudio.gui.compare_curves import (
     GLOBAL,
     align,
@@ -51,21 +52,15 @@ from wmstudio.gui.compare_legend import MAX_ENTRIES as LEGEND_MAX_ENTRIES
 from wmstudio.gui.compare_legend import ColumnLegend
 from wmstudio.gui.compare_table import RunTable
 from wmstudio.gui.controller import differing_keys, flatten_config
-from wmstudio.gui.flow_layout import FlowLayout
 from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest, set_title
 from wmstudio.gui.run_titles import metric_fmt, run_title, run_titles
 from wmstudio.gui.series import RunSeries
 from wmstudio.gui.series_view import stage_at
-from wmstudio.metric_names import METRIC_LABELS, STAGE_LABELS
+from wmstudio.metric_names import STAGE_LABELS
 
-METRIC_NAMES = {k: METRIC_LABELS[k] for k in ("trigger_acc", "test_acc", "trigger_loss", "test_loss", "drift_l2",
-                                              "drift_cos", "p_value")}
 MARKS_MAX_RUNS = 10  # more drawn runs than this: lines without a dot on each point
 MARK_POINTS_MAX = 150  # a curve with more points is a line only (as in the other views)
 HOVER_PX = 40  # the read-out names the run whose point is nearest the mouse, within this many pixels
-BY_RUN = ""  # the colour choice "one colour per run"
-SMOOTH_STEPS = 100  # the smoothing slider's positions: weight = position / SMOOTH_STEPS
-SMOOTH_MAX = 99  # TensorBoard's largest weight, 0.99
 FILTER_DELAY_MS = 120
 CURVES_PER_TURN = 10  # curves always recomputed in one turn of the event loop; beyond them,
 TURN_BUDGET_S = 0.012  # more only while a turn has taken less than this
@@ -91,60 +86,17 @@ class CompareView(QWidget):
         self._columns: dict[str, tuple[tuple[int, int], dict[str, np.ndarray]]] = {}  # _column's arrays
         self._color_key: list[tuple[str, str]] = []  # (value, colour) of the setting the runs are coloured by
         layout = QVBoxLayout(self)
-        row = FlowLayout()  # wraps in a narrow window
-        row.addWidget(QLabel("Metric"))
-        self.metric_box = QComboBox()
-        for k, v in METRIC_NAMES.items():
-            self.metric_box.addItem(v, k)
-        self.metric_box.setToolTip("the evaluation series drawn for every checked run")
-        row.addWidget(self.metric_box)
-        row.addWidget(QLabel("x axis"))
-        self.align_box = QComboBox()
-        self.align_box.addItem("global step", GLOBAL)
-        self.align_box.setToolTip("global step, or the steps since a stage began: each run's evaluations of that "
-                                  "stage start at 0, so runs whose stage began at different steps overlay")
-        row.addWidget(self.align_box)
-        row.addWidget(QLabel("Smoothing"))
-        self.smooth_slider = QSlider(Qt.Orientation.Horizontal)
-        self.smooth_slider.setRange(0, SMOOTH_MAX)
-        self.smooth_slider.setFixedWidth(110)
-        self.smooth_slider.setToolTip("exponential moving average as in TensorBoard (0: the measured values); "
-                                      "restarted at every stage boundary")
-        self.smooth_label = QLabel("0.00")
-        row.addWidget(self.smooth_slider)
-        row.addWidget(self.smooth_label)
-        row.addWidget(QLabel("Colour"))
-        self.color_box = QComboBox()
-        self.color_box.addItem("one per run", BY_RUN)
-        self.color_box.setToolTip("a distinct colour per run, or colour by a setting that differs between the runs")
-        row.addWidget(self.color_box)
-        layout.addLayout(row)
+        self.options = CompareOptions()
+        layout.addWidget(self.options)
+        o = self.options
+        self.metric_box, self.align_box, self.color_box = o.metric_box, o.align_box, o.color_box
+        self.smooth_slider, self.smooth_label = o.smooth_slider, o.smooth_label
         split = QSplitter(Qt.Orientation.Horizontal)
-        side = QWidget()
-        sv = QVBoxLayout(side)
-        sv.setContentsMargins(0, 0, 0, 0)
-        self.filter_edit = QLineEdit()
-        self.filter_edit.setPlaceholderText("filter: name or setting (lr=0.01 RTAL)")
-        self.filter_edit.setClearButtonEnabled(True)
-        self.filter_edit.setToolTip("keeps the runs matching every word: part of the run's name or of a setting, "
-                                    "or key=value (lr=0.01 matches finetune.lr = 0.01)")
-        sv.addWidget(self.filter_edit)
-        buttons = QHBoxLayout()
-        self.check_all = QPushButton("Check shown")
-        self.check_all.setToolTip("check every run the filter keeps")
-        self.check_none = QPushButton("Uncheck all")
-        buttons.addWidget(self.check_all)
-        buttons.addWidget(self.check_none)
-        sv.addLayout(buttons)
-        self.list = QListWidget()
-        self.list.setToolTip("runs opened in this session, in their colours; uncheck to hide one")
-        # long names shortened in the middle, so the end that tells same-named runs apart stays in view
-        self.list.setTextElideMode(Qt.TextElideMode.ElideMiddle)
-        self.list.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
-        sv.addWidget(self.list, 1)
-        self.count_label = QLabel("")
-        sv.addWidget(self.count_label)
-        split.addWidget(side)
+        self.run_list = RunList()
+        r = self.run_list
+        self.filter_edit, self.check_all, self.check_none = r.filter_edit, r.check_all, r.check_none
+        self.list, self.count_label = r.list, r.count_label
+        split.addWidget(self.run_list)
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
         self.key = ColumnLegend(self.plot, self.plot_widget)
