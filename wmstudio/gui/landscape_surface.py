@@ -106,7 +106,12 @@ class LandscapeSurface(QWidget):
         self.gl_view.addItem(self.gl_axes)
         self.gl_paths: dict[str, Any] = {}  # stage -> its trajectory drawn on the surface
         self.gl_models = gl.GLScatterPlotItem(size=14, color=(0.9, 0.1, 0.1, 1), pxMode=True)
-        self.gl_models.setGLOptions("translucent")
+        from OpenGL import GL
+
+        # drawn over the surface, as their names are: a model behind a hill had its name floating with no marker
+        self.gl_models.setGLOptions({GL.GL_DEPTH_TEST: False, GL.GL_BLEND: True,
+                                     "glBlendFunc": (GL.GL_SRC_ALPHA, GL.GL_ONE_MINUS_SRC_ALPHA)})
+        self.gl_models.setDepthValue(10)  # after the surface and the paths
         self.gl_view.addItem(self.gl_models)
         self.gl_texts: list = []  # tick labels, axis titles and model names, reused between redraws
         self.gl_colorbar = pg.ColorBarItem(values=(0.0, 1.0), colorMap=pg.colormap.get("viridis"), interactive=False,
