@@ -131,3 +131,18 @@ def test_verify_with_null_models_shows_their_distribution_and_the_suspect_on_it(
     qtbot.mouseClick(box.action_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: box.action_button.isEnabled(), timeout=WAIT_MS)
     assert box.histogram.isHidden() and "missing.pt" in box.result.text()
+
+
+def test_a_long_result_never_grows_the_dialog_past_the_screen(qtbot, tiny_run: Path) -> None:
+    """With null models the Verify dialog had grown past the bottom of the screen; the details scroll."""
+    from PySide6.QtGui import QGuiApplication
+
+    box = VerifyDialog(tiny_run)
+    qtbot.addWidget(box)
+    box.show()
+    box.histogram.setVisible(True)
+    box.details.setPlainText("\n".join(f"line {i}" for i in range(400)))
+    box.details.setVisible(True)
+    box.fit()
+    room = (box.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+    assert box.height() <= room.height()

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QFontDatabase
+from PySide6.QtGui import QFontDatabase, QGuiApplication
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -68,6 +68,15 @@ class _ToolDialog(QDialog):
         self.details.setVisible(False)
         layout.addWidget(self.details)
 
+    def fit(self) -> None:
+        """As high as the result needs, never more than the screen's free height (the details box scrolls):
+        a verification with null models had grown the dialog past the bottom of the screen."""
+        self.adjustSize()
+        screen = self.screen() or QGuiApplication.primaryScreen()
+        if screen is not None:
+            room = screen.availableGeometry()
+            self.resize(min(self.width(), room.width()), min(self.height(), int(room.height() * 0.9)))
+
     def _busy(self, text: str) -> None:
         self.action_button.setEnabled(False)
         self.result.setText(text)
@@ -79,7 +88,7 @@ class _ToolDialog(QDialog):
                             f"{message.splitlines()[0] if message else 'failed'}</span>")
         self.details.setPlainText(message if user_error else details)
         self.details.setVisible(len(message.splitlines()) > 1 or not user_error)
-        self.adjustSize()  # room for the message: the form above keeps its height
+        self.fit()  # room for the message: the form above keeps its height
 
 
 class ExportModelDialog(_ToolDialog):
@@ -134,7 +143,7 @@ class ExportModelDialog(_ToolDialog):
             self.result.setText(f"Wrote the {meta.get('stage')} model ({arch}, {meta.get('num_classes')} classes, "
                                 f"normalisation in the metadata) to <b>{out}</b> "
                                 f"({out.stat().st_size / 1e6:.1f} MB).")
-            self.adjustSize()
+            self.fit()
             self.exported.emit(out)
             self.said.emit(f"Exported the {meta.get('stage')} model to {out}")
 
@@ -226,7 +235,7 @@ class VerifyDialog(_ToolDialog):
             if v.null_accs is not None:
                 self.histogram.show(v.null_accs, v.trigger_acc, v.threshold_acc)
             self.histogram.setVisible(v.null_accs is not None)
-            self.adjustSize()
+            self.fit()
             self.verified.emit(v)
             self.said.emit(f"Verification of {model}: {headline.lower()}, p-value {v.p_value:.3g}")
 
