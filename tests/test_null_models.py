@@ -98,6 +98,17 @@ def test_the_settings_form_offers_the_attack_section(qtbot) -> None:
     assert "in place of sections 2 and 2b" in form.sections["attack"].header.toolTip()
     form.set_value("attack.kind", "finetune")
     assert form.sections["attack"].header.text() == "2c · Removal attack: off"
+    # only the chosen kind's own settings are shown (Neural Cleanse had shown sparsity, bits, ...)
+    from wmstudio import catalog
+
+    layout = form.for_kinds["attack.bits"][0]
+    assert not any(layout.isRowVisible(form.labels[p]) for p in form.for_kinds)  # kind finetune: none of them
+    form.set_value("attack.kind", "neural_cleanse")
+    shown = {p for p in form.for_kinds if layout.isRowVisible(form.labels[p])}
+    assert shown == {p for p in form.for_kinds if p.startswith("attack.nc_")}
+    form.set_value("attack.kind", "fine_prune")
+    assert {p for p in form.for_kinds if layout.isRowVisible(form.labels[p])} == {"attack.sparsity"}
+    assert all(set(kinds) <= set(catalog.ATTACKS.names()) for _form, kinds in form.for_kinds.values())
 
 
 def test_null_models_from_given_checkpoints(demo_run, tmp_path, capsys) -> None:

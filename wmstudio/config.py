@@ -56,9 +56,11 @@ MAX_CONFIG_BYTES = 10 * 2**20  # a config file larger than this is not a config
 
 def opt(default: Any, help: str, *, choices: tuple[Any, ...] | None = None,
         min: float | None = None, max: float | None = None, min_exclusive: bool = False,
-        why: str = "") -> Any:
-    """A config field with its help text and constraints (``why``: the reason for ``max``)."""
-    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive, "why": why}
+        why: str = "", kinds: tuple[str, ...] = ()) -> Any:
+    """A config field with its help text and constraints (``why``: the reason for ``max``; ``kinds``: the
+    attack kinds the field is for, where it is not for all of them: the app's form shows it only for those)."""
+    meta = {"help": help, "choices": choices, "min": min, "max": max, "min_exclusive": min_exclusive, "why": why,
+            "kinds": kinds}
     if isinstance(default, (dict, list)) or dataclasses.is_dataclass(default):
         factory = default if callable(default) else (lambda d=default: type(d)(d))
         return field(default_factory=factory, metadata=meta)
@@ -261,6 +263,9 @@ class ExtractSection(TrainSection):
     data: str = opt("attacker", "the images the attacker queries", choices=("attacker", "owner"))
 
 
+NEURAL_CLEANSE = ("neural_cleanse",)
+
+
 @dataclass
 class AttackSection:
     """Which removal attack stage 2 runs. ``finetune`` keeps today's plan ([finetune] or [extract]); every other
@@ -269,24 +274,29 @@ class AttackSection:
     kind: str = opt("finetune", "the attack: " + catalog.ATTACKS.described(), choices=catalog.ATTACKS.names())
     sparsity: float = opt(0.5, "prune: fraction of all conv/linear weights zeroed; channel_prune: fraction of each "
                                "conv layer's filters; fine_prune: fraction of the last conv layer's channels",
-                          min=0.0, max=0.99, why="pruning every weight leaves no model")
+                          min=0.0, max=0.99, why="pruning every weight leaves no model",
+                          kinds=("prune", "channel_prune", "fine_prune"))
     bits: int = opt(8, "quantize: bits per weight (symmetric, per output channel; 8 = int8, 4 = int4)", min=2, max=16,
-                    why="16 bits is already float-like precision for these weights")
+                    why="16 bits is already float-like precision for these weights", kinds=("quantize",))
     noise_scale: float = opt(0.1, "noise: std of the Gaussian added to each weight tensor, relative to its RMS",
-                             min=0.0, max=10.0, why="noise ten times the weights' size leaves nothing of the model")
+                             min=0.0, max=10.0, why="noise ten times the weights' size leaves nothing of the model",
+                             kinds=("noise",))
     temperature: float = opt(4.0, "distill: softmax temperature of the teacher's soft labels (and the student's)",
-                             min=0.0, min_exclusive=True, max=100.0, why="soft labels are flat beyond this")
+                             min=0.0, min_exclusive=True, max=100.0, why="soft labels are flat beyond this",
+                             kinds=("distill",))
     nc_steps: int = opt(300, "neural_cleanse: optimisation steps of the reversed trigger, per class", min=1,
-                        max=100_000, why="each step is a pass over the clean batch for every class")
+                        max=100_000, why="each step is a pass over the clean batch for every class",
+                        kinds=NEURAL_CLEANSE)
     nc_lr: float = opt(0.1, "neural_cleanse: Adam learning rate of the mask and pattern", min=0.0,
-                       min_exclusive=True, max=MAX_LR, why=WHY_LR)
+                       min_exclusive=True, max=MAX_LR, why=WHY_LR, kinds=NEURAL_CLEANSE)
     nc_lambda: float = opt(5.0, "neural_cleanse: weight of the mask's mean (its L1 norm per pixel; larger: smaller "
-                                "triggers)", min=0.0, max=1000.0, why="a larger weight only shrinks the mask to nothing")
+                                "triggers)", min=0.0, max=1000.0, why="a larger weight only shrinks the mask to nothing",
+                           kinds=NEURAL_CLEANSE)
     nc_images: int = opt(200, "neural_cleanse: clean attacker images used to reverse the triggers", min=1,
-                         max=MAX_TRIGGERS, why=WHY_TRIGGERS)
+                         max=MAX_TRIGGERS, why=WHY_TRIGGERS, kinds=NEURAL_CLEANSE)
     nc_stamp_fraction: float = opt(0.2, "neural_cleanse: fraction of the unlearning images stamped with the "
                                         "flagged class's reversed trigger (their true labels kept)", min=0.0, max=1.0,
-                                  why="a fraction of the images cannot exceed all of them")
+                                  why="a fraction of the images cannot exceed all of them", kinds=NEURAL_CLEANSE)
 
 
 @dataclass

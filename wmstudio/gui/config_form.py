@@ -96,6 +96,7 @@ class ConfigForm(QWidget):
         super().__init__(parent)
         self.widgets: dict[str, QWidget] = {}
         self.labels: dict[str, QLabel] = {}
+        self.for_kinds: dict[str, tuple[QFormLayout, tuple[str, ...]]] = {}  # a field only some attack kinds use
         self.kinds: dict[str, type] = {}
         self.tips: dict[str, str] = {}  # each field's tooltip while it is valid
         self.config_error: ConfigError | None = None  # what the config's own validation says
@@ -154,6 +155,8 @@ class ConfigForm(QWidget):
                 form.addRow(label, w)
             self.widgets[path] = w
             self.kinds[path] = tp
+            if meta.get("kinds"):
+                self.for_kinds[path] = (form, tuple(meta["kinds"]))
 
     def _make_widget(self, path: str, tp: Any, meta: dict[str, Any]) -> QWidget:
         choices = meta.get("choices")
@@ -330,6 +333,7 @@ class ConfigForm(QWidget):
         at_fault = self.error.field.split(".")[0] if self.error is not None else ""
         for name, section in self.sections.items():
             section.set_invalid(str(self.error) if name == at_fault else "")
+        self._show_kind_rows()
         self.changed.emit()
 
     def _follow_model_file(self) -> None:
@@ -362,6 +366,13 @@ class ConfigForm(QWidget):
                 section.header.setToolTip("kind finetune: stage 2 is section 2 (or 2b); this section runs "
                                           "nothing" if kind == "finetune" else f"the {kind} attack runs as stage 2, "
                                           "in place of sections 2 and 2b")
+
+    def _show_kind_rows(self) -> None:
+        """Only the chosen attack kind's own settings are shown (a field at fault stays shown, to be fixed)."""
+        kind = str(self._raw("attack.kind"))
+        at_fault = self.error.field if self.error is not None else ""
+        for path, (form, kinds) in self.for_kinds.items():
+            form.setRowVisible(self.labels[path], kind in kinds or path == at_fault)
 
     def _follow_label_mode(self) -> None:
         """The labels' row says what "auto" means for the chosen scheme (a log records the mode it resolved to)."""
