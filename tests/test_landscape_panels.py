@@ -314,3 +314,33 @@ def test_the_3d_surface_of_a_landscape_filling_in_is_its_finest_complete_subgrid
     assert complete_subgrid(x, y, v)[2].shape == (9, 9)  # complete: the whole grid
     v[0, 0] = np.nan  # no complete sub-grid: drawn as it is
     assert complete_subgrid(x, y, v)[2].shape == (9, 9)
+
+
+def test_the_shown_landscape_exports_for_paraview_from_the_app(qtbot, tmp_path, monkeypatch) -> None:
+    """Issue 26.8: the VTK/OBJ export of a landscape was only in the CLI."""
+    import numpy as np
+    from PySide6.QtWidgets import QFileDialog
+
+    from wmstudio.gui import file_dialogs
+    from wmstudio.gui.landscape_view import LandscapeView
+    from wmstudio.landscape.spec import METRICS, LandscapeSpec
+    from wmstudio.landscape.store import Landscape
+
+    xs, ys = np.linspace(-1.0, 2.0, 4), np.linspace(0.5, 1.5, 3)
+    gx, gy = np.meshgrid(xs, ys)
+    metrics = {m: (k + 1) * gx + 10 * gy ** 2 for k, m in enumerate(METRICS)}
+    ls = Landscape("p", "plane", "finished", LandscapeSpec(kind="plane"), {}, metrics, np.ones_like(gx, bool),
+                   {"x": xs, "y": ys}, ["embed"], np.zeros((1, 2)), {})
+    view = LandscapeView()
+    qtbot.addWidget(view)
+    assert file_dialogs.export_mesh(view, view, tmp_path).startswith("Not saved: no landscape is shown")
+    view.show_landscape(ls)
+    for name, chosen in (("grid", "VTK structured grid, every metric as point data (*.vts)"),
+                         ("mesh.obj", "")):
+        monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, n=name, c=chosen: (str(tmp_path / n), c))
+        said = file_dialogs.export_mesh(view, view, tmp_path)
+        written = tmp_path / (name if name.endswith(".obj") else name + ".vts")
+        assert said == f"Saved the landscape p to {written}" and written.stat().st_size > 0
+    text = (tmp_path / "grid.vts").read_text()
+    assert "StructuredGrid" in text and all(f'Name="{m}"' in text for m in METRICS)
+    assert (tmp_path / "mesh.obj").read_text().count("\nv ") == 12  # the 4 x 3 grid's vertices

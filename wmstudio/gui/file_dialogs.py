@@ -163,3 +163,35 @@ def export_3d(parent: QWidget, landscape_view: Any, style: ExportStyle | None = 
     if saved:
         return f"Saved the 3D view ({w}x{h} pixels) to {path}"
     return ""
+
+
+MESH_FILTERS = {"VTK structured grid, every metric as point data (*.vts)": ".vts",
+                "VTK unstructured grid, for meshio (*.vtu)": ".vtu",
+                "the trajectories as VTK polylines (*.vtp)": ".vtp",
+                "OBJ mesh of the shown metric, its colour map baked in (*.obj)": ".obj"}
+
+
+def export_mesh(parent: QWidget, landscape_view: Any, folder: Path | None = None) -> str:
+    """The shown landscape as a file for ParaView, Blender and the like (``wmstudio.landscape.mesh_export``, as
+    ``wmstudio export LOG --format vts|vtu|vtp|obj``): the grid raised by the shown metric where the landscape is
+    2D; an OBJ mesh of the shown metric in its colour map. The save dialog asks before replacing a file."""
+    from wmstudio.landscape.mesh_export import export_mesh as write_mesh
+
+    ls = getattr(landscape_view, "ls", None)
+    if ls is None:
+        return "Not saved: no landscape is shown (compute one, or pick a stored one)"
+    start = str(Path(folder) / f"{ls.name}.vts") if folder is not None else f"{ls.name}.vts"
+    path, chosen = QFileDialog.getSaveFileName(parent, "Export the landscape for ParaView, Blender and the like",
+                                               start, ";;".join(MESH_FILTERS))
+    if not path:
+        return ""
+    target = Path(path)
+    if target.suffix not in MESH_FILTERS.values():
+        target = target.with_name(target.name + MESH_FILTERS.get(chosen, ".vts"))
+    metric, log_scale = landscape_view.controls.metric, landscape_view.controls.log_scale_on
+    try:
+        written = write_mesh(ls, target, metric=metric, height=metric if ls.is_2d else "", log_scale=log_scale,
+                             overwrite=True)
+    except OutputError as exc:
+        return f"Not saved: {exc}"
+    return f"Saved the landscape {ls.name} to {written}"

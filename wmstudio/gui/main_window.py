@@ -112,7 +112,11 @@ class MainWindow(QMainWindow):
         self.export_3d_action = x3d = act(fm, "Export &3D view…", lambda: say(file_dialogs.export_3d(
             self, self.tabs.landscape_view, self.export_style(), self.ctl.runs_dir)), None,
                   "The 3D surface as a PNG of a chosen size (once a 2D landscape is shown in 3D)")
+        self.export_mesh_action = xm = act(fm, "Export landscape for &ParaView / Blender…", lambda: say(
+            file_dialogs.export_mesh(self, self.tabs.landscape_view, self.ctl.runs_dir)), None,
+            "The shown landscape as VTK (.vts/.vtu grid with every metric, .vtp trajectories) or an OBJ mesh")
         fm.aboutToShow.connect(lambda: x3d.setEnabled(self.tabs.ready and self.tabs.landscape_view.has_3d))
+        fm.aboutToShow.connect(lambda: xm.setEnabled(self.tabs.ready and self.tabs.landscape_view.ls is not None))
         act(fm, "Set runs &folder…", self.choose_runs_dir, None, "Where new run logs are written")
         fm.addSeparator()
         act(fm, "&Quit", self.close, keys.Quit)
