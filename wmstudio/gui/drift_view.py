@@ -119,17 +119,12 @@ class DriftView(SeriesView):
 
     def clear(self) -> None:
         """Empty every plot and the heat map (another log is opened, or a new run starts)."""
-        self._clear_data()
         self.l2.setTitle(drift_title([]), justify="left", size="10pt")
         self._series = None
         self.matrix, self.shown, self.steps = np.zeros((0, 0)), np.zeros((0, 0)), np.zeros(0)
         self.image.clear()
         self.heat.getAxis("left").setTicks([[]])  # no layers: no numbers (they read as "layer x0.001, -400")
-        for m in self.marks:
-            m.clear()
-        self.x_axis.reset()
-        self.crosshair.hide()
-        self.show_empty()
+        super().clear()
 
     def set_per_stage(self, on: bool) -> None:
         """Colour each stage on its own scale (on) or every stage on one scale (off, the default)."""

@@ -106,15 +106,6 @@ class MetricsView(SeriesView):
     def plots(self) -> dict[str, pg.PlotItem]:
         return {"accuracy": self.acc, "loss": self.loss, "p_value": self.pval}
 
-    def clear(self) -> None:
-        """Empty every plot (another log is opened, or a new run starts) and say what to do."""
-        self._clear_data()
-        for m in self.marks:
-            m.clear()
-        self.x_axis.reset()
-        self.crosshair.hide()
-        self.show_empty()
-
     def _describe(self, plot: pg.PlotItem, x: float, _y: float) -> tuple[float, str]:
         names = {self.acc: ["test_acc", "trigger_acc", "control_acc", "trigger_effect", "collapsed"], self.loss: ["train_loss", "test_loss", "trigger_loss"],
                  self.pval: ["p_value"]}[plot]

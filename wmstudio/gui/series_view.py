@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
 )
 
 from wmstudio.gui.plot_parts import (
+    Crosshair,
     OverlayNote,
     RoomyAxis,
     StageAxis,
@@ -157,6 +158,10 @@ class SeriesView(QWidget):
     EMPTY = "No run to show: open a run log (File ▸ Open…, Ctrl+O) or press Run."
     WAITING = "Nothing to plot yet: the run's first evaluation is still to come."
     ROWS = 3  # plots stacked in the view
+    # set by each view once its plots exist
+    marks: list[StageMarks]
+    x_axis: GrowingXAxis
+    crosshair: Crosshair
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -193,6 +198,15 @@ class SeriesView(QWidget):
             return
         self.empty.setText(self.WAITING if series.stages else self.EMPTY)
         self.empty.setVisible(True)
+
+    def clear(self) -> None:
+        """Empty every plot (another log is opened, or a new run starts) and say what to do."""
+        self._clear_data()
+        for m in self.marks:
+            m.clear()
+        self.x_axis.reset()
+        self.crosshair.hide()
+        self.show_empty()
 
     def show_empty(self, text: str | None = None) -> None:
         """Say in the view what to do to fill it (the plots stay, empty)."""
