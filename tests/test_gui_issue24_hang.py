@@ -42,14 +42,27 @@ DRIVER = textwrap.dedent("""
     sys.exit(app.exec())
 """)
 
-def test_a_model_file_calling_sys_exit_fails_the_run_and_the_app_still_quits(tmp_path: Path) -> None:
-    model = tmp_path / "exits.py"
-    model.write_text("import sys\n\ndef make(in_channels, num_classes, image_size):\n    sys.exit()\n")
-    (tmp_path / "cfg.toml").write_text(
+
+def model_file_config(folder: Path, name: str, code: str) -> Path:
+    """``folder/name`` holding ``code``, and ``folder/cfg.toml`` a one-epoch run whose model that file builds."""
+    model = folder / name
+    model.write_text(code)
+    (folder / "cfg.toml").write_text(
         f'[run]\nthreads = 2\n[model]\nfile = "{model}"\nfactory = "make"\n[embed]\nepochs = 1\n')
+    return model
+
+
+def run_driver(script: str, folder: Path, timeout: int) -> subprocess.CompletedProcess:
+    """``script`` run offscreen in a process of its own with ``folder`` as its argument and working folder."""
     env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path)], capture_output=True, text=True,
-                          timeout=180, env=env, cwd=tmp_path)  # before the fix: "starting… 0%" forever
+    return subprocess.run([sys.executable, "-c", script, str(folder)], capture_output=True, text=True,
+                          timeout=timeout, env=env, cwd=folder)
+
+
+def test_a_model_file_calling_sys_exit_fails_the_run_and_the_app_still_quits(tmp_path: Path) -> None:
+    model = model_file_config(tmp_path, "exits.py",
+                              "import sys\n\ndef make(in_channels, num_classes, image_size):\n    sys.exit()\n")
+    proc = run_driver(DRIVER, tmp_path, 180)  # before the fix: "starting… 0%" forever
     assert "STARTED" in proc.stdout, proc.stderr
     error = [line for line in proc.stdout.splitlines() if line.startswith("ERROR")]
     assert error and f"{model}:make called sys.exit() while building the model" in error[0], proc.stdout + proc.stderr
@@ -118,9 +131,7 @@ QUIT_DURING_RUN = textwrap.dedent("""
 def test_quit_during_a_run_cancels_it_keeps_the_log_and_the_process_exits(tmp_path: Path) -> None:
     """The window hides at once and closes for good when the cancelled run has stopped; that close must end
     the event loop (before the fix the process lived on with no window)."""
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", QUIT_DURING_RUN, str(tmp_path)], capture_output=True, text=True,
-                          timeout=240, env=env, cwd=tmp_path)
+    proc = run_driver(QUIT_DURING_RUN, tmp_path, 240)
     assert "QUIT" in proc.stdout and "LOOP ENDED" in proc.stdout, proc.stdout + proc.stderr
     assert "NOTHING LEFT True" in proc.stdout and proc.returncode == 0, proc.stdout + proc.stderr
     from wmstudio.runlog_reader import RunLogReader
@@ -206,13 +217,9 @@ SLOW_IMPORT = textwrap.dedent("""
 def test_cancel_and_quit_do_not_wait_for_a_model_file_whose_import_hangs(tmp_path: Path) -> None:
     """Issue 24 (seen after the sys.exit() fix): a model file sleeping at import left Cancel saying
     "Cancelling…" until the import returned, and the process alive after Quit."""
-    model = tmp_path / "slow.py"
-    model.write_text("import time\ntime.sleep(600)\n\ndef make(in_channels, num_classes, image_size):\n    pass\n")
-    (tmp_path / "cfg.toml").write_text(
-        f'[run]\nthreads = 2\n[model]\nfile = "{model}"\nfactory = "make"\n[embed]\nepochs = 1\n')
-    env = {**os.environ, "QT_QPA_PLATFORM": "offscreen", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-c", SLOW_IMPORT, str(tmp_path)], capture_output=True, text=True,
-                          timeout=240, env=env, cwd=tmp_path)  # before the fix: 600 s, then a failed run
+    model_file_config(tmp_path, "slow.py",
+                      "import time\ntime.sleep(600)\n\ndef make(in_channels, num_classes, image_size):\n    pass\n")
+    proc = run_driver(SLOW_IMPORT, tmp_path, 240)  # before the fix: 600 s, then a failed run
     assert "STARTED" in proc.stdout, proc.stdout + proc.stderr
     ended = [line for line in proc.stdout.splitlines() if line.startswith("ENDED")]
     assert ended and "cancelled" in ended[0], proc.stdout + proc.stderr
