@@ -19,6 +19,7 @@ The driver writes every file (see ``wmstudio.sweep.runner``).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import queue
 import shutil
@@ -85,6 +86,14 @@ def _execute(kind: str, plan: dict[str, Any], log: Path, threads: int, embed_log
     return record
 
 
+def _record(plan: dict[str, Any], kind: str, start: float, source: str, result: dict[str, Any]) -> dict[str, Any]:
+    """A run's record as the worker sends it: the plan's names, ``result`` (status, error, ...), its time and
+    place, the engine source it ran, and no final metrics (the caller adds them from the log)."""
+    return {"run_id": plan["run_id"], "kind": kind, "values": plan["values"], "embed_id": plan.get("embed_id", ""),
+            "started": start, **result, "seconds": time.time() - start, "ran_on": _where(), "source": source,
+            "finals": {}}
+
+
 def run_task(kind: str, plan: dict[str, Any], threads: int, data_refs: dict[Any, Any],
              embed: Any = None, files: dict[str, Any] | None = None) -> Iterator[dict[str, Any]]:
     """The generator a Ray worker runs for one embed, attack or full run (see the module's docstring).
@@ -103,13 +112,11 @@ def run_task(kind: str, plan: dict[str, Any], threads: int, data_refs: dict[Any,
         yield {"event": "started", **_where(), "scratch": str(scratch)}
         wanted = plan.get("source", "")
         if wanted and wanted != source:
-            yield {"event": "done", "log": None, "record": {
-                "run_id": plan["run_id"], "kind": kind, "values": plan["values"], "embed_id": plan.get("embed_id", ""),
-                "started": start, "status": str(Status.FAILED), "source": source, "finals": {},
-                "seconds": time.time() - start, "ran_on": _where(),
-                "error": f"the engine this worker loaded (source {source}) is not the one the sweep started with "
-                         f"(source {wanted}): the source was edited after the sweep started, or this node has "
-                         "another version; nothing ran. Run the sweep again (its finished runs are kept)"}}
+            error = (f"the engine this worker loaded (source {source}) is not the one the sweep started with "
+                     f"(source {wanted}): the source was edited after the sweep started, or this node has "
+                     "another version; nothing ran. Run the sweep again (its finished runs are kept)")
+            yield {"event": "done", "log": None,
+                   "record": _record(plan, kind, start, source, {"status": str(Status.FAILED), "error": error})}
             return
         data = _fetch(data_refs)
         if files:
@@ -141,13 +148,9 @@ def run_task(kind: str, plan: dict[str, Any], threads: int, data_refs: dict[Any,
             except queue.Empty:
                 continue
         worker.join()
-        record: dict[str, Any] = {"run_id": plan["run_id"], "kind": kind, "values": plan["values"],
-                                  "embed_id": plan.get("embed_id", ""), "started": start, **result,
-                                  "seconds": time.time() - start, "ran_on": _where(), "source": source}
-        try:
+        record = _record(plan, kind, start, source, result)
+        with contextlib.suppress(Exception):  # no log (failed before it was written): no finals
             record["finals"] = finals(log)
-        except Exception:  # noqa: BLE001 - no log (failed before it was written)
-            record["finals"] = {}
         yield {"event": "done", "record": record, "log": changes() if log.is_file() else None}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
