@@ -17,6 +17,7 @@ from typing import TextIO
 
 from wmstudio.events import (
     CurvatureFinished,
+    CurvatureProgress,
     CurvatureStarted,
     CurveTrainingProgress,
     CurveTrainingStarted,
@@ -81,7 +82,8 @@ class ProgressState:
     seconds_left: float = math.inf  # in this stage / landscape
     paused: bool = False
     finished: str = ""  # the final status once the job ended
-    phase: str = ""  # the work before the stage's training (``Phase.what``), until its training starts
+    phase: str = ""  # the work before the stage's training (``Phase.what``), or its curvature after it
+    unit: str = "step"  # what ``done`` counts in a phase (steps; Hessian-vector products of a curvature job)
 
     @property
     def fraction(self) -> float:
@@ -133,13 +135,13 @@ class ProgressTracker:
             return f"run -> {e.log_path}  on {e.device}  stages: {' -> '.join(e.stages)}"
         if isinstance(e, Phase):
             first = s.phase != e.what or s.stage != e.stage
-            s.stage, s.phase, s.epoch = e.stage, e.what, 0
+            s.stage, s.phase, s.epoch, s.unit = e.stage, e.what, 0, "step"
             if first:
                 self._restart_clock(e.done)
             self._advance(e.done, max(1, e.total))
             return f"[{e.stage}] {e.what}: {e.total} steps" if first else None
         if isinstance(e, StageStarted):
-            s.stage, s.epoch, s.phase = e.stage, 0, ""
+            s.stage, s.epoch, s.phase, s.unit = e.stage, 0, "", "step"
             self._restart_clock()
             self._advance(0, max(1, e.epochs * e.steps_per_epoch))
             return f"[{e.stage}] {e.epochs} epochs x {e.steps_per_epoch} steps"
@@ -197,9 +199,19 @@ class ProgressTracker:
             s.epoch, s.loss, s.phase = e.epoch, e.loss, "training the curve's bend"
             self._advance(e.done, e.total)
             return None
+        if isinstance(e, CurvatureProgress):
+            overall = s.overall  # the stage's training is done: its curvature leaves the overall share as it is
+            self._advance(e.done, max(1, e.total))
+            s.overall = overall
+            return None
         if isinstance(e, CurvatureStarted):
             from wmstudio.memory import gib
 
+            overall = s.overall
+            s.stage, s.phase, s.unit = e.stage, f"curvature of the {e.key} loss", "Hessian-vector product"
+            self._restart_clock()
+            self._advance(0, max(1, e.products))
+            s.overall = overall
             return (f"[{e.stage}] curvature {e.key}: estimate: at most {e.products} Hessian-vector products, "
                     f"{fmt_time(e.seconds)}, memory about {gib(e.memory_bytes)}")
         if isinstance(e, CurvatureFinished):
@@ -225,7 +237,7 @@ class ProgressTracker:
         elif s.kind == "landscape":
             text = f"landscape {s.stage} · level {s.epoch} · {s.done}/{s.total} points"
         elif s.phase:
-            text = f"{s.stage} · {s.phase} · step {s.done}/{s.total}"
+            text = f"{s.stage} · {s.phase} · {s.unit} {s.done}/{s.total}"
             if len(s.stages) > 1:
                 text += f" · overall {s.overall:.0%}"
         else:

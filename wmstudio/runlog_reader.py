@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +39,8 @@ class StageRecord:
     has_weights: bool
     trajectory_rows: int
     drift_reference: str = ""  # what the stage's drift is measured from ("" in logs that do not say)
+    # the Hessian curvature measured of the stage's final model (wmstudio.curvature.job): key -> result
+    curvature: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def final(self, column: str) -> float:
         values = self.eval.get(column)
@@ -128,7 +130,19 @@ class RunLogReader:
             layer_names,
             rows(layers["l2"], l0) if "l2" in layers else empty, rows(layers["cos"], l0) if "cos" in layers else empty,
             "weights" in g, int(g["trajectory"].shape[0]) if "trajectory" in g else 0,
-            str(a["drift_reference"]) if "drift_reference" in a else "")
+            str(a["drift_reference"]) if "drift_reference" in a else "",
+            self._curvature(a, name))
+
+    def _curvature(self, attrs: dict[str, Any], stage: str) -> dict[str, dict[str, Any]]:
+        """A stage's curvature results (key -> result), checked to be JSON objects; {} when none were measured."""
+        from wmstudio.curvature.spec import ATTR
+
+        if ATTR not in attrs:
+            return {}
+        held = self._json(attrs[ATTR], f"/stages/{stage} {ATTR}")
+        if not isinstance(held, dict) or not all(isinstance(v, dict) for v in held.values()):
+            raise RunLogError(f"{self.path}: /stages/{stage} {ATTR}: expected a JSON object of results (key -> object)")
+        return held
 
     def stages(self, since: dict[str, tuple[int, int, int]] | None = None) -> list[StageRecord]:
         """Every stage in run order, read in one opening of the file. ``since``: per stage name, the

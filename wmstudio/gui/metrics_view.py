@@ -1,8 +1,11 @@
-"""The Metrics tab: accuracies, losses and the verification p-value of one run, live.
+"""The Metrics tab: accuracies, losses and the verification p-value of one run, live, and the sharpness
+(Hessian curvature) of its stage-end models when the run measured it.
 
 All stages share one time axis (the global optimiser step) with the stage boundaries marked. The
 plots read a :class:`RunSeries` and redraw only when its revision changed; long runs are
-downsampled for display (peak mode, clipped to the view).
+downsampled for display (peak mode, clipped to the view). The sharpness plot is in the stack only while
+the shown run holds curvature (``run.curvature = "stage_ends"`` or ``wmstudio curvature``): an empty
+plot would say nothing.
 """
 
 from __future__ import annotations
@@ -24,21 +27,22 @@ from wmstudio.gui.plot_parts import (
 )
 from wmstudio.gui.series import RunSeries
 from wmstudio.gui.series_view import (
+    MIN_ROW_PX,
     GrowingXAxis,
     SeriesView,
     StageMarks,
     series_plot,
 )
 from wmstudio.gui.theme import plot_colors
-from wmstudio.metric_names import METRIC_LABELS, SHORT_LABELS
+from wmstudio.metric_names import CURVATURE_LABELS, METRIC_LABELS, SHORT_LABELS
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 LABEL_PX = 26  # vertical room one p-value tick label needs
 P_MIN_DECADES = 2.0  # the p-value plot's smallest height, in decades (two labelled ticks at least)
 
 
-class PValueAxis(pg.AxisItem):
-    """A log axis for p-values: whole decades only, spaced so the labels never crowd, read as 10⁻ⁿ.
+class DecadeAxis(pg.AxisItem):
+    """A log axis (p-values, curvature): whole decades only, spaced so the labels never crowd, read as 10⁻ⁿ.
 
     pyqtgraph's own log axis adds an SI factor to the label ("x1e+09") that also shifts its tick
     values, and fills a short range with unlabelled-looking 2 3 4 … 9 minor ticks.
@@ -66,7 +70,10 @@ class PValueAxis(pg.AxisItem):
 
 
 class MetricsView(SeriesView):
-    """Accuracy, loss and p-value over global steps, all stages on one axis."""
+    """Accuracy, loss and p-value over global steps, all stages on one axis; the stage-end sharpness below
+    them when the run measured it."""
+
+    SHARP_ROW = 3
 
     def __init__(self, mode: str = "light", parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -75,7 +82,7 @@ class MetricsView(SeriesView):
         self.acc.setYRange(0, 1.02)
         self.loss = series_plot(self.layout_widget, 1, "Loss", "cross-entropy")
         self.pval = series_plot(self.layout_widget, 2, "Verification p-value (binomial, chance = 1/classes)", "p-value",
-                          PValueAxis())
+                          DecadeAxis())
         self.pval.setLogMode(y=True)
         self.pval.setYRange(-10, 0, padding=0.02)  # until there are values: 10⁻¹⁰ .. 1
         self.pval.enableAutoRange(y=True)
@@ -85,7 +92,11 @@ class MetricsView(SeriesView):
         for p in (self.loss, self.pval):
             p.setXLink(self.acc)
         self.pval.setLabel("bottom", "global step")
-        align_left_axes(self.acc, self.loss, self.pval)
+        self.sharp = series_plot(self.layout_widget, self.SHARP_ROW, "Sharpness of each stage's final model: the "
+                                 "Hessian's top eigenvalue (—) and trace (- -)", "curvature", DecadeAxis())
+        self.sharp.setXLink(self.acc)
+        self.sharp.setLabel("bottom", "global step")
+        align_left_axes(self.acc, self.loss, self.pval, self.sharp)
         self.curves = {
             "test_acc": marked_curve(self.acc, c["test"], METRIC_LABELS["test_acc"]),
             "trigger_acc": marked_curve(self.acc, c["trigger"], METRIC_LABELS["trigger_acc"]),
@@ -96,17 +107,46 @@ class MetricsView(SeriesView):
             "trigger_loss": self.loss.plot(pen=pg.mkPen(c["trigger"], width=2), name=METRIC_LABELS["trigger_loss"]),
             "p_value": marked_curve(self.pval, c["pvalue"], METRIC_LABELS["p_value"]),
         }
-        self.marked = {"test_acc", "trigger_acc", "p_value"}
-        self.marks = [StageMarks(self.acc, True), StageMarks(self.loss, False), StageMarks(self.pval, False)]
+        for loss, colour in (("clean", c["test"]), ("trigger", c["trigger"])):
+            self.curves[f"{loss}.top_eigenvalue"] = marked_curve(self.sharp, colour, CURVATURE_LABELS[f"{loss}.top_eigenvalue"])
+            self.curves[f"{loss}.trace"] = self.sharp.plot(
+                pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
+                symbolPen=pg.mkPen(colour), symbolBrush=pg.mkBrush(colour), name=CURVATURE_LABELS[f"{loss}.trace"])
+        self.marked = {"test_acc", "trigger_acc", "p_value", "clean.top_eigenvalue", "trigger.top_eigenvalue"}
+        self.marks = [StageMarks(self.acc, True), StageMarks(self.loss, False), StageMarks(self.pval, False),
+                      StageMarks(self.sharp, False)]
         self.x_axis = GrowingXAxis(self.acc)
-        self.crosshair = Crosshair(self.layout_widget, [self.acc, self.loss, self.pval], self.readout, self._describe)
+        self.crosshair = Crosshair(self.layout_widget, [self.acc, self.loss, self.pval, self.sharp], self.readout,
+                                   self._describe)
+        self.sharp_shown = True
+        self._show_sharpness(False)
         self._clear_data()
 
     @property
     def plots(self) -> dict[str, pg.PlotItem]:
-        return {"accuracy": self.acc, "loss": self.loss, "p_value": self.pval}
+        shown = {"accuracy": self.acc, "loss": self.loss, "p_value": self.pval}
+        return {**shown, "sharpness": self.sharp} if self.sharp_shown else shown
+
+    def _show_sharpness(self, show: bool) -> None:
+        """The sharpness plot in the stack (below the p-value, which then leaves it the step axis' title) or out."""
+        if show == self.sharp_shown:
+            return
+        self.sharp_shown = show
+        if show:
+            self.layout_widget.addItem(self.sharp, row=self.SHARP_ROW, col=0)
+        else:
+            self.layout_widget.removeItem(self.sharp)
+        self.sharp.setVisible(show)
+        if show:
+            self.pval.getAxis("bottom").showLabel(False)
+        else:
+            self.pval.setLabel("bottom", "global step")
+        self.layout_widget.setMinimumHeight((self.ROWS + int(show)) * MIN_ROW_PX)
 
     def _describe(self, plot: pg.PlotItem, x: float, _y: float) -> tuple[float, str]:
+        if plot is self.sharp:
+            names = [n for n in self.curves if n.endswith((".top_eigenvalue", ".trace"))]
+            return self._read(names, x, CURVATURE_LABELS.__getitem__)
         names = {self.acc: ["test_acc", "trigger_acc", "control_acc", "trigger_effect", "collapsed"], self.loss: ["train_loss", "test_loss", "trigger_loss"],
                  self.pval: ["p_value"]}[plot]
         return self._read(names, x, SHORT_LABELS.__getitem__)
@@ -130,8 +170,26 @@ class MetricsView(SeriesView):
         set_marked_data(self.curves["p_value"], x[keep], np.clip(p[keep], 1e-300, 1.0))
         self.data["p_value"] = (x[keep], p[keep])
         self._set("train_loss", *series.loss_series())
+        self._show_curvature(series)
         for m in self.marks:
             m.update(series)
         self.x_axis.update(series.last_step)
         self.note_rows(series)
 
+
+    def _show_curvature(self, series: RunSeries) -> None:
+        """The whole-model curvature series (per-layer ones are read in the log); a decade axis while every
+        value is positive (eigenvalues and traces span decades between stages), a linear one otherwise (a
+        negative trace is a measurement to show, not to drop)."""
+        self._show_sharpness(bool(series.curvature))
+        ys = []
+        for name in [n for n in self.curves if n.endswith((".top_eigenvalue", ".trace"))]:
+            key, value = name.split(".")
+            x, y = series.curvature_column(key, value)
+            keep = np.isfinite(y)
+            self._set(name, x[keep], y[keep])
+            ys.append(y[keep])
+        values = np.concatenate(ys)
+        log = bool(len(values)) and bool(np.all(values > 0))
+        if log != self.sharp.ctrl.logYCheck.isChecked():
+            self.sharp.setLogMode(y=log)

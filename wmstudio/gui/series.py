@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from wmstudio.events import (
+    CurvatureFinished,
     Event,
     Metrics,
     RunFinished,
@@ -36,6 +37,29 @@ class StageSpan:
     epochs: int = 0
     steps_per_epoch: int = 0
     drift_reference: str = ""  # what its drift is measured from, as the log records it ("" when it does not say)
+
+
+@dataclass(frozen=True)
+class CurvaturePoint:
+    """The Hessian curvature of one loss of a stage's final model (run.curvature, ``wmstudio curvature``)."""
+
+    stage: int  # index into RunSeries.stages
+    key: str  # the loss ("clean", "trigger"), and a layer after '@' ("clean@layer1.0.conv1")
+    top_eigenvalue: float
+    trace: float  # nan when no trace was measured
+    trace_stderr: float
+
+    @staticmethod
+    def of(stage: int, key: str, result: dict[str, Any]) -> CurvaturePoint:
+        """From a stored result (someone's data: anything not a number reads as nan)."""
+        values = result.get("eigenvalues")
+        top = values[0] if isinstance(values, list) and values else None
+        return CurvaturePoint(stage, key, _number(top), _number(result.get("trace")),
+                              _number(result.get("trace_stderr")))
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
 
 
 @dataclass
@@ -63,6 +87,7 @@ class RunSeries:
     layer_l2: list[tuple[float, ...]] = field(default_factory=list)
     layer_cos: list[tuple[float, ...]] = field(default_factory=list)
     layer_steps: list[int] = field(default_factory=list)
+    curvature: list[CurvaturePoint] = field(default_factory=list)  # in the order measured, one per (stage, key)
     revision: int = 0
     _held: dict[str, tuple[int, int, int]] = field(default_factory=dict, repr=False)  # rows read per stage
 
@@ -94,6 +119,11 @@ class RunSeries:
                 if span.name == event.stage:
                     span.status = event.status
                     break
+        elif isinstance(event, CurvatureFinished):
+            k = next((i for i in range(len(self.stages) - 1, -1, -1) if self.stages[i].name == event.stage), -1)
+            if event.status != Status.FINISHED or k < 0 or not event.result:
+                return
+            self._set_curvature(CurvaturePoint.of(k, event.key, event.result))
         elif isinstance(event, RunFinished):
             self.log_status = event.status
         else:
@@ -127,7 +157,8 @@ class RunSeries:
         """Adds rows ``read_new`` read; returns whether anything changed."""
         from wmstudio.metric_names import EVAL_COLUMNS
 
-        before = (self.log_status, len(self.train_steps), len(self.eval_rows), [sp.status for sp in self.stages])
+        before = (self.log_status, len(self.train_steps), len(self.eval_rows), [sp.status for sp in self.stages],
+                  list(self.curvature))
         self.label, self.log_path, self.device, self.log_status = rows.label, rows.path, rows.device, rows.status
         for rec in rows.stages:
             steps = rec.eval.get("global_step", np.zeros(0))
@@ -154,15 +185,37 @@ class RunSeries:
                 self.layer_l2.extend(tuple(r) for r in rec.layer_l2)
                 self.layer_cos.extend(tuple(r) for r in rec.layer_cos)
                 self.layer_steps.extend(int(v) for v in steps[:n_layers])
+            for key, result in rec.curvature.items():
+                self._set_curvature(CurvaturePoint.of(k, str(key), result))
             t, e, l_ = self._held.get(rec.name, (0, 0, 0))
             self._held[rec.name] = (t + len(train), e + len(steps), l_ + n_layers)
         changed = before != (self.log_status, len(self.train_steps), len(self.eval_rows),
-                             [sp.status for sp in self.stages])
+                             [sp.status for sp in self.stages], list(self.curvature))
         if changed:
             self.revision += 1
         return changed
 
+    def _set_curvature(self, point: CurvaturePoint) -> None:
+        """Adds a measurement, or replaces the one of the same stage and key (measured again)."""
+        for i, held in enumerate(self.curvature):
+            if (held.stage, held.key) == (point.stage, point.key):
+                self.curvature[i] = point
+                return
+        self.curvature.append(point)
+
     # ------------------------------------------------------------ arrays for plots
+    def curvature_column(self, key: str, value: str = "top_eigenvalue") -> tuple[np.ndarray, np.ndarray]:
+        """(global step, value) of one curvature series, one point per measured stage at the stage's last step
+        (the model it measured); ``value``: top_eigenvalue | trace | trace_stderr."""
+        held = sorted((p for p in self.curvature if p.key == key and p.stage < len(self.stages)), key=lambda p: p.stage)
+        x = np.array([self.stages[p.stage].end_step for p in held], dtype=np.float64)
+        return x, np.array([getattr(p, value) for p in held], dtype=np.float64)
+
+    def curvature_keys(self) -> list[str]:
+        """The curvature series held, whole-model losses first (clean, trigger), then per-layer ones."""
+        keys = list(dict.fromkeys(p.key for p in self.curvature))
+        return sorted(keys, key=lambda k: ("@" in k, k != "clean", k))
+
     def column(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(global_step, values) of one evaluation series."""
         x = np.fromiter((r["global_step"] for r in self.eval_rows), dtype=np.float64, count=len(self.eval_rows))
