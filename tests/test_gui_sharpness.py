@@ -97,8 +97,8 @@ def test_the_sharpness_plot_is_in_the_stack_only_while_the_run_holds_curvature(q
     assert view.sharp.ctrl.logYCheck.isChecked() == all(v > 0 for v in shown)
     # the read-out at a stage end names the curvature measured there
     step, text = view._describe(view.sharp, float(series.stages[0].end_step), 0.0)
-    assert step == series.stages[0].end_step and "top Hessian eigenvalue, clean loss" in text
-    assert "Hessian trace, trigger loss" in text
+    assert step == series.stages[0].end_step and "top eigenvalue (clean loss)" in text
+    assert "trace (trigger loss)" in text
 
     # a run without curvature: the plot leaves the stack (no empty plot), the p-value takes the step axis' title
     view.clear()

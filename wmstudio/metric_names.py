@@ -30,14 +30,12 @@ METRIC_LABELS: dict[str, str] = {
     "majority_share": "share of the most frequent test prediction",
     "collapsed": "collapsed (near chance or one class)",
     "gain": "restoration gain (restored - attacked trigger accuracy)",
-    # curvature of a stage's final model (wmstudio.curvature: stored per loss, not as evaluation columns)
-    "top_eigenvalue": "top Hessian eigenvalue",
-    "trace": "Hessian trace",
 }
 
-# the curvature series a run holds, "<loss>.<value>" -> label (the app's sharpness plot and its read-out)
-CURVATURE_LABELS: dict[str, str] = {f"{loss}.{value}": f"{METRIC_LABELS[value]}, {loss} loss"
-                                    for loss in ("clean", "trigger") for value in ("top_eigenvalue", "trace")}
+# the curvature of a stage's final model (wmstudio.curvature: stored per loss, not as evaluation columns),
+# "<loss>.<value>" -> label (the app's sharpness plot and its read-out)
+CURVATURE_LABELS: dict[str, str] = {f"{loss}.{value}": f"{word} ({loss} loss)" for loss in ("clean", "trigger")
+                                    for value, word in (("top_eigenvalue", "top eigenvalue"), ("trace", "trace"))}
 
 # the short words of the app's curve readouts (the value beside the cursor)
 SHORT_LABELS: dict[str, str] = {

@@ -92,8 +92,8 @@ class MetricsView(SeriesView):
         for p in (self.loss, self.pval):
             p.setXLink(self.acc)
         self.pval.setLabel("bottom", "global step")
-        self.sharp = series_plot(self.layout_widget, self.SHARP_ROW, "Sharpness of each stage's final model: the "
-                                 "Hessian's top eigenvalue (—) and trace (- -)", "curvature", DecadeAxis())
+        self.sharp = series_plot(self.layout_widget, self.SHARP_ROW, "Sharpness at each stage's end: the loss Hessian's "
+                                 "top eigenvalue (—) and trace (- -)", "curvature", DecadeAxis())
         self.sharp.setXLink(self.acc)
         self.sharp.setLabel("bottom", "global step")
         align_left_axes(self.acc, self.loss, self.pval, self.sharp)
