@@ -1,4 +1,4 @@
-"""Landscapes written as VTK (.vts grid, .vtp trajectories) and OBJ, read back with meshio."""
+"""Landscapes written as VTK (.vts grid, .vtp trajectories), OBJ and glTF, read back with meshio and trimesh."""
 
 from __future__ import annotations
 
@@ -124,16 +124,51 @@ def test_obj_mesh_has_the_grid_vertices_coloured_and_skips_missing_cells(tmp_pat
     np.testing.assert_allclose(mesh.points[:, :2], v[:, :2])
 
 
+def test_glb_mesh_read_by_trimesh_has_the_obj_mesh_upright_with_its_colours(tmp_path) -> None:
+    trimesh = pytest.importorskip("trimesh")
+    from wmstudio.landscape.gltf_export import srgb_to_linear
+    from wmstudio.landscape.mesh_export import surface_mesh
+
+    ls = surface()
+    path = export_mesh(ls, tmp_path / "s.glb", metric="test_acc")
+    want = surface_mesh(ls, "test_acc")
+    scene = trimesh.load(path, process=False)
+    (mesh,) = scene.geometry.values()
+    # glTF's up axis is y: (x, y, height) is stored as (x, height, -y)
+    x, y, z = want.positions.T
+    np.testing.assert_allclose(mesh.vertices, np.stack([x, z, -y], axis=1), rtol=1e-6, atol=1e-6)
+    assert len(mesh.faces) == len(want.triangles) == 2 * (3 * 2 - 1)  # the cell with a missing point left out
+    np.testing.assert_array_equal(mesh.faces, want.triangles)
+    # the colour map's colours, stored linear as glTF wants them (trimesh keeps COLOR_0 beside the material)
+    colours = np.asarray(mesh.visual.vertex_attributes["color"], float)
+    np.testing.assert_allclose(colours[:, :3], srgb_to_linear(want.colours), rtol=1e-6, atol=1e-7)
+    assert scene.metadata["description"].startswith("wmstudio landscape 'p' (plane), metric test_acc")
+    head = path.read_bytes()[:4000]
+    assert head[:4] == b"glTF" and b"z = (test_acc - " in head  # what the height means travels in the file
+
+
+def test_a_line_landscape_has_no_mesh(tmp_path) -> None:
+    from wmstudio.errors import OutputError
+
+    xs = np.linspace(0.0, 1.0, 5)
+    ls = Landscape("l", "line", "finished", LandscapeSpec(kind="line"), {}, {m: xs.copy() for m in METRICS},
+                   np.ones(5, bool), {"t": xs}, [], np.zeros((0, 1)), {})
+    for suffix in (".obj", ".glb"):
+        with pytest.raises(OutputError, match="is a line; a mesh needs a 2D surface"):
+            export_mesh(ls, tmp_path / f"l{suffix}", metric="test_loss")
+    assert not list(tmp_path.iterdir())
+
+
 def test_cli_export_by_suffix(demo_copy, tmp_path) -> None:
     from wmstudio.cli import main
     from wmstudio.landscape import read
 
     assert main(["landscape", str(demo_copy), "--kind", "plane", "--resolution", "4", "--images", "100", "-q"]) == 0
     out = tmp_path / "mesh"
-    args = ["--format", "vts", "--format", "vtu", "--format", "vtp", "--format", "obj"]
+    args = ["--format", "vts", "--format", "vtu", "--format", "vtp", "--format", "obj", "--format", "glb"]
     assert main(["export", str(demo_copy), "-o", str(out), *args, "-m", "trigger_loss", "--height", "trigger_loss"]) == 0
     assert sorted(p.name for p in out.iterdir()) == ["plane.vts", "plane.vtu", "plane_trajectories.vtp",
-                                                     "plane_trigger_loss.obj"]
+                                                     "plane_trigger_loss.glb", "plane_trigger_loss.obj"]
     ls = read(demo_copy, "plane")
     assert ls.attrs["estimate"].startswith("16 points x ")  # the cost estimated before computing (issue 26.5)
     mesh = meshio.read(out / "plane.vtu")

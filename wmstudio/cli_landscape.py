@@ -9,7 +9,7 @@ import sys
 from wmstudio.status import Status
 
 FIGURE_FORMATS = ("png", "svg", "pdf")
-MESH_FORMATS = ("vts", "vtu", "vtp", "obj")
+MESH_FORMATS = ("vts", "vtu", "vtp", "obj", "glb")
 
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
@@ -224,8 +224,8 @@ def cmd_export(args: argparse.Namespace) -> int:
             if fmt in FIGURE_FORMATS]
     meshes = [(ls, "", out / f"{ls.name}.{fmt}") for ls in stored for fmt in ("vts", "vtu") if fmt in formats]
     meshes += [(ls, "", out / f"{ls.name}_trajectories.vtp") for ls in stored if "vtp" in formats]
-    meshes += [(ls, metric, out / f"{ls.name}_{metric}.obj") for ls in stored if "obj" in formats and ls.is_2d
-               for metric in metrics]
+    meshes += [(ls, metric, out / f"{ls.name}_{metric}.{fmt}") for ls in stored for fmt in ("obj", "glb")
+               if fmt in formats and ls.is_2d for metric in metrics]
     check_targets([path for *_, path in jobs] + [path for *_, path in meshes], args.overwrite)  # all, first
     for ls, metric, style, path in jobs:
         export_figure(ls, metric, path, "contour" if style == "line" else style, args.log_scale,

@@ -168,13 +168,14 @@ def export_3d(parent: QWidget, landscape_view: Any, style: ExportStyle | None = 
 MESH_FILTERS = {"VTK structured grid, every metric as point data (*.vts)": ".vts",
                 "VTK unstructured grid, for meshio (*.vtu)": ".vtu",
                 "the trajectories as VTK polylines (*.vtp)": ".vtp",
-                "OBJ mesh of the shown metric, its colour map baked in (*.obj)": ".obj"}
+                "OBJ mesh of the shown metric, its colour map baked in (*.obj)": ".obj",
+                "glTF binary mesh of the shown metric, its colour map baked in (*.glb)": ".glb"}
 
 
 def export_mesh(parent: QWidget, landscape_view: Any, folder: Path | None = None) -> str:
     """The shown landscape as a file for ParaView, Blender and the like (``wmstudio.landscape.mesh_export``, as
-    ``wmstudio export LOG --format vts|vtu|vtp|obj``): the grid raised by the shown metric where the landscape is
-    2D; an OBJ mesh of the shown metric in its colour map. The save dialog asks before replacing a file."""
+    ``wmstudio export LOG --format vts|vtu|vtp|obj|glb``): the grid raised by the shown metric where the landscape
+    is 2D; an OBJ or glTF mesh of the shown metric in its colour map. The save dialog asks before replacing a file."""
     from wmstudio.landscape.mesh_export import export_mesh as write_mesh
 
     ls = getattr(landscape_view, "ls", None)

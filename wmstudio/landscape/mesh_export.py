@@ -1,4 +1,4 @@
-"""Stored landscapes as files other programs render: VTK (ParaView, VisIt, PyVista) and OBJ meshes.
+"""Stored landscapes as files other programs render: VTK (ParaView, VisIt, PyVista), OBJ and glTF meshes.
 
 - ``.vts`` (VTK XML structured grid): the landscape's grid, points at (x, y, z) with x, y the two
   direction coefficients (a line landscape: t and 0) and z the ``height`` metric's value, or 0 for a
@@ -13,6 +13,8 @@
   scaled so that its range spans the grid's larger side (the factor is in the file's header), and
   each vertex's colour from the colour map baked in (``v x y z r g b``, read by MeshLab, Blender,
   Open3D, trimesh).
+- ``.glb`` (binary glTF 2.0, ``wmstudio.landscape.gltf_export``): the same mesh and colours for
+  Blender, three.js, Windows' 3D viewer and web pages.
 
 The VTK files are written with numpy alone, data arrays inline as base64 of raw little-endian
 bytes with a UInt32 length header (VTK's "binary" format), so values are exact.
@@ -21,6 +23,7 @@ bytes with a UInt32 length header (VTK's "binary" format), so values are exact.
 from __future__ import annotations
 
 import base64
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -30,7 +33,7 @@ from wmstudio.landscape.spec import METRICS
 from wmstudio.landscape.store import Landscape
 from wmstudio.safe_files import atomic_output
 
-SUFFIXES = (".vts", ".vtu", ".vtp", ".obj")
+SUFFIXES = (".vts", ".vtu", ".vtp", ".obj", ".glb")
 _VTK_TYPES = {np.dtype("float64"): "Float64", np.dtype("float32"): "Float32", np.dtype("int64"): "Int64",
               np.dtype("uint8"): "UInt8"}
 
@@ -166,13 +169,23 @@ def write_vtp(ls: Landscape, path: str | Path, height: str = "", overwrite: bool
     return Path(path)
 
 
-def write_obj(ls: Landscape, path: str | Path, metric: str, colormap: str = "viridis", log_scale: bool = False,
-              overwrite: bool = False) -> Path:
-    """One metric's surface as a triangle mesh with vertex colours (a line landscape has no surface)."""
+@dataclass
+class SurfaceMesh:
+    """One metric's surface as triangles: what the OBJ and glTF writers write."""
+
+    positions: np.ndarray  # (n, 3): x, y the direction coefficients, z the metric scaled (see ``header``)
+    colours: np.ndarray  # (n, 3) sRGB in [0, 1], from the colour map
+    triangles: np.ndarray  # (m, 3) 0-based vertex indices; cells with a missing value left out
+    header: str  # what the axes and colours mean, in words
+
+
+def surface_mesh(ls: Landscape, metric: str, colormap: str = "viridis", log_scale: bool = False,
+                 path: str | Path = "") -> SurfaceMesh:
+    """z is the metric scaled so that its range spans the grid's larger side (a line landscape has no surface)."""
     if metric not in METRICS:
         raise OutputError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
     if not ls.is_2d:
-        raise OutputError(f"{path}: landscape {ls.name!r} is a line; OBJ needs a 2D surface (use .vts)")
+        raise OutputError(f"{path}: landscape {ls.name!r} is a line; a mesh needs a 2D surface (use .vts)")
     import matplotlib
 
     xs, ys = _grid(ls)
@@ -184,28 +197,37 @@ def write_obj(ls: Landscape, path: str | Path, metric: str, colormap: str = "vir
     lo, hi = (float(v[ok].min()), float(v[ok].max())) if ok.any() else (0.0, 1.0)
     span = max(float(xs[-1] - xs[0]), float(ys[-1] - ys[0]), 1e-12)
     scale = span / (hi - lo) if hi > lo else 1.0
-    cmap = matplotlib.colormaps[colormap]
-    colours = cmap(np.clip((np.where(ok, v, lo) - lo) / (hi - lo if hi > lo else 1.0), 0, 1))[..., :3]
+    colours = matplotlib.colormaps[colormap](np.clip((np.where(ok, v, lo) - lo) / (hi - lo if hi > lo else 1.0), 0, 1))
     gx, gy = np.meshgrid(xs, ys)
     z = (np.where(ok, v, lo) - lo) * scale
-    lines = [f"# wmstudio landscape {ls.name!r} ({ls.kind}), metric {metric}{' (log10)' if log_scale else ''}",
-             f"# x, y: direction coefficients; z = ({metric} - {lo:.9g}) * {scale:.9g}; colours: {colormap} "
-             f"from {lo:.6g} to {hi:.6g}", "o " + ls.name]
-    lines += [f"v {x:.9g} {y:.9g} {zz:.9g} {r:.4f} {g:.4f} {b:.4f}"
-              for x, y, zz, (r, g, b) in zip(gx.ravel(), gy.ravel(), z.ravel(), colours.reshape(-1, 3), strict=True)]
-    nx = len(xs)
-    for j in range(len(ys) - 1):
-        for i in range(nx - 1):
-            a, b, c, d = j * nx + i + 1, j * nx + i + 2, (j + 1) * nx + i + 2, (j + 1) * nx + i + 1  # 1-based
-            if ok[j, i] and ok[j, i + 1] and ok[j + 1, i + 1] and ok[j + 1, i]:
-                lines += [f"f {a} {b} {c}", f"f {a} {c} {d}"]
+    nx, ny = len(xs), len(ys)
+    j, i = np.meshgrid(np.arange(ny - 1), np.arange(nx - 1), indexing="ij")
+    a, b, c, d = j * nx + i, j * nx + i + 1, (j + 1) * nx + i + 1, (j + 1) * nx + i
+    whole = (ok[:-1, :-1] & ok[:-1, 1:] & ok[1:, 1:] & ok[1:, :-1]).ravel()
+    quads = np.stack([a.ravel(), b.ravel(), c.ravel(), d.ravel()], axis=1)[whole]
+    triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]], axis=1).reshape(-1, 3)
+    header = (f"wmstudio landscape {ls.name!r} ({ls.kind}), metric {metric}{' (log10)' if log_scale else ''}; "
+              f"x, y: direction coefficients; z = ({metric} - {lo:.9g}) * {scale:.9g}; colours: {colormap} "
+              f"from {lo:.6g} to {hi:.6g}")
+    return SurfaceMesh(np.stack([gx.ravel(), gy.ravel(), z.ravel()], axis=1), colours[..., :3].reshape(-1, 3),
+                       triangles, header)
+
+
+def write_obj(ls: Landscape, path: str | Path, metric: str, colormap: str = "viridis", log_scale: bool = False,
+              overwrite: bool = False) -> Path:
+    """One metric's surface as a triangle mesh with vertex colours (``v x y z r g b``)."""
+    mesh = surface_mesh(ls, metric, colormap, log_scale, path)
+    lines = [f"# {part}" for part in mesh.header.split("; ", 1)] + ["o " + ls.name]
+    lines += [f"v {x:.9g} {y:.9g} {z:.9g} {r:.4f} {g:.4f} {b:.4f}"
+              for (x, y, z), (r, g, b) in zip(mesh.positions, mesh.colours, strict=True)]
+    lines += [f"f {a + 1} {b + 1} {c + 1}" for a, b, c in mesh.triangles]  # OBJ counts from 1
     _write(Path(path), "\n".join(lines) + "\n", overwrite)
     return Path(path)
 
 
 def export_mesh(ls: Landscape, path: str | Path, metric: str = "test_loss", height: str = "", log_scale: bool = False,
                 overwrite: bool = False) -> Path:
-    """Write by the file's suffix: .vts or .vtu (all metrics), .vtp (trajectories) or .obj (``metric``)."""
+    """Write by the file's suffix: .vts or .vtu (all metrics), .vtp (trajectories), .obj or .glb (``metric``)."""
     p = Path(path)
     if p.suffix == ".vts":
         return write_vts(ls, p, height, overwrite)
@@ -215,4 +237,8 @@ def export_mesh(ls: Landscape, path: str | Path, metric: str = "test_loss", heig
         return write_vtp(ls, p, height, overwrite)
     if p.suffix == ".obj":
         return write_obj(ls, p, metric, log_scale=log_scale, overwrite=overwrite)
+    if p.suffix == ".glb":
+        from wmstudio.landscape.gltf_export import write_glb
+
+        return write_glb(ls, p, metric, log_scale=log_scale, overwrite=overwrite)
     raise OutputError(f"{p}: expected a file ending in {', '.join(SUFFIXES)}")
