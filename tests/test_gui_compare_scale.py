@@ -183,18 +183,18 @@ def test_filter_toggles_smoothing_and_alignment_in_the_view(qtbot) -> None:
 def test_with_a_hundred_runs_a_toggle_recomputes_nothing_and_a_new_metric_arrives_in_turns(qtbot, monkeypatch) -> None:
     from PySide6.QtCore import Qt
 
-    from wmstudio.gui import compare_view
+    from wmstudio.gui import compare_items, compare_view
 
     view = _view(qtbot, _runs(100, points=40))
     assert len(view.curves) == 100
     computed: list[str] = []
-    original = compare_view.CompareView._points
+    original = compare_items.RunCurves.points
 
-    def counting(self, series):  # noqa: ANN001, ANN202
+    def counting(self, series, choice):  # noqa: ANN001, ANN202
         computed.append(series.log_path)
-        return original(self, series)
+        return original(self, series, choice)
 
-    monkeypatch.setattr(compare_view.CompareView, "_points", counting)
+    monkeypatch.setattr(compare_items.RunCurves, "points", counting)
     view.list.item(5).setCheckState(Qt.CheckState.Unchecked)
     view.list.item(5).setCheckState(Qt.CheckState.Checked)
     view.filter_edit.setText("run")

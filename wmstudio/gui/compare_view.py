@@ -14,11 +14,9 @@ the dots on the points are left out (the hover read-out gives each point's value
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
-import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPointF, Qt, QTimer
 from PySide6.QtGui import QColor, QIcon, QPixmap, QResizeEvent
@@ -40,27 +38,24 @@ from wmstudio.gui.compare_controls import (
 )
 from wmstudio.gui.compare_curves import (
     GLOBAL,
-    align,
     align_key,
     alignments,
     distinct_colors,
-    ema,
     run_matches,
     setting_colors,
 )
+from wmstudio.gui.compare_items import CurveChoice, RunCurves, nearest_drawn
 from wmstudio.gui.compare_legend import MAX_ENTRIES as LEGEND_MAX_ENTRIES
 from wmstudio.gui.compare_legend import ColumnLegend
 from wmstudio.gui.compare_table import RunTable
 from wmstudio.gui.controller import differing_keys, flatten_config
-from wmstudio.gui.plot_parts import OverlayNote, hover_mark, nearest, set_title
+from wmstudio.gui.plot_parts import OverlayNote, hover_mark, set_title
 from wmstudio.gui.run_titles import metric_fmt, run_title, run_titles
 from wmstudio.gui.series import RunSeries
 from wmstudio.gui.series_view import stage_at
 from wmstudio.metric_names import STAGE_LABELS
 
 MARKS_MAX_RUNS = 10  # more drawn runs than this: lines without a dot on each point
-MARK_POINTS_MAX = 150  # a curve with more points is a line only (as in the other views)
-HOVER_PX = 40  # the read-out names the run whose point is nearest the mouse, within this many pixels
 FILTER_DELAY_MS = 120
 CURVES_PER_TURN = 10  # curves always recomputed in one turn of the event loop; beyond them,
 TURN_BUDGET_S = 0.012  # more only while a turn has taken less than this
@@ -78,12 +73,10 @@ class CompareView(QWidget):
         super().__init__(parent)
         self.runs: list[RunSeries] = []
         self.configs: list[dict] = []  # each run's config (as its log holds it), for "what differs"
-        self.items: dict[str, pg.PlotDataItem] = {}  # every run's curve, drawn or hidden, by log path
         self.colors: list[str] = []  # each run's colour, as drawn
         self._flat: list[dict[str, Any]] = []  # each run's settings, flattened (dotted keys)
         self._differing: list[str] = []
         self._key_items: list[pg.PlotDataItem] = []  # legend samples of a colour-by-setting key
-        self._columns: dict[str, tuple[tuple[int, int], dict[str, np.ndarray]]] = {}  # _column's arrays
         self._color_key: list[tuple[str, str]] = []  # (value, colour) of the setting the runs are coloured by
         layout = QVBoxLayout(self)
         self.options = CompareOptions()
@@ -99,6 +92,8 @@ class CompareView(QWidget):
         split.addWidget(self.run_list)
         self.plot_widget = pg.PlotWidget()
         self.plot = self.plot_widget.getPlotItem()
+        self.run_curves = RunCurves(self.plot)
+        self.items = self.run_curves.items  # every run's curve, drawn or hidden, by log path
         self.key = ColumnLegend(self.plot, self.plot_widget)
         self.legend = self.key.items
         self.plot.showGrid(x=True, y=True, alpha=0.25)
@@ -192,66 +187,9 @@ class CompareView(QWidget):
         return [i for i in range(len(self.runs)) if run_matches(query, titles[i], self._flat[i])]
 
     # ------------------------------------------------------------ drawing
-    def _column(self, series: RunSeries, name: str) -> np.ndarray:
-        """One evaluation column of a run as an array, kept until the run changes (its revision)."""
-        stamp, columns = self._columns.get(series.log_path, ((0, -1), {}))
-        if stamp != (id(series), series.revision):
-            stamp, columns = (id(series), series.revision), {}
-            self._columns[series.log_path] = (stamp, columns)
-        if name not in columns:
-            columns[name] = np.fromiter((r.get(name, math.nan) for r in series.eval_rows), dtype=np.float64,
-                                        count=len(series.eval_rows))
-        return columns[name]
-
-    def _points(self, series: RunSeries) -> tuple[np.ndarray, np.ndarray]:
-        metric = self.metric_box.currentData()
-        steps, values = self._column(series, "global_step"), self._column(series, metric)
-        row_stage = np.nan_to_num(self._column(series, "stage")).astype(np.int64)
-        x, y, starts = align(steps, values, row_stage, [(s.name, s.start_step) for s in series.stages],
-                             self.align_box.currentData() or GLOBAL)
-        weight = self.smooth_slider.value() / SMOOTH_STEPS
-        if weight > 0:
-            y = ema(y, weight, starts, log=metric == "p_value")
-        if metric == "p_value":  # drawn on a log axis: values at or below 0 cannot be placed
-            y = np.where(y > 0, y, np.nan)
-        return x, y
-
-    def _set_data(self, series: RunSeries) -> pg.PlotDataItem:
-        """The run's curve, its points recomputed if the run, metric, alignment or smoothing changed."""
-        item = self.items.get(series.log_path)
-        if item is None:
-            item = pg.PlotDataItem(symbol=None, symbolSize=4)
-            item.wm_color, item.wm_few, item.wm_stamp = "", None, None
-            item.setVisible(False)
-            self.items[series.log_path] = item
-            self.plot.addItem(item)
-        stamp = self._stamp(series)
-        if item.wm_stamp != stamp:
-            x, y = self._points(series)
-            item.setData(x, y, connect="finite")
-            item.wm_stamp = stamp
-        return item
-
-    def _stamp(self, series: RunSeries) -> tuple:
-        """What a curve's points depend on: the run (and its revision), metric, alignment and smoothing."""
-        return (id(series), series.revision, self.metric_box.currentData(), self.align_box.currentData(),
-                self.smooth_slider.value())
-
-    @staticmethod
-    def _style(curve: pg.PlotDataItem, color: str, few: bool) -> None:
-        """The curve's colour; with few curves drawn, 2 px lines and a dot on each point, else 1 px lines
-        (several times faster to draw) without dots."""
-        if curve.wm_color != color or curve.wm_few != few:
-            pen = pg.mkPen(color, width=2 if few else 1)
-            # set on the drawn parts: PlotDataItem.setPen would rebuild the whole curve
-            curve.opts.update(pen=pen, symbolPen=pg.mkPen(color), symbolBrush=pg.mkBrush(color))
-            curve.curve.setPen(pen)
-            curve.scatter.setPen(curve.opts["symbolPen"])
-            curve.scatter.setBrush(curve.opts["symbolBrush"])
-            curve.wm_color, curve.wm_few = color, few
-        symbol = "o" if few and curve.xData is not None and len(curve.xData) <= MARK_POINTS_MAX else None
-        if curve.opts.get("symbol") != symbol:
-            curve.setSymbol(symbol)
+    def _choice(self) -> CurveChoice:
+        return CurveChoice(self.metric_box.currentData(), self.align_box.currentData() or GLOBAL,
+                           self.smooth_slider.value())
 
     def redraw(self) -> None:
         """Every drawn run's curve again (another metric, alignment or smoothing), the list, legend and table."""
@@ -293,17 +231,18 @@ class CompareView(QWidget):
         few = sum(1 for i in self._keep if self.list.item(i).checkState() == Qt.CheckState.Checked) <= MARKS_MAX_RUNS
         deadline = time.perf_counter() + TURN_BUDGET_S
         updated, waiting, drawn = 0, 0, 0
+        choice, rc = self._choice(), self.run_curves
         for i, r in enumerate(self.runs):
             visible = i in self._keep and self.list.item(i).checkState() == Qt.CheckState.Checked
-            curve = self.items.get(r.log_path)
-            if visible and (curve is None or curve.wm_stamp != self._stamp(r)):
+            curve = rc.items.get(r.log_path)
+            if visible and not rc.up_to_date(r, choice):
                 if updated >= CURVES_PER_TURN and time.perf_counter() > deadline:
                     visible, waiting = False, waiting + 1
                 else:
-                    curve = self._set_data(r)
+                    curve = rc.curve(r, choice)
                     updated += 1
             if visible:
-                self._style(curve, self.colors[i], few)
+                rc.style(curve, self.colors[i], few)
             if curve is not None and curve.isVisible() != visible:
                 curve.setVisible(visible)
             drawn += visible
@@ -406,28 +345,12 @@ class CompareView(QWidget):
 
     def hover_at(self, scene_pos: QPointF) -> None:
         """Name the run, step, stage and value of the drawn point nearest a scene point (the mouse)."""
-        vb = self.plot.vb
-        best: tuple[float, RunSeries, float, float] | None = None
-        drawn = self.curves
-        if vb.sceneBoundingRect().contains(scene_pos):
-            for r in self.runs:
-                if r.log_path not in drawn:
-                    continue
-                x, y = drawn[r.log_path].getData()
-                if x is None or not len(x):
-                    continue
-                i = nearest(np.asarray(x), vb.mapSceneToView(scene_pos).x())
-                for k in {max(0, i - 1), i, min(len(x) - 1, i + 1)}:
-                    if not math.isfinite(y[k]):
-                        continue
-                    d = math.dist((scene_pos.x(), scene_pos.y()), _xy(vb.mapViewToScene(QPointF(x[k], y[k]))))
-                    if d <= HOVER_PX and (best is None or d < best[0]):
-                        best = (d, r, float(x[k]), float(y[k]))
+        best = nearest_drawn(self.plot.vb, self.runs, self.curves, scene_pos)
         if best is None:
             self.hover_dot.setData([], [])
             self.readout.setText(" ")
             return
-        _, run, step, shown = best
+        run, step, shown = best
         metric = self.metric_box.currentData()
         value = 10 ** shown if metric == "p_value" else shown  # the curve holds log10 p in log mode
         self.hover_dot.setData([step], [shown])
@@ -440,8 +363,3 @@ class CompareView(QWidget):
         smooth = " (smoothed)" if self.smooth_slider.value() else ""
         self.readout.setText(f"{run_title(run, self.runs)}   {where}   {METRIC_NAMES[metric]} "
                              f"{metric_fmt(metric, value)}{smooth}")
-
-
-def _xy(p: QPointF) -> tuple[float, float]:
-    return p.x(), p.y()
-
