@@ -25,6 +25,22 @@ def make_window(qtbot, tmp_path: Path, quick: bool = True):  # noqa: ANN001, ANN
     return win
 
 
+def settle(qtbot, widget) -> None:  # noqa: ANN001
+    """Wait, on conditions and not for a fixed time, until ``widget`` is shown on screen and Qt has delivered what
+    it queued (layout requests, deferred resizes and repaints, 0 ms timers): the geometry a test then reads is
+    the one a user would see."""
+    from PySide6.QtCore import QCoreApplication
+    from PySide6.QtGui import QWindow
+
+    qtbot.waitUntil(widget.isVisible, timeout=5_000)
+    handle = widget if isinstance(widget, QWindow) else widget.window().windowHandle()  # the 3D view is a QWindow
+    if handle is not None:
+        qtbot.waitUntil(handle.isExposed, timeout=5_000)
+    for _ in range(3):  # a delivered event can post another (a resize: a layout request: a repaint)
+        QCoreApplication.sendPostedEvents()
+        QCoreApplication.processEvents()
+
+
 def open_log(qtbot, win, path, timeout: int = 60_000) -> None:  # noqa: ANN001
     """Opens a run log in the window and waits until it is read and shown (it is read on a worker)."""
     with qtbot.waitSignal(win.log_opened, timeout=timeout):

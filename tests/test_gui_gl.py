@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gui_helpers import export_plots, make_window, open_log
+from gui_helpers import export_plots, make_window, open_log, settle
 from PySide6.QtGui import QImage
 
 from wmstudio.config_io import load_config
@@ -39,7 +39,7 @@ def test_3d_surface_shows_the_landscape_and_exports_png(qtbot, tmp_path, gl_ok) 
     lv = win.tabs.landscape_view
     win.tabs.setCurrentWidget(lv)
     lv.tabs.setCurrentIndex(1)
-    qtbot.wait(200)
+    qtbot.waitUntil(lambda: lv.has_3d)  # the view has its OpenGL context and draws the surface
     assert lv.gl_view is not None and lv.gl_surface is not None
     stored = read(log, "plane")
     z = lv.gl_surface._z
@@ -121,7 +121,7 @@ def test_3d_surface_has_axes_a_colour_bar_named_models_and_paths_on_it(qtbot, tm
 
     view = lv.gl_view
     lv.surface_readout.setText(" ")
-    qtbot.wait(50)  # the layout settles before the points are projected
+    settle(qtbot, view)  # the layout settles before the points are projected
     width = view.width()
     px, _depth = project(lv.gl_vertices, lv.camera_matrix(), view.width(), view.height())
     k = (10 * 21 + 10)  # the grid's centre (x index 10, y index 10): in front, in view
@@ -229,13 +229,15 @@ def test_the_first_switch_to_3d_keeps_the_window_and_two_views_draw_without_gl_e
         surface = handle.surfaceType()
         lv.tabs.setCurrentIndex(1)
         qtbot.waitUntil(lambda lv=lv: lv.has_3d, timeout=20_000)
-        qtbot.wait(200)  # a few frames drawn
+        for _ in range(2):  # frames drawn
+            with qtbot.waitSignal(lv.gl_view.frameSwapped, timeout=10_000):
+                lv.gl_view.update()
         assert box.windowHandle() is handle and int(box.winId()) == native  # not re-created
         assert handle.surfaceType() == surface
         views.append((box, lv))
     for _box, lv in views:
-        lv.gl_view.update()
-    qtbot.wait(300)
+        with qtbot.waitSignal(lv.gl_view.frameSwapped, timeout=10_000):
+            lv.gl_view.update()
     QApplication.processEvents()
     assert "GLError" not in capfd.readouterr().err
 

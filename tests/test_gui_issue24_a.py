@@ -17,14 +17,21 @@ def test_a_job_that_raises_a_base_exception_ends_as_failed(qtbot, stop) -> None:
 
     owner = QWidget()
     qtbot.addWidget(owner)
+    from PySide6.QtCore import QCoreApplication
+
     runner = JobRunner(owner)
+    failures = []
+    runner.failed.connect(lambda *args: failures.append(args))
     with qtbot.waitSignal(runner.failed, timeout=10_000) as got:
         runner.start("run", job)
+        thread = runner.thread
     kind, message, _details, user_error = got.args
     assert kind == "run" and not runner.running and not user_error
     assert ("sys.exit(" in message) if stop is not KeyboardInterrupt else "KeyboardInterrupt" in message
-    qtbot.wait(100)  # the ended thread's own signal comes after: it says nothing more
-    assert not runner.running
+    qtbot.waitUntil(thread.isFinished)
+    QCoreApplication.sendPostedEvents()  # the ended thread's own signal comes after failed: it says nothing more
+    QCoreApplication.processEvents()
+    assert not runner.running and len(failures) == 1
 
 
 TINY = {"embed": {"epochs": 1}, "finetune": {"epochs": 1}, "restore": {"epochs": 1}}

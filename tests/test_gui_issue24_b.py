@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
-from gui_helpers import make_window, synthetic_run
+from gui_helpers import make_window, settle, synthetic_run
 
 from wmstudio.events import StageStarted
 
@@ -38,7 +38,7 @@ def test_the_drift_plots_titles_are_not_under_their_legends(qtbot, tmp_path) -> 
     show_run_with_references(win)
     view = win.tabs.drift_view
     win.tabs.setCurrentWidget(view)
-    qtbot.wait(200)
+    settle(qtbot, view)
     assert len(view.l2.titleLabel.text) > 80  # "Weight drift from: embed: ...; fine-tune ...; restore ..."
     for plot in view.plots.values():
         _title_clear_of_legend(plot)

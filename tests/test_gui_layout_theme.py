@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pyqtgraph as pg
 import pytest
-from gui_helpers import fake_landscape, make_window, show_synthetic_run
+from gui_helpers import fake_landscape, make_window, settle, show_synthetic_run
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QApplication
 
@@ -57,12 +57,12 @@ def test_a_live_theme_switch_keeps_pause_idle_and_titles_readable(dark_start, qt
     lv = win.tabs.landscape_view
     win.tabs.setCurrentWidget(lv)
     lv.show_landscape(fake_landscape("plane"))
-    qtbot.wait(50)
+    settle(qtbot, win)
     assert not win.pause_action.isEnabled()  # idle: nothing to pause
     win.pause_action.trigger()  # the shortcut, or the toolbar's button, while nothing runs
     win.run_panel.pause_button.toggle()
     win.switch_theme(switch_to)
-    qtbot.wait(50)
+    settle(qtbot, win)
     assert win.run_panel.pause_button.text() == "Pause" and not win.run_panel.pause_button.isChecked()
     lv.redraw()  # the map's title is set again on every redraw
     for plot in (lv.map, win.tabs.metrics_view.acc):
@@ -94,12 +94,11 @@ def test_the_window_shrinks_to_900_by_500_without_overlapping_tick_labels(qtbot,
     show_synthetic_run(win)
     assert win.minimumSizeHint().width() <= 900, win.minimumSizeHint()
     win.resize(900, 500)
-    qtbot.wait(100)
-    assert win.width() <= 900 and win.height() <= 500, win.size()
+    qtbot.waitUntil(lambda: win.width() <= 900 and win.height() <= 500)
     mv, dv = win.tabs.metrics_view, win.tabs.drift_view
     for view, plots in ((mv, (mv.acc, mv.loss, mv.pval)), (dv, (dv.l2, dv.cos, dv.heat))):
         win.tabs.setCurrentWidget(view)
-        qtbot.wait(100)
+        settle(qtbot, view)
         for plot in plots:
             rects = _label_rects(plot.getAxis("left"))
             for k, a in enumerate(rects):
@@ -113,11 +112,11 @@ def test_the_trigger_preview_never_widens_the_settings_column(qtbot, tmp_path) -
     win = make_window(qtbot, tmp_path, quick=False)
     win.resize(900, 500)
     win.show()
-    qtbot.wait(50)
+    settle(qtbot, win)
     before = win.setup.minimumSizeHint().width()
     images = np.zeros((36, 3, 32, 32), np.uint8)
     win.setup.trigger_grid.show_set(images, np.arange(36) % 10, "content", ["automobile"] * 10)
-    qtbot.wait(50)
+    settle(qtbot, win)
     host = win.setup.form.parentWidget()
     scroll = host.parentWidget().parentWidget()  # the settings' scroll area
     assert host.minimumSizeHint().width() <= scroll.viewport().width(), "the column scrolls sideways"

@@ -21,6 +21,7 @@ from gui_helpers import (
     image_array,
     make_window,
     open_log,
+    settle,
     show_synthetic_run,
 )
 from PySide6.QtCore import QPointF, QSize, Qt
@@ -59,7 +60,7 @@ def _shown_window(qtbot, tmp_path):  # noqa: ANN001, ANN202
     win.resize(1280, 720)
     win.show()
     show_synthetic_run(win)
-    qtbot.wait(50)
+    settle(qtbot, win)
     return win
 
 
@@ -74,7 +75,7 @@ def test_each_exported_svg_matches_its_png_and_the_screen_and_holds_only_its_plo
                          ("drift_l2", c["drift"])):
         if name.startswith("drift"):
             win.tabs.setCurrentWidget(win.tabs.drift_view)
-            qtbot.wait(50)
+            settle(qtbot, win)
         png = QImage(str(tmp_path / "figs" / f"{name}.png"))
         svg_path = tmp_path / "figs" / f"{name}.svg"
         assert svg_path in written and not png.isNull()
@@ -99,7 +100,7 @@ def test_exported_legend_lists_the_curves_the_screen_legend_lists(qtbot, tmp_pat
     win = _shown_window(qtbot, tmp_path)
     plot = win.tabs.metrics_view.loss
     win.tabs.metrics_view.curves["test_loss"].setData([], [])  # listed on screen though it holds no point now
-    qtbot.wait(50)
+    settle(qtbot, win)
     shown = [label.text for _, label in plot.legend.items]
     exported = [line.label for line in figure_of(plot).panels[0].lines if line.label]
     assert exported == shown and "test loss" in exported
@@ -122,7 +123,7 @@ def test_p_value_axis_reads_whole_decades_without_a_factor(qtbot, tmp_path) -> N
     win = make_window(qtbot, tmp_path, quick=False)
     win.resize(1280, 720)
     win.show()
-    qtbot.wait(50)
+    settle(qtbot, win)
     axis = win.tabs.metrics_view.pval.getAxis("left")
     for filled in (False, True):
         if filled:
@@ -130,7 +131,7 @@ def test_p_value_axis_reads_whole_decades_without_a_factor(qtbot, tmp_path) -> N
             win.ctl.series.eval_rows[-1]["p_value"] = 1e-300  # and one at the floor the plot clips to
             win.tabs.metrics_view.clear()  # the row was changed in place: draw the run afresh
             win.tabs.show_run(win.ctl.series)
-            qtbot.wait(50)
+            settle(qtbot, win)
         ticks = _axis_ticks(axis)
         assert "x1e" not in axis.labelString() and "(" not in axis.labelString()
         assert 2 <= len(ticks) <= max(2, axis.height() // 20), ticks
@@ -249,7 +250,7 @@ def test_1d_path_plots_share_one_x_scale(qtbot, tmp_path) -> None:
     win.show()
     win.tabs.setCurrentWidget(win.tabs.landscape_view)
     win.tabs.landscape_view.show_landscape(fake_landscape("line"))
-    qtbot.wait(50)
+    settle(qtbot, win)
     lv = win.tabs.landscape_view
     top, bottom = lv.path_loss.getAxis("bottom"), lv.path_acc.getAxis("bottom")
     assert "x0.001" not in bottom.labelString() and "(x" not in bottom.labelString()
@@ -298,13 +299,13 @@ def test_a_clicked_sweep_cell_keeps_its_colour(qtbot, tmp_path) -> None:
                 "restore.trigger_acc": acc, "finetune.trigger_acc": acc, "restore.test_acc": acc,
                 "finetune.drift_rel": acc} for k, (lr, acc) in enumerate(((0.01, 0.2), (0.03, 0.9)))]
     sv.draw()
-    qtbot.wait(50)
+    settle(qtbot, sv)
     table = sv.table
     for row in range(2):
         item = table.item(row, 0)
         rect = table.visualItemRect(item)
         qtbot.mouseClick(table.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
-        qtbot.wait(50)
+        qtbot.waitUntil(lambda row=row: table.currentRow() == row)  # the click selected it
         shot = image_array(table.viewport().grab().toImage())
         ratio = shot.shape[1] / table.viewport().width()
         cell = shot[int((rect.top() + 2) * ratio):int((rect.bottom() - 1) * ratio),
@@ -430,7 +431,7 @@ def test_landscape_map_svg_draws_the_model_markers_where_the_png_does(qtbot, tmp
     win.show()
     win.tabs.setCurrentWidget(win.tabs.landscape_view)
     win.tabs.landscape_view.show_landscape(fake_landscape("plane"))
-    qtbot.wait(50)
+    settle(qtbot, win)
     export_plots(win, tmp_path / "figs")
     png = QImage(str(tmp_path / "figs" / "landscape_2d.png"))
     svg_path = tmp_path / "figs" / "landscape_2d.svg"
@@ -528,14 +529,14 @@ def test_stacked_plots_cover_the_same_steps_and_the_p_value_keeps_its_first_poin
     win.ctl.series.eval_rows[0]["global_step"] = 0.0
     win.tabs.metrics_view.clear()  # rows changed in place: draw the run afresh
     win.tabs.show_run(win.ctl.series)
-    qtbot.wait(50)
+    settle(qtbot, win)
     mv = win.tabs.metrics_view
     ranges = [p.vb.viewRange()[0] for p in (mv.acc, mv.loss, mv.pval)]
     assert ranges[1] == pytest.approx(ranges[0], abs=1e-6) and ranges[2] == pytest.approx(ranges[0], abs=1e-6)
     assert ranges[2][0] <= 0.0  # step 0 is inside the p-value plot ...
     assert mv.pval.vb.viewRange()[1][1] >= 0.0  # ... and so is its p = 1
     win.tabs.setCurrentWidget(win.tabs.drift_view)
-    qtbot.wait(50)
+    settle(qtbot, win)
     dv = win.tabs.drift_view
     assert dv.cos.vb.viewRange()[0] == pytest.approx(dv.l2.vb.viewRange()[0], abs=1e-6)
 
@@ -546,7 +547,7 @@ def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
     win.show()
     show_synthetic_run(win)
     win.tabs.metrics_view.acc.setXRange(0, 600, padding=0)  # zoomed out: 60 fine-tuning steps are ~70 px
-    qtbot.wait(50)
+    settle(qtbot, win)
     boxes = win.tabs.metrics_view.marks[0].axis.label_boxes()
     assert [text for text, _ in boxes] == ["embed", "fine-tune (attack)", "restore"]
     rects = [rect for _, rect in boxes]
@@ -555,7 +556,7 @@ def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
     axis = win.tabs.metrics_view.marks[0].axis
     for x_max in (600, 1500, 3000):  # further out, a first-row name's tick would cross a second-row name
         win.tabs.metrics_view.acc.setXRange(0, x_max, padding=0)
-        qtbot.wait(30)
+        settle(qtbot, win)
         rects = [rect for _, rect in axis.label_boxes()]
         _line, ticks, _texts = axis.generateDrawSpecs(None)
         for _pen, top, bottom in ticks:
@@ -566,7 +567,7 @@ def test_stage_labels_do_not_run_into_each_other(qtbot, tmp_path) -> None:
     # a stage starting near the right edge is named left of its tick, whole (it was cut off at the edge)
     last = win.ctl.series.stages[-1].start_step
     win.tabs.metrics_view.acc.setXRange(0, last + 3, padding=0)
-    qtbot.wait(30)
+    settle(qtbot, win)
     bounds = axis.mapRectFromParent(axis.geometry())
     boxes = axis.label_boxes()
     assert boxes[-1][0] == "restore" and boxes[-1][1].right() <= bounds.right() + 0.01, (boxes, bounds)
@@ -653,7 +654,7 @@ def test_a_small_window_keeps_titles_legends_and_plots_readable(qtbot, tmp_path)
     win.resize(800, 550)
     win.show()
     show_synthetic_run(win)
-    qtbot.wait(100)
+    settle(qtbot, win)
     mv = win.tabs.metrics_view
     for plot in (mv.acc, mv.loss, mv.pval):
         title = plot.titleLabel.mapRectToScene(plot.titleLabel.item.mapRectToParent(plot.titleLabel.item.boundingRect()))
@@ -669,12 +670,10 @@ def test_a_small_window_keeps_titles_legends_and_plots_readable(qtbot, tmp_path)
     dv = win.tabs.drift_view
     assert all(p.sceneBoundingRect().right() <= dv.layout_widget.viewport().width() + 1 for p in (dv.l2, dv.cos, dv.heat))
     win.resize(1450, 950)  # room again: each legend back on its title's line
-    qtbot.wait(100)
-    assert not any(p.legend_fit.below for p in (mv.acc, mv.loss, mv.pval))
+    qtbot.waitUntil(lambda: not any(p.legend_fit.below for p in (mv.acc, mv.loss, mv.pval)))
     win.resize(800, 550)
     win.tabs.setCurrentWidget(win.tabs.landscape_view)
-    qtbot.wait(100)
-    assert win.tabs.landscape_view.tabs.height() >= MIN_PLOT_PX
+    qtbot.waitUntil(lambda: win.tabs.landscape_view.tabs.height() >= MIN_PLOT_PX)
 
 
 def test_a_run_that_has_not_evaluated_yet_is_not_called_no_run(qtbot) -> None:
