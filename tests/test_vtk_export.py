@@ -127,7 +127,7 @@ def test_obj_mesh_has_the_grid_vertices_coloured_and_skips_missing_cells(tmp_pat
 def test_glb_mesh_read_by_trimesh_has_the_obj_mesh_upright_with_its_colours(tmp_path) -> None:
     trimesh = pytest.importorskip("trimesh")
     from wmstudio.landscape.gltf_export import srgb_to_linear
-    from wmstudio.landscape.mesh_export import surface_mesh
+    from wmstudio.landscape.surface_mesh import surface_mesh
 
     ls = surface()
     path = export_mesh(ls, tmp_path / "s.glb", metric="test_acc")

@@ -1,4 +1,4 @@
-"""The main window: composes the setup column, the view tabs and the run bar, and owns the menus.
+"""The main window: composes the setup column, the view tabs and the run bar (its menus: ``menus.make_menus``).
 
 What runs, which log is shown and how runs chain live in the Qt-free ``StudioController``; the
 panels each have a small public API (``set_busy``, ``show_log``, ``clear``). Nothing here reads
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QCloseEvent
 from PySide6.QtWidgets import (
     QApplication,
     QMainWindow,
@@ -29,14 +29,14 @@ from wmstudio.gui.engine import start_engine
 from wmstudio.gui.job_control import JobControl
 from wmstudio.gui.log_loader import LogLoader
 from wmstudio.gui.log_reading import LogSnapshot
+from wmstudio.gui.menus import make_menus
 from wmstudio.gui.run_panel import RunPanel
 from wmstudio.gui.setup_panel import SetupPanel
 from wmstudio.gui.turns import Turns
-from wmstudio.gui.view_tabs import TAB_NAMES, ViewTabs
+from wmstudio.gui.view_tabs import ViewTabs
 from wmstudio.gui.window_state import WindowState
 
 REDRAW_MS = 90  # the visible plot follows a run at about 10 Hz
-ABOUT = "<b>Watermark Studio</b><br>Embed, attack and restore trigger-set watermarks; see them in the loss landscape."
 
 
 class MainWindow(QMainWindow):
@@ -66,7 +66,7 @@ class MainWindow(QMainWindow):
         col.addWidget(self.splitter, 1)
         col.addWidget(self.run_panel)
         self.setCentralWidget(central)
-        self._make_menus()
+        make_menus(self)
         for signal, slot in ((self.setup.changed, self._update), (self.setup.said, self.say),
                              (self.setup.error, self.show_error),
                              (self.run_panel.run_requested, self.start_run), (self.run_panel.cancel_requested,
@@ -84,65 +84,7 @@ class MainWindow(QMainWindow):
         self._engine_job = start_engine(self, self._engine_loaded, background_engine, lambda m, d: self.show_error(
             "The engine could not be loaded", m, d, False))
 
-    # ================================================================ menus
-    def _make_menus(self) -> None:
-        def act(menu: Any, text: str, slot: Any, key: Any = None, tip: str = "") -> QAction:
-            a = QAction(text, self, statusTip=tip or text, toolTip=tip or text, shortcut=QKeySequence(key or ""))
-            a.triggered.connect(slot)
-            menu.addAction(a)
-            return a
-
-        keys, mb, say = QKeySequence.StandardKey, self.menuBar(), self.say
-        fm = mb.addMenu("&File")
-        act(fm, "&Load config…", self.setup.load_config_dialog, "Ctrl+L", "Load an experiment config (TOML/JSON)")
-        act(fm, "&Save config…", self.setup.save_config_dialog, keys.Save, "Save the settings as TOML")
-        fm.addSeparator()
-        self.open_action = act(fm, "&Open run log…", lambda: [self.open_log(p) for p in file_dialogs.choose_logs(
-            self, self.ctl.runs_dir)], keys.Open, "Open an HDF5 run log (also one still being written)")
-        self.recent_menu = fm.addMenu("Open &recent")
-        act(fm, "Save run log &as…", lambda: say(file_dialogs.save_log_as(self, self.ctl.log_path)), "Ctrl+Shift+S",
-            "Copy the current run log anywhere")
-        act(fm, "Export metrics as &CSV…", lambda: say(file_dialogs.export_csv(self, self.ctl.series, self.ctl.runs_dir)),
-            "Ctrl+Shift+C", "Every evaluation row as CSV")
-        act(fm, "&Export all plots…", lambda: say(file_dialogs.export_plots(self, self.tabs.all_plots(),
-            self.tabs.landscape_view, self.ctl.runs_dir, self.export_style())), "Ctrl+E",
-            "Every plot as PNG and SVG (and PDF if chosen) into a folder")
-        act(fm, "Export settin&gs…", self.export_settings, None,
-            "Light or the app's theme, font, size and formats of exported figures")
-        self.export_3d_action = x3d = act(fm, "Export &3D view…", lambda: say(file_dialogs.export_3d(
-            self, self.tabs.landscape_view, self.export_style(), self.ctl.runs_dir)), None,
-                  "The 3D surface as a PNG of a chosen size (once a 2D landscape is shown in 3D)")
-        self.export_mesh_action = xm = act(fm, "Export landscape for &ParaView / Blender…", lambda: say(
-            file_dialogs.export_mesh(self, self.tabs.landscape_view, self.ctl.runs_dir)), None,
-            "The shown landscape as VTK (.vts/.vtu grid with every metric, .vtp trajectories) or an OBJ mesh")
-        fm.aboutToShow.connect(lambda: x3d.setEnabled(self.tabs.ready and self.tabs.landscape_view.has_3d))
-        fm.aboutToShow.connect(lambda: xm.setEnabled(self.tabs.ready and self.tabs.landscape_view.ls is not None))
-        act(fm, "Set runs &folder…", self.choose_runs_dir, None, "Where new run logs are written")
-        fm.addSeparator()
-        act(fm, "&Quit", self.close, keys.Quit)
-        rm = mb.addMenu("&Run")
-        self.run_action = act(rm, "&Run", self.start_run, "Ctrl+R", "Run the selected stages")
-        self.pause_action = act(rm, "&Pause / resume", self.run_panel.pause_button.toggle, "Ctrl+P",
-                                "Pause after the current batch, or resume")
-        self.cancel_action = act(rm, "&Cancel", self.control.cancel, "Ctrl+.", "Cancel after the current batch")
-        act(rm, "Preview &trigger set", self.setup.preview_triggers, "Ctrl+T")
-        mm = mb.addMenu("&Model")
-        self.export_model_action = act(mm, "&Export model…", lambda: self.model_dialog("export"), None,
-                                       "Write a stage's model of the shown log as .safetensors or .pt")
-        act(mm, "&Verify ownership…", lambda: self.model_dialog("verify"), None, "Check a suspect model's watermark")
-        vm = mb.addMenu("&View")
-        for i, name in enumerate(TAB_NAMES):
-            act(vm, name, lambda _=False, n=name: self.tabs.show_tab(n), f"Ctrl+{i + 1}")
-        themes = vm.addMenu("&Theme")
-        for name in ("system", "light", "dark"):
-            act(themes, name.capitalize(), lambda _=False, t=name: self.switch_theme(t), None, f"{name} theme")
-        act(mb.addMenu("&Help"), "&About Watermark Studio", lambda: QMessageBox.about(self, "Watermark Studio", ABOUT))
-        tb = self.addToolBar("Run")
-        tb.setObjectName("runToolbar")
-        for a in (self.run_action, self.pause_action, self.cancel_action, self.open_action):
-            tb.addAction(a)
-        self.state.fill_menu(self.recent_menu, self.open_log)
-
+    # ================================================================ actions the menus call
     def switch_theme(self, name: str) -> str:
         """Applies theme ``name`` now, to the plots on screen too, and remembers it; returns the mode."""
         mode = theme.switch(self.settings, name)

@@ -1,6 +1,6 @@
 """A stored landscape's surface as binary glTF 2.0 (``.glb``): one mesh, its colour map baked into the vertices.
 
-The mesh is ``mesh_export.surface_mesh``'s (the OBJ file's): x, y the direction coefficients, the height the
+The mesh is ``surface_mesh.surface_mesh``'s (the OBJ file's): x, y the direction coefficients, the height the
 metric scaled to the grid's larger side. glTF's up axis is +Y, so a point (x, y, z) is stored as (x, z, -y): the
 surface stands upright in Blender, three.js and the other glTF viewers. Colours are stored as glTF wants them,
 linear (the colour map's sRGB converted), with an unlit-looking matte, double-sided material. What the axes and
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from wmstudio.landscape.mesh_export import surface_mesh
 from wmstudio.landscape.store import Landscape
+from wmstudio.landscape.surface_mesh import surface_mesh
 from wmstudio.safe_files import atomic_output
 
 GLB_MAGIC, GLB_VERSION = 0x46546C67, 2  # "glTF"

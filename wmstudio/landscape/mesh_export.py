@@ -23,7 +23,6 @@ bytes with a UInt32 length header (VTK's "binary" format), so values are exact.
 from __future__ import annotations
 
 import base64
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +30,7 @@ import numpy as np
 from wmstudio.errors import OutputError
 from wmstudio.landscape.spec import METRICS
 from wmstudio.landscape.store import Landscape
+from wmstudio.landscape.surface_mesh import grid, surface_mesh, values
 from wmstudio.safe_files import atomic_output
 
 SUFFIXES = (".vts", ".vtu", ".vtp", ".obj", ".glb")
@@ -52,19 +52,6 @@ def _write(path: Path, text: str, overwrite: bool) -> None:
         Path(tmp).write_text(text, encoding="utf-8")
 
 
-def _grid(ls: Landscape) -> tuple[np.ndarray, np.ndarray]:
-    """x (nx,) and y (ny,) of the grid; a line landscape is t by a single y = 0."""
-    if ls.is_2d:
-        return np.asarray(ls.axes["x"], float), np.asarray(ls.axes["y"], float)
-    return np.asarray(ls.axes["t"], float), np.zeros(1)
-
-
-def _values(ls: Landscape, metric: str) -> np.ndarray:
-    """(ny, nx) values of a metric (a line: one row)."""
-    v = np.asarray(ls.metrics[metric], float)
-    return v if v.ndim == 2 else v[None, :]
-
-
 def _check_height(height: str) -> None:
     if height and height not in METRICS:
         raise OutputError(f"height: expected one of {', '.join(METRICS)} or '' (flat), got {height!r}")
@@ -72,11 +59,11 @@ def _check_height(height: str) -> None:
 
 def write_vts(ls: Landscape, path: str | Path, height: str = "", overwrite: bool = False) -> Path:
     _check_height(height)
-    xs, ys = _grid(ls)
+    xs, ys = grid(ls)
     gx, gy = np.meshgrid(xs, ys)  # (ny, nx): x varies fastest, as VTK orders structured points
-    gz = _values(ls, height) if height else np.zeros_like(gx)
+    gz = values(ls, height) if height else np.zeros_like(gx)
     points = np.stack([gx.ravel(), gy.ravel(), gz.ravel()], 1)
-    arrays = [_array(m, _values(ls, m).ravel()) for m in METRICS]
+    arrays = [_array(m, values(ls, m).ravel()) for m in METRICS]
     done = np.asarray(ls.done).reshape(-1).astype(np.uint8)
     arrays.append(_array("done", done))
     extent = f"0 {len(xs) - 1} 0 {len(ys) - 1} 0 0"
@@ -92,9 +79,9 @@ def write_vtu(ls: Landscape, path: str | Path, height: str = "", overwrite: bool
     """The same grid, points and point data as ``write_vts``, as an unstructured grid of quadrilaterals
     (a line landscape: line segments), for readers without structured grids (meshio)."""
     _check_height(height)
-    xs, ys = _grid(ls)
+    xs, ys = grid(ls)
     gx, gy = np.meshgrid(xs, ys)
-    gz = _values(ls, height) if height else np.zeros_like(gx)
+    gz = values(ls, height) if height else np.zeros_like(gx)
     points = np.stack([gx.ravel(), gy.ravel(), gz.ravel()], 1)
     nx, ny = len(xs), len(ys)
     if ny > 1:
@@ -106,7 +93,7 @@ def write_vtu(ls: Landscape, path: str | Path, height: str = "", overwrite: bool
         a = np.arange(nx - 1)
         cells = np.stack([a, a + 1], 1)
         vtk_type = 3  # VTK_LINE
-    arrays = [_array(m, _values(ls, m).ravel()) for m in METRICS]
+    arrays = [_array(m, values(ls, m).ravel()) for m in METRICS]
     arrays.append(_array("done", np.asarray(ls.done).reshape(-1).astype(np.uint8)))
     k = cells.shape[1]
     text = (f'<?xml version="1.0"?>\n<VTKFile type="UnstructuredGrid" version="1.0" byte_order="LittleEndian" '
@@ -123,8 +110,8 @@ def write_vtu(ls: Landscape, path: str | Path, height: str = "", overwrite: bool
 
 def surface_height(ls: Landscape, metric: str, xy: np.ndarray) -> np.ndarray:
     """The metric interpolated bilinearly at points (n, 2) of a 2D landscape (NaN outside the grid)."""
-    xs, ys = _grid(ls)
-    v = _values(ls, metric)
+    xs, ys = grid(ls)
+    v = values(ls, metric)
     out = np.full(len(xy), np.nan)
     for k, (x, y) in enumerate(np.asarray(xy, float)):
         if not (xs[0] <= x <= xs[-1] and ys[0] <= y <= ys[-1]):
@@ -167,50 +154,6 @@ def write_vtp(ls: Landscape, path: str | Path, height: str = "", overwrite: bool
             + f"<!-- stages, in the order of the cell data 'stage': {names} -->\n</PolyData>\n</VTKFile>\n")
     _write(Path(path), text, overwrite)
     return Path(path)
-
-
-@dataclass
-class SurfaceMesh:
-    """One metric's surface as triangles: what the OBJ and glTF writers write."""
-
-    positions: np.ndarray  # (n, 3): x, y the direction coefficients, z the metric scaled (see ``header``)
-    colours: np.ndarray  # (n, 3) sRGB in [0, 1], from the colour map
-    triangles: np.ndarray  # (m, 3) 0-based vertex indices; cells with a missing value left out
-    header: str  # what the axes and colours mean, in words
-
-
-def surface_mesh(ls: Landscape, metric: str, colormap: str = "viridis", log_scale: bool = False,
-                 path: str | Path = "") -> SurfaceMesh:
-    """z is the metric scaled so that its range spans the grid's larger side (a line landscape has no surface)."""
-    if metric not in METRICS:
-        raise OutputError(f"metric: expected one of {', '.join(METRICS)}, got {metric!r}")
-    if not ls.is_2d:
-        raise OutputError(f"{path}: landscape {ls.name!r} is a line; a mesh needs a 2D surface (use .vts)")
-    import matplotlib
-
-    xs, ys = _grid(ls)
-    v = _values(ls, metric)
-    if log_scale:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            v = np.log10(v)
-    ok = np.isfinite(v)
-    lo, hi = (float(v[ok].min()), float(v[ok].max())) if ok.any() else (0.0, 1.0)
-    span = max(float(xs[-1] - xs[0]), float(ys[-1] - ys[0]), 1e-12)
-    scale = span / (hi - lo) if hi > lo else 1.0
-    colours = matplotlib.colormaps[colormap](np.clip((np.where(ok, v, lo) - lo) / (hi - lo if hi > lo else 1.0), 0, 1))
-    gx, gy = np.meshgrid(xs, ys)
-    z = (np.where(ok, v, lo) - lo) * scale
-    nx, ny = len(xs), len(ys)
-    j, i = np.meshgrid(np.arange(ny - 1), np.arange(nx - 1), indexing="ij")
-    a, b, c, d = j * nx + i, j * nx + i + 1, (j + 1) * nx + i + 1, (j + 1) * nx + i
-    whole = (ok[:-1, :-1] & ok[:-1, 1:] & ok[1:, 1:] & ok[1:, :-1]).ravel()
-    quads = np.stack([a.ravel(), b.ravel(), c.ravel(), d.ravel()], axis=1)[whole]
-    triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]], axis=1).reshape(-1, 3)
-    header = (f"wmstudio landscape {ls.name!r} ({ls.kind}), metric {metric}{' (log10)' if log_scale else ''}; "
-              f"x, y: direction coefficients; z = ({metric} - {lo:.9g}) * {scale:.9g}; colours: {colormap} "
-              f"from {lo:.6g} to {hi:.6g}")
-    return SurfaceMesh(np.stack([gx.ravel(), gy.ravel(), z.ravel()], axis=1), colours[..., :3].reshape(-1, 3),
-                       triangles, header)
 
 
 def write_obj(ls: Landscape, path: str | Path, metric: str, colormap: str = "viridis", log_scale: bool = False,
