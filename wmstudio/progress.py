@@ -84,6 +84,7 @@ class ProgressState:
     finished: str = ""  # the final status once the job ended
     phase: str = ""  # the work before the stage's training (``Phase.what``), or its curvature after it
     unit: str = "step"  # what ``done`` counts in a phase (steps; Hessian-vector products of a curvature job)
+    at_most: bool = False  # ``total`` is an upper bound (a curvature job stops once Lanczos converges)
 
     @property
     def fraction(self) -> float:
@@ -135,13 +136,13 @@ class ProgressTracker:
             return f"run -> {e.log_path}  on {e.device}  stages: {' -> '.join(e.stages)}"
         if isinstance(e, Phase):
             first = s.phase != e.what or s.stage != e.stage
-            s.stage, s.phase, s.epoch, s.unit = e.stage, e.what, 0, "step"
+            s.stage, s.phase, s.epoch, s.unit, s.at_most = e.stage, e.what, 0, "step", False
             if first:
                 self._restart_clock(e.done)
             self._advance(e.done, max(1, e.total))
             return f"[{e.stage}] {e.what}: {e.total} steps" if first else None
         if isinstance(e, StageStarted):
-            s.stage, s.epoch, s.phase, s.unit = e.stage, 0, "", "step"
+            s.stage, s.epoch, s.phase, s.unit, s.at_most = e.stage, 0, "", "step", False
             self._restart_clock()
             self._advance(0, max(1, e.epochs * e.steps_per_epoch))
             return f"[{e.stage}] {e.epochs} epochs x {e.steps_per_epoch} steps"
@@ -208,7 +209,7 @@ class ProgressTracker:
             from wmstudio.memory import gib
 
             overall = s.overall
-            s.stage, s.phase, s.unit = e.stage, f"curvature of the {e.key} loss", "Hessian-vector product"
+            s.stage, s.phase, s.unit, s.at_most = e.stage, f"curvature of the {e.key} loss", "Hessian-vector products", True
             self._restart_clock()
             self._advance(0, max(1, e.products))
             s.overall = overall
@@ -237,7 +238,8 @@ class ProgressTracker:
         elif s.kind == "landscape":
             text = f"landscape {s.stage} · level {s.epoch} · {s.done}/{s.total} points"
         elif s.phase:
-            text = f"{s.stage} · {s.phase} · {s.unit} {s.done}/{s.total}"
+            text = (f"{s.stage} · {s.phase} · {s.unit} {s.done} (at most {s.total})" if s.at_most
+                    else f"{s.stage} · {s.phase} · {s.unit} {s.done}/{s.total}")
             if len(s.stages) > 1:
                 text += f" · overall {s.overall:.0%}"
         else:
@@ -251,7 +253,8 @@ class ProgressTracker:
             return f"{text} · {s.finished}"
         if s.paused:
             return f"paused · {text}"  # first: a narrow status bar cuts the end
-        return f"{text} · {fmt_time(s.seconds_left)} left" + (" in stage" if s.kind == "run" else "")
+        left = f"at most {fmt_time(s.seconds_left)} left" if s.at_most else f"{fmt_time(s.seconds_left)} left"
+        return f"{text} · {left}" + (" in stage" if s.kind == "run" else "")
 
 
 class ProgressPrinter:
