@@ -18,6 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from wmstudio.curvature.spec import (
+    ATTR as CURVATURE_ATTR,  # where a stage's curvature results are kept
+)
 from wmstudio.events import (
     CheckpointSaved,
     CurvatureFinished,
@@ -35,8 +38,6 @@ from wmstudio.events import (
 )
 from wmstudio.runlog import RunLogWriter
 from wmstudio.status import Status
-
-CURVATURE_KEY = "curvature_json"  # wmstudio.curvature.job.ATTR: where a stage's curvature results are kept
 
 
 def weights_location(path: str | Path, stage: str) -> str:
@@ -137,7 +138,7 @@ class RunRecorder:
             return
         held = self._curvature.setdefault(e.stage, {})
         held[e.key] = e.result
-        self.log.set_stage_json(e.stage, CURVATURE_KEY, held)
+        self.log.set_stage_json(e.stage, CURVATURE_ATTR, held)
 
     def _run_finished(self, e: RunFinished) -> None:
         self.log.set_status(e.status, e.message)
