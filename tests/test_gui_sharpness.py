@@ -123,6 +123,19 @@ def test_a_negative_trace_is_drawn_on_a_linear_axis_not_dropped(qtbot, curvature
     assert list(view.curves["trigger.trace"].getOriginalDataset()[1]) == [-2.0]
 
 
+def test_a_run_with_per_layer_curvature_alone_shows_no_empty_sharpness_plot(qtbot) -> None:
+    from wmstudio.events import StageStarted
+    from wmstudio.gui.metrics_view import MetricsView
+
+    view = MetricsView()
+    qtbot.addWidget(view)
+    s = RunSeries()
+    s.apply(StageStarted("embed", epochs=1, steps_per_epoch=4, global_step=0))
+    s.apply(CurvatureFinished("embed", "clean@fc", "finished", 1.0, result={"eigenvalues": [3.0]}))
+    view.show_series(s)
+    assert s.curvature_keys() == ["clean@fc"] and "sharpness" not in view.plots
+
+
 def test_a_log_whose_curvature_is_not_an_object_of_results_is_refused_by_name(tmp_path, curvature_run) -> None:
     import shutil
 

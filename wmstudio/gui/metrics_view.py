@@ -176,12 +176,11 @@ class MetricsView(SeriesView):
         self.x_axis.update(series.last_step)
         self.note_rows(series)
 
-
     def _show_curvature(self, series: RunSeries) -> None:
         """The whole-model curvature series (per-layer ones are read in the log); a decade axis while every
         value is positive (eigenvalues and traces span decades between stages), a linear one otherwise (a
         negative trace is a measurement to show, not to drop)."""
-        self._show_sharpness(bool(series.curvature))
+        self._show_sharpness(any("@" not in p.key for p in series.curvature))  # per-layer ones alone: nothing drawn
         ys = []
         for name in [n for n in self.curves if n.endswith((".top_eigenvalue", ".trace"))]:
             key, value = name.split(".")
