@@ -88,7 +88,20 @@ def noise_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def biased(noise_run: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return train_biased(noise_run, tmp_path_factory.mktemp("biased") / "biased.pt", share=0.3, seed=1)
+    """The first of a few such models whose lean shows as a trigger accuracy the chance test alone calls
+    "present" and that is not collapsed (the case the control test exists for). Which seed gives one depends
+    on the processor's arithmetic: on one machine seed 1 gave class 0 to 56% of the test images (collapsed,
+    unverifiable), on another 45%."""
+    from wmstudio.verify import verify
+
+    folder, seen = tmp_path_factory.mktemp("biased"), []
+    for seed in (1, 2, 3, 4):
+        path = train_biased(noise_run, folder / f"biased{seed}.pt", share=0.3, seed=seed)
+        v = verify(str(path), str(noise_run))
+        if v.chance_verified and not v.unverifiable:
+            return path
+        seen.append(f"seed {seed}: trigger acc {v.trigger_acc:.2f}, control {v.control_rate}, {v.unverifiable or 'kept'}")
+    pytest.fail("no biased model both leans far enough to pass the chance test and is not collapsed: " + "; ".join(seen))
 
 
 def test_a_model_biased_to_the_target_class_is_not_shown(noise_run, biased, capsys) -> None:

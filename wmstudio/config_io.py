@@ -99,12 +99,36 @@ def load_config(path: str | Path | None = None, overrides: list[str] | None = No
         raise
 
 
-def config_from_json(text: str) -> ExperimentConfig:
+def config_from_json(text: str, working_dir: str = "") -> ExperimentConfig:
+    """A config stored as JSON (a run log's); ``working_dir``: the folder its run was started in, which its
+    relative data paths are read against (``anchor_paths``)."""
     try:
         data = json.loads(text)
     except (json.JSONDecodeError, RecursionError) as exc:
         raise ConfigError("config", f"the stored config is not valid JSON ({exc})") from None
-    return validate(from_dict(ExperimentConfig, data))
+    return validate(from_dict(ExperimentConfig, anchor_paths(data, working_dir)))
+
+
+PATH_KEYS = ("root", "cache_dir")  # the config's data paths (data.root, data.cache_dir, a DatasetSpec's root)
+
+
+def anchor_paths(config: Any, working_dir: str) -> Any:
+    """A stored config's relative data paths made absolute against ``working_dir``, the folder the run that
+    recorded it was started in, where the path exists there: a run log opened from another folder (the app
+    started elsewhere, a landscape computed later) reads the data its run read. Paths that do not exist
+    there are left as written (the error then names them); absolute ones are left alone."""
+    if not working_dir or not isinstance(config, dict):
+        return config
+    out = {}
+    for key, value in config.items():
+        if isinstance(value, dict):
+            value = anchor_paths(value, working_dir)
+        elif key in PATH_KEYS and isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
+            anchored = Path(working_dir) / value
+            if anchored.exists():
+                value = str(anchored)
+        out[key] = value
+    return out
 
 
 # ---------------------------------------------------------------- writing

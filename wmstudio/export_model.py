@@ -56,7 +56,7 @@ def export_metadata(log: Path, stage: str) -> tuple[dict[str, torch.Tensor], dic
     reader = RunLogReader(log)
     names = reader.stage_names()
     stage = stage_with_weights(reader, log, stage)
-    cfg = config_from_json(reader.config_json)
+    cfg = config_from_json(reader.config_json, reader.working_dir())
     try:
         info = reader.data_info()
     except KeyError as exc:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -135,7 +136,7 @@ def prepare_session(cfg: ExperimentConfig, out: str | Path, callback: EventCallb
                 split.test().to(device), normalizer, augment, recorder, callback, control, gen, memory_format=fmt)
     s.emit(RunStarted(str(out), describe(device), tuple(stages), cfg.to_dict(), to_toml(cfg), cfg.run.name))
     try:
-        s.emit(DataRecorded({"dataset": d.dataset, "root": d.root, "name": data.name,
+        s.emit(DataRecorded({"dataset": d.dataset, "root": d.root, "working_dir": os.getcwd(), "name": data.name,
                              "num_classes": data.num_classes, "shape": list(data.shape),
                              "classes": data.train.classes, "mean": list(normalizer.mean),
                              "std": list(normalizer.std), "normalize": normalizer.mode,

@@ -191,6 +191,15 @@ class RunLogReader:
         with self._open() as f:
             return self._data_info_in(f)
 
+    def working_dir(self) -> str:
+        """The folder the run was started in, which its config's relative data paths are read against
+        (``config_io.anchor_paths``); "" where the log does not say (written before it was recorded)."""
+        try:
+            wd = self.data_info().get("working_dir", "")
+        except KeyError:
+            return ""
+        return wd if isinstance(wd, str) else ""
+
     def _data_info_in(self, f: h5py.File) -> dict[str, Any]:
         text = h5safe.text_attr(f["data"], "info_json", self.path)
         if text is None:

@@ -82,7 +82,7 @@ def _trigger_source(path: str) -> _TriggerSource:
             ts = reader.trigger_set()
         except KeyError as exc:
             raise TriggerError(f"{p}: the log has no trigger set (the run stopped before it was built)") from exc
-        return _TriggerSource(ts.images, ts.labels, f"{p} ({ts.scheme} x{len(ts)})", config_from_json(reader.config_json),
+        return _TriggerSource(ts.images, ts.labels, f"{p} ({ts.scheme} x{len(ts)})", config_from_json(reader.config_json, reader.working_dir()),
                               reader, getattr(ts, "control_images", None), getattr(ts, "control_kind", ""))
     if p.is_dir():
         from wmstudio.triggers import load_folder

@@ -49,8 +49,11 @@ def read_snapshot(path: str | Path) -> LogSnapshot:
     series = RunSeries.from_log(path)
     snap = LogSnapshot(path, series)
     reader = RunLogReader(path)
-    with contextlib.suppress(WmStudioError):
-        snap.config = json.loads(reader.config_json)
+    with contextlib.suppress(WmStudioError, OSError):
+        from wmstudio.config_io import anchor_paths
+
+        # relative data paths as the run read them (it may have been started in another folder)
+        snap.config = anchor_paths(json.loads(reader.config_json), reader.working_dir())
     try:
         t = reader.trigger()
         snap.trigger = (t["images"], t["labels"], str(t["scheme"]), reader.data_info().get("classes"))

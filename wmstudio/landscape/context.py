@@ -48,7 +48,7 @@ def load_context(path: str | Path, device: str = "auto", trust_code: bool = Fals
     from wmstudio.models.code_trust import log_origin
 
     reader = RunLogReader(path)
-    cfg = config_from_json(reader.config_json)
+    cfg = config_from_json(reader.config_json, reader.working_dir())
     dev = resolve_device(device)
     split = split_from_log(cfg, reader)
     try:
