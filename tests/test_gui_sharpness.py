@@ -42,7 +42,7 @@ def test_the_series_holds_the_curvature_of_every_stage_end_live_and_from_the_log
     read = RunSeries.from_log(path)
     stored = job.read(path)
     assert [s.name for s in read.stages] == ["embed", "finetune", "restore"]
-    assert len(read.curvature) == 6 and read.curvature_keys() == ["clean", "trigger"]
+    assert len(read.curvature) == 6 and {p.key for p in read.curvature} == {"clean", "trigger"}
     assert sorted(live.curvature, key=lambda p: (p.stage, p.key)) == sorted(read.curvature, key=lambda p: (p.stage, p.key))
     for key in ("clean", "trigger"):
         x, top = read.curvature_column(key)
@@ -66,7 +66,9 @@ def test_a_failed_or_cancelled_measurement_adds_no_point_and_a_new_one_replaces_
     s.apply(CurvatureFinished("embed", "clean", "finished", 1.0, result={"eigenvalues": [6.0]}))
     assert len(s.curvature) == 1 and s.curvature[0].top_eigenvalue == 6.0 and math.isnan(s.curvature[0].trace)
     # a stored result is someone's data: a value that is not a number reads as nan, not as an error
-    assert math.isnan(CurvaturePoint.of(0, "clean", {"eigenvalues": ["x"], "trace": True}).top_eigenvalue)
+    crafted = CurvaturePoint.of(0, "clean", {"eigenvalues": [10 ** 400], "trace": True})
+    assert math.isnan(crafted.top_eigenvalue) and math.isnan(crafted.trace)
+    assert math.isnan(CurvaturePoint.of(0, "clean", {"eigenvalues": ["x"]}).top_eigenvalue)
 
 
 def test_the_sharpness_plot_is_in_the_stack_only_while_the_run_holds_curvature(qtbot, curvature_run, demo_run) -> None:
@@ -84,6 +86,7 @@ def test_the_sharpness_plot_is_in_the_stack_only_while_the_run_holds_curvature(q
     series = RunSeries.from_log(path)
     view.show_log(series)
     assert "sharpness" in view.plots and view.sharp.isVisible()
+    assert not view.pval.getAxis("bottom").label.isVisible()  # the step axis is named once, under the last plot
     assert view.layout_widget.minimumHeight() == 4 * MIN_ROW_PX
     assert view.sharp.scene() is view.layout_widget.scene()
     shown = []
@@ -104,7 +107,7 @@ def test_the_sharpness_plot_is_in_the_stack_only_while_the_run_holds_curvature(q
     view.clear()
     view.show_log(RunSeries.from_log(demo_run))
     assert "sharpness" not in view.plots and not view.sharp.isVisible()
-    assert view.pval.getAxis("bottom").labelText == "global step"
+    assert view.pval.getAxis("bottom").label.isVisible() and view.pval.getAxis("bottom").labelText == "global step"
     assert view.layout_widget.minimumHeight() == 3 * MIN_ROW_PX
 
 
@@ -124,6 +127,7 @@ def test_a_negative_trace_is_drawn_on_a_linear_axis_not_dropped(qtbot, curvature
 
 
 def test_a_run_with_per_layer_curvature_alone_shows_no_empty_sharpness_plot(qtbot) -> None:
+    """Per-layer results are not drawn, so not held: a crafted log may hold any number of them."""
     from wmstudio.events import StageStarted
     from wmstudio.gui.metrics_view import MetricsView
 
@@ -133,7 +137,7 @@ def test_a_run_with_per_layer_curvature_alone_shows_no_empty_sharpness_plot(qtbo
     s.apply(StageStarted("embed", epochs=1, steps_per_epoch=4, global_step=0))
     s.apply(CurvatureFinished("embed", "clean@fc", "finished", 1.0, result={"eigenvalues": [3.0]}))
     view.show_series(s)
-    assert s.curvature_keys() == ["clean@fc"] and "sharpness" not in view.plots
+    assert s.curvature == [] and "sharpness" not in view.plots
 
 
 def test_a_log_whose_curvature_is_not_an_object_of_results_is_refused_by_name(tmp_path, curvature_run) -> None:
@@ -145,9 +149,13 @@ def test_a_log_whose_curvature_is_not_an_object_of_results_is_refused_by_name(tm
 
     path = tmp_path / "bad.h5"
     shutil.copy(curvature_run[0], path)
-    RunLogWriter(path).set_stage_json("finetune", "curvature_json", {"clean": [1, 2]})
+    RunLogWriter(path).set_stage_json("finetune", "curvature_json", [1, 2])
     with pytest.raises(RunLogError, match=r"/stages/finetune curvature_json: expected a JSON object of results"):
         RunLogReader(path).stages()
+    # an entry that is no result is left out; the log and its other results stay readable
+    RunLogWriter(path).set_stage_json("finetune", "curvature_json", {"clean": [1, 2], "trigger": {"eigenvalues": [2.0]}})
+    stage = next(s for s in RunLogReader(path).stages() if s.name == "finetune")
+    assert stage.curvature == {"trigger": {"eigenvalues": [2.0]}}
 
 
 def test_a_stage_ends_curvature_shows_its_products_in_the_progress_and_the_overall_share_never_falls(curvature_run
@@ -165,8 +173,26 @@ def test_a_stage_ends_curvature_shows_its_products_in_the_progress_and_the_overa
         if isinstance(e, CurvatureProgress):
             seen.append(tracker.status_line())
     assert any("curvature clean: estimate: at most" in ln for ln in lines)
-    # Lanczos stops once converged: the products and the time are upper bounds, and said to be
+    # Lanczos stops once converged: the products are an upper bound, the time an estimate from it: said so
     assert seen and all("curvature of the" in t and "Hessian-vector products" in t and "(at most " in t
-                        and "at most " in t.rsplit("·", 1)[-1] for t in seen)
+                        and "up to " in t.rsplit("·", 1)[-1] for t in seen)
     assert any(t.startswith("restore · curvature of the trigger loss") for t in seen)
     assert tracker.state.overall == 1.0
+
+
+def test_the_sharpness_plot_takes_a_theme_switched_while_it_was_out_of_the_stack(qtbot, curvature_run) -> None:
+    import pyqtgraph as pg
+
+    from wmstudio.gui.metrics_view import MetricsView
+    from wmstudio.gui.plot_theme import restyle_plots
+
+    view = MetricsView()
+    qtbot.addWidget(view)
+    before = pg.getConfigOption("foreground")
+    try:
+        pg.setConfigOption("foreground", "#fafafa")  # what a switch to the dark theme sets, then restyles
+        restyle_plots(view)
+        view.show_log(RunSeries.from_log(curvature_run[0]))
+        assert view.sharp.getAxis("left").pen().color().name() == "#fafafa"
+    finally:
+        pg.setConfigOption("foreground", before)

@@ -66,14 +66,21 @@ def test_a_log_read_from_another_folder_finds_its_runs_data(relative_run, tmp_pa
     assert read_snapshot(relative_run).config["data"]["root"] == str(tmp_path / "project" / "imgs")
 
 
-def test_paths_are_anchored_only_where_they_exist_there_and_only_when_relative(tmp_path) -> None:
+def test_paths_are_anchored_only_where_they_exist_there_and_only_when_relative(tmp_path, monkeypatch) -> None:
     (tmp_path / "data").mkdir()
     cfg = {"data": {"root": "data", "cache_dir": "cache"}, "trigger": {"source": {"root": "data", "name": "x"}},
-           "run": {"name": "data"}}
+           "run": {"name": "data"}, "model": {"options": {"root": "data"}}}
     got = anchor_paths(cfg, str(tmp_path))
     assert got["data"]["root"] == got["trigger"]["source"]["root"] == str(tmp_path / "data")
+    assert got["model"]["options"]["root"] == "data"  # a model's own option, not a data path
     assert got["data"]["cache_dir"] == "cache"  # not there: left as written, so the error names it
     assert got["run"]["name"] == "data"  # not a path
     assert anchor_paths(cfg, "") == cfg  # a log written before the folder was recorded
     absolute = {"data": {"root": str(tmp_path / "elsewhere")}}
     assert anchor_paths(absolute, str(tmp_path)) == absolute
+
+    def denied(self: Path) -> bool:
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(Path, "exists", denied)  # a folder the log names that cannot be looked into
+    assert anchor_paths({"data": {"root": "data"}}, str(tmp_path)) == {"data": {"root": "data"}}  # left as written

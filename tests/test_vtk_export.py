@@ -177,3 +177,27 @@ def test_cli_export_by_suffix(demo_copy, tmp_path) -> None:
     traj, _ = read_xml(out / "plane_trajectories.vtp")
     assert len(traj["Points"]) == sum(len(t["xy"]) for t in ls.trajectories.values()) > 0
     assert main(["export", str(demo_copy), "-o", str(out), "--format", "vts"]) == 2  # exists: refused
+
+
+def test_glb_normals_point_up_on_a_flat_surface_and_a_surface_without_a_cell_is_refused(tmp_path) -> None:
+    import json
+    import struct
+
+    from wmstudio.errors import OutputError
+
+    ls = surface()
+    ls.metrics["test_loss"] = np.zeros_like(ls.metrics["test_loss"])
+    path = export_mesh(ls, tmp_path / "flat.glb", metric="test_loss")
+    raw = path.read_bytes()
+    n_json = struct.unpack("<I", raw[12:16])[0]
+    doc = json.loads(raw[20:20 + n_json])
+    binary = raw[20 + n_json + 8:]
+    acc = doc["accessors"][doc["meshes"][0]["primitives"][0]["attributes"]["NORMAL"]]
+    view = doc["bufferViews"][acc["bufferView"]]
+    normals = np.frombuffer(binary[view["byteOffset"]:view["byteOffset"] + view["byteLength"]], "<f4").reshape(-1, 3)
+    np.testing.assert_allclose(normals, np.tile([0.0, 1.0, 0.0], (len(normals), 1)), atol=1e-6)  # glTF's up
+    assert all(v["byteOffset"] % 4 == 0 for v in doc["bufferViews"]) and len(raw) % 4 == 0
+    ls.metrics["test_loss"][1, :] = np.nan  # no cell has its four corners
+    with pytest.raises(OutputError, match="no complete grid cell of test_loss yet"):
+        export_mesh(ls, tmp_path / "none.glb", metric="test_loss")
+    assert not (tmp_path / "none.glb").exists()

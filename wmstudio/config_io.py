@@ -121,11 +121,15 @@ def anchor_paths(config: Any, working_dir: str) -> Any:
         return config
     out = {}
     for key, value in config.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and key != "model":  # a model's own options are its own (a "root" there is not ours)
             value = anchor_paths(value, working_dir)
         elif key in PATH_KEYS and isinstance(value, str) and value and not Path(value).expanduser().is_absolute():
             anchored = Path(working_dir) / value
-            if anchored.exists():
+            try:
+                there = anchored.exists()
+            except OSError:  # a folder the log names that cannot be looked at: the path stays as written
+                there = False
+            if there:
                 value = str(anchored)
         out[key] = value
     return out

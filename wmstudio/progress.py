@@ -253,7 +253,7 @@ class ProgressTracker:
             return f"{text} · {s.finished}"
         if s.paused:
             return f"paused · {text}"  # first: a narrow status bar cuts the end
-        left = f"at most {fmt_time(s.seconds_left)} left" if s.at_most else f"{fmt_time(s.seconds_left)} left"
+        left = f"up to {fmt_time(s.seconds_left)} left" if s.at_most else f"{fmt_time(s.seconds_left)} left"
         return f"{text} · {left}" + (" in stage" if s.kind == "run" else "")
 
 

@@ -134,15 +134,16 @@ class RunLogReader:
             self._curvature(a, name))
 
     def _curvature(self, attrs: dict[str, Any], stage: str) -> dict[str, dict[str, Any]]:
-        """A stage's curvature results (key -> result), checked to be JSON objects; {} when none were measured."""
+        """A stage's curvature results (key -> result; entries that are not JSON objects left out); {} when none
+        were measured."""
         from wmstudio.curvature.spec import ATTR
 
         if ATTR not in attrs:
             return {}
         held = self._json(attrs[ATTR], f"/stages/{stage} {ATTR}")
-        if not isinstance(held, dict) or not all(isinstance(v, dict) for v in held.values()):
+        if not isinstance(held, dict):
             raise RunLogError(f"{self.path}: /stages/{stage} {ATTR}: expected a JSON object of results (key -> object)")
-        return held
+        return {k: v for k, v in held.items() if isinstance(v, dict)}  # an entry that is no result says nothing
 
     def stages(self, since: dict[str, tuple[int, int, int]] | None = None) -> list[StageRecord]:
         """Every stage in run order, read in one opening of the file. ``since``: per stage name, the

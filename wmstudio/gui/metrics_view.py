@@ -25,6 +25,7 @@ from wmstudio.gui.plot_parts import (
     marked_curve,
     set_marked_data,
 )
+from wmstudio.gui.plot_theme import restyle_plots
 from wmstudio.gui.series import RunSeries
 from wmstudio.gui.series_view import (
     MIN_ROW_PX,
@@ -134,6 +135,7 @@ class MetricsView(SeriesView):
         self.sharp_shown = show
         if show:
             self.layout_widget.addItem(self.sharp, row=self.SHARP_ROW, col=0)
+            restyle_plots(self)  # out of the scene, it missed a theme switch since it was last shown
         else:
             self.layout_widget.removeItem(self.sharp)
         self.sharp.setVisible(show)
@@ -177,10 +179,10 @@ class MetricsView(SeriesView):
         self.note_rows(series)
 
     def _show_curvature(self, series: RunSeries) -> None:
-        """The whole-model curvature series (per-layer ones are read in the log); a decade axis while every
+        """The whole-model curvature series (the series holds no per-layer ones); a decade axis while every
         value is positive (eigenvalues and traces span decades between stages), a linear one otherwise (a
         negative trace is a measurement to show, not to drop)."""
-        self._show_sharpness(any("@" not in p.key for p in series.curvature))  # per-layer ones alone: nothing drawn
+        self._show_sharpness(bool(series.curvature))
         ys = []
         for name in [n for n in self.curves if n.endswith((".top_eigenvalue", ".trace"))]:
             key, value = name.split(".")

@@ -59,7 +59,15 @@ class CurvaturePoint:
 
 
 def _number(value: Any) -> float:
-    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else math.nan
+    if not isinstance(value, (int, float)) or isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:  # a JSON integer of 400 digits
+        return math.nan
+
+
+CURVATURE_LOSSES = ("clean", "trigger")  # the series the app draws (whole model); per-layer keys stay in the log
 
 
 @dataclass
@@ -87,7 +95,8 @@ class RunSeries:
     layer_l2: list[tuple[float, ...]] = field(default_factory=list)
     layer_cos: list[tuple[float, ...]] = field(default_factory=list)
     layer_steps: list[int] = field(default_factory=list)
-    curvature: list[CurvaturePoint] = field(default_factory=list)  # in the order measured, one per (stage, key)
+    # one per (stage, loss) of the whole model (CURVATURE_LOSSES), in the order measured
+    curvature: list[CurvaturePoint] = field(default_factory=list)
     revision: int = 0
     _held: dict[str, tuple[int, int, int]] = field(default_factory=dict, repr=False)  # rows read per stage
 
@@ -196,7 +205,10 @@ class RunSeries:
         return changed
 
     def _set_curvature(self, point: CurvaturePoint) -> None:
-        """Adds a measurement, or replaces the one of the same stage and key (measured again)."""
+        """Adds a whole-model measurement, or replaces the one of the same stage and loss (measured again);
+        per-layer ones are not drawn and not held (a log may hold any number of them)."""
+        if point.key not in CURVATURE_LOSSES:
+            return
         for i, held in enumerate(self.curvature):
             if (held.stage, held.key) == (point.stage, point.key):
                 self.curvature[i] = point
@@ -210,11 +222,6 @@ class RunSeries:
         held = sorted((p for p in self.curvature if p.key == key and p.stage < len(self.stages)), key=lambda p: p.stage)
         x = np.array([self.stages[p.stage].end_step for p in held], dtype=np.float64)
         return x, np.array([getattr(p, value) for p in held], dtype=np.float64)
-
-    def curvature_keys(self) -> list[str]:
-        """The curvature series held, whole-model losses first (clean, trigger), then per-layer ones."""
-        keys = list(dict.fromkeys(p.key for p in self.curvature))
-        return sorted(keys, key=lambda k: ("@" in k, k != "clean", k))
 
     def column(self, name: str) -> tuple[np.ndarray, np.ndarray]:
         """(global_step, values) of one evaluation series."""

@@ -26,7 +26,6 @@ def values(ls: Landscape, metric: str) -> np.ndarray:
     return v if v.ndim == 2 else v[None, :]
 
 
-
 @dataclass
 class SurfaceMesh:
     """One metric's surface as triangles: what the OBJ and glTF writers write."""
@@ -64,6 +63,9 @@ def surface_mesh(ls: Landscape, metric: str, colormap: str = "viridis", log_scal
     whole = (ok[:-1, :-1] & ok[:-1, 1:] & ok[1:, 1:] & ok[1:, :-1]).ravel()
     quads = np.stack([a.ravel(), b.ravel(), c.ravel(), d.ravel()], axis=1)[whole]
     triangles = np.concatenate([quads[:, [0, 1, 2]], quads[:, [0, 2, 3]]], axis=1).reshape(-1, 3)
+    if not len(triangles):
+        raise OutputError(f"{path}: landscape {ls.name!r} has no complete grid cell of {metric} yet (each cell "
+                          "needs its four corners computed): no mesh to write")
     header = (f"wmstudio landscape {ls.name!r} ({ls.kind}), metric {metric}{' (log10)' if log_scale else ''}; "
               f"x, y: direction coefficients; z = ({metric} - {lo:.9g}) * {scale:.9g}; colours: {colormap} "
               f"from {lo:.6g} to {hi:.6g}")
