@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from wmstudio.errors import RunLogError
+from wmstudio.metric_names import STAGE_COLUMNS
 from wmstudio.stage_order import ATTACK_STAGES
 from wmstudio.status import Status
 
@@ -166,10 +167,6 @@ def refresh_finals(folder: str | Path) -> int:
             write_json(rec_path, rec)
             done += 1
     return done
-
-
-STAGE_COLUMNS = ("test_acc", "trigger_acc", "drift_rel", "drift_l2", "p_value",
-                 "control_acc", "trigger_effect", "majority_share", "collapsed")
 
 
 def finals(log: str | Path) -> dict[str, Any]:
