@@ -72,6 +72,8 @@ def test_a_run_with_threads_0_uses_the_process_default_not_an_earlier_runs_count
     try:
         assert device.use_threads(1) == 1 and torch.get_num_threads() == 1
         assert device.use_threads(0) == default and torch.get_num_threads() == default
-        assert device.describe(torch.device("cpu")) == f"cpu ({default} threads)"
+        assert device.describe(torch.device("cpu")) == f"cpu ({default} thread{'' if default == 1 else 's'})"
+        device.use_threads(1)
+        assert device.describe(torch.device("cpu")) == "cpu (1 thread)"
     finally:
         torch.set_num_threads(default)

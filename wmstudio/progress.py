@@ -69,6 +69,9 @@ def format_metrics(values: dict[str, float]) -> str:
     return "  ".join(parts)
 
 
+RUNNING_MAX = 0.99  # the overall share a run shows until its RunFinished
+
+
 @dataclass
 class ProgressState:
     kind: str = ""  # "run" | "landscape" | "" (nothing started)
@@ -124,7 +127,7 @@ class ProgressTracker:
         frac = (done - self._start_done) / max(1, total - self._start_done)
         s.seconds_left = time_left(self._elapsed(), frac) if done < total else 0.0
         if s.kind == "run" and s.stages and s.stage in s.stages:
-            s.overall = (s.stages.index(s.stage) + s.fraction) / len(s.stages)
+            s.overall = min(RUNNING_MAX, (s.stages.index(s.stage) + s.fraction) / len(s.stages))
         else:
             s.overall = s.fraction
 
@@ -156,7 +159,8 @@ class ProgressTracker:
             return f"[{e.stage}] epoch {e.epoch:g}: {format_metrics(e.values)}"
         if isinstance(e, StageFinished):
             if s.stages and e.stage in s.stages:
-                s.overall = (s.stages.index(e.stage) + 1) / len(s.stages)
+                # a full bar only once the run has ended: the last stage's curvature may still follow
+                s.overall = min(RUNNING_MAX, (s.stages.index(e.stage) + 1) / len(s.stages))
             extra = f" ({e.message})" if e.message else ""
             return f"[{e.stage}] {e.status}{extra} in {fmt_time(self._elapsed())}"
         if isinstance(e, Warning):

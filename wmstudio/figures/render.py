@@ -139,6 +139,26 @@ def _line(ax: Any, line: Line) -> None:  # noqa: ANN401
             ms=line.marker_size * PT_PER_PX, mec=line.color, mfc=line.color, label=line.label or None, zorder=line.z)
 
 
+def _in_between_labels(ax: Any) -> Any:  # noqa: ANN401 - a matplotlib Formatter
+    """Minor-tick labels of a log axis: 2 and 5 x each decade ("2·10³") where the range spans two decades or
+    less, as the app's decade axis labels them; none otherwise (the decades alone read well)."""
+    import math
+
+    from matplotlib.ticker import FuncFormatter
+
+    def label(v: float, _pos: int | None) -> str:
+        lo, hi = sorted(ax.get_ylim())
+        if v <= 0 or lo <= 0 or math.log10(hi / lo) > 2.0:
+            return ""
+        exponent = math.floor(math.log10(v) + 1e-9)
+        mantissa = round(v / 10 ** exponent)
+        if mantissa not in (2, 5):
+            return ""
+        return f"${mantissa}$" if exponent == 0 else f"${mantissa}\\cdot10^{{{exponent}}}$"
+
+    return FuncFormatter(label)
+
+
 def _panel(fig: Any, ax: Any, p: Panel, style: ExportStyle) -> Any:  # noqa: ANN401 - returns the title's Text
     from matplotlib.colors import ListedColormap
 
@@ -147,6 +167,7 @@ def _panel(fig: Any, ax: Any, p: Panel, style: ExportStyle) -> Any:  # noqa: ANN
         ax.set_xscale("log")
     if p.ylog:
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(_in_between_labels(ax))
     if p.raster is not None:
         r = p.raster
         image = ax.imshow(np.ma.masked_invalid(r.values), origin="lower", extent=r.extent, aspect="auto",

@@ -11,7 +11,7 @@ from typing import Any
 
 from PySide6.QtCore import QObject, Signal
 
-from wmstudio.events import Event, RunFinished, StageFinished
+from wmstudio.events import Event, RunFinished, RunStarted, StageFinished
 from wmstudio.gui.controller import StudioController
 from wmstudio.gui.jobs import JobRunner
 from wmstudio.gui.run_panel import RunPanel
@@ -130,6 +130,9 @@ class JobControl(QObject):
         engine = [e for e in events if isinstance(e, Event)]
         for line in self.ctl.apply(engine):
             self.tabs.message(line)
+        started = [e for e in engine if isinstance(e, RunStarted)]
+        if started:  # the device and thread count the run itself uses (run.threads), not the window's
+            self.run_panel.set_device(started[-1].device)
         self._show_progress()
         if self.ctl.job == "run" and any(isinstance(e, (StageFinished, RunFinished)) for e in engine):
             self.tabs.redraw(self.ctl.series)

@@ -39,6 +39,7 @@ from wmstudio.metric_names import CURVATURE_LABELS, METRIC_LABELS, SHORT_LABELS
 
 SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
 LABEL_PX = 26  # vertical room one p-value tick label needs
+IN_BETWEEN_PX = 18  # ... and one label of a short range's 2x and 5x ticks (one line of text, no superscript)
 P_MIN_DECADES = 2.0  # the p-value plot's smallest height, in decades (two labelled ticks at least)
 
 
@@ -49,9 +50,10 @@ class DecadeAxis(pg.AxisItem):
     values, and fills a short range with unlabelled-looking 2 3 4 … 9 minor ticks.
     """
 
-    def __init__(self, **kwargs: object) -> None:
+    def __init__(self, in_between: bool = False, **kwargs: object) -> None:
         super().__init__("left", **kwargs)
         self.enableAutoSIPrefix(False)
+        self.in_between = in_between  # a range of two decades or less also labels 2x and 5x each decade
 
     def tickValues(self, minVal: float, maxVal: float, size: float) -> list:  # noqa: N802 - pyqtgraph's name
         if not self.logMode:
@@ -61,12 +63,24 @@ class DecadeAxis(pg.AxisItem):
         span = max(1.0, math.ceil(hi) - math.floor(lo))
         step = next((s for s in (1, 2, 5, 10, 20, 25, 50, 100, 200, 500, 1000) if span / s <= room), 1000)
         first = math.ceil(lo / step - 1e-9) * step
-        return [(float(step), [float(v) for v in np.arange(first, hi + 1e-9, step)])]
+        decades = [float(v) for v in np.arange(first, hi + 1e-9, step)]
+        if self.in_between and hi - lo <= 2.0 and size // IN_BETWEEN_PX >= 3 * (hi - lo) + 2:
+            within = [d + math.log10(f) for d in range(math.floor(lo), math.ceil(hi) + 1) for f in (2, 5)]
+            return [(1.0, sorted(decades + [v for v in within if lo <= v <= hi]))]  # one level: the plots draw one
+        return [(float(step), decades)]
 
     def tickStrings(self, values: list, scale: float, spacing: float) -> list[str]:  # noqa: N802
         if not self.logMode:
             return super().tickStrings(values, scale, spacing)
-        return ["1" if round(v) == 0 else "10" + str(round(v)).translate(SUPERSCRIPT) for v in values]
+        return [decade_word(v) for v in values]
+
+
+def decade_word(v: float) -> str:
+    """log10 value -> "1", "10³", "2·10³" (a tick of the decade axis)."""
+    exponent = math.floor(v + 1e-9)
+    mantissa = round(10 ** (v - exponent))
+    power = "1" if exponent == 0 else "10" + str(exponent).translate(SUPERSCRIPT)
+    return power if mantissa == 1 else (f"{mantissa}" if exponent == 0 else f"{mantissa}·{power}")
 
 
 
@@ -93,8 +107,8 @@ class MetricsView(SeriesView):
         for p in (self.loss, self.pval):
             p.setXLink(self.acc)
         self.pval.setLabel("bottom", "global step")
-        self.sharp = series_plot(self.layout_widget, self.SHARP_ROW, "Sharpness at each stage's end: the loss Hessian's "
-                                 "top eigenvalue (—) and trace (- -)", "curvature", DecadeAxis())
+        self.sharp = series_plot(self.layout_widget, self.SHARP_ROW, "Sharpness at each stage's end: the Hessian's "
+                                 "top eigenvalue (—) and trace (- -)", "curvature", DecadeAxis(in_between=True))
         self.sharp.setXLink(self.acc)
         self.sharp.setLabel("bottom", "global step")
         align_left_axes(self.acc, self.loss, self.pval, self.sharp)
@@ -114,8 +128,9 @@ class MetricsView(SeriesView):
                 pen=pg.mkPen(colour, width=2, style=Qt.PenStyle.DashLine), symbol="s", symbolSize=6,
                 symbolPen=pg.mkPen(colour), symbolBrush=pg.mkBrush(colour), name=CURVATURE_LABELS[f"{loss}.trace"])
         self.marked = {"test_acc", "trigger_acc", "p_value", "clean.top_eigenvalue", "trigger.top_eigenvalue"}
+        # the sharpness plot names the stages too: it is below the fold, and exported on its own
         self.marks = [StageMarks(self.acc, True), StageMarks(self.loss, False), StageMarks(self.pval, False),
-                      StageMarks(self.sharp, False)]
+                      StageMarks(self.sharp, True)]
         self.x_axis = GrowingXAxis(self.acc)
         self.crosshair = Crosshair(self.layout_widget, [self.acc, self.loss, self.pval, self.sharp], self.readout,
                                    self._describe)
