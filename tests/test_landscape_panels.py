@@ -335,12 +335,14 @@ def test_the_shown_landscape_exports_for_paraview_from_the_app(qtbot, tmp_path, 
     qtbot.addWidget(view)
     assert file_dialogs.export_mesh(view, view, tmp_path).startswith("Not saved: no landscape is shown")
     view.show_landscape(ls)
-    for name, chosen in (("grid", "VTK structured grid, every metric as point data (*.vts)"),
-                         ("mesh.obj", "")):
+    glb = next(f for f in file_dialogs.MESH_FILTERS if f.endswith("(*.glb)"))
+    for name, chosen, suffix in (("grid", "VTK structured grid, every metric as point data (*.vts)", ".vts"),
+                                 ("mesh.obj", "", ""), ("mesh", glb, ".glb")):
         monkeypatch.setattr(QFileDialog, "getSaveFileName", lambda *a, n=name, c=chosen: (str(tmp_path / n), c))
         said = file_dialogs.export_mesh(view, view, tmp_path)
-        written = tmp_path / (name if name.endswith(".obj") else name + ".vts")
-        assert said == f"Saved the landscape p to {written}" and written.stat().st_size > 0
+        written = tmp_path / (name + suffix)
+        assert said.startswith(f"Saved the landscape p to {written}") and written.stat().st_size > 0
+        assert ("height is the metric scaled" in said) == (written.suffix in (".obj", ".glb"))  # said where it is
     text = (tmp_path / "grid.vts").read_text()
     assert "StructuredGrid" in text and all(f'Name="{m}"' in text for m in METRICS)
     assert (tmp_path / "mesh.obj").read_text().count("\nv ") == 12  # the 4 x 3 grid's vertices

@@ -168,8 +168,8 @@ def export_3d(parent: QWidget, landscape_view: Any, style: ExportStyle | None = 
 MESH_FILTERS = {"VTK structured grid, every metric as point data (*.vts)": ".vts",
                 "VTK unstructured grid, for meshio (*.vtu)": ".vtu",
                 "the trajectories as VTK polylines (*.vtp)": ".vtp",
-                "OBJ mesh of the shown metric, its colour map baked in (*.obj)": ".obj",
-                "glTF binary mesh of the shown metric, its colour map baked in (*.glb)": ".glb"}
+                "OBJ mesh of the shown metric, colour map baked in, height scaled to the grid (*.obj)": ".obj",
+                "glTF mesh of the shown metric, colour map baked in, height scaled to the grid (*.glb)": ".glb"}
 
 
 def export_mesh(parent: QWidget, landscape_view: Any, folder: Path | None = None) -> str:
@@ -195,4 +195,6 @@ def export_mesh(parent: QWidget, landscape_view: Any, folder: Path | None = None
                              overwrite=True)
     except OutputError as exc:
         return f"Not saved: {exc}"
-    return f"Saved the landscape {ls.name} to {written}"
+    scaled = (" (its height is the metric scaled so its range spans the grid's larger side; the factor is in the "
+              "file)") if written.suffix in (".obj", ".glb") else ""
+    return f"Saved the landscape {ls.name} to {written}{scaled}"
