@@ -303,7 +303,7 @@ def test_neural_cleanse_reports_its_progress_and_the_class_it_flagged() -> None:
     tracker.update(RunStarted("x.h5", "cpu", ("attack",)))
     lines = [tracker.update(e) for e in phases[:2]]
     assert lines == ["[attack] reversing each class's trigger: 75 steps", None]
-    assert tracker.status_line().startswith("attack · reversing each class's trigger · step 10/75 · ")
+    assert tracker.status_line().startswith("removal attack · reversing each class's trigger · step 10/75 · ")
     assert "--:--" not in tracker.status_line()
 
     class Log:

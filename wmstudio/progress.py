@@ -37,6 +37,7 @@ from wmstudio.events import (
     Step,
     Warning,
 )
+from wmstudio.metric_names import stage_label
 from wmstudio.status import Status
 
 
@@ -237,21 +238,23 @@ class ProgressTracker:
         s = self.state
         if not s.kind:
             return ""
+        stage = stage_label(s.stage) if s.kind == "run" else s.stage  # "fine-tune (attack)", as the plots say
+        overall = f"overall {round(1000 * s.overall) // 10}%"  # as the app's bar shows it (0..1000, whole percent)
         if s.kind == "landscape" and s.phase:  # a curve's bend training, before its points
             text = f"landscape {s.stage} · {s.phase} · epoch {s.epoch} · step {s.done}/{s.total} · loss {s.loss:.3f}"
         elif s.kind == "landscape":
             text = f"landscape {s.stage} · level {s.epoch} · {s.done}/{s.total} points"
         elif s.phase:
-            text = (f"{s.stage} · {s.phase} · {s.unit} {s.done} (at most {s.total})" if s.at_most
-                    else f"{s.stage} · {s.phase} · {s.unit} {s.done}/{s.total}")
+            text = (f"{stage} · {s.phase} · {s.unit} {s.done} (at most {s.total})" if s.at_most
+                    else f"{stage} · {s.phase} · {s.unit} {s.done}/{s.total}")
             if len(s.stages) > 1:
-                text += f" · overall {s.overall:.0%}"
+                text += f" · {overall}"
         else:
-            text = f"{s.stage or 'starting'} · epoch {s.epoch} · step {s.done}/{s.total}"
+            text = f"{stage or 'starting'} · epoch {s.epoch} · step {s.done}/{s.total}"
             if math.isfinite(s.loss):
                 text += f" · loss {s.loss:.3f}"
             if len(s.stages) > 1:
-                text += f" · overall {s.overall:.0%} (stage {s.stages.index(s.stage) + 1 if s.stage in s.stages else 0}" \
+                text += f" · {overall} (stage {s.stages.index(s.stage) + 1 if s.stage in s.stages else 0}" \
                         f"/{len(s.stages)})"
         if s.finished:
             return f"{text} · {s.finished}"
