@@ -25,7 +25,6 @@ from wmstudio.gui.plot_parts import (
     marked_curve,
     set_marked_data,
 )
-from wmstudio.gui.plot_theme import restyle_plots
 from wmstudio.gui.series import RunSeries
 from wmstudio.gui.series_view import (
     MIN_ROW_PX,
@@ -144,15 +143,19 @@ class MetricsView(SeriesView):
         return {**shown, "sharpness": self.sharp} if self.sharp_shown else shown
 
     def _show_sharpness(self, show: bool) -> None:
-        """The sharpness plot in the stack (below the p-value, which then leaves it the step axis' title) or out."""
+        """The sharpness plot in the stack (below the p-value, which then leaves it the step axis' title) or out.
+
+        Out of the grid only: it stays in the scene, a child of the layout like the other plots, so a theme
+        switch restyles it and it is destroyed with them (taken out of the scene, it outlived the view's other
+        plots, its x axis linked to one already deleted, and a later garbage collection crashed the process)."""
         if show == self.sharp_shown:
             return
         self.sharp_shown = show
+        grid = self.layout_widget.ci.layout
         if show:
-            self.layout_widget.addItem(self.sharp, row=self.SHARP_ROW, col=0)
-            restyle_plots(self)  # out of the scene, it missed a theme switch since it was last shown
+            grid.addItem(self.sharp, self.SHARP_ROW, 0)
         else:
-            self.layout_widget.removeItem(self.sharp)
+            grid.removeItem(self.sharp)
         self.sharp.setVisible(show)
         if show:
             self.pval.getAxis("bottom").showLabel(False)
