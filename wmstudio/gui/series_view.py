@@ -10,9 +10,8 @@ from collections.abc import Callable
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QObject, Qt
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
-    QApplication,
     QFrame,
     QLabel,
     QScrollArea,
@@ -185,22 +184,11 @@ class SeriesView(QWidget):
         self.scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         box.addWidget(self.scroll, 1)
         box.addWidget(self.readout)
-        self.layout_widget.viewport().installEventFilter(self)  # the wheel scrolls a stack taller than the view
         self.curves: dict[str, pg.PlotDataItem] = {}
         self.marked: set[str] = set()  # the curves made by marked_curve (dots while they have few points)
         self.data: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # what each curve shows, for the read-out
         self.stages: list[StageSpan] = []
         self.revision = -1
-
-    def eventFilter(self, obj: QObject, event: QEvent) -> bool:  # noqa: N802 - Qt's name
-        """While the plots are taller than the view, the wheel scrolls them (a user reaching the sharpness plot
-        below the fold zoomed every linked plot out instead); Ctrl+wheel zooms, as the wheel does otherwise."""
-        bar = self.scroll.verticalScrollBar()
-        if (event.type() == QEvent.Type.Wheel and bar.maximum() > 0
-                and not event.modifiers() & Qt.KeyboardModifier.ControlModifier):
-            QApplication.sendEvent(bar, event)
-            return True
-        return super().eventFilter(obj, event)
 
     def note_rows(self, series: RunSeries) -> None:
         """The note over the plots while ``series`` has no rows: a run that has started but not evaluated yet
