@@ -146,8 +146,8 @@ class MetricsView(SeriesView):
         """The sharpness plot in the stack (below the p-value, which then leaves it the step axis' title) or out.
 
         Out of the grid only: it stays in the scene, a child of the layout like the other plots, so a theme
-        switch restyles it and it is destroyed with them (taken out of the scene, it outlived the view's other
-        plots, its x axis linked to one already deleted, and a later garbage collection crashed the process)."""
+        switch restyles it and it is destroyed with them (taken out of the scene, it missed theme switches and
+        would outlive the view's other plots, its x axis linked to one of them)."""
         if show == self.sharp_shown:
             return
         self.sharp_shown = show
