@@ -48,6 +48,21 @@ def one_thread():  # noqa: ANN201
     torch.set_num_threads(before)
 
 
+def image_folder(root: Path, classes: int, train: int = 4, test: int = 2, size: int = 8) -> Path:
+    """A tiny ImageFolder tree of random RGB PNGs: ``train/<class>/`` and ``test/<class>/``."""
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", train), ("test", test)):
+        for c in range(classes):
+            folder = root / split / f"class{c}"
+            folder.mkdir(parents=True)
+            for i in range(n):
+                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
+    return root
+
+
 def quick_config(**sections: dict) -> dict:
     """A small digits experiment (seconds on a CPU), with per-section overrides."""
     data = {

@@ -7,7 +7,6 @@ import re
 from collections import OrderedDict
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from torch import nn
@@ -127,16 +126,9 @@ def test_mismatches_are_a_table_with_the_likely_cause(tmp_path) -> None:
 
 
 def _image_folder(root: Path, classes: int, size: int = 8) -> Path:
-    from PIL import Image
+    from conftest import image_folder
 
-    rng = np.random.default_rng(0)
-    for split, n in (("train", 4), ("test", 2)):
-        for c in range(classes):
-            folder = root / split / f"class{c}"
-            folder.mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return root
+    return image_folder(root, classes, size=size)
 
 
 @pytest.mark.parametrize("dataset", ["digits", "imagefolder"])

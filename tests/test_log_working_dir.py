@@ -7,35 +7,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from wmstudio.config_io import anchor_paths
 
 
-def _image_folder(root: Path, classes: int = 3, train: int = 24, test: int = 8, size: int = 8) -> Path:
-    from PIL import Image
-
-    rng = np.random.default_rng(0)
-    for split, n in (("train", train), ("test", test)):
-        for c in range(classes):
-            folder = root / split / f"class{c}"
-            folder.mkdir(parents=True)
-            for i in range(n):
-                Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(folder / f"{i}.png")
-    return root
-
-
 @pytest.fixture()
 def relative_run(tmp_path, monkeypatch) -> Path:
     """A run started in tmp/project with data.root = "imgs" (relative), then the process moves elsewhere."""
-    from conftest import quick_config
+    from conftest import image_folder, quick_config
 
     from wmstudio.config_io import load_config
     from wmstudio.pipeline import run_experiment
 
     project = tmp_path / "project"
-    _image_folder(project / "imgs")
+    image_folder(project / "imgs", classes=3, train=24, test=8)
     monkeypatch.chdir(project)
     cfg = load_config(data=quick_config(data={"dataset": "imagefolder", "root": "imgs", "attacker_size": 12},
                                         run={"record_trajectory": False, "eval_batch_size": 64},

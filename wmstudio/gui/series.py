@@ -47,15 +47,13 @@ class CurvaturePoint:
     key: str  # the loss ("clean", "trigger"), and a layer after '@' ("clean@layer1.0.conv1")
     top_eigenvalue: float
     trace: float  # nan when no trace was measured
-    trace_stderr: float
 
     @staticmethod
     def of(stage: int, key: str, result: dict[str, Any]) -> CurvaturePoint:
         """From a stored result (someone's data: anything not a number reads as nan)."""
         values = result.get("eigenvalues")
         top = values[0] if isinstance(values, list) and values else None
-        return CurvaturePoint(stage, key, _number(top), _number(result.get("trace")),
-                              _number(result.get("trace_stderr")))
+        return CurvaturePoint(stage, key, _number(top), _number(result.get("trace")))
 
 
 def _number(value: Any) -> float:
@@ -218,7 +216,7 @@ class RunSeries:
     # ------------------------------------------------------------ arrays for plots
     def curvature_column(self, key: str, value: str = "top_eigenvalue") -> tuple[np.ndarray, np.ndarray]:
         """(global step, value) of one curvature series, one point per measured stage at the stage's last step
-        (the model it measured); ``value``: top_eigenvalue | trace | trace_stderr."""
+        (the model it measured); ``value``: top_eigenvalue | trace."""
         held = sorted((p for p in self.curvature if p.key == key and p.stage < len(self.stages)), key=lambda p: p.stage)
         x = np.array([self.stages[p.stage].end_step for p in held], dtype=np.float64)
         return x, np.array([getattr(p, value) for p in held], dtype=np.float64)
