@@ -90,6 +90,31 @@ def test_tolerance_losses_relative_accuracies_absolute() -> None:
     assert "test_loss" in disagreement(base, {**base, "test_loss": nan})
 
 
+def test_tolerance_widens_to_half_the_standard_error_never_below_the_floor() -> None:
+    base = {"test_loss": 2.0, "test_acc": 0.5, "trigger_loss": 1.0, "trigger_acc": 0.9}
+    se = {"test_loss": 0.1, "test_acc": 0.011, "trigger_loss": float("nan"), "trigger_acc": float("nan")}
+    # 5 images in 2,000 (0.0025) is outside 0.002 but within half a standard error of 0.011
+    assert disagreement(base, {**base, "test_acc": 0.5025}, se) == ""
+    assert disagreement(base, {**base, "test_loss": 2.049}, se) == ""  # 2.45% < 0.05 = half of 0.1
+    why = disagreement(base, {**base, "test_acc": 0.506}, se)
+    assert "test_acc 0.506" in why and "0.5 x its standard error 0.011" in why
+    assert "test_loss" in disagreement(base, {**base, "test_loss": 2.06}, se)
+    tiny = {**se, "test_acc": 0.0001}  # many images: half the standard error is below the floor, which holds
+    assert disagreement(base, {**base, "test_acc": 0.5019}, tiny) == ""
+    assert "more than 0.002 apart" in disagreement(base, {**base, "test_acc": 0.5025}, tiny)
+    assert "trigger_acc" in disagreement(base, {**base, "trigger_acc": 0.91}, se)  # NaN se: the floor
+
+
+def test_standard_errors_are_those_of_the_last_evaluation() -> None:
+    ev, _ = _setup()
+    v = ev.evaluate()
+    se = ev.standard_errors()
+    n = ev.n_clean
+    assert se["test_acc"] == pytest.approx((v["test_acc"] * (1 - v["test_acc"]) / n) ** 0.5, rel=1e-6)
+    assert se["test_loss"] == pytest.approx(float(ev._loss[:n].std()) / n ** 0.5, rel=1e-6)
+    assert se["test_loss"] > 0 and set(se) == set(v)
+
+
 def test_check_passes_within_the_tolerance_and_records_its_figures() -> None:
     ev, points = _setup()
     choice = choose_precision("auto", CPU, ev, points, flags=WITH_BF16, loss_rtol=0.05, acc_atol=0.05)
@@ -105,12 +130,12 @@ def test_check_passes_within_the_tolerance_and_records_its_figures() -> None:
 
 def test_check_that_fails_keeps_fp32_with_the_reason() -> None:
     ev, points = _setup()
-    strict = choose_precision("auto", CPU, ev, points, flags=WITH_BF16, loss_rtol=0.0, acc_atol=0.0)
+    strict = choose_precision("auto", CPU, ev, points, flags=WITH_BF16, loss_rtol=0.0, acc_atol=0.0, se_fraction=0.0)
     assert strict.precision == "fp32" and "the bf16 check failed at point 12: test_loss" in strict.reason
     assert len(strict.figures) == 4  # every point checked and recorded
     skewed_ev, skewed_points = _setup(skew=5.0)
     skewed = choose_precision("auto", CPU, skewed_ev, skewed_points, flags=WITH_BF16)
-    assert skewed.precision == "fp32" and "more than 0.50% apart" in skewed.reason
+    assert skewed.precision == "fp32" and "the bf16 check failed at point 12: test_" in skewed.reason
 
 
 def test_trigger_metrics_are_fp32_whatever_the_precision() -> None:
@@ -145,9 +170,11 @@ def test_landscape_with_bf16_runs_the_check_and_records_it(demo_copy, monkeypatc
     figures = ls.attrs["eval_precision_check"]
     assert [r["index"] for r in figures] == check_indices((5, 5), 0).tolist()
     out = capsys.readouterr().out
-    assert f"precision: {ls.attrs['eval_precision']} (auto: " in out and "bf16 check (loss within 0.5%" in out
-    agree = all(abs(r["test_loss_bf16"] - r["test_loss_fp32"]) <= 0.005 * abs(r["test_loss_fp32"])
-                and abs(r["test_acc_bf16"] - r["test_acc_fp32"]) <= 0.002 + 1e-12 for r in figures)
+    assert f"precision: {ls.attrs['eval_precision']} (auto: " in out
+    assert "bf16 check (each metric within 0.5 x its standard error" in out and "(standard errors " in out
+    metrics = ("test_loss", "test_acc", "trigger_loss", "trigger_acc")
+    agree = all(disagreement({m: r[f"{m}_fp32"] for m in metrics}, {m: r[f"{m}_bf16"] for m in metrics},
+                             {m: r[f"{m}_se"] for m in metrics}) == "" for r in figures)
     assert ls.attrs["eval_precision"] == ("bf16" if agree else "fp32")
     centre = figures[0]  # the grid's centre is the model: bf16 points hold bf16 values, fp32 ones fp32
     stored = ls.metrics["test_loss"][2, 2]

@@ -65,6 +65,7 @@ class PointEvaluator:
             self.batch_choice = choose_batch_size(self.forward, model, self.inputs, setting, cache_dir)
         self.batch_size = self.batch_choice.size
         self.precision = "fp32"  # or "bf16": the clean images under bf16 autocast (set after the check)
+        self._last = (0, 0)  # the clean and the clean + trigger counts of the last evaluation
         self.notes = {"eval_layout": layout_note, "eval_batchnorm": fold_note,
                       "eval_batch_size": self.batch_choice.note}
 
@@ -115,7 +116,23 @@ class PointEvaluator:
                         torch.eq(out.argmax(1), y, out=self._correct[start:stop])
             sums = torch.stack([self._loss[:nc].sum(), self._correct[:nc].sum().float(),
                                 self._loss[nc:].sum(), self._correct[nc:].sum().float()]).tolist()
+        self._last = (nc, n)
         nan = float("nan")
         return {"test_loss": sums[0] / nc if nc else nan, "test_acc": sums[1] / nc if nc else nan,
                 "trigger_loss": sums[2] / self.n_trigger if self.n_trigger else nan,
                 "trigger_acc": sums[3] / self.n_trigger if self.n_trigger else nan}
+
+    def standard_errors(self) -> Values:
+        """The standard error of each metric of the last :meth:`evaluate` over its images (a mean's sampling
+        error: the per-image losses' standard deviation / sqrt(n); sqrt(p (1 - p) / n) for an accuracy)."""
+        nc, n = self._last
+        out: Values = {}
+        for name, lo, hi in (("test", 0, nc), ("trigger", nc, n)):
+            k = hi - lo
+            if k < 2:
+                out[f"{name}_loss"] = out[f"{name}_acc"] = float("nan")
+                continue
+            out[f"{name}_loss"] = float(self._loss[lo:hi].std()) / k ** 0.5
+            p = float(self._correct[lo:hi].float().mean())
+            out[f"{name}_acc"] = (p * (1.0 - p) / k) ** 0.5
+        return out

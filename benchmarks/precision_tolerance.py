@@ -1,0 +1,78 @@
+"""How much bf16 moves a realistic model's landscape figures, and which tolerance rule accepts it (issue 27).
+
+The watermarked ResNet-20 of bench_precision.py (the shipped base base:cifar10_resnet20 with a content
+trigger embedded in 2 short epochs) is evaluated in fp32 and in bf16 autocast at points along random
+filter-normalised directions (0.05 to 1.0 of each parameter tensor's norm, from the model out to where it
+is destroyed), on 2,000 owner images a point. For each point: the flipped predictions, the accuracy and
+loss differences, and whether the floor-only rule (loss 0.5% relative, accuracy 0.002) and the rule
+auto uses (half the metric's standard error, or the floor where larger) accept it. Run:
+    nice -n 15 .venv/bin/python benchmarks/precision_tolerance.py [--directions 6] [--clean 2000]
+Skips with a reason when ../shared/data/cifar10-jpg.tar.gz is absent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_landscape_resnet as resnet_bench  # noqa: E402
+import bench_precision  # noqa: E402
+
+from wmstudio.landscape.context import load_context  # noqa: E402
+from wmstudio.landscape.point_work import make_evaluator  # noqa: E402
+from wmstudio.landscape.precision_check import disagreement  # noqa: E402
+from wmstudio.landscape.spec import LandscapeSpec  # noqa: E402
+from wmstudio.landscape.stage_weights import stage_buffers, stage_vector  # noqa: E402
+
+SCALES = (0.05, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--directions", type=int, default=6)
+    ap.add_argument("--clean", type=int, default=2000, help="owner images a point")
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    if not resnet_bench.CIFAR.is_file():
+        print(f"skipped: the CIFAR-10 archive {resnet_bench.CIFAR} is not there")
+        return
+    torch.set_num_threads(args.threads)
+    log = bench_precision.resnet_log(Path(tempfile.mkdtemp()) / "resnet20.h5", args.clean, 2, args.threads)
+    ctx = load_context(log)
+    ev = make_evaluator(ctx, LandscapeSpec(kind="random", name="tolerance", images=args.clean, data="owner"))
+    centre = stage_vector(ctx, ev.pv, "embed").clone()
+    buffers = stage_buffers(ctx, "embed")
+    gen = torch.Generator().manual_seed(1)
+    floor_fails = se_fails = points = 0
+    print(f"{'dir':>3} {'scale':>5} {'acc fp32':>8} {'flips':>5} {'d acc':>7} {'d loss':>7}  floor-only  s.e. rule")
+    for r in range(args.directions):
+        d = torch.randn(centre.shape, generator=gen)
+        for _name, sl, _shape in ev.pv.slices():
+            d[sl] *= centre[sl].norm() / d[sl].norm()
+        for a in SCALES:
+            x = centre + a * d
+            ev.precision = "fp32"
+            f = ev.evaluate(x, buffers)
+            se = ev.standard_errors()
+            pred32 = ev._correct[:ev.n_clean].clone()
+            ev.precision = "bf16"
+            b = ev.evaluate(x, buffers)
+            flips = int((ev._correct[:ev.n_clean] != pred32).sum())  # right <-> wrong (a wrong answer that changes to another wrong one is not counted)
+            floor = disagreement(f, b, None)
+            by_se = disagreement(f, b, se)
+            floor_fails += bool(floor)
+            se_fails += bool(by_se)
+            points += 1
+            print(f"{r:>3} {a:>5.2f} {f['test_acc']:>8.4f} {flips:>5} {b['test_acc'] - f['test_acc']:>+7.4f} "
+                  f"{(b['test_loss'] - f['test_loss']) / f['test_loss']:>+7.2%}  {'refused' if floor else 'accepted':>10}"
+                  f"  {'refused' if by_se else 'accepted':>9}", flush=True)
+    print(f"\n{points} points: the floor-only rule refused {floor_fails}, the standard-error rule {se_fails}")
+
+
+if __name__ == "__main__":
+    main()
