@@ -185,8 +185,8 @@ def bench_eval(title: str, log: Path, make_model: Callable[[], nn.Module], args:
     for r in auto["check"] or []:  # type: ignore[union-attr]
         print(f"    point {r['index']:>3}: test loss fp32 {r['test_loss_fp32']:.5f} bf16 {r['test_loss_bf16']:.5f} "
               f"({(r['test_loss_bf16'] - r['test_loss_fp32']) / r['test_loss_fp32']:+.3%}), test acc "
-              f"{r['test_acc_fp32']:.4f} / {r['test_acc_bf16']:.4f}; half a standard error: loss "
-              f"{r['test_loss_se'] / 2 / r['test_loss_fp32']:.2%}, acc {r['test_acc_se'] / 2:.4f}")
+              f"{r['test_acc_fp32']:.4f} / {r['test_acc_bf16']:.4f}; right only in bf16 {r['test_acc_up']}, "
+              f"only in fp32 {r['test_acc_down']}")
     return {"pure_fp32": pure, "pure_bf16": bf16, "grid_auto": auto["rate"], "grid_auto_steady": auto["steady"],
             "grid_auto_41": auto["projected_41"], "grid_fp32": fp32["rate"], "li": li,
             "precision": auto["precision"]}

@@ -230,7 +230,7 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
             _run_pool(log_path, spec, device, workers, levels, record, control, trust_code)
         else:
             assert ev is not None
-            ev.precision = precision
+            ev.use_precision(precision)
             store.set_attrs(log_path, spec.name, ev.notes)  # the layout, folding and batch size used
             points = points_from_store(ctx, log_path, spec.name)
             estimate = estimate_points(ev, len(done) - int(done.sum()))

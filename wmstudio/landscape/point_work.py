@@ -39,7 +39,7 @@ def make_evaluator(ctx: LogContext, spec: LandscapeSpec, precision: str = "fp32"
     cache = Path(ctx.cfg.data.cache_dir) if ctx.cfg.data.cache_dir else default_cache_dir()
     ev = PointEvaluator(ctx.model, clean.images[:n], clean.labels[:n], ctx.trigger_images, ctx.trigger_labels,
                         ctx.normalizer, ctx.memory_format, spec.batch_size, bn_images, cache_dir=cache)
-    ev.precision = precision
+    ev.use_precision(precision)
     return ev
 
 
