@@ -271,12 +271,17 @@ def test_bf16_measures_its_own_batch_size_and_a_set_one_stays(tmp_path) -> None:
     x = torch.randint(0, 256, (600, 1, 8, 8), dtype=torch.uint8, generator=g)
     y = torch.randint(0, 10, (600,), generator=g)
     ev = PointEvaluator(Net(), x[:500], y[:500], x[500:], y[500:], NORM, batch_size=0, cache_dir=tmp_path)
-    assert "bf16" not in ev.notes["eval_batch_size"]
+    assert not ev.notes["eval_batch_size"].endswith("bf16 autocast)")
     ev.use_precision("bf16")
     assert ev.precision == "bf16" and ev.notes["eval_batch_size"].endswith("(measured under bf16 autocast)")
     assert ev.batch_size == ev.batch_choice.size > 0
     if ev.batch_choice.source == "measured":  # (a probe cut short by a busy machine caches nothing)
         assert len(json.loads((tmp_path / batchsize.CACHE_FILE).read_text())) == 2  # fp32's and bf16's, apart
+    likely = PointEvaluator(Net(), x[:500], y[:500], x[500:], y[500:], NORM, batch_size=0, cache_dir=tmp_path,
+                            probe_precision="bf16")  # auto where bf16 is fast: measured in bf16 from the start
+    assert likely.notes["eval_batch_size"].endswith("(measured under bf16 autocast)")
+    likely.use_precision("fp32")  # the check kept fp32: measured again, in fp32
+    assert not likely.notes["eval_batch_size"].endswith("bf16 autocast)")
     fixed, _ = _setup()  # batch_size = 64, set by the landscape
     fixed.use_precision("bf16")
     assert fixed.batch_size == 64 and fixed.precision == "bf16"

@@ -31,6 +31,7 @@ from wmstudio.landscape.grid import refinement_levels
 from wmstudio.landscape.kinds.base import kind_of
 from wmstudio.landscape.point_work import (
     evaluate_points,
+    likely_precision,
     make_evaluator,
     points_from_store,
     stored_precision,
@@ -90,7 +91,7 @@ def _choose_precision(ctx: LogContext, spec: LandscapeSpec, log_path: Path, ls: 
     else:
         check = spec.precision == "auto" and bf16_fast(ctx.device)[0]
         if check and ev is None:
-            ev = make_evaluator(ctx, spec)  # workers: the check runs here, in the driver, before they start
+            ev = make_evaluator(ctx, spec, likely="bf16")  # workers: the check runs here, in the driver, first
         points = points_from_store(ctx, log_path, spec.name) if check else None
         choice = choose_precision(spec.precision, ctx.device, ev, points, spec.seed)
     store.set_attrs(log_path, spec.name, choice.attrs())
@@ -222,7 +223,7 @@ def _compute(log_path: Path, spec: LandscapeSpec, callback: EventCallback, contr
 
     try:
         local = ray_address is None and workers <= 1
-        ev = make_evaluator(ctx, spec) if local else None
+        ev = make_evaluator(ctx, spec, likely=likely_precision(ctx, spec, ls)) if local else None
         precision, ev = _choose_precision(ctx, spec, log_path, ls, ev)
         if ray_address is not None:
             _run_ray(log_path, spec, device, max(1, workers), levels, record, control, ray_address, trust_code)

@@ -36,7 +36,7 @@ class PointEvaluator:
                  trigger_images: torch.Tensor, trigger_labels: torch.Tensor, normalizer: Normalizer,
                  memory_format: torch.memory_format = torch.contiguous_format, batch_size: int = 0,
                  bn_images: torch.Tensor | None = None, bn_batch_size: int = 256, fold_bn: bool = True,
-                 cache_dir: Path | None = None) -> None:
+                 cache_dir: Path | None = None, probe_precision: str = "fp32") -> None:
         self.model = model.eval()
         self.n_clean, self.n_trigger = len(clean_labels), len(trigger_labels)
         images = normalizer(torch.cat([clean_images, trigger_images.to(clean_images.device)]))
@@ -59,30 +59,38 @@ class PointEvaluator:
             self.folded, fold_note = None, "not folded (switched off)"
         self.forward = self.folded.module if self.folded is not None else self.model
         self._cache_dir = cache_dir
+        self.batch_size = batch_size
         if batch_size > 0:
             self.batch_choice = BatchChoice(batch_size, "set", 0.0, f"{batch_size} (set by the landscape's batch_size)")
+            self._probed, self._batch_note = "", self.batch_choice.note  # no probe: any precision uses the set size
         else:
-            setting = f"{self.memory_format}, {'folded' if self.folded is not None else 'unfolded'}"
-            self.batch_choice = choose_batch_size(self.forward, model, self.inputs, setting, cache_dir)
-        self.batch_size = self.batch_choice.size
-        self.precision = "fp32"  # or "bf16": the clean images under bf16 autocast (set after the check)
+            self._measure_batch_size(probe_precision)
+        self.precision = "fp32"  # or "bf16": the clean images under bf16 autocast (use_precision)
         self._last = (0, 0)  # the clean and the clean + trigger counts of the last evaluation
         self.notes = {"eval_layout": layout_note, "eval_batchnorm": fold_note,
-                      "eval_batch_size": self.batch_choice.note}
+                      "eval_batch_size": self._batch_note}
 
-    def use_precision(self, precision: str) -> None:
-        """Evaluate the points in ``precision`` (fp32 | bf16). For bf16 a measured batch size is measured
-        again under autocast (cached apart from fp32's): the best size differs (ResNet-20 on a Xeon with AMX:
-        fp32 chose 128, where a bf16 point took 204 ms against 181-185 ms at 256-512)."""
-        self.precision = precision
-        if precision != "bf16" or self.batch_choice.source in ("set", "device", "all images"):
-            return
-        setting = (f"{self.memory_format}, {'folded' if self.folded is not None else 'unfolded'}, "
-                   "bf16 autocast")
-        with torch.autocast(self.inputs.device.type, dtype=torch.bfloat16):
+    def _measure_batch_size(self, precision: str) -> None:
+        """The batch size from a short probe (or its cache) of the forward pass in ``precision``: the best
+        size differs (ResNet-20 on a Xeon with AMX: fp32 chose 128, where a bf16 point took 204 ms against
+        181-185 ms at 256-512); the cache keeps the two apart."""
+        setting = f"{self.memory_format}, {'folded' if self.folded is not None else 'unfolded'}"
+        if precision == "bf16":
+            setting += ", bf16 autocast"
+        low = torch.autocast(self.inputs.device.type, dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
+        with low:
             self.batch_choice = choose_batch_size(self.forward, self.model, self.inputs, setting, self._cache_dir)
         self.batch_size = self.batch_choice.size
-        self.notes["eval_batch_size"] = self.batch_choice.note + " (measured under bf16 autocast)"
+        self._probed = precision
+        self._batch_note = self.batch_choice.note + (" (measured under bf16 autocast)" if precision == "bf16" else "")
+
+    def use_precision(self, precision: str) -> None:
+        """Evaluate the points in ``precision`` (fp32 | bf16); a measured batch size is measured again when
+        it was measured in the other precision."""
+        self.precision = precision
+        if self._probed and self._probed != precision and self.batch_choice.source not in ("device", "all images"):
+            self._measure_batch_size(precision)
+            self.notes["eval_batch_size"] = self._batch_note
 
     def forward_only(self) -> None:
         """The model's pure forward pass over the same batches (the throughput ceiling)."""

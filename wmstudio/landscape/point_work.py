@@ -27,8 +27,11 @@ def points_from_store(ctx: LogContext, log_path: Path, name: str) -> GridPoints 
     return kind_of(ls.kind).points(ctx, ls, lambda: store.read_vectors(log_path, name))
 
 
-def make_evaluator(ctx: LogContext, spec: LandscapeSpec, precision: str = "fp32") -> PointEvaluator:
-    """The evaluator of ``spec``'s points; ``precision``: the one chosen for the landscape (fp32 | bf16)."""
+def make_evaluator(ctx: LogContext, spec: LandscapeSpec, precision: str = "fp32",
+                   likely: str = "") -> PointEvaluator:
+    """The evaluator of ``spec``'s points; ``precision``: the one chosen for the landscape (fp32 | bf16);
+    ``likely``: the precision the batch size is measured in when the choice is still to come (bf16 where
+    ``auto`` will probably take it: one probe, not one in each precision)."""
     clean = ctx.test if spec.data == "test" else ctx.owner
     n = len(clean) if spec.images == 0 else min(spec.images, len(clean))
     bn_images = None
@@ -38,9 +41,23 @@ def make_evaluator(ctx: LogContext, spec: LandscapeSpec, precision: str = "fp32"
         bn_images = ctx.owner.images[take]
     cache = Path(ctx.cfg.data.cache_dir) if ctx.cfg.data.cache_dir else default_cache_dir()
     ev = PointEvaluator(ctx.model, clean.images[:n], clean.labels[:n], ctx.trigger_images, ctx.trigger_labels,
-                        ctx.normalizer, ctx.memory_format, spec.batch_size, bn_images, cache_dir=cache)
-    ev.use_precision(precision)
+                        ctx.normalizer, ctx.memory_format, spec.batch_size, bn_images, cache_dir=cache,
+                        probe_precision=likely or precision)
+    if likely:
+        ev.precision = precision  # the caller decides, then calls use_precision
+    else:
+        ev.use_precision(precision)
     return ev
+
+
+def likely_precision(ctx: LogContext, spec: LandscapeSpec, ls: store.Landscape) -> str:
+    """The precision a landscape's points will most likely be evaluated in, before ``auto``'s check: the
+    recorded one when resuming, bf16 when asked for or when ``auto`` runs where bf16 is fast, else fp32."""
+    from wmstudio.precision import bf16_fast
+
+    if "eval_precision" in ls.attrs:
+        return stored_precision(ls)
+    return "bf16" if spec.precision == "bf16" or (spec.precision == "auto" and bf16_fast(ctx.device)[0]) else "fp32"
 
 
 def stored_precision(ls: store.Landscape) -> str:
