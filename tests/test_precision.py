@@ -285,3 +285,16 @@ def test_bf16_measures_its_own_batch_size_and_a_set_one_stays(tmp_path) -> None:
     fixed, _ = _setup()  # batch_size = 64, set by the landscape
     fixed.use_precision("bf16")
     assert fixed.batch_size == 64 and fixed.precision == "bf16"
+
+
+def test_check_figures_in_another_form_print_as_such_without_failing() -> None:
+    from wmstudio.landscape.precision_check import precision_lines
+
+    good = {"index": 12, "test_loss_fp32": 2.0, "test_loss_bf16": 2.01, "test_acc_fp32": 0.5, "test_acc_bf16": 0.5,
+            "test_acc_up": 1, "test_acc_down": 1}
+    old = {k: v for k, v in good.items() if not k.startswith("test_acc_up") and k != "test_acc_down"}
+    crafted = [good, old, {"index": "x"}, "not a dict", {**good, "test_loss_fp32": [1]}, {**good, "test_acc_up": 1e400}]
+    lines = precision_lines({"eval_precision": "bf16", "eval_precision_reason": "r", "eval_precision_check": crafted})
+    assert lines[2] == "  point 12: test loss 2/2.01, test acc 0.5000/0.5000 (2 predictions changed: 1 right only in bf16, 1 only in fp32)"
+    assert lines[3] == "  point 12: test loss 2/2.01, test acc 0.5000/0.5000"  # checked before flips were counted
+    assert all("another form" in line for line in lines[4:]) and len(lines) == 2 + len(crafted)
