@@ -76,8 +76,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     "per model, device and image shape and cached)")
     ls.add_argument("--precision", choices=PRECISIONS, default=d.precision,
                     help="the clean images' forward pass: auto takes bf16 where the device has fast bf16 and the "
-                         "centre and a few grid points agree with fp32 (losses within 1%%; accuracies within 0.002, or 0.005 "
-                         "when the predictions that changed went both ways); "
+                         "centre and a few grid points agree with fp32 (losses within 1%%, accuracies within 0.005); "
                          "trigger metrics are always fp32")
     ls.add_argument("--workers", type=int, default=1, help="worker processes (points are independent)")
     ls.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",

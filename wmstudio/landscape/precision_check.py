@@ -2,22 +2,20 @@
 
 ``auto`` takes bf16 only where the device does bf16 arithmetic natively (``wmstudio.precision.bf16_fast``)
 **and** the centre of the grid and a few random grid points give the same metrics in both precisions:
-
-- every loss within ``LOSS_RTOL`` (1%) of fp32's, relative;
-- every accuracy within ``ACC_ATOL`` (0.002) of fp32's, or within ``ACC_CAP`` (0.005) when the images
-  whose prediction changed between right and wrong went both ways: ``|up - down| <= SIGN_Z * sqrt(up +
-  down)`` (a sign test; rounding noise flips near-ties in both directions, a systematic change in one).
+every loss within ``LOSS_RTOL`` (1%) of fp32's, relative, and every accuracy within ``ACC_ATOL`` (0.005,
+half a percentage point), absolute. The check's figures hold, per checked point, how many clean images
+were right only in bf16 and only in fp32, so the direction of the changes can be read back.
 
 bf16 rounds every activation, so near-tied predictions flip: on a realistic ResNet-20 (85.9% base, 2,000
 images a point, 54 probe points, benchmarks/precision_tolerance.py) 0 to 16 images changed a point, the
 accuracy moved by up to 0.005 and the loss by up to 0.81%, and the first rule (0.5%, 0.002) refused 10
-of the 54 points, so ``auto`` kept fp32 or took bf16 by which points its seed drew. With this rule
-bf16 changes no checked accuracy by more than half a point and no checked loss by more than 1%, and a
-bias that moves predictions one way is refused (docs/landscape_speed.md). With under 200 clean images one
-net flip is more than 0.005: such evaluations keep fp32 unless the flips cancel out.
-Otherwise fp32, with the reason. The trigger images are evaluated in fp32 in both modes (evaluator.py),
-so trigger accuracy never depends on the precision; the check compares all four metrics all the same.
-The choice, its reason and the check's figures are stored as the landscape's attributes.
+of the 54 points, so ``auto`` kept fp32 or took bf16 by which points its seed drew. The bounds were set
+on those figures (docs/landscape_speed.md). They bound what bf16 may change at the checked points; they
+do not detect a small bias as such (over the 54 points bf16 was slightly worse: 92 images became right,
+132 wrong). With under 200 clean images one net flip is more than 0.005: such evaluations keep fp32
+unless the flips cancel out. Otherwise fp32, with the reason. The trigger images are evaluated in fp32 in
+both modes (evaluator.py), so trigger accuracy never depends on the precision; the check compares all
+four metrics all the same. The choice, its reason and the figures are stored as the landscape's attributes.
 """
 
 from __future__ import annotations
@@ -35,13 +33,10 @@ from wmstudio.landscape.spec import METRICS
 from wmstudio.precision import bf16_fast
 
 LOSS_RTOL = 0.01  # losses within 1% (relative) of fp32
-ACC_ATOL = 0.002  # accuracies within 2 images in 1,000 of fp32 ...
-ACC_CAP = 0.005  # ... or within 5 in 1,000 when the changed predictions went both ways:
-SIGN_Z = 3.0  # |up - down| <= SIGN_Z * sqrt(up + down)
+ACC_ATOL = 0.005  # accuracies within 5 images in 1,000 of fp32
 RANDOM_POINTS = 3  # checked besides the centre
-TOLERANCE_WORDS = (f"losses within {LOSS_RTOL:.0%} relative; accuracies within {ACC_ATOL:g}, or {ACC_CAP:g} when "
-                   f"the predictions that changed went both ways (|up - down| <= {SIGN_Z:g} sqrt(up + down)); "
-                   f"trigger metrics always fp32")
+TOLERANCE_WORDS = (f"losses within {LOSS_RTOL:.0%} relative, accuracies within {ACC_ATOL:g} absolute; trigger "
+                   f"metrics always fp32")
 
 
 @dataclass(frozen=True)
@@ -70,10 +65,10 @@ def check_indices(shape: tuple[int, ...], seed: int, k: int = RANDOM_POINTS) -> 
 
 
 def disagreement(fp32: Values, bf16: Values, flips: tuple[int, int] | None = None, loss_rtol: float = LOSS_RTOL,
-                 acc_atol: float = ACC_ATOL, acc_cap: float = ACC_CAP, sign_z: float = SIGN_Z) -> str:
+                 acc_atol: float = ACC_ATOL) -> str:
     """The first metric outside the tolerance, described ("" when all agree; NaN in both agrees).
-    ``flips``: (up, down), the clean images right only in bf16 and right only in fp32; without them a clean
-    accuracy gets ``acc_atol`` only. Trigger metrics always get the floor (they are fp32 in both)."""
+    ``flips``: (up, down), the clean images right only in bf16 and right only in fp32, named in the
+    description of a clean accuracy that is outside."""
     for m in METRICS:
         a, b = fp32[m], bf16[m]
         if math.isnan(a) and math.isnan(b):
@@ -81,25 +76,17 @@ def disagreement(fp32: Values, bf16: Values, flips: tuple[int, int] | None = Non
         if m.endswith("_loss"):
             if not abs(b - a) <= loss_rtol * abs(a):
                 return f"{m} {b:.6g} in bf16 against {a:.6g} in fp32 (more than {loss_rtol:.2%} apart)"
-            continue
-        d = abs(b - a)
-        if d <= acc_atol + 1e-12:
-            continue
-        if m == "test_acc" and flips is not None and d <= acc_cap + 1e-12:
-            up, down = flips
-            if abs(up - down) <= sign_z * math.sqrt(up + down):
-                continue
-            return (f"{m} {b:.6g} in bf16 against {a:.6g} in fp32 (more than {acc_atol:g} apart, and of the "
-                    f"{up + down} predictions that changed, {max(up, down)} went one way)")
-        bound = acc_cap if m == "test_acc" and flips is not None else acc_atol
-        return f"{m} {b:.6g} in bf16 against {a:.6g} in fp32 (more than {bound:g} apart)"
+        elif not abs(b - a) <= acc_atol + 1e-12:
+            changed = (f"; {flips[0]} images right only in bf16, {flips[1]} only in fp32"
+                       if m == "test_acc" and flips is not None else "")
+            return f"{m} {b:.6g} in bf16 against {a:.6g} in fp32 (more than {acc_atol:g} apart{changed})"
     return ""
 
 
 def choose_precision(setting: str, device: torch.device, ev: PointEvaluator | None = None,
                      points: GridPoints | LinePoints | None = None, seed: int = 0,
                      flags: frozenset[str] | None = None, loss_rtol: float = LOSS_RTOL,
-                     acc_atol: float = ACC_ATOL, acc_cap: float = ACC_CAP) -> PrecisionChoice:
+                     acc_atol: float = ACC_ATOL) -> PrecisionChoice:
     """The precision for ``setting`` (auto | fp32 | bf16) on ``device``. ``auto`` on a device with fast
     bf16 runs the check on ``ev`` at ``points`` (``ev`` is left in fp32 afterwards); ``flags`` stands in
     for the CPU's feature flags (tests simulate a processor with or without bf16)."""
@@ -130,7 +117,7 @@ def choose_precision(setting: str, device: torch.device, ev: PointEvaluator | No
                 row[f"{m}_fp32"], row[f"{m}_bf16"] = a[m], b[m]
             row["test_acc_up"], row["test_acc_down"] = up, down
             figures.append(row)
-            why_not = disagreement(a, b, (up, down), loss_rtol, acc_atol, acc_cap)
+            why_not = disagreement(a, b, (up, down), loss_rtol, acc_atol)
             if why_not and not problem:
                 problem = f"point {int(k)}: {why_not}"
     finally:

@@ -89,8 +89,7 @@ _KIND_HELP = ("plane: through the watermarked, fine-tuned and restored models; r
              "(restored - fine-tuned) displacements, centred on the fine-tuned model; curve: a connecting curve with "
              "one trained bend between the watermarked and fine-tuned models, drawn with the straight segment")
 _PRECISION_HELP = ("arithmetic of the clean images' forward pass: auto takes bf16 where the processor has it and the "
-                  "centre and 3 grid points agree with fp32 (losses within 1%; accuracies within 0.002, or 0.005 when "
-                  "the predictions that changed went both ways), else fp32; "
+                  "centre and 3 grid points agree with fp32 (losses within 1%, accuracies within 0.005), else fp32; "
                   "trigger metrics are always fp32")
 
 
