@@ -106,9 +106,9 @@ class ScriptedEvaluator:
     """Stands in for a PointEvaluator: fp32 gets 1,000 of 2,000 images right at every point; bf16 makes
     ``up`` more images right and ``down`` of fp32's right ones wrong; losses as given."""
 
-    def __init__(self, up: int, down: int, loss32: float = 1.0, loss16: float = 1.0) -> None:
+    def __init__(self, up: int, down: int, loss32: float, loss16: float, numel: int) -> None:
         self.precision, self.up, self.down, self.loss = "fp32", up, down, {"fp32": loss32, "bf16": loss16}
-        self.pv = type("PV", (), {"numel": 4})()
+        self.pv = type("PV", (), {"numel": numel})()  # the size of the points' parameter vectors
         self.inputs = torch.zeros(1)
 
     def evaluate(self, flat: object = None, stats: object = None) -> dict[str, float]:
@@ -132,8 +132,9 @@ class ScriptedEvaluator:
     (3, 3, 1.0101, "fp32"),  # the loss 1.01% off: refused
 ])
 def test_the_check_applies_the_rule_through_the_evaluator(up: int, down: int, loss16: float, kept: str) -> None:
-    _, points = _setup()
-    choice = choose_precision("auto", CPU, ScriptedEvaluator(up, down, 1.0, loss16), points, flags=WITH_BF16)
+    real, points = _setup()
+    scripted = ScriptedEvaluator(up, down, 1.0, loss16, real.pv.numel)
+    choice = choose_precision("auto", CPU, scripted, points, flags=WITH_BF16)
     assert choice.precision == kept
     assert all((r["test_acc_up"], r["test_acc_down"]) == (up, down) for r in choice.figures)
     if kept == "fp32" and loss16 == 1.0:
