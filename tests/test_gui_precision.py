@@ -23,5 +23,15 @@ def test_landscape_form_sends_the_precision_and_the_status_shows_the_choice(qtbo
     view.show_landscape(ls)
     assert view.status.text().endswith("81/81 points, fp32")
     assert "check failed at point 40" in view.status.toolTip()
+    checked = fake_landscape("plane", "with figures")  # the check's tolerance and figures under the reason
+    checked.attrs.update(eval_precision="bf16", eval_precision_reason="auto: CPU has amx_bf16, and 4 checked points agree",
+                         eval_precision_tolerance="losses within 1% relative, accuracies within 0.005 absolute",
+                         eval_precision_check=[{"index": 40, "test_loss_fp32": 0.3, "test_loss_bf16": 0.301,
+                                                "test_acc_fp32": 0.9, "test_acc_bf16": 0.9, "test_acc_up": 1,
+                                                "test_acc_down": 1}])
+    view.show_landscape(checked)
+    tip = view.status.toolTip().splitlines()
+    assert tip[0] == "evaluated in bf16: auto: CPU has amx_bf16, and 4 checked points agree"
+    assert tip[1].startswith("bf16 check (losses within 1% relative") and tip[2].startswith("  point 40: test loss 0.3/0.301")
     view.show_landscape(fake_landscape("plane", "old"))  # a landscape from before the setting: no claim
     assert view.status.text().endswith("81/81 points") and view.status.toolTip() == ""

@@ -240,11 +240,15 @@ class LandscapeView(QWidget):
 
     # ------------------------------------------------------------ data
     def show_landscape(self, ls: Landscape) -> None:
+        # imported here: it loads torch, which the window's start does not wait for
+        from wmstudio.landscape.precision_check import precision_lines
+
         self.ls = ls
         self.map_panel.hide_empty()
         reason = ls.attrs.get("eval_precision_reason")
+        checked = "\n".join(precision_lines(ls.attrs)[1:])  # the bf16 check's tolerance and figures, if it ran
         self.controls.set_status(self.describe(), f"evaluated in {ls.attrs.get('eval_precision')}: {reason}"
-                                 if reason else "")
+                                 + (f"\n{checked}" if checked else "") if reason else "")
         self.map_panel.hover.setText(" ")
         self.surface.set_note("" if ls.is_2d else f"'{ls.name}' is a 1D path: the 3D surface and the 2D map "
                               "show 2D landscapes; see the 1D path tab.")

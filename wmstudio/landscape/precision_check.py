@@ -127,6 +127,14 @@ def choose_precision(setting: str, device: torch.device, ev: PointEvaluator | No
     return PrecisionChoice("bf16", f"auto: {why}, and {len(figures)} checked points agree with fp32", figures)
 
 
+def _changed(up: int, down: int) -> str:
+    """ " (3 predictions changed: 1 right only in bf16, 2 only in fp32)" for a checked point."""
+    if up + down == 0:
+        return " (no prediction changed)"
+    n = up + down
+    return f" ({n} prediction{'s' if n != 1 else ''} changed: {up} right only in bf16, {down} only in fp32)"
+
+
 def precision_lines(attrs: dict[str, object]) -> list[str]:
     """A stored landscape's precision, its reason and the check's figures (clean loss and accuracy,
     fp32/bf16, per checked point), as lines to print."""
@@ -135,10 +143,8 @@ def precision_lines(attrs: dict[str, object]) -> list[str]:
     if isinstance(rows, list) and rows:
         lines.append(f"bf16 check ({attrs.get('eval_precision_tolerance', '')}), fp32/bf16:")
         for r in rows:
-            try:
-                changed = (f" ({int(r['test_acc_up']) + int(r['test_acc_down'])} predictions changed: "
-                           f"{int(r['test_acc_up'])} right only in bf16, {int(r['test_acc_down'])} only in fp32)"
-                           if "test_acc_up" in r else "")  # a landscape checked before 2026-12-06: no flip counts
+            try:  # (a landscape checked before 2026-12-06 has no up/down counts: its lines end without them)
+                changed = _changed(int(r["test_acc_up"]), int(r["test_acc_down"])) if "test_acc_up" in r else ""
                 lines.append(f"  point {int(r['index'])}: test loss {float(r['test_loss_fp32']):.5g}/"
                              f"{float(r['test_loss_bf16']):.5g}, test acc {float(r['test_acc_fp32']):.4f}/"
                              f"{float(r['test_acc_bf16']):.4f}{changed}")
