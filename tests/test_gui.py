@@ -249,16 +249,16 @@ def test_landscape_computed_in_the_app_fills_in_and_matches_the_log(qtbot, tmp_p
     qtbot.mouseClick(lv.compute_button, Qt.MouseButton.LeftButton)
     assert lv.stop_button.isEnabled()
     qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
-    assert lv.ls.complete and lv.ls.name == "random-13"
+    assert lv.ls.complete and lv.ls.name == "random-13-200img"  # images other than the default: in the name
     assert len(set(seen)) >= 2  # filled in over several redraws
     from wmstudio.landscape import read
 
-    stored = read(log, "random-13")
+    stored = read(log, "random-13-200img")
     np.testing.assert_allclose(lv.ls.metrics["trigger_loss"], stored.metrics["trigger_loss"])
     np.testing.assert_allclose(lv.image.image, stored.metrics["trigger_loss"])  # what is drawn
     lv.metric_box.setCurrentIndex(lv.metric_box.findData("test_acc"))
     np.testing.assert_allclose(lv.image.image, stored.metrics["test_acc"])
-    lv.show_landscape(read(log, "random-13"))
+    lv.show_landscape(read(log, "random-13-200img"))
     # hover shows the values under the mouse
     lv.map_panel.hover_at((lv.map.vb.mapViewToScene(pg_point(0.0, 0.0)),))
     assert "trigger-set loss" in lv.hover.text()
@@ -444,7 +444,7 @@ def test_published_landscape_is_one_click(qtbot, tmp_path, two_runs) -> None:
     lv.images.setValue(100)
     qtbot.mouseClick(lv.published_button, Qt.MouseButton.LeftButton)
     qtbot.waitUntil(lambda: not win.busy, timeout=RUN_TIMEOUT)
-    assert lv.ls.name == "published" and lv.ls.kind == "pca" and lv.ls.complete
+    assert lv.ls.name == "published-100img" and lv.ls.kind == "pca" and lv.ls.complete
     assert lv.ls.spec.models == ["finetune", "restore"] and lv.ls.spec.center == "restore"
     assert lv.metric_box.currentData() == "trigger_loss"
     assert lv.ls.model_coords[-1] == pytest.approx([0, 0], abs=1e-6)  # centred on the restored model

@@ -35,3 +35,22 @@ def test_landscape_form_sends_the_precision_and_the_status_shows_the_choice(qtbo
     assert tip[1].startswith("bf16 check (losses within 1% relative") and tip[2].startswith("  point 40: test loss 0.3/0.301")
     view.show_landscape(fake_landscape("plane", "old"))  # a landscape from before the setting: no claim
     assert view.status.text().endswith("81/81 points") and view.status.toolTip() == ""
+
+
+def test_a_landscape_in_another_precision_or_on_other_images_gets_its_own_name(qtbot) -> None:
+    """Computing again with Precision fp32 had clashed with the stored auto landscape ("exists with other
+    settings"), and the form has no name field."""
+    from wmstudio.gui.landscape_view import LandscapeView
+
+    view = LandscapeView()
+    qtbot.addWidget(view)
+    view.kind.setCurrentText("plane")
+    view.resolution.setValue(31)
+    assert view.spec().name == "plane-31"  # the defaults: no tags
+    view.precision.setCurrentText("fp32")
+    assert view.spec().name == "plane-31-fp32"
+    view.images.setValue(2000)
+    view.data.setCurrentText("owner")
+    assert view.spec().name == "plane-31-owner-2000img-fp32"
+    tip = view.precision.toolTip()
+    assert tip.startswith("<p>") and "&#x27;" not in tip and "images' forward pass" in tip  # wraps, reads right

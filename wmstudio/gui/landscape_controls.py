@@ -48,11 +48,11 @@ _SPEC_FIELDS = {f.name: f for f in dataclasses.fields(LandscapeSpec)}
 
 def field_tip(name: str, kind: str) -> str:
     """A form field's tooltip: its help text and what it allows (for ``kind``)."""
-    help_text = html.escape(str(_SPEC_FIELDS[name].metadata.get("help", "")))
+    help_text = html.escape(str(_SPEC_FIELDS[name].metadata.get("help", "")), quote=False)
     meta = _SPEC_FIELDS[name].metadata
     if meta.get("choices") or meta.get("min") is None:
-        return help_text
-    return f"{help_text}<br><i>allowed: {html.escape(expected_text(name, kind))}</i>"
+        return f"<p>{help_text}</p>"  # rich text: Qt wraps it (plain text ran off the screen in one line)
+    return f"<p>{help_text}<br><i>allowed: {html.escape(expected_text(name, kind), quote=False)}</i></p>"
 
 
 class LandscapeControls(QWidget):
@@ -173,16 +173,25 @@ class LandscapeControls(QWidget):
 
     # ------------------------------------------------------------ requests
     def spec(self) -> LandscapeSpec:
-        """The landscape the form describes (named after its kind and resolution)."""
+        """The landscape the form describes, named after its kind, resolution and what differs from the defaults."""
         kind = self.kind.currentText()
         extra = self.kind_values(kind)
         defaults = LandscapeSpec()
         # named after what differs from the defaults, so a second landscape of the kind is not a resume of the first
         tags = [NAME_TAGS[k].format(f"{v:g}" if isinstance(v, float) else v) for k, v in extra.items()
                 if v != getattr(defaults, k)]
-        return LandscapeSpec(kind=kind, name="-".join([kind, str(self.resolution.value()), *tags]),
+        return LandscapeSpec(kind=kind, name="-".join([kind, str(self.resolution.value()), *tags, *self._data_tags()]),
                              resolution=self.resolution.value(), data=self.data.currentText(), images=self.images.value(),
                              precision=self.precision.currentText(), **extra)  # type: ignore[arg-type]
+
+    def _data_tags(self) -> list[str]:
+        """Name tags for the clean data, the image count and the precision where they are not the defaults:
+        a landscape computed again in fp32, or on other images, is a new one, not a clash with the stored one
+        ("exists with other settings"; the form has no name field)."""
+        d = LandscapeSpec()
+        tags = [self.data.currentText()] if self.data.currentText() != d.data else []
+        tags += [f"{self.images.value()}img"] if self.images.value() != d.images else []
+        return tags + ([self.precision.currentText()] if self.precision.currentText() != d.precision else [])
 
     def request_published(self) -> None:
         """The published view with the form's resolution, data, images and precision; the form then shows
@@ -190,6 +199,7 @@ class LandscapeControls(QWidget):
         self.kind.setCurrentText(LandscapeSpec.published().kind)  # the controls say what is being computed
         spec = LandscapeSpec.published(self.resolution.value())
         spec.data, spec.images, spec.precision = self.data.currentText(), self.images.value(), self.precision.currentText()
+        spec.name = "-".join([spec.name, *self._data_tags()])
         self.metric_box.setCurrentIndex(METRICS.index("trigger_loss"))
         self.published_requested.emit(spec)
 
