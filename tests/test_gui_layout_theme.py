@@ -58,7 +58,7 @@ def test_a_live_theme_switch_keeps_pause_idle_and_titles_readable(dark_start, qt
     win.tabs.setCurrentWidget(lv)
     lv.show_landscape(fake_landscape("plane"))
     settle(qtbot, win)
-    assert not win.pause_action.isEnabled()  # idle: nothing to pause
+    assert not win.pause_action.isEnabled() and not win.cancel_action.isEnabled()  # idle: nothing to pause or cancel
     win.pause_action.trigger()  # the shortcut, or the toolbar's button, while nothing runs
     win.run_panel.pause_button.toggle()
     win.switch_theme(switch_to)

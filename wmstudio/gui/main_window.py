@@ -136,6 +136,7 @@ class MainWindow(QMainWindow):
         self.run_panel.set_busy(job, self.engine and err is None, str(err) if err else "the engine is loading")
         self.run_action.setEnabled(self.engine and err is None and not job)
         self.pause_action.setEnabled(job == "run")  # idle, Ctrl+P would turn the button to "Resume"
+        self.cancel_action.setEnabled(bool(job))  # as the run row's Cancel: nothing to cancel when idle
         self.setup.set_busy(bool(job))
         self.tabs.set_busy(job, log is not None and log.exists())
         self.export_model_action.setEnabled(self.engine and log is not None and job != "run")
