@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pyqtgraph as pg
+import pytest
 from gui_helpers import make_window, settle, synthetic_run
 
 from wmstudio.events import StageStarted
@@ -71,3 +72,39 @@ def test_no_collapsed_mark_at_a_stage_s_starting_point(qtbot) -> None:
     view.show_series(series)
     assert any(COLLAPSED_MARK in name for _, name in view.marks[0].axis.stages)
     assert "YES" in view._describe(view.acc, 5.0, 0.5)[1]
+
+
+def test_the_p_value_of_a_collapsed_model_is_marked_and_keyed(qtbot) -> None:
+    """A collapsed model (one class for most images) gives the trigger labels to every image: its binomial
+    p-value is tiny and read alone it claimed a watermark. Its point on the p-value plot gets a cross, the
+    legend says what the cross means while there is one, and the read-out says "collapsed YES"."""
+    from wmstudio.events import Metrics, RunStarted
+    from wmstudio.gui.metrics_view import COLLAPSED_KEY, MetricsView
+    from wmstudio.gui.series import RunSeries
+
+    def row(epoch: float, p: float, collapsed: float) -> dict[str, float]:
+        return {"epoch": epoch, "test_acc": 0.1, "trigger_acc": 1.0, "test_loss": 2.3, "trigger_loss": 0.1,
+                "p_value": p, "majority_share": 0.95, "collapsed": collapsed}
+
+    def keys(view: MetricsView) -> list[str]:
+        return [label.text for _sample, label in view.pval.legend.items]
+
+    view = MetricsView()
+    qtbot.addWidget(view)
+    series = RunSeries()
+    series.apply(RunStarted(log_path="", device="cpu", stages=("embed",)))
+    series.apply(StageStarted(stage="embed", global_step=0, epochs=3, steps_per_epoch=5, layer_names=("fc",)))
+    series.apply(Metrics(stage="embed", epoch=0.0, global_step=0, values=row(0.0, 0.5, 1.0)))  # a starting point
+    series.apply(Metrics(stage="embed", epoch=1.0, global_step=5, values=row(1.0, 1e-40, 0.0)))
+    view.show_series(series)
+    x, _ = view.curves["p_collapsed"].getData()
+    assert x is None or len(x) == 0  # neither the starting point nor a sound model is crossed
+    assert COLLAPSED_KEY not in keys(view)
+    series.apply(Metrics(stage="embed", epoch=2.0, global_step=10, values=row(2.0, 1e-90, 1.0)))
+    view.show_series(series)
+    x, y = view.curves["p_collapsed"].getOriginalDataset()
+    assert list(x) == [10] and y[0] == pytest.approx(1e-90)
+    assert COLLAPSED_KEY in keys(view)
+    assert "YES" in view._describe(view.pval, 10.0, -90)[1]  # the p-value plot's read-out says it too
+    view.show_series(RunSeries())  # another run, nothing collapsed: the key goes
+    assert COLLAPSED_KEY not in keys(view)

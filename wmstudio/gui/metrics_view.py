@@ -83,6 +83,9 @@ def decade_word(v: float) -> str:
 
 
 
+COLLAPSED_KEY = "collapsed model: a lean, not a watermark"
+
+
 class MetricsView(SeriesView):
     """Accuracy, loss and p-value over global steps, all stages on one axis; the stage-end sharpness below
     them when the run measured it."""
@@ -120,6 +123,10 @@ class MetricsView(SeriesView):
             "test_loss": self.loss.plot(pen=pg.mkPen(c["test"], width=2), name=METRIC_LABELS["test_loss"]),
             "trigger_loss": self.loss.plot(pen=pg.mkPen(c["trigger"], width=2), name=METRIC_LABELS["trigger_loss"]),
             "p_value": marked_curve(self.pval, c["pvalue"], METRIC_LABELS["p_value"]),
+            # the evaluations whose model is collapsed (near chance or one class): their small p-value is a
+            # lean towards the target class, not a watermark; listed in the legend while there are any
+            "p_collapsed": self.pval.plot(pen=None, symbol="x", symbolSize=13, symbolPen=pg.mkPen(c["trigger"], width=2),
+                                          symbolBrush=pg.mkBrush(c["trigger"])),
         }
         for loss, colour in (("clean", c["test"]), ("trigger", c["trigger"])):
             self.curves[f"{loss}.top_eigenvalue"] = marked_curve(self.sharp, colour, CURVATURE_LABELS[f"{loss}.top_eigenvalue"])
@@ -168,7 +175,7 @@ class MetricsView(SeriesView):
             names = [n for n in self.curves if n.endswith((".top_eigenvalue", ".trace"))]
             return self._read(names, x, CURVATURE_LABELS.__getitem__)
         names = {self.acc: ["test_acc", "trigger_acc", "control_acc", "trigger_effect", "collapsed"], self.loss: ["train_loss", "test_loss", "trigger_loss"],
-                 self.pval: ["p_value"]}[plot]
+                 self.pval: ["p_value", "collapsed"]}[plot]
         return self._read(names, x, SHORT_LABELS.__getitem__)
 
     def show_log(self, series: RunSeries) -> None:
@@ -189,12 +196,30 @@ class MetricsView(SeriesView):
         keep = np.isfinite(p)
         set_marked_data(self.curves["p_value"], x[keep], np.clip(p[keep], 1e-300, 1.0))
         self.data["p_value"] = (x[keep], p[keep])
+        flagged = self.data["collapsed"][1]
+        flagged = keep & (flagged == 1.0) if len(flagged) == len(p) else np.zeros(len(p), dtype=bool)
+        self.curves["p_collapsed"].setData(x[flagged], np.clip(p[flagged], 1e-300, 1.0))
+        self._list_collapsed(bool(flagged.any()))
         self._set("train_loss", *series.loss_series())
         self._show_curvature(series)
         for m in self.marks:
             m.update(series)
         self.x_axis.update(series.last_step)
         self.note_rows(series)
+
+    def _clear_data(self) -> None:
+        super()._clear_data()
+        if "p_collapsed" in self.curves:
+            self._list_collapsed(False)
+
+    def _list_collapsed(self, listed: bool) -> None:
+        """The collapsed marks' legend entry, there only while the p-value plot shows some."""
+        legend, item = self.pval.legend, self.curves["p_collapsed"]
+        there = any(sample.item is item for sample, _label in legend.items)
+        if listed and not there:
+            legend.addItem(item, COLLAPSED_KEY)
+        elif there and not listed:
+            legend.removeItem(item)
 
     def _show_curvature(self, series: RunSeries) -> None:
         """The whole-model curvature series (the series holds no per-layer ones); a decade axis while every
