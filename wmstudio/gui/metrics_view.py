@@ -124,9 +124,10 @@ class MetricsView(SeriesView):
             "trigger_loss": self.loss.plot(pen=pg.mkPen(c["trigger"], width=2), name=METRIC_LABELS["trigger_loss"]),
             "p_value": marked_curve(self.pval, c["pvalue"], METRIC_LABELS["p_value"]),
             # the evaluations whose model is collapsed (near chance or one class): their small p-value is a
-            # lean towards the target class, not a watermark; listed in the legend while there are any
+            # lean towards the target class, not a watermark (a fixed legend key: entries added and removed
+            # as runs change were suspected in a crash of the suite)
             "p_collapsed": self.pval.plot(pen=None, symbol="x", symbolSize=13, symbolPen=pg.mkPen(c["trigger"], width=2),
-                                          symbolBrush=pg.mkBrush(c["trigger"])),
+                                          symbolBrush=pg.mkBrush(c["trigger"]), name=COLLAPSED_KEY),
         }
         for loss, colour in (("clean", c["test"]), ("trigger", c["trigger"])):
             self.curves[f"{loss}.top_eigenvalue"] = marked_curve(self.sharp, colour, CURVATURE_LABELS[f"{loss}.top_eigenvalue"])
@@ -199,27 +200,12 @@ class MetricsView(SeriesView):
         flagged = self.data["collapsed"][1]
         flagged = keep & (flagged == 1.0) if len(flagged) == len(p) else np.zeros(len(p), dtype=bool)
         self.curves["p_collapsed"].setData(x[flagged], np.clip(p[flagged], 1e-300, 1.0))
-        self._list_collapsed(bool(flagged.any()))
         self._set("train_loss", *series.loss_series())
         self._show_curvature(series)
         for m in self.marks:
             m.update(series)
         self.x_axis.update(series.last_step)
         self.note_rows(series)
-
-    def _clear_data(self) -> None:
-        super()._clear_data()
-        if "p_collapsed" in self.curves:
-            self._list_collapsed(False)
-
-    def _list_collapsed(self, listed: bool) -> None:
-        """The collapsed marks' legend entry, there only while the p-value plot shows some."""
-        legend, item = self.pval.legend, self.curves["p_collapsed"]
-        there = any(sample.item is item for sample, _label in legend.items)
-        if listed and not there:
-            legend.addItem(item, COLLAPSED_KEY)
-        elif there and not listed:
-            legend.removeItem(item)
 
     def _show_curvature(self, series: RunSeries) -> None:
         """The whole-model curvature series (the series holds no per-layer ones); a decade axis while every
