@@ -60,12 +60,12 @@ def test_the_controls_ask_for_a_landscape_and_the_published_view(qtbot) -> None:
     with qtbot.waitSignal(controls.compute_requested) as asked:
         controls.compute_button.click()
     spec = asked.args[0]
-    assert (spec.kind, spec.name, spec.resolution, spec.images) == ("random", "random-21", 21, 1000)
+    assert (spec.kind, spec.name, spec.resolution, spec.images) == ("random", "random-21-1000img", 21, 1000)
     controls.metric_box.setCurrentIndex(0)
     with qtbot.waitSignal(controls.published_requested) as asked:
         controls.published_button.click()
     spec = asked.args[0]
-    assert (spec.kind, spec.name, spec.resolution, spec.images) == ("pca", "published", 21, 1000)
+    assert (spec.kind, spec.name, spec.resolution, spec.images) == ("pca", "published-1000img", 21, 1000)
     assert controls.kind.currentText() == "pca" and controls.metric == "trigger_loss"  # the form says what runs
     with qtbot.waitSignal(controls.display_changed):
         controls.log_scale.setChecked(True)
