@@ -167,20 +167,3 @@ def test_section_titles_take_each_themes_text_colour_when_switched_live(qtbot, q
         assert text_lightness() < 100
     finally:
         theme.apply(qapp, "light")
-
-
-def test_run_row_words_end_in_an_ellipsis_where_the_row_cuts_them_and_stay_whole_in_the_tooltip(qtbot) -> None:
-    from wmstudio.gui.elided_label import ElidedLabel
-
-    label = ElidedLabel("opened: a-rather-long-run-log-name.h5 (finished)")
-    qtbot.addWidget(label)
-    label.resize(120, 20)
-    label.show()
-    qtbot.waitExposed(label)
-    shown = label.shown_text()
-    assert shown.endswith("…") and len(shown) < len(label.text())
-    assert label.text() == label.toolTip() == "opened: a-rather-long-run-log-name.h5 (finished)"
-    label.resize(800, 20)
-    qtbot.waitUntil(lambda: label.width() == 800)
-    assert label.shown_text() == label.text()  # room enough: nothing cut
-    label.grab()  # paints without error

@@ -199,38 +199,3 @@ def test_the_sharpness_plot_takes_a_theme_switched_while_it_was_out_of_the_stack
         assert view.sharp.getAxis("left").pen().color().name() == "#fafafa"
     finally:
         pg.setConfigOption("foreground", before)
-
-
-def test_the_wheel_scrolls_a_stack_taller_than_the_view_and_ctrl_wheel_zooms(qtbot, curvature_run) -> None:
-    from PySide6.QtCore import QPoint, QPointF, Qt
-    from PySide6.QtGui import QWheelEvent
-    from PySide6.QtWidgets import QApplication
-
-    from wmstudio.gui.metrics_view import MetricsView
-
-    view = MetricsView()
-    qtbot.addWidget(view)
-    view.resize(900, 600)  # four plots of 240 px at least: the stack scrolls
-    view.show()
-    view.show_log(RunSeries.from_log(curvature_run[0]))
-    bar = view.scroll.verticalScrollBar()
-    qtbot.waitUntil(lambda: bar.maximum() > 0)
-    viewport = view.layout_widget.viewport()
-    centre = QPointF(viewport.width() / 2, viewport.height() / 2)
-
-    def wheel(modifiers: Qt.KeyboardModifier) -> None:
-        event = QWheelEvent(centre, viewport.mapToGlobal(centre), QPoint(0, 0), QPoint(0, -120),
-                            Qt.MouseButton.NoButton, modifiers, Qt.ScrollPhase.NoScrollPhase, False)
-        QApplication.sendEvent(viewport, event)
-
-    x_range = view.acc.vb.viewRange()[0]
-    wheel(Qt.KeyboardModifier.NoModifier)
-    assert bar.value() > 0 and view.acc.vb.viewRange()[0] == x_range  # scrolled, not zoomed
-    top = bar.value()
-    wheel(Qt.KeyboardModifier.ControlModifier)
-    assert bar.value() == top  # Ctrl+wheel is the plots' own zoom, not a scroll
-    view.resize(900, 2000)  # now the stack fits: the wheel zooms again
-    qtbot.waitUntil(lambda: bar.maximum() == 0)
-    before = view.acc.vb.viewRange()[0]
-    wheel(Qt.KeyboardModifier.NoModifier)
-    assert bar.value() == 0 and view.acc.vb.viewRange()[0] != before  # the linked x axes zoomed

@@ -9,11 +9,11 @@ from PySide6.QtWidgets import (
     QLabel,
     QProgressBar,
     QPushButton,
+    QSizePolicy,
     QWidget,
 )
 
 from wmstudio.gui.controller import STAGE_CHOICES
-from wmstudio.gui.elided_label import ElidedLabel
 from wmstudio.gui.series import RunSeries
 from wmstudio.progress import ProgressState
 from wmstudio.status import Status
@@ -44,11 +44,13 @@ class RunPanel(QWidget):
         self.progress = QProgressBar()
         self.progress.setMinimumWidth(100)
         self.progress.setToolTip("Overall progress across every stage of the run (or the landscape's points)")
-        self.progress_label = ElidedLabel("idle")  # the words take the room left, cut with "…"
+        self.progress_label = QLabel("idle")
         self.progress_label.setMinimumWidth(80)
         self.device_label = QLabel("")
         self.device_label.setToolTip("Where the work runs")
         self.device_label.setMinimumWidth(60)  # its whole name when there is room, cut in a narrow window
+        # the words take the room left and are cut at its end, never running into the device's name
+        self.progress_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         for w in (self.run_button, self.stages_combo, self.pause_button, self.cancel_button, self.progress):
             row.addWidget(w)
         row.addWidget(self.progress_label, 1)
@@ -85,6 +87,7 @@ class RunPanel(QWidget):
         self.progress.setRange(0, 1000)
         self.progress.setValue(round(1000 * state.overall))
         self.progress_label.setText(text)
+        self.progress_label.setToolTip(text)  # whole, where the row cuts it
 
     def show_log(self, series: RunSeries, name: str) -> None:
         """The row speaks of an opened log, not of the last job: a log another process still writes is

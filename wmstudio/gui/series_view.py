@@ -11,10 +11,7 @@ from collections.abc import Callable
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt
-from PySide6.QtGui import QWheelEvent
 from PySide6.QtWidgets import (
-    QAbstractScrollArea,
-    QApplication,
     QFrame,
     QLabel,
     QScrollArea,
@@ -155,22 +152,6 @@ def format_value(name: str, v: float) -> str:
     return f"{v:.3f}" if name.endswith("acc") or name == "drift_cos" else f"{v:.4g}"
 
 
-class PlotStack(pg.GraphicsLayoutWidget):
-    """The stacked plots' widget. While they are taller than the scroll area around them, the wheel
-    scrolls them (a user reaching a plot below the fold zoomed every linked plot out instead) and
-    Ctrl+wheel zooms; otherwise the wheel zooms, as in any plot. An override, not an event filter:
-    the widget's own virtual lives exactly as long as the widget (a Python event filter on the
-    viewport crashed the test suite during a live theme switch over every widget)."""
-
-    def wheelEvent(self, ev: QWheelEvent) -> None:  # noqa: N802 - Qt's name
-        area = self.parentWidget().parentWidget() if self.parentWidget() is not None else None
-        if (isinstance(area, QAbstractScrollArea) and area.verticalScrollBar().maximum() > 0
-                and not ev.modifiers() & Qt.KeyboardModifier.ControlModifier):
-            QApplication.sendEvent(area.verticalScrollBar(), ev)  # the scroll bar scrolls by the wheel's step
-            return
-        super().wheelEvent(ev)
-
-
 class SeriesView(QWidget):
     """The plots of a run on one global-step axis, with a hover read-out and an empty-state note."""
 
@@ -184,7 +165,7 @@ class SeriesView(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.layout_widget = PlotStack()
+        self.layout_widget = pg.GraphicsLayoutWidget()
         self.empty = OverlayNote(self.EMPTY, self.layout_widget)
         self.readout = QLabel(" ")
         self.readout.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # a long read-out never widens the plots
