@@ -66,7 +66,6 @@ class PointEvaluator:
         else:
             self._measure_batch_size(probe_precision)
         self.precision = "fp32"  # or "bf16": the clean images under bf16 autocast (use_precision)
-        self._last = (0, 0)  # the clean and the clean + trigger counts of the last evaluation
         self.notes = {"eval_layout": layout_note, "eval_batchnorm": fold_note,
                       "eval_batch_size": self._batch_note}
 
@@ -139,7 +138,6 @@ class PointEvaluator:
                         torch.eq(out.argmax(1), y, out=self._correct[start:stop])
             sums = torch.stack([self._loss[:nc].sum(), self._correct[:nc].sum().float(),
                                 self._loss[nc:].sum(), self._correct[nc:].sum().float()]).tolist()
-        self._last = (nc, n)
         nan = float("nan")
         return {"test_loss": sums[0] / nc if nc else nan, "test_acc": sums[1] / nc if nc else nan,
                 "trigger_loss": sums[2] / self.n_trigger if self.n_trigger else nan,
@@ -147,4 +145,4 @@ class PointEvaluator:
 
     def clean_correct(self) -> torch.Tensor:
         """Which clean images the last :meth:`evaluate` got right (a copy; bool, one per clean image)."""
-        return self._correct[:self._last[0]].clone()
+        return self._correct[:self.n_clean].clone()
